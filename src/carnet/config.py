@@ -1,0 +1,161 @@
+"""Workspace settings: which metadata database and artifact root to use.
+
+A workspace is addressed by one URI, chosen in this order: an explicit argument
+(``--uri``), the ``CARNET_URI`` environment variable, ``uri`` in ``carnet.toml``
+in the working directory, then the default folder ``./.carnet``.
+
+Accepted URIs:
+
+* a folder path (or ``file://`` URL): metadata in ``<folder>/carnet.db``, artifacts
+  in ``<folder>/artifacts``;
+* ``sqlite:///path.db``: artifacts in ``artifacts/`` beside the database file;
+* ``postgresql+psycopg://user@host:port/db``: the artifact root must be given
+  (``--artifacts``, ``CARNET_ARTIFACTS`` or ``artifacts`` in ``carnet.toml``), as
+  ``file://`` or ``s3://``.
+
+Nothing here is read at import time; :func:`resolve_settings` is called by the
+composition root and the result is passed down.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from carnet.errors import InvalidInput
+
+__all__ = ["DEFAULT_WORKSPACE", "Settings", "resolve_settings"]
+
+DEFAULT_WORKSPACE = ".carnet"
+_ARTIFACT_SCHEMES = ("file", "s3")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one workspace.
+
+    Attributes:
+        uri: the workspace URI as given (or defaulted).
+        metadata_url: SQLAlchemy URL of the metadata database.
+        artifact_root: fsspec URL of the artifact root (``file://`` or ``s3://``).
+        workspace_dir: the folder of a folder workspace, else ``None``.
+        actor: the name recorded in audit events.
+        audit_key: optional secret; when set, audit hashes are HMACs under it.
+        flush_interval: seconds between background metric flushes.
+        storage_options: extra fsspec options for the artifact filesystem.
+    """
+
+    uri: str
+    metadata_url: str
+    artifact_root: str
+    workspace_dir: Path | None = None
+    actor: str = "unknown"
+    audit_key: str | None = None
+    flush_interval: float = 1.0
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return "postgresql" if self.metadata_url.startswith("postgresql") else "sqlite"
+
+
+def _read_toml(cwd: Path) -> dict[str, Any]:
+    path = cwd / "carnet.toml"
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"carnet.toml is not valid TOML: {exc}; fix or remove {path}", field="carnet.toml") from exc
+    section = data.get("carnet", data)
+    return section if isinstance(section, dict) else {}
+
+
+def _default_actor(env: Mapping[str, str]) -> str:
+    if env.get("CARNET_ACTOR"):
+        return env["CARNET_ACTOR"]
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "unknown"
+
+
+def _check_artifact_root(root: str) -> str:
+    scheme = root.split("://", 1)[0] if "://" in root else "file"
+    if scheme not in _ARTIFACT_SCHEMES:
+        raise InvalidInput(
+            f"unsupported artifact root scheme {scheme!r} in {root!r}; use file:// or s3://",
+            field="artifacts",
+        )
+    if "://" not in root:
+        return "file://" + str(Path(root).expanduser().resolve())
+    return root
+
+
+def resolve_settings(
+    uri: str | None = None,
+    *,
+    artifacts: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve a workspace URI (and optional artifact root) into :class:`Settings`.
+
+    Raises:
+        InvalidInput: unknown URI scheme, or a PostgreSQL URI without artifact root.
+    """
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    toml: dict[str, Any] = {}
+    if uri is None and not env.get("CARNET_URI") or artifacts is None and not env.get("CARNET_ARTIFACTS"):
+        toml = _read_toml(cwd)
+    raw = uri or env.get("CARNET_URI") or toml.get("uri") or DEFAULT_WORKSPACE
+    raw = str(raw).strip()
+    art = artifacts or env.get("CARNET_ARTIFACTS") or toml.get("artifacts")
+    common: dict[str, Any] = {
+        "actor": _default_actor(env),
+        "audit_key": env.get("CARNET_AUDIT_KEY") or None,
+        "flush_interval": float(env.get("CARNET_FLUSH_INTERVAL", "1.0")),
+    }
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme in ("", "file"):
+        folder = Path(raw[len("file://") :] if scheme == "file" else raw).expanduser()
+        folder = (cwd / folder).resolve() if not folder.is_absolute() else folder
+        root = _check_artifact_root(art) if art else "file://" + str(folder / "artifacts")
+        return Settings(raw, f"sqlite:///{folder / 'carnet.db'}", root, workspace_dir=folder, **common)
+    if scheme == "sqlite":
+        path_part = raw[len("sqlite:///") :] if raw.startswith("sqlite:///") else ""
+        if not path_part or path_part == ":memory:":
+            raise InvalidInput(
+                f"sqlite URI {raw!r} needs a file path, e.g. sqlite:///runs/carnet.db", field="uri"
+            )
+        db = Path(path_part).expanduser()
+        db = (cwd / db).resolve() if not db.is_absolute() else db
+        root = _check_artifact_root(art) if art else "file://" + str(db.parent / "artifacts")
+        return Settings(raw, f"sqlite:///{db}", root, **common)
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        url = "postgresql+psycopg://" + raw.split("://", 1)[1]
+        if not art:
+            raise InvalidInput(
+                "a PostgreSQL workspace needs an artifact root: pass --artifacts s3://bucket/prefix "
+                "(or file:///path), or set CARNET_ARTIFACTS",
+                field="artifacts",
+            )
+        return Settings(raw, url, _check_artifact_root(art), **common)
+    if scheme in ("http", "https"):
+        raise InvalidInput(
+            f"workspace URI {raw!r}: carnet server URIs are not supported by this version; "
+            "use a folder, sqlite:/// or postgresql+psycopg:// URI",
+            field="uri",
+        )
+    raise InvalidInput(
+        f"unknown workspace URI scheme {scheme!r} in {raw!r}; use a folder path, "
+        "sqlite:///path.db or postgresql+psycopg://user@host/db",
+        field="uri",
+    )

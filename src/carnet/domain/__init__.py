@@ -1,0 +1,33 @@
+"""Pure domain objects of carnet: dataclasses and enums, no I/O."""
+
+from carnet.domain.audit import AuditEvent, canonical_json
+from carnet.domain.datasets import ColumnProfile, DatasetRef, DatasetVersion, SchemaField
+from carnet.domain.runs import (
+    Artifact,
+    Metric,
+    Project,
+    Run,
+    RunInput,
+    RunStatus,
+)
+from carnet.domain.search import Comparison, Expr, Logical, parse_filter, parse_order_by
+
+__all__ = [
+    "Artifact",
+    "AuditEvent",
+    "ColumnProfile",
+    "Comparison",
+    "DatasetRef",
+    "DatasetVersion",
+    "Expr",
+    "Logical",
+    "Metric",
+    "Project",
+    "Run",
+    "RunInput",
+    "RunStatus",
+    "SchemaField",
+    "canonical_json",
+    "parse_filter",
+    "parse_order_by",
+]

@@ -1,0 +1,63 @@
+"""Audit events and the hash chain that makes the ledger tamper-evident.
+
+``hash = H(prev_hash || canonical(event))`` where H is SHA-256, or HMAC-SHA-256
+under a workspace secret when one is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GENESIS_HASH", "AuditEvent", "canonical_json", "chain_hash", "payload_digest"]
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Deterministic JSON bytes: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def payload_digest(payload: Any) -> str:
+    """SHA-256 hex digest of the canonical JSON of a payload."""
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the ledger: who did what to which subject, and when."""
+
+    seq: int
+    time: float
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    payload: dict[str, Any]
+    payload_digest: str
+    prev_hash: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        """The fields covered by the hash (everything except the hash itself)."""
+        return {
+            "seq": self.seq,
+            "time": repr(float(self.time)),
+            "actor": self.actor,
+            "action": self.action,
+            "subject_type": self.subject_type,
+            "subject_id": self.subject_id,
+            "payload_digest": self.payload_digest,
+        }
+
+
+def chain_hash(prev_hash: str, body: dict[str, Any], key: str | None = None) -> str:
+    """Hash of an event body chained to the previous event's hash."""
+    data = prev_hash.encode() + b"|" + canonical_json(body)
+    if key:
+        return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,90 @@
+"""Projects, runs and what a run records."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Artifact", "Metric", "Project", "Run", "RunInput", "RunStatus"]
+
+
+class RunStatus(enum.StrEnum):
+    """Lifecycle of a run: running, then exactly one terminal state."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def terminal(self) -> bool:
+        """True once the run can no longer change status."""
+        return self is not RunStatus.RUNNING
+
+
+@dataclass(frozen=True)
+class Project:
+    """A named group of runs, datasets and models."""
+
+    id: int
+    name: str
+    description: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One value of a metric at a step and a time (seconds since the epoch)."""
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: float = 0.0
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file logged by a run: its path inside the run and the content digest."""
+
+    path: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """A dataset version a run read."""
+
+    dataset: str
+    version: int
+    digest: str
+    context: str = "training"
+
+
+@dataclass
+class Run:
+    """A tracked execution: params, metrics, tags, artifacts, inputs and environment.
+
+    ``metrics`` holds the latest value per key; the full history is queried
+    through the tracking service.
+    """
+
+    id: str
+    project: str
+    name: str
+    status: RunStatus
+    start_time: float
+    end_time: float | None = None
+    parent_id: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    deleted: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds between start and end, when ended."""
+        return None if self.end_time is None else self.end_time - self.start_time

@@ -1,0 +1,301 @@
+"""The run search filter grammar, parsed into a small expression tree.
+
+Grammar (keywords are case-insensitive)::
+
+    filter     := or_expr
+    or_expr    := and_expr ("or" and_expr)*
+    and_expr   := term ("and" term)*
+    term       := "(" or_expr ")" | comparison
+    comparison := field op value
+                | field ["not"] "in" "(" value ("," value)* ")"
+    field      := ("metrics" | "params" | "tags" | "attributes") "." name | attribute
+    name       := identifier (letters, digits, _ - . /) | `back quoted` | "double quoted"
+    op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "like" | "ilike"
+    value      := number | 'single quoted string'
+
+Metrics compare as numbers; params and tags as strings (``=``, ``!=``, ``like``,
+``ilike``, ``in``, ``not in``); attributes are ``run_id``, ``name``, ``status``,
+``parent_id`` (strings) and ``start_time``, ``end_time`` (numbers, seconds since
+the epoch). ``metric.``/``param.``/``tag.``/``attr.`` are accepted aliases.
+A comparison on a metric, param or tag the run does not have is false.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from carnet.errors import FilterSyntaxError, InvalidInput
+
+__all__ = [
+    "NUMERIC_ATTRIBUTES",
+    "STRING_ATTRIBUTES",
+    "Comparison",
+    "Expr",
+    "Logical",
+    "parse_filter",
+    "parse_order_by",
+]
+
+STRING_ATTRIBUTES = frozenset({"run_id", "name", "status", "parent_id"})
+NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
+_KINDS = {
+    "metrics": "metric",
+    "metric": "metric",
+    "params": "param",
+    "param": "param",
+    "tags": "tag",
+    "tag": "tag",
+    "attributes": "attribute",
+    "attribute": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
+}
+_STRING_OPS = frozenset({"=", "!=", "like", "ilike", "in", "not in"})
+_NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "not in"})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``kind.key op value``; kind is metric, param, tag or attribute."""
+
+    kind: str
+    key: str
+    op: str
+    value: float | str | tuple[float | str, ...]
+
+
+@dataclass(frozen=True)
+class Logical:
+    """``and`` / ``or`` over two or more sub-expressions."""
+
+    op: str
+    items: tuple[Expr, ...]
+
+
+Expr = Comparison | Logical
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<num>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![A-Za-z_])
+  | (?P<str>'(?:[^'\\]|\\.|'')*')
+  | (?P<dq>"(?:[^"\\]|\\.)*")
+  | (?P<bq>`[^`]*`)
+  | (?P<op><=|>=|!=|<>|==|=|<|>)
+  | (?P<punct>[(),])
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_\-/]*(?:\.[A-Za-z0-9_\-/]+)*)
+  | (?P<dot>\.)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if not m:
+            raise FilterSyntaxError(f"unexpected character {text[pos]!r}", position=pos, text=text)
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            toks.append(_Tok(kind, m.group(), pos))
+        pos = m.end()
+    toks.append(_Tok("end", "", len(text)))
+    return toks
+
+
+def _unquote(tok: _Tok) -> str:
+    body = tok.text[1:-1]
+    if tok.kind == "str":
+        return body.replace("''", "'").replace("\\'", "'").replace("\\\\", "\\")
+    if tok.kind == "dq":
+        return body.replace('\\"', '"').replace("\\\\", "\\")
+    return body
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def error(self, message: str, tok: _Tok | None = None) -> FilterSyntaxError:
+        tok = tok or self.peek()
+        return FilterSyntaxError(message, position=tok.pos, text=self.text)
+
+    def is_kw(self, word: str) -> bool:
+        tok = self.peek()
+        return tok.kind == "ident" and tok.text.lower() == word
+
+    def parse(self) -> Expr:
+        expr = self.or_expr()
+        if self.peek().kind != "end":
+            raise self.error(f"expected 'and', 'or' or end of filter, found {self.peek().text!r}")
+        return expr
+
+    def or_expr(self) -> Expr:
+        items = [self.and_expr()]
+        while self.is_kw("or"):
+            self.take()
+            items.append(self.and_expr())
+        return items[0] if len(items) == 1 else Logical("or", tuple(items))
+
+    def and_expr(self) -> Expr:
+        items = [self.term()]
+        while self.is_kw("and"):
+            self.take()
+            items.append(self.term())
+        return items[0] if len(items) == 1 else Logical("and", tuple(items))
+
+    def term(self) -> Expr:
+        if self.peek().text == "(":
+            self.take()
+            expr = self.or_expr()
+            if self.peek().text != ")":
+                raise self.error("expected ')'")
+            self.take()
+            return expr
+        return self.comparison()
+
+    def field(self) -> tuple[str, str, _Tok]:
+        tok = self.take()
+        if tok.kind != "ident":
+            raise self.error("expected a field such as metrics.auc, params.model or status", tok)
+        head, dot, rest = tok.text.partition(".")
+        if not dot:
+            if self.peek().kind == "dot" and head.lower() in _KINDS:
+                self.take()
+                name_tok = self.take()
+                if name_tok.kind not in ("bq", "dq", "ident"):
+                    raise self.error("expected a name after '.'", name_tok)
+                key = _unquote(name_tok) if name_tok.kind != "ident" else name_tok.text
+                return _KINDS[head.lower()], key, tok
+            kind, key = "attribute", head
+        else:
+            if head.lower() not in _KINDS:
+                raise self.error(
+                    f"unknown field prefix {head!r}; use metrics., params., tags. or attributes.", tok
+                )
+            kind, key = _KINDS[head.lower()], rest
+        if kind == "attribute":
+            key = {"id": "run_id", "run_name": "name"}.get(key.lower(), key.lower())
+            if key not in STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES:
+                attrs = ", ".join(sorted(STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES))
+                raise self.error(f"unknown attribute {key!r}; attributes are {attrs}", tok)
+        if not key:
+            raise self.error("empty field name", tok)
+        return kind, key, tok
+
+    def value(self) -> float | str:
+        tok = self.take()
+        if tok.kind == "num":
+            return float(tok.text)
+        if tok.kind in ("str", "dq"):
+            return _unquote(tok)
+        raise self.error("expected a number or a 'quoted string'", tok)
+
+    def comparison(self) -> Comparison:
+        kind, key, ftok = self.field()
+        tok = self.peek()
+        if self.is_kw("not"):
+            self.take()
+            if not self.is_kw("in"):
+                raise self.error("expected 'in' after 'not'")
+            op = "not in"
+        elif self.is_kw("in") or self.is_kw("like") or self.is_kw("ilike"):
+            op = tok.text.lower()
+        elif tok.kind == "op":
+            op = {"==": "=", "<>": "!="}.get(tok.text, tok.text)
+        else:
+            raise self.error("expected an operator (=, !=, <, <=, >, >=, like, ilike, in, not in)")
+        op_tok = tok
+        if op != "not in":
+            self.take()
+        else:
+            self.take()
+        numeric = kind == "metric" or (kind == "attribute" and key in NUMERIC_ATTRIBUTES)
+        allowed = _NUMERIC_OPS if numeric else _STRING_OPS
+        if op not in allowed:
+            raise self.error(f"operator {op!r} is not allowed on {kind} {key!r}", op_tok)
+        value: float | str | tuple[float | str, ...]
+        if op in ("in", "not in"):
+            if self.peek().text != "(":
+                raise self.error("expected '(' after 'in'")
+            self.take()
+            vals = [self.value()]
+            while self.peek().text == ",":
+                self.take()
+                vals.append(self.value())
+            if self.peek().text != ")":
+                raise self.error("expected ',' or ')'")
+            self.take()
+            value = tuple(vals)
+            check = list(vals)
+        else:
+            vtok = self.peek()
+            value = self.value()
+            check = [value]
+            if numeric and not isinstance(value, float):
+                raise self.error(f"{kind} {key!r} compares with numbers, not strings", vtok)
+        if numeric and any(not isinstance(v, float) for v in check):
+            raise self.error(f"{kind} {key!r} compares with numbers", ftok)
+        if not numeric:
+            value = tuple(_as_str(v) for v in value) if isinstance(value, tuple) else _as_str(value)
+        return Comparison(kind, key, op, value)
+
+
+def _as_str(v: float | str) -> str:
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    return v
+
+
+def parse_filter(text: str | None) -> Expr | None:
+    """Parse a filter string; ``None`` or blank means no filter.
+
+    Raises:
+        FilterSyntaxError: naming the 0-based position of the problem.
+    """
+    if text is None or not text.strip():
+        return None
+    return _Parser(text).parse()
+
+
+def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[tuple[str, str, bool]]:
+    """Parse ``["metrics.auc desc", "start_time"]`` into ``(kind, key, ascending)`` triples."""
+    out: list[tuple[str, str, bool]] = []
+    for clause in clauses or []:
+        text = clause.strip()
+        direction = "asc"
+        parts = text.rsplit(None, 1)
+        if len(parts) == 2 and parts[1].lower() in ("asc", "desc"):
+            text, direction = parts[0], parts[1].lower()
+        p = _Parser(text)
+        try:
+            kind, key, _ = p.field()
+        except FilterSyntaxError as exc:
+            raise InvalidInput(f"invalid order_by {clause!r}: {exc.message}", field="order_by") from exc
+        if p.peek().kind != "end":
+            raise InvalidInput(
+                f"invalid order_by {clause!r}: expected FIELD [asc|desc], e.g. 'metrics.auc desc'",
+                field="order_by",
+            )
+        out.append((kind, key, direction == "asc"))
+    return out
