@@ -13,6 +13,10 @@ Accepted URIs:
   (``--artifacts``, ``CARNET_ARTIFACTS`` or ``artifacts`` in ``carnet.toml``), as
   ``file://`` or ``s3://``.
 
+An S3-compatible server other than AWS is named by ``CARNET_S3_ENDPOINT_URL`` (or
+``s3_endpoint_url`` in ``carnet.toml``); credentials come from the usual AWS
+environment variables or files.
+
 Nothing here is read at import time; :func:`resolve_settings` is called by the
 composition root and the result is passed down.
 """
@@ -118,7 +122,12 @@ def resolve_settings(
     raw = uri or env.get("CARNET_URI") or toml.get("uri") or DEFAULT_WORKSPACE
     raw = str(raw).strip()
     art = artifacts or env.get("CARNET_ARTIFACTS") or toml.get("artifacts")
+    storage: dict[str, Any] = {}
+    endpoint = env.get("CARNET_S3_ENDPOINT_URL") or toml.get("s3_endpoint_url")
+    if endpoint:
+        storage["client_kwargs"] = {"endpoint_url": endpoint}
     common: dict[str, Any] = {
+        "storage_options": storage,
         "actor": _default_actor(env),
         "audit_key": env.get("CARNET_AUDIT_KEY") or None,
         "flush_interval": float(env.get("CARNET_FLUSH_INTERVAL", "1.0")),

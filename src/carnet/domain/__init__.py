@@ -10,7 +10,15 @@ from carnet.domain.runs import (
     RunInput,
     RunStatus,
 )
-from carnet.domain.search import Comparison, Expr, Logical, parse_filter, parse_order_by
+from carnet.domain.search import (
+    Comparison,
+    Expr,
+    Logical,
+    decode_page_token,
+    encode_page_token,
+    parse_filter,
+    parse_order_by,
+)
 
 __all__ = [
     "Artifact",
@@ -28,6 +36,8 @@ __all__ = [
     "RunStatus",
     "SchemaField",
     "canonical_json",
+    "decode_page_token",
+    "encode_page_token",
     "parse_filter",
     "parse_order_by",
 ]

@@ -22,6 +22,8 @@ A comparison on a metric, param or tag the run does not have is false.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import dataclass
 
@@ -33,6 +35,8 @@ __all__ = [
     "Comparison",
     "Expr",
     "Logical",
+    "decode_page_token",
+    "encode_page_token",
     "parse_filter",
     "parse_order_by",
 ]
@@ -299,3 +303,23 @@ def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[tuple[st
             )
         out.append((kind, key, direction == "asc"))
     return out
+
+
+def encode_page_token(offset: int) -> str:
+    """Opaque token for the search page that starts at ``offset``."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    """Offset encoded in a page token; InvalidInput when the token is not one of ours."""
+    if not token:
+        return 0
+    try:
+        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+    except Exception as exc:  # noqa: BLE001 - any decoding problem is a bad token
+        raise InvalidInput(
+            "invalid page_token: pass the next_page_token of a previous search", field="page_token"
+        ) from exc
+    if offset < 0:
+        raise InvalidInput("invalid page_token: negative offset", field="page_token")
+    return offset

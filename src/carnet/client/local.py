@@ -1,0 +1,211 @@
+"""``carnet.Client``: the SDK over a workspace (in-process services for local URIs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from carnet.bootstrap import open_services
+from carnet.config import Settings
+from carnet.domain import Artifact, AuditEvent, DatasetVersion, Metric, Project, Run, RunInput, RunStatus
+from carnet.services import Services, Verification
+from carnet.store.interfaces import RunPage
+
+__all__ = ["Client"]
+
+
+class Client:
+    """Queries and changes a workspace addressed by a URI (folder, ``sqlite:///``, ``postgresql://``).
+
+    Every call is durable when it returns. For buffered metric logging inside a
+    run use :func:`carnet.start_run`.
+    """
+
+    def __init__(
+        self,
+        uri: str | Settings | None = None,
+        *,
+        artifacts: str | None = None,
+        create: bool = True,
+    ) -> None:
+        self.services: Services = open_services(uri, artifacts=artifacts, create=create)
+        self.settings = self.services.ctx.settings
+
+    @property
+    def uri(self) -> str:
+        """The workspace URI."""
+        return self.settings.uri
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.services.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- projects and runs -------------------------------------------------
+    def create_project(self, name: str, description: str = "") -> Project:
+        """Create a project."""
+        return self.services.tracking.create_project(name, description)
+
+    def list_projects(self) -> list[tuple[Project, int]]:
+        """Projects with their run counts."""
+        return self.services.tracking.list_projects()
+
+    def create_run(
+        self,
+        project: str = "default",
+        name: str | None = None,
+        *,
+        parent_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        environment: dict[str, Any] | None = None,
+    ) -> Run:
+        """Start a run (status running)."""
+        return self.services.tracking.create_run(
+            project, name, parent_id=parent_id, params=params, tags=tags, environment=environment
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        """A run with params, tags and the latest value of each metric."""
+        return self.services.tracking.get_run(run_id)
+
+    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> Run:
+        """End a run as finished, failed or killed."""
+        return self.services.tracking.end_run(run_id, RunStatus(status), error)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run."""
+        self.services.tracking.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        """Undo a soft delete."""
+        self.services.tracking.delete_run(run_id, restore=True)
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        """Record one param."""
+        self.services.tracking.log_params(run_id, {key: value})
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Record params."""
+        self.services.tracking.log_params(run_id, params)
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        """Set one tag."""
+        self.services.tracking.set_tags(run_id, {key: value})
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        """Set tags."""
+        self.services.tracking.set_tags(run_id, tags)
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
+    ) -> None:
+        """Record one metric value, durably."""
+        m = self.services.tracking.make_metric(key, value, step, time.time() if timestamp is None else timestamp)
+        self.services.tracking.log_metrics(run_id, [m])
+
+    def log_metrics(
+        self, run_id: str, metrics: dict[str, float], step: int = 0, timestamp: float | None = None
+    ) -> None:
+        """Record several metric values at one step, in one transaction."""
+        ts = time.time() if timestamp is None else timestamp
+        make = self.services.tracking.make_metric
+        self.services.tracking.log_metrics(run_id, [make(k, v, step, ts) for k, v in metrics.items()])
+
+    def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
+        """Record a batch of :class:`Metric` values in one transaction."""
+        make = self.services.tracking.make_metric
+        return self.services.tracking.log_metrics(run_id, [make(m.key, m.value, m.step, m.timestamp) for m in metrics])
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every value of one metric of a run."""
+        return self.services.tracking.metric_history(run_id, key)
+
+    def log_artifact(
+        self, run_id: str, local_path: str | Path, artifact_path: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Artifact]:
+        """Store a file or a folder under the run."""
+        return self.services.tracking.log_artifact(run_id, local_path, artifact_path, progress)
+
+    def list_artifacts(self, run_id: str) -> list[Artifact]:
+        """Artifacts of a run."""
+        return self.services.tracking.list_artifacts(run_id)
+
+    def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
+        """Copy an artifact (or folder of artifacts) of a run to ``dest``, verified."""
+        return self.services.tracking.download_artifact(run_id, path, dest)
+
+    def log_inputs(self, run_id: str, refs: Sequence[str], context: str = "training") -> list[RunInput]:
+        """Record dataset versions a run read."""
+        return self.services.tracking.log_inputs(run_id, refs, context)
+
+    def list_inputs(self, run_id: str) -> list[RunInput]:
+        """Dataset versions a run read."""
+        return self.services.tracking.list_inputs(run_id)
+
+    def child_runs(self, run_id: str) -> list[str]:
+        """Ids of a run's children."""
+        return self.services.tracking.children(run_id)
+
+    def search_runs(
+        self,
+        project: str | Sequence[str] | None = None,
+        filter: str | None = None,  # noqa: A002 - public argument name
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunPage:
+        """Runs matching a filter such as ``"metrics.auc > 0.9 and params.model = 'lgbm'"``.
+
+        See ``docs/tracking.md`` for the grammar. Returns one page and ``next_page_token``.
+        """
+        return self.services.tracking.search_runs(project, filter, order_by, max_results, page_token, include_deleted)
+
+    # -- datasets ------------------------------------------------------------
+    def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
+        """Register a CSV or Parquet file as a dataset version (existing one if identical)."""
+        return self.services.datasets.add(path, name, **kwargs)
+
+    def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
+        """Register a DataFrame as a dataset version."""
+        return self.services.datasets.log_dataframe(df, name, **kwargs)
+
+    def get_dataset(self, ref: str) -> DatasetVersion:
+        """A dataset version by ``name@N`` (or the latest)."""
+        return self.services.datasets.get(ref)
+
+    def list_datasets(self) -> list[DatasetVersion]:
+        """Latest version of every dataset."""
+        return self.services.datasets.list()
+
+    def dataset_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset."""
+        return self.services.datasets.versions(name)
+
+    def diff_datasets(self, a: str, b: str) -> Any:
+        """Schema and profile differences between two versions."""
+        return self.services.datasets.diff(a, b)
+
+    def download_dataset(self, ref: str, out: str | Path) -> Path:
+        """Write a version's file to ``out``."""
+        return self.services.datasets.download(ref, out)
+
+    # -- audit ---------------------------------------------------------------
+    def audit_log(
+        self, subject_type: str | None = None, subject_id: str | None = None, *, limit: int | None = 100
+    ) -> list[AuditEvent]:
+        """Audit events, newest first."""
+        return self.services.audit.log(subject_type, subject_id, limit=limit)
+
+    def verify_audit(self) -> Verification:
+        """Recompute the audit hash chain."""
+        return self.services.audit.verify()

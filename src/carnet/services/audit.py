@@ -1,0 +1,68 @@
+"""Audit ledger use cases: list events and verify the hash chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carnet.domain.audit import GENESIS_HASH, AuditEvent, chain_hash, payload_digest
+from carnet.services.context import ServiceContext
+
+__all__ = ["AuditService", "Verification"]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of recomputing the chain: ok, how many events, and the first broken one."""
+
+    ok: bool
+    count: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+
+class AuditService:
+    """Reads and verifies the ledger (appends happen inside every other service)."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def log(
+        self,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        *,
+        action: str | None = None,
+        limit: int | None = 100,
+    ) -> list[AuditEvent]:
+        """Events, newest first, optionally for one subject (``run``, ``run:ID``) or action."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.audit.list(subject_type, subject_id, limit, action)
+
+    def verify(self) -> Verification:
+        """Recompute every hash in order; report the first event that does not check out."""
+        key = self.ctx.settings.audit_key
+        count = 0
+        prev_hash, expected_seq = GENESIS_HASH, 1
+        with self.ctx.store.transaction(write=False) as tx:
+            for ev in tx.audit.iter_all():
+                if ev.seq != expected_seq:
+                    what = "missing" if ev.seq > expected_seq else "out of order"
+                    return Verification(False, count, expected_seq, f"event {expected_seq} is {what} (found {ev.seq})")
+                if ev.prev_hash != prev_hash:
+                    return Verification(False, count, ev.seq, f"event {ev.seq} does not link to event {ev.seq - 1}")
+                if payload_digest(ev.payload) != ev.payload_digest:
+                    return Verification(False, count, ev.seq, f"event {ev.seq} payload was altered")
+                if chain_hash(prev_hash, ev.body(), key) != ev.hash:
+                    return Verification(False, count, ev.seq, f"event {ev.seq} hash does not match its content")
+                prev_hash, expected_seq = ev.hash, expected_seq + 1
+                count += 1
+            head_seq, head_hash = tx.audit.head()
+        if head_seq != count or head_hash != prev_hash:
+            if head_seq > count:
+                return Verification(
+                    False, count, count + 1, f"ledger ends at event {count} but its head records {head_seq} events"
+                )
+            return Verification(
+                False, count, head_seq + 1, f"event {head_seq + 1} was appended outside carnet (head is at {head_seq})"
+            )
+        return Verification(True, count)

@@ -1,0 +1,51 @@
+"""What every service is given: the stores, the settings and a clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from carnet.config import Settings
+from carnet.domain.audit import AuditEvent
+from carnet.store.interfaces import ArtifactStore, MetadataStore, Transaction
+
+__all__ = ["ServiceContext", "record"]
+
+
+@dataclass
+class ServiceContext:
+    """Dependencies of the application layer, built once by ``bootstrap``."""
+
+    settings: Settings
+    store: MetadataStore
+    artifacts: ArtifactStore
+    clock: Callable[[], float] = field(default=time.time)
+
+    @property
+    def actor(self) -> str:
+        """Who changes are attributed to in the audit ledger."""
+        return self.settings.actor
+
+
+def record(
+    ctx: ServiceContext,
+    tx: Transaction,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    payload: dict[str, Any],
+    *,
+    now: float | None = None,
+) -> AuditEvent:
+    """Append the audit event of a change, inside the transaction that makes the change."""
+    return tx.audit.append(
+        actor=ctx.actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        payload=payload,
+        time=ctx.clock() if now is None else now,
+        key=ctx.settings.audit_key,
+    )

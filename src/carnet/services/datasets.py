@@ -1,0 +1,170 @@
+"""Versioned dataset use cases: add a version, look it up, diff two versions, fetch the file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from carnet.domain import DatasetRef, DatasetVersion
+from carnet.domain.datasets import check_name
+from carnet.errors import AlreadyExists, InvalidInput
+from carnet.services.context import ServiceContext, record
+from carnet.services.tracking import DEFAULT_PROJECT, TrackingService
+
+__all__ = ["DatasetService"]
+
+Progress = Callable[[int], None]
+
+
+class DatasetService:
+    """Datasets: content stored once by digest, every version profiled and audited."""
+
+    def __init__(self, ctx: ServiceContext, tracking: TrackingService) -> None:
+        self.ctx = ctx
+        self.tracking = tracking
+
+    def add(
+        self,
+        path: str | Path,
+        name: str,
+        *,
+        project: str = DEFAULT_PROJECT,
+        parent: str | DatasetRef | None = None,
+        description: str = "",
+        source: str | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        """Register a CSV or Parquet file as the next version of ``name``.
+
+        Returns:
+            The version and whether it was created (False: identical content already existed).
+
+        Raises:
+            InvalidInput: missing, empty, unreadable or ambiguous file; bad name or parent.
+        """
+        from carnet.data import detect_format, scan_table  # noqa: PLC0415 - pyarrow is loaded lazily
+
+        check_name(name, "dataset name")
+        src = Path(path)
+        if not src.exists():
+            raise InvalidInput(f"dataset file {str(src)!r} does not exist", field="path")
+        if src.is_dir():
+            raise InvalidInput(f"{str(src)!r} is a folder; pass a CSV or Parquet file", field="path")
+        fmt = detect_format(src)
+        parent_ref = DatasetRef.parse(parent) if isinstance(parent, str) else parent
+        if parent_ref is not None and parent_ref.version is None:
+            with self.ctx.store.transaction(write=False) as tx:
+                parent_ref = DatasetRef(parent_ref.name, tx.datasets.get(parent_ref.name, None).version)
+        # profile first: a malformed file is rejected before anything is stored
+        summary = scan_table(src, fmt, progress=progress)
+        info = self.ctx.artifacts.put_file(src, progress)
+        for _attempt in range(3):
+            try:
+                return self._record(name, project, fmt, info.digest, info.size, summary, src, source, parent_ref, description)
+            except AlreadyExists:  # another writer took the version number; take the next one
+                continue
+        raise AlreadyExists(f"could not allocate a version number for dataset {name!r}; retry", field="name")
+
+    def _record(
+        self,
+        name: str,
+        project: str,
+        fmt: str,
+        digest: str,
+        size: int,
+        summary: Any,
+        src: Path,
+        source: str | None,
+        parent: DatasetRef | None,
+        description: str,
+    ) -> tuple[DatasetVersion, bool]:
+        with self.ctx.store.transaction() as tx:
+            existing = tx.datasets.find_by_digest(name, digest)
+            if existing is not None:
+                return existing, False
+            proj = self.tracking.ensure_project(tx, project)
+            if parent is not None and parent.version is not None:
+                tx.datasets.get(parent.name, parent.version)
+            version = DatasetVersion(
+                name=name,
+                version=tx.datasets.latest_version(name) + 1,
+                digest=digest,
+                format=fmt,
+                size=size,
+                num_rows=summary.num_rows,
+                num_columns=summary.num_columns,
+                schema=list(summary.schema),
+                profile=list(summary.profile),
+                source=source or str(src.resolve()),
+                parent=parent,
+                created_at=self.ctx.clock(),
+                project=project,
+                description=description,
+            )
+            tx.datasets.insert(version, proj.id)
+            record(
+                self.ctx,
+                tx,
+                "dataset.add_version",
+                "dataset",
+                name,
+                {
+                    "version": version.version,
+                    "digest": digest,
+                    "format": fmt,
+                    "rows": version.num_rows,
+                    "columns": version.num_columns,
+                    "source": version.source,
+                    "parent": str(parent) if parent else None,
+                },
+            )
+            return version, True
+
+    def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
+        """Register a pandas DataFrame or Arrow table (written as deterministic Parquet)."""
+        from carnet.data import table_from_dataframe  # noqa: PLC0415
+
+        fd, tmp = tempfile.mkstemp(suffix=".parquet", prefix="carnet-df-")
+        os.close(fd)
+        try:
+            table_from_dataframe(df, Path(tmp))
+            kwargs.setdefault("source", f"dataframe:{type(df).__module__}.{type(df).__name__}")
+            return self.add(tmp, name, **kwargs)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def get(self, ref: str | DatasetRef) -> DatasetVersion:
+        """A version by ``name@N`` (``name`` alone: the latest)."""
+        r = DatasetRef.parse(ref) if isinstance(ref, str) else ref
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.datasets.get(r.name, r.version)
+
+    def list(self) -> list[DatasetVersion]:
+        """The latest version of every dataset."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.datasets.list()
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset."""
+        check_name(name, "dataset name")
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.datasets.versions(name)
+
+    def diff(self, a: str | DatasetRef, b: str | DatasetRef) -> Any:
+        """Schema and profile differences from version ``a`` to version ``b``."""
+        from carnet.data import diff_versions  # noqa: PLC0415
+
+        va, vb = self.get(a), self.get(b)
+        return diff_versions(va.schema, va.profile, vb.schema, vb.profile, a_rows=va.num_rows, b_rows=vb.num_rows)
+
+    def download(self, ref: str | DatasetRef, out: str | Path, progress: Progress | None = None) -> Path:
+        """Copy a version's file to ``out`` (verified against its digest)."""
+        version = self.get(ref)
+        dest = Path(out)
+        if dest.is_dir():
+            dest = dest / f"{version.name}-v{version.version}.{version.format}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return self.ctx.artifacts.get_file(version.digest, dest, progress)

@@ -1,0 +1,365 @@
+"""Experiment tracking use cases: projects, runs, params, metrics, tags, artifacts, search."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from carnet.domain import (
+    Artifact,
+    DatasetRef,
+    Metric,
+    Project,
+    Run,
+    RunInput,
+    RunStatus,
+    canonical_json,
+    decode_page_token,
+    parse_filter,
+    parse_order_by,
+)
+from carnet.domain.datasets import check_name
+from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from carnet.services.context import ServiceContext, record
+from carnet.services.validation import check_key, check_metric_value, check_step, param_value
+from carnet.store.interfaces import RunPage, Transaction
+
+__all__ = ["DEFAULT_PROJECT", "MAX_RESULTS_LIMIT", "TrackingService", "artifact_path"]
+
+DEFAULT_PROJECT = "default"
+MAX_RESULTS_LIMIT = 50_000
+
+
+def artifact_path(name: str) -> str:
+    """Normalise a run artifact path (metadata only, never a filesystem path): ``a/b.txt``."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("artifact path must be a non-empty string", field="artifact_path")
+    p = PurePosixPath(name.replace("\\", "/"))
+    parts = [x for x in p.parts if x not in ("", ".", "/")]
+    if not parts or any(x == ".." for x in parts):
+        raise InvalidInput(f"artifact path {name!r} must be relative and must not contain '..'", field="artifact_path")
+    return "/".join(parts)
+
+
+class TrackingService:
+    """Projects and runs. Every change appends its audit event in the same transaction."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    # -- projects ---------------------------------------------------------
+    def ensure_project(self, tx: Transaction, name: str) -> Project:
+        """The project named ``name``, created (and audited) when missing."""
+        check_name(name, "project")
+        project = tx.projects.find(name)
+        if project is None:
+            project = tx.projects.create(name, "", self.ctx.clock())
+            record(self.ctx, tx, "project.create", "project", name, {"name": name})
+        return project
+
+    def create_project(self, name: str, description: str = "") -> Project:
+        """Create a project; AlreadyExists when the name is taken."""
+        check_name(name, "project")
+        with self.ctx.store.transaction() as tx:
+            if tx.projects.find(name) is not None:
+                raise AlreadyExists(f"project {name!r} already exists", field="project")
+            project = tx.projects.create(name, description, self.ctx.clock())
+            record(self.ctx, tx, "project.create", "project", name, {"name": name, "description": description})
+            return project
+
+    def list_projects(self) -> list[tuple[Project, int]]:
+        """Every project with its number of (non-deleted) runs."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return [(p, tx.runs.count(p.id)) for p in tx.projects.list()]
+
+    # -- runs -------------------------------------------------------------
+    def create_run(
+        self,
+        project: str = DEFAULT_PROJECT,
+        name: str | None = None,
+        *,
+        parent_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        environment: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """Start a run in ``project`` (created when missing)."""
+        rid = run_id or uuid.uuid4().hex
+        clean_params = {check_key(k, "param"): param_value(v, k) for k, v in (params or {}).items()}
+        clean_tags = {check_key(k, "tag"): param_value(v, k, "tag") for k, v in (tags or {}).items()}
+        if name is not None and (not isinstance(name, str) or len(name) > 256):
+            raise InvalidInput("run name must be a string of at most 256 characters", field="name")
+        now = self.ctx.clock()
+        with self.ctx.store.transaction() as tx:
+            proj = self.ensure_project(tx, project)
+            if parent_id is not None:
+                parent = tx.runs.get(parent_id)
+                if parent.project != project:
+                    raise InvalidInput(
+                        f"parent run {parent_id} belongs to project {parent.project!r}, not {project!r}",
+                        field="parent_id",
+                    )
+            run = Run(
+                id=rid,
+                project=project,
+                name=name or f"run-{rid[:8]}",
+                status=RunStatus.RUNNING,
+                start_time=now,
+                parent_id=parent_id,
+                params=clean_params,
+                tags=clean_tags,
+                environment=dict(environment or {}),
+            )
+            tx.runs.insert(run, proj.id)
+            record(
+                self.ctx,
+                tx,
+                "run.create",
+                "run",
+                rid,
+                {"project": project, "name": run.name, "parent_id": parent_id, "params": clean_params, "tags": clean_tags},
+                now=now,
+            )
+            return run
+
+    def get_run(self, run_id: str) -> Run:
+        """A run with params, tags and latest metrics; NotFound when unknown."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.runs.get(run_id)
+
+    def _running(self, tx: Transaction, run_id: str) -> Run:
+        run = tx.runs.get(run_id)
+        if run.status.terminal:
+            raise Conflict(
+                f"run {run_id} is {run.status.value}; a finished run cannot be changed, start a new run",
+                field="run_id",
+            )
+        return run
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Record params (immutable: a different value for a logged key is a Conflict)."""
+        clean = {check_key(k, "param"): param_value(v, k) for k, v in params.items()}
+        if not clean:
+            return
+        with self.ctx.store.transaction() as tx:
+            self._running(tx, run_id)
+            tx.runs.add_params(run_id, clean)
+            record(self.ctx, tx, "run.log_params", "run", run_id, {"params": clean})
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        """Set tags (may change after the run ended, like notes)."""
+        clean = {check_key(k, "tag"): param_value(v, k, "tag") for k, v in tags.items()}
+        if not clean:
+            return
+        with self.ctx.store.transaction() as tx:
+            tx.runs.get(run_id)
+            tx.runs.set_tags(run_id, clean)
+            record(self.ctx, tx, "run.set_tags", "run", run_id, {"tags": clean})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag."""
+        with self.ctx.store.transaction() as tx:
+            tx.runs.delete_tag(run_id, key)
+            record(self.ctx, tx, "run.delete_tag", "run", run_id, {"key": key})
+
+    @staticmethod
+    def make_metric(key: str, value: Any, step: int, timestamp: float) -> Metric:
+        """A validated metric value."""
+        check_key(key, "metric")
+        return Metric(key, check_metric_value(value, key), check_step(step, key), float(timestamp))
+
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric], *, allow_ended: bool = False) -> int:
+        """Append a batch of metric values in one transaction; returns how many were written."""
+        if not metrics:
+            return 0
+        with self.ctx.store.transaction() as tx:
+            if allow_ended:
+                tx.runs.get(run_id)
+            else:
+                self._running(tx, run_id)
+            tx.runs.add_metrics(run_id, metrics)
+            rows = [[m.key, None if m.value != m.value else m.value, m.step, m.timestamp] for m in metrics]
+            record(
+                self.ctx,
+                tx,
+                "run.log_metrics",
+                "run",
+                run_id,
+                {
+                    "count": len(metrics),
+                    "keys": sorted({m.key for m in metrics}),
+                    "values_sha256": hashlib.sha256(canonical_json(rows)).hexdigest(),
+                },
+            )
+        return len(metrics)
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """All values of one metric of a run."""
+        with self.ctx.store.transaction(write=False) as tx:
+            tx.runs.get(run_id)
+            return tx.runs.metric_history(run_id, key)
+
+    def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, error: str | None = None) -> Run:
+        """Move a running run to a terminal status; ending an ended run with the same status is a no-op."""
+        status = RunStatus(status)
+        if not status.terminal:
+            raise InvalidInput("end status must be finished, failed or killed", field="status")
+        now = self.ctx.clock()
+        with self.ctx.store.transaction() as tx:
+            run = tx.runs.get(run_id)
+            if run.status.terminal:
+                if run.status is status:
+                    return run
+                raise Conflict(f"run {run_id} already ended as {run.status.value}", field="status")
+            tx.runs.set_status(run_id, status, now, error)
+            record(self.ctx, tx, "run.end", "run", run_id, {"status": status.value, "error": error}, now=now)
+            run.status, run.end_time, run.error = status, now, error
+            return run
+
+    def delete_run(self, run_id: str, *, restore: bool = False) -> None:
+        """Soft-delete a run (hidden from search; kept for the audit trail), or restore it."""
+        with self.ctx.store.transaction() as tx:
+            run = tx.runs.get(run_id)
+            if run.deleted != (not restore):
+                tx.runs.set_deleted(run_id, not restore)
+                record(self.ctx, tx, "run.restore" if restore else "run.delete", "run", run_id, {})
+
+    # -- artifacts --------------------------------------------------------
+    def log_artifact(
+        self,
+        run_id: str,
+        local_path: str | Path,
+        artifact_path_: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Artifact]:
+        """Store a file or every file of a folder under the run; returns what was recorded."""
+        src = Path(local_path)
+        if not src.exists():
+            raise InvalidInput(f"artifact {str(src)!r} does not exist", field="local_path")
+        prefix = artifact_path(artifact_path_) if artifact_path_ else None
+        with self.ctx.store.transaction(write=False) as tx:
+            self._running(tx, run_id)
+        items: list[Artifact] = []
+        if src.is_dir():
+            base = prefix or src.name
+            for rel, info in self.ctx.artifacts.put_tree(src):
+                items.append(Artifact(artifact_path(f"{base}/{rel}"), info.digest, info.size))
+            if not items:
+                raise InvalidInput(f"artifact folder {str(src)!r} is empty", field="local_path")
+        else:
+            info = self.ctx.artifacts.put_file(src, progress)
+            into_folder = prefix is None or str(artifact_path_).endswith("/")
+            path = artifact_path(f"{prefix or ''}/{src.name}") if into_folder else prefix
+            items.append(Artifact(path, info.digest, info.size))
+        return self.record_artifacts(run_id, items)
+
+    def log_artifact_bytes(self, run_id: str, data: bytes, path: str) -> Artifact:
+        """Store in-memory content (a report, a log) as a run artifact."""
+        info = self.ctx.artifacts.put_bytes(data)
+        return self.record_artifacts(run_id, [Artifact(artifact_path(path), info.digest, info.size)], allow_ended=True)[0]
+
+    def record_artifacts(self, run_id: str, items: list[Artifact], *, allow_ended: bool = False) -> list[Artifact]:
+        """Record already-stored content under run artifact paths."""
+        with self.ctx.store.transaction() as tx:
+            if allow_ended:
+                tx.runs.get(run_id)
+            else:
+                self._running(tx, run_id)
+            tx.runs.add_artifacts(run_id, items)
+            record(
+                self.ctx,
+                tx,
+                "run.log_artifacts",
+                "run",
+                run_id,
+                {"artifacts": [[a.path, a.digest, a.size] for a in items]},
+            )
+        return items
+
+    def list_artifacts(self, run_id: str) -> list[Artifact]:
+        """Artifacts of a run."""
+        with self.ctx.store.transaction(write=False) as tx:
+            tx.runs.get(run_id)
+            return tx.runs.list_artifacts(run_id)
+
+    def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
+        """Copy one artifact (or every artifact under a folder path) to ``dest``, verified."""
+        want = artifact_path(path)
+        arts = [a for a in self.list_artifacts(run_id) if a.path == want or a.path.startswith(want + "/")]
+        if not arts:
+            raise NotFound(f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path")
+        dest = Path(dest)
+        out = []
+        for a in arts:
+            if a.path == want:
+                target = dest / PurePosixPath(a.path).name if dest.is_dir() else dest
+            else:
+                target = dest.joinpath(*PurePosixPath(a.path).relative_to(want).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            out.append(self.ctx.artifacts.get_file(a.digest, target))
+        return out
+
+    # -- inputs -----------------------------------------------------------
+    def log_inputs(self, run_id: str, refs: Iterable[DatasetRef | str], context: str = "training") -> list[RunInput]:
+        """Record dataset versions read by the run (``name@version``; no version = latest)."""
+        out = []
+        with self.ctx.store.transaction() as tx:
+            self._running(tx, run_id)
+            pairs = []
+            for ref in refs:
+                r = DatasetRef.parse(ref) if isinstance(ref, str) else ref
+                dv = tx.datasets.get(r.name, r.version)
+                pairs.append((tx.datasets.version_id(dv.name, dv.version), context))
+                out.append(RunInput(dv.name, dv.version, dv.digest, context))
+            tx.runs.add_inputs(run_id, pairs)
+            record(
+                self.ctx,
+                tx,
+                "run.log_inputs",
+                "run",
+                run_id,
+                {"inputs": [[i.dataset, i.version, i.digest, i.context] for i in out]},
+            )
+        return out
+
+    def list_inputs(self, run_id: str) -> list[RunInput]:
+        """Dataset versions read by a run."""
+        with self.ctx.store.transaction(write=False) as tx:
+            tx.runs.get(run_id)
+            return tx.runs.list_inputs(run_id)
+
+    def children(self, run_id: str) -> list[str]:
+        """Child run ids."""
+        with self.ctx.store.transaction(write=False) as tx:
+            tx.runs.get(run_id)
+            return tx.runs.children(run_id)
+
+    # -- search -----------------------------------------------------------
+    def search_runs(
+        self,
+        project: str | Sequence[str] | None = None,
+        filter: str | None = None,  # noqa: A002 - the public name of the argument
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunPage:
+        """Runs matching a filter (grammar in ``carnet.domain.search``), ordered and paged."""
+        where = parse_filter(filter)
+        order = parse_order_by(list(order_by or []))
+        if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS_LIMIT:
+            raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
+        offset = decode_page_token(page_token)
+        with self.ctx.store.transaction(write=False) as tx:
+            if project is None:
+                ids = [p.id for p in tx.projects.list()]
+            else:
+                names = [project] if isinstance(project, str) else list(project)
+                ids = [tx.projects.get(n).id for n in names]
+            if not ids:
+                return RunPage([], None)
+            return tx.runs.search(ids, where, order, max_results, offset, include_deleted)

@@ -1,0 +1,57 @@
+"""Checks on user-supplied keys and values, with messages naming the field and the fix."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from carnet.errors import InvalidInput
+
+__all__ = ["MAX_KEY", "MAX_VALUE", "check_key", "check_metric_value", "check_step", "param_value"]
+
+MAX_KEY = 250
+MAX_VALUE = 8000
+
+
+def check_key(key: Any, what: str) -> str:
+    """A param, metric or tag key: a non-empty string of at most 250 characters."""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput(f"{what} key must be a non-empty string, got {key!r}", field=what)
+    if len(key) > MAX_KEY:
+        raise InvalidInput(f"{what} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY}", field=what)
+    return key
+
+
+def param_value(value: Any, key: str, what: str = "param") -> str:
+    """Params and tags are stored as strings of at most 8000 characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_VALUE:
+        raise InvalidInput(
+            f"{what} {key!r} value is {len(text)} characters; the limit is {MAX_VALUE} "
+            "(log large values as an artifact instead)",
+            field=f"{what}s.{key}",
+        )
+    return text
+
+
+def check_metric_value(value: Any, key: str) -> float:
+    """A metric value: a real number (NaN and infinities are kept as such)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        try:
+            import numpy as np  # noqa: PLC0415 - numpy scalars are common metric values
+
+            if isinstance(value, np.generic) and np.isrealobj(value):
+                return float(value)
+        except ImportError:
+            pass
+        raise InvalidInput(f"metric {key!r} value must be a number, got {type(value).__name__} {value!r}", field=f"metrics.{key}")
+    out = float(value)
+    return out if not math.isnan(out) else math.nan
+
+
+def check_step(step: Any, key: str) -> int:
+    """A metric step: an integer."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise InvalidInput(f"metric {key!r} step must be an integer, got {step!r}", field="step")
+    return int(step)

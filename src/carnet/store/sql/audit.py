@@ -1,0 +1,127 @@
+"""SQL repository of the audit ledger: an append-only hash chain with a head row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from carnet.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, chain_hash, payload_digest
+from carnet.errors import StorageError
+from carnet.store.sql import tables as t
+
+__all__ = ["SqlAuditRepo"]
+
+
+def _to_event(row: Any) -> AuditEvent:
+    return AuditEvent(
+        seq=int(row.seq),
+        time=float(row.time),
+        actor=row.actor,
+        action=row.action,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        payload=json.loads(row.payload),
+        payload_digest=row.payload_digest,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class SqlAuditRepo:
+    """The ledger on one connection; appends serialise on the head row."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def head(self, *, lock: bool = False) -> tuple[int, str]:
+        """Sequence number and hash of the last event ((0, genesis) for an empty ledger)."""
+        q = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+        row = self.conn.execute(q.with_for_update() if lock else q).first()
+        if row is None:
+            return 0, GENESIS_HASH
+        return int(row.seq), row.hash
+
+    def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        subject_type: str,
+        subject_id: str,
+        payload: dict[str, Any],
+        time: float,
+        key: str | None,
+    ) -> AuditEvent:
+        """Append one event chained to the current head, in the caller's transaction."""
+        row = self.conn.execute(
+            select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
+        ).first()
+        if row is None:
+            self.conn.execute(t.audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+            seq, prev = 0, GENESIS_HASH
+        else:
+            seq, prev = int(row.seq), row.hash
+        text = canonical_json(payload).decode()
+        digest = payload_digest(payload)
+        event = AuditEvent(
+            seq=seq + 1,
+            time=float(time),
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            payload=payload,
+            payload_digest=digest,
+            prev_hash=prev,
+            hash="",
+        )
+        h = chain_hash(prev, event.body(), key)
+        self.conn.execute(
+            t.audit_events.insert().values(
+                seq=event.seq,
+                time=event.time,
+                actor=actor,
+                action=action,
+                subject_type=subject_type,
+                subject_id=event.subject_id,
+                payload=text,
+                payload_digest=digest,
+                prev_hash=prev,
+                hash=h,
+            )
+        )
+        res = self.conn.execute(t.audit_head.update().where(t.audit_head.c.id == 1).values(seq=event.seq, hash=h))
+        if res.rowcount != 1:
+            raise StorageError("audit head row missing; the ledger cannot be appended to")
+        return AuditEvent(**{**event.__dict__, "hash": h})
+
+    def list(
+        self,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        limit: int | None = None,
+        action: str | None = None,
+    ) -> list[AuditEvent]:
+        """Events, newest first, optionally for one subject or action."""
+        a = t.audit_events
+        q = select(a)
+        if subject_type:
+            q = q.where(a.c.subject_type == subject_type)
+        if subject_id:
+            q = q.where(a.c.subject_id == subject_id)
+        if action:
+            q = q.where(a.c.action == action)
+        q = q.order_by(a.c.seq.desc())
+        if limit:
+            q = q.limit(limit)
+        return [_to_event(r) for r in self.conn.execute(q)]
+
+    def iter_all(self) -> Iterator[AuditEvent]:
+        """Every event in sequence order, streamed."""
+        a = t.audit_events
+        result = self.conn.execution_options(yield_per=2000).execute(select(a).order_by(a.c.seq))
+        for row in result:
+            yield _to_event(row)

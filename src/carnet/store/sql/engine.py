@@ -1,0 +1,128 @@
+"""Engine creation and schema migration for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout, and write transactions start with
+``BEGIN IMMEDIATE`` so that concurrent writers queue on the lock instead of
+failing with "database is locked" when a read transaction tries to upgrade.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from carnet.errors import InvalidInput, StorageError
+from carnet.store.sql.tables import metadata
+
+__all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "upgrade_schema"]
+
+HEAD_REVISION = "0001"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_341_002  # advisory lock id serialising concurrent migrations
+_version_table = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), primary_key=True),
+)
+
+
+def _sqlite_setup(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA case_sensitive_like=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = "BEGIN" if conn.get_execution_options().get("carnet_readonly") else "BEGIN IMMEDIATE"
+        conn.exec_driver_sql(mode)
+
+
+def create_store_engine(url: str, *, synchronous: str = "FULL") -> Engine:
+    """Create the SQLAlchemy engine for a metadata URL (``sqlite:///`` or ``postgresql+psycopg://``).
+
+    Raises:
+        InvalidInput: the URL's driver is not installed or the path's folder cannot be created.
+    """
+    if url.startswith("sqlite:///"):
+        db = Path(url[len("sqlite:///") :])
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(f"cannot create folder {db.parent} for the workspace: {exc.strerror}") from exc
+        engine = create_engine(url, connect_args={"timeout": 60})
+        _sqlite_setup(engine, synchronous)
+        return engine
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise InvalidInput(
+                "PostgreSQL workspaces need psycopg: pip install 'carnet[postgres]'", field="uri"
+            ) from exc
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 10}
+        )
+    raise InvalidInput(f"unsupported metadata URL {url!r}", field="uri")
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None for an empty database."""
+    try:
+        with engine.connect().execution_options(carnet_readonly=True) as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        msg = str(exc.orig) if exc.orig is not None else str(exc)
+        if "alembic_version" in msg and ("no such table" in msg or "does not exist" in msg):
+            return None
+        raise StorageError(f"cannot reach the metadata database {engine.url!r}: {_one_line(msg)}") from exc
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(msg.strip().splitlines()[:1])
+
+
+def upgrade_schema(engine: Engine, *, force: bool = False) -> str:
+    """Bring the schema to the head revision (safe when several processes do it at once).
+
+    An empty database gets the tables created directly and is stamped at the head
+    revision (the path Alembic recommends for new databases, and much faster);
+    an existing one is migrated by Alembic. A test checks both give the same schema.
+
+    Returns:
+        The revision the database is at afterwards.
+    """
+    if not force and current_revision(engine) == HEAD_REVISION:
+        return HEAD_REVISION
+    with engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite: one migrator at a time
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        names = set(inspect(conn).get_table_names())
+        if not force and not names & set(metadata.tables):
+            metadata.create_all(conn)
+            _version_table.create(conn, checkfirst=True)
+            conn.execute(_version_table.delete())
+            conn.execute(_version_table.insert().values(version_num=HEAD_REVISION))
+            return HEAD_REVISION
+        run_alembic_upgrade(conn)
+    return HEAD_REVISION
+
+
+def run_alembic_upgrade(conn: Connection, revision: str = "head") -> None:
+    """Run the Alembic migrations on ``conn`` (inside its transaction)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
