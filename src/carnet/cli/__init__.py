@@ -1,0 +1,3 @@
+"""The carnet command line."""
+
+__all__: list[str] = []

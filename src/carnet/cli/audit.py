@@ -1,0 +1,71 @@
+"""``carnet audit``: list ledger events and verify the hash chain."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+
+__all__ = ["audit"]
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit ledger of every change.
+
+    \b
+    Example:
+      carnet audit verify
+    """
+
+
+@audit.command("log")
+@click.option("--subject", "-s", help="TYPE or TYPE:ID, e.g. run or run:3f2a9c0d...")
+@click.option("--action", "-a", help="Only this action, e.g. run.create.")
+@click.option("--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Most recent N events.")
+@json_option
+@click.pass_context
+@handle_errors
+def audit_log(ctx: click.Context, subject: str | None, action: str | None, limit: int, as_json: bool) -> None:
+    """List audit events, newest first.
+
+    \b
+    Example:
+      carnet audit log --subject dataset:churn --json
+    """
+    stype, _, sid = (subject or "").partition(":")
+    events = get_client(ctx).services.audit.log(stype or None, sid or None, action=action, limit=limit)
+    if as_json:
+        emit_json(events)
+        return
+    from rich.table import Table
+
+    table = Table("seq", "time", "actor", "action", "subject", "payload digest", title="Audit log")
+    for e in events:
+        table.add_row(str(e.seq), fmt_time(e.time), e.actor, e.action, f"{e.subject_type}:{e.subject_id}",
+                      e.payload_digest[:16])
+    console().print(table)
+
+
+@audit.command("verify")
+@json_option
+@click.pass_context
+@handle_errors
+def audit_verify(ctx: click.Context, as_json: bool) -> None:
+    """Recompute the hash chain: OK with the count, or exit 1 naming the first broken event.
+
+    \b
+    Example:
+      carnet audit verify && echo ledger intact
+    """
+    result = get_client(ctx).verify_audit()
+    if as_json:
+        emit_json(result)
+    elif result.ok:
+        click.echo(f"OK: {result.count} events verified")
+    else:
+        click.echo(f"BROKEN at event {result.broken_seq}: {result.reason} ({result.count} events verified before it)")
+    if not result.ok:
+        sys.exit(1)

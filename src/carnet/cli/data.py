@@ -1,0 +1,217 @@
+"""``carnet data``: versioned datasets (add, list, show, diff, get)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option, progress_bar
+
+__all__ = ["data"]
+
+
+def _version_dict(v: Any, *, profile: bool = True) -> dict[str, Any]:
+    d = {
+        "name": v.name,
+        "version": v.version,
+        "ref": v.ref,
+        "project": v.project,
+        "digest": v.digest,
+        "format": v.format,
+        "size": v.size,
+        "rows": v.num_rows,
+        "columns": v.num_columns,
+        "schema": [{"name": f.name, "type": f.type} for f in v.schema],
+        "source": v.source,
+        "parent": str(v.parent) if v.parent else None,
+        "created_at": v.created_at,
+        "description": v.description,
+    }
+    if profile:
+        d["profile"] = [c.to_dict() for c in v.profile]
+    return d
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@click.group()
+def data() -> None:
+    """Versioned datasets: content stored once by digest, each version profiled.
+
+    \b
+    Example:
+      carnet data add train.csv --name churn
+      carnet data diff churn@1 churn@2
+    """
+
+
+@data.command("add")
+@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--name", "-n", required=True, help="Dataset name (letters, digits, _ . -).")
+@click.option("--project", "-p", default="default", show_default=True, help="Project that owns the dataset.")
+@click.option("--parent", help="Version this one derives from, e.g. churn@1.")
+@click.option("--description", "-d", default="", help="Free text.")
+@json_option
+@click.pass_context
+@handle_errors
+def data_add(
+    ctx: click.Context, file: Path, name: str, project: str, parent: str | None, description: str, as_json: bool
+) -> None:
+    """Register a CSV or Parquet file as the next version of a dataset.
+
+    Identical content returns the existing version instead of a new one.
+
+    \b
+    Example:
+      carnet data add data/train.parquet --name churn --parent churn@1
+    """
+    client = get_client(ctx, create=True)
+    size = file.stat().st_size if file.is_file() else 0
+    with progress_bar(f"adding {file.name}", 2 * size) as advance:
+        version, created = client.add_dataset(
+            file, name, project=project, parent=parent, description=description, progress=advance
+        )
+    if as_json:
+        emit_json({**_version_dict(version, profile=False), "created": created})
+        return
+    what = "added" if created else "unchanged: identical content is already"
+    click.echo(
+        f"{what} {version.ref}  {version.num_rows} rows x {version.num_columns} columns  "
+        f"{version.format}  {version.digest[:23]}"
+    )
+
+
+@data.command("list")
+@json_option
+@click.pass_context
+@handle_errors
+def data_list(ctx: click.Context, as_json: bool) -> None:
+    """List datasets with their latest version.
+
+    \b
+    Example:
+      carnet data list --json
+    """
+    items = get_client(ctx).list_datasets()
+    if as_json:
+        emit_json([_version_dict(v, profile=False) for v in items])
+        return
+    from rich.table import Table
+
+    table = Table("dataset", "latest", "rows", "columns", "format", "project", "added", title="Datasets")
+    for v in items:
+        table.add_row(v.name, f"v{v.version}", str(v.num_rows), str(v.num_columns), v.format, v.project,
+                      fmt_time(v.created_at))
+    console().print(table)
+
+
+@data.command("show")
+@click.argument("ref")
+@json_option
+@click.pass_context
+@handle_errors
+def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Show a version's schema and column profile (NAME alone: the versions, then the latest).
+
+    \b
+    Example:
+      carnet data show churn@2
+    """
+    client = get_client(ctx)
+    version = client.get_dataset(ref)
+    versions = client.dataset_versions(version.name) if "@" not in ref else []
+    if as_json:
+        d = _version_dict(version)
+        if versions:
+            d["versions"] = [_version_dict(v, profile=False) for v in versions]
+        emit_json(d)
+        return
+    from rich.table import Table
+
+    out = console()
+    if versions:
+        vt = Table("version", "rows", "columns", "digest", "parent", "added", title=f"{version.name} versions")
+        for v in versions:
+            vt.add_row(f"v{v.version}", str(v.num_rows), str(v.num_columns), v.digest[:23],
+                       str(v.parent or "-"), fmt_time(v.created_at))
+        out.print(vt)
+    out.print(f"[bold]{version.ref}[/bold]  {version.num_rows} rows x {version.num_columns} columns  "
+              f"{version.format}, {version.size} bytes  source={version.source}")
+    table = Table("column", "type", "missing", "min", "mean", "max", "std", "distinct", "top", title="profile")
+    for c in version.profile:
+        top = ", ".join(f"{k} ({n})" for k, n in c.top[:3])
+        table.add_row(c.name, c.type, f"{c.missing_share:.1%}", _fmt(c.min), _fmt(c.mean), _fmt(c.max),
+                      _fmt(c.std), _fmt(c.distinct), top)
+    out.print(table)
+
+
+@data.command("diff")
+@click.argument("a")
+@click.argument("b")
+@json_option
+@click.pass_context
+@handle_errors
+def data_diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
+    """Schema and profile differences between two versions.
+
+    \b
+    Example:
+      carnet data diff churn@1 churn@2
+    """
+    diff = get_client(ctx).diff_datasets(a, b)
+    d = diff.to_dict()
+    if as_json:
+        emit_json({"a": a, "b": b, **d})
+        return
+    out = console()
+    out.print(f"[bold]{a} -> {b}[/bold]")
+    if d.get("rows_delta") is not None:
+        out.print(f"rows: {d.get('rows_a')} -> {d.get('rows_b')} ({d['rows_delta']:+d})")
+    for key, label in (("added", "added columns"), ("removed", "removed columns")):
+        if d.get(key):
+            out.print(f"{label}: " + ", ".join(str(x) for x in d[key]))
+    for change in d.get("type_changed") or []:
+        out.print(f"type changed: {change}")
+    changed = d.get("changed") or d.get("columns") or []
+    if changed:
+        from rich.table import Table
+
+        table = Table("column", "statistic", a, b, "delta", title="profile changes")
+        for col in changed:
+            for row in col.get("changes", []):
+                table.add_row(col.get("name", ""), str(row.get("stat")), _fmt(row.get("a")), _fmt(row.get("b")),
+                              _fmt(row.get("delta")))
+        out.print(table)
+    if not any(d.get(k) for k in ("added", "removed", "type_changed")) and not changed:
+        out.print("no schema or profile differences")
+
+
+@data.command("get")
+@click.argument("ref")
+@click.option("--out", "-o", "out", required=True, type=click.Path(path_type=Path), help="File or folder to write.")
+@json_option
+@click.pass_context
+@handle_errors
+def data_get(ctx: click.Context, ref: str, out: Path, as_json: bool) -> None:
+    """Write a version's file to disk (verified against its digest).
+
+    \b
+    Example:
+      carnet data get churn@2 --out churn-v2.csv
+    """
+    client = get_client(ctx)
+    version = client.get_dataset(ref)
+    with progress_bar(f"fetching {version.ref}", version.size):
+        path = client.download_dataset(version.ref, out)
+    if as_json:
+        emit_json({"ref": version.ref, "path": str(path), "digest": version.digest, "size": version.size})
+    else:
+        click.echo(f"wrote {version.ref} to {path} ({version.size} bytes, digest verified)")

@@ -1,0 +1,130 @@
+"""Shared CLI plumbing: the workspace client, JSON/table output, progress bars, error exits."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from carnet.errors import ArtifactCorrupted, AuditChainBroken, CarnetError, GateFailed
+
+__all__ = [
+    "PROGRESS_THRESHOLD",
+    "console",
+    "emit_json",
+    "fmt_time",
+    "get_client",
+    "handle_errors",
+    "json_option",
+    "progress_bar",
+    "to_jsonable",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+PROGRESS_THRESHOLD = 64 * 1024 * 1024  # files above this size get a progress bar
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console (created on demand: rich is only loaded by the CLI)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Domain objects, enums, paths and NaN -> plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return to_jsonable(obj.to_dict())
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    return obj
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON document on stdout."""
+    click.echo(json.dumps(to_jsonable(obj), indent=2, sort_keys=False, default=str))
+
+
+def fmt_time(ts: float | None) -> str:
+    """Seconds since the epoch -> local ``YYYY-MM-DD HH:MM:SS``."""
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def json_option(f: F) -> F:
+    """Add ``--json`` (machine-readable output) to a command."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
+
+
+def get_client(ctx: click.Context, *, create: bool = False) -> Any:
+    """The workspace client for this invocation (``--uri`` / CARNET_URI / carnet.toml / ./.carnet)."""
+    from carnet.client import Client
+
+    obj = ctx.find_root().obj or {}
+    client = Client(obj.get("uri"), artifacts=obj.get("artifacts"), create=create)
+    ctx.call_on_close(client.close)
+    return client
+
+
+def exit_code_for(exc: CarnetError) -> int:
+    """1 for a failed check (corruption, broken ledger, failed gate), 2 for a user mistake."""
+    return 1 if isinstance(exc, ArtifactCorrupted | AuditChainBroken | GateFailed) else 2
+
+
+def handle_errors(f: F) -> F:
+    """Turn carnet errors into one line on stderr and the right exit code (never a traceback)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except CarnetError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(exit_code_for(exc))
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            click.echo(f"error: {exc.strerror}: {exc.filename}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(description: str, total: int, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr fed with byte counts; a no-op callback when disabled."""
+    if not enabled or total < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as prog:
+        task = prog.add_task(description, total=total)
+        yield lambda n: prog.advance(task, n)

@@ -1,0 +1,96 @@
+"""``carnet init`` and ``carnet db upgrade``: create and migrate a workspace."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from carnet.cli.render import emit_json, handle_errors, json_option
+
+__all__ = ["db", "init"]
+
+
+@click.command()
+@click.argument("path", required=False, metavar="[PATH]")
+@json_option
+@click.pass_context
+@handle_errors
+def init(ctx: click.Context, path: str | None, as_json: bool) -> None:
+    """Create a workspace (folder, sqlite:/// or postgresql URI) and say what was made.
+
+    \b
+    Example:
+      carnet init                 # ./.carnet
+      carnet init runs/team-a
+      carnet --artifacts s3://bucket/carnet init postgresql+psycopg://me@db/carnet
+    """
+    from carnet.bootstrap import open_services, workspace_exists
+    from carnet.config import resolve_settings
+
+    obj = ctx.find_root().obj or {}
+    start = time.perf_counter()
+    settings = resolve_settings(path or obj.get("uri"), artifacts=obj.get("artifacts"))
+    existed = workspace_exists(settings) and settings.backend == "sqlite"
+    services = open_services(settings)
+    services.close()
+    if settings.artifact_root.startswith("file://"):
+        from pathlib import Path
+
+        Path(settings.artifact_root[len("file://") :]).mkdir(parents=True, exist_ok=True)
+    elapsed = time.perf_counter() - start
+    from carnet.store.sql import HEAD_REVISION
+
+    info = {
+        "uri": settings.uri,
+        "metadata": settings.metadata_url,
+        "artifacts": settings.artifact_root,
+        "schema_revision": HEAD_REVISION,
+        "created": not existed,
+        "seconds": round(elapsed, 4),
+    }
+    if as_json:
+        emit_json(info)
+        return
+    verb = "Opened existing" if existed else "Created"
+    click.echo(f"{verb} carnet workspace {settings.uri}")
+    click.echo(f"  metadata   {settings.metadata_url} (schema {HEAD_REVISION})")
+    click.echo(f"  artifacts  {settings.artifact_root}")
+    click.echo(f"  in {elapsed:.3f}s. Next: carnet --uri {settings.uri} quickstart")
+
+
+@click.group()
+def db() -> None:
+    """Manage the workspace's metadata database.
+
+    \b
+    Example:
+      carnet db upgrade
+    """
+
+
+@db.command("upgrade")
+@json_option
+@click.pass_context
+@handle_errors
+def upgrade(ctx: click.Context, as_json: bool) -> None:
+    """Apply pending schema migrations (also done automatically on first use).
+
+    \b
+    Example:
+      carnet --uri postgresql+psycopg://me@db/carnet --artifacts s3://b/c db upgrade
+    """
+    from carnet.config import resolve_settings
+    from carnet.store.sql import SqlMetadataStore
+
+    obj = ctx.find_root().obj or {}
+    settings = resolve_settings(obj.get("uri"), artifacts=obj.get("artifacts"))
+    store = SqlMetadataStore(settings.metadata_url, migrate=False)
+    try:
+        rev = store.upgrade()
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"uri": settings.uri, "revision": rev})
+    else:
+        click.echo(f"{settings.uri}: schema at revision {rev}")

@@ -1,0 +1,412 @@
+"""The content-addressed artifact store over fsspec: local folders (``file://``) and S3 (``s3://``).
+
+Content is stored under its digest ``blake3:<64 hex>`` at
+``<root>/objects/blake3/<hex[:2]>/<hex[2:4]>/<hex>``; the digest is the only thing that ever becomes part
+of a path, and it is checked against a strict pattern first. Writes hash while copying into
+``<root>/tmp/`` and then move the object under its final key (``os.replace`` locally, server-side copy
+then delete on object stores), so a partial object is never visible under a final key and identical
+content is stored once. Every read verifies the digest.
+
+BLAKE3 rather than SHA-256: measured with ``benchmarks/bench_hash.py`` on a 2-core machine (200 MiB),
+sha256 1.2-1.8 GB/s, blake3 2.5-4.9 GB/s on one thread (2.2-3x) and 2.9-9 GB/s with ``max_threads=AUTO``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, StorageError
+from carnet.store.interfaces import ArtifactInfo, ProgressFn
+
+__all__ = ["ALGORITHM", "CHUNK_SIZE", "FsspecArtifactStore", "hash_file"]
+
+ALGORITHM = "blake3"
+CHUNK_SIZE = 4 * 1024 * 1024
+_DIGEST_RE = re.compile(r"blake3:([0-9a-f]{64})")
+_T = TypeVar("_T")
+
+
+def _new_hasher() -> Any:
+    import blake3
+
+    return blake3.blake3(max_threads=blake3.blake3.AUTO)
+
+
+def _digest(hasher: Any) -> str:
+    return f"{ALGORITHM}:{hasher.hexdigest()}"
+
+
+def _check_digest(digest: object) -> str:
+    """Return the hex part of a well-formed digest, or raise InvalidInput."""
+    match = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
+    if match is None:
+        raise InvalidInput(
+            f"not an artifact digest: {digest!r:.100} (expected '{ALGORITHM}:' and 64 lowercase hex digits)",
+            field="digest",
+        )
+    return match.group(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "no details"
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def hash_file(path: str | Path, progress: ProgressFn | None = None) -> ArtifactInfo:
+    """Digest and size of a local file, without storing it (one read pass, in chunks)."""
+    hasher = _new_hasher()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return ArtifactInfo(_digest(hasher), size)
+
+
+class FsspecArtifactStore:
+    """Content-addressed, immutable byte storage under a ``file://`` (or plain path) or ``s3://`` root.
+
+    Args:
+        root: where the store lives, e.g. ``/data/carnet``, ``file:///data/carnet``, ``s3://bucket/prefix``.
+        storage_options: passed to fsspec (for S3: ``key``, ``secret``, ``client_kwargs`` ...).
+
+    Raises:
+        InvalidInput: the root is not a URL fsspec knows.
+        StorageError: the filesystem implementation is missing (``pip install 'carnet[s3]'`` for S3).
+    """
+
+    _LAZY = frozenset({"_fs", "_local", "_base", "_errors"})
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(root, str) or not root.strip():
+            raise InvalidInput(f"artifact store root must be a non-empty string, got {root!r}", field="root")
+        self.root = root
+        self._options = dict(storage_options or {})
+        if root.startswith("file://") or "://" not in root:
+            return  # local roots connect lazily: opening a workspace must not pay for fsspec
+        self._connect()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in FsspecArtifactStore._LAZY:
+            self._connect()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def _connect(self) -> None:
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        root, options = self.root, dict(self._options)
+        if fsspec.core.split_protocol(root)[0] not in (None, "file", "local"):
+            options.setdefault("use_listings_cache", False)  # objects may change behind our back
+        try:
+            fs, base = fsspec.core.url_to_fs(root, **options)
+        except ImportError as exc:
+            raise StorageError(f"artifact store {root}: {_one_line(exc)}") from exc
+        except ValueError as exc:
+            raise InvalidInput(f"artifact store root {root!r} is not usable: {exc}", field="root") from exc
+        self._fs = fs
+        self._local = isinstance(fs, LocalFileSystem)
+        self._base = base.rstrip("/")
+        errors: list[type[BaseException]] = [OSError]
+        if not self._local:
+            try:
+                from botocore.exceptions import BotoCoreError, ClientError
+
+                errors += [BotoCoreError, ClientError]
+            except ImportError:
+                pass
+        self._errors = tuple(errors)
+
+    def __repr__(self) -> str:
+        return f"FsspecArtifactStore({self.root!r})"
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def put_file(self, path: str | Path, progress: ProgressFn | None = None) -> ArtifactInfo:
+        """Store a local file; ``progress(n)`` is called with each chunk's size as it is copied."""
+        source = Path(path)
+        if not source.is_file():
+            raise InvalidInput(f"not a file: {source}", field="path")
+        with source.open("rb") as f:
+            return self._put(f.read, progress)
+
+    def put_stream(self, stream: IO[bytes], progress: ProgressFn | None = None) -> ArtifactInfo:
+        """Store everything read from a binary stream until its end."""
+        return self._put(stream.read, progress)
+
+    def put_bytes(self, data: bytes) -> ArtifactInfo:
+        """Store bytes; nothing is uploaded when the content is already stored."""
+        hasher = _new_hasher()
+        hasher.update(data)
+        info = ArtifactInfo(_digest(hasher), len(data))
+        if self._stored_size(self._object_key(info.digest)) == info.size:
+            return info
+        return self._put(io.BytesIO(data).read, None)
+
+    def put_tree(self, folder: str | Path) -> list[tuple[str, ArtifactInfo]]:
+        """Store every file under a folder; returns ``(relative posix path, info)`` sorted by path.
+
+        Symbolic links to files are followed; linked folders are not entered; other entries
+        (sockets, pipes, dangling links) are skipped. An unreadable subfolder raises.
+        """
+        top = Path(folder)
+        if not top.is_dir():
+            raise InvalidInput(f"not a folder: {top}", field="folder")
+        files: list[tuple[str, Path]] = []
+        for dirpath, _dirnames, filenames in os.walk(top, onerror=_raise):
+            for name in filenames:
+                path = Path(dirpath, name)
+                if path.is_file():
+                    files.append((path.relative_to(top).as_posix(), path))
+        return [(rel, self.put_file(path)) for rel, path in sorted(files)]
+
+    def _put(self, read: Callable[[int], bytes], progress: ProgressFn | None) -> ArtifactInfo:
+        """Copy from ``read`` into a temp object while hashing, then commit it under its digest."""
+        tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"
+        hasher = _new_hasher()
+        size = 0
+        f = self._call("write", self._open_write, tmp)
+        try:
+            while chunk := read(CHUNK_SIZE):  # errors of the source propagate unchanged
+                hasher.update(chunk)
+                self._call("write", f.write, chunk)
+                size += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            self._call("write", self._close_write, f)
+        except BaseException:
+            self._discard(f, tmp)
+            raise
+        info = ArtifactInfo(_digest(hasher), size)
+        self._commit(tmp, self._object_key(info.digest), size)
+        return info
+
+    def _open_write(self, tmp: str) -> Any:
+        if self._local:
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            return open(tmp, "xb")
+        return self._fs.open(tmp, "wb")
+
+    def _close_write(self, f: Any) -> None:
+        if self._local:  # data on disk before the rename makes it visible
+            f.flush()
+            os.fsync(f.fileno())
+        f.close()
+
+    def _discard(self, f: Any, tmp: str) -> None:
+        """Best effort: drop a half-written temp object (the original error matters more)."""
+        try:
+            if self._local:
+                f.close()
+            else:
+                f.discard()  # aborts a multipart upload; never commits what was buffered
+                f.closed = True
+        except Exception:
+            pass
+        self._remove_quietly(tmp)
+
+    def _remove_quietly(self, tmp: str) -> None:
+        try:
+            if self._local:
+                os.remove(tmp)
+            else:
+                self._fs.rm(tmp)
+        except Exception:
+            pass
+
+    def _commit(self, tmp: str, final: str, size: int) -> None:
+        """Move a complete temp object to its final key, or drop it if that object is already there.
+
+        An existing object of the wrong size (e.g. truncated by a crash) is replaced.
+        """
+        try:
+            if self._stored_size(final) == size:
+                self._remove_quietly(tmp)
+                return
+            if self._local:
+                os.chmod(tmp, 0o444)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(tmp, final)
+            else:
+                self._call("write", self._fs.copy, tmp, final)
+                self._remove_quietly(tmp)  # the object is stored: a leftover temp is not an error
+        except BaseException as exc:
+            self._remove_quietly(tmp)
+            if isinstance(exc, self._errors):
+                raise self._storage_error("write", exc) from exc
+            raise
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        """Whether content with this digest is stored."""
+        return self._stored_size(self._object_key(digest)) is not None
+
+    def size(self, digest: str) -> int:
+        """Size in bytes of the stored content; NotFound if absent."""
+        size = self._stored_size(self._object_key(digest))
+        if size is None:
+            raise self._not_found(digest)
+        return size
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The stored content, verified; ArtifactCorrupted if it no longer matches its digest."""
+        key, f = self._open_read(digest)
+        with f:
+            data: bytes = self._call("read", f.read)
+        hasher = _new_hasher()
+        hasher.update(data)
+        self._verify(digest, key, hasher)
+        return data
+
+    def get_file(self, digest: str, dest: str | Path, progress: ProgressFn | None = None) -> Path:
+        """Copy the content to ``dest`` (replacing it), verified while copying.
+
+        The bytes go to a temp file beside ``dest``, renamed only once the digest matches; on a
+        mismatch the temp file is deleted and ArtifactCorrupted is raised. Parent folders are created.
+        """
+        target = Path(dest)
+        if target.is_dir():
+            raise InvalidInput(f"destination is a folder: {target}", field="dest")
+        key, f = self._open_read(digest)
+        with f:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".carnet-{uuid.uuid4().hex}.part")
+            hasher = _new_hasher()
+            try:
+                with open(tmp, "xb") as out:
+                    while chunk := self._call("read", f.read, CHUNK_SIZE):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+                self._verify(digest, key, hasher)
+                os.replace(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return target
+
+    @contextmanager
+    def open(self, digest: str) -> Iterator[IO[bytes]]:
+        """A readable binary file over the stored content, not seekable.
+
+        Verification happens at the end: the read that reaches EOF raises ArtifactCorrupted if the
+        bytes read do not match the digest. A caller that stops before EOF gets no verification, so
+        read to the end before trusting what was read.
+        """
+        key, f = self._open_read(digest)
+        with io.BufferedReader(_VerifyingReader(self, digest, key, f), CHUNK_SIZE) as reader:
+            yield reader
+
+    def _open_read(self, digest: str) -> tuple[str, Any]:
+        key = self._object_key(digest)
+        try:
+            if self._local:
+                return key, open(key, "rb")
+            return key, self._fs.open(key, "rb", block_size=CHUNK_SIZE, cache_type="none")
+        except FileNotFoundError:
+            raise self._not_found(digest) from None
+        except self._errors as exc:
+            raise self._storage_error("read", exc) from exc
+
+    def _verify(self, digest: str, key: str, hasher: Any) -> None:
+        actual = _digest(hasher)
+        if actual != digest:
+            where = key if self._local else self._fs.unstrip_protocol(key)
+            raise ArtifactCorrupted(
+                f"artifact {digest} is corrupted: the stored object {where} hashes to {actual}", digest=digest
+            )
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _object_key(self, digest: str) -> str:
+        hexd = _check_digest(digest)
+        return f"{self._base}/objects/{ALGORITHM}/{hexd[:2]}/{hexd[2:4]}/{hexd}"
+
+    def _stored_size(self, key: str) -> int | None:
+        """Size of the object at ``key``, None if there is none."""
+        try:
+            if self._local:
+                st = os.stat(key)
+                return st.st_size if stat.S_ISREG(st.st_mode) else None
+            info = self._fs.info(key)
+            return int(info["size"]) if info.get("type") == "file" else None
+        except FileNotFoundError:
+            return None
+        except self._errors as exc:
+            raise self._storage_error("lookup", exc) from exc
+
+    def _call(self, what: str, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run a storage operation, turning filesystem and S3 errors into StorageError."""
+        try:
+            return fn(*args)
+        except self._errors as exc:
+            raise self._storage_error(what, exc) from exc
+
+    def _storage_error(self, what: str, exc: BaseException) -> StorageError:
+        return StorageError(f"artifact store {self.root}: {what} failed: {_one_line(exc)}")
+
+    def _not_found(self, digest: str) -> NotFound:
+        return NotFound(f"artifact {digest} not found in {self.root}", field="digest")
+
+
+class _VerifyingReader(io.RawIOBase):
+    """Raw reader that hashes what passes through and checks the digest when EOF is reached."""
+
+    def __init__(self, store: FsspecArtifactStore, digest: str, key: str, f: Any) -> None:
+        super().__init__()
+        self._store = store
+        self._digest = digest
+        self._key = key
+        self._f = f
+        self._hasher = _new_hasher()
+        self._pos = 0
+        self._verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._verified or not view.nbytes:
+            return 0
+        n: int = self._store._call("read", self._f.readinto, view)
+        if n:
+            self._hasher.update(view[:n])
+            self._pos += n
+            return n
+        self._store._verify(self._digest, self._key, self._hasher)  # raises on every EOF read if corrupted
+        self._verified = True
+        return 0
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(CHUNK_SIZE):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._f.close()
+            finally:
+                super().close()
