@@ -173,24 +173,26 @@ def data_diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
         return
     out = console()
     out.print(f"[bold]{a} -> {b}[/bold]")
-    if d.get("rows_delta") is not None:
-        out.print(f"rows: {d.get('rows_a')} -> {d.get('rows_b')} ({d['rows_delta']:+d})")
+    rows = d.get("rows")
+    if rows and rows["old"] != rows["new"]:
+        out.print(f"rows: {rows['old']} -> {rows['new']} ({rows['delta']:+.0f})")
     for key, label in (("added", "added columns"), ("removed", "removed columns")):
-        if d.get(key):
-            out.print(f"{label}: " + ", ".join(str(x) for x in d[key]))
-    for change in d.get("type_changed") or []:
-        out.print(f"type changed: {change}")
-    changed = d.get("changed") or d.get("columns") or []
-    if changed:
+        if d[key]:
+            out.print(f"{label}: " + ", ".join(f"{c['name']} ({c['type']})" for c in d[key]))
+    for change in d["type_changed"]:
+        out.print(f"type changed: {change['name']}: {change['old']} -> {change['new']}")
+    if d["columns"]:
         from rich.table import Table
 
         table = Table("column", "statistic", a, b, "delta", title="profile changes")
-        for col in changed:
-            for row in col.get("changes", []):
-                table.add_row(col.get("name", ""), str(row.get("stat")), _fmt(row.get("a")), _fmt(row.get("b")),
-                              _fmt(row.get("delta")))
+        for col in d["columns"]:
+            for stat, ch in col["changes"].items():
+                table.add_row(col["name"], stat, _fmt(ch["old"]), _fmt(ch["new"]), _fmt(ch["delta"]))
+            if col["top_added"] or col["top_removed"]:
+                table.add_row(col["name"], "top values", "-" + ", ".join(map(str, col["top_removed"])),
+                              "+" + ", ".join(map(str, col["top_added"])), "")
         out.print(table)
-    if not any(d.get(k) for k in ("added", "removed", "type_changed")) and not changed:
+    if not diff.has_changes:
         out.print("no schema or profile differences")
 
 
