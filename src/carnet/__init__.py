@@ -35,7 +35,26 @@ _SDK = {
     "errors": "carnet.errors",
 }
 
-__all__ = ["__version__", *sorted(_SDK)]
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Metric",
+    "RunStatus",
+    "__version__",
+    "active_run",
+    "end_run",
+    "errors",
+    "flush",
+    "log_artifact",
+    "log_dataset",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_seed",
+    "set_tag",
+    "start_run",
+]
 
 if TYPE_CHECKING:
     from carnet import errors

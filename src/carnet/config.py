@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from carnet.errors import InvalidInput
 
@@ -74,7 +75,9 @@ def _read_toml(cwd: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"carnet.toml is not valid TOML: {exc}; fix or remove {path}", field="carnet.toml") from exc
+        raise InvalidInput(
+            f"carnet.toml is not valid TOML: {exc}; fix or remove {path}", field="carnet.toml"
+        ) from exc
     section = data.get("carnet", data)
     return section if isinstance(section, dict) else {}
 
@@ -117,7 +120,7 @@ def resolve_settings(
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
     toml: dict[str, Any] = {}
-    if uri is None and not env.get("CARNET_URI") or artifacts is None and not env.get("CARNET_ARTIFACTS"):
+    if (uri is None and not env.get("CARNET_URI")) or (artifacts is None and not env.get("CARNET_ARTIFACTS")):
         toml = _read_toml(cwd)
     raw = uri or env.get("CARNET_URI") or toml.get("uri") or DEFAULT_WORKSPACE
     raw = str(raw).strip()

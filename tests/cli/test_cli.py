@@ -98,7 +98,9 @@ def test_quickstart_then_runs_commands(ws: str) -> None:
     assert "Runs" in run("--uri", ws, "runs", "list")
     assert "quickstart" in run("--uri", ws, "projects", "list")
     projects = run_json("--uri", ws, "projects", "list")
-    assert {"name": "quickstart", "runs": 3} .items() <= next(p for p in projects if p["name"] == "quickstart").items()
+    assert {"name": "quickstart", "runs": 3}.items() <= next(
+        p for p in projects if p["name"] == "quickstart"
+    ).items()
 
     run("--uri", ws, "runs", "delete", ids[0])
     assert len(run_json("--uri", ws, "runs", "list")["runs"]) == 2
@@ -183,7 +185,12 @@ def test_user_mistakes_exit_2_with_one_line(
     empty.write_text("")
     dupes = tmp_path / "dupes.csv"
     dupes.write_text("a,b,a\n1,2,3\n")
-    subst = {"{missing}": str(tmp_path / "nope.csv"), "{empty}": str(empty), "{dupes}": str(dupes), "{csv}": str(csv_file)}
+    subst = {
+        "{missing}": str(tmp_path / "nope.csv"),
+        "{empty}": str(empty),
+        "{dupes}": str(dupes),
+        "{csv}": str(csv_file),
+    }
     args = [subst.get(a, a) for a in args]
     result = CliRunner().invoke(cli, ["--uri", ws, *args])
     assert result.exit_code == 2, result.output
@@ -198,8 +205,17 @@ def test_missing_workspace_and_bad_uri(tmp_path: Path) -> None:
     assert not (tmp_path / "none").exists()
     result = CliRunner().invoke(cli, ["--uri", "mongodb://x", "runs", "list"])
     assert result.exit_code == 2 and "unknown workspace URI scheme" in result.output
-    result = CliRunner().invoke(cli, ["--uri", "postgresql+psycopg://postgres@127.0.0.1:1/x", "--artifacts",
-                                      str(tmp_path), "runs", "list"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--uri",
+            "postgresql+psycopg://postgres@127.0.0.1:1/x",
+            "--artifacts",
+            str(tmp_path),
+            "runs",
+            "list",
+        ],
+    )
     assert result.exit_code == 2 and "cannot reach the metadata database" in result.output
 
 
@@ -222,7 +238,10 @@ def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "CARNET_URI": str(tmp_path / "ws")}
     proc = subprocess.run(
         [sys.executable, "-m", "carnet.cli.main", "runs", "show", "missing"],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: no carnet workspace")

@@ -24,7 +24,9 @@ def audit() -> None:
 @audit.command("log")
 @click.option("--subject", "-s", help="TYPE or TYPE:ID, e.g. run or run:3f2a9c0d...")
 @click.option("--action", "-a", help="Only this action, e.g. run.create.")
-@click.option("--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Most recent N events.")
+@click.option(
+    "--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Most recent N events."
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -44,8 +46,14 @@ def audit_log(ctx: click.Context, subject: str | None, action: str | None, limit
 
     table = Table("seq", "time", "actor", "action", "subject", "payload digest", title="Audit log")
     for e in events:
-        table.add_row(str(e.seq), fmt_time(e.time), e.actor, e.action, f"{e.subject_type}:{e.subject_id}",
-                      e.payload_digest[:16])
+        table.add_row(
+            str(e.seq),
+            fmt_time(e.time),
+            e.actor,
+            e.action,
+            f"{e.subject_type}:{e.subject_id}",
+            e.payload_digest[:16],
+        )
     console().print(table)
 
 
@@ -66,6 +74,8 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
     elif result.ok:
         click.echo(f"OK: {result.count} events verified")
     else:
-        click.echo(f"BROKEN at event {result.broken_seq}: {result.reason} ({result.count} events verified before it)")
+        click.echo(
+            f"BROKEN at event {result.broken_seq}: {result.reason} ({result.count} events verified before it)"
+        )
     if not result.ok:
         sys.exit(1)

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option, progress_bar
+from carnet.cli.render import (
+    console,
+    emit_json,
+    fmt_time,
+    get_client,
+    handle_errors,
+    json_option,
+    progress_bar,
+)
 
 __all__ = ["data"]
 
@@ -63,7 +71,13 @@ def data() -> None:
 @click.pass_context
 @handle_errors
 def data_add(
-    ctx: click.Context, file: Path, name: str, project: str, parent: str | None, description: str, as_json: bool
+    ctx: click.Context,
+    file: Path,
+    name: str,
+    project: str,
+    parent: str | None,
+    description: str,
+    as_json: bool,
 ) -> None:
     """Register a CSV or Parquet file as the next version of a dataset.
 
@@ -108,8 +122,15 @@ def data_list(ctx: click.Context, as_json: bool) -> None:
 
     table = Table("dataset", "latest", "rows", "columns", "format", "project", "added", title="Datasets")
     for v in items:
-        table.add_row(v.name, f"v{v.version}", str(v.num_rows), str(v.num_columns), v.format, v.project,
-                      fmt_time(v.created_at))
+        table.add_row(
+            v.name,
+            f"v{v.version}",
+            str(v.num_rows),
+            str(v.num_columns),
+            v.format,
+            v.project,
+            fmt_time(v.created_at),
+        )
     console().print(table)
 
 
@@ -138,18 +159,39 @@ def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
 
     out = console()
     if versions:
-        vt = Table("version", "rows", "columns", "digest", "parent", "added", title=f"{version.name} versions")
+        vt = Table(
+            "version", "rows", "columns", "digest", "parent", "added", title=f"{version.name} versions"
+        )
         for v in versions:
-            vt.add_row(f"v{v.version}", str(v.num_rows), str(v.num_columns), v.digest[:23],
-                       str(v.parent or "-"), fmt_time(v.created_at))
+            vt.add_row(
+                f"v{v.version}",
+                str(v.num_rows),
+                str(v.num_columns),
+                v.digest[:23],
+                str(v.parent or "-"),
+                fmt_time(v.created_at),
+            )
         out.print(vt)
-    out.print(f"[bold]{version.ref}[/bold]  {version.num_rows} rows x {version.num_columns} columns  "
-              f"{version.format}, {version.size} bytes  source={version.source}")
-    table = Table("column", "type", "missing", "min", "mean", "max", "std", "distinct", "top", title="profile")
+    out.print(
+        f"[bold]{version.ref}[/bold]  {version.num_rows} rows x {version.num_columns} columns  "
+        f"{version.format}, {version.size} bytes  source={version.source}"
+    )
+    table = Table(
+        "column", "type", "missing", "min", "mean", "max", "std", "distinct", "top", title="profile"
+    )
     for c in version.profile:
         top = ", ".join(f"{k} ({n})" for k, n in c.top[:3])
-        table.add_row(c.name, c.type, f"{c.missing_share:.1%}", _fmt(c.min), _fmt(c.mean), _fmt(c.max),
-                      _fmt(c.std), _fmt(c.distinct), top)
+        table.add_row(
+            c.name,
+            c.type,
+            f"{c.missing_share:.1%}",
+            _fmt(c.min),
+            _fmt(c.mean),
+            _fmt(c.max),
+            _fmt(c.std),
+            _fmt(c.distinct),
+            top,
+        )
     out.print(table)
 
 
@@ -189,8 +231,13 @@ def data_diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
             for stat, ch in col["changes"].items():
                 table.add_row(col["name"], stat, _fmt(ch["old"]), _fmt(ch["new"]), _fmt(ch["delta"]))
             if col["top_added"] or col["top_removed"]:
-                table.add_row(col["name"], "top values", "-" + ", ".join(map(str, col["top_removed"])),
-                              "+" + ", ".join(map(str, col["top_added"])), "")
+                table.add_row(
+                    col["name"],
+                    "top values",
+                    "-" + ", ".join(map(str, col["top_removed"])),
+                    "+" + ", ".join(map(str, col["top_added"])),
+                    "",
+                )
         out.print(table)
     if not diff.has_changes:
         out.print("no schema or profile differences")
@@ -198,7 +245,9 @@ def data_diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
 
 @data.command("get")
 @click.argument("ref")
-@click.option("--out", "-o", "out", required=True, type=click.Path(path_type=Path), help="File or folder to write.")
+@click.option(
+    "--out", "-o", "out", required=True, type=click.Path(path_type=Path), help="File or folder to write."
+)
 @json_option
 @click.pass_context
 @handle_errors

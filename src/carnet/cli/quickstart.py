@@ -25,16 +25,27 @@ def _candidates() -> list[tuple[str, dict[str, Any], Any]]:
     from sklearn.preprocessing import StandardScaler
 
     return [
-        ("logreg", {"model": "logistic_regression", "C": 1.0},
-         make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))),
-        ("forest", {"model": "random_forest", "n_estimators": 200, "max_depth": 6},
-         RandomForestClassifier(n_estimators=200, max_depth=6, random_state=0, n_jobs=1)),
-        ("hgb", {"model": "hist_gradient_boosting", "learning_rate": 0.1, "max_iter": 100},
-         HistGradientBoostingClassifier(learning_rate=0.1, max_iter=100, random_state=0)),
+        (
+            "logreg",
+            {"model": "logistic_regression", "C": 1.0},
+            make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500)),
+        ),
+        (
+            "forest",
+            {"model": "random_forest", "n_estimators": 200, "max_depth": 6},
+            RandomForestClassifier(n_estimators=200, max_depth=6, random_state=0, n_jobs=1),
+        ),
+        (
+            "hgb",
+            {"model": "hist_gradient_boosting", "learning_rate": 0.1, "max_iter": 100},
+            HistGradientBoostingClassifier(learning_rate=0.1, max_iter=100, random_state=0),
+        ),
     ]
 
 
-def _train(run: Any, estimator: Any, X_train: Any, X_test: Any, y_train: Any, y_test: Any) -> dict[str, float]:
+def _train(
+    run: Any, estimator: Any, X_train: Any, X_test: Any, y_train: Any, y_test: Any
+) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
 
     estimator.fit(X_train, y_train)
@@ -51,7 +62,8 @@ def _train(run: Any, estimator: Any, X_train: Any, X_test: Any, y_train: Any, y_
             run.log_metric("test_log_loss", float(log_loss(y_test, p[:, 1])), step=i)
     run.log_metrics(metrics)
     run.log_dict(
-        {"labels": [0, 1], "matrix": confusion_matrix(y_test, pred).tolist()}, "evaluation/confusion_matrix.json"
+        {"labels": [0, 1], "matrix": confusion_matrix(y_test, pred).tolist()},
+        "evaluation/confusion_matrix.json",
     )
     return metrics
 
@@ -89,20 +101,32 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
         csv = Path(tmp) / "breast_cancer.csv"
         frame.to_csv(csv, index=False)
         version, created = client.add_dataset(
-            csv, DATASET, project=PROJECT, source="sklearn.datasets.load_breast_cancer",
+            csv,
+            DATASET,
+            project=PROJECT,
+            source="sklearn.datasets.load_breast_cancer",
             description="Wisconsin diagnostic breast cancer (scikit-learn bundled dataset)",
         )
     if not as_json:
         state = "registered" if created else "already registered as"
-        out.print(f"dataset {state} [cyan]{version.ref}[/cyan]: {version.num_rows} rows x {version.num_columns} "
-                  f"columns, digest {version.digest[:23]}")
+        out.print(
+            f"dataset {state} [cyan]{version.ref}[/cyan]: {version.num_rows} rows x {version.num_columns} "
+            f"columns, digest {version.digest[:23]}"
+        )
 
     X, y = frame.drop(columns=["target"]), frame["target"]
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=42, stratify=y)
     results = []
     for name, params, estimator in _candidates():
-        with start_run(project=PROJECT, name=name, uri=uri, artifacts=artifacts, seed=42,
-                       params=params, capture_output=False) as run:
+        with start_run(
+            project=PROJECT,
+            name=name,
+            uri=uri,
+            artifacts=artifacts,
+            seed=42,
+            params=params,
+            capture_output=False,
+        ) as run:
             run.log_input(version.ref)
             run.set_tag("source", "quickstart")
             metrics = _train(run, estimator, X_train, X_test, y_train, y_test)
@@ -112,21 +136,40 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     best = max(results, key=lambda r: r["roc_auc"])
     elapsed = time.perf_counter() - started
     if as_json:
-        emit_json({"workspace": client.uri, "dataset": version.ref, "runs": results, "best_run": best["run_id"],
-                   "audit": {"ok": verification.ok, "events": verification.count}, "seconds": round(elapsed, 2)})
+        emit_json(
+            {
+                "workspace": client.uri,
+                "dataset": version.ref,
+                "runs": results,
+                "best_run": best["run_id"],
+                "audit": {"ok": verification.ok, "events": verification.count},
+                "seconds": round(elapsed, 2),
+            }
+        )
         return
     from rich.table import Table
 
-    table = Table("run", "model", "accuracy", "f1", "roc_auc", "log_loss", title=f"Runs in project {PROJECT!r}")
+    table = Table(
+        "run", "model", "accuracy", "f1", "roc_auc", "log_loss", title=f"Runs in project {PROJECT!r}"
+    )
     for r in results:
         style = "bold green" if r is best else None
-        table.add_row(r["run_id"][:12], r["model"], f"{r['accuracy']:.4f}", f"{r['f1']:.4f}",
-                      f"{r['roc_auc']:.4f}", f"{r['log_loss']:.4f}", style=style)
+        table.add_row(
+            r["run_id"][:12],
+            r["model"],
+            f"{r['accuracy']:.4f}",
+            f"{r['f1']:.4f}",
+            f"{r['roc_auc']:.4f}",
+            f"{r['log_loss']:.4f}",
+            style=style,
+        )
     out.print(table)
     if verification.ok:
         out.print(f"audit ledger: [green]OK[/green], {verification.count} events verified")
     else:
-        out.print(f"audit ledger: [red]BROKEN[/red] at event {verification.broken_seq}: {verification.reason}")
+        out.print(
+            f"audit ledger: [red]BROKEN[/red] at event {verification.broken_seq}: {verification.reason}"
+        )
     u = f"--uri {uri} " if uri else ""
     out.print(f"done in {elapsed:.1f}s. Next:")
     out.print(f"  carnet {u}runs list --project {PROJECT} --order-by 'metrics.roc_auc desc'")

@@ -40,7 +40,12 @@ def projects_list(ctx: click.Context, as_json: bool) -> None:
     """
     items = get_client(ctx).list_projects()
     if as_json:
-        emit_json([{"name": p.name, "description": p.description, "created_at": p.created_at, "runs": n} for p, n in items])
+        emit_json(
+            [
+                {"name": p.name, "description": p.description, "created_at": p.created_at, "runs": n}
+                for p, n in items
+            ]
+        )
         return
     from rich.table import Table
 
@@ -80,7 +85,9 @@ def _run_dict(run: Any) -> dict[str, Any]:
 
 @runs.command("list")
 @click.option("--project", "-p", multiple=True, help="Project name (repeatable; default: all projects).")
-@click.option("--filter", "-f", "filter_", help="Filter, e.g. \"metrics.auc > 0.9 and params.model = 'lgbm'\".")
+@click.option(
+    "--filter", "-f", "filter_", help="Filter, e.g. \"metrics.auc > 0.9 and params.model = 'lgbm'\"."
+)
 @click.option("--order-by", "-o", multiple=True, help="Sort key, e.g. 'metrics.auc desc' (repeatable).")
 @click.option("--max-results", "-n", type=int, default=50, show_default=True, help="Page size.")
 @click.option("--page-token", help="Token printed by the previous page.")
@@ -153,7 +160,10 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         d = _run_dict(run)
         d.update(
             artifacts=[{"path": a.path, "digest": a.digest, "size": a.size} for a in artifacts],
-            inputs=[{"dataset": i.dataset, "version": i.version, "digest": i.digest, "context": i.context} for i in inputs],
+            inputs=[
+                {"dataset": i.dataset, "version": i.version, "digest": i.digest, "context": i.context}
+                for i in inputs
+            ],
             children=children,
             environment=run.environment,
         )
@@ -163,7 +173,9 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
     out = console()
     out.print(f"[bold]{run.name}[/bold]  {run.id}  project={run.project}  status={run.status.value}")
-    out.print(f"started {fmt_time(run.start_time)}  ended {fmt_time(run.end_time)}  parent={run.parent_id or '-'}")
+    out.print(
+        f"started {fmt_time(run.start_time)}  ended {fmt_time(run.end_time)}  parent={run.parent_id or '-'}"
+    )
     if run.error:
         out.print(f"[red]error:[/red] {run.error}")
     for title, values in (("params", run.params), ("metrics", run.metrics), ("tags", run.tags)):
@@ -184,8 +196,10 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if env:
         git = env.get("git") or {}
         git_txt = f"  git {git.get('commit', '')[:10]}{' (dirty)' if git.get('dirty') else ''}" if git else ""
-        out.print(f"environment: python {env.get('python')} on {env.get('platform')}, "
-                  f"{len(env.get('packages', {}))} packages{git_txt}")
+        out.print(
+            f"environment: python {env.get('python')} on {env.get('platform')}, "
+            f"{len(env.get('packages', {}))} packages{git_txt}"
+        )
     if children:
         out.print("children: " + ", ".join(children))
 
@@ -216,7 +230,12 @@ def runs_compare(ctx: click.Context, run_ids: tuple[str, ...], only_diff: bool, 
                 continue
             rows.append((kind, k, vals))
     if as_json:
-        emit_json({"runs": [_run_dict(r) for r in items], "rows": [{"kind": a, "key": b, "values": c} for a, b, c in rows]})
+        emit_json(
+            {
+                "runs": [_run_dict(r) for r in items],
+                "rows": [{"kind": a, "key": b, "values": c} for a, b, c in rows],
+            }
+        )
         return
     from rich.table import Table
 

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from carnet.client.buffer import MetricBuffer
 from carnet.client.environment import capture_environment
 from carnet.client.local import Client
-from carnet.domain import Artifact, DatasetVersion, Metric, Run, RunInput, RunStatus
+from carnet.domain import Artifact, DatasetVersion, Run, RunInput, RunStatus
 from carnet.errors import InvalidInput
 
 __all__ = [
@@ -153,15 +153,21 @@ class ActiveRun:
         """Set tags."""
         self.client.set_tags(self.id, tags)
 
-    def log_metric(self, key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: float | None = None
+    ) -> None:
         """Queue one metric value; ``step`` defaults to one more than the key's previous step (0 first)."""
         if step is None:
             step = self._steps.get(key, -1) + 1
         self._steps[key] = step
-        m = self.client.services.tracking.make_metric(key, value, step, time.time() if timestamp is None else timestamp)
+        m = self.client.services.tracking.make_metric(
+            key, value, step, time.time() if timestamp is None else timestamp
+        )
         self._buffer.add(self.id, m)
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None, timestamp: float | None = None) -> None:
+    def log_metrics(
+        self, metrics: dict[str, float], step: int | None = None, timestamp: float | None = None
+    ) -> None:
         """Queue several metric values at one step."""
         ts = time.time() if timestamp is None else timestamp
         for k, v in metrics.items():

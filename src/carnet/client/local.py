@@ -76,7 +76,9 @@ class Client:
         """A run with params, tags and the latest value of each metric."""
         return self.services.tracking.get_run(run_id)
 
-    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> Run:
+    def end_run(
+        self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
+    ) -> Run:
         """End a run as finished, failed or killed."""
         return self.services.tracking.end_run(run_id, RunStatus(status), error)
 
@@ -108,7 +110,9 @@ class Client:
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
     ) -> None:
         """Record one metric value, durably."""
-        m = self.services.tracking.make_metric(key, value, step, time.time() if timestamp is None else timestamp)
+        m = self.services.tracking.make_metric(
+            key, value, step, time.time() if timestamp is None else timestamp
+        )
         self.services.tracking.log_metrics(run_id, [m])
 
     def log_metrics(
@@ -122,14 +126,19 @@ class Client:
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
         """Record a batch of :class:`Metric` values in one transaction."""
         make = self.services.tracking.make_metric
-        return self.services.tracking.log_metrics(run_id, [make(m.key, m.value, m.step, m.timestamp) for m in metrics])
+        return self.services.tracking.log_metrics(
+            run_id, [make(m.key, m.value, m.step, m.timestamp) for m in metrics]
+        )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every value of one metric of a run."""
         return self.services.tracking.metric_history(run_id, key)
 
     def log_artifact(
-        self, run_id: str, local_path: str | Path, artifact_path: str | None = None,
+        self,
+        run_id: str,
+        local_path: str | Path,
+        artifact_path: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[Artifact]:
         """Store a file or a folder under the run."""
@@ -168,7 +177,9 @@ class Client:
 
         See ``docs/tracking.md`` for the grammar. Returns one page and ``next_page_token``.
         """
-        return self.services.tracking.search_runs(project, filter, order_by, max_results, page_token, include_deleted)
+        return self.services.tracking.search_runs(
+            project, filter, order_by, max_results, page_token, include_deleted
+        )
 
     # -- datasets ------------------------------------------------------------
     def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:

@@ -17,7 +17,8 @@ def check_name(name: str, what: str = "name") -> str:
     """Validate a user-chosen name (project, dataset): letters, digits, ``_.-``, max 128."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise InvalidInput(
-            f"invalid {what} {name!r}: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
+            f"invalid {what} {name!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
             field=what,
         )
     return name

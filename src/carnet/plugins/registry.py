@@ -70,7 +70,9 @@ class Registry(Generic[T]):
             obj = ep.load()
             value = self._check(obj) if self._check else obj
         except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, never crashes discovery
-            raise InvalidInput(f"{self.kind} plugin {name!r} ({ep.value}) failed to load: {exc}", field=self.kind) from exc
+            raise InvalidInput(
+                f"{self.kind} plugin {name!r} ({ep.value}) failed to load: {exc}", field=self.kind
+            ) from exc
         self._loaded[name] = value
         return value
 

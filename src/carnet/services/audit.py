@@ -47,22 +47,34 @@ class AuditService:
             for ev in tx.audit.iter_all():
                 if ev.seq != expected_seq:
                     what = "missing" if ev.seq > expected_seq else "out of order"
-                    return Verification(False, count, expected_seq, f"event {expected_seq} is {what} (found {ev.seq})")
+                    return Verification(
+                        False, count, expected_seq, f"event {expected_seq} is {what} (found {ev.seq})"
+                    )
                 if ev.prev_hash != prev_hash:
-                    return Verification(False, count, ev.seq, f"event {ev.seq} does not link to event {ev.seq - 1}")
+                    return Verification(
+                        False, count, ev.seq, f"event {ev.seq} does not link to event {ev.seq - 1}"
+                    )
                 if payload_digest(ev.payload) != ev.payload_digest:
                     return Verification(False, count, ev.seq, f"event {ev.seq} payload was altered")
                 if chain_hash(prev_hash, ev.body(), key) != ev.hash:
-                    return Verification(False, count, ev.seq, f"event {ev.seq} hash does not match its content")
+                    return Verification(
+                        False, count, ev.seq, f"event {ev.seq} hash does not match its content"
+                    )
                 prev_hash, expected_seq = ev.hash, expected_seq + 1
                 count += 1
             head_seq, head_hash = tx.audit.head()
         if head_seq != count or head_hash != prev_hash:
             if head_seq > count:
                 return Verification(
-                    False, count, count + 1, f"ledger ends at event {count} but its head records {head_seq} events"
+                    False,
+                    count,
+                    count + 1,
+                    f"ledger ends at event {count} but its head records {head_seq} events",
                 )
             return Verification(
-                False, count, head_seq + 1, f"event {head_seq + 1} was appended outside carnet (head is at {head_seq})"
+                False,
+                count,
+                head_seq + 1,
+                f"event {head_seq + 1} was appended outside carnet (head is at {head_seq})",
             )
         return Verification(True, count)

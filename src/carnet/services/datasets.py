@@ -63,7 +63,9 @@ class DatasetService:
         info = self.ctx.artifacts.put_file(src, progress)
         for _attempt in range(3):
             try:
-                return self._record(name, project, fmt, info.digest, info.size, summary, src, source, parent_ref, description)
+                return self._record(
+                    name, project, fmt, info.digest, info.size, summary, src, source, parent_ref, description
+                )
             except AlreadyExists:  # another writer took the version number; take the next one
                 continue
         raise AlreadyExists(f"could not allocate a version number for dataset {name!r}; retry", field="name")
@@ -158,7 +160,9 @@ class DatasetService:
         from carnet.data import diff_versions  # noqa: PLC0415
 
         va, vb = self.get(a), self.get(b)
-        return diff_versions(va.schema, va.profile, vb.schema, vb.profile, a_rows=va.num_rows, b_rows=vb.num_rows)
+        return diff_versions(
+            va.schema, va.profile, vb.schema, vb.profile, a_rows=va.num_rows, b_rows=vb.num_rows
+        )
 
     def download(self, ref: str | DatasetRef, out: str | Path, progress: Progress | None = None) -> Path:
         """Copy a version's file to ``out`` (verified against its digest)."""

@@ -40,7 +40,9 @@ def artifact_path(name: str) -> str:
     p = PurePosixPath(name.replace("\\", "/"))
     parts = [x for x in p.parts if x not in ("", ".", "/")]
     if not parts or any(x == ".." for x in parts):
-        raise InvalidInput(f"artifact path {name!r} must be relative and must not contain '..'", field="artifact_path")
+        raise InvalidInput(
+            f"artifact path {name!r} must be relative and must not contain '..'", field="artifact_path"
+        )
     return "/".join(parts)
 
 
@@ -67,7 +69,9 @@ class TrackingService:
             if tx.projects.find(name) is not None:
                 raise AlreadyExists(f"project {name!r} already exists", field="project")
             project = tx.projects.create(name, description, self.ctx.clock())
-            record(self.ctx, tx, "project.create", "project", name, {"name": name, "description": description})
+            record(
+                self.ctx, tx, "project.create", "project", name, {"name": name, "description": description}
+            )
             return project
 
     def list_projects(self) -> list[tuple[Project, int]]:
@@ -121,7 +125,13 @@ class TrackingService:
                 "run.create",
                 "run",
                 rid,
-                {"project": project, "name": run.name, "parent_id": parent_id, "params": clean_params, "tags": clean_tags},
+                {
+                    "project": project,
+                    "name": run.name,
+                    "parent_id": parent_id,
+                    "params": clean_params,
+                    "tags": clean_tags,
+                },
                 now=now,
             )
             return run
@@ -260,9 +270,13 @@ class TrackingService:
     def log_artifact_bytes(self, run_id: str, data: bytes, path: str) -> Artifact:
         """Store in-memory content (a report, a log) as a run artifact."""
         info = self.ctx.artifacts.put_bytes(data)
-        return self.record_artifacts(run_id, [Artifact(artifact_path(path), info.digest, info.size)], allow_ended=True)[0]
+        return self.record_artifacts(
+            run_id, [Artifact(artifact_path(path), info.digest, info.size)], allow_ended=True
+        )[0]
 
-    def record_artifacts(self, run_id: str, items: list[Artifact], *, allow_ended: bool = False) -> list[Artifact]:
+    def record_artifacts(
+        self, run_id: str, items: list[Artifact], *, allow_ended: bool = False
+    ) -> list[Artifact]:
         """Record already-stored content under run artifact paths."""
         with self.ctx.store.transaction() as tx:
             if allow_ended:
@@ -291,7 +305,9 @@ class TrackingService:
         want = artifact_path(path)
         arts = [a for a in self.list_artifacts(run_id) if a.path == want or a.path.startswith(want + "/")]
         if not arts:
-            raise NotFound(f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path")
+            raise NotFound(
+                f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path"
+            )
         dest = Path(dest)
         out = []
         for a in arts:
@@ -304,7 +320,9 @@ class TrackingService:
         return out
 
     # -- inputs -----------------------------------------------------------
-    def log_inputs(self, run_id: str, refs: Iterable[DatasetRef | str], context: str = "training") -> list[RunInput]:
+    def log_inputs(
+        self, run_id: str, refs: Iterable[DatasetRef | str], context: str = "training"
+    ) -> list[RunInput]:
         """Record dataset versions read by the run (``name@version``; no version = latest)."""
         out = []
         with self.ctx.store.transaction() as tx:

@@ -19,7 +19,9 @@ def check_key(key: Any, what: str) -> str:
     if not isinstance(key, str) or not key.strip():
         raise InvalidInput(f"{what} key must be a non-empty string, got {key!r}", field=what)
     if len(key) > MAX_KEY:
-        raise InvalidInput(f"{what} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY}", field=what)
+        raise InvalidInput(
+            f"{what} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY}", field=what
+        )
     return key
 
 
@@ -38,16 +40,12 @@ def param_value(value: Any, key: str, what: str = "param") -> str:
 def check_metric_value(value: Any, key: str) -> float:
     """A metric value: a real number (NaN and infinities are kept as such)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        try:
-            import numpy as np  # noqa: PLC0415 - numpy scalars are common metric values
-
-            if isinstance(value, np.generic) and np.isrealobj(value):
-                return float(value)
-        except ImportError:
-            pass
-        raise InvalidInput(f"metric {key!r} value must be a number, got {type(value).__name__} {value!r}", field=f"metrics.{key}")
+        raise InvalidInput(
+            f"metric {key!r} value must be a number, got {type(value).__name__} {value!r:.60}",
+            field=f"metrics.{key}",
+        )
     out = float(value)
-    return out if not math.isnan(out) else math.nan
+    return math.nan if math.isnan(out) else out
 
 
 def check_step(step: Any, key: str) -> int:

@@ -93,7 +93,9 @@ class SqlAuditRepo:
                 hash=h,
             )
         )
-        res = self.conn.execute(t.audit_head.update().where(t.audit_head.c.id == 1).values(seq=event.seq, hash=h))
+        res = self.conn.execute(
+            t.audit_head.update().where(t.audit_head.c.id == 1).values(seq=event.seq, hash=h)
+        )
         if res.rowcount != 1:
             raise StorageError("audit head row missing; the ledger cannot be appended to")
         return AuditEvent(**{**event.__dict__, "hash": h})

@@ -65,10 +65,14 @@ class SqlDatasetRepo:
         """Row id of a dataset version; NotFound when missing."""
         dv, ds = t.dataset_versions, t.datasets
         vid = self.conn.execute(
-            select(dv.c.id).join(ds, ds.c.id == dv.c.dataset_id).where(ds.c.name == name, dv.c.version == version)
+            select(dv.c.id)
+            .join(ds, ds.c.id == dv.c.dataset_id)
+            .where(ds.c.name == name, dv.c.version == version)
         ).scalar()
         if vid is None:
-            raise NotFound(f"no dataset version {name}@{version}; list versions with: carnet data show {name}")
+            raise NotFound(
+                f"no dataset version {name}@{version}; list versions with: carnet data show {name}"
+            )
         return int(vid)
 
     def find_by_digest(self, name: str, digest: str) -> DatasetVersion | None:
@@ -91,7 +95,9 @@ class SqlDatasetRepo:
         row = self.conn.execute(q).first()
         if row is None:
             if self.dataset_id(name) is None:
-                raise NotFound(f"no dataset named {name!r}; list datasets with: carnet data list", field="dataset")
+                raise NotFound(
+                    f"no dataset named {name!r}; list datasets with: carnet data list", field="dataset"
+                )
             raise NotFound(
                 f"dataset {name!r} has no version {version}; see its versions with: carnet data show {name}",
                 field="dataset",
@@ -111,7 +117,9 @@ class SqlDatasetRepo:
         ds_id = self.dataset_id(version.name)
         if ds_id is None:
             ds_id = self.conn.execute(
-                t.datasets.insert().values(name=version.name, project_id=project_id, created_at=version.created_at)
+                t.datasets.insert().values(
+                    name=version.name, project_id=project_id, created_at=version.created_at
+                )
             ).inserted_primary_key[0]
         parent_id = None
         if version.parent is not None and version.parent.version is not None:
@@ -138,8 +146,12 @@ class SqlDatasetRepo:
     def list(self) -> list[DatasetVersion]:
         """The latest version of every dataset, by name."""
         dv = t.dataset_versions
-        latest = select(dv.c.dataset_id, func.max(dv.c.version).label("v")).group_by(dv.c.dataset_id).subquery()
-        q = self._select().join(latest, (latest.c.dataset_id == dv.c.dataset_id) & (latest.c.v == dv.c.version))
+        latest = (
+            select(dv.c.dataset_id, func.max(dv.c.version).label("v")).group_by(dv.c.dataset_id).subquery()
+        )
+        q = self._select().join(
+            latest, (latest.c.dataset_id == dv.c.dataset_id) & (latest.c.v == dv.c.version)
+        )
         return [self._to_domain(r) for r in self.conn.execute(q.order_by(t.datasets.c.name))]
 
     def versions(self, name: str) -> list[DatasetVersion]:
@@ -148,5 +160,7 @@ class SqlDatasetRepo:
             self._select().where(t.datasets.c.name == name).order_by(t.dataset_versions.c.version)
         ).all()
         if not rows:
-            raise NotFound(f"no dataset named {name!r}; list datasets with: carnet data list", field="dataset")
+            raise NotFound(
+                f"no dataset named {name!r}; list datasets with: carnet data list", field="dataset"
+            )
         return [self._to_domain(r) for r in rows]

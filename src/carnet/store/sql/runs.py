@@ -102,7 +102,9 @@ class SqlRunRepo:
             return []
         for chunk in _chunks(ids, 500):
             for rid, key, value in self.conn.execute(
-                select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(t.params.c.run_id.in_(chunk))
+                select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id.in_(chunk)
+                )
             ):
                 runs[rid].params[key] = value
             for rid, key, value in self.conn.execute(
@@ -156,7 +158,9 @@ class SqlRunRepo:
         if not tags:
             return
         self.conn.execute(t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key.in_(list(tags))))
-        self.conn.execute(t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+        self.conn.execute(
+            t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+        )
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; NotFound when the run has no such tag."""
@@ -172,7 +176,13 @@ class SqlRunRepo:
         self.conn.execute(
             t.metrics.insert(),
             [
-                {"run_id": run_id, "key": m.key, "value": _store_value(m.value), "step": m.step, "timestamp": m.timestamp}
+                {
+                    "run_id": run_id,
+                    "key": m.key,
+                    "value": _store_value(m.value),
+                    "step": m.step,
+                    "timestamp": m.timestamp,
+                }
                 for m in metrics
             ],
         )
@@ -182,7 +192,13 @@ class SqlRunRepo:
             if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
                 latest[m.key] = m
         rows = [
-            {"run_id": run_id, "key": m.key, "value": _store_value(m.value), "step": m.step, "timestamp": m.timestamp}
+            {
+                "run_id": run_id,
+                "key": m.key,
+                "value": _store_value(m.value),
+                "step": m.step,
+                "timestamp": m.timestamp,
+            }
             for m in latest.values()
         ]
         lm = t.latest_metrics
@@ -211,7 +227,9 @@ class SqlRunRepo:
     def metric_keys(self, run_id: str) -> list[str]:
         """Keys of the metrics a run has logged."""
         lm = t.latest_metrics
-        return list(self.conn.execute(select(lm.c.key).where(lm.c.run_id == run_id).order_by(lm.c.key)).scalars())
+        return list(
+            self.conn.execute(select(lm.c.key).where(lm.c.run_id == run_id).order_by(lm.c.key)).scalars()
+        )
 
     # -- artifacts and inputs ---------------------------------------------
     def add_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
@@ -221,13 +239,16 @@ class SqlRunRepo:
         a = t.artifacts
         self.conn.execute(a.delete().where(a.c.run_id == run_id, a.c.path.in_([x.path for x in artifacts])))
         self.conn.execute(
-            a.insert(), [{"run_id": run_id, "path": x.path, "digest": x.digest, "size": x.size} for x in artifacts]
+            a.insert(),
+            [{"run_id": run_id, "path": x.path, "digest": x.digest, "size": x.size} for x in artifacts],
         )
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
         """Artifacts of a run, sorted by path."""
         a = t.artifacts
-        rows = self.conn.execute(select(a.c.path, a.c.digest, a.c.size).where(a.c.run_id == run_id).order_by(a.c.path))
+        rows = self.conn.execute(
+            select(a.c.path, a.c.digest, a.c.size).where(a.c.run_id == run_id).order_by(a.c.path)
+        )
         return [Artifact(p, d, int(s)) for p, d, s in rows]
 
     def add_inputs(self, run_id: str, inputs: Sequence[tuple[int, str]]) -> None:
@@ -240,7 +261,9 @@ class SqlRunRepo:
                 )
             ).first()
             if seen is None:
-                self.conn.execute(ri.insert().values(run_id=run_id, dataset_version_id=version_id, context=context))
+                self.conn.execute(
+                    ri.insert().values(run_id=run_id, dataset_version_id=version_id, context=context)
+                )
 
     def list_inputs(self, run_id: str) -> list[RunInput]:
         """Dataset versions the run read."""
@@ -257,7 +280,11 @@ class SqlRunRepo:
     def children(self, run_id: str) -> list[str]:
         """Ids of the direct child runs."""
         r = t.runs
-        return list(self.conn.execute(select(r.c.id).where(r.c.parent_id == run_id).order_by(r.c.start_time)).scalars())
+        return list(
+            self.conn.execute(
+                select(r.c.id).where(r.c.parent_id == run_id).order_by(r.c.start_time)
+            ).scalars()
+        )
 
     # -- search -----------------------------------------------------------
     def search(
@@ -354,5 +381,7 @@ def _compile(expr: Expr) -> ColumnElement[bool]:
             cond = or_(cond, col.is_(None)) if expr.key in ("parent_id", "end_time") else cond
         return cond
     table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[expr.kind]
-    sub = exists().where(table.c.run_id == t.runs.c.id, table.c.key == expr.key, _apply(table.c.value, expr.op, expr.value))
+    sub = exists().where(
+        table.c.run_id == t.runs.c.id, table.c.key == expr.key, _apply(table.c.value, expr.op, expr.value)
+    )
     return sub if sub is not None else not_(true())

@@ -35,7 +35,9 @@ class SqlProjectRepo:
         """The project named ``name``; NotFound otherwise."""
         project = self.find(name)
         if project is None:
-            raise NotFound(f"no project named {name!r}; list projects with: carnet projects list", field="project")
+            raise NotFound(
+                f"no project named {name!r}; list projects with: carnet projects list", field="project"
+            )
         return project
 
     def create(self, name: str, description: str, now: float) -> Project:
@@ -84,7 +86,9 @@ class SqlMetadataStore:
         try:
             rev = upgrade_schema(self.engine)
         except DBAPIError as exc:
-            raise StorageError(f"cannot migrate the metadata database {self._safe_url()}: {_first_line(exc)}") from exc
+            raise StorageError(
+                f"cannot migrate the metadata database {self._safe_url()}: {_first_line(exc)}"
+            ) from exc
         self._migrated = True
         return rev
 
@@ -109,7 +113,9 @@ class SqlMetadataStore:
         except CarnetError:
             raise
         except IntegrityError as exc:
-            raise AlreadyExists(f"the record already exists or breaks a constraint: {_first_line(exc)}") from exc
+            raise AlreadyExists(
+                f"the record already exists or breaks a constraint: {_first_line(exc)}"
+            ) from exc
         except DBAPIError as exc:
             raise StorageError(f"metadata database error on {self._safe_url()}: {_first_line(exc)}") from exc
         finally:

@@ -89,9 +89,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(80), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "path", name="pk_artifacts"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_artifacts_run_id_runs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_artifacts_run_id_runs", ondelete="CASCADE"),
     )
     op.create_table(
         "datasets",
@@ -158,9 +156,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("seq", name="pk_audit_events"),
     )
-    op.create_index(
-        "ix_audit_events_subject_type_subject_id", "audit_events", ["subject_type", "subject_id"]
-    )
+    op.create_index("ix_audit_events_subject_type_subject_id", "audit_events", ["subject_type", "subject_id"])
     op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
