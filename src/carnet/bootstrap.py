@@ -8,7 +8,7 @@ from carnet.config import Settings, resolve_settings
 from carnet.errors import NotFound
 from carnet.services import ServiceContext, Services
 
-__all__ = ["open_services", "workspace_exists"]
+__all__ = ["open_services", "upgrade_workspace", "workspace_exists"]
 
 
 def workspace_exists(settings: Settings) -> bool:
@@ -43,3 +43,14 @@ def open_services(
     store = SqlMetadataStore(settings.metadata_url)
     art = FsspecArtifactStore(settings.artifact_root, settings.storage_options)
     return Services(ServiceContext(settings=settings, store=store, artifacts=art))
+
+
+def upgrade_workspace(settings: Settings) -> str:
+    """Apply pending schema migrations to a workspace's metadata database; returns the revision."""
+    from carnet.store.sql import SqlMetadataStore  # noqa: PLC0415
+
+    store = SqlMetadataStore(settings.metadata_url, migrate=False)
+    try:
+        return store.upgrade()
+    finally:
+        store.close()

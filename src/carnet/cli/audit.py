@@ -38,7 +38,7 @@ def audit_log(ctx: click.Context, subject: str | None, action: str | None, limit
       carnet audit log --subject dataset:churn --json
     """
     stype, _, sid = (subject or "").partition(":")
-    events = get_client(ctx).services.audit.log(stype or None, sid or None, action=action, limit=limit)
+    events = get_client(ctx).audit_log(stype or None, sid or None, action=action, limit=limit)
     if as_json:
         emit_json(events)
         return

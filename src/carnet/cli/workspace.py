@@ -80,16 +80,12 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
     Example:
       carnet --uri postgresql+psycopg://me@db/carnet --artifacts s3://b/c db upgrade
     """
+    from carnet.bootstrap import upgrade_workspace
     from carnet.config import resolve_settings
-    from carnet.store.sql import SqlMetadataStore
 
     obj = ctx.find_root().obj or {}
     settings = resolve_settings(obj.get("uri"), artifacts=obj.get("artifacts"))
-    store = SqlMetadataStore(settings.metadata_url, migrate=False)
-    try:
-        rev = store.upgrade()
-    finally:
-        store.close()
+    rev = upgrade_workspace(settings)
     if as_json:
         emit_json({"uri": settings.uri, "revision": rev})
     else:

@@ -212,10 +212,15 @@ class Client:
 
     # -- audit ---------------------------------------------------------------
     def audit_log(
-        self, subject_type: str | None = None, subject_id: str | None = None, *, limit: int | None = 100
+        self,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        *,
+        action: str | None = None,
+        limit: int | None = 100,
     ) -> list[AuditEvent]:
-        """Audit events, newest first."""
-        return self.services.audit.log(subject_type, subject_id, limit=limit)
+        """Audit events, newest first, optionally for one subject or action."""
+        return self.services.audit.log(subject_type, subject_id, action=action, limit=limit)
 
     def verify_audit(self) -> Verification:
         """Recompute the audit hash chain."""
