@@ -20,7 +20,7 @@ def installed_packages() -> dict[str, str]:
 
     out: dict[str, str] = {}
     for dist in distributions():
-        name = dist.metadata.get("Name")
+        name = dist.name
         if name:
             out[name.lower()] = dist.version
     return dict(sorted(out.items()))

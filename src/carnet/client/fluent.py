@@ -111,8 +111,8 @@ class ActiveRun:
         self._log_path = Path(path)
         self._log_file = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = _Tee(sys.stdout, self._log_file)  # type: ignore[assignment]
-        sys.stderr = _Tee(sys.stderr, self._log_file)  # type: ignore[assignment]
+        sys.stdout = _Tee(sys.stdout, self._log_file)
+        sys.stderr = _Tee(sys.stderr, self._log_file)
 
     def _stop_capture(self) -> None:
         if self._saved is not None:

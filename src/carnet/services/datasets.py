@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import os
 import tempfile
 from collections.abc import Callable
@@ -144,12 +146,12 @@ class DatasetService:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.datasets.get(r.name, r.version)
 
-    def list(self) -> list[DatasetVersion]:
+    def list(self) -> builtins.list[DatasetVersion]:
         """The latest version of every dataset."""
         with self.ctx.store.transaction(write=False) as tx:
             return tx.datasets.list()
 
-    def versions(self, name: str) -> list[DatasetVersion]:
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
         """Every version of a dataset."""
         check_name(name, "dataset name")
         with self.ctx.store.transaction(write=False) as tx:

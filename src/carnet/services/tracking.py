@@ -263,7 +263,7 @@ class TrackingService:
         else:
             info = self.ctx.artifacts.put_file(src, progress)
             into_folder = prefix is None or str(artifact_path_).endswith("/")
-            path = artifact_path(f"{prefix or ''}/{src.name}") if into_folder else prefix
+            path = artifact_path(f"{prefix or ''}/{src.name}") if into_folder or prefix is None else prefix
             items.append(Artifact(path, info.digest, info.size))
         return self.record_artifacts(run_id, items)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import json
 from typing import Any
 
@@ -116,11 +118,13 @@ class SqlDatasetRepo:
         """Insert a new version (creating the dataset on its first version)."""
         ds_id = self.dataset_id(version.name)
         if ds_id is None:
-            ds_id = self.conn.execute(
+            inserted = self.conn.execute(
                 t.datasets.insert().values(
                     name=version.name, project_id=project_id, created_at=version.created_at
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None
+            ds_id = int(inserted[0])
         parent_id = None
         if version.parent is not None and version.parent.version is not None:
             parent_id = self.version_id(version.parent.name, version.parent.version)
@@ -143,7 +147,7 @@ class SqlDatasetRepo:
         )
         return version
 
-    def list(self) -> list[DatasetVersion]:
+    def list(self) -> builtins.list[DatasetVersion]:
         """The latest version of every dataset, by name."""
         dv = t.dataset_versions
         latest = (
@@ -154,7 +158,7 @@ class SqlDatasetRepo:
         )
         return [self._to_domain(r) for r in self.conn.execute(q.order_by(t.datasets.c.name))]
 
-    def versions(self, name: str) -> list[DatasetVersion]:
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
         """Every version of one dataset, oldest first; NotFound when the dataset does not exist."""
         rows = self.conn.execute(
             self._select().where(t.datasets.c.name == name).order_by(t.dataset_versions.c.version)

@@ -375,7 +375,7 @@ def _compile(expr: Expr) -> ColumnElement[bool]:
         col = t.runs.c[_ATTR_COLUMNS[expr.key]]
         value = expr.value
         if expr.key == "status":
-            value = tuple(v.lower() for v in value) if isinstance(value, tuple) else str(value).lower()
+            value = tuple(str(v).lower() for v in value) if isinstance(value, tuple) else str(value).lower()
         cond = _apply(col, expr.op, value)
         if expr.op in ("!=", "not in"):
             cond = or_(cond, col.is_(None)) if expr.key in ("parent_id", "end_time") else cond

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -42,9 +42,11 @@ class SqlProjectRepo:
 
     def create(self, name: str, description: str, now: float) -> Project:
         """Insert a project."""
-        pid = self.conn.execute(
+        inserted = self.conn.execute(
             t.projects.insert().values(name=name, description=description, created_at=now)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        pid = inserted[0]
         return Project(int(pid), name, description, now)
 
     def list(self) -> list[Project]:
@@ -58,6 +60,10 @@ class SqlTransaction:
     """One transaction; every repository works on its connection."""
 
     conn: Connection
+    projects: SqlProjectRepo = field(init=False)
+    runs: SqlRunRepo = field(init=False)
+    datasets: SqlDatasetRepo = field(init=False)
+    audit: SqlAuditRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.projects = SqlProjectRepo(self.conn)
