@@ -118,7 +118,10 @@ class MetricBuffer:
                 raise
 
     def flush(self) -> None:
-        """Write every value queued so far; raise the error of a failed background write."""
+        """Write every value queued so far (including any a failed background write kept).
+
+        Raises the error of this write when it fails; the values stay queued for a later attempt.
+        """
         self._error = None
         self._drain()
 

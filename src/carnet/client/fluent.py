@@ -22,7 +22,7 @@ from carnet.client.buffer import MetricBuffer
 from carnet.client.environment import capture_environment
 from carnet.client.local import Client
 from carnet.domain import Artifact, DatasetVersion, Run, RunInput, RunStatus
-from carnet.errors import InvalidInput
+from carnet.errors import Conflict, InvalidInput
 
 __all__ = [
     "ActiveRun",
@@ -157,6 +157,8 @@ class ActiveRun:
         self, key: str, value: float, step: int | None = None, timestamp: float | None = None
     ) -> None:
         """Queue one metric value; ``step`` defaults to one more than the key's previous step (0 first)."""
+        if self._ended:
+            raise Conflict(f"run {self.id} has ended; start a new run to log more metrics", field="run_id")
         if step is None:
             step = self._steps.get(key, -1) + 1
         self._steps[key] = step
@@ -269,16 +271,22 @@ def start_run(
         log_environment: record Python, platform, packages, git state and command line.
         seed: seed Python, NumPy (and torch when loaded) and record it.
     """
-    client, buf = _client_for(uri, artifacts)
+    parent: ActiveRun | None = None
     with _STACK_LOCK:
         if parent_id is None and nested:
             if not _STACK:
                 raise InvalidInput("nested=True needs an active run to be the parent", field="nested")
-            parent_id = _STACK[-1].id
+            parent = _STACK[-1]
+            parent_id = parent.id
         elif _STACK and not nested and parent_id is None:
             raise InvalidInput(
                 f"run {_STACK[-1].id} is already active; end it first or pass nested=True", field="nested"
             )
+    if parent is not None and uri is None and artifacts is None:
+        client, buf = parent.client, parent._buffer  # a child lives in its parent's workspace
+    else:
+        client, buf = _client_for(uri, artifacts)
+    _register_exit_hook()
     if seed is not None:
         _seed_libraries(seed)
         params = {**(params or {}), "seed": seed}
@@ -288,6 +296,37 @@ def start_run(
     with _STACK_LOCK:
         _STACK.append(active)
     return active
+
+
+_EXIT_HOOK = False
+
+
+def _end_active_runs_at_exit() -> None:
+    """End runs still active when the interpreter exits: failed after an uncaught exception."""
+    status = RunStatus.FAILED if getattr(sys, "last_type", None) is not None else RunStatus.FINISHED
+    error = None
+    if status is RunStatus.FAILED:
+        error = f"{sys.last_type.__name__}: {getattr(sys, 'last_value', '')}"[:2000]
+    while True:
+        run = active_run()
+        if run is None:
+            return
+        try:
+            run.end(status, error)
+        except Exception:  # noqa: BLE001 - the interpreter is exiting; keep ending the others
+            with _STACK_LOCK:
+                if run in _STACK:
+                    _STACK.remove(run)
+
+
+def _register_exit_hook() -> None:
+    """Registered after the metric buffers' hook, so it runs first (atexit is last-in first-out)."""
+    global _EXIT_HOOK
+    if not _EXIT_HOOK:
+        import atexit
+
+        atexit.register(_end_active_runs_at_exit)
+        _EXIT_HOOK = True
 
 
 def _seed_libraries(seed: int) -> None:

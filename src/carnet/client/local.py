@@ -106,6 +106,10 @@ class Client:
         """Set tags."""
         self.services.tracking.set_tags(run_id, tags)
 
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag."""
+        self.services.tracking.delete_tag(run_id, key)
+
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
     ) -> None:

@@ -243,32 +243,27 @@ class _Parser:
             if self.peek().text != "(":
                 raise self.error("expected '(' after 'in'")
             self.take()
-            vals = [self.value()]
+            vals = [self.typed_value(kind, key, numeric)]
             while self.peek().text == ",":
                 self.take()
-                vals.append(self.value())
+                vals.append(self.typed_value(kind, key, numeric))
             if self.peek().text != ")":
                 raise self.error("expected ',' or ')'")
             self.take()
             value = tuple(vals)
-            check = list(vals)
         else:
-            vtok = self.peek()
-            value = self.value()
-            check = [value]
-            if numeric and not isinstance(value, float):
-                raise self.error(f"{kind} {key!r} compares with numbers, not strings", vtok)
-        if numeric and any(not isinstance(v, float) for v in check):
-            raise self.error(f"{kind} {key!r} compares with numbers", ftok)
-        if not numeric:
-            value = tuple(_as_str(v) for v in value) if isinstance(value, tuple) else _as_str(value)
+            value = self.typed_value(kind, key, numeric)
         return Comparison(kind, key, op, value)
 
-
-def _as_str(v: float | str) -> str:
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else repr(v)
-    return v
+    def typed_value(self, kind: str, key: str, numeric: bool) -> float | str:
+        """A value of the field's type: numbers for metrics and times, strings (as written) otherwise."""
+        vtok = self.peek()
+        value = self.value()
+        if numeric and not isinstance(value, float):
+            raise self.error(f"{kind} {key!r} compares with numbers, not strings", vtok)
+        if not numeric and isinstance(value, float):
+            return vtok.text  # a bare number compares as the text written: params.depth = 10
+        return value
 
 
 def parse_filter(text: str | None) -> Expr | None:

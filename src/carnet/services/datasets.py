@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-
 import os
 import tempfile
 from collections.abc import Callable

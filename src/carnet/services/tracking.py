@@ -58,8 +58,9 @@ class TrackingService:
         check_name(name, "project")
         project = tx.projects.find(name)
         if project is None:
-            project = tx.projects.create(name, "", self.ctx.clock())
-            record(self.ctx, tx, "project.create", "project", name, {"name": name})
+            project, created = tx.projects.ensure(name, self.ctx.clock())
+            if created:
+                record(self.ctx, tx, "project.create", "project", name, {"name": name})
         return project
 
     def create_project(self, name: str, description: str = "") -> Project:
@@ -369,7 +370,11 @@ class TrackingService:
         """Runs matching a filter (grammar in ``carnet.domain.search``), ordered and paged."""
         where = parse_filter(filter)
         order = parse_order_by(list(order_by or []))
-        if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS_LIMIT:
+        if (
+            isinstance(max_results, bool)
+            or not isinstance(max_results, int)
+            or not 1 <= max_results <= MAX_RESULTS_LIMIT
+        ):
             raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
         offset = decode_page_token(page_token)
         with self.ctx.store.transaction(write=False) as tx:

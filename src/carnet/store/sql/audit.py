@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from carnet.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, chain_hash, payload_digest
 from carnet.errors import StorageError
@@ -56,14 +57,16 @@ class SqlAuditRepo:
         key: str | None,
     ) -> AuditEvent:
         """Append one event chained to the current head, in the caller's transaction."""
-        row = self.conn.execute(
-            select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
-        ).first()
-        if row is None:
-            self.conn.execute(t.audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
-            seq, prev = 0, GENESIS_HASH
-        else:
-            seq, prev = int(row.seq), row.hash
+        head = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
+        row = self.conn.execute(head).first()
+        if row is None:  # created with the schema; recreated here only if it was removed
+            ins = (postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert)(
+                t.audit_head
+            )
+            self.conn.execute(ins.values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
+            row = self.conn.execute(head).first()
+            assert row is not None
+        seq, prev = int(row.seq), row.hash
         text = canonical_json(payload).decode()
         digest = payload_digest(payload)
         event = AuditEvent(

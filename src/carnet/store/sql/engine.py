@@ -24,8 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from carnet.domain.audit import GENESIS_HASH
 from carnet.errors import InvalidInput, StorageError
-from carnet.store.sql.tables import metadata
+from carnet.store.sql.tables import audit_head, metadata
 
 __all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "upgrade_schema"]
 
@@ -120,6 +121,7 @@ def upgrade_schema(engine: Engine, *, force: bool = False) -> str:
         names = set(inspect(conn).get_table_names())
         if not force and not names & set(metadata.tables):
             metadata.create_all(conn)
+            conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
             _version_table.create(conn, checkfirst=True)
             conn.execute(_version_table.delete())
             conn.execute(_version_table.insert().values(version_num=HEAD_REVISION))

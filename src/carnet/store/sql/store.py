@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from carnet.domain import Project
@@ -39,6 +41,18 @@ class SqlProjectRepo:
                 f"no project named {name!r}; list projects with: carnet projects list", field="project"
             )
         return project
+
+    def ensure(self, name: str, now: float) -> tuple[Project, bool]:
+        """The project ``name``, inserted when absent (safe against a concurrent insert); True if created."""
+        ins = (postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert)(t.projects)
+        res = self.conn.execute(
+            ins.values(name=name, description="", created_at=now).on_conflict_do_nothing(
+                index_elements=["name"]
+            )
+        )
+        project = self.find(name)
+        assert project is not None
+        return project, res.rowcount == 1
 
     def create(self, name: str, description: str, now: float) -> Project:
         """Insert a project."""
@@ -112,8 +126,11 @@ class SqlMetadataStore:
                 "check the workspace URI and that the server is running"
             ) from exc
         try:
-            if not write:
-                conn = conn.execution_options(carnet_readonly=True)
+            if not write:  # one consistent snapshot for multi-statement reads (verify, search)
+                opts: dict[str, Any] = {"carnet_readonly": True}
+                if conn.dialect.name == "postgresql":
+                    opts["isolation_level"] = "REPEATABLE READ"
+                conn = conn.execution_options(**opts)
             with conn.begin():
                 yield SqlTransaction(conn)
         except CarnetError:

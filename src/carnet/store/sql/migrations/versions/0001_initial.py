@@ -157,13 +157,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name="pk_audit_events"),
     )
     op.create_index("ix_audit_events_subject_type_subject_id", "audit_events", ["subject_type", "subject_id"])
-    op.create_table(
+    head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
     )
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
 
 
 def downgrade() -> None:
