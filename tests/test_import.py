@@ -7,14 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ["sqlalchemy", "alembic", "pandas", "numpy", "sklearn", "pyarrow", "fsspec", "click", "rich", "blake3"]
+HEAVY = [
+    "sqlalchemy",
+    "alembic",
+    "pandas",
+    "numpy",
+    "sklearn",
+    "pyarrow",
+    "fsspec",
+    "click",
+    "rich",
+    "blake3",
+]
 
 
 def test_import_loads_nothing_heavy_and_writes_nothing(tmp_path: Path) -> None:
-    code = (
-        "import sys, json, carnet; "
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
-    )
+    code = f"import sys, json, carnet; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     env = {"PATH": "/usr/bin:/bin", "CARNET_URI": str(tmp_path / "should-not-exist")}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, check=True

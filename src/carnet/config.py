@@ -93,7 +93,21 @@ def _default_actor(env: Mapping[str, str]) -> str:
         return "unknown"
 
 
-def _check_artifact_root(root: str) -> str:
+def _flush_interval(env: Mapping[str, str]) -> float:
+    raw = env.get("CARNET_FLUSH_INTERVAL", "1.0")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InvalidInput(
+            f"CARNET_FLUSH_INTERVAL={raw!r} is not a positive number of seconds, e.g. 1.0",
+            field="CARNET_FLUSH_INTERVAL",
+        )
+    return value
+
+
+def _check_artifact_root(root: str, cwd: Path) -> str:
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     if scheme not in _ARTIFACT_SCHEMES:
         raise InvalidInput(
@@ -101,7 +115,8 @@ def _check_artifact_root(root: str) -> str:
             field="artifacts",
         )
     if "://" not in root:
-        return "file://" + str(Path(root).expanduser().resolve())
+        path = Path(root).expanduser()
+        return "file://" + str((path if path.is_absolute() else cwd / path).resolve())
     return root
 
 
@@ -119,9 +134,7 @@ def resolve_settings(
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
-    toml: dict[str, Any] = {}
-    if (uri is None and not env.get("CARNET_URI")) or (artifacts is None and not env.get("CARNET_ARTIFACTS")):
-        toml = _read_toml(cwd)
+    toml = _read_toml(cwd)
     raw = uri or env.get("CARNET_URI") or toml.get("uri") or DEFAULT_WORKSPACE
     raw = str(raw).strip()
     art = artifacts or env.get("CARNET_ARTIFACTS") or toml.get("artifacts")
@@ -133,13 +146,13 @@ def resolve_settings(
         "storage_options": storage,
         "actor": _default_actor(env),
         "audit_key": env.get("CARNET_AUDIT_KEY") or None,
-        "flush_interval": float(env.get("CARNET_FLUSH_INTERVAL", "1.0")),
+        "flush_interval": _flush_interval(env),
     }
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("", "file"):
         folder = Path(raw[len("file://") :] if scheme == "file" else raw).expanduser()
         folder = (cwd / folder).resolve() if not folder.is_absolute() else folder
-        root = _check_artifact_root(art) if art else "file://" + str(folder / "artifacts")
+        root = _check_artifact_root(art, cwd) if art else "file://" + str(folder / "artifacts")
         return Settings(raw, f"sqlite:///{folder / 'carnet.db'}", root, workspace_dir=folder, **common)
     if scheme == "sqlite":
         path_part = raw[len("sqlite:///") :] if raw.startswith("sqlite:///") else ""
@@ -149,7 +162,7 @@ def resolve_settings(
             )
         db = Path(path_part).expanduser()
         db = (cwd / db).resolve() if not db.is_absolute() else db
-        root = _check_artifact_root(art) if art else "file://" + str(db.parent / "artifacts")
+        root = _check_artifact_root(art, cwd) if art else "file://" + str(db.parent / "artifacts")
         return Settings(raw, f"sqlite:///{db}", root, **common)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         url = "postgresql+psycopg://" + raw.split("://", 1)[1]
@@ -159,7 +172,7 @@ def resolve_settings(
                 "(or file:///path), or set CARNET_ARTIFACTS",
                 field="artifacts",
             )
-        return Settings(raw, url, _check_artifact_root(art), **common)
+        return Settings(raw, url, _check_artifact_root(art, cwd), **common)
     if scheme in ("http", "https"):
         raise InvalidInput(
             f"workspace URI {raw!r}: carnet server URIs are not supported by this version; "

@@ -242,6 +242,7 @@ def test_run_active_at_exit_leaves_no_temp_file(spawn, uri: str, tmp_path: Path)
     assert child.proc.wait(timeout=120) == 0, child.stderr()
     assert sorted(p.name for p in tmpdir.iterdir()) == []
     with Client(uri) as client:
-        run = client.list_artifacts(client.search_runs("durable").runs[0].id)
         finished = client.search_runs("durable", filter="status = 'finished'").runs
-    assert len(finished) == 1
+        assert len(finished) == 1
+        paths = [a.path for a in client.list_artifacts(finished[0].id)]
+    assert paths == ["logs/output.txt"]

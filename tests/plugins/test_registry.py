@@ -34,9 +34,7 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: carnet-fake-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(
-        "[carnet.testgroup]\n"
-        "good = carnet_fake_plugin:Good\n"
-        "missing = carnet_fake_plugin:DoesNotExist\n"
+        "[carnet.testgroup]\ngood = carnet_fake_plugin:Good\nmissing = carnet_fake_plugin:DoesNotExist\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "carnet_fake_plugin", raising=False)

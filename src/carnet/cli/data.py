@@ -67,6 +67,12 @@ def data() -> None:
 @click.option("--project", "-p", default="default", show_default=True, help="Project that owns the dataset.")
 @click.option("--parent", help="Version this one derives from, e.g. churn@1.")
 @click.option("--description", "-d", default="", help="Free text.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    help="File format (default: from name and content).",
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -77,6 +83,7 @@ def data_add(
     project: str,
     parent: str | None,
     description: str,
+    fmt: str | None,
     as_json: bool,
 ) -> None:
     """Register a CSV or Parquet file as the next version of a dataset.
@@ -89,9 +96,9 @@ def data_add(
     """
     client = get_client(ctx, create=True)
     size = file.stat().st_size if file.is_file() else 0
-    with progress_bar(f"adding {file.name}", 2 * size) as advance:
+    with progress_bar(f"adding {file.name}", 2 * size, threshold=size) as advance:
         version, created = client.add_dataset(
-            file, name, project=project, parent=parent, description=description, progress=advance
+            file, name, project=project, parent=parent, description=description, progress=advance, format=fmt
         )
     if as_json:
         emit_json({**_version_dict(version, profile=False), "created": created})
@@ -260,8 +267,8 @@ def data_get(ctx: click.Context, ref: str, out: Path, as_json: bool) -> None:
     """
     client = get_client(ctx)
     version = client.get_dataset(ref)
-    with progress_bar(f"fetching {version.ref}", version.size):
-        path = client.download_dataset(version.ref, out)
+    with progress_bar(f"fetching {version.ref}", version.size) as advance:
+        path = client.download_dataset(version.ref, out, advance)
     if as_json:
         emit_json({"ref": version.ref, "path": str(path), "digest": version.digest, "size": version.size})
     else:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from carnet.cli.audit import audit
@@ -52,11 +50,7 @@ cli.add_command(quickstart)
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        cli.main(prog_name="carnet", standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    cli.main(prog_name="carnet", standalone_mode=True)
 
 
 if __name__ == "__main__":

@@ -110,9 +110,15 @@ def handle_errors(f: F) -> F:
 
 
 @contextmanager
-def progress_bar(description: str, total: int, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr fed with byte counts; a no-op callback when disabled."""
-    if not enabled or total < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+def progress_bar(
+    description: str, total: int, *, threshold: int | None = None
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr fed with byte counts, for work on files past 64 MiB.
+
+    ``threshold`` is the file size compared with the limit (default ``total``); without a
+    terminal the callback does nothing.
+    """
+    if (total if threshold is None else threshold) < PROGRESS_THRESHOLD or not sys.stderr.isatty():
         yield lambda _n: None
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn

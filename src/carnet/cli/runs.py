@@ -136,7 +136,15 @@ def runs_list(
     out = console()
     out.print(table)
     if page.next_page_token:
-        out.print(f"more: carnet runs list --page-token {page.next_page_token}")
+        import shlex
+
+        args = [a for p in project for a in ("-p", p)]
+        args += ["-f", filter_] if filter_ else []
+        args += [a for o in order_by for a in ("-o", o)]
+        args += ["-n", str(max_results)] + (["--all"] if include_deleted else [])
+        out.print(
+            f"more: carnet runs list {shlex.join(args)} --page-token {page.next_page_token}", markup=False
+        )
 
 
 @runs.command("show")
@@ -152,6 +160,7 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
       carnet runs show 3f2a9c0d4e5b4c7d8e9f0a1b2c3d4e5f
     """
     client = get_client(ctx)
+    run_id = client.resolve_run_id(run_id)
     run = client.get_run(run_id)
     artifacts = client.list_artifacts(run_id)
     inputs = client.list_inputs(run_id)
@@ -220,7 +229,7 @@ def runs_compare(ctx: click.Context, run_ids: tuple[str, ...], only_diff: bool, 
     if len(run_ids) < 2:
         raise click.UsageError("give at least two run ids to compare")
     client = get_client(ctx)
-    items = [client.get_run(r) for r in run_ids]
+    items = [client.get_run(client.resolve_run_id(r)) for r in run_ids]
     rows: list[tuple[str, str, list[Any]]] = []
     for kind in ("params", "metrics"):
         keys = sorted({k for r in items for k in getattr(r, kind)})
@@ -263,14 +272,13 @@ def runs_delete(ctx: click.Context, run_ids: tuple[str, ...], restore: bool, as_
       carnet runs delete 3f2a9c0d4e5b4c7d8e9f0a1b2c3d4e5f --restore
     """
     client = get_client(ctx)
-    for rid in run_ids:
-        client.get_run(rid)  # all ids must exist before anything changes
-    for rid in run_ids:
+    ids = [client.resolve_run_id(r) for r in run_ids]  # all ids must exist before anything changes
+    for rid in ids:
         if restore:
             client.restore_run(rid)
         else:
             client.delete_run(rid)
     if as_json:
-        emit_json({"restored" if restore else "deleted": list(run_ids)})
+        emit_json({"restored" if restore else "deleted": ids})
     else:
         click.echo(f"{'restored' if restore else 'deleted'} {len(run_ids)} run(s)")

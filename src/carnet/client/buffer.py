@@ -49,7 +49,6 @@ class MetricBuffer:
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
-        self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         _LIVE.add(self)
         if not _ATEXIT_REGISTERED:
@@ -95,8 +94,8 @@ class MetricBuffer:
             self._wake.clear()
             try:
                 self._drain()
-            except BaseException as exc:  # noqa: BLE001 - surfaced by the next flush()
-                self._error = exc
+            except Exception:  # noqa: BLE001 - values stay queued; the next flush() retries and raises
+                continue
 
     def _drain(self) -> None:
         with self._write_lock:
@@ -122,7 +121,6 @@ class MetricBuffer:
 
         Raises the error of this write when it fails; the values stay queued for a later attempt.
         """
-        self._error = None
         self._drain()
 
     def discard(self, run_id: str) -> int:

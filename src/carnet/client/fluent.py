@@ -99,6 +99,8 @@ class ActiveRun:
         self._log_path: Path | None = None
         self._log_file: TextIO | None = None
         self._saved: tuple[TextIO, TextIO] | None = None
+        # the artifact store must be usable at interpreter exit, when imports can fail
+        client.services.ctx.artifacts.connect()
         if capture_output:
             self._start_capture()
 
@@ -303,10 +305,11 @@ _EXIT_HOOK = False
 
 def _end_active_runs_at_exit() -> None:
     """End runs still active when the interpreter exits: failed after an uncaught exception."""
-    status = RunStatus.FAILED if getattr(sys, "last_type", None) is not None else RunStatus.FINISHED
+    last_type = getattr(sys, "last_type", None)
+    status = RunStatus.FAILED if last_type is not None else RunStatus.FINISHED
     error = None
-    if status is RunStatus.FAILED:
-        error = f"{sys.last_type.__name__}: {getattr(sys, 'last_value', '')}"[:2000]
+    if last_type is not None:
+        error = f"{last_type.__name__}: {getattr(sys, 'last_value', '')}"[:2000]
     while True:
         run = active_run()
         if run is None:

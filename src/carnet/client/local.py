@@ -72,6 +72,10 @@ class Client:
             project, name, parent_id=parent_id, params=params, tags=tags, environment=environment
         )
 
+    def resolve_run_id(self, text: str) -> str:
+        """The full id of the run whose id starts with ``text`` (unique prefix of 4+ characters)."""
+        return self.services.tracking.resolve_run_id(text)
+
     def get_run(self, run_id: str) -> Run:
         """A run with params, tags and the latest value of each metric."""
         return self.services.tracking.get_run(run_id)
@@ -210,9 +214,11 @@ class Client:
         """Schema and profile differences between two versions."""
         return self.services.datasets.diff(a, b)
 
-    def download_dataset(self, ref: str, out: str | Path) -> Path:
-        """Write a version's file to ``out``."""
-        return self.services.datasets.download(ref, out)
+    def download_dataset(
+        self, ref: str, out: str | Path, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Write a version's file to ``out`` (a file path, or a folder)."""
+        return self.services.datasets.download(ref, out, progress)
 
     # -- audit ---------------------------------------------------------------
     def audit_log(

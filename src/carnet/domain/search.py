@@ -11,12 +11,16 @@ Grammar (keywords are case-insensitive)::
     field      := ("metrics" | "params" | "tags" | "attributes") "." name | attribute
     name       := identifier (letters, digits, _ - . /) | `back quoted` | "double quoted"
     op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "like" | "ilike"
-    value      := number | 'single quoted string'
+    value      := number | 'single quoted string' | "double quoted string"
 
 Metrics compare as numbers; params and tags as strings (``=``, ``!=``, ``like``,
 ``ilike``, ``in``, ``not in``); attributes are ``run_id``, ``name``, ``status``,
 ``parent_id`` (strings) and ``start_time``, ``end_time`` (numbers, seconds since
-the epoch). ``metric.``/``param.``/``tag.``/``attr.`` are accepted aliases.
+the epoch); ``id`` and ``run_name`` are aliases of ``run_id`` and ``name``.
+``metric.``, ``param.``, ``tag.``, ``attr.``, ``attribute.`` and ``run.`` are
+accepted prefix aliases. A bare number compared with a param or tag matches the
+text as written (``params.depth = 10`` matches ``"10"``). NaN metric values never
+match a comparison and sort last.
 A comparison on a metric, param or tag the run does not have is false.
 """
 
@@ -216,7 +220,7 @@ class _Parser:
         raise self.error("expected a number or a 'quoted string'", tok)
 
     def comparison(self) -> Comparison:
-        kind, key, ftok = self.field()
+        kind, key, _ = self.field()
         tok = self.peek()
         if self.is_kw("not"):
             self.take()
@@ -230,10 +234,7 @@ class _Parser:
         else:
             raise self.error("expected an operator (=, !=, <, <=, >, >=, like, ilike, in, not in)")
         op_tok = tok
-        if op != "not in":
-            self.take()
-        else:
-            self.take()
+        self.take()
         numeric = kind == "metric" or (kind == "attribute" and key in NUMERIC_ATTRIBUTES)
         allowed = _NUMERIC_OPS if numeric else _STRING_OPS
         if op not in allowed:

@@ -37,8 +37,12 @@ class DatasetService:
         description: str = "",
         source: str | None = None,
         progress: Progress | None = None,
+        format: str | None = None,  # noqa: A002 - the user-facing name
     ) -> tuple[DatasetVersion, bool]:
         """Register a CSV or Parquet file as the next version of ``name``.
+
+        ``format`` (``csv`` or ``parquet``) overrides detection from the file name and content.
+        A dataset belongs to the project of its first version.
 
         Returns:
             The version and whether it was created (False: identical content already existed).
@@ -54,13 +58,15 @@ class DatasetService:
             raise InvalidInput(f"dataset file {str(src)!r} does not exist", field="path")
         if src.is_dir():
             raise InvalidInput(f"{str(src)!r} is a folder; pass a CSV or Parquet file", field="path")
-        fmt = detect_format(src)
+        if format is not None and format not in ("csv", "parquet"):
+            raise InvalidInput(f"unknown format {format!r}; use csv or parquet", field="format")
+        fmt = format or detect_format(src)
         parent_ref = DatasetRef.parse(parent) if isinstance(parent, str) else parent
         if parent_ref is not None and parent_ref.version is None:
             with self.ctx.store.transaction(write=False) as tx:
                 parent_ref = DatasetRef(parent_ref.name, tx.datasets.get(parent_ref.name, None).version)
         # profile first: a malformed file is rejected before anything is stored
-        summary = scan_table(src, fmt, progress=progress)
+        summary = scan_table(src, fmt, progress=progress)  # type: ignore[arg-type]
         info = self.ctx.artifacts.put_file(src, progress)
         for _attempt in range(3):
             try:
@@ -124,7 +130,7 @@ class DatasetService:
                     "parent": str(parent) if parent else None,
                 },
             )
-            return version, True
+            return tx.datasets.get(name, version.version), True
 
     def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
         """Register a pandas DataFrame or Arrow table (written as deterministic Parquet)."""
@@ -166,10 +172,17 @@ class DatasetService:
         )
 
     def download(self, ref: str | DatasetRef, out: str | Path, progress: Progress | None = None) -> Path:
-        """Copy a version's file to ``out`` (verified against its digest)."""
+        """Copy a version's file to ``out`` (verified against its digest).
+
+        ``out`` is a file path, or a folder (existing, or written with a trailing slash) that
+        receives ``NAME-vN.<ext>`` with the extension of the registered file.
+        """
         version = self.get(ref)
         dest = Path(out)
-        if dest.is_dir():
-            dest = dest / f"{version.name}-v{version.version}.{version.format}"
+        if dest.is_dir() or str(out).endswith(("/", "\\")):
+            suffix = "".join(Path(version.source).suffixes[-2:]) if version.source else ""
+            if not suffix or suffix.lstrip(".").split(".")[0] not in ("csv", "tsv", "parquet", "pq"):
+                suffix = f".{version.format}"
+            dest = dest / f"{version.name}-v{version.version}{suffix}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         return self.ctx.artifacts.get_file(version.digest, dest, progress)

@@ -137,6 +137,21 @@ class TrackingService:
             )
             return run
 
+    def resolve_run_id(self, text: str) -> str:
+        """A full run id from a unique prefix of at least 4 characters (as printed by ``runs list``)."""
+        text = text.strip().lower()
+        if len(text) == 32:
+            return text
+        if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
+            raise NotFound(f"no run with id {text!r}; list runs with: carnet runs list", field="run_id")
+        with self.ctx.store.transaction(write=False) as tx:
+            ids = tx.runs.ids_with_prefix(text)
+        if not ids:
+            raise NotFound(f"no run with id {text!r}; list runs with: carnet runs list", field="run_id")
+        if len(ids) > 1:
+            raise InvalidInput(f"run id prefix {text!r} is ambiguous; give more characters", field="run_id")
+        return ids[0]
+
     def get_run(self, run_id: str) -> Run:
         """A run with params, tags and latest metrics; NotFound when unknown."""
         with self.ctx.store.transaction(write=False) as tx:
@@ -271,9 +286,7 @@ class TrackingService:
     def log_artifact_bytes(self, run_id: str, data: bytes, path: str) -> Artifact:
         """Store in-memory content (a report, a log) as a run artifact."""
         info = self.ctx.artifacts.put_bytes(data)
-        return self.record_artifacts(
-            run_id, [Artifact(artifact_path(path), info.digest, info.size)], allow_ended=True
-        )[0]
+        return self.record_artifacts(run_id, [Artifact(artifact_path(path), info.digest, info.size)])[0]
 
     def record_artifacts(
         self, run_id: str, items: list[Artifact], *, allow_ended: bool = False

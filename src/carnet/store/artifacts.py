@@ -106,6 +106,11 @@ class FsspecArtifactStore:
             return self.__dict__[name]
         raise AttributeError(name)
 
+    def connect(self) -> None:
+        """Open the filesystem now rather than on first use (e.g. before work at interpreter exit)."""
+        if "_fs" not in self.__dict__:
+            self._connect()
+
     def _connect(self) -> None:
         import fsspec
         from fsspec.implementations.local import LocalFileSystem

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, not_, or_, select, true
+from sqlalchemy import Connection, and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -71,6 +72,12 @@ class SqlRunRepo:
         r = t.runs
         q = select(func.count()).select_from(r).where(r.c.project_id == project_id, r.c.deleted == False)  # noqa: E712
         return int(self.conn.execute(q).scalar() or 0)
+
+    def ids_with_prefix(self, prefix: str, limit: int = 2) -> builtins.list[str]:
+        """Run ids starting with ``prefix`` (at most ``limit``)."""
+        r = t.runs
+        q = select(r.c.id).where(r.c.id.like(prefix + "%")).order_by(r.c.id).limit(limit)
+        return [str(x) for x in self.conn.execute(q).scalars()]
 
     def exists(self, run_id: str) -> bool:
         """True when a run with that id exists."""
@@ -312,6 +319,10 @@ class SqlRunRepo:
             if isinstance(col, tuple):
                 alias, col = col
                 query = query.outerjoin(alias, and_(alias.c.run_id == r.c.id, alias.c.key == key))
+            if self.conn.dialect.name == "postgresql" and not (
+                kind == "metric" or (kind == "attribute" and key in ("start_time", "end_time"))
+            ):
+                col = col.collate("C")  # byte order, as on SQLite, whatever the database locale
             query = query.order_by(col.asc().nulls_last() if ascending else col.desc().nulls_last())
         query = query.order_by(r.c.start_time.desc(), r.c.id).limit(max_results + 1).offset(offset)
         rows = self.conn.execute(query).all()
@@ -381,7 +392,6 @@ def _compile(expr: Expr) -> ColumnElement[bool]:
             cond = or_(cond, col.is_(None)) if expr.key in ("parent_id", "end_time") else cond
         return cond
     table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[expr.kind]
-    sub = exists().where(
+    return exists().where(
         table.c.run_id == t.runs.c.id, table.c.key == expr.key, _apply(table.c.value, expr.op, expr.value)
     )
-    return sub if sub is not None else not_(true())

@@ -46,13 +46,14 @@ class SqlProjectRepo:
         """The project ``name``, inserted when absent (safe against a concurrent insert); True if created."""
         ins = (postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert)(t.projects)
         res = self.conn.execute(
-            ins.values(name=name, description="", created_at=now).on_conflict_do_nothing(
-                index_elements=["name"]
-            )
+            ins.values(name=name, description="", created_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(t.projects.c.id)
         )
+        created = res.first() is not None
         project = self.find(name)
         assert project is not None
-        return project, res.rowcount == 1
+        return project, created
 
     def create(self, name: str, description: str, now: float) -> Project:
         """Insert a project."""
