@@ -1,4 +1,4 @@
-"""Background batching of metric values.
+"""Background batching of the values a run logs: metric values and params.
 
 Durability contract: ``add`` only queues a value in memory. Values are written
 in batches by a background thread every ``interval`` seconds (or sooner when
@@ -7,6 +7,11 @@ interpreter exit. When ``flush()`` or the end of a run returns, every value
 queued before it is committed to the metadata database, so a crash or SIGKILL
 afterwards loses none of them; values queued after the last flush may be lost
 if the process is killed.
+
+A write that fails for a reason a retry cannot fix (for instance a param that
+another process logged with a different value) drops that run's batch and is
+raised by the next ``flush()`` or at the run's end; a storage failure keeps the
+values queued for the next attempt.
 """
 
 from __future__ import annotations
@@ -14,14 +19,25 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from carnet.domain import Metric
+from carnet.errors import CarnetError, StorageError
 
-__all__ = ["MetricBuffer"]
+__all__ = ["MetricBuffer", "Param"]
 
-Writer = Callable[[str, Sequence[Metric]], object]
+
+@dataclass(frozen=True)
+class Param:
+    """A queued param."""
+
+    key: str
+    value: str
+
+
+Item = Metric | Param
+Writer = Callable[[str, Sequence[Metric], dict[str, str]], object]
 _LIVE: weakref.WeakSet[MetricBuffer] = weakref.WeakSet()
 _ATEXIT_REGISTERED = False
 
@@ -33,18 +49,26 @@ def _flush_all_at_exit() -> None:
         except Exception:  # noqa: BLE001 - nothing can be reported at exit beyond a warning
             import warnings
 
-            warnings.warn("carnet: some metric values could not be written at exit", stacklevel=1)
+            warnings.warn("carnet: some logged values could not be written at exit", stacklevel=1)
+
+
+def split(items: Sequence[Item]) -> tuple[list[Metric], dict[str, str]]:
+    """Metrics (in order) and params of a batch."""
+    metrics = [i for i in items if isinstance(i, Metric)]
+    params = {i.key: i.value for i in items if isinstance(i, Param)}
+    return metrics, params
 
 
 class MetricBuffer:
-    """Queues metric values and writes them in batches on a background thread."""
+    """Queues metric values and params and writes them in batches on a background thread."""
 
     def __init__(self, write: Writer, interval: float = 1.0, max_pending: int = 20_000) -> None:
         global _ATEXIT_REGISTERED
         self._write = write
         self._interval = max(0.01, interval)
         self._max_pending = max_pending
-        self._pending: list[tuple[str, Metric]] = []
+        self._pending: list[tuple[str, Item]] = []
+        self._failed: dict[str, CarnetError] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -55,20 +79,20 @@ class MetricBuffer:
             atexit.register(_flush_all_at_exit)
             _ATEXIT_REGISTERED = True
 
-    def add(self, run_id: str, metric: Metric) -> None:
+    def add(self, run_id: str, item: Item) -> None:
         """Queue one value (cheap: no I/O on the caller's thread)."""
         with self._lock:
-            self._pending.append((run_id, metric))
+            self._pending.append((run_id, item))
             n = len(self._pending)
         if self._thread is None:
             self._start()
         if n >= self._max_pending:
             self._wake.set()
 
-    def add_many(self, run_id: str, metrics: Sequence[Metric]) -> None:
+    def add_many(self, run_id: str, items: Sequence[Item]) -> None:
         """Queue several values."""
         with self._lock:
-            self._pending.extend((run_id, m) for m in metrics)
+            self._pending.extend((run_id, m) for m in items)
             n = len(self._pending)
         if self._thread is None:
             self._start()
@@ -103,13 +127,19 @@ class MetricBuffer:
                 batch, self._pending = self._pending, []
             if not batch:
                 return
-            by_run: dict[str, list[Metric]] = defaultdict(list)
-            for run_id, m in batch:
-                by_run[run_id].append(m)
+            by_run: dict[str, list[Item]] = {}
+            for run_id, item in batch:
+                by_run.setdefault(run_id, []).append(item)
             done: set[str] = set()
             try:
-                for run_id, metrics in by_run.items():
-                    self._write(run_id, metrics)
+                for run_id, items in by_run.items():
+                    metrics, params = split(items)
+                    try:
+                        self._write(run_id, metrics, params)
+                    except StorageError:
+                        raise
+                    except CarnetError as exc:  # a retry cannot fix it: report it, drop the batch
+                        self._failed[run_id] = exc
                     done.add(run_id)
             except BaseException:
                 with self._lock:  # keep what was not written, in order, for the next attempt
@@ -119,16 +149,26 @@ class MetricBuffer:
     def flush(self) -> None:
         """Write every value queued so far (including any a failed background write kept).
 
-        Raises the error of this write when it fails; the values stay queued for a later attempt.
+        Raises the error of this write when it fails (storage errors keep the values queued),
+        or the error of a batch a background write had to drop.
         """
         self._drain()
+        if self._failed:
+            run_id = next(iter(self._failed))
+            raise self._failed.pop(run_id)
 
-    def discard(self, run_id: str) -> int:
-        """Drop queued values of one run (used when its writes cannot succeed); returns how many."""
-        with self._lock:
-            before = len(self._pending)
-            self._pending = [(r, m) for r, m in self._pending if r != run_id]
-            return before - len(self._pending)
+    def take(self, run_id: str) -> list[Item]:
+        """Remove and return the values queued for one run (waiting for a write in progress).
+
+        Raises the error of a batch of this run that a background write had to drop.
+        """
+        with self._write_lock, self._lock:
+            if run_id in self._failed:
+                raise self._failed.pop(run_id)
+            mine = [m for r, m in self._pending if r == run_id]
+            if mine:
+                self._pending = [(r, m) for r, m in self._pending if r != run_id]
+            return mine
 
     def close(self) -> None:
         """Flush and stop the background thread."""

@@ -18,11 +18,12 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from carnet.client.buffer import MetricBuffer
+from carnet.client.buffer import MetricBuffer, Param, split
 from carnet.client.environment import capture_environment
 from carnet.client.local import Client
 from carnet.domain import Artifact, DatasetVersion, Run, RunInput, RunStatus
 from carnet.errors import Conflict, InvalidInput
+from carnet.services.validation import check_key, param_value
 
 __all__ = [
     "ActiveRun",
@@ -52,7 +53,7 @@ def _client_for(uri: str | None, artifacts: str | None) -> tuple[Client, MetricB
             client = Client(uri, artifacts=artifacts)
             tracking = client.services.tracking
             buf = MetricBuffer(
-                lambda rid, ms: tracking.log_metrics(rid, ms, allow_ended=True),
+                lambda rid, ms, ps: tracking.log_batch(rid, ms, ps, allow_ended=True),
                 interval=client.settings.flush_interval,
             )
             _CLIENTS[key] = (client, buf)
@@ -95,6 +96,7 @@ class ActiveRun:
         self.project = run.project
         self.name = run.name
         self._steps: dict[str, int] = {}
+        self._params: dict[str, str] = dict(run.params)
         self._ended = False
         self._log_path: Path | None = None
         self._log_file: TextIO | None = None
@@ -140,12 +142,31 @@ class ActiveRun:
         return self.client.get_run(self.id)
 
     def log_param(self, key: str, value: Any) -> None:
-        """Record one param."""
-        self.client.log_params(self.id, {key: value})
+        """Record one param (queued and written with the metrics; see ``log_params``)."""
+        self.log_params({key: value})
 
     def log_params(self, params: dict[str, Any]) -> None:
-        """Record params."""
-        self.client.log_params(self.id, params)
+        """Record params. They are checked now and written in the background like metric values.
+
+        Raises:
+            Conflict: a key this run already has with a different value (params are immutable),
+                or the run has ended.
+        """
+        if self._ended:
+            raise Conflict(f"run {self.id} has ended; start a new run to log more params", field="run_id")
+        clean = {check_key(k, "param"): param_value(v, k) for k, v in params.items()}
+        for key, value in clean.items():
+            old = self._params.get(key)
+            if old is not None and old != value:
+                raise Conflict(
+                    f"param {key!r} of run {self.id} is already {old!r}; params are immutable, "
+                    f"log a new run to try {value!r}",
+                    field=f"params.{key}",
+                )
+        new = [Param(k, v) for k, v in clean.items() if k not in self._params]
+        self._params.update(clean)
+        if new:
+            self._buffer.add_many(self.id, new)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag."""
@@ -221,12 +242,18 @@ class ActiveRun:
             if self in _STACK:
                 _STACK.remove(self)
         try:
-            self.flush()
+            self._stop_capture()
         finally:
+            # the run's last metric values are written in the same transaction that ends it
+            pending = self._buffer.take(self.id)
+            metrics, params = split(pending)
             try:
-                self._stop_capture()
-            finally:
-                self.client.end_run(self.id, RunStatus(status), error)
+                self.client.services.tracking.end_run(
+                    self.id, RunStatus(status), error, metrics=metrics, params=params
+                )
+            except BaseException:
+                self._buffer.add_many(self.id, pending)  # keep them for a later flush
+                raise
 
     def __enter__(self) -> ActiveRun:
         return self

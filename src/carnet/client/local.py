@@ -84,7 +84,8 @@ class Client:
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
     ) -> Run:
         """End a run as finished, failed or killed."""
-        return self.services.tracking.end_run(run_id, RunStatus(status), error)
+        self.services.tracking.end_run(run_id, RunStatus(status), error)
+        return self.get_run(run_id)
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run."""

@@ -157,14 +157,13 @@ class TrackingService:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.runs.get(run_id)
 
-    def _running(self, tx: Transaction, run_id: str) -> Run:
-        run = tx.runs.get(run_id)
-        if run.status.terminal:
+    def _running(self, tx: Transaction, run_id: str) -> None:
+        status = tx.runs.status(run_id)
+        if status.terminal:
             raise Conflict(
-                f"run {run_id} is {run.status.value}; a finished run cannot be changed, start a new run",
+                f"run {run_id} is {status.value}; a finished run cannot be changed, start a new run",
                 field="run_id",
             )
-        return run
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Record params (immutable: a different value for a logged key is a Conflict)."""
@@ -182,7 +181,7 @@ class TrackingService:
         if not clean:
             return
         with self.ctx.store.transaction() as tx:
-            tx.runs.get(run_id)
+            tx.runs.status(run_id)
             tx.runs.set_tags(run_id, clean)
             record(self.ctx, tx, "run.set_tags", "run", run_id, {"tags": clean})
 
@@ -200,51 +199,103 @@ class TrackingService:
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric], *, allow_ended: bool = False) -> int:
         """Append a batch of metric values in one transaction; returns how many were written."""
-        if not metrics:
+        return self.log_batch(run_id, metrics, None, allow_ended=allow_ended)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, Any] | None = None,
+        *,
+        allow_ended: bool = False,
+    ) -> int:
+        """Write metric values and params in one transaction (one audit event); returns the metric count.
+
+        ``allow_ended`` lets late metric values (queued before the run ended) reach an ended run;
+        params are refused on an ended run.
+        """
+        clean = {check_key(k, "param"): param_value(v, k) for k, v in (params or {}).items()}
+        if not metrics and not clean:
             return 0
         with self.ctx.store.transaction() as tx:
-            if allow_ended:
-                tx.runs.get(run_id)
+            if allow_ended and not clean:
+                tx.runs.status(run_id)
             else:
                 self._running(tx, run_id)
+            payload = self._write_batch(tx, run_id, metrics, clean)
+            action = (
+                "run.log_batch" if metrics and clean else ("run.log_params" if clean else "run.log_metrics")
+            )
+            record(self.ctx, tx, action, "run", run_id, payload)
+        return len(metrics)
+
+    @staticmethod
+    def _write_batch(
+        tx: Transaction, run_id: str, metrics: Sequence[Metric], params: dict[str, str]
+    ) -> dict[str, Any]:
+        """Write params and metrics; returns the audit payload describing them."""
+        payload: dict[str, Any] = {}
+        if params:
+            tx.runs.add_params(run_id, params)
+            payload["params"] = params
+        if metrics:
             tx.runs.add_metrics(run_id, metrics)
             rows = [[m.key, None if m.value != m.value else m.value, m.step, m.timestamp] for m in metrics]
-            record(
-                self.ctx,
-                tx,
-                "run.log_metrics",
-                "run",
-                run_id,
-                {
-                    "count": len(metrics),
-                    "keys": sorted({m.key for m in metrics}),
-                    "values_sha256": hashlib.sha256(canonical_json(rows)).hexdigest(),
-                },
+            payload.update(
+                count=len(metrics),
+                keys=sorted({m.key for m in metrics}),
+                values_sha256=hashlib.sha256(canonical_json(rows)).hexdigest(),
             )
-        return len(metrics)
+        return payload
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """All values of one metric of a run."""
         with self.ctx.store.transaction(write=False) as tx:
-            tx.runs.get(run_id)
+            tx.runs.status(run_id)
             return tx.runs.metric_history(run_id, key)
 
-    def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, error: str | None = None) -> Run:
-        """Move a running run to a terminal status; ending an ended run with the same status is a no-op."""
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus = RunStatus.FINISHED,
+        error: str | None = None,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """End a running run, writing its last metric values and params in the same transaction.
+
+        Ending an ended run with the same status is a no-op; with another status, a Conflict.
+        The values written here are described in the ``run.end`` audit event.
+        """
         status = RunStatus(status)
         if not status.terminal:
             raise InvalidInput("end status must be finished, failed or killed", field="status")
+        clean = {check_key(k, "param"): param_value(v, k) for k, v in (params or {}).items()}
         now = self.ctx.clock()
         with self.ctx.store.transaction() as tx:
-            run = tx.runs.get(run_id)
-            if run.status.terminal:
-                if run.status is status:
-                    return run
-                raise Conflict(f"run {run_id} already ended as {run.status.value}", field="status")
+            current = tx.runs.status(run_id)
+            if current.terminal:
+                if metrics:
+                    self.log_metrics_in(tx, run_id, metrics)
+                if current is status and not clean:
+                    return
+                raise Conflict(f"run {run_id} already ended as {current.value}", field="status")
+            payload = self._write_batch(tx, run_id, metrics, clean)
             tx.runs.set_status(run_id, status, now, error)
-            record(self.ctx, tx, "run.end", "run", run_id, {"status": status.value, "error": error}, now=now)
-            run.status, run.end_time, run.error = status, now, error
-            return run
+            record(
+                self.ctx,
+                tx,
+                "run.end",
+                "run",
+                run_id,
+                {"status": status.value, "error": error, **payload},
+                now=now,
+            )
+
+    def log_metrics_in(self, tx: Transaction, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Write metric values with their own audit event inside an open transaction."""
+        record(self.ctx, tx, "run.log_metrics", "run", run_id, self._write_batch(tx, run_id, metrics, {}))
 
     def delete_run(self, run_id: str, *, restore: bool = False) -> None:
         """Soft-delete a run (hidden from search; kept for the audit trail), or restore it."""
@@ -294,7 +345,7 @@ class TrackingService:
         """Record already-stored content under run artifact paths."""
         with self.ctx.store.transaction() as tx:
             if allow_ended:
-                tx.runs.get(run_id)
+                tx.runs.status(run_id)
             else:
                 self._running(tx, run_id)
             tx.runs.add_artifacts(run_id, items)
@@ -311,7 +362,7 @@ class TrackingService:
     def list_artifacts(self, run_id: str) -> list[Artifact]:
         """Artifacts of a run."""
         with self.ctx.store.transaction(write=False) as tx:
-            tx.runs.get(run_id)
+            tx.runs.status(run_id)
             return tx.runs.list_artifacts(run_id)
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
@@ -361,13 +412,13 @@ class TrackingService:
     def list_inputs(self, run_id: str) -> list[RunInput]:
         """Dataset versions read by a run."""
         with self.ctx.store.transaction(write=False) as tx:
-            tx.runs.get(run_id)
+            tx.runs.status(run_id)
             return tx.runs.list_inputs(run_id)
 
     def children(self, run_id: str) -> list[str]:
         """Child run ids."""
         with self.ctx.store.transaction(write=False) as tx:
-            tx.runs.get(run_id)
+            tx.runs.status(run_id)
             return tx.runs.children(run_id)
 
     # -- search -----------------------------------------------------------

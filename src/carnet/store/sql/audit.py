@@ -6,14 +6,24 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, select
 
 from carnet.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, chain_hash, payload_digest
 from carnet.errors import StorageError
 from carnet.store.sql import tables as t
+from carnet.store.sql.dialect import insert_for
 
 __all__ = ["SqlAuditRepo"]
+
+_HEAD_FOR_UPDATE = (
+    select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
+)
+_INSERT_EVENT = t.audit_events.insert()
+_UPDATE_HEAD = (
+    t.audit_head.update()
+    .where(t.audit_head.c.id == 1)
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
 
 
 def _to_event(row: Any) -> AuditEvent:
@@ -57,14 +67,11 @@ class SqlAuditRepo:
         key: str | None,
     ) -> AuditEvent:
         """Append one event chained to the current head, in the caller's transaction."""
-        head = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
-        row = self.conn.execute(head).first()
+        row = self.conn.execute(_HEAD_FOR_UPDATE).first()
         if row is None:  # created with the schema; recreated here only if it was removed
-            ins = (postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert)(
-                t.audit_head
-            )
+            ins = insert_for(self.conn, t.audit_head)
             self.conn.execute(ins.values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
-            row = self.conn.execute(head).first()
+            row = self.conn.execute(_HEAD_FOR_UPDATE).first()
             assert row is not None
         seq, prev = int(row.seq), row.hash
         text = canonical_json(payload).decode()
@@ -83,22 +90,21 @@ class SqlAuditRepo:
         )
         h = chain_hash(prev, event.body(), key)
         self.conn.execute(
-            t.audit_events.insert().values(
-                seq=event.seq,
-                time=event.time,
-                actor=actor,
-                action=action,
-                subject_type=subject_type,
-                subject_id=event.subject_id,
-                payload=text,
-                payload_digest=digest,
-                prev_hash=prev,
-                hash=h,
-            )
+            _INSERT_EVENT,
+            {
+                "seq": event.seq,
+                "time": event.time,
+                "actor": actor,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": event.subject_id,
+                "payload": text,
+                "payload_digest": digest,
+                "prev_hash": prev,
+                "hash": h,
+            },
         )
-        res = self.conn.execute(
-            t.audit_head.update().where(t.audit_head.c.id == 1).values(seq=event.seq, hash=h)
-        )
+        res = self.conn.execute(_UPDATE_HEAD, {"b_seq": event.seq, "b_hash": h})
         if res.rowcount != 1:
             raise StorageError("audit head row missing; the ledger cannot be appended to")
         return AuditEvent(**{**event.__dict__, "hash": h})

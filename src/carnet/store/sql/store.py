@@ -7,8 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from carnet.domain import Project
@@ -16,10 +15,13 @@ from carnet.errors import AlreadyExists, CarnetError, NotFound, StorageError
 from carnet.store.sql import tables as t
 from carnet.store.sql.audit import SqlAuditRepo
 from carnet.store.sql.datasets import SqlDatasetRepo
+from carnet.store.sql.dialect import insert_for
 from carnet.store.sql.engine import create_store_engine, upgrade_schema
 from carnet.store.sql.runs import SqlRunRepo
 
 __all__ = ["SqlMetadataStore", "SqlProjectRepo", "SqlTransaction"]
+
+_PROJECT_BY_NAME = select(t.projects).where(t.projects.c.name == bindparam("name"))
 
 
 class SqlProjectRepo:
@@ -30,7 +32,7 @@ class SqlProjectRepo:
 
     def find(self, name: str) -> Project | None:
         """The project named ``name``, or None."""
-        row = self.conn.execute(select(t.projects).where(t.projects.c.name == name)).first()
+        row = self.conn.execute(_PROJECT_BY_NAME, {"name": name}).first()
         return None if row is None else Project(row.id, row.name, row.description, row.created_at)
 
     def get(self, name: str) -> Project:
@@ -44,7 +46,7 @@ class SqlProjectRepo:
 
     def ensure(self, name: str, now: float) -> tuple[Project, bool]:
         """The project ``name``, inserted when absent (safe against a concurrent insert); True if created."""
-        ins = (postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert)(t.projects)
+        ins = insert_for(self.conn, t.projects)
         res = self.conn.execute(
             ins.values(name=name, description="", created_at=now)
             .on_conflict_do_nothing(index_elements=["name"])

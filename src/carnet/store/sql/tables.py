@@ -28,6 +28,7 @@ __all__ = [
     "metrics",
     "params",
     "projects",
+    "run_environments",
     "run_inputs",
     "runs",
     "tags",
@@ -61,11 +62,17 @@ runs = Table(
     Column("start_time", Float, nullable=False),
     Column("end_time", Float, nullable=True),
     Column("parent_id", String(32), ForeignKey("runs.id"), nullable=True),
-    Column("environment", Text, nullable=False, default="{}"),
     Column("error", Text, nullable=True),
     Column("deleted", Boolean, nullable=False, default=False),
     Index(None, "project_id", "start_time"),
     Index(None, "parent_id"),
+)
+
+run_environments = Table(
+    "run_environments",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("environment", Text, nullable=False),
 )
 
 params = Table(

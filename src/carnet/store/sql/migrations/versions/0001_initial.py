@@ -37,7 +37,6 @@ def upgrade() -> None:
         sa.Column("start_time", sa.Float(), nullable=False),
         sa.Column("end_time", sa.Float(), nullable=True),
         sa.Column("parent_id", sa.String(32), nullable=True),
-        sa.Column("environment", sa.Text(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
@@ -46,6 +45,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_runs_project_id_start_time", "runs", ["project_id", "start_time"])
     op.create_index("ix_runs_parent_id", "runs", ["parent_id"])
+    op.create_table(
+        "run_environments",
+        sa.Column("run_id", sa.String(32), nullable=False),
+        sa.Column("environment", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("run_id", name="pk_run_environments"),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.id"], name="fk_run_environments_run_id_runs", ondelete="CASCADE"
+        ),
+    )
     for name in ("params", "tags"):
         op.create_table(
             name,
@@ -179,6 +187,7 @@ def downgrade() -> None:
         "metrics",
         "tags",
         "params",
+        "run_environments",
         "runs",
         "projects",
     ):
