@@ -61,11 +61,34 @@ def _train(
         for i, p in enumerate(estimator.staged_predict_proba(X_test)):
             run.log_metric("test_log_loss", float(log_loss(y_test, p[:, 1])), step=i)
     run.log_metrics(metrics)
+    _log_roc_plot(run, y_test, proba, metrics["roc_auc"])
     run.log_dict(
         {"labels": [0, 1], "matrix": confusion_matrix(y_test, pred).tolist()},
         "evaluation/confusion_matrix.json",
     )
     return metrics
+
+
+def _log_roc_plot(run: Any, y_true: Any, proba: Any, auc: float) -> None:
+    """Store the ROC curve of the test split as ``plots/roc_curve.png``."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y_true, proba)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    ax.plot(fpr, tpr, label=f"{run.name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (test split)")
+    ax.legend(loc="lower right")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    run.log_bytes(buf.getvalue(), "plots/roc_curve.png")
 
 
 @click.command()
@@ -117,16 +140,23 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     X, y = frame.drop(columns=["target"]), frame["target"]
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=42, stratify=y)
     results = []
-    for name, params, estimator in _candidates():
-        with start_run(
-            project=PROJECT,
-            name=name,
-            uri=uri,
-            artifacts=artifacts,
-            seed=42,
-            params=params,
-            capture_output=False,
-        ) as run:
+    from contextlib import nullcontext
+
+    candidates = _candidates()
+    for i, (name, params, estimator) in enumerate(candidates, start=1):
+        status = out.status(f"training {name} ({i}/{len(candidates)})") if not as_json else nullcontext()
+        with (
+            status,
+            start_run(
+                project=PROJECT,
+                name=name,
+                uri=uri,
+                artifacts=artifacts,
+                seed=42,
+                params=params,
+                capture_output=False,
+            ) as run,
+        ):
             run.log_input(version.ref)
             run.set_tag("source", "quickstart")
             metrics = _train(run, estimator, X_train, X_test, y_train, y_test)

@@ -208,6 +208,10 @@ class ActiveRun:
         """Store a string as a text artifact."""
         return self.client.services.tracking.log_artifact_bytes(self.id, text.encode(), artifact_path)
 
+    def log_bytes(self, data: bytes, artifact_path: str) -> Artifact:
+        """Store in-memory bytes (an image, a serialized report) as an artifact."""
+        return self.client.services.tracking.log_artifact_bytes(self.id, data, artifact_path)
+
     def log_dict(self, obj: Any, artifact_path: str) -> Artifact:
         """Store a JSON-serialisable object as a JSON artifact."""
         data = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
