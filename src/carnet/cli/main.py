@@ -1,19 +1,116 @@
-"""The ``carnet`` command: a click group over the SDK; commands only parse, call and render."""
+"""The ``carnet`` command: a click group over the SDK; commands only parse, call and render.
+
+Subcommands are imported when they run, not when ``carnet`` starts: ``carnet init`` does not pay for
+the modules (and libraries) of every other command. ``carnet --help`` lists them from the table below,
+whose one-line descriptions a test keeps equal to the commands' own.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
 import click
+from click.utils import make_default_short_help
 
-from carnet.cli.audit import audit
-from carnet.cli.data import data
-from carnet.cli.quickstart import quickstart
-from carnet.cli.runs import projects, runs
-from carnet.cli.workspace import db, init
+__all__ = ["LazyGroup", "cli", "main"]
 
-__all__ = ["cli", "main"]
+# name -> ("module:attribute", first paragraph of the command's help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "carnet.cli.workspace:init",
+        "Create a workspace (folder, sqlite:/// or postgresql URI) and say what was made.",
+    ),
+    "db": ("carnet.cli.workspace:db", "Manage the workspace's metadata database."),
+    "projects": ("carnet.cli.runs:projects", "Projects group runs, datasets and models."),
+    "runs": ("carnet.cli.runs:runs", "Tracked runs: list, show, compare, delete."),
+    "data": (
+        "carnet.cli.data:data",
+        "Versioned datasets: content stored once by digest, each version profiled.",
+    ),
+    "audit": ("carnet.cli.audit:audit", "The tamper-evident audit ledger of every change."),
+    "quickstart": (
+        "carnet.cli.quickstart:quickstart",
+        "Create a workspace, version a bundled dataset, track three models, verify the ledger.",
+    ),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """``Group.commands`` whose entries are imported on first access (iterating gives names only)."""
+
+    def __init__(self, specs: Mapping[str, tuple[str, str]]) -> None:
+        self.specs = dict(specs)
+        self.loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self.loaded:
+            if name not in self.specs:
+                raise KeyError(name)
+            module, _, attr = self.specs[name][0].partition(":")
+            cmd = getattr(importlib.import_module(module), attr)
+            if not isinstance(cmd, click.Command):
+                raise TypeError(f"{self.specs[name][0]} is not a click command")
+            self.loaded[name] = cmd
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, cmd: click.Command) -> None:
+        self.loaded[name] = cmd
+
+    def __delitem__(self, name: str) -> None:
+        found = self.specs.pop(name, None) is not None
+        if self.loaded.pop(name, None) is None and not found:
+            raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.specs
+        yield from (name for name in self.loaded if name not in self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs.keys() | self.loaded.keys())
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are named in a table and imported only when used.
+
+    Args:
+        lazy_commands: name -> ("module:attribute", one-line help shown by ``--help``).
+    """
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        eager, self.commands = self.commands, _LazyCommands(lazy_commands or {})
+        self.commands.update(eager)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the subcommands with their one-line help, as click does, without importing them."""
+        commands = self.commands
+        assert isinstance(commands, _LazyCommands)
+        entries: list[tuple[str, str | click.Command]] = []
+        for name in self.list_commands(ctx):
+            if name in commands.specs and name not in commands.loaded:
+                entries.append((name, commands.specs[name][1]))
+            elif (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden:
+                entries.append((name, cmd))
+        if not entries:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in entries)
+        rows = [
+            (name, make_default_short_help(h, limit) if isinstance(h, str) else h.get_short_help_str(limit))
+            for name, h in entries
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--uri",
     envvar="CARNET_URI",
@@ -37,15 +134,6 @@ def cli(ctx: click.Context, uri: str | None, artifacts: str | None) -> None:
       carnet runs list --project quickstart --filter "metrics.accuracy > 0.9"
     """
     ctx.obj = {"uri": uri, "artifacts": artifacts}
-
-
-cli.add_command(init)
-cli.add_command(db)
-cli.add_command(projects)
-cli.add_command(runs)
-cli.add_command(data)
-cli.add_command(audit)
-cli.add_command(quickstart)
 
 
 def main() -> None:

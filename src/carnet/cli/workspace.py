@@ -25,36 +25,21 @@ def init(ctx: click.Context, path: str | None, as_json: bool) -> None:
       carnet init runs/team-a
       carnet --artifacts s3://bucket/carnet init postgresql+psycopg://me@db/carnet
     """
-    from carnet.bootstrap import open_services, workspace_exists
+    from carnet.bootstrap import init_workspace
     from carnet.config import resolve_settings
 
     obj = ctx.find_root().obj or {}
     start = time.perf_counter()
     settings = resolve_settings(path or obj.get("uri"), artifacts=obj.get("artifacts"))
-    existed = workspace_exists(settings) and settings.backend == "sqlite"
-    services = open_services(settings)
-    services.close()
-    if settings.artifact_root.startswith("file://"):
-        from pathlib import Path
-
-        Path(settings.artifact_root[len("file://") :]).mkdir(parents=True, exist_ok=True)
+    info = init_workspace(settings)  # a new SQLite workspace is made without loading SQLAlchemy
     elapsed = time.perf_counter() - start
-    from carnet.store.sql import HEAD_REVISION
-
-    info = {
-        "uri": settings.uri,
-        "metadata": settings.metadata_url,
-        "artifacts": settings.artifact_root,
-        "schema_revision": HEAD_REVISION,
-        "created": not existed,
-        "seconds": round(elapsed, 4),
-    }
+    info["seconds"] = round(elapsed, 4)
     if as_json:
         emit_json(info)
         return
-    verb = "Opened existing" if existed else "Created"
+    verb = "Created" if info["created"] else "Opened existing"
     click.echo(f"{verb} carnet workspace {settings.uri}")
-    click.echo(f"  metadata   {settings.metadata_url} (schema {HEAD_REVISION})")
+    click.echo(f"  metadata   {settings.metadata_url} (schema {info['schema_revision']})")
     click.echo(f"  artifacts  {settings.artifact_root}")
     click.echo(f"  in {elapsed:.3f}s. Next: carnet --uri {settings.uri} quickstart")
 

@@ -1,4 +1,4 @@
-"""The content-addressed artifact store over fsspec: local folders (``file://``) and S3 (``s3://``).
+"""The content-addressed artifact store: local folders (``file://`` or a path) and S3 (``s3://``, fsspec).
 
 Content is stored under its digest ``blake3:<64 hex>`` at
 ``<root>/objects/blake3/<hex[:2]>/<hex[2:4]>/<hex>``; the digest is the only thing that ever becomes part
@@ -7,12 +7,18 @@ of a path, and it is checked against a strict pattern first. Writes hash while c
 then delete on object stores), so a partial object is never visible under a final key and identical
 content is stored once. Every read verifies the digest.
 
+Local roots are served with ``os`` directly and never import fsspec (about 70-140 ms on first use);
+other roots go through fsspec. A local write is durable when it returns: the temp file is fsynced
+before the rename, and the folder holding the object (and any folder the write created) after it, so
+a crash cannot lose an object whose digest the metadata database has already committed.
+
 BLAKE3 rather than SHA-256: measured with ``benchmarks/bench_hash.py`` on a 2-core machine (200 MiB),
 sha256 1.2-1.8 GB/s, blake3 2.5-4.9 GB/s on one thread (2.2-3x) and 2.9-9 GB/s with ``max_threads=AUTO``.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -64,6 +70,58 @@ def _raise(exc: OSError) -> None:
     raise exc
 
 
+def _local_base(root: str) -> str:
+    """The absolute folder of a local root (``file://`` URL or path), spelt as fsspec spells it.
+
+    Same rules as fsspec's ``LocalFileSystem._strip_protocol`` on POSIX (no normalisation beyond
+    making the path absolute), so that a workspace keeps its objects where earlier versions put them.
+    """
+    path = root
+    for prefix in ("file://", "file:", "local://", "local:"):
+        if path.startswith(prefix):
+            path = path[len(prefix) :]
+            break
+    if os.sep != "/":  # Windows: ``file:///C:/x`` and backslashes
+        if path[:1] == "/" and path[2:3] == ":":
+            path = path[1:]
+        return os.path.abspath(os.path.expanduser(path)).replace("\\", "/").rstrip("/")
+    if path.startswith("~"):
+        path = os.path.expanduser(path)
+    elif not path.startswith("/"):
+        path = path[2:] if path.startswith("./") else "" if path == "." else path
+        path = f"{os.getcwd()}/{path}"
+    return path.rstrip("/")
+
+
+def _makedirs(folder: str) -> list[str]:
+    """Create ``folder`` and missing parents; returns the parents whose entries changed, deepest first."""
+    missing: list[str] = []
+    current = folder
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    os.makedirs(folder, exist_ok=True)
+    return [os.path.dirname(m) for m in missing]
+
+
+def _fsync_dir(folder: str) -> None:
+    """Make the entries of a folder durable (a rename or a new subfolder) where the OS allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (PermissionError, IsADirectoryError):  # e.g. Windows: folders cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # not supported there
+            raise
+    finally:
+        os.close(fd)
+
+
 def hash_file(path: str | Path, progress: ProgressFn | None = None) -> ArtifactInfo:
     """Digest and size of a local file, without storing it (one read pass, in chunks)."""
     hasher = _new_hasher()
@@ -82,34 +140,34 @@ class FsspecArtifactStore:
 
     Args:
         root: where the store lives, e.g. ``/data/carnet``, ``file:///data/carnet``, ``s3://bucket/prefix``.
-        storage_options: passed to fsspec (for S3: ``key``, ``secret``, ``client_kwargs`` ...).
+        storage_options: passed to fsspec for non-local roots (for S3: ``key``, ``secret``,
+            ``client_kwargs`` ...); ignored for local roots.
 
     Raises:
         InvalidInput: the root is not a URL fsspec knows.
         StorageError: the filesystem implementation is missing (``pip install 'carnet[s3]'`` for S3).
     """
 
-    _LAZY = frozenset({"_fs", "_local", "_base", "_errors"})
-
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
         if not isinstance(root, str) or not root.strip():
             raise InvalidInput(f"artifact store root must be a non-empty string, got {root!r}", field="root")
         self.root = root
         self._options = dict(storage_options or {})
+        self._fs: Any = None
+        self._local = True
+        self._errors: tuple[type[BaseException], ...] = (OSError,)
         if root.startswith("file://") or "://" not in root:
-            return  # local roots connect lazily: opening a workspace must not pay for fsspec
-        self._connect()
-
-    def __getattr__(self, name: str) -> Any:
-        if name in FsspecArtifactStore._LAZY:
+            self._base = _local_base(root)  # plain os calls: no fsspec for local roots
+        else:
             self._connect()
-            return self.__dict__[name]
-        raise AttributeError(name)
 
     def connect(self) -> None:
-        """Open the filesystem now rather than on first use (e.g. before work at interpreter exit)."""
-        if "_fs" not in self.__dict__:
-            self._connect()
+        """Load now what later operations need (e.g. before work at interpreter exit, when imports fail).
+
+        The filesystem of a remote root is opened by the constructor; a local root needs nothing but the
+        hash function, which this loads.
+        """
+        import blake3  # noqa: F401
 
     def _connect(self) -> None:
         import fsspec
@@ -124,8 +182,8 @@ class FsspecArtifactStore:
             raise StorageError(f"artifact store {root}: {_one_line(exc)}") from exc
         except ValueError as exc:
             raise InvalidInput(f"artifact store root {root!r} is not usable: {exc}", field="root") from exc
-        self._fs = fs
-        self._local = isinstance(fs, LocalFileSystem)
+        self._local = isinstance(fs, LocalFileSystem)  # e.g. ``local://``: served with os like file://
+        self._fs = None if self._local else fs
         self._base = base.rstrip("/")
         errors: list[type[BaseException]] = [OSError]
         if not self._local:
@@ -245,8 +303,10 @@ class FsspecArtifactStore:
                 return
             if self._local:
                 os.chmod(tmp, 0o444)
-                os.makedirs(os.path.dirname(final), exist_ok=True)
+                created = _makedirs(os.path.dirname(final))
                 os.replace(tmp, final)
+                for folder in (os.path.dirname(final), *created):  # the new names themselves, on disk
+                    _fsync_dir(folder)
             else:
                 self._call("write", self._fs.copy, tmp, final)
                 self._remove_quietly(tmp)  # the object is stored: a leftover temp is not an error

@@ -1,0 +1,164 @@
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0001.
+-- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
+--     python -m carnet.store.sql.sqlite_schema --write
+-- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
+-- in one BEGIN IMMEDIATE transaction on a new database file.
+
+CREATE TABLE audit_events (
+    seq INTEGER NOT NULL,
+    time FLOAT NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    action VARCHAR(64) NOT NULL,
+    subject_type VARCHAR(64) NOT NULL,
+    subject_id VARCHAR(256) NOT NULL,
+    payload TEXT NOT NULL,
+    payload_digest VARCHAR(64) NOT NULL,
+    prev_hash VARCHAR(64) NOT NULL,
+    hash VARCHAR(64) NOT NULL,
+    CONSTRAINT pk_audit_events PRIMARY KEY (seq)
+);
+
+CREATE INDEX ix_audit_events_subject_type_subject_id ON audit_events (subject_type, subject_id);
+
+CREATE TABLE audit_head (
+    id INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    hash VARCHAR(64) NOT NULL,
+    CONSTRAINT pk_audit_head PRIMARY KEY (id)
+);
+
+CREATE TABLE projects (
+    id INTEGER NOT NULL,
+    name VARCHAR(128) NOT NULL,
+    description TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_projects PRIMARY KEY (id),
+    CONSTRAINT uq_projects_name UNIQUE (name)
+);
+
+CREATE TABLE datasets (
+    id INTEGER NOT NULL,
+    name VARCHAR(128) NOT NULL,
+    project_id INTEGER NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_datasets PRIMARY KEY (id),
+    CONSTRAINT uq_datasets_name UNIQUE (name),
+    CONSTRAINT fk_datasets_project_id_projects FOREIGN KEY(project_id) REFERENCES projects (id)
+);
+
+CREATE TABLE runs (
+    id VARCHAR(32) NOT NULL,
+    project_id INTEGER NOT NULL,
+    name VARCHAR(256) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    start_time FLOAT NOT NULL,
+    end_time FLOAT,
+    parent_id VARCHAR(32),
+    error TEXT,
+    deleted BOOLEAN NOT NULL,
+    CONSTRAINT pk_runs PRIMARY KEY (id),
+    CONSTRAINT fk_runs_project_id_projects FOREIGN KEY(project_id) REFERENCES projects (id),
+    CONSTRAINT fk_runs_parent_id_runs FOREIGN KEY(parent_id) REFERENCES runs (id)
+);
+
+CREATE INDEX ix_runs_parent_id ON runs (parent_id);
+
+CREATE INDEX ix_runs_project_id_start_time ON runs (project_id, start_time);
+
+CREATE TABLE artifacts (
+    run_id VARCHAR(32) NOT NULL,
+    path VARCHAR(1024) NOT NULL,
+    digest VARCHAR(80) NOT NULL,
+    size BIGINT NOT NULL,
+    CONSTRAINT pk_artifacts PRIMARY KEY (run_id, path),
+    CONSTRAINT fk_artifacts_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
+
+CREATE TABLE dataset_versions (
+    id INTEGER NOT NULL,
+    dataset_id INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    digest VARCHAR(80) NOT NULL,
+    format VARCHAR(16) NOT NULL,
+    size BIGINT NOT NULL,
+    num_rows BIGINT NOT NULL,
+    num_columns INTEGER NOT NULL,
+    schema TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    source TEXT NOT NULL,
+    parent_id INTEGER,
+    description TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_dataset_versions PRIMARY KEY (id),
+    CONSTRAINT uq_dataset_versions_dataset_id_version UNIQUE (dataset_id, version),
+    CONSTRAINT fk_dataset_versions_dataset_id_datasets FOREIGN KEY(dataset_id) REFERENCES datasets (id),
+    CONSTRAINT fk_dataset_versions_parent_id_dataset_versions FOREIGN KEY(parent_id) REFERENCES dataset_versions (id)
+);
+
+CREATE INDEX ix_dataset_versions_dataset_id_digest ON dataset_versions (dataset_id, digest);
+
+CREATE TABLE latest_metrics (
+    run_id VARCHAR(32) NOT NULL,
+    "key" VARCHAR(250) NOT NULL,
+    value FLOAT,
+    step BIGINT NOT NULL,
+    timestamp FLOAT NOT NULL,
+    CONSTRAINT pk_latest_metrics PRIMARY KEY (run_id, "key"),
+    CONSTRAINT fk_latest_metrics_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_latest_metrics_key_value ON latest_metrics ("key", value);
+
+CREATE TABLE metrics (
+    id INTEGER NOT NULL,
+    run_id VARCHAR(32) NOT NULL,
+    "key" VARCHAR(250) NOT NULL,
+    value FLOAT,
+    step BIGINT NOT NULL,
+    timestamp FLOAT NOT NULL,
+    CONSTRAINT pk_metrics PRIMARY KEY (id),
+    CONSTRAINT fk_metrics_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_metrics_run_id_key_step ON metrics (run_id, "key", step);
+
+CREATE TABLE params (
+    run_id VARCHAR(32) NOT NULL,
+    "key" VARCHAR(250) NOT NULL,
+    value TEXT NOT NULL,
+    CONSTRAINT pk_params PRIMARY KEY (run_id, "key"),
+    CONSTRAINT fk_params_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
+
+CREATE TABLE run_environments (
+    run_id VARCHAR(32) NOT NULL,
+    environment TEXT NOT NULL,
+    CONSTRAINT pk_run_environments PRIMARY KEY (run_id),
+    CONSTRAINT fk_run_environments_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
+
+CREATE TABLE tags (
+    run_id VARCHAR(32) NOT NULL,
+    "key" VARCHAR(250) NOT NULL,
+    value TEXT NOT NULL,
+    CONSTRAINT pk_tags PRIMARY KEY (run_id, "key"),
+    CONSTRAINT fk_tags_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
+
+CREATE TABLE run_inputs (
+    run_id VARCHAR(32) NOT NULL,
+    dataset_version_id INTEGER NOT NULL,
+    context VARCHAR(64) NOT NULL,
+    CONSTRAINT pk_run_inputs PRIMARY KEY (run_id, dataset_version_id, context),
+    CONSTRAINT fk_run_inputs_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE,
+    CONSTRAINT fk_run_inputs_dataset_version_id_dataset_versions FOREIGN KEY(dataset_version_id) REFERENCES dataset_versions (id)
+);
+
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+INSERT INTO alembic_version (version_num) VALUES ('0001');
