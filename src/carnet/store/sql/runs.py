@@ -13,7 +13,20 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    Connection,
+    Float,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 
 from carnet.domain import Artifact, Expr, Metric, Run, RunInput, RunStatus
 from carnet.errors import Conflict, NotFound
@@ -49,14 +62,18 @@ _PARAMS_OF_RUN: Any = select(_p.c.key, _p.c.value).where(_p.c.run_id == bindpara
 _DELETE_TAGS: Any = _tg.delete().where(
     _tg.c.run_id == bindparam("rid"), _tg.c.key.in_(bindparam("keys", expanding=True))
 )
-_PARAMS_OF: Any = select(_p.c.run_id, _p.c.key, _p.c.value).where(
-    _p.c.run_id.in_(bindparam("ids", expanding=True))
-)
-_TAGS_OF: Any = select(_tg.c.run_id, _tg.c.key, _tg.c.value).where(
-    _tg.c.run_id.in_(bindparam("ids", expanding=True))
-)
-_LATEST_OF: Any = select(_lm.c.run_id, _lm.c.key, _lm.c.value).where(
-    _lm.c.run_id.in_(bindparam("ids", expanding=True))
+_IDS: Any = bindparam("ids", expanding=True)
+# params, tags and latest metric values of a page of runs, in one round trip
+_DETAILS_OF: Any = union_all(
+    select(
+        literal("p").label("kind"), _p.c.run_id, _p.c.key, _p.c.value, cast(null(), Float).label("num")
+    ).where(_p.c.run_id.in_(_IDS)),
+    select(literal("t"), _tg.c.run_id, _tg.c.key, _tg.c.value, cast(null(), Float)).where(
+        _tg.c.run_id.in_(_IDS)
+    ),
+    select(literal("m"), _lm.c.run_id, _lm.c.key, cast(null(), Text), _lm.c.value).where(
+        _lm.c.run_id.in_(_IDS)
+    ),
 )
 _UPSERT_LATEST: dict[str, Any] = {}
 
@@ -172,15 +189,19 @@ class SqlRunRepo:
         ids = list(runs)
         for i in range(0, len(ids), 500):
             chunk = {"ids": ids[i : i + 500]}
+            kind: Any
             rid: Any
             key: Any
-            value: Any
-            for rid, key, value in self.conn.execute(_PARAMS_OF, chunk).all():
-                runs[rid].params[key] = value
-            for rid, key, value in self.conn.execute(_TAGS_OF, chunk).all():
-                runs[rid].tags[key] = value
-            for rid, key, value in self.conn.execute(_LATEST_OF, chunk).all():
-                runs[rid].metrics[key] = _metric_value(value)
+            text: Any
+            num: Any
+            for kind, rid, key, text, num in self.conn.execute(_DETAILS_OF, chunk).all():
+                run = runs[rid]
+                if kind == "p":
+                    run.params[key] = text
+                elif kind == "t":
+                    run.tags[key] = text
+                else:
+                    run.metrics[key] = _metric_value(num)
         return [runs[i] for i in ids]
 
     def set_status(self, run_id: str, status: RunStatus, end_time: float | None, error: str | None) -> None:

@@ -122,9 +122,24 @@ def search_runs(
         )
         rows = conn.execute(_ordered(query, order_by, dialect).limit(limit).offset(offset)).all()
     else:
-        rows = _metric_first(conn, project_ids, conds, order_by, limit, offset)
+        rows = _metric_first(
+            conn, project_ids, conds, order_by, limit, offset, _requires_metric(where, order_by[0][1])
+        )
     more = len(rows) > max_results
     return list(rows[:max_results]), encode_page_token(offset + max_results) if more else None
+
+
+def _requires_metric(where: Expr | None, key: str) -> bool:
+    """True when every run matching ``where`` has a (non-NaN) value for metric ``key``.
+
+    Any comparison on a metric is false for a run lacking it, so a comparison on
+    ``key`` at the top of the filter, or in its top-level ``and``, implies it.
+    """
+    if isinstance(where, Comparison):
+        return where.kind == "metric" and where.key == key
+    if isinstance(where, Logical) and where.op == "and":
+        return any(_requires_metric(item, key) for item in where.items)
+    return False
 
 
 def _metric_first(
@@ -134,6 +149,7 @@ def _metric_first(
     order_by: Sequence[tuple[str, str, bool]],
     limit: int,
     offset: int,
+    only_having: bool = False,
 ) -> list[Any]:
     """Runs having the first sort metric, read in index order; then those lacking it (or NaN)."""
     r, lm, dialect = t.runs, t.latest_metrics, conn.dialect.name
@@ -152,7 +168,7 @@ def _metric_first(
     rows = list(
         conn.execute(_ordered(having, order_by[1:], dialect, start=1).limit(limit).offset(offset)).all()
     )
-    if len(rows) >= limit:
+    if len(rows) >= limit or only_having:
         return rows
     if rows:
         skip = 0
