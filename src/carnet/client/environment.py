@@ -77,14 +77,21 @@ def git_state(cwd: str | Path | None = None) -> dict[str, Any] | None:
     return _git_state(str(Path(cwd or os.getcwd()).resolve()))
 
 
-def capture_environment(seed: int | None = None) -> dict[str, Any]:
-    """Everything needed to say where a run ran and to reproduce it."""
-    env: dict[str, Any] = {
+@lru_cache(maxsize=1)
+def _process_facts() -> dict[str, Any]:
+    return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "executable": sys.executable,
+    }
+
+
+def capture_environment(seed: int | None = None) -> dict[str, Any]:
+    """Everything needed to say where a run ran and to reproduce it."""
+    env: dict[str, Any] = {
+        **_process_facts(),
         "command": [sys.executable, *sys.argv],
         "cwd": os.getcwd(),
         "packages": installed_packages(),

@@ -51,16 +51,22 @@ class TrackingService:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self._projects: dict[str, Project] = {}
 
     # -- projects ---------------------------------------------------------
     def ensure_project(self, tx: Transaction, name: str) -> Project:
         """The project named ``name``, created (and audited) when missing."""
+        cached = self._projects.get(name)
+        if cached is not None:
+            return cached
         check_name(name, "project")
         project = tx.projects.find(name)
         if project is None:
             project, created = tx.projects.ensure(name, self.ctx.clock())
             if created:
                 record(self.ctx, tx, "project.create", "project", name, {"name": name})
+        else:  # committed by someone: projects are never deleted, so it can be remembered
+            self._projects[name] = project
         return project
 
     def create_project(self, name: str, description: str = "") -> Project:
@@ -274,24 +280,24 @@ class TrackingService:
         clean = {check_key(k, "param"): param_value(v, k) for k, v in (params or {}).items()}
         now = self.ctx.clock()
         with self.ctx.store.transaction() as tx:
-            current = tx.runs.status(run_id)
-            if current.terminal:
-                if metrics:
-                    self.log_metrics_in(tx, run_id, metrics)
-                if current is status and not clean:
-                    return
-                raise Conflict(f"run {run_id} already ended as {current.value}", field="status")
-            payload = self._write_batch(tx, run_id, metrics, clean)
-            tx.runs.set_status(run_id, status, now, error)
-            record(
-                self.ctx,
-                tx,
-                "run.end",
-                "run",
-                run_id,
-                {"status": status.value, "error": error, **payload},
-                now=now,
-            )
+            if tx.runs.finish(run_id, status, now, error):  # it was running: the common case
+                payload = self._write_batch(tx, run_id, metrics, clean)
+                record(
+                    self.ctx,
+                    tx,
+                    "run.end",
+                    "run",
+                    run_id,
+                    {"status": status.value, "error": error, **payload},
+                    now=now,
+                )
+                return
+            current = tx.runs.status(run_id)  # NotFound when there is no such run
+            if metrics:
+                self.log_metrics_in(tx, run_id, metrics)
+            if current is status and not clean:
+                return
+            raise Conflict(f"run {run_id} already ended as {current.value}", field="status")
 
     def log_metrics_in(self, tx: Transaction, run_id: str, metrics: Sequence[Metric]) -> None:
         """Write metric values with their own audit event inside an open transaction."""

@@ -58,6 +58,11 @@ _SET_STATUS: Any = (
     .where(_r.c.id == bindparam("rid"))
     .values(status=bindparam("b_status"), end_time=bindparam("b_end"), error=bindparam("b_error"))
 )
+_FINISH: Any = (
+    _r.update()
+    .where(_r.c.id == bindparam("rid"), _r.c.status == RunStatus.RUNNING.value)
+    .values(status=bindparam("b_status"), end_time=bindparam("b_end"), error=bindparam("b_error"))
+)
 _PARAMS_OF_RUN: Any = select(_p.c.key, _p.c.value).where(_p.c.run_id == bindparam("rid"))
 _DELETE_TAGS: Any = _tg.delete().where(
     _tg.c.run_id == bindparam("rid"), _tg.c.key.in_(bindparam("keys", expanding=True))
@@ -90,6 +95,19 @@ def _upsert_latest(conn: Connection) -> Any:
             where=or_(ex.step > _lm.c.step, and_(ex.step == _lm.c.step, ex.timestamp >= _lm.c.timestamp)),
         )
     return _UPSERT_LATEST[name]
+
+
+_INSERT_PARAMS_IGNORING: dict[str, Any] = {}
+
+
+def _insert_params_ignoring(conn: Connection) -> Any:
+    """``INSERT .. ON CONFLICT DO NOTHING`` into params, per dialect."""
+    name = conn.dialect.name
+    if name not in _INSERT_PARAMS_IGNORING:
+        _INSERT_PARAMS_IGNORING[name] = insert_for(conn, _p).on_conflict_do_nothing(
+            index_elements=[_p.c.run_id, _p.c.key]
+        )
+    return _INSERT_PARAMS_IGNORING[name]
 
 
 def _metric_value(v: float | None) -> float:
@@ -210,6 +228,13 @@ class SqlRunRepo:
             _SET_STATUS, {"rid": run_id, "b_status": status.value, "b_end": end_time, "b_error": error}
         )
 
+    def finish(self, run_id: str, status: RunStatus, end_time: float, error: str | None) -> bool:
+        """Move a *running* run to a terminal status; False when it is not running (or missing)."""
+        res = self.conn.execute(
+            _FINISH, {"rid": run_id, "b_status": status.value, "b_end": end_time, "b_error": error}
+        )
+        return res.rowcount == 1
+
     def set_deleted(self, run_id: str, deleted: bool) -> None:
         """Soft-delete (or restore) a run."""
         self.conn.execute(_r.update().where(_r.c.id == run_id).values(deleted=deleted))
@@ -219,6 +244,10 @@ class SqlRunRepo:
         """Record params; a key already logged with a different value is a Conflict."""
         if not params:
             return
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()]
+        inserted = self.conn.execute(_insert_params_ignoring(self.conn), rows).rowcount
+        if inserted == len(rows):
+            return  # every key was new: nothing to compare
         existing = dict(self.conn.execute(_PARAMS_OF_RUN, {"rid": run_id}).all())
         for key, value in params.items():
             old = existing.get(key)
@@ -228,9 +257,6 @@ class SqlRunRepo:
                     f"log a new run to try {value!r}",
                     field=f"params.{key}",
                 )
-        new = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
-        if new:
-            self.conn.execute(_INSERT_PARAM, new)
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Set tags, replacing previous values of the same keys."""
