@@ -1,12 +1,22 @@
-"""Protocols of carnet's extension points (filled in as capabilities land).
+"""Protocols of carnet's extension points.
 
 Each extension point is a Protocol here plus a :class:`~carnet.plugins.registry.Registry`
-over its entry-point group.
+over its entry-point group. carnet's own implementations register through the same
+entry points (``[project.entry-points."carnet.tasks"]`` in ``pyproject.toml``).
 """
 
 from __future__ import annotations
 
-__all__ = ["ENTRY_POINT_GROUPS"]
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; nothing heavy at import time
+    import numpy as np
+    import pandas as pd
+
+    from carnet.domain.training import Predictions, SplitSpec
+
+__all__ = ["ENTRY_POINT_GROUPS", "EVALUATION_FAMILIES", "ModelFactory", "Task"]
 
 #: entry-point groups carnet discovers plugins in, by extension point
 ENTRY_POINT_GROUPS: dict[str, str] = {
@@ -17,3 +27,80 @@ ENTRY_POINT_GROUPS: dict[str, str] = {
     "explainer": "carnet.explainers",
     "notifier": "carnet.notifiers",
 }
+
+#: metric families of ``carnet.evaluation``; a task evaluates as one of them
+EVALUATION_FAMILIES = (
+    "classification",
+    "regression",
+    "clustering",
+    "anomaly",
+    "dim_reduction",
+    "forecasting",
+    "recommendation",
+)
+
+#: builds an unfitted estimator from keyword params (e.g. a class)
+ModelFactory = Callable[..., Any]
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A kind of learning problem: what targets it accepts, how it splits, fits, predicts, scores.
+
+    ``tabular`` tasks get carnet's preprocessing pipeline in front of their model and
+    are fitted with ``estimator.fit(X, y)``; other tasks (forecasting, recommendation)
+    receive the raw feature frame in :meth:`fit` and do their own preparation.
+    """
+
+    name: str
+    description: str
+    supervised: bool
+    tabular: bool
+    family: str  # one of EVALUATION_FAMILIES
+
+    def check_target(self, frame: pd.DataFrame, target: str | None, options: dict[str, Any]) -> None:
+        """Raise ``InvalidInput`` (field ``target``) when the data cannot be used for this task."""
+        ...
+
+    def default_metrics(self) -> list[str]:
+        """Metric names (as computed by ``carnet.evaluation`` for :attr:`family`) reported by default."""
+        ...
+
+    def primary_metric(self) -> tuple[str, str]:
+        """The metric model selection uses, and ``maximize`` or ``minimize``."""
+        ...
+
+    def default_model(self) -> str:
+        """Model name used when a spec names none."""
+        ...
+
+    def candidate_models(self) -> list[str]:
+        """Model families AutoML tries, best-known first."""
+        ...
+
+    def models(self) -> dict[str, ModelFactory]:
+        """Models specific to this task, by short name (checked before general model names)."""
+        ...
+
+    def split(
+        self,
+        frame: pd.DataFrame,
+        target: str | None,
+        split: SplitSpec,
+        seed: int,
+        options: dict[str, Any],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(train positions, test positions) pairs: one for holdout, several for k-fold."""
+        ...
+
+    def fit(self, estimator: Any, X: pd.DataFrame, y: pd.Series | None, options: dict[str, Any]) -> Any:
+        """Fit ``estimator`` (a pipeline for tabular tasks) and return the fitted object."""
+        ...
+
+    def predict(self, fitted: Any, X: pd.DataFrame, options: dict[str, Any]) -> Predictions:
+        """Predictions for rows ``X`` in the form the task's metric family needs."""
+        ...
+
+    def truth(self, frame: pd.DataFrame, target: str | None, options: dict[str, Any]) -> Any:
+        """The ground truth for ``frame`` as the metric family expects it (None when unsupervised)."""
+        ...

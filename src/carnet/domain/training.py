@@ -1,0 +1,126 @@
+"""What a training run is asked to do (the spec) and what models produce (predictions).
+
+Pure dataclasses: parsing and validation of specs live in ``carnet.training.spec``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FeatureSpec",
+    "ModelSpec",
+    "Predictions",
+    "PreprocessSpec",
+    "SearchSpec",
+    "SplitSpec",
+    "TrainSpec",
+]
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How data is split for evaluation.
+
+    ``kind``: ``holdout`` (``test_size``, stratified for classification), ``kfold``,
+    ``stratified_kfold``, ``group_kfold`` (``group_column``) or ``time`` (ordered by
+    ``time_column``; the last ``test_size`` share, or ``folds`` expanding windows).
+    """
+
+    kind: str = "holdout"
+    test_size: float = 0.2
+    folds: int = 5
+    group_column: str | None = None
+    time_column: str | None = None
+    shuffle: bool = True
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which columns are features: ``include`` (None = all but target/group/time) minus ``exclude``."""
+
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """Column preprocessing applied inside the fitted pipeline.
+
+    ``impute_numeric``: ``median`` | ``mean`` | ``constant`` | ``none``;
+    ``impute_categorical``: ``most_frequent`` | ``constant`` | ``none``;
+    ``scale``: ``standard`` | ``minmax`` | ``robust`` | ``none``;
+    ``encode``: ``onehot`` | ``ordinal`` | ``target``;
+    ``date_parts``: expand datetime columns into year, month, day, weekday, hour.
+    """
+
+    impute_numeric: str = "median"
+    impute_categorical: str = "most_frequent"
+    scale: str = "none"
+    encode: str = "onehot"
+    date_parts: bool = True
+    max_categories: int = 50
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model by short name (``hist_gradient_boosting``, ``lightgbm``, ...) or class path, and its params."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """Hyperparameter search: Optuna space per param, budgets, sampler and pruner.
+
+    A space entry is ``{"type": "int"|"float"|"categorical", "low", "high", "log", "choices"}``.
+    """
+
+    space: dict[str, dict[str, Any]]
+    n_trials: int = 20
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    metric: str | None = None
+    direction: str | None = None
+    n_jobs: int = 1
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A complete, declarative training request (YAML or Python)."""
+
+    dataset: str
+    task: str
+    target: str | None = None
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    split: SplitSpec = field(default_factory=SplitSpec)
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    model: ModelSpec | None = None
+    search: SearchSpec | None = None
+    metrics: tuple[str, ...] | None = None
+    seed: int = 0
+    project: str = "default"
+    name: str | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Predictions:
+    """What a fitted model says about a set of rows, in the form its task's metrics need.
+
+    ``y_pred``: labels, values, cluster ids, anomaly flags (1 = anomaly) or forecasts;
+    ``y_score``: class probabilities ``(n, k)`` or anomaly scores ``(n,)`` (higher = more anomalous);
+    ``classes``: class labels in ``y_score`` column order; ``embedding``: reduced coordinates;
+    ``ranking``: for recommendation, ``{user: [items best first]}``.
+    """
+
+    task: str
+    y_pred: Any = None
+    y_score: Any = None
+    classes: list[Any] | None = None
+    embedding: Any = None
+    ranking: dict[Any, list[Any]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
