@@ -24,12 +24,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "db": ("carnet.cli.workspace:db", "Manage the workspace's metadata database."),
     "projects": ("carnet.cli.runs:projects", "Projects group runs, datasets and models."),
-    "runs": ("carnet.cli.runs:runs", "Tracked runs: list, show, compare, delete."),
+    "runs": ("carnet.cli.runs:runs", "Tracked runs: list, show, compare, delete, reproduce."),
     "data": (
         "carnet.cli.data:data",
         "Versioned datasets: content stored once by digest, each version profiled.",
     ),
     "audit": ("carnet.cli.audit:audit", "The tamper-evident audit ledger of every change."),
+    "train": (
+        "carnet.cli.train:train",
+        "Train a model from a YAML spec: one tracked run with metrics, plots, reports and the model.",
+    ),
+    "automl": (
+        "carnet.cli.train:automl",
+        "Try model families and preprocessing within a time budget; keep the best model.",
+    ),
+    "evaluate": (
+        "carnet.cli.train:evaluate",
+        "Evaluate a trained run's model on a dataset version; stores a report run.",
+    ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",
         "Create a workspace, version a bundled dataset, track three models, verify the ledger.",

@@ -57,7 +57,7 @@ def projects_list(ctx: click.Context, as_json: bool) -> None:
 
 @click.group()
 def runs() -> None:
-    """Tracked runs: list, show, compare, delete.
+    """Tracked runs: list, show, compare, delete, reproduce.
 
     \b
     Example:
@@ -282,3 +282,38 @@ def runs_delete(ctx: click.Context, run_ids: tuple[str, ...], restore: bool, as_
         emit_json({"restored" if restore else "deleted": ids})
     else:
         click.echo(f"{'restored' if restore else 'deleted'} {len(run_ids)} run(s)")
+
+
+@runs.command("reproduce")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+@handle_errors
+def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Re-run a training from its recorded spec, data and seed; exit 1 when metrics differ.
+
+    \b
+    Example:
+      carnet runs reproduce 3f2a9c0d
+    """
+    import sys
+
+    client = get_client(ctx)
+    result = client.reproduce(client.resolve_run_id(run_id))
+    if as_json:
+        emit_json(result)
+    else:
+        from rich.table import Table
+
+        out = console()
+        for warning in result["warnings"]:
+            out.print(f"[yellow]warning:[/yellow] {warning}")
+        table = Table("metric", "original", "reproduced", title=f"{run_id} -> {result['new_run_id']}")
+        for name, (old, new) in result["metrics"].items():
+            table.add_row(name, _num(old), _num(new), style="red" if name in result["differing"] else None)
+        out.print(table)
+        out.print(
+            "identical metrics" if not result["differing"] else f"{len(result['differing'])} metric(s) differ"
+        )
+    if result["differing"]:
+        sys.exit(1)

@@ -221,6 +221,42 @@ class Client:
         """Write a version's file to ``out`` (a file path, or a folder)."""
         return self.services.datasets.download(ref, out, progress)
 
+    # -- training ------------------------------------------------------------
+    def train(
+        self, spec: Any, *, jobs: int = 1, progress: Callable[[str, int, int], None] | None = None
+    ) -> Any:
+        """Train from a spec (YAML text or path, dict, or TrainSpec); a search when it has one."""
+        from carnet.client.environment import capture_environment
+
+        env = capture_environment(_spec_seed(spec))
+        return self.services.search.run_spec(spec, jobs=jobs, progress=progress, environment=env)
+
+    def automl(self, data: str, **kwargs: Any) -> dict[str, Any]:
+        """Try model families within a time budget (see ``carnet automl``)."""
+        from carnet.client.environment import capture_environment
+
+        return self.services.search.automl(
+            data, environment=capture_environment(kwargs.get("seed")), **kwargs
+        )
+
+    def evaluate(
+        self, run_id: str, data: str, *, progress: Callable[[str, int, int], None] | None = None
+    ) -> Any:
+        """Evaluate a trained run's model on a dataset version (a new evaluation run)."""
+        return self.services.training.evaluate(run_id, data, progress=progress)
+
+    def reproduce(
+        self, run_id: str, *, progress: Callable[[str, int, int], None] | None = None
+    ) -> dict[str, Any]:
+        """Re-run a training from what it recorded and compare the metrics."""
+        from carnet.client.environment import capture_environment
+
+        return self.services.training.reproduce(run_id, progress=progress, environment=capture_environment())
+
+    def load_model(self, run_id: str, *, trusted: tuple[str, ...] = ()) -> Any:
+        """The fitted model stored by a training run (verified, with trusted types only)."""
+        return self.services.training.load_model(run_id, trusted=trusted)[0]
+
     # -- audit ---------------------------------------------------------------
     def audit_log(
         self,
@@ -236,3 +272,11 @@ class Client:
     def verify_audit(self) -> Verification:
         """Recompute the audit hash chain."""
         return self.services.audit.verify()
+
+
+def _spec_seed(spec: Any) -> int | None:
+    """The seed of a spec given as a mapping or TrainSpec (None when unknown before parsing)."""
+    if isinstance(spec, dict):
+        seed = spec.get("seed")
+        return seed if isinstance(seed, int) else None
+    return getattr(spec, "seed", None)

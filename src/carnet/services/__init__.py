@@ -6,15 +6,20 @@ The CLI, the SDK and (later) the REST API call these services and hold no logic.
 from carnet.services.audit import AuditService, Verification
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
+from carnet.services.search import SearchService
 from carnet.services.tracking import DEFAULT_PROJECT, TrackingService, artifact_path
+from carnet.services.training import TrainingService, TrainOutcome
 
 __all__ = [
     "DEFAULT_PROJECT",
     "AuditService",
     "DatasetService",
+    "SearchService",
     "ServiceContext",
     "Services",
     "TrackingService",
+    "TrainOutcome",
+    "TrainingService",
     "Verification",
     "artifact_path",
     "record",
@@ -29,6 +34,8 @@ class Services:
         self.tracking = TrackingService(ctx)
         self.datasets = DatasetService(ctx, self.tracking)
         self.audit = AuditService(ctx)
+        self.training = TrainingService(ctx, self.tracking, self.datasets)
+        self.search = SearchService(ctx, self.tracking, self.training)
 
     def close(self) -> None:
         """Release database connections."""

@@ -171,6 +171,24 @@ class DatasetService:
             va.schema, va.profile, vb.schema, vb.profile, a_rows=va.num_rows, b_rows=vb.num_rows
         )
 
+    def load_frame(self, ref: str | DatasetRef) -> tuple[DatasetVersion, Any]:
+        """A version's rows as a pandas DataFrame (read from a verified copy of its file)."""
+        import pandas as pd  # noqa: PLC0415
+
+        version = self.get(ref)
+        gz = version.format == "csv" and version.source.endswith(".gz")
+        name = f"data.{version.format}" + (".gz" if gz else "")  # pyarrow decompresses by extension
+        with tempfile.TemporaryDirectory(prefix="carnet-data-") as tmp:
+            path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / name)
+            if version.format == "parquet":
+                frame = pd.read_parquet(path)
+            else:
+                import pyarrow.csv as pacsv  # noqa: PLC0415 - same reader (and types) as the profile
+
+                sep = "\t" if version.source.endswith((".tsv", ".tsv.gz")) else ","
+                frame = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=sep)).to_pandas()
+        return version, frame
+
     def download(self, ref: str | DatasetRef, out: str | Path, progress: Progress | None = None) -> Path:
         """Copy a version's file to ``out`` (verified against its digest).
 

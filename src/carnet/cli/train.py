@@ -1,0 +1,202 @@
+"""``carnet train``, ``carnet automl`` and ``carnet evaluate``: tracked training and evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option
+
+__all__ = ["automl", "evaluate", "train"]
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar fed with (stage, done, total); silent when disabled."""
+    if not enabled:
+        yield lambda _stage, _done, _total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as prog:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = prog.add_task(stage, total=max(total, 1))
+            prog.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield update
+
+
+def _metrics_table(title: str, metrics: dict[str, float], intervals: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table("metric", "value", "95% interval", title=title)
+    for name, value in metrics.items():
+        ci = intervals.get(name)
+        interval = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
+        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value), interval)
+    return table
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+@handle_errors
+def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
+    """Train a model from a YAML spec: one tracked run with metrics, plots, reports and the model.
+
+    \b
+    Example:
+      carnet train spec.yaml
+      # spec.yaml:
+      #   dataset: churn@2
+      #   task: binary
+      #   target: churned
+      #   split: {kind: stratified_kfold, folds: 5}
+      #   model: {name: hist_gradient_boosting, params: {learning_rate: 0.05}}
+      #   seed: 7
+    """
+    client = get_client(ctx, create=True)
+    with _progress(not as_json) as progress:
+        outcome = client.train(spec.read_text(encoding="utf-8"), progress=progress)
+    if as_json:
+        emit_json(
+            {
+                "run_id": outcome.run_id,
+                "metrics": outcome.metrics,
+                "intervals": outcome.intervals,
+                "cv": outcome.cv,
+            }
+        )
+        return
+    out = console()
+    out.print(_metrics_table(f"run {outcome.run_id}", outcome.metrics, outcome.intervals))
+    if outcome.cv:
+        out.print(
+            "cross-validation: "
+            + ", ".join(f"{k}={v:.4g}" for k, v in outcome.cv.items() if k.endswith("_mean"))
+        )
+    out.print(f"details: carnet runs show {outcome.run_id}")
+
+
+@click.command()
+@click.argument("data")
+@click.option("--target", "-t", help="Target column (omit for unsupervised tasks).")
+@click.option("--task", help="Task (default: inferred from the target: binary, multiclass or regression).")
+@click.option("--time-budget", type=click.FloatRange(min=1), default=120, show_default=True, help="Seconds.")
+@click.option("--project", "-p", default="default", show_default=True, help="Project of the runs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Trials run in parallel worker processes.",
+)
+@json_option
+@click.pass_context
+@handle_errors
+def automl(
+    ctx: click.Context,
+    data: str,
+    target: str | None,
+    task: str | None,
+    time_budget: float,
+    project: str,
+    seed: int,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    """Try model families and preprocessing within a time budget; keep the best model.
+
+    DATA is a dataset version (name@N) or a CSV/Parquet file (registered first).
+
+    \b
+    Example:
+      carnet automl churn@2 --target churned --time-budget 120
+    """
+    client = get_client(ctx, create=True)
+    with _progress(not as_json) as progress:
+        result = client.automl(
+            data,
+            target=target,
+            task=task,
+            time_budget=time_budget,
+            project=project,
+            seed=seed,
+            jobs=jobs,
+            progress=progress,
+        )
+    if as_json:
+        emit_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(
+        "rank",
+        "model",
+        "preprocessing",
+        result["metric"],
+        "seconds",
+        "run",
+        title=f"AutoML leaderboard ({result['direction']} {result['metric']})",
+    )
+    for row in result["leaderboard"]:
+        style = "bold green" if row["rank"] == 1 else None
+        value = row["value"]
+        table.add_row(
+            str(row["rank"]),
+            row["model"],
+            row["preprocess"],
+            "failed" if value is None else f"{value:.4g}",
+            f"{row['seconds']:.1f}",
+            (row.get("run_id") or "")[:12],
+            style=style,
+        )
+    out = console()
+    out.print(table)
+    out.print(
+        f"baseline ({result['baseline']['model']}): {result['baseline']['value']:.4g}; "
+        f"best: {result['best']['value']:.4g}; {len(result['leaderboard'])} trials in "
+        f"{result['elapsed']:.0f}s"
+    )
+    out.print(f"best model: carnet runs show {result['run_id']}")
+
+
+@click.command()
+@click.argument("run_id")
+@click.argument("data")
+@json_option
+@click.pass_context
+@handle_errors
+def evaluate(ctx: click.Context, run_id: str, data: str, as_json: bool) -> None:
+    """Evaluate a trained run's model on a dataset version; stores a report run.
+
+    \b
+    Example:
+      carnet evaluate 3f2a9c0d churn@3
+    """
+    client = get_client(ctx)
+    with _progress(not as_json) as progress:
+        outcome = client.evaluate(client.resolve_run_id(run_id), data, progress=progress)
+    if as_json:
+        emit_json({"run_id": outcome.run_id, "metrics": outcome.metrics, "intervals": outcome.intervals})
+        return
+    out = console()
+    out.print(_metrics_table(f"evaluation run {outcome.run_id}", outcome.metrics, outcome.intervals))
+    out.print(f"report: carnet runs show {outcome.run_id}")

@@ -1,0 +1,77 @@
+"""The evaluation engine: metrics, bootstrap intervals, detail tables, plots and reports.
+
+Pure computation over a task's ``truth`` and :class:`~carnet.domain.training.Predictions`;
+no storage. ``import carnet.evaluation`` is cheap: numpy, scikit-learn and matplotlib load
+when something is computed.
+
+    from carnet.evaluation import evaluate, score
+    result = evaluate("classification", y_test, predictions, X=X_test, fitted=pipeline)
+    result.metrics["roc_auc"], result.intervals["roc_auc"]
+    score("regression", "rmse", y_test, predictions)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from carnet.evaluation.registry import (
+    DEFAULT_METRICS,
+    METRICS,
+    Metric,
+    MetricUnavailable,
+    default_metrics,
+    get_metric,
+    metric_names,
+)
+from carnet.evaluation.result import EvaluationResult, Plot
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "METRICS",
+    "EvaluationResult",
+    "Metric",
+    "MetricUnavailable",
+    "Plot",
+    "default_metrics",
+    "evaluate",
+    "get_metric",
+    "metric_names",
+    "permutation_importance_plot",
+    "render_html",
+    "report",
+    "score",
+    "score_all",
+    "to_json",
+]
+
+_LAZY = {
+    "evaluate": "carnet.evaluation.engine",
+    "score": "carnet.evaluation.engine",
+    "score_all": "carnet.evaluation.engine",
+    "permutation_importance_plot": "carnet.evaluation.importance",
+    "render_html": "carnet.evaluation.report",
+    "to_json": "carnet.evaluation.report",
+    "report": "carnet.evaluation.report",
+}
+
+if TYPE_CHECKING:
+    from carnet.evaluation import report
+    from carnet.evaluation.engine import evaluate, score, score_all
+    from carnet.evaluation.importance import permutation_importance_plot
+    from carnet.evaluation.report import render_html, to_json
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'carnet.evaluation' has no attribute {name!r}")
+    import importlib
+
+    mod = importlib.import_module(module)
+    value = mod if name == "report" else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,302 @@
+"""The evaluation entry points: ``evaluate`` (metrics, intervals, details, plots) and ``score``."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from carnet.domain.training import Predictions
+from carnet.errors import InvalidInput
+from carnet.evaluation._common import Impl, quiet
+from carnet.evaluation.bootstrap import run_bootstrap
+from carnet.evaluation.registry import METRICS, MetricUnavailable, check_family, get_metric
+from carnet.evaluation.result import EvaluationResult, Plot
+
+__all__ = ["MIN_BOOTSTRAP_ROWS", "evaluate", "score", "score_all"]
+
+#: below this many rows (users) no bootstrap interval is computed
+MIN_BOOTSTRAP_ROWS = 20
+_IMPORTANCE_SCORING = {"classification": "accuracy", "regression": "r2"}
+
+
+@dataclass(frozen=True)
+class _Family:
+    prepare: Callable[..., Any]
+    impls: dict[str, Impl]
+    details: Callable[[Any], dict[str, Any]]
+    defaults: Callable[[Any], list[str]]
+    plots: Callable[[Any, dict[str, Any], int], list[Plot]]
+
+
+@functools.cache
+def _family(name: str) -> _Family:
+    """The implementation of family ``name`` (its modules are imported on first use)."""
+    from carnet.evaluation import plots as p
+    from carnet.evaluation import plots_other as po
+    from carnet.evaluation.registry import default_metrics
+
+    def fixed(family: str) -> Callable[[Any], list[str]]:
+        return lambda _data: default_metrics(family)
+
+    if name == "classification":
+        from carnet.evaluation import classification_details as cd
+        from carnet.evaluation import metrics_classification as c
+
+        return _Family(
+            c.prepare, c.IMPLS, cd.details, c.defaults, lambda d, det, s: p.classification_plots(d, det)
+        )
+    if name in ("regression", "forecasting"):
+        from carnet.evaluation import metrics_regression as r
+
+        if name == "regression":
+            return _Family(
+                r.prepare,
+                r.IMPLS,
+                r.regression_details,
+                fixed(name),
+                lambda d, det, s: p.regression_plots(d, s),
+            )
+        return _Family(
+            r.prepare_forecast,
+            r.FORECAST_IMPLS,
+            r.forecast_details,
+            fixed(name),
+            lambda d, det, s: po.forecast_plots(d),
+        )
+    if name == "recommendation":
+        from carnet.evaluation import metrics_ranking as k
+
+        return _Family(
+            k.prepare, k.IMPLS, k.details, fixed(name), lambda d, det, s: po.recommendation_plots(d, det)
+        )
+    from carnet.evaluation import metrics_unsupervised as u
+
+    if name == "clustering":
+        return _Family(
+            u.prepare_clustering,
+            u.CLUSTERING_IMPLS,
+            u.clustering_details,
+            fixed(name),
+            lambda d, det, s: po.clustering_plots(d, det),
+        )
+    if name == "anomaly":
+        return _Family(
+            u.prepare_anomaly,
+            u.ANOMALY_IMPLS,
+            u.anomaly_details,
+            fixed(name),
+            lambda d, det, s: po.anomaly_plots(d),
+        )
+    return _Family(u.prepare_dim, u.DIM_IMPLS, u.dim_details, fixed(name), lambda d, det, s: po.dim_plots(d))
+
+
+def _check_predictions(predictions: Any) -> None:
+    if not isinstance(predictions, Predictions):
+        raise InvalidInput(
+            f"predictions must be a carnet Predictions, got {type(predictions).__name__}", field="predictions"
+        )
+
+
+def _prepare(
+    family: str, truth: Any, predictions: Any, options: dict[str, Any] | None, X: Any, fitted: Any, seed: int
+) -> tuple[_Family, Any]:
+    check_family(family)
+    _check_predictions(predictions)
+    if options is not None and not isinstance(options, dict):
+        raise InvalidInput("options must be a dict", field="options")
+    impl = _family(family)
+    with quiet():
+        data = impl.prepare(truth, predictions, dict(options or {}), X=X, fitted=fitted, seed=seed)
+    return impl, data
+
+
+def score(
+    family: str,
+    name: str,
+    truth: Any,
+    predictions: Predictions,
+    options: dict[str, Any] | None = None,
+    *,
+    X: Any = None,
+    fitted: Any = None,
+) -> float:
+    """One metric, fast: no intervals, details or plots.
+
+    Returns NaN when the metric is undefined on these data (e.g. AUC with one class).
+
+    Raises:
+        InvalidInput: unknown family (``family``) or metric (``metrics``), inconsistent
+            inputs (the field named), or the metric cannot be computed from them
+            (``MetricUnavailable``, e.g. no ``y_score`` for ``roc_auc``).
+    """
+    get_metric(family, name)
+    impl, data = _prepare(family, truth, predictions, options, X, fitted, 0)
+    with quiet():
+        return float(impl.impls[name].point(data))
+
+
+def score_all(
+    family: str,
+    names: Sequence[str],
+    truth: Any,
+    predictions: Predictions,
+    options: dict[str, Any] | None = None,
+    *,
+    X: Any = None,
+    fitted: Any = None,
+    strict: bool = False,
+) -> dict[str, float]:
+    """Several metrics over one validation pass.
+
+    Metrics that cannot be computed from the inputs are left out (``strict=False``) or raise
+    ``MetricUnavailable`` (``strict=True``); undefined values are NaN.
+    """
+    for name in names:
+        get_metric(family, name)
+    impl, data = _prepare(family, truth, predictions, options, X, fitted, 0)
+    out: dict[str, float] = {}
+    with quiet():
+        for name in names:
+            try:
+                out[name] = float(impl.impls[name].point(data))
+            except MetricUnavailable:
+                if strict:
+                    raise
+    return out
+
+
+def _check_settings(bootstrap: int, confidence: float, metrics: Sequence[str] | None) -> None:
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise InvalidInput(f"bootstrap must be an integer >= 0, got {bootstrap!r}", field="bootstrap")
+    if not isinstance(confidence, int | float) or not 0 < confidence < 1:
+        raise InvalidInput(f"confidence must be in (0, 1), got {confidence!r}", field="confidence")
+    if isinstance(metrics, str):
+        raise InvalidInput("metrics must be a list of metric names, not a string", field="metrics")
+
+
+def _n_rows(X: Any) -> int:
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None else len(X)
+
+
+def evaluate(
+    family: str,
+    truth: Any,
+    predictions: Predictions,
+    *,
+    metrics: Sequence[str] | None = None,
+    X: Any = None,
+    fitted: Any = None,
+    options: dict[str, Any] | None = None,
+    bootstrap: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+    plots: bool = True,
+) -> EvaluationResult:
+    """Score ``predictions`` against ``truth`` as metric family ``family``.
+
+    Args:
+        family: one of ``carnet.plugins.api.EVALUATION_FAMILIES``.
+        truth: what the task's ``truth()`` returns (labels, values, ``{user: items}``, or None).
+        predictions: the task's ``Predictions`` for the same rows.
+        metrics: headline metric names (None = the family defaults for these data). Metrics
+            that cannot be computed from the inputs are skipped with a note.
+        X: feature rows: the raw feature frame for permutation importance (classification,
+            regression); the matrix clustering / dim_reduction metrics use when the task gives
+            no ``predictions.extra["embedding_input"]``.
+        fitted: the fitted model or pipeline (permutation importance, explained variance).
+        options: family options (``k``, ``n_items``, ``season_length``, ``importance`` False to
+            skip permutation importance, ``importance_scoring``, ...); unknown keys are ignored.
+        bootstrap: resamples for percentile intervals (0 = none); skipped below 20 rows.
+        confidence: interval level.
+        seed: seeds resampling, sampling and permutations: results are deterministic.
+        plots: draw PNG plots.
+
+    Raises:
+        InvalidInput: unknown family or metric, inconsistent lengths or shapes (field named).
+    """
+    _check_settings(bootstrap, confidence, metrics)
+    check_family(family)
+    if metrics is not None:
+        for name in metrics:
+            get_metric(family, name)
+    impl, data = _prepare(family, truth, predictions, options, X, fitted, seed)
+    opts = dict(options or {})
+    if X is not None and family in _IMPORTANCE_SCORING and _n_rows(X) != data.n:
+        raise InvalidInput(f"length mismatch: X has {_n_rows(X)} rows but truth has {data.n}", field="X")
+    names = list(dict.fromkeys(metrics if metrics is not None else impl.defaults(data)))
+    values: dict[str, float] = {}
+    skipped: dict[str, list[str]] = {}
+    with quiet():
+        for name in names:
+            try:
+                values[name] = float(impl.impls[name].point(data))
+            except MetricUnavailable as exc:
+                reason = exc.message.split(" is unavailable: ", 1)[-1]
+                skipped.setdefault(reason, []).append(name)
+    notes = [f"skipped {', '.join(v)}: {reason}" for reason, v in skipped.items()]
+    intervals: dict[str, tuple[float, float]] = {}
+    if bootstrap:
+        if data.n < MIN_BOOTSTRAP_ROWS:
+            notes.append(f"no confidence intervals: {data.n} rows, fewer than {MIN_BOOTSTRAP_ROWS}")
+        else:
+            batches = {
+                name: functools.partial(batch, data)
+                for name, value in values.items()
+                if (batch := impl.impls[name].batch) is not None
+                and METRICS[(family, name)].bootstrap
+                and math.isfinite(value)
+            }
+            intervals, more = run_bootstrap(data.n, batches, bootstrap, confidence, seed)
+            notes += more
+    with quiet():
+        details = impl.details(data)
+        drawn = impl.plots(data, details, seed) if plots else []
+    result = EvaluationResult(
+        family=family,
+        n=data.n,
+        metrics=values,
+        intervals=intervals,
+        details=details,
+        plots=drawn,
+        confidence=float(confidence),
+        bootstrap=bootstrap if intervals else 0,
+        greater_is_better={name: METRICS[(family, name)].greater_is_better for name in values},
+    )
+    if (
+        family in _IMPORTANCE_SCORING
+        and fitted is not None
+        and X is not None
+        and opts.get("importance", True)
+    ):
+        _add_importance(result, family, fitted, X, truth, opts, seed, plots)
+    result.notes = list(dict.fromkeys([*data.notes, *notes, *result.notes]))
+    return result
+
+
+def _add_importance(
+    result: EvaluationResult,
+    family: str,
+    fitted: Any,
+    X: Any,
+    truth: Any,
+    options: dict[str, Any],
+    seed: int,
+    plots: bool,
+) -> None:
+    """Permutation importance into details (and plots); a failing model only leaves a note."""
+    from carnet.evaluation.importance import permutation_importance_plot
+
+    scoring = options.get("importance_scoring", _IMPORTANCE_SCORING[family])
+    try:
+        with quiet():
+            plot, table = permutation_importance_plot(fitted, X, truth, scoring, seed)
+    except Exception as exc:  # noqa: BLE001 - user model code: report, do not fail the evaluation
+        result.notes.append(f"permutation importance failed: {type(exc).__name__}: {exc}")
+        return
+    result.details["permutation_importance"] = table
+    if plots:
+        result.plots.append(plot)

@@ -1,0 +1,461 @@
+"""Training use cases: train from a spec, evaluate a run on a dataset, reproduce a run.
+
+Every training is one tracked run: the resolved spec, params, dataset inputs,
+environment, metrics (holdout with bootstrap intervals, cross-validation means),
+plots, HTML/JSON evaluation reports, the training log and the fitted model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from carnet.domain import DatasetRef, Metric, RunStatus
+from carnet.domain.training import Predictions, TrainSpec
+from carnet.errors import InvalidInput
+from carnet.services.context import ServiceContext
+from carnet.services.datasets import DatasetService
+from carnet.services.tracking import TrackingService
+
+__all__ = ["MetricScorer", "TrainOutcome", "TrainingService"]
+
+ProgressFn = Callable[[str, int, int], None]
+MODEL_PATH = "model/model.skops"
+MODEL_META_PATH = "model/meta.json"
+SPEC_PATH = "spec.yaml"
+
+
+@dataclass(frozen=True)
+class MetricScorer:
+    """Picklable scorer handed to the training engine: computes a task family's metrics."""
+
+    family: str
+    names: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self, predictions: Predictions, truth: Any) -> dict[str, float]:
+        from carnet.evaluation import score_all
+
+        return score_all(self.family, list(self.names), truth, predictions, dict(self.options))
+
+
+@dataclass
+class TrainOutcome:
+    """What a training produced: its run, headline metrics and the evaluation."""
+
+    run_id: str
+    metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    cv: dict[str, float]
+    evaluation: Any
+    spec: TrainSpec
+    fitted: Any = None
+
+
+def flat_params(spec_dict: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The spec as flat ``a.b`` params (lists and None as JSON)."""
+    out: dict[str, str] = {}
+    for key, value in spec_dict.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flat_params(value, name + "."))
+        elif value is not None and value != {} and value != []:
+            out[name] = value if isinstance(value, str) else json.dumps(value, default=str)
+    return out
+
+
+class TrainingService:
+    """Trains, evaluates and reproduces models; every outcome is a tracked, audited run."""
+
+    def __init__(self, ctx: ServiceContext, tracking: TrackingService, datasets: DatasetService) -> None:
+        self.ctx = ctx
+        self.tracking = tracking
+        self.datasets = datasets
+
+    # -- helpers -------------------------------------------------------------
+    @staticmethod
+    def task(name: str) -> Any:
+        """The task plugin named ``name``."""
+        from carnet.tasks import get_task
+
+        return get_task(name)
+
+    def resolve_dataset(self, ref: str, project: str) -> str:
+        """``name@version`` of the spec's dataset, registering it first when it is a file path."""
+        path = Path(ref)
+        if path.suffix and path.exists():
+            name = path.name.split(".")[0].replace(" ", "-") or "data"
+            version, _ = self.datasets.add(path, name, project=project)
+            return version.ref
+        r = DatasetRef.parse(ref)
+        return self.datasets.get(r).ref
+
+    def complete_spec(self, spec: TrainSpec, task: Any) -> TrainSpec:
+        """Fill what the spec left to the task: dataset version, split, model, time column."""
+        from carnet.domain.training import ModelSpec, SplitSpec
+        from carnet.tasks import default_split
+
+        spec = replace(spec, dataset=self.resolve_dataset(spec.dataset, spec.project))
+        if spec.split == SplitSpec():
+            spec = replace(spec, split=default_split(task))
+        if spec.model is None:
+            spec = replace(spec, model=ModelSpec(task.default_model()))
+        if spec.split.time_column and "time_column" not in spec.task_options:
+            spec = replace(spec, task_options={**spec.task_options, "time_column": spec.split.time_column})
+        return spec
+
+    def scorer(self, task: Any, spec: TrainSpec) -> MetricScorer:
+        """The scorer for a spec's task and metrics."""
+        names = tuple(spec.metrics or task.default_metrics())
+        return MetricScorer(task.family, names, dict(spec.task_options))
+
+    # -- train ----------------------------------------------------------------
+    def train(
+        self,
+        spec: TrainSpec | Mapping[str, Any] | str | Path,
+        *,
+        progress: ProgressFn | None = None,
+        parent_id: str | None = None,
+        environment: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> TrainOutcome:
+        """Validate the spec against its data, fit, evaluate, store everything in one run."""
+        from carnet.training import (
+            build_pipeline,
+            fit_and_evaluate,
+            load_spec,
+            spec_to_dict,
+            validate_against_data,
+        )
+
+        spec = spec if isinstance(spec, TrainSpec) else load_spec(spec)
+        task = self.task(spec.task)
+        spec = self.complete_spec(spec, task)
+        ref = spec.dataset
+        _, frame = self.datasets.load_frame(ref)
+        # everything is checked before a run exists: a bad spec leaves nothing behind
+        features = validate_against_data(spec, task, frame)
+        build_pipeline(spec, task, frame, features)  # unknown model, params or preprocessing choices
+        resolved = spec_to_dict(spec)
+        run = self.tracking.create_run(
+            spec.project,
+            spec.name,
+            parent_id=parent_id,
+            params=flat_params(resolved),
+            tags={
+                "task": task.name,
+                "model": spec.model.name if spec.model else "",
+                "kind": "train",
+                **(tags or {}),
+            },
+            environment=environment,
+        )
+        log = _TrainingLog()
+        try:
+            self.tracking.log_inputs(run.id, [ref], "training")
+            self.tracking.log_artifact_bytes(run.id, _yaml(resolved).encode(), SPEC_PATH)
+            log.line(f"dataset {ref}: {len(frame)} rows, {len(features)} features; task {task.name}")
+            started = time.perf_counter()
+            result = fit_and_evaluate(
+                task, spec, frame, scorer=self.scorer(task, spec), features=features, progress=progress
+            )
+            log.line(f"fitted {len(result.folds)} fold(s) in {time.perf_counter() - started:.2f}s")
+            outcome = self._record_fit(run.id, task, spec, frame, result, log)
+            self._store_model(run.id, task, spec, result, features, frame)
+            self.tracking.log_artifact_bytes(run.id, log.text().encode(), "logs/training.txt")
+            self.tracking.end_run(run.id, RunStatus.FINISHED)
+            return outcome
+        except BaseException as exc:
+            log.line(f"failed: {type(exc).__name__}: {exc}")
+            try:
+                self.tracking.log_artifact_bytes(run.id, log.text().encode(), "logs/training.txt")
+            finally:
+                status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+                self.tracking.end_run(run.id, status, f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+
+    def _record_fit(
+        self, run_id: str, task: Any, spec: TrainSpec, frame: Any, result: Any, log: _TrainingLog
+    ) -> TrainOutcome:
+        """Evaluate the holdout fold fully, log metrics, plots and reports."""
+        from carnet.evaluation import evaluate
+
+        fold = result.holdout
+        X_eval = frame.iloc[fold.test_index][result.features]
+        evaluation = evaluate(
+            task.family,
+            fold.truth,
+            fold.predictions,
+            metrics=list(spec.metrics or task.default_metrics()),
+            X=X_eval,
+            fitted=result.fitted if len(result.folds) == 1 else None,
+            options=dict(spec.task_options),
+            seed=spec.seed,
+        )
+        now = time.time()
+        metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if _finite(v)]
+        for name, (low, high) in evaluation.intervals.items():
+            metrics += [
+                Metric(f"{name}_ci_low", float(low), 0, now),
+                Metric(f"{name}_ci_high", float(high), 0, now),
+            ]
+        cv: dict[str, float] = {}
+        if len(result.folds) > 1:
+            for name, value in result.scores.items():
+                cv[f"cv_{name}_mean"] = float(value)
+                cv[f"cv_{name}_std"] = float(result.scores_std.get(name, 0.0))
+            for fold_result in result.folds:
+                metrics += [
+                    Metric(f"fold_{k}", float(v), fold_result.fold, now)
+                    for k, v in fold_result.scores.items()
+                    if _finite(v)
+                ]
+        metrics += [Metric(k, v, 0, now) for k, v in cv.items() if _finite(v)]
+        metrics.append(Metric("fit_seconds", float(result.fit_seconds), 0, now))
+        self.tracking.log_metrics(run_id, metrics)
+        self._store_evaluation(
+            run_id,
+            evaluation,
+            {
+                "run_id": run_id,
+                "dataset": spec.dataset,
+                "task": task.name,
+                "model": spec.model.name if spec.model else None,
+            },
+        )
+        log.line("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if _finite(v)))
+        return TrainOutcome(
+            run_id, dict(evaluation.metrics), dict(evaluation.intervals), cv, evaluation, spec, result.fitted
+        )
+
+    def _store_evaluation(
+        self, run_id: str, evaluation: Any, context: dict[str, Any], prefix: str = ""
+    ) -> None:
+        from carnet.evaluation.report import render_html, to_json
+
+        for plot in evaluation.plots:
+            self.tracking.log_artifact_bytes(run_id, plot.png, f"{prefix}plots/{plot.name}.png")
+            self.tracking.log_artifact_bytes(
+                run_id,
+                json.dumps(plot.data, default=_json_default).encode(),
+                f"{prefix}plots/{plot.name}.json",
+            )
+        report = to_json(evaluation, context)
+        self.tracking.log_artifact_bytes(
+            run_id,
+            json.dumps(report, indent=2, default=_json_default).encode(),
+            f"{prefix}reports/evaluation.json",
+        )
+        self.tracking.log_artifact_bytes(
+            run_id, render_html(evaluation, context).encode(), f"{prefix}reports/evaluation.html"
+        )
+
+    def _store_model(
+        self, run_id: str, task: Any, spec: TrainSpec, result: Any, features: list[str], frame: Any
+    ) -> None:
+        from carnet.flavors import flavor_for
+
+        flavor = flavor_for(result.fitted)
+        data = flavor.dumps(result.fitted)
+        art = self.tracking.log_artifact_bytes(run_id, data, MODEL_PATH)
+        meta = {
+            "flavor": flavor.name,
+            "file": MODEL_PATH,
+            "digest": art.digest,
+            "task": task.name,
+            "family": task.family,
+            "target": spec.target,
+            "features": [{"name": c, "dtype": str(frame[c].dtype)} for c in features],
+            "classes": [_json_default(c) for c in (result.holdout.predictions.classes or [])] or None,
+            "model": spec.model.name if spec.model else None,
+        }
+        self.tracking.log_artifact_bytes(run_id, json.dumps(meta, indent=2).encode(), MODEL_META_PATH)
+
+    # -- loading and evaluating stored models ----------------------------------
+    def load_model(self, run_id: str, *, trusted: tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
+        """The fitted model of a training run (digest verified, types checked) and its metadata."""
+        from carnet.flavors import flavor_registry
+
+        arts = {a.path: a for a in self.tracking.list_artifacts(run_id)}
+        if MODEL_PATH not in arts or MODEL_META_PATH not in arts:
+            raise InvalidInput(
+                f"run {run_id} has no stored model; train one with: carnet train SPEC", field="run_id"
+            )
+        meta = json.loads(self.ctx.artifacts.get_bytes(arts[MODEL_META_PATH].digest))
+        data = self.ctx.artifacts.get_bytes(arts[MODEL_PATH].digest)
+        model = flavor_registry().get(meta["flavor"]).loads(data, trusted=trusted)
+        return model, meta
+
+    def evaluate(self, run_id: str, dataset: str, *, progress: ProgressFn | None = None) -> TrainOutcome:
+        """Score a trained run's model on a dataset version; the result is a new run linked to it."""
+        from carnet.evaluation import evaluate
+
+        source = self.tracking.get_run(run_id)
+        model, meta = self.load_model(run_id)
+        task = self.task(meta["task"])
+        ref = self.resolve_dataset(dataset, source.project)
+        _, frame = self.datasets.load_frame(ref)
+        features = [f["name"] for f in meta["features"]]
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"dataset {ref} lacks the model's feature columns: {', '.join(missing[:10])}", field="dataset"
+            )
+        target = meta.get("target")
+        if task.supervised and (not target or target not in frame.columns):
+            raise InvalidInput(
+                f"dataset {ref} has no target column {target!r} to evaluate against", field="dataset"
+            )
+        options: dict[str, Any] = {}
+        spec_text = self._artifact_text(run_id, SPEC_PATH)
+        if spec_text:
+            from carnet.training import load_spec
+
+            options = dict(load_spec(spec_text).task_options)
+        run = self.tracking.create_run(
+            source.project,
+            f"evaluate-{source.name}",
+            tags={"kind": "evaluation", "evaluates": run_id, "task": task.name},
+            params={"model_run": run_id, "dataset": ref},
+        )
+        try:
+            self.tracking.log_inputs(run.id, [ref], "evaluation")
+            if progress:
+                progress("predict", 0, 1)
+            predictions = task.predict(model, frame[features], options)
+            truth = task.truth(frame, target, options)
+            evaluation = evaluate(
+                task.family, truth, predictions, X=frame[features], fitted=model, options=options
+            )
+            now = time.time()
+            metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if _finite(v)]
+            for name, (low, high) in evaluation.intervals.items():
+                metrics += [
+                    Metric(f"{name}_ci_low", float(low), 0, now),
+                    Metric(f"{name}_ci_high", float(high), 0, now),
+                ]
+            self.tracking.log_metrics(run.id, metrics)
+            self._store_evaluation(
+                run.id, evaluation, {"run_id": run.id, "model_run": run_id, "dataset": ref, "task": task.name}
+            )
+            if progress:
+                progress("predict", 1, 1)
+            self.tracking.end_run(run.id, RunStatus.FINISHED)
+        except BaseException as exc:
+            self.tracking.end_run(run.id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        return TrainOutcome(
+            run.id,
+            dict(evaluation.metrics),
+            dict(evaluation.intervals),
+            {},
+            evaluation,
+            TrainSpec(dataset=ref, task=task.name, target=target),
+        )
+
+    def _artifact_text(self, run_id: str, path: str) -> str | None:
+        for a in self.tracking.list_artifacts(run_id):
+            if a.path == path:
+                return self.ctx.artifacts.get_bytes(a.digest).decode()
+        return None
+
+    # -- reproduce -------------------------------------------------------------
+    def reproduce(
+        self, run_id: str, *, progress: ProgressFn | None = None, environment: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Re-run a training from its recorded spec, dataset version and seed; compare metrics.
+
+        Returns a dict with the new run id, original and new metrics, the differing metric
+        names, and warnings about package versions or code commit that changed.
+        """
+        original = self.tracking.get_run(run_id)
+        text = self._artifact_text(run_id, SPEC_PATH)
+        if text is None:
+            raise InvalidInput(
+                f"run {run_id} was not made by carnet train; nothing to reproduce", field="run_id"
+            )
+        inputs = self.tracking.list_inputs(run_id)
+        warnings: list[str] = []
+        for inp in inputs:
+            current = self.datasets.get(DatasetRef(inp.dataset, inp.version))
+            if current.digest != inp.digest:
+                raise InvalidInput(
+                    f"dataset {inp.dataset}@{inp.version} no longer has the recorded digest", field="dataset"
+                )
+        outcome = self.train(text, progress=progress, tags={"reproduces": run_id}, environment=environment)
+        new = self.tracking.get_run(outcome.run_id)
+        warnings += _environment_differences(original.environment, new.environment)
+        keys = sorted(k for k in original.metrics if k in new.metrics and k != "fit_seconds")
+        differing = [k for k in keys if not _same(original.metrics[k], new.metrics[k])]
+        self.tracking.set_tags(outcome.run_id, {"reproduced": "identical" if not differing else "different"})
+        return {
+            "run_id": run_id,
+            "new_run_id": outcome.run_id,
+            "metrics": {k: [original.metrics[k], new.metrics[k]] for k in keys},
+            "differing": differing,
+            "warnings": warnings,
+        }
+
+
+class _TrainingLog:
+    """A timestamped text log of the training steps (stored as ``logs/training.txt``)."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._start = time.perf_counter()
+
+    def line(self, text: str) -> None:
+        self._lines.append(f"[{time.perf_counter() - self._start:8.3f}s] {text}")
+
+    def text(self) -> str:
+        return "\n".join(self._lines) + "\n"
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _same(a: float, b: float) -> bool:
+    if math.isnan(a) and math.isnan(b):
+        return True
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def _yaml(data: Mapping[str, Any]) -> str:
+    import yaml  # type: ignore[import-untyped]
+
+    return str(yaml.safe_dump(json.loads(json.dumps(data, default=_json_default)), sort_keys=False))
+
+
+def _environment_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    old_pk, new_pk = old.get("packages", {}), new.get("packages", {})
+    changed = [
+        f"{p} {old_pk[p]} -> {new_pk.get(p, 'missing')}" for p in sorted(old_pk) if new_pk.get(p) != old_pk[p]
+    ]
+    if changed:
+        out.append(f"{len(changed)} package version(s) differ: " + "; ".join(changed[:8]))
+    if old.get("python") != new.get("python"):
+        out.append(f"Python {old.get('python')} -> {new.get('python')}")
+    og, ng = old.get("git") or {}, new.get("git") or {}
+    if og.get("commit") != ng.get("commit"):
+        out.append(f"code commit {str(og.get('commit'))[:10]} -> {str(ng.get('commit'))[:10]}")
+    elif ng.get("dirty"):
+        out.append("the working tree has uncommitted changes")
+    return out
