@@ -105,21 +105,30 @@ def test_quickstart_then_runs_commands(ws: str) -> None:
     aucs = [r["metrics"]["roc_auc"] for r in listed["runs"]]
     assert aucs == sorted(aucs, reverse=True) and len(aucs) == 3
 
-    filtered = run_json("--uri", ws, "runs", "list", "-f", "params.model = 'random_forest'")
+    filtered = run_json("--uri", ws, "runs", "list", "-f", "params.`model.name` = 'random_forest'")
     assert [r["name"] for r in filtered["runs"]] == ["forest"]
+    assert all(r["roc_auc_ci"][0] <= r["roc_auc"] <= r["roc_auc_ci"][1] for r in summary["runs"])
 
     best = summary["best_run"]
     shown = run_json("--uri", ws, "runs", "show", best)
     assert shown["inputs"][0]["dataset"] == "breast-cancer"
     paths = {a["path"] for a in shown["artifacts"]}
-    assert {"evaluation/confusion_matrix.json", "plots/roc_curve.png", "model/params.json"} <= paths
+    assert {
+        "plots/roc.png",
+        "plots/confusion_matrix.png",
+        "reports/evaluation.html",
+        "model/model.skops",
+        "spec.yaml",
+        "logs/training.txt",
+    } <= paths
     assert shown["environment"]["python"]
     assert shown["params"]["seed"] == "42"
+    assert shown["tags"]["quickstart"] == "best"
 
     ids = [r["run_id"] for r in summary["runs"]]
     cmp = run_json("--uri", ws, "runs", "compare", *ids, "--only-diff")
     keys = {(r["kind"], r["key"]) for r in cmp["rows"]}
-    assert ("params", "model") in keys and ("params", "seed") not in keys
+    assert ("params", "model.name") in keys and ("params", "seed") not in keys
 
     assert "Runs" in run("--uri", ws, "runs", "list")
     assert "quickstart" in run("--uri", ws, "projects", "list")

@@ -31,7 +31,10 @@ BUILTINS = {
 COMMON = ["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted"]
 #: the metric names the evaluation engine computes, per task (the contract with carnet.evaluation)
 METRICS = {
-    "binary": ([*COMMON, "roc_auc", "pr_auc", "log_loss", "brier", "ece"], ("roc_auc", "maximize")),
+    "binary": (
+        [*COMMON, "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "ece"],
+        ("roc_auc", "maximize"),
+    ),
     "multiclass": ([*COMMON, "roc_auc_ovr", "log_loss", "ece"], ("f1_macro", "maximize")),
     "regression": (["rmse", "mae", "mape", "r2"], ("rmse", "minimize")),
     "clustering": (

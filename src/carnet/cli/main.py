@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",
-        "Create a workspace, version a bundled dataset, track three models, verify the ledger.",
+        "Create a workspace, version a bundled dataset, train and evaluate three models, verify the ledger.",
     ),
 }
 

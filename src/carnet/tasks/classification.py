@@ -162,7 +162,17 @@ class BinaryClassification(_Classification):
 
     name = "binary"
     description = "predict one of exactly two classes (with class probabilities)"
-    _metrics = (*_COMMON_METRICS, "roc_auc", "pr_auc", "log_loss", "brier", "ece")
+    _metrics = (
+        *_COMMON_METRICS,
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+        "ece",
+    )
     _primary = ("roc_auc", "maximize")
 
     def _check_classes(self, target: str, n_classes: int, labels: list[Any]) -> None:
