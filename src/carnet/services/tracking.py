@@ -69,6 +69,13 @@ class TrackingService:
             self._projects[name] = project
         return project
 
+    def _project_id(self, tx: Transaction, name: str) -> int:
+        """Id of an existing project (remembered: projects are never deleted); NotFound otherwise."""
+        cached = self._projects.get(name)
+        if cached is None:
+            cached = self._projects[name] = tx.projects.get(name)
+        return cached.id
+
     def create_project(self, name: str, description: str = "") -> Project:
         """Create a project; AlreadyExists when the name is taken."""
         check_name(name, "project")
@@ -452,7 +459,7 @@ class TrackingService:
                 ids = [p.id for p in tx.projects.list()]
             else:
                 names = [project] if isinstance(project, str) else list(project)
-                ids = [tx.projects.get(n).id for n in names]
+                ids = [self._project_id(tx, n) for n in names]
             if not ids:
                 return RunPage([], None)
             return tx.runs.search(ids, where, order, max_results, offset, include_deleted)
