@@ -198,12 +198,7 @@ class TrainingService:
             seed=spec.seed,
         )
         now = time.time()
-        metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if _finite(v)]
-        for name, (low, high) in evaluation.intervals.items():
-            metrics += [
-                Metric(f"{name}_ci_low", float(low), 0, now),
-                Metric(f"{name}_ci_high", float(high), 0, now),
-            ]
+        metrics = _evaluation_metrics(evaluation, now)
         cv: dict[str, float] = {}
         if len(result.folds) > 1:
             for name, value in result.scores.items():
@@ -332,14 +327,7 @@ class TrainingService:
             evaluation = evaluate(
                 task.family, truth, predictions, X=frame[features], fitted=model, options=options
             )
-            now = time.time()
-            metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if _finite(v)]
-            for name, (low, high) in evaluation.intervals.items():
-                metrics += [
-                    Metric(f"{name}_ci_low", float(low), 0, now),
-                    Metric(f"{name}_ci_high", float(high), 0, now),
-                ]
-            self.tracking.log_metrics(run.id, metrics)
+            self.tracking.log_metrics(run.id, _evaluation_metrics(evaluation, time.time()))
             self._store_evaluation(
                 run.id, evaluation, {"run_id": run.id, "model_run": run_id, "dataset": ref, "task": task.name}
             )
@@ -414,6 +402,17 @@ class _TrainingLog:
 
     def text(self) -> str:
         return "\n".join(self._lines) + "\n"
+
+
+def _evaluation_metrics(evaluation: Any, now: float) -> list[Metric]:
+    """Headline metric values and their interval bounds (``<name>_ci_low`` / ``_ci_high``)."""
+    metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if _finite(v)]
+    for name, (low, high) in evaluation.intervals.items():
+        metrics += [
+            Metric(f"{name}_ci_low", float(low), 0, now),
+            Metric(f"{name}_ci_high", float(high), 0, now),
+        ]
+    return metrics
 
 
 def _finite(v: Any) -> bool:
