@@ -44,3 +44,21 @@ def test_unknown_scoring_falls_back_to_sklearn() -> None:
     assert _batched_importances(model, X, y, "roc_auc", 0, 2) is None
     _, table = permutation_importance_plot(model, X, y, scoring="roc_auc", n_repeats=2)
     assert table[0]["feature"] == "a"
+
+
+def test_interval_metrics_limits_the_bootstrap_to_the_headline() -> None:
+    from carnet.domain.training import Predictions
+    from carnet.evaluation import evaluate
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=300)
+    proba = np.clip(y * 0.6 + rng.random(300) * 0.4, 0, 1)
+    pred = Predictions(
+        "binary", y_pred=(proba > 0.5).astype(int), y_score=np.c_[1 - proba, proba], classes=[0, 1]
+    )
+    full = evaluate("classification", y, pred, plots=False, bootstrap=50)
+    some = evaluate(
+        "classification", y, pred, plots=False, bootstrap=50, interval_metrics=["roc_auc", "accuracy"]
+    )
+    assert set(some.intervals) == {"roc_auc", "accuracy"} and len(full.intervals) > 2
+    assert some.intervals["roc_auc"] == full.intervals["roc_auc"]

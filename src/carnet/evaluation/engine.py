@@ -195,6 +195,7 @@ def evaluate(
     confidence: float = 0.95,
     seed: int = 0,
     plots: bool = True,
+    interval_metrics: Sequence[str] | None = None,
 ) -> EvaluationResult:
     """Score ``predictions`` against ``truth`` as metric family ``family``.
 
@@ -214,6 +215,8 @@ def evaluate(
         confidence: interval level.
         seed: seeds resampling, sampling and permutations: results are deterministic.
         plots: draw PNG plots.
+        interval_metrics: the headline metrics that get bootstrap intervals (None = every
+            metric that supports them).
 
     Raises:
         InvalidInput: unknown family or metric, inconsistent lengths or shapes (field named).
@@ -249,6 +252,7 @@ def evaluate(
                 if (batch := impl.impls[name].batch) is not None
                 and METRICS[(family, name)].bootstrap
                 and math.isfinite(value)
+                and (interval_metrics is None or name in interval_metrics)
             }
             intervals, more = run_bootstrap(data.n, batches, bootstrap, confidence, seed)
             notes += more
@@ -293,7 +297,15 @@ def _add_importance(
     scoring = options.get("importance_scoring", _IMPORTANCE_SCORING[family])
     try:
         with quiet():
-            plot, table = permutation_importance_plot(fitted, X, truth, scoring, seed)
+            plot, table = permutation_importance_plot(
+                fitted,
+                X,
+                truth,
+                scoring,
+                seed,
+                n_repeats=int(options.get("importance_repeats", 5)),
+                max_rows=int(options.get("importance_rows", 2000)),
+            )
     except Exception as exc:  # noqa: BLE001 - user model code: report, do not fail the evaluation
         result.notes.append(f"permutation importance failed: {type(exc).__name__}: {exc}")
         return

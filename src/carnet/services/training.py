@@ -186,16 +186,18 @@ class TrainingService:
         from carnet.evaluation import evaluate
 
         fold = result.holdout
+        names = list(spec.metrics or task.default_metrics())
         X_eval = frame.iloc[fold.test_index][result.features]
         evaluation = evaluate(
             task.family,
             fold.truth,
             fold.predictions,
-            metrics=list(spec.metrics or task.default_metrics()),
+            metrics=names,
             X=X_eval,
             fitted=result.fitted if len(result.folds) == 1 else None,
-            options=dict(spec.task_options),
+            options={"importance_rows": 1000, "importance_repeats": 3, **spec.task_options},
             seed=spec.seed,
+            interval_metrics=_headline(task, names),
         )
         now = time.time()
         metrics = _evaluation_metrics(evaluation, now)
@@ -402,6 +404,17 @@ class _TrainingLog:
 
     def text(self) -> str:
         return "\n".join(self._lines) + "\n"
+
+
+#: metrics that get bootstrap intervals besides the task's primary one, when reported
+HEADLINE = ("accuracy", "f1", "f1_macro", "rmse", "mae", "r2", "mase", "ndcg_at_k", "precision_at_k")
+
+
+def _headline(task: Any, names: list[str]) -> list[str]:
+    """The task's primary metric and up to three other headline metrics among ``names``."""
+    primary = task.primary_metric()[0]
+    others = [m for m in HEADLINE if m in names and m != primary][:3]
+    return [primary, *others]
 
 
 def _evaluation_metrics(evaluation: Any, now: float) -> list[Metric]:
