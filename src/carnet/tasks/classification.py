@@ -104,9 +104,13 @@ class _Classification(TaskBase):
         )
 
     def fit(self, estimator: Any, X: pd.DataFrame, y: pd.Series | None, options: dict[str, Any]) -> Any:
-        """``estimator.fit(X, y)``."""
+        """``estimator.fit(X, y)``; models that need labels 0..k-1 (XGBoost) are wrapped to encode them."""
         if y is None:
             raise InvalidInput(f"task {self.name} needs the target values to fit", field="target")
+        from carnet.tasks.label_encoding import LabelEncodedClassifier, needs_label_encoding
+
+        if needs_label_encoding(estimator, y):
+            return LabelEncodedClassifier(estimator).fit(X, y)
         return estimator.fit(X, y)
 
     def predict(self, fitted: Any, X: pd.DataFrame, options: dict[str, Any]) -> Predictions:
@@ -117,6 +121,8 @@ class _Classification(TaskBase):
         classes = getattr(fitted, "classes_", None)
         if hasattr(fitted, "predict_proba"):
             scores = np.asarray(fitted.predict_proba(X), dtype=float)
+            totals = scores.sum(axis=1, keepdims=True)  # float32 boosters drift from 1 by ~1e-7
+            scores = np.divide(scores, totals, out=scores, where=totals > 0)
             kind = "proba"
         elif hasattr(fitted, "decision_function"):
             raw = np.asarray(fitted.decision_function(X), dtype=float)
