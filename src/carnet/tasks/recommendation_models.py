@@ -198,19 +198,21 @@ def _top_per_row(matrix: Any, k: int) -> Any:
 
 
 class MatrixFactorization(_Recommender):
-    """Truncated SVD of the user-item matrix: centred ratings (explicit) or the binary matrix (implicit).
+    """Truncated SVD of the user-item matrix: raw ratings (explicit) or the binary matrix (implicit).
 
-    Explicit ratings are centred on each user's mean rating (unrated cells count as the
-    mean); scores are the rank-``n_components`` reconstruction (plus the mean).
+    By default the raw ratings are factorised with unrated cells as 0 ("PureSVD"), which
+    ranks better for top-k lists; with ``center=True`` explicit ratings are centred on each
+    user's mean (unrated cells count as the mean). Scores are the rank-``n_components``
+    reconstruction (plus the mean when centred).
 
     Args:
         n_components: latent factors (capped below the matrix's smaller side).
         seed: random state of the randomized SVD.
-        center: centre explicit ratings; False factorises the raw ratings (unrated = 0,
-            "PureSVD"), which often ranks better for top-k lists.
+        center: centre explicit ratings on each user's mean (default False: raw ratings,
+            unrated = 0, "PureSVD").
     """
 
-    def __init__(self, n_components: int = 20, seed: int | None = 0, center: bool = True) -> None:
+    def __init__(self, n_components: int = 20, seed: int | None = 0, center: bool = False) -> None:
         self.n_components = n_components
         self.seed = seed
         self.center = center
