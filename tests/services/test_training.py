@@ -124,3 +124,6 @@ def test_automl_beats_or_matches_its_baseline(ws: Client, cancer: str) -> None:
     parent = ws.get_run(result["parent_run_id"])
     assert parent.tags["best_run"] == result["run_id"]
     assert any(a.path == "automl/leaderboard.json" for a in ws.list_artifacts(parent.id))
+    children = set(ws.child_runs(parent.id))
+    linked = [row["run_id"] for row in result["leaderboard"] if row["run_id"]]
+    assert linked and set(linked) <= children

@@ -156,7 +156,8 @@ def automl(
         "run",
         title=f"AutoML leaderboard ({result['direction']} {result['metric']})",
     )
-    for row in result["leaderboard"]:
+    shown = result["leaderboard"][:15]
+    for row in shown:
         style = "bold green" if row["rank"] == 1 else None
         value = row["value"]
         table.add_row(
@@ -170,6 +171,11 @@ def automl(
         )
     out = console()
     out.print(table)
+    if len(result["leaderboard"]) > len(shown):
+        more = len(result["leaderboard"]) - len(shown)
+        out.print(
+            f"... {more} more trials in automl/leaderboard.json of run {result['parent_run_id']} (or --json)"
+        )
     out.print(
         f"baseline ({result['baseline']['model']}): {result['baseline']['value']:.4g}; "
         f"best: {result['best']['value']:.4g}; {len(result['leaderboard'])} trials in "

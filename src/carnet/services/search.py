@@ -213,22 +213,20 @@ class SearchService:
             params={"time_budget": time_budget, "dataset": ref, "target": target or ""},
             environment=environment,
         )
-        runs: list[str] = []
+        runs: dict[int, str] = {}
 
         def on_trial(entry: Any) -> None:
-            runs.append(
-                self._trial_run(
-                    parent.id,
-                    project,
-                    len(runs),
-                    entry.model,
-                    entry.params,
-                    entry.scores,
-                    "complete" if entry.value is not None else "failed",
-                    entry.seconds,
-                    getattr(entry, "error", None),
-                    {"preprocess": entry.preprocess},
-                )
+            runs[entry.number] = self._trial_run(
+                parent.id,
+                project,
+                entry.number,
+                entry.model,
+                entry.params,
+                entry.scores,
+                "complete" if entry.value is not None else "failed",
+                entry.seconds,
+                getattr(entry, "error", None),
+                {"preprocess": entry.preprocess},
             )
 
         try:
@@ -248,7 +246,7 @@ class SearchService:
                     on_trial=on_trial,
                     progress=progress,
                 )
-            rows = result.to_rows()
+            rows = [{**row, "run_id": runs.get(row["number"])} for row in result.to_rows()]
             best_spec = replace(result.best.trial_spec, name="automl-best", search=None)
             outcome = self.training.train(
                 best_spec,
