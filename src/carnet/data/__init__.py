@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from carnet.data.diff import Change, ColumnDiff, TypeChange, VersionDiff, diff_versions
 from carnet.data.profiling import TableProfiler, column_kind
-from carnet.data.tabular import FORMATS, Format, TableSummary, detect_format, scan_table, table_from_dataframe
+from carnet.data.tabular import (
+    FORMATS,
+    Format,
+    TableSummary,
+    detect_format,
+    read_table,
+    scan_table,
+    table_from_dataframe,
+)
 
 __all__ = [
     "FORMATS",
@@ -23,6 +31,7 @@ __all__ = [
     "column_kind",
     "detect_format",
     "diff_versions",
+    "read_table",
     "scan_table",
     "table_from_dataframe",
 ]

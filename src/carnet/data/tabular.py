@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["FORMATS", "Format", "TableSummary", "detect_format", "scan_table", "table_from_dataframe"]
+__all__ = [
+    "FORMATS",
+    "Format",
+    "TableSummary",
+    "detect_format",
+    "read_table",
+    "scan_table",
+    "table_from_dataframe",
+]
 
 Format = Literal["csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "parquet")
@@ -183,24 +191,27 @@ def scan_table(
     )
 
 
-def _scan_csv(
-    p: Path, delimiter: str | None, make: Callable[[pa.Schema], TableProfiler], report: _Monotonic
-) -> TableProfiler:
-    """Profile a CSV file, widening column types and rescanning when a later block needs it."""
+def _csv_passes(
+    p: Path,
+    delimiter: str | None,
+    start: Callable[[pa.Schema], Callable[[pa.RecordBatch], None]],
+    report: Callable[[int], None],
+) -> None:
+    """Stream a CSV file to the sink ``start(schema)`` returns, widening types and restarting when needed."""
     gz = _csv.is_gzip(p)
     sep = delimiter if delimiter is not None else _csv.sniff_delimiter(p, gz)
     column_types: dict[str, pa.DataType] = {}
     retypes: Counter[str] = Counter()
     while True:
-        holder: list[TableProfiler] = []
+        sinks: list[Callable[[pa.RecordBatch], None]] = []
 
-        def on_schema(schema: pa.Schema, holder: list[TableProfiler] = holder) -> None:
+        def on_schema(schema: pa.Schema, sinks: list[Callable[[pa.RecordBatch], None]] = sinks) -> None:
             _check_schema(p, schema)
-            holder.append(make(schema))
+            sinks.append(start(schema))
 
         try:
             for batch in _csv.iter_csv_batches(p, sep, gz, column_types, on_schema, report):
-                holder[0].update(batch)
+                sinks[0](batch)
         except _csv.Retype as r:
             retypes[r.name] += 1
             if retypes[r.name] > _MAX_RETYPES_PER_COLUMN:  # pragma: no cover - defensive
@@ -209,7 +220,52 @@ def _scan_csv(
                 ) from None
             column_types[r.name] = r.dtype
             continue
-        return holder[0]
+        return
+
+
+def _scan_csv(
+    p: Path, delimiter: str | None, make: Callable[[pa.Schema], TableProfiler], report: _Monotonic
+) -> TableProfiler:
+    """Profile a CSV file, widening column types and rescanning when a later block needs it."""
+    profilers: list[TableProfiler] = []
+
+    def start(schema: pa.Schema) -> Callable[[pa.RecordBatch], None]:
+        profilers.append(make(schema))
+        return profilers[-1].update
+
+    _csv_passes(p, delimiter, start, report)
+    return profilers[-1]
+
+
+def read_table(
+    path: str | os.PathLike[str], fmt: Format | None = None, *, delimiter: str | None = None
+) -> pa.Table:
+    """The whole file as an Arrow table, read exactly as :func:`scan_table` profiles it.
+
+    Same format detection, delimiter sniffing, missing-value tokens and type widening, so
+    a dataset version's rows and its recorded schema agree.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = _check_file(path)
+    if (fmt or detect_format(p)) == "parquet":
+        try:
+            return pq.read_table(p)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInput(
+                f"cannot read Parquet file '{p}': {_csv.condense(exc)}", field="path"
+            ) from None
+    batches: list[list[pa.RecordBatch]] = []
+    schemas: list[pa.Schema] = []
+
+    def start(schema: pa.Schema) -> Callable[[pa.RecordBatch], None]:
+        batches.append([])
+        schemas.append(schema)
+        return batches[-1].append
+
+    _csv_passes(p, delimiter, start, lambda _n: None)
+    return pa.Table.from_batches(batches[-1], schema=schemas[-1])
 
 
 def _scan_parquet(p: Path, make: Callable[[pa.Schema], TableProfiler], report: _Monotonic) -> TableProfiler:

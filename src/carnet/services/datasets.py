@@ -173,20 +173,15 @@ class DatasetService:
 
     def load_frame(self, ref: str | DatasetRef) -> tuple[DatasetVersion, Any]:
         """A version's rows as a pandas DataFrame (read from a verified copy of its file)."""
-        import pandas as pd  # noqa: PLC0415
+        from carnet.data import read_table  # noqa: PLC0415 - the reader the profile used
 
         version = self.get(ref)
-        gz = version.format == "csv" and version.source.endswith(".gz")
-        name = f"data.{version.format}" + (".gz" if gz else "")  # pyarrow decompresses by extension
+        suffix = "".join(Path(version.source).suffixes[-2:]).lower()
+        if version.format == "parquet" or suffix not in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
+            suffix = f".{version.format}"
         with tempfile.TemporaryDirectory(prefix="carnet-data-") as tmp:
-            path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / name)
-            if version.format == "parquet":
-                frame = pd.read_parquet(path)
-            else:
-                import pyarrow.csv as pacsv  # noqa: PLC0415 - same reader (and types) as the profile
-
-                sep = "\t" if version.source.endswith((".tsv", ".tsv.gz")) else ","
-                frame = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=sep)).to_pandas()
+            path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / f"data{suffix}")
+            frame = read_table(path, version.format).to_pandas()  # type: ignore[arg-type]
         return version, frame
 
     def download(self, ref: str | DatasetRef, out: str | Path, progress: Progress | None = None) -> Path:
