@@ -23,7 +23,7 @@ from carnet.evaluation.registry import (
     get_metric,
     metric_names,
 )
-from carnet.evaluation.result import EvaluationResult, Plot
+from carnet.evaluation.result import EvaluationResult, Plot, jsonable
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -35,6 +35,7 @@ __all__ = [
     "default_metrics",
     "evaluate",
     "get_metric",
+    "jsonable",
     "metric_names",
     "permutation_importance_plot",
     "render_html",

@@ -14,7 +14,7 @@ from carnet.domain.training import ModelSpec, SplitSpec, TrainSpec
 from carnet.errors import InvalidInput
 from carnet.services.context import ServiceContext
 from carnet.services.tracking import TrackingService
-from carnet.services.training import ProgressFn, TrainingService, flat_params
+from carnet.services.training import ProgressFn, TrainingService, finite, flat_params
 
 __all__ = ["SearchService"]
 
@@ -58,7 +58,7 @@ class SearchService:
             tags={"kind": "trial", "trial_state": state},
         )
         now = time.time()
-        metrics = [Metric(k, float(v), 0, now) for k, v in scores.items() if _finite(v)]
+        metrics = [Metric(k, float(v), 0, now) for k, v in scores.items() if finite(v)]
         metrics.append(Metric("trial_seconds", float(seconds), 0, now))
         self.tracking.log_metrics(run.id, metrics)
         status = (
@@ -286,15 +286,6 @@ class SearchService:
 
 def _value(v: float | None) -> float:
     return float("nan") if v is None else float(v)
-
-
-def _finite(v: Any) -> bool:
-    import math
-
-    try:
-        return v is not None and math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _infer_task(frame: Any, target: str | None) -> str:

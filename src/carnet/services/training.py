@@ -18,11 +18,12 @@ from typing import Any
 from carnet.domain import DatasetRef, Metric, RunStatus
 from carnet.domain.training import Predictions, TrainSpec
 from carnet.errors import InvalidInput
+from carnet.evaluation import jsonable
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
 from carnet.services.tracking import TrackingService
 
-__all__ = ["MetricScorer", "TrainOutcome", "TrainingService"]
+__all__ = ["MetricScorer", "TrainOutcome", "TrainingService", "finite", "flat_params"]
 
 ProgressFn = Callable[[str, int, int], None]
 MODEL_PATH = "model/model.skops"
@@ -210,9 +211,9 @@ class TrainingService:
                 metrics += [
                     Metric(f"fold_{k}", float(v), fold_result.fold, now)
                     for k, v in fold_result.scores.items()
-                    if _finite(v)
+                    if finite(v)
                 ]
-        metrics += [Metric(k, v, 0, now) for k, v in cv.items() if _finite(v)]
+        metrics += [Metric(k, v, 0, now) for k, v in cv.items() if finite(v)]
         metrics.append(Metric("fit_seconds", float(result.fit_seconds), 0, now))
         self.tracking.log_metrics(run_id, metrics)
         self._store_evaluation(
@@ -225,7 +226,7 @@ class TrainingService:
                 "model": spec.model.name if spec.model else None,
             },
         )
-        log.line("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if _finite(v)))
+        log.line("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if finite(v)))
         return TrainOutcome(
             run_id, dict(evaluation.metrics), dict(evaluation.intervals), cv, evaluation, spec, result.fitted
         )
@@ -239,13 +240,13 @@ class TrainingService:
             self.tracking.log_artifact_bytes(run_id, plot.png, f"{prefix}plots/{plot.name}.png")
             self.tracking.log_artifact_bytes(
                 run_id,
-                json.dumps(plot.data, default=_json_default).encode(),
+                json.dumps(jsonable(plot.data)).encode(),
                 f"{prefix}plots/{plot.name}.json",
             )
         report = to_json(evaluation, context)
         self.tracking.log_artifact_bytes(
             run_id,
-            json.dumps(report, indent=2, default=_json_default).encode(),
+            json.dumps(jsonable(report), indent=2).encode(),
             f"{prefix}reports/evaluation.json",
         )
         self.tracking.log_artifact_bytes(
@@ -268,7 +269,7 @@ class TrainingService:
             "family": task.family,
             "target": spec.target,
             "features": [{"name": c, "dtype": str(frame[c].dtype)} for c in features],
-            "classes": [_json_default(c) for c in (result.holdout.predictions.classes or [])] or None,
+            "classes": jsonable(list(result.holdout.predictions.classes or [])) or None,
             "model": spec.model.name if spec.model else None,
         }
         self.tracking.log_artifact_bytes(run_id, json.dumps(meta, indent=2).encode(), MODEL_META_PATH)
@@ -419,7 +420,7 @@ def _headline(task: Any, names: list[str]) -> list[str]:
 
 def _evaluation_metrics(evaluation: Any, now: float) -> list[Metric]:
     """Headline metric values and their interval bounds (``<name>_ci_low`` / ``_ci_high``)."""
-    metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if _finite(v)]
+    metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if finite(v)]
     for name, (low, high) in evaluation.intervals.items():
         metrics += [
             Metric(f"{name}_ci_low", float(low), 0, now),
@@ -428,7 +429,7 @@ def _evaluation_metrics(evaluation: Any, now: float) -> list[Metric]:
     return metrics
 
 
-def _finite(v: Any) -> bool:
+def finite(v: Any) -> bool:
     try:
         return v is not None and math.isfinite(float(v))
     except (TypeError, ValueError):
@@ -441,18 +442,10 @@ def _same(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
-
-
 def _yaml(data: Mapping[str, Any]) -> str:
     import yaml  # type: ignore[import-untyped]
 
-    return str(yaml.safe_dump(json.loads(json.dumps(data, default=_json_default)), sort_keys=False))
+    return str(yaml.safe_dump(jsonable(data), sort_keys=False))
 
 
 def _environment_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
