@@ -127,3 +127,16 @@ def test_automl_beats_or_matches_its_baseline(ws: Client, cancer: str) -> None:
     children = set(ws.child_runs(parent.id))
     linked = [row["run_id"] for row in result["leaderboard"] if row["run_id"]]
     assert linked and set(linked) <= children
+
+
+def test_a_model_file_swapped_behind_the_metadata_is_refused(ws: Client, cancer: str) -> None:
+    from carnet.domain import Artifact
+    from carnet.errors import ArtifactCorrupted
+
+    outcome = ws.train(SPEC.format(ref=cancer))
+    other = ws.services.ctx.artifacts.put_bytes(b"not the model")
+    # tamper below the service layer: the run's model record now points at other content
+    with ws.services.ctx.store.transaction() as tx:
+        tx.runs.add_artifacts(outcome.run_id, [Artifact("model/model.skops", other.digest, other.size)])
+    with pytest.raises(ArtifactCorrupted, match="does not match"):
+        ws.load_model(outcome.run_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 from carnet.domain import DatasetRef, Metric, RunStatus
 from carnet.domain.training import Predictions, TrainSpec
-from carnet.errors import InvalidInput
+from carnet.errors import ArtifactCorrupted, InvalidInput
 from carnet.evaluation import jsonable
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
@@ -285,7 +285,13 @@ class TrainingService:
                 f"run {run_id} has no stored model; train one with: carnet train SPEC", field="run_id"
             )
         meta = json.loads(self.ctx.artifacts.get_bytes(arts[MODEL_META_PATH].digest))
-        data = self.ctx.artifacts.get_bytes(arts[MODEL_PATH].digest)
+        digest = arts[MODEL_PATH].digest
+        if meta.get("digest") != digest:  # the model file must be the one its metadata describes
+            raise ArtifactCorrupted(
+                f"model of run {run_id}: recorded digest {meta.get('digest')} does not match {digest}",
+                digest=digest,
+            )
+        data = self.ctx.artifacts.get_bytes(digest)  # verified against the digest while read
         model = flavor_registry().get(meta["flavor"]).loads(data, trusted=trusted)
         return model, meta
 
