@@ -22,6 +22,7 @@ from carnet.client.buffer import MetricBuffer, Param, split
 from carnet.client.environment import capture_environment
 from carnet.client.local import Client
 from carnet.domain import Artifact, DatasetVersion, Run, RunInput, RunStatus
+from carnet.domain.runs import check_params_unchanged
 from carnet.errors import Conflict, InvalidInput
 from carnet.services.validation import check_key, param_value
 
@@ -155,14 +156,7 @@ class ActiveRun:
         if self._ended:
             raise Conflict(f"run {self.id} has ended; start a new run to log more params", field="run_id")
         clean = {check_key(k, "param"): param_value(v, k) for k, v in params.items()}
-        for key, value in clean.items():
-            old = self._params.get(key)
-            if old is not None and old != value:
-                raise Conflict(
-                    f"param {key!r} of run {self.id} is already {old!r}; params are immutable, "
-                    f"log a new run to try {value!r}",
-                    field=f"params.{key}",
-                )
+        check_params_unchanged(self.id, self._params, clean)
         new = [Param(k, v) for k, v in clean.items() if k not in self._params]
         self._params.update(clean)
         if new:

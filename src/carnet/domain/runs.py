@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Artifact", "Metric", "Project", "Run", "RunInput", "RunStatus"]
+from carnet.errors import Conflict
+
+__all__ = ["Artifact", "Metric", "Project", "Run", "RunInput", "RunStatus", "check_params_unchanged"]
 
 
 class RunStatus(enum.StrEnum):
@@ -88,3 +91,15 @@ class Run:
     def duration(self) -> float | None:
         """Seconds between start and end, when ended."""
         return None if self.end_time is None else self.end_time - self.start_time
+
+
+def check_params_unchanged(run_id: str, existing: Mapping[str, str], params: Mapping[str, str]) -> None:
+    """Params are immutable: raise Conflict when a key already has a different value."""
+    for key, value in params.items():
+        old = existing.get(key)
+        if old is not None and old != value:
+            raise Conflict(
+                f"param {key!r} of run {run_id} is already {old!r}; params are immutable, "
+                f"log a new run to try {value!r}",
+                field=f"params.{key}",
+            )

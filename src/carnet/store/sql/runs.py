@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 
 from carnet.domain import Artifact, Expr, Metric, Run, RunInput, RunStatus
-from carnet.errors import Conflict, NotFound
+from carnet.domain.runs import check_params_unchanged
+from carnet.errors import NotFound
 from carnet.store.interfaces import RunPage
 from carnet.store.sql import tables as t
 from carnet.store.sql.dialect import insert_for
@@ -249,14 +250,7 @@ class SqlRunRepo:
         if inserted == len(rows):
             return  # every key was new: nothing to compare
         existing = dict(self.conn.execute(_PARAMS_OF_RUN, {"rid": run_id}).all())
-        for key, value in params.items():
-            old = existing.get(key)
-            if old is not None and old != value:
-                raise Conflict(
-                    f"param {key!r} of run {run_id} is already {old!r}; params are immutable, "
-                    f"log a new run to try {value!r}",
-                    field=f"params.{key}",
-                )
+        check_params_unchanged(run_id, existing, params)
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Set tags, replacing previous values of the same keys."""
