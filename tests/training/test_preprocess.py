@@ -190,6 +190,24 @@ def test_category_strings() -> None:
     assert all(isinstance(v, float) and np.isnan(v) for v in out[1])
 
 
+def test_category_strings_fast_paths_match_the_per_value_conversion() -> None:
+    frame = pd.DataFrame(
+        {
+            "plain": ["u", None, "w"],
+            "string": pd.array(["s", pd.NA, "t"], dtype="string"),
+            "category": pd.Categorical(["p", None, "q"]),
+            "float_category": pd.Categorical([1.0, 2.5, None]),
+            "all_missing": [None, None, None],
+        }
+    )
+    out = CategoryStrings().fit(frame).transform(frame)
+    assert out[0].tolist()[:4] == ["u", "s", "p", "1"]
+    assert out[2].tolist()[:3] == ["w", "t", "q"]
+    assert out[1][3] == "2.5"
+    assert np.isnan(out[2][3]) and all(np.isnan(v) for v in out[:, 4])
+    assert all(isinstance(v, float) and np.isnan(v) for v in out[1][:3])
+
+
 def test_fitted_pipeline_round_trips_through_skops() -> None:
     frame = mixed_frame()
     pipe = build_pipeline(spec_for(encode="target"), Task(), frame, FEATURES).fit(frame[FEATURES], frame["y"])

@@ -94,6 +94,22 @@ class DateParts(TransformerMixin, BaseEstimator):
         return np.asarray([f"{c}_{p}" for c in names for p in self.parts], dtype=object)
 
 
+def _strings(col: pd.Series) -> np.ndarray:
+    """One column as an object array of ``_text`` strings, ``np.nan`` where missing.
+
+    Columns already holding only strings are copied as they are and categoricals convert
+    their categories once; only mixed columns pay a per-value conversion.
+    """
+    missing = col.isna().to_numpy()
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        labels = np.asarray([_text(c) for c in col.cat.categories] + [np.nan], dtype=object)
+        return labels[col.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing NaN
+    values = col.to_numpy(dtype=object, na_value=np.nan)  # None, pd.NA -> NaN
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values
+    return np.asarray([np.nan if m else _text(v) for v, m in zip(values, missing, strict=True)], dtype=object)
+
+
 class CategoryStrings(TransformerMixin, BaseEstimator):
     """Turn categorical columns (object, string, category, bool, mixed) into strings, NaN kept as NaN.
 
@@ -112,9 +128,7 @@ class CategoryStrings(TransformerMixin, BaseEstimator):
         cols = _columns(X)
         out = np.empty((len(X), len(cols)), dtype=object)
         for i, col in enumerate(cols):
-            missing = col.isna().to_numpy()
-            values = col.astype(object).to_numpy()
-            out[:, i] = [np.nan if m else _text(v) for v, m in zip(values, missing, strict=True)]
+            out[:, i] = _strings(col)
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
