@@ -9,9 +9,10 @@ columns), then alternately runs, each in a fresh process:
   dataset already registered (what a user runs), which also evaluates with bootstrap
   intervals, draws plots, writes reports and stores the model.
 
-Target: carnet wall time <= raw wall time * 1.05 + 1 s.
+Target: carnet's overhead (the median over repeats of carnet's time minus the raw time of
+the same repeat) <= 5 % of the raw fit time + 1 s.
 
-    python benchmarks/bench_training.py [--rows 200000] [--repeat 3] [--json PATH]
+    python benchmarks/bench_training.py [--rows 200000] [--repeat 5] [--json PATH]
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="carnet-bench-train-") as tmp:
@@ -134,11 +135,18 @@ def main() -> int:
                 flush=True,
             )
         raw, tracked, fit = statistics.median(raw_s), statistics.median(carnet_s), statistics.median(fits)
-        overhead = tracked - raw
+        # each carnet run is compared with the raw run just before it: slow phases of the
+        # shared machine then fall on both sides of a pair
+        paired = statistics.median(c - r for c, r in zip(carnet_s, raw_s, strict=True))
+        overhead = paired
         limit = 0.05 * fit + 1.0
         verdict = "PASS" if overhead <= limit else "FAIL"
         print(f"\nrows {opts.rows}: raw {raw:.2f}s, carnet train {tracked:.2f}s, fit {fit:.2f}s")
-        print(f"overhead {overhead:.2f}s; target <= 5% of fit + 1 s = {limit:.2f}s: {verdict}")
+        print(f"difference of the medians {tracked - raw:.2f}s")
+        print(
+            f"overhead (median of paired differences) {overhead:.2f}s; "
+            f"target <= 5% of fit + 1 s = {limit:.2f}s: {verdict}"
+        )
         if opts.json:
             opts.json.write_text(
                 json.dumps(
@@ -148,6 +156,7 @@ def main() -> int:
                         "carnet": carnet_s,
                         "fit": fits,
                         "overhead": overhead,
+                        "difference_of_medians": tracked - raw,
                         "limit": limit,
                         "result": verdict,
                     },

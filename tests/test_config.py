@@ -239,6 +239,16 @@ def test_bad_flush_interval_is_invalid_input(tmp_path: Path, value: str) -> None
     assert "CARNET_FLUSH_INTERVAL" in str(err.value)
 
 
+def test_offload_rows_default_override_and_errors(tmp_path: Path) -> None:
+    assert resolve_settings(str(tmp_path), env={}, cwd=tmp_path).offload_rows == 50_000
+    s = resolve_settings(str(tmp_path), env={"CARNET_OFFLOAD_ROWS": "0"}, cwd=tmp_path)
+    assert s.offload_rows == 0
+    for bad in ("many", "-5", "1.5"):
+        with pytest.raises(InvalidInput) as err:
+            resolve_settings(str(tmp_path), env={"CARNET_OFFLOAD_ROWS": bad}, cwd=tmp_path)
+        assert err.value.field == "CARNET_OFFLOAD_ROWS"
+
+
 def test_settings_are_frozen(tmp_path: Path) -> None:
     s = resolve_settings(str(tmp_path), env={}, cwd=tmp_path)
     with pytest.raises(AttributeError):

@@ -51,6 +51,8 @@ class Settings:
         audit_key: optional secret; when set, audit hashes are HMACs under it.
         flush_interval: seconds between background metric flushes.
         storage_options: extra fsspec options for the artifact filesystem.
+        offload_rows: evaluations of at least this many rows draw their plots and permutation
+            importance in a helper process while the main one stores the model (0 = never).
     """
 
     uri: str
@@ -61,6 +63,7 @@ class Settings:
     audit_key: str | None = None
     flush_interval: float = 1.0
     storage_options: Mapping[str, Any] = field(default_factory=dict)
+    offload_rows: int = 50_000
 
     @property
     def backend(self) -> str:
@@ -107,6 +110,20 @@ def _flush_interval(env: Mapping[str, str]) -> float:
     return value
 
 
+def _offload_rows(env: Mapping[str, str]) -> int:
+    raw = env.get("CARNET_OFFLOAD_ROWS", "50000")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InvalidInput(
+            f"CARNET_OFFLOAD_ROWS={raw!r} is not a row count >= 0 (0 turns the helper process off)",
+            field="CARNET_OFFLOAD_ROWS",
+        )
+    return value
+
+
 def _check_artifact_root(root: str, cwd: Path) -> str:
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     if scheme not in _ARTIFACT_SCHEMES:
@@ -147,6 +164,7 @@ def resolve_settings(
         "actor": _default_actor(env),
         "audit_key": env.get("CARNET_AUDIT_KEY") or None,
         "flush_interval": _flush_interval(env),
+        "offload_rows": _offload_rows(env),
     }
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("", "file"):

@@ -140,3 +140,33 @@ def test_a_model_file_swapped_behind_the_metadata_is_refused(ws: Client, cancer:
         tx.runs.add_artifacts(outcome.run_id, [Artifact("model/model.skops", other.digest, other.size)])
     with pytest.raises(ArtifactCorrupted, match="does not match"):
         ws.load_model(outcome.run_id)
+
+
+@pytest.mark.parametrize("rows", ["1", "0"])
+def test_a_helper_process_changes_nothing_in_what_is_recorded(
+    rows: str, ws: Client, cancer: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Offloading plots and model serialisation (CARNET_OFFLOAD_ROWS) records the same bytes."""
+    reference = ws.train(SPEC.format(ref=cancer))
+    monkeypatch.setenv("CARNET_OFFLOAD_ROWS", rows)
+    with Client(str(tmp_path / "ws")) as other:
+        outcome = other.train(SPEC.format(ref=cancer))
+        scored = other.evaluate(outcome.run_id, cancer)
+        (log_file,) = other.download_artifact(outcome.run_id, "logs/training.txt", tmp_path / "log")
+        log = log_file.read_text()
+
+    def digests(run_id: str) -> dict[str, str]:
+        return {a.path: a.digest for a in ws.list_artifacts(run_id) if a.path.startswith("plots/")}
+
+    assert ("helper process" in log) == (rows == "1")
+    assert outcome.metrics == reference.metrics and outcome.intervals == reference.intervals
+    assert digests(outcome.run_id) == digests(reference.run_id)
+    assert len(digests(outcome.run_id)) > 8
+    rescored = ws.evaluate(reference.run_id, cancer)
+    assert scored.metrics == rescored.metrics
+    assert digests(scored.run_id) == digests(rescored.run_id) != {}
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer(as_frame=True).data
+    mine, theirs = ws.load_model(outcome.run_id), ws.load_model(reference.run_id)
+    assert (mine.predict_proba(X) == theirs.predict_proba(X)).all()

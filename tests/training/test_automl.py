@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+import fake_tasks
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,27 +19,8 @@ from carnet.training.executors import InlineExecutor, LocalProcessExecutor
 from carnet.training.hpo import TIMEOUT_ERROR
 
 
-class FakeBinary:
-    """A minimal tabular binary-classification task (sklearn estimators, probabilities)."""
-
-    name = "fake_binary"
-    description = "test double"
-    supervised = True
-    tabular = True
-    family = "classification"
-
-    def check_target(self, frame: pd.DataFrame, target: str | None, options: dict[str, Any]) -> None:
-        if target not in frame.columns:
-            raise InvalidInput(f"no target {target!r}", field="target")
-
-    def default_metrics(self) -> list[str]:
-        return ["roc_auc", "accuracy"]
-
-    def primary_metric(self) -> tuple[str, str]:
-        return "roc_auc", "maximize"
-
-    def default_model(self) -> str:
-        return "hist_gradient_boosting"
+class FakeBinary(fake_tasks.FakeBinary):
+    """The shared fake task with more candidate families, a slow model and 3-fold CV."""
 
     def candidate_models(self) -> list[str]:
         return ["random_forest", "hist_gradient_boosting", "logistic_regression", "lightgbm", "decision_tree"]
@@ -48,29 +30,6 @@ class FakeBinary:
 
     def default_split(self) -> SplitSpec:
         return SplitSpec("stratified_kfold", folds=3)
-
-    def split(self, frame, target, split, seed, options):
-        from sklearn.model_selection import StratifiedKFold, train_test_split
-
-        y = frame[target].to_numpy()
-        rows = np.arange(len(frame))
-        if split.kind == "holdout":
-            train, test = train_test_split(rows, test_size=split.test_size, random_state=seed, stratify=y)
-            return [(train, test)]
-        return list(StratifiedKFold(split.folds, shuffle=True, random_state=seed).split(rows, y))
-
-    def fit(self, estimator, X, y, options):
-        return estimator.fit(X, y)
-
-    def predict(self, fitted, X, options) -> Predictions:
-        proba = fitted.predict_proba(X)
-        classes = list(fitted.classes_)
-        return Predictions(
-            self.name, y_pred=np.asarray(classes)[proba.argmax(1)], y_score=proba, classes=classes
-        )
-
-    def truth(self, frame, target, options):
-        return frame[target].to_numpy()
 
 
 class Sleepy:

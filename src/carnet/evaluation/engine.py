@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from carnet.domain.training import Predictions
 from carnet.errors import InvalidInput
@@ -15,7 +16,16 @@ from carnet.evaluation.bootstrap import run_bootstrap
 from carnet.evaluation.registry import METRICS, MetricUnavailable, check_family, get_metric
 from carnet.evaluation.result import EvaluationResult, Plot
 
-__all__ = ["MIN_BOOTSTRAP_ROWS", "evaluate", "score", "score_all"]
+__all__ = [
+    "MIN_BOOTSTRAP_ROWS",
+    "Offload",
+    "PendingEvaluation",
+    "begin_evaluation",
+    "draw_plots",
+    "evaluate",
+    "score",
+    "score_all",
+]
 
 #: below this many rows (users) no bootstrap interval is computed
 MIN_BOOTSTRAP_ROWS = 20
@@ -182,6 +192,14 @@ def _n_rows(X: Any) -> int:
     return int(shape[0]) if shape is not None else len(X)
 
 
+class Offload(Protocol):
+    """Where plots and permutation importance may run meanwhile (e.g. a helper process)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Schedule ``fn(*args, **kwargs)``; the future holds its result or exception."""
+        ...
+
+
 def evaluate(
     family: str,
     truth: Any,
@@ -210,7 +228,8 @@ def evaluate(
             no ``predictions.extra["embedding_input"]``.
         fitted: the fitted model or pipeline (permutation importance, explained variance).
         options: family options (``k``, ``n_items``, ``season_length``, ``importance`` False to
-            skip permutation importance, ``importance_scoring``, ...); unknown keys are ignored.
+            skip permutation importance, ``importance_scoring``, ``importance_rows``,
+            ``importance_repeats``, ...); unknown keys are ignored.
         bootstrap: resamples for percentile intervals (0 = none); skipped below 20 rows.
         confidence: interval level.
         seed: seeds resampling, sampling and permutations: results are deterministic.
@@ -221,6 +240,45 @@ def evaluate(
     Raises:
         InvalidInput: unknown family or metric, inconsistent lengths or shapes (field named).
     """
+    return begin_evaluation(
+        family,
+        truth,
+        predictions,
+        metrics=metrics,
+        X=X,
+        fitted=fitted,
+        options=options,
+        bootstrap=bootstrap,
+        confidence=confidence,
+        seed=seed,
+        plots=plots,
+        interval_metrics=interval_metrics,
+    ).result()
+
+
+def begin_evaluation(
+    family: str,
+    truth: Any,
+    predictions: Predictions,
+    *,
+    metrics: Sequence[str] | None = None,
+    X: Any = None,
+    fitted: Any = None,
+    options: dict[str, Any] | None = None,
+    bootstrap: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+    plots: bool = True,
+    interval_metrics: Sequence[str] | None = None,
+    offload: Offload | None = None,
+) -> PendingEvaluation:
+    """:func:`evaluate` in two steps, so the caller can do other work before ``.result()``.
+
+    With ``offload``, plots and permutation importance are submitted to it first and run
+    there while metrics and intervals are computed here; the result is identical to
+    :func:`evaluate`'s. Whatever the offload cannot run (it is gone, an input does not
+    pickle) is computed here by ``.result()``. Arguments and errors as :func:`evaluate`.
+    """
     _check_settings(bootstrap, confidence, metrics)
     check_family(family)
     if metrics is not None:
@@ -230,6 +288,22 @@ def evaluate(
     opts = dict(options or {})
     if X is not None and family in _IMPORTANCE_SCORING and _n_rows(X) != data.n:
         raise InvalidInput(f"length mismatch: X has {_n_rows(X)} rows but truth has {data.n}", field="X")
+    with quiet():
+        details = impl.details(data)
+    pending = PendingEvaluation(family, data, details, seed, plots, offload)
+    if plots and offload is not None:
+        pending.plots = _offer(offload, _draw, family, data, details, seed)
+    wants_importance = fitted is not None and X is not None and opts.get("importance", True)
+    if family in _IMPORTANCE_SCORING and wants_importance:
+        pending.importance = _Importance(
+            fitted,
+            X,
+            truth,
+            opts.get("importance_scoring", _IMPORTANCE_SCORING[family]),
+            seed,
+            int(opts.get("importance_repeats", 5)),
+            int(opts.get("importance_rows", 2000)),
+        )
     names = list(dict.fromkeys(metrics if metrics is not None else impl.defaults(data)))
     values: dict[str, float] = {}
     skipped: dict[str, list[str]] = {}
@@ -256,59 +330,122 @@ def evaluate(
             }
             intervals, more = run_bootstrap(data.n, batches, bootstrap, confidence, seed)
             notes += more
-    with quiet():
-        details = impl.details(data)
-        drawn = impl.plots(data, details, seed) if plots else []
-    result = EvaluationResult(
+    pending.base = EvaluationResult(
         family=family,
         n=data.n,
         metrics=values,
         intervals=intervals,
         details=details,
-        plots=drawn,
+        plots=[],
         confidence=float(confidence),
         bootstrap=bootstrap if intervals else 0,
         greater_is_better={name: METRICS[(family, name)].greater_is_better for name in values},
+        notes=notes,
     )
-    if (
-        family in _IMPORTANCE_SCORING
-        and fitted is not None
-        and X is not None
-        and opts.get("importance", True)
-    ):
-        _add_importance(result, family, fitted, X, truth, opts, seed, plots)
-    result.notes = list(dict.fromkeys([*data.notes, *notes, *result.notes]))
-    return result
+    return pending
 
 
-def _add_importance(
-    result: EvaluationResult,
-    family: str,
-    fitted: Any,
-    X: Any,
-    truth: Any,
-    options: dict[str, Any],
-    seed: int,
-    plots: bool,
-) -> None:
-    """Permutation importance into details (and plots); a failing model only leaves a note."""
-    from carnet.evaluation.importance import permutation_importance_plot
+def draw_plots(family: str, data: Any, details: dict[str, Any], seed: int) -> list[Plot]:
+    """The family's plots of prepared ``data``."""
+    with quiet():
+        return _family(family).plots(data, details, seed)
 
-    scoring = options.get("importance_scoring", _IMPORTANCE_SCORING[family])
+
+def _draw(family: str, data: Any, details: dict[str, Any], seed: int) -> tuple[list[Plot], list[str]]:
+    """:func:`draw_plots` plus the notes drawing added to ``data`` (lost with an offloaded copy)."""
+    before = len(data.notes)
+    drawn = draw_plots(family, data, details, seed)
+    return drawn, list(data.notes[before:])
+
+
+def _offer(offload: Offload, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any] | None:
+    """Submit to ``offload``; None when it refuses at once (the caller computes it)."""
     try:
-        with quiet():
-            plot, table = permutation_importance_plot(
-                fitted,
-                X,
-                truth,
-                scoring,
-                seed,
-                n_repeats=int(options.get("importance_repeats", 5)),
-                max_rows=int(options.get("importance_rows", 2000)),
-            )
-    except Exception as exc:  # noqa: BLE001 - user model code: report, do not fail the evaluation
-        result.notes.append(f"permutation importance failed: {type(exc).__name__}: {exc}")
-        return
-    result.details["permutation_importance"] = table
-    if plots:
-        result.plots.append(plot)
+        return offload.submit(fn, *args, **kwargs)
+    except Exception:  # noqa: BLE001 - an offload is an optimisation, never a failure
+        return None
+
+
+class _Call:
+    """A call to make here, unless an offloaded copy of it already succeeded."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None = None,
+        future: Future[Any] | None = None,
+    ) -> None:
+        self.fn, self.args, self.kwargs, self.future = fn, args, kwargs or {}, future
+
+    def run(self) -> Any:
+        if self.future is not None:
+            try:
+                return self.future.result()
+            except Exception:  # noqa: BLE001 - recomputed here: same inputs, same result or error
+                pass
+        return self.fn(*self.args, **self.kwargs)
+
+
+@dataclass(frozen=True)
+class _Importance:
+    fitted: Any
+    X: Any
+    truth: Any
+    scoring: str | None
+    seed: int
+    n_repeats: int
+    max_rows: int
+
+
+class PendingEvaluation:
+    """An evaluation whose plots may still be drawing elsewhere; :meth:`result` completes it.
+
+    Permutation importance runs in :meth:`result` (in this process, where the model's
+    libraries are loaded); only its chart goes to the offload.
+    """
+
+    def __init__(
+        self, family: str, data: Any, details: dict[str, Any], seed: int, plots: bool, offload: Offload | None
+    ) -> None:
+        self.family, self.data, self.details, self.seed = family, data, details, seed
+        self.draw, self.offload = plots, offload
+        self.base: EvaluationResult | None = None
+        self.plots: Future[Any] | None = None
+        self.importance: _Importance | None = None
+
+    def result(self) -> EvaluationResult:
+        """The complete result: computes importance, waits for offloaded parts (or draws them here)."""
+        from carnet.evaluation.importance import importance_plot, permutation_importance_table
+
+        result = self.base
+        assert result is not None, "begin_evaluation fills base before returning"
+        chart: _Call | None = None
+        imp = self.importance
+        if imp is not None:
+            try:
+                with quiet():
+                    table, rows = permutation_importance_table(
+                        imp.fitted,
+                        imp.X,
+                        imp.truth,
+                        imp.scoring,
+                        imp.seed,
+                        imp.n_repeats,
+                        max_rows=imp.max_rows,
+                    )
+            except Exception as exc:  # noqa: BLE001 - user model code: report, do not fail the evaluation
+                result.notes.append(f"permutation importance failed: {type(exc).__name__}: {exc}")
+            else:
+                result.details["permutation_importance"] = table
+                if self.draw:
+                    args = (table, imp.scoring, imp.n_repeats, rows)
+                    future = _offer(self.offload, importance_plot, *args) if self.offload else None
+                    chart = _Call(importance_plot, args, None, future)
+        if self.draw:
+            call = _Call(_draw, (self.family, self.data, self.details, self.seed), None, self.plots)
+            drawn, notes = call.run()
+            result.plots = [*drawn, *([chart.run()] if chart is not None else [])]
+            self.data.notes.extend(notes)
+        result.notes = list(dict.fromkeys([*self.data.notes, *result.notes]))
+        return result

@@ -38,11 +38,32 @@ MAX_SCATTER = 2000
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-def figure(ncols: int = 1, width: float = 4.8, height: float = 3.4) -> tuple[Figure, list[Axes]]:
-    """A detached Agg figure with ``ncols`` axes side by side."""
+#: fixed margins in inches (left, right, bottom, top, between columns) of ``figure(tight=False)``
+_MARGINS = (0.72, 0.15, 0.55, 0.32, 0.75)
+
+
+def figure(
+    ncols: int = 1, width: float = 4.8, height: float = 3.4, *, tight: bool = True
+) -> tuple[Figure, list[Axes]]:
+    """A detached Agg figure with ``ncols`` axes side by side.
+
+    ``tight`` fits the margins to the tick labels (an extra layout pass when rendered); charts
+    whose labels are short and known, such as curves over [0, 1], use fixed margins instead.
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height), dpi=90, layout="tight")
+    total = width * ncols
+    fig = Figure(figsize=(total, height), dpi=90, layout="tight" if tight else None)
+    if not tight:
+        left, right, bottom, top, gap = _MARGINS
+        axis = (total - left - right - gap * (ncols - 1)) / ncols
+        fig.subplots_adjust(
+            left=left / total,
+            right=1 - right / total,
+            bottom=bottom / height,
+            top=1 - top / height,
+            wspace=gap / axis,
+        )
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
 
@@ -110,7 +131,7 @@ def _roc(data: ClassificationData) -> Plot:
     fpr, tpr, _ = roc_curve(data.is_pos, data.pos_score)
     auc = float(roc_auc_score(data.is_pos, data.pos_score))
     xs, ys = thin(fpr, tpr)
-    fig, (ax,) = figure()
+    fig, (ax,) = figure(tight=False)
     ax.plot(xs, ys, color=COLORS[0], label=f"AUC = {auc:.3f}")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
@@ -125,7 +146,7 @@ def _pr(data: ClassificationData) -> Plot:
     ap = float(average_precision_score(data.is_pos, data.pos_score))
     base = float(data.is_pos.mean())
     rs, ps = thin(recall, precision)
-    fig, (ax,) = figure()
+    fig, (ax,) = figure(tight=False)
     ax.step(rs, ps, where="post", color=COLORS[0], label=f"AP = {ap:.3f}")
     ax.axhline(base, ls="--", color="grey", lw=1, label=f"prevalence {base:.3f}")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
@@ -137,7 +158,7 @@ def _calibration_binary(data: ClassificationData) -> Plot:
     from sklearn.calibration import calibration_curve
 
     prob_true, prob_pred = calibration_curve(data.is_pos, data.pos_score, n_bins=10, strategy="uniform")
-    fig, (ax,) = figure()
+    fig, (ax,) = figure(tight=False)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
     ax.plot(prob_pred, prob_true, marker="o", color=COLORS[0], label="model")
     ax.set(xlabel="mean predicted probability", ylabel="observed frequency", title="Calibration")
@@ -150,7 +171,7 @@ def _calibration_max(details: dict[str, Any]) -> Plot:
     bins = details["calibration_bins"]
     conf = [b["confidence"] for b in bins]
     acc = [b["accuracy"] for b in bins]
-    fig, (ax,) = figure()
+    fig, (ax,) = figure(tight=False)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     ax.plot(conf, acc, marker="o", color=COLORS[0])
     ax.set(xlabel="confidence (max probability)", ylabel="accuracy", title="Calibration of max probability")
@@ -163,7 +184,7 @@ def _lift_gain(details: dict[str, Any]) -> Plot:
     deciles = [r["decile"] for r in rows]
     gain = [r["cumulative_gain_pct"] for r in rows]
     lift = [r["lift"] for r in rows]
-    fig, (ax1, ax2) = figure(ncols=2, width=4.2)
+    fig, (ax1, ax2) = figure(ncols=2, width=4.2, tight=False)
     ax1.plot([0, *deciles], [0, *gain], marker="o", color=COLORS[0], label="model")
     ax1.plot([0, 10], [0, 100], ls="--", color="grey", lw=1, label="random")
     ax1.set(xlabel="decile (by descending score)", ylabel="cumulative gain %", title="Cumulative gains")
@@ -178,7 +199,7 @@ def _lift_gain(details: dict[str, Any]) -> Plot:
 def _threshold(details: dict[str, Any]) -> Plot:
     rows = details["thresholds"]
     t = [r["threshold"] for r in rows]
-    fig, (ax,) = figure()
+    fig, (ax,) = figure(tight=False)
     series = {}
     for i, key in enumerate(("precision", "recall", "f1")):
         series[key] = [r[key] for r in rows]

@@ -16,7 +16,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; nothing heavy at import tim
 
     from carnet.domain.training import Predictions, SplitSpec
 
-__all__ = ["ENTRY_POINT_GROUPS", "EVALUATION_FAMILIES", "ModelFactory", "Task"]
+__all__ = [
+    "ENTRY_POINT_GROUPS",
+    "EVALUATION_FAMILIES",
+    "ModelFactory",
+    "Task",
+    "default_split",
+    "required_columns",
+]
 
 #: entry-point groups carnet discovers plugins in, by extension point
 ENTRY_POINT_GROUPS: dict[str, str] = {
@@ -104,3 +111,21 @@ class Task(Protocol):
     def truth(self, frame: pd.DataFrame, target: str | None, options: dict[str, Any]) -> Any:
         """The ground truth for ``frame`` as the metric family expects it (None when unsupervised)."""
         ...
+
+
+# -- optional members of Task, with their fallbacks (third-party tasks may omit them) --------
+
+
+def default_split(task: Task) -> SplitSpec:
+    """The split ``task`` recommends (``task.default_split()``), else a plain 80/20 holdout."""
+    from carnet.domain.training import SplitSpec
+
+    method = getattr(task, "default_split", None)
+    split = method() if callable(method) else None
+    return split if isinstance(split, SplitSpec) else SplitSpec()
+
+
+def required_columns(task: Task, options: dict[str, Any]) -> list[str]:
+    """Columns ``task`` needs kept as features (``task.required_columns(options)``), else none."""
+    method = getattr(task, "required_columns", None)
+    return list(method(options) or ()) if callable(method) else []

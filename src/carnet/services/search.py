@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from carnet.domain import Metric, RunStatus
-from carnet.domain.training import ModelSpec, SplitSpec, TrainSpec
+from carnet.domain.training import ModelSpec, TrainSpec
 from carnet.errors import InvalidInput
+from carnet.plugins.api import default_split
 from carnet.services.context import ServiceContext
 from carnet.services.tracking import TrackingService
 from carnet.services.training import ProgressFn, TrainingService, finite, flat_params
@@ -201,7 +202,7 @@ class SearchService:
         _, frame = self.training.datasets.load_frame(ref)
         task_name = task or _infer_task(frame, target)
         task_obj = self.training.task(task_name)
-        split = getattr(task_obj, "default_split", lambda: SplitSpec())()
+        split = default_split(task_obj)
         base = TrainSpec(dataset=ref, task=task_name, target=target, split=split, seed=seed, project=project)
         from carnet.training import validate_against_data
 

@@ -7,6 +7,7 @@ plots, HTML/JSON evaluation reports, the training log and the fitted model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -29,6 +30,34 @@ ProgressFn = Callable[[str, int, int], None]
 MODEL_PATH = "model/model.skops"
 MODEL_META_PATH = "model/meta.json"
 SPEC_PATH = "spec.yaml"
+#: what a helper process imports while the main one loads data and fits
+HELPER_MODULES = (
+    "numpy",
+    "pandas",
+    "sklearn.pipeline",
+    "sklearn.compose",
+    "sklearn.preprocessing",
+    "sklearn.impute",
+    "sklearn.metrics",
+    "sklearn.ensemble",
+    "carnet.training.transformers",
+    "carnet.evaluation.engine",
+    "carnet.evaluation.importance",
+    "carnet.evaluation.plots",
+    "carnet.evaluation.plots_other",
+    "carnet.flavors",
+    "skops.io",
+)
+
+
+def _warm_plots() -> None:
+    """Draw one throw-away chart in the helper so fonts and the renderer are loaded."""
+    from carnet.evaluation.plots import figure, render
+
+    fig, (ax,) = figure()
+    ax.plot([0, 1], [0, 1])
+    ax.set(title="warm-up", xlabel="x", ylabel="y")
+    render(fig)
 
 
 @dataclass(frozen=True)
@@ -99,7 +128,7 @@ class TrainingService:
     def complete_spec(self, spec: TrainSpec, task: Any) -> TrainSpec:
         """Fill what the spec left to the task: dataset version, split, model, time column."""
         from carnet.domain.training import ModelSpec, SplitSpec
-        from carnet.tasks import default_split
+        from carnet.plugins.api import default_split
 
         spec = replace(spec, dataset=self.resolve_dataset(spec.dataset, spec.project))
         if spec.split == SplitSpec():
@@ -126,17 +155,39 @@ class TrainingService:
         tags: dict[str, str] | None = None,
     ) -> TrainOutcome:
         """Validate the spec against its data, fit, evaluate, store everything in one run."""
-        from carnet.training import (
-            build_pipeline,
-            fit_and_evaluate,
-            load_spec,
-            spec_to_dict,
-            validate_against_data,
-        )
+        from carnet.training import load_spec
 
         spec = spec if isinstance(spec, TrainSpec) else load_spec(spec)
         task = self.task(spec.task)
         spec = self.complete_spec(spec, task)
+        ref = spec.dataset
+        with self._helper(self.datasets.get(ref).num_rows) as helper:
+            return self._train(spec, task, helper, progress, parent_id, environment, tags)
+
+    def _helper(self, rows: int) -> contextlib.AbstractContextManager[Any]:
+        """A helper process for big evaluations (started now, to warm up while data loads)."""
+        from carnet.training.executors import cpu_count
+        from carnet.training.helper import HelperProcess
+
+        threshold = self.ctx.settings.offload_rows
+        if not threshold or rows < threshold or cpu_count() < 2:
+            return contextlib.nullcontext(None)
+        helper = HelperProcess(warm=HELPER_MODULES)
+        helper.submit(_warm_plots)
+        return helper
+
+    def _train(
+        self,
+        spec: TrainSpec,
+        task: Any,
+        helper: Any,
+        progress: ProgressFn | None,
+        parent_id: str | None,
+        environment: dict[str, Any] | None,
+        tags: dict[str, str] | None,
+    ) -> TrainOutcome:
+        from carnet.training import build_pipeline, fit_and_evaluate, spec_to_dict, validate_against_data
+
         ref = spec.dataset
         _, frame = self.datasets.load_frame(ref)
         # everything is checked before a run exists: a bad spec leaves nothing behind
@@ -166,8 +217,13 @@ class TrainingService:
                 task, spec, frame, scorer=self.scorer(task, spec), features=features, progress=progress
             )
             log.line(f"fitted {len(result.folds)} fold(s) in {time.perf_counter() - started:.2f}s")
-            outcome = self._record_fit(run.id, task, spec, frame, result, log)
-            self._store_model(run.id, task, spec, result, features, frame)
+            model_bytes = self._offer_dumps(helper, result.fitted)
+            if helper is not None:
+                log.line(f"plots and the model file are made in helper process {helper.pid}")
+            pending = self._begin_evaluation(task, spec, frame, result, helper)
+            evaluation = pending.result()
+            self._store_model(run.id, task, spec, result, features, frame, model_bytes)
+            outcome = self._record_fit(run.id, task, spec, result, evaluation, log)
             self.tracking.log_artifact_bytes(run.id, log.text().encode(), "logs/training.txt")
             self.tracking.end_run(run.id, RunStatus.FINISHED)
             return outcome
@@ -180,26 +236,29 @@ class TrainingService:
                 self.tracking.end_run(run.id, status, f"{type(exc).__name__}: {exc}"[:2000])
             raise
 
-    def _record_fit(
-        self, run_id: str, task: Any, spec: TrainSpec, frame: Any, result: Any, log: _TrainingLog
-    ) -> TrainOutcome:
-        """Evaluate the holdout fold fully, log metrics, plots and reports."""
-        from carnet.evaluation import evaluate
+    def _begin_evaluation(self, task: Any, spec: TrainSpec, frame: Any, result: Any, helper: Any) -> Any:
+        """Start the full evaluation of the holdout fold (plots and importance on ``helper``)."""
+        from carnet.evaluation.engine import begin_evaluation
 
         fold = result.holdout
         names = list(spec.metrics or task.default_metrics())
-        X_eval = frame.iloc[fold.test_index][result.features]
-        evaluation = evaluate(
+        return begin_evaluation(
             task.family,
             fold.truth,
             fold.predictions,
             metrics=names,
-            X=X_eval,
+            X=frame.iloc[fold.test_index][result.features],
             fitted=result.fitted if len(result.folds) == 1 else None,
             options={"importance_rows": 1000, "importance_repeats": 3, **spec.task_options},
             seed=spec.seed,
             interval_metrics=_headline(task, names),
+            offload=helper,
         )
+
+    def _record_fit(
+        self, run_id: str, task: Any, spec: TrainSpec, result: Any, evaluation: Any, log: _TrainingLog
+    ) -> TrainOutcome:
+        """Log the holdout evaluation's metrics, plots and reports, and the folds' scores."""
         now = time.time()
         metrics = _evaluation_metrics(evaluation, now)
         cv: dict[str, float] = {}
@@ -253,13 +312,34 @@ class TrainingService:
             run_id, render_html(evaluation, context).encode(), f"{prefix}reports/evaluation.html"
         )
 
+    @staticmethod
+    def _offer_dumps(helper: Any, fitted: Any) -> Any:
+        """The model's bytes serialised on ``helper`` meanwhile (None without a helper)."""
+        from carnet.flavors import flavor_for
+
+        return helper.submit(flavor_for(fitted).dumps, fitted) if helper is not None else None
+
     def _store_model(
-        self, run_id: str, task: Any, spec: TrainSpec, result: Any, features: list[str], frame: Any
+        self,
+        run_id: str,
+        task: Any,
+        spec: TrainSpec,
+        result: Any,
+        features: list[str],
+        frame: Any,
+        offloaded: Any = None,
     ) -> None:
+        """The fitted model and its metadata as run artifacts (``offloaded``: a future of its bytes)."""
         from carnet.flavors import flavor_for
 
         flavor = flavor_for(result.fitted)
-        data = flavor.dumps(result.fitted)
+        data = None
+        if offloaded is not None:
+            try:
+                data = offloaded.result()
+            except Exception:  # noqa: BLE001 - serialised here instead: same bytes or the same error
+                data = None
+        data = data if data is not None else flavor.dumps(result.fitted)
         art = self.tracking.log_artifact_bytes(run_id, data, MODEL_PATH)
         meta = {
             "flavor": flavor.name,
@@ -297,12 +377,18 @@ class TrainingService:
 
     def evaluate(self, run_id: str, dataset: str, *, progress: ProgressFn | None = None) -> TrainOutcome:
         """Score a trained run's model on a dataset version; the result is a new run linked to it."""
-        from carnet.evaluation import evaluate
-
         source = self.tracking.get_run(run_id)
+        ref = self.resolve_dataset(dataset, source.project)
+        with self._helper(self.datasets.get(ref).num_rows) as helper:
+            return self._evaluate(run_id, source, ref, helper, progress)
+
+    def _evaluate(
+        self, run_id: str, source: Any, ref: str, helper: Any, progress: ProgressFn | None
+    ) -> TrainOutcome:
+        from carnet.evaluation.engine import begin_evaluation
+
         model, meta = self.load_model(run_id)
         task = self.task(meta["task"])
-        ref = self.resolve_dataset(dataset, source.project)
         _, frame = self.datasets.load_frame(ref)
         features = [f["name"] for f in meta["features"]]
         missing = [c for c in features if c not in frame.columns]
@@ -333,9 +419,16 @@ class TrainingService:
                 progress("predict", 0, 1)
             predictions = task.predict(model, frame[features], options)
             truth = task.truth(frame, target, options)
-            evaluation = evaluate(
-                task.family, truth, predictions, X=frame[features], fitted=model, options=options
+            pending = begin_evaluation(
+                task.family,
+                truth,
+                predictions,
+                X=frame[features],
+                fitted=model,
+                options=options,
+                offload=helper,
             )
+            evaluation = pending.result()
             self.tracking.log_metrics(run.id, _evaluation_metrics(evaluation, time.time()))
             self._store_evaluation(
                 run.id, evaluation, {"run_id": run.id, "model_run": run_id, "dataset": ref, "task": task.name}
@@ -449,7 +542,7 @@ def _same(a: float, b: float) -> bool:
 
 
 def _yaml(data: Mapping[str, Any]) -> str:
-    import yaml  # type: ignore[import-untyped]
+    import yaml  # type: ignore[import-untyped, unused-ignore]
 
     return str(yaml.safe_dump(jsonable(data), sort_keys=False))
 

@@ -21,8 +21,7 @@ import functools
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from carnet.domain.training import SplitSpec
-from carnet.plugins.api import ENTRY_POINT_GROUPS, EVALUATION_FAMILIES, Task
+from carnet.plugins.api import ENTRY_POINT_GROUPS, EVALUATION_FAMILIES, Task, default_split, required_columns
 from carnet.plugins.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,16 +112,3 @@ def get_task(name: str) -> Task:
         InvalidInput: the plugin failed to import or is not a valid task.
     """
     return task_registry().get(name)
-
-
-def default_split(task: Task) -> SplitSpec:
-    """The split ``task`` recommends (``task.default_split()``), else a plain 80/20 holdout."""
-    method = getattr(task, "default_split", None)
-    split = method() if callable(method) else None
-    return split if isinstance(split, SplitSpec) else SplitSpec()
-
-
-def required_columns(task: Task, options: dict[str, Any]) -> list[str]:
-    """Columns ``task`` needs kept as features (``task.required_columns(options)``), else none."""
-    method = getattr(task, "required_columns", None)
-    return list(method(options) or ()) if callable(method) else []

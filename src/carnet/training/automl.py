@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.domain.training import ModelSpec, PreprocessSpec, SplitSpec, TrainSpec
 from carnet.errors import InvalidInput
+from carnet.plugins.api import default_split
 from carnet.training.executors import DeadlineExceeded, Executor, LocalProcessExecutor
 from carnet.training.hpo import (
     TIMEOUT_ERROR,
@@ -359,9 +360,8 @@ def run_automl(
     if max_trials is not None and max_trials < 1:
         raise InvalidInput(f"max_trials must be >= 1, got {max_trials}", field="max_trials")
     spec = base_spec if target is None else replace(base_spec, target=target)
-    default_split = getattr(task, "default_split", None)
-    if spec.split == SplitSpec() and callable(default_split):
-        spec = replace(spec, split=default_split())
+    if spec.split == SplitSpec():
+        spec = replace(spec, split=default_split(task))
     metric, direction = metric_direction(task, spec)
     spec = replace(spec, model=None, search=None)
     features = validate_against_data(spec, task, frame)

@@ -35,6 +35,7 @@ __all__ = [
     "Executor",
     "InlineExecutor",
     "LocalProcessExecutor",
+    "cpu_count",
     "executor_for",
 ]
 
@@ -179,7 +180,8 @@ def _init_worker(threads: int) -> None:
         os.environ.setdefault(name, str(threads))
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -218,9 +220,9 @@ class LocalProcessExecutor(_ExecutorBase):
             )
         if max_workers is not None and max_workers < 1:
             raise InvalidInput(f"max_workers must be at least 1, got {max_workers}", field="max_workers")
-        self.max_workers = max_workers or _cpu_count()
+        self.max_workers = max_workers or cpu_count()
         self.start_method = start_method
-        self.threads_per_worker = threads_per_worker or max(1, _cpu_count() // self.max_workers)
+        self.threads_per_worker = threads_per_worker or max(1, cpu_count() // self.max_workers)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False

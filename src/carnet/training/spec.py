@@ -68,6 +68,7 @@ from carnet.domain.training import (
     SplitSpec,
     TrainSpec,
 )
+from carnet.plugins.api import required_columns
 from carnet.training._checks import (
     as_bool,
     as_int,
@@ -306,7 +307,7 @@ def _read(source: str | Path | Mapping[str, Any] | TrainSpec) -> Any:
             text = Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             fail("spec", f"cannot read spec file {str(source)!r}: {exc.strerror or exc}")
-    import yaml  # type: ignore[import-untyped]
+    import yaml  # type: ignore[import-untyped, unused-ignore]
 
     try:
         return yaml.safe_load(text)
@@ -454,12 +455,10 @@ def validate_against_data(spec: TrainSpec, task: Task, frame: pd.DataFrame) -> l
         features = [c for c in columns if c not in skip]
     features = [c for c in features if c not in spec.features.exclude and c != target]
 
-    required = getattr(task, "required_columns", None)
-    if callable(required):
-        for name in required(spec.task_options) or ():
-            _need_column(name, columns, "task_options", f"task {task.name!r} needs")
-            if name not in features and name != target:
-                features.append(name)
+    for name in required_columns(task, dict(spec.task_options)):
+        _need_column(name, columns, "task_options", f"task {task.name!r} needs")
+        if name not in features and name != target:
+            features.append(name)
 
     date_columns = spec.task_options.get("date_columns")
     if date_columns is not None:
