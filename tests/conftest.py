@@ -99,5 +99,5 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("CARNET_") and key != "CARNET_TEST_POSTGRES_URL":
             monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("CARNET_ACTOR", "tester")
+    monkeypatch.setenv("CARNET_ACTOR", "tester")  # CARNET_USER (deleted above) would win
     monkeypatch.chdir(tmp_path)

@@ -47,7 +47,8 @@ class Settings:
         metadata_url: SQLAlchemy URL of the metadata database.
         artifact_root: fsspec URL of the artifact root (``file://`` or ``s3://``).
         workspace_dir: the folder of a folder workspace, else ``None``.
-        actor: the name recorded in audit events.
+        actor: the name recorded in audit events and approvals (``CARNET_USER``, else
+            ``CARNET_ACTOR``, else the operating-system user).
         audit_key: optional secret; when set, audit hashes are HMACs under it.
         flush_interval: seconds between background metric flushes.
         storage_options: extra fsspec options for the artifact filesystem.
@@ -86,8 +87,9 @@ def _read_toml(cwd: Path) -> dict[str, Any]:
 
 
 def _default_actor(env: Mapping[str, str]) -> str:
-    if env.get("CARNET_ACTOR"):
-        return env["CARNET_ACTOR"]
+    for key in ("CARNET_USER", "CARNET_ACTOR"):
+        if env.get(key):
+            return env[key]
     try:
         import getpass
 

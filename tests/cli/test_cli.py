@@ -92,7 +92,9 @@ def test_init_creates_workspace_and_reports(ws: str) -> None:
 
 def test_db_upgrade(ws: str) -> None:
     run("init", ws)
-    assert run_json("--uri", ws, "db", "upgrade")["revision"] == "0001"
+    from carnet.store.sql.engine import HEAD_REVISION
+
+    assert run_json("--uri", ws, "db", "upgrade")["revision"] == HEAD_REVISION
 
 
 def test_quickstart_then_runs_commands(ws: str) -> None:

@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.train:evaluate",
         "Evaluate a trained run's model on a dataset version; stores a report run.",
     ),
+    "models": (
+        "carnet.cli.models:models",
+        "The model registry: versions, aliases, gated promotion, rollback, model cards.",
+    ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",
         "Create a workspace, version a bundled dataset, train and evaluate three models, verify the ledger.",

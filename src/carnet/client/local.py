@@ -9,7 +9,21 @@ from typing import Any
 
 from carnet.bootstrap import open_services
 from carnet.config import Settings
-from carnet.domain import Artifact, AuditEvent, DatasetVersion, Metric, Project, Run, RunInput, RunStatus
+from carnet.domain import (
+    Approval,
+    Artifact,
+    AuditEvent,
+    DatasetVersion,
+    Metric,
+    ModelVersion,
+    Policy,
+    Project,
+    Promotion,
+    RegisteredModel,
+    Run,
+    RunInput,
+    RunStatus,
+)
 from carnet.services import Services, Verification
 from carnet.store.interfaces import RunPage
 
@@ -253,9 +267,133 @@ class Client:
 
         return self.services.training.reproduce(run_id, progress=progress, environment=capture_environment())
 
-    def load_model(self, run_id: str, *, trusted: tuple[str, ...] = ()) -> Any:
-        """The fitted model stored by a training run (verified, with trusted types only)."""
-        return self.services.training.load_model(run_id, trusted=trusted)[0]
+    def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
+        """A fitted model, named by a registry reference (``NAME@alias``, ``NAME/3``, ``NAME``)
+        or by the id of the training run that stored it. The bytes are verified against the
+        recorded digest before anything is deserialised; only trusted types are rebuilt."""
+        if "@" in ref or "/" in ref or self._is_model(ref):
+            return self.services.registry.load(ref, trusted=trusted, allow_pickle=allow_pickle)[0]
+        return self.services.training.load_model(ref, trusted=trusted)[0]
+
+    def _is_model(self, name: str) -> bool:
+        from carnet.errors import InvalidInput, NotFound
+
+        try:
+            self.services.registry.get_model(name)
+        except (NotFound, InvalidInput):
+            return False
+        return True
+
+    # -- model registry ----------------------------------------------------------
+    def register_model(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        derived_from: int | None = None,
+    ) -> ModelVersion:
+        """Register the model a training run stored as the next version of ``name``."""
+        return self.services.registry.register(
+            self.resolve_run_id(run_id), name, description=description, tags=tags, derived_from=derived_from
+        )
+
+    def log_model(self, model: Any, name: str, sample: Any, **kwargs: Any) -> ModelVersion:
+        """Register an in-memory fitted model; ``sample`` is a DataFrame of its inputs.
+
+        Keyword arguments: ``project``, ``task``, ``description``, ``tags``, ``derived_from``,
+        ``flavor``, and ``allow_pickle`` (the audited opt-in a generic Python object needs).
+        """
+        return self.services.registry.register_object(model, name, sample, **kwargs)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """A registered model with its tags, aliases and latest version number."""
+        return self.services.registry.get_model(name)
+
+    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
+        """Registered models (of one project)."""
+        return self.services.registry.list_models(project)
+
+    def model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a registered model, oldest first."""
+        return self.services.registry.versions(name)
+
+    def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
+        """The version ``NAME/3``, ``NAME@alias`` or ``NAME`` (latest) names."""
+        return self.services.registry.resolve(ref, version)
+
+    def set_model_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
+        """Point an alias at a version without gates; returns the previous holder."""
+        return self.services.registry.set_alias(name, alias, version, reason=reason)
+
+    def delete_model_alias(self, name: str, alias: str) -> int:
+        """Remove an alias; returns the version it pointed at."""
+        return self.services.registry.delete_alias(name, alias)
+
+    def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
+        """Set tags on a registered model, or on one version."""
+        self.services.registry.set_tags(name, tags, version)
+
+    def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
+        """Remove a tag from a registered model or a version."""
+        self.services.registry.delete_tag(name, key, version)
+
+    def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
+        """Store a promotion policy (YAML text, a file path or a dict) for a model or a project."""
+        return self.services.promotion.set_policy(source, model=model, project=project)
+
+    def get_policy(self, name: str) -> Policy | None:
+        """The policy in force for a model (its own, else its project's default)."""
+        return self.services.promotion.policy_for(name)
+
+    def promote(
+        self,
+        name: str,
+        version: int,
+        alias: str = "production",
+        *,
+        dry_run: bool = False,
+        policy: Any = None,
+        allow_pickle: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> Promotion:
+        """Run the policy's gates and move the alias when every gate passes.
+
+        Raises:
+            GateFailed: a gate failed (not on a dry run); ``exc.promotion`` holds the results.
+        """
+        from carnet.errors import GateFailed
+
+        promotion = self.services.promotion.promote(
+            name, version, alias, dry_run=dry_run, policy=policy, allow_pickle=allow_pickle, progress=progress
+        )
+        if not promotion.passed and not dry_run:
+            failed = ", ".join(r.gate for r in promotion.results if not r.passed)
+            exc = GateFailed(f"promotion of {name}/{version} to {alias!r} refused: failed {failed}")
+            exc.promotion = promotion  # type: ignore[attr-defined]
+            raise exc
+        return promotion
+
+    def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
+        """Record the configured user's approval of a version for an alias."""
+        return self.services.registry.approve(name, version, alias, comment)
+
+    def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
+        """Move an alias back to its previous holder (audited, with the reason)."""
+        return self.services.promotion.rollback(name, alias, reason=reason)
+
+    def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
+        """Promotions and rollbacks of a model (one version)."""
+        return self.services.promotion.promotions(name, version)
+
+    def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
+        """The model card of a version as Markdown or self-contained HTML."""
+        return self.services.dossier.card(name, version, fmt)
+
+    def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
+        """Write the auditor's dossier zip of a version; returns its manifest."""
+        return self.services.dossier.dossier(name, version, out)
 
     # -- audit ---------------------------------------------------------------
     def audit_log(

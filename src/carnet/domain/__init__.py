@@ -2,6 +2,8 @@
 
 from carnet.domain.audit import AuditEvent, canonical_json
 from carnet.domain.datasets import ColumnProfile, DatasetRef, DatasetVersion, SchemaField
+from carnet.domain.models import ColumnSpec, ModelRef, ModelVersion, RegisteredModel, Signature
+from carnet.domain.policies import Approval, GateResult, GateSpec, Policy, Promotion
 from carnet.domain.runs import (
     Artifact,
     Metric,
@@ -21,20 +23,30 @@ from carnet.domain.search import (
 )
 
 __all__ = [
+    "Approval",
     "Artifact",
     "AuditEvent",
     "ColumnProfile",
+    "ColumnSpec",
     "Comparison",
     "DatasetRef",
     "DatasetVersion",
     "Expr",
+    "GateResult",
+    "GateSpec",
     "Logical",
     "Metric",
+    "ModelRef",
+    "ModelVersion",
+    "Policy",
     "Project",
+    "Promotion",
+    "RegisteredModel",
     "Run",
     "RunInput",
     "RunStatus",
     "SchemaField",
+    "Signature",
     "canonical_json",
     "decode_page_token",
     "encode_page_token",

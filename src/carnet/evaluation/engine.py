@@ -23,6 +23,7 @@ __all__ = [
     "begin_evaluation",
     "draw_plots",
     "evaluate",
+    "prepare",
     "score",
     "score_all",
 ]
@@ -121,6 +122,21 @@ def _prepare(
     with quiet():
         data = impl.prepare(truth, predictions, dict(options or {}), X=X, fitted=fitted, seed=seed)
     return impl, data
+
+
+def prepare(
+    family: str,
+    truth: Any,
+    predictions: Any,
+    options: dict[str, Any] | None = None,
+    *,
+    X: Any = None,
+    fitted: Any = None,
+    seed: int = 0,
+) -> tuple[Any, Any]:
+    """A family's metric implementations (``.impls[name].point`` / ``.batch``) and its
+    validated inputs, for callers that resample on their own (e.g. a paired bootstrap)."""
+    return _prepare(family, truth, predictions, options, X, fitted, seed)
 
 
 def score(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; nothing heavy at import tim
 __all__ = [
     "ENTRY_POINT_GROUPS",
     "EVALUATION_FAMILIES",
+    "Gate",
     "ModelFactory",
     "Task",
     "default_split",
@@ -110,6 +111,30 @@ class Task(Protocol):
 
     def truth(self, frame: pd.DataFrame, target: str | None, options: dict[str, Any]) -> Any:
         """The ground truth for ``frame`` as the metric family expects it (None when unsupervised)."""
+        ...
+
+
+@runtime_checkable
+class Gate(Protocol):
+    """One kind of promotion check (entry-point group ``carnet.gates``).
+
+    ``validate`` runs when a policy is loaded, before anything is evaluated: it raises
+    ``InvalidInput`` naming the field for a bad setting. ``check`` judges a candidate
+    model version with the :class:`carnet.checks.GateContext` the registry service
+    builds (models, evaluation data, the task, the incumbent, approvals) and returns a
+    :class:`carnet.domain.GateResult`; it must not raise for a failing model (a crash of
+    the model is a failed gate with ``error`` set).
+    """
+
+    name: str
+    description: str
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Check the gate's settings from a policy; InvalidInput names the bad field."""
+        ...
+
+    def check(self, config: dict[str, Any], ctx: Any) -> Any:
+        """Evaluate the gate; returns a ``GateResult``."""
         ...
 
 

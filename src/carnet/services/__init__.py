@@ -6,6 +6,9 @@ The CLI, the SDK and (later) the REST API call these services and hold no logic.
 from carnet.services.audit import AuditService, Verification
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
+from carnet.services.dossier import DossierService
+from carnet.services.promotion import PromotionService
+from carnet.services.registry import RegistryService
 from carnet.services.search import SearchService
 from carnet.services.tracking import DEFAULT_PROJECT, TrackingService, artifact_path
 from carnet.services.training import TrainingService, TrainOutcome
@@ -14,6 +17,9 @@ __all__ = [
     "DEFAULT_PROJECT",
     "AuditService",
     "DatasetService",
+    "DossierService",
+    "PromotionService",
+    "RegistryService",
     "SearchService",
     "ServiceContext",
     "Services",
@@ -36,6 +42,9 @@ class Services:
         self.audit = AuditService(ctx)
         self.training = TrainingService(ctx, self.tracking, self.datasets)
         self.search = SearchService(ctx, self.tracking, self.training)
+        self.registry = RegistryService(ctx, self.tracking)
+        self.promotion = PromotionService(ctx, self.registry, self.datasets, self.tracking)
+        self.dossier = DossierService(ctx, self.registry, self.promotion, self.datasets, self.audit)
 
     def close(self) -> None:
         """Release database connections."""

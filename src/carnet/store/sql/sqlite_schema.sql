@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0001.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0002.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -46,6 +46,17 @@ CREATE TABLE datasets (
     CONSTRAINT fk_datasets_project_id_projects FOREIGN KEY(project_id) REFERENCES projects (id)
 );
 
+CREATE TABLE registered_models (
+    id INTEGER NOT NULL,
+    name VARCHAR(128) NOT NULL,
+    project_id INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_registered_models PRIMARY KEY (id),
+    CONSTRAINT uq_registered_models_name UNIQUE (name),
+    CONSTRAINT fk_registered_models_project_id_projects FOREIGN KEY(project_id) REFERENCES projects (id)
+);
+
 CREATE TABLE runs (
     id VARCHAR(32) NOT NULL,
     project_id INTEGER NOT NULL,
@@ -64,6 +75,36 @@ CREATE TABLE runs (
 CREATE INDEX ix_runs_parent_id ON runs (parent_id);
 
 CREATE INDEX ix_runs_project_id_start_time ON runs (project_id, start_time);
+
+CREATE TABLE alias_history (
+    id INTEGER NOT NULL,
+    model_id INTEGER NOT NULL,
+    alias VARCHAR(64) NOT NULL,
+    version INTEGER,
+    previous_version INTEGER,
+    kind VARCHAR(16) NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    reason TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_alias_history PRIMARY KEY (id),
+    CONSTRAINT fk_alias_history_model_id_registered_models FOREIGN KEY(model_id) REFERENCES registered_models (id)
+);
+
+CREATE INDEX ix_alias_history_model_id_alias_id ON alias_history (model_id, alias, id);
+
+CREATE TABLE approvals (
+    id INTEGER NOT NULL,
+    model_id INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    alias VARCHAR(64) NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    comment TEXT NOT NULL,
+    authenticated BOOLEAN NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_approvals PRIMARY KEY (id),
+    CONSTRAINT uq_approvals_model_id_version_alias_actor UNIQUE (model_id, version, alias, actor),
+    CONSTRAINT fk_approvals_model_id_registered_models FOREIGN KEY(model_id) REFERENCES registered_models (id)
+);
 
 CREATE TABLE artifacts (
     run_id VARCHAR(32) NOT NULL,
@@ -122,6 +163,51 @@ CREATE TABLE metrics (
 
 CREATE INDEX ix_metrics_run_id_key_step ON metrics (run_id, "key", step);
 
+CREATE TABLE model_aliases (
+    model_id INTEGER NOT NULL,
+    alias VARCHAR(64) NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at FLOAT NOT NULL,
+    CONSTRAINT pk_model_aliases PRIMARY KEY (model_id, alias),
+    CONSTRAINT fk_model_aliases_model_id_registered_models FOREIGN KEY(model_id) REFERENCES registered_models (id)
+);
+
+CREATE TABLE model_tags (
+    model_id INTEGER NOT NULL,
+    "key" VARCHAR(256) NOT NULL,
+    value TEXT NOT NULL,
+    CONSTRAINT pk_model_tags PRIMARY KEY (model_id, "key"),
+    CONSTRAINT fk_model_tags_model_id_registered_models FOREIGN KEY(model_id) REFERENCES registered_models (id)
+);
+
+CREATE TABLE model_versions (
+    id INTEGER NOT NULL,
+    model_id INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    flavor VARCHAR(64) NOT NULL,
+    artifact_digest VARCHAR(80) NOT NULL,
+    file_name VARCHAR(256) NOT NULL,
+    run_id VARCHAR(32),
+    task VARCHAR(64),
+    signature TEXT NOT NULL,
+    input_example TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    datasets TEXT NOT NULL,
+    reports TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    derived_from INTEGER,
+    allow_pickle BOOLEAN NOT NULL,
+    description TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    created_by VARCHAR(256) NOT NULL,
+    CONSTRAINT pk_model_versions PRIMARY KEY (id),
+    CONSTRAINT uq_model_versions_model_id_version UNIQUE (model_id, version),
+    CONSTRAINT fk_model_versions_model_id_registered_models FOREIGN KEY(model_id) REFERENCES registered_models (id),
+    CONSTRAINT fk_model_versions_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id)
+);
+
+CREATE INDEX ix_model_versions_run_id ON model_versions (run_id);
+
 CREATE TABLE params (
     run_id VARCHAR(32) NOT NULL,
     "key" VARCHAR(250) NOT NULL,
@@ -129,6 +215,40 @@ CREATE TABLE params (
     CONSTRAINT pk_params PRIMARY KEY (run_id, "key"),
     CONSTRAINT fk_params_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
 );
+
+CREATE TABLE policies (
+    id INTEGER NOT NULL,
+    project_id INTEGER NOT NULL,
+    model_id INTEGER,
+    source TEXT NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_policies PRIMARY KEY (id),
+    CONSTRAINT fk_policies_project_id_projects FOREIGN KEY(project_id) REFERENCES projects (id),
+    CONSTRAINT fk_policies_model_id_registered_models FOREIGN KEY(model_id) REFERENCES registered_models (id)
+);
+
+CREATE INDEX ix_policies_project_id_model_id_id ON policies (project_id, model_id, id);
+
+CREATE TABLE promotions (
+    id INTEGER NOT NULL,
+    model_id INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    alias VARCHAR(64) NOT NULL,
+    previous_version INTEGER,
+    passed BOOLEAN NOT NULL,
+    applied BOOLEAN NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    results TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    reason TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_promotions PRIMARY KEY (id),
+    CONSTRAINT fk_promotions_model_id_registered_models FOREIGN KEY(model_id) REFERENCES registered_models (id)
+);
+
+CREATE INDEX ix_promotions_model_id_version ON promotions (model_id, version);
 
 CREATE TABLE run_environments (
     run_id VARCHAR(32) NOT NULL,
@@ -143,6 +263,14 @@ CREATE TABLE tags (
     value TEXT NOT NULL,
     CONSTRAINT pk_tags PRIMARY KEY (run_id, "key"),
     CONSTRAINT fk_tags_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
+
+CREATE TABLE model_version_tags (
+    version_id INTEGER NOT NULL,
+    "key" VARCHAR(256) NOT NULL,
+    value TEXT NOT NULL,
+    CONSTRAINT pk_model_version_tags PRIMARY KEY (version_id, "key"),
+    CONSTRAINT fk_model_version_tags_version_id_model_versions FOREIGN KEY(version_id) REFERENCES model_versions (id)
 );
 
 CREATE TABLE run_inputs (
@@ -161,4 +289,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0001');
+INSERT INTO alembic_version (version_num) VALUES ('0002');

@@ -17,6 +17,7 @@ from carnet.store.sql.audit import SqlAuditRepo
 from carnet.store.sql.datasets import SqlDatasetRepo
 from carnet.store.sql.dialect import insert_for
 from carnet.store.sql.engine import create_store_engine, upgrade_schema
+from carnet.store.sql.models import SqlModelRepo
 from carnet.store.sql.runs import SqlRunRepo
 
 __all__ = ["SqlMetadataStore", "SqlProjectRepo", "SqlTransaction"]
@@ -81,12 +82,14 @@ class SqlTransaction:
     runs: SqlRunRepo = field(init=False)
     datasets: SqlDatasetRepo = field(init=False)
     audit: SqlAuditRepo = field(init=False)
+    models: SqlModelRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.projects = SqlProjectRepo(self.conn)
         self.runs = SqlRunRepo(self.conn)
         self.datasets = SqlDatasetRepo(self.conn)
         self.audit = SqlAuditRepo(self.conn)
+        self.models = SqlModelRepo(self.conn)
 
 
 class SqlMetadataStore:

@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alias_history",
+    "approvals",
     "artifacts",
     "audit_events",
     "audit_head",
@@ -26,8 +28,15 @@ __all__ = [
     "latest_metrics",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_tags",
+    "model_version_tags",
+    "model_versions",
     "params",
+    "policies",
     "projects",
+    "promotions",
+    "registered_models",
     "run_environments",
     "run_inputs",
     "runs",
@@ -183,4 +192,127 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# -- model registry -------------------------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("flavor", String(64), nullable=False),
+    Column("artifact_digest", String(80), nullable=False),
+    Column("file_name", String(256), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("task", String(64), nullable=True),
+    Column("signature", Text, nullable=False),
+    Column("input_example", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("datasets", Text, nullable=False),
+    Column("reports", Text, nullable=False),
+    Column("extra", Text, nullable=False),
+    Column("derived_from", Integer, nullable=True),
+    Column("allow_pickle", Boolean, nullable=False, default=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    UniqueConstraint("model_id", "version"),
+    Index(None, "run_id"),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Index(None, "model_id", "alias", "id"),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("previous_version", Integer, nullable=True),
+    Column("passed", Boolean, nullable=False),
+    Column("applied", Boolean, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("results", Text, nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Index(None, "model_id", "version"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("authenticated", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("model_id", "version", "alias", "actor"),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "project_id", "model_id", "id"),
 )

@@ -1,0 +1,518 @@
+"""``carnet models``: the model registry — register, aliases, tags, policies, promote, approve,
+rollback, model cards and dossiers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+
+__all__ = ["models"]
+
+
+def _version_dict(v: Any) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "version": v.version,
+        "ref": v.ref,
+        "flavor": v.flavor,
+        "artifact_digest": v.artifact_digest,
+        "run_id": v.run_id,
+        "task": v.task,
+        "aliases": v.aliases,
+        "tags": v.tags,
+        "signature": v.signature.to_dict(),
+        "input_example": v.input_example,
+        "metrics": v.metrics,
+        "datasets": v.datasets,
+        "reports": v.reports,
+        "derived_from": v.derived_from,
+        "allow_pickle": v.allow_pickle,
+        "description": v.description,
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+    }
+
+
+def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="TAGS")
+        tags[key] = value
+    return tags
+
+
+def _gate_table(promotion: Any, title: str) -> Any:
+    from rich.table import Table
+
+    table = Table("gate", "type", "measured", "threshold", "verdict", title=title)
+    for r in promotion.results:
+        verdict = "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
+        measured = r.measured if not r.error else f"{r.measured} ({r.error})".strip()
+        table.add_row(r.gate, r.type, measured, r.threshold, verdict)
+    return table
+
+
+@click.group()
+def models() -> None:
+    """The model registry: versions, aliases, gated promotion, rollback, model cards.
+
+    \b
+    Example:
+      carnet models register 3f2a9c0d --name churn
+      carnet models promote churn 1 --to production --dry-run
+    """
+
+
+@models.command("register")
+@click.argument("run_id")
+@click.option("--name", "-n", required=True, help="Registered model name (letters, digits, _ . -).")
+@click.option("--description", "-d", default="", help="Free text (intended use, notes).")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag of the new version (repeatable)."
+)
+@click.option("--derived-from", type=int, help="Version of the same model this one was fine-tuned from.")
+@json_option
+@click.pass_context
+@handle_errors
+def register(
+    ctx: click.Context,
+    run_id: str,
+    name: str,
+    description: str,
+    tags: tuple[str, ...],
+    derived_from: int | None,
+    as_json: bool,
+) -> None:
+    """Register the model a training run stored as the next version of NAME.
+
+    \b
+    Example:
+      carnet models register 3f2a9c0d --name churn --tag team=risk
+    """
+    client = get_client(ctx)
+    mv = client.register_model(
+        run_id, name, description=description, tags=_parse_tags(tags), derived_from=derived_from
+    )
+    if as_json:
+        emit_json(_version_dict(mv))
+        return
+    click.echo(f"registered {mv.ref}  flavor {mv.flavor}  {mv.artifact_digest[:23]}  from run {mv.run_id}")
+
+
+@models.command("list")
+@click.option("--project", "-p", help="Only this project's models.")
+@json_option
+@click.pass_context
+@handle_errors
+def list_models(ctx: click.Context, project: str | None, as_json: bool) -> None:
+    """List registered models with their latest version and aliases.
+
+    \b
+    Example:
+      carnet models list --project churn
+    """
+    items = get_client(ctx).list_models(project)
+    if as_json:
+        emit_json(items)
+        return
+    from rich.table import Table
+
+    table = Table("name", "project", "latest", "aliases", "tags")
+    for m in items:
+        aliases = ", ".join(f"{a}->{v}" for a, v in m.aliases.items())
+        tags = ", ".join(f"{k}={v}" for k, v in m.tags.items())
+        table.add_row(m.name, m.project, str(m.latest_version), aliases or "-", tags or "-")
+    console().print(table)
+
+
+@models.command("versions")
+@click.argument("name")
+@json_option
+@click.pass_context
+@handle_errors
+def versions(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List the versions of a model.
+
+    \b
+    Example:
+      carnet models versions churn --json
+    """
+    items = get_client(ctx).model_versions(name)
+    if as_json:
+        emit_json([_version_dict(v) for v in items])
+        return
+    from rich.table import Table
+
+    table = Table("version", "aliases", "flavor", "run", "created", "by", "datasets")
+    for v in items:
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases) or "-",
+            v.flavor,
+            (v.run_id or "-")[:12],
+            fmt_time(v.created_at),
+            v.created_by,
+            ", ".join(v.datasets) or "-",
+        )
+    console().print(table)
+
+
+@models.command("show")
+@click.argument("ref")
+@json_option
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Show a version (NAME/3, NAME@alias, or NAME for the latest).
+
+    \b
+    Example:
+      carnet models show churn@production
+    """
+    client = get_client(ctx)
+    mv = client.get_model_version(ref)
+    promotions = client.promotions(mv.name, mv.version)
+    if as_json:
+        emit_json({**_version_dict(mv), "promotions": promotions})
+        return
+    out = console()
+    out.print(f"[bold]{mv.ref}[/bold]  aliases: {', '.join(mv.aliases) or '-'}  task: {mv.task or '-'}")
+    out.print(f"flavor {mv.flavor}  digest {mv.artifact_digest}")
+    out.print(
+        f"run {mv.run_id or '-'}  datasets {', '.join(mv.datasets) or '-'}  "
+        f"derived from {mv.derived_from or '-'}"
+    )
+    out.print(
+        f"created {fmt_time(mv.created_at)} by {mv.created_by}"
+        + ("  [red]pickle[/red]" if mv.allow_pickle else "")
+    )
+    out.print("inputs: " + ", ".join(f"{c.name}:{c.dtype}" for c in mv.signature.inputs))
+    if mv.metrics:
+        shown = {k: v for k, v in mv.metrics.items() if not k.endswith(("_ci_low", "_ci_high"))}
+        out.print("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(shown.items())))
+    for p in promotions:
+        verdict = "applied" if p.applied else ("passed" if p.passed else "refused")
+        out.print(f"{p.kind} to {p.alias}: {verdict} by {p.actor} at {fmt_time(p.created_at)} {p.reason}")
+
+
+@models.command("alias")
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", type=int, required=False)
+@click.option("--delete", is_flag=True, help="Remove the alias instead.")
+@click.option("--reason", default="", help="Why (recorded in the audit log).")
+@json_option
+@click.pass_context
+@handle_errors
+def alias(
+    ctx: click.Context, name: str, alias: str, version: int | None, delete: bool, reason: str, as_json: bool
+) -> None:
+    """Point ALIAS at VERSION directly (no gates), or remove it with --delete.
+
+    Use `carnet models promote` to move a guarded alias through its policy's gates.
+
+    \b
+    Example:
+      carnet models alias churn staging 4
+      carnet models alias churn staging --delete
+    """
+    client = get_client(ctx)
+    if delete:
+        previous = client.delete_model_alias(name, alias)
+        result = {"name": name, "alias": alias, "deleted": True, "previous": previous}
+    else:
+        if version is None:
+            raise click.UsageError("give the VERSION the alias points to, or --delete")
+        previous = client.set_model_alias(name, alias, version, reason=reason)
+        result = {"name": name, "alias": alias, "version": version, "previous": previous}
+    if as_json:
+        emit_json(result)
+        return
+    if delete:
+        click.echo(f"removed {name}@{alias} (was version {previous})")
+    else:
+        click.echo(f"{name}@{alias} -> {version}" + (f" (was {previous})" if previous else ""))
+
+
+@models.command("tag")
+@click.argument("name")
+@click.argument("tags", nargs=-1)
+@click.option("--version", "version", type=int, help="Tag this version instead of the model.")
+@click.option("--delete", "delete_key", metavar="KEY", help="Remove the tag KEY.")
+@json_option
+@click.pass_context
+@handle_errors
+def tag(
+    ctx: click.Context,
+    name: str,
+    tags: tuple[str, ...],
+    version: int | None,
+    delete_key: str | None,
+    as_json: bool,
+) -> None:
+    """Set tags (KEY=VALUE ...) on a model or one of its versions, or remove one.
+
+    \b
+    Example:
+      carnet models tag churn team=risk
+      carnet models tag churn --version 3 validated=yes
+      carnet models tag churn --delete team
+    """
+    client = get_client(ctx)
+    if delete_key:
+        client.delete_model_tag(name, delete_key, version)
+        result: dict[str, Any] = {"name": name, "version": version, "deleted": delete_key}
+    else:
+        parsed = _parse_tags(tags)
+        if not parsed:
+            raise click.UsageError("give at least one KEY=VALUE, or --delete KEY")
+        client.set_model_tags(name, parsed, version)
+        result = {"name": name, "version": version, "tags": parsed}
+    if as_json:
+        emit_json(result)
+        return
+    target = f"{name}/{version}" if version else name
+    click.echo(
+        f"{target}: "
+        + (
+            f"removed {delete_key}"
+            if delete_key
+            else ", ".join(f"{k}={v}" for k, v in result["tags"].items())
+        )
+    )
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--to", "alias", default="production", show_default=True, help="The alias to move.")
+@click.option("--dry-run", is_flag=True, help="Run the gates and show the table; change nothing.")
+@click.option(
+    "--policy",
+    "policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use this policy file instead of the stored one.",
+)
+@click.option("--allow-pickle", is_flag=True, help="Allow loading pickle-stored models for the gates.")
+@json_option
+@click.pass_context
+@handle_errors
+def promote(
+    ctx: click.Context,
+    name: str,
+    version: int,
+    alias: str,
+    dry_run: bool,
+    policy: Path | None,
+    allow_pickle: bool,
+    as_json: bool,
+) -> None:
+    """Run the policy's gates on NAME VERSION and move the alias when all pass (exit 1 if refused).
+
+    \b
+    Example:
+      carnet models promote churn 4 --to production
+      carnet models promote churn 4 --to production --dry-run --policy policy.yaml
+    """
+    client = get_client(ctx)
+    status = console(stderr=True).status("running gates") if not as_json and sys.stderr.isatty() else None
+
+    def progress(label: str, i: int, n: int) -> None:
+        if status is not None:
+            status.update(f"gate {i}/{n}: {label}")
+
+    if status is not None:
+        status.start()
+    try:
+        result = client.services.promotion.promote(
+            name, version, alias, dry_run=dry_run, policy=policy, allow_pickle=allow_pickle, progress=progress
+        )
+    finally:
+        if status is not None:
+            status.stop()
+    if as_json:
+        emit_json(result)
+    else:
+        title = f"{name}/{version} -> {alias}" + (" (dry run)" if dry_run else "")
+        console().print(_gate_table(result, title))
+        if result.passed:
+            click.echo(f"{'would move' if dry_run else 'moved'} {name}@{alias} to version {version}")
+        else:
+            click.echo(
+                f"promotion refused: {sum(not r.passed for r in result.results)} gate(s) failed", err=True
+            )
+    if not result.passed:
+        sys.exit(1)
+
+
+@models.command("approve")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--alias", default="production", show_default=True, help="The alias the approval is for.")
+@click.option("--comment", "-m", default="", help="Why you approve (recorded).")
+@json_option
+@click.pass_context
+@handle_errors
+def approve(ctx: click.Context, name: str, version: int, alias: str, comment: str, as_json: bool) -> None:
+    """Approve NAME VERSION for an alias as the configured user (CARNET_USER, else the OS user).
+
+    \b
+    Example:
+      carnet models approve churn 4 --comment "reviewed the fairness table"
+    """
+    approval = get_client(ctx).approve(name, version, alias, comment)
+    if as_json:
+        emit_json(approval)
+        return
+    click.echo(f"{approval.actor} approved {name}/{version} for {alias}")
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.option("--alias", default="production", show_default=True, help="The alias to move back.")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@json_option
+@click.pass_context
+@handle_errors
+def rollback(ctx: click.Context, name: str, alias: str, reason: str, as_json: bool) -> None:
+    """Move an alias back to the version that held it before the current one.
+
+    \b
+    Example:
+      carnet models rollback churn --reason "error rate doubled after release"
+    """
+    result = get_client(ctx).rollback(name, alias, reason=reason)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{name}@{alias}: {result.previous_version} -> {result.version} ({reason})")
+
+
+@models.command("card")
+@click.argument("name")
+@click.argument("version", type=int, required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@json_option
+@click.pass_context
+@handle_errors
+def card(
+    ctx: click.Context, name: str, version: int | None, fmt: str, out: Path | None, as_json: bool
+) -> None:
+    """Render the model card of a version (latest when VERSION is omitted).
+
+    \b
+    Example:
+      carnet models card churn 4 --format html --out card.html
+    """
+    client = get_client(ctx)
+    if as_json:
+        emit_json(client.services.dossier.card_data(name, version))
+        return
+    text = client.model_card(name, version, fmt)
+    if out is None:
+        click.echo(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+@models.command("dossier")
+@click.argument("name")
+@click.argument("version", type=int, required=False)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The zip to write."
+)
+@json_option
+@click.pass_context
+@handle_errors
+def dossier(ctx: click.Context, name: str, version: int | None, out: Path, as_json: bool) -> None:
+    """Write the auditor's dossier: card, reports, gate results, audit events and their verification.
+
+    \b
+    Example:
+      carnet models dossier churn 4 --out churn-v4.zip
+    """
+    manifest = get_client(ctx).model_dossier(name, version, out)
+    if as_json:
+        emit_json({"path": str(out), **manifest})
+        return
+    click.echo(f"wrote {out}: {len(manifest['files'])} files for {manifest['model']}")
+
+
+@models.group("policy")
+def policy() -> None:
+    """Promotion policies: the gates a model must pass, per model or as a project default.
+
+    \b
+    Example:
+      carnet models policy set policy.yaml --model churn
+      carnet models policy show churn
+    """
+
+
+@policy.command("set")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", help="The model the policy is for.")
+@click.option("--project", help="The project whose default policy this is.")
+@json_option
+@click.pass_context
+@handle_errors
+def policy_set(ctx: click.Context, file: Path, model: str | None, project: str | None, as_json: bool) -> None:
+    """Validate and store a policy (YAML) for a model or a project.
+
+    \b
+    Example:
+      carnet models policy set policy.yaml --project churn
+    """
+    from carnet.checks.policy import policy_to_dict
+
+    stored = get_client(ctx).set_policy(file, model=model, project=project)
+    if as_json:
+        emit_json(policy_to_dict(stored))
+        return
+    click.echo(
+        f"policy {stored.name!r} stored for {'model ' + model if model else 'project ' + str(project)}: "
+        f"{len(stored.gates)} gates"
+    )
+
+
+@policy.command("show")
+@click.argument("name", required=False)
+@click.option("--project", help="Show a project's default policy instead.")
+@json_option
+@click.pass_context
+@handle_errors
+def policy_show(ctx: click.Context, name: str | None, project: str | None, as_json: bool) -> None:
+    """Show the policy in force for a model (or a project's default).
+
+    \b
+    Example:
+      carnet models policy show churn --json
+    """
+    from carnet.checks.policy import policy_to_dict
+
+    client = get_client(ctx)
+    if (name is None) == (project is None):
+        raise click.UsageError("give a model NAME or --project")
+    found = client.get_policy(name) if name else client.services.promotion.project_policy(str(project))
+    data = policy_to_dict(found) if found else None
+    if as_json:
+        emit_json(data)
+        return
+    if data is None:
+        click.echo("no policy")
+        return
+    import yaml  # type: ignore[import-untyped, unused-ignore]
+
+    click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())

@@ -1,0 +1,326 @@
+"""Model cards and the auditor's dossier of a model version.
+
+The card gathers what the registry knows of a version: training data, metrics with
+intervals, fairness, top features and stress results of its latest gated promotion,
+limitations, lineage, approvals. The dossier is one zip an auditor can take away: the
+card, the evaluation reports, every gate result, every audit event touching the model,
+its runs and datasets, and the verification of the whole chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from carnet.domain import AuditEvent, DatasetRef, ModelVersion, Promotion
+from carnet.domain.audit import chain_hash, payload_digest
+from carnet.errors import InvalidInput, NotFound
+from carnet.services.audit import AuditService
+from carnet.services.context import ServiceContext
+from carnet.services.datasets import DatasetService
+from carnet.services.promotion import PromotionService
+from carnet.services.registry import RegistryService
+
+__all__ = ["DossierService"]
+
+#: a fixed timestamp for zip entries, so the same content gives the same archive
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+_MAX_PROFILE = 30
+
+
+class DossierService:
+    """Renders model cards and writes dossiers."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        registry: RegistryService,
+        promotion: PromotionService,
+        datasets: DatasetService,
+        audit: AuditService,
+    ) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.promotion = promotion
+        self.datasets = datasets
+        self.audit = audit
+
+    def card_data(self, name: str, version: int | None = None, *, plots: bool = False) -> dict[str, Any]:
+        """Everything the model card shows, as JSON-ready data."""
+        from carnet.evaluation.card import CARD_FORMAT
+
+        mv = self.registry.resolve(name, version)
+        model = self.registry.get_model(name)
+        promotions = self.promotion.promotions(name, mv.version)
+        gated = [p for p in promotions if p.kind == "promote"]
+        last = gated[-1] if gated else None
+        policy = self.promotion.policy_for(name)
+        card: dict[str, Any] = {
+            "format": CARD_FORMAT,
+            "name": mv.name,
+            "version": mv.version,
+            "aliases": mv.aliases,
+            "tags": {**model.tags, **mv.tags},
+            "description": mv.description or model.description,
+            "task": mv.task,
+            "flavor": mv.flavor,
+            "artifact_digest": mv.artifact_digest,
+            "created_at": mv.created_at,
+            "created_by": mv.created_by,
+            "source_run": mv.run_id,
+            "derived_from": mv.derived_from,
+            "intended_use": (policy.intended_use if policy else "") or mv.description,
+            "limitations": policy.limitations if policy else "",
+            "signature": mv.signature.to_dict(),
+            "training_data": [self._dataset(ref) for ref in mv.datasets],
+            "metrics": {k: v for k, v in mv.metrics.items() if not k.endswith(("_ci_low", "_ci_high"))},
+            "intervals": {
+                k[: -len("_ci_low")]: [v, mv.metrics.get(k[: -len("_ci_low")] + "_ci_high")]
+                for k, v in mv.metrics.items()
+                if k.endswith("_ci_low")
+            },
+            "confidence": 0.95,
+            "gates": [r.to_dict() for r in last.results] if last else [],
+            "promotions": [_promotion_row(p) for p in promotions],
+            "approvals": [
+                {
+                    "actor": a.actor,
+                    "alias": a.alias,
+                    "comment": a.comment,
+                    "time": a.created_at,
+                    "authenticated": a.authenticated,
+                }
+                for a in self.registry.approvals(name, mv.version)
+            ],
+            "lineage": {
+                "run": mv.run_id,
+                "datasets": mv.datasets,
+                "derived_from": f"{mv.name}/{mv.derived_from}" if mv.derived_from else None,
+            },
+        }
+        card.update(_from_gates(last))
+        if "top_features" not in card:
+            card.update(self._importance_from_report(mv))
+        events = self._events(mv)
+        verification = self.audit.verify()
+        card["audit"] = {
+            "events": len(events),
+            "verified": verification.ok,
+            "chain_length": verification.count,
+        }
+        if plots:
+            card["plots"] = [
+                {
+                    "name": p.rsplit("/", 1)[-1][:-4],
+                    "title": p,
+                    "png_base64": base64.b64encode(self.ctx.artifacts.get_bytes(d)).decode(),
+                }
+                for p, d in sorted(dict(mv.extra.get("plots") or {}).items())
+                if p.endswith(".png")
+            ]
+        return card
+
+    def card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
+        """The model card as Markdown (``markdown``) or self-contained HTML (``html``)."""
+        from carnet.evaluation.card import render_card_html, render_card_markdown
+
+        if fmt not in ("markdown", "html"):
+            raise InvalidInput(f"card format must be markdown or html, got {fmt!r}", field="format")
+        if fmt == "html":
+            return render_card_html(self.card_data(name, version, plots=True))
+        return render_card_markdown(self.card_data(name, version))
+
+    def dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
+        """Write the auditor's dossier zip to ``out``; returns its manifest."""
+        from carnet.evaluation.card import render_card_html, render_card_markdown
+
+        mv = self.registry.resolve(name, version)
+        card = self.card_data(name, mv.version, plots=True)
+        files: dict[str, bytes] = {
+            "card.md": render_card_markdown({k: v for k, v in card.items() if k != "plots"}).encode(),
+            "card.html": render_card_html(card).encode(),
+            "model_version.json": _json(_version_dict(mv)),
+            "promotions.json": _json([_promotion_row(p, full=True) for p in self.promotion.promotions(name)]),
+            "alias_history.json": _json(self.registry.alias_history(name)),
+        }
+        for path, digest in sorted(mv.reports.items()):
+            files[f"reports/{path.split('/', 1)[-1]}"] = self.ctx.artifacts.get_bytes(digest)
+        events = self._events(mv)
+        files["audit_events.jsonl"] = "".join(
+            json.dumps(_event_dict(e), sort_keys=True) + "\n" for e in events
+        ).encode()
+        verification = self.audit.verify()
+        key = self.ctx.settings.audit_key
+        recomputed = [
+            e.seq
+            for e in events
+            if chain_hash(e.prev_hash, e.body(), key) != e.hash
+            or payload_digest(e.payload) != e.payload_digest
+        ]
+        files["audit_verification.json"] = _json(
+            {
+                "ok": verification.ok and not recomputed,
+                "events_recomputed": len(events),
+                "events_not_matching_their_hash": recomputed,
+                "events_in_chain": verification.count,
+                "broken_seq": verification.broken_seq,
+                "reason": verification.reason,
+                "events_in_dossier": len(events),
+                "note": "each event's hash chains to the previous one; recompute with: carnet audit verify",
+            }
+        )
+        manifest = {
+            "format": "carnet.dossier/v1",
+            "model": mv.ref,
+            "created_at": self.ctx.clock(),
+            "created_by": self.ctx.actor,
+            "files": {
+                p: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)} for p, b in sorted(files.items())
+            },
+        }
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path, data in sorted({**files, "manifest.json": _json(manifest)}.items()):
+                info = zipfile.ZipInfo(f"{mv.name}-v{mv.version}/{path}", date_time=_ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data)
+        tmp = target.with_name(f".{target.name}.part")
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(target)
+        return manifest
+
+    # -- pieces -------------------------------------------------------------------
+    def _dataset(self, ref: str) -> dict[str, Any]:
+        try:
+            v = self.datasets.get(DatasetRef.parse(ref))
+        except NotFound:
+            return {"ref": ref, "missing": True}
+        return {
+            "ref": v.ref,
+            "digest": v.digest,
+            "rows": v.num_rows,
+            "columns": v.num_columns,
+            "profile": [
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "missing_share": c.missing_share,
+                    "min": c.min,
+                    "max": c.max,
+                    "mean": c.mean,
+                }
+                for c in v.profile[:_MAX_PROFILE]
+            ],
+        }
+
+    def _importance_from_report(self, mv: ModelVersion) -> dict[str, Any]:
+        digest = mv.reports.get("reports/evaluation.json")
+        if not digest:
+            return {}
+        report = json.loads(self.ctx.artifacts.get_bytes(digest))
+        table = (report.get("details") or {}).get("permutation_importance") or []
+        top = [{"feature": r["feature"], "importance": r["importance_mean"]} for r in table[:10]]
+        return {"top_features": top, "attribution_method": "permutation (training evaluation)"} if top else {}
+
+    def _events(self, mv: ModelVersion) -> list[AuditEvent]:
+        """Audit events about the model, the runs behind its versions and their datasets, in order."""
+        subjects = {("model", mv.name)}
+        for v in self.registry.versions(mv.name):
+            if v.run_id:
+                subjects.add(("run", v.run_id))
+            for ref in v.datasets:
+                subjects.add(("dataset", ref.split("@", 1)[0]))
+        seen: dict[int, AuditEvent] = {}
+        for subject_type, subject_id in sorted(subjects):
+            for event in self.audit.log(subject_type, subject_id, limit=None):
+                seen[event.seq] = event
+        return [seen[k] for k in sorted(seen)]
+
+
+def _from_gates(promotion: Promotion | None) -> dict[str, Any]:
+    """Fairness, attributions and stress results of a promotion's gates, for the card."""
+    out: dict[str, Any] = {}
+    if promotion is None:
+        return out
+    for r in promotion.results:
+        d = r.details or {}
+        if r.type == "fairness":
+            out["fairness"] = {"passed": r.passed, "measured": r.measured, **d}
+        elif r.type == "explainability":
+            table = d.get("attributions") or d.get("table") or []
+            out["top_features"] = [
+                {"feature": x.get("feature"), "importance": x.get("importance")} for x in table[:10]
+            ]
+            out["attribution_method"] = d.get("method")
+        elif r.type == "stress":
+            out["stress"] = list(d.get("scenarios") or [])
+    return out
+
+
+def _promotion_row(p: Promotion, full: bool = False) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": p.id,
+        "version": p.version,
+        "alias": p.alias,
+        "previous_version": p.previous_version,
+        "passed": p.passed,
+        "applied": p.applied,
+        "kind": p.kind,
+        "actor": p.actor,
+        "time": p.created_at,
+        "reason": p.reason,
+    }
+    if full:
+        row["results"] = [r.to_dict() for r in p.results]
+        row["policy"] = p.policy
+    return row
+
+
+def _version_dict(mv: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": mv.name,
+        "version": mv.version,
+        "flavor": mv.flavor,
+        "artifact_digest": mv.artifact_digest,
+        "run_id": mv.run_id,
+        "task": mv.task,
+        "signature": mv.signature.to_dict(),
+        "input_example": mv.input_example,
+        "metrics": mv.metrics,
+        "datasets": mv.datasets,
+        "reports": mv.reports,
+        "derived_from": mv.derived_from,
+        "allow_pickle": mv.allow_pickle,
+        "created_at": mv.created_at,
+        "created_by": mv.created_by,
+        "tags": mv.tags,
+        "aliases": mv.aliases,
+    }
+
+
+def _event_dict(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "time": e.time,
+        "actor": e.actor,
+        "action": e.action,
+        "subject_type": e.subject_type,
+        "subject_id": e.subject_id,
+        "payload": e.payload,
+        "payload_digest": e.payload_digest,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def _json(data: Any) -> bytes:
+    from carnet.evaluation import jsonable
+
+    return (json.dumps(jsonable(data), indent=2, sort_keys=True) + "\n").encode()

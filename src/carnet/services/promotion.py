@@ -1,0 +1,334 @@
+"""Governed alias changes: policies, gated promotion, rollback.
+
+A promotion loads the candidate (digest verified), the version now holding the alias and
+the policy's evaluation data, runs every gate of the policy and stores the results with
+the promotion. A passing promotion moves the alias in the same transaction as its record
+and audit event; a failing one is stored and audited as refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from carnet.domain import ColumnProfile, DatasetRef, GateResult, ModelVersion, Policy, Promotion
+from carnet.domain.models import check_alias
+from carnet.errors import Conflict, InvalidInput, NotFound
+from carnet.services.context import ServiceContext, record
+from carnet.services.datasets import DatasetService
+from carnet.services.registry import RegistryService
+from carnet.services.tracking import TrackingService
+
+__all__ = ["PromotionService"]
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+class PromotionService:
+    """Policies, gated promotions and rollbacks of registered models."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        registry: RegistryService,
+        datasets: DatasetService,
+        tracking: TrackingService,
+    ) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.datasets = datasets
+        self.tracking = tracking
+
+    # -- policies -----------------------------------------------------------------
+    def set_policy(
+        self, source: str | Path | Mapping[str, Any], *, model: str | None = None, project: str | None = None
+    ) -> Policy:
+        """Validate and store a policy for one model, or as a project's default.
+
+        Raises:
+            InvalidInput: the policy is invalid (the field is named), or neither/both of
+                ``model`` and ``project`` given.
+        """
+        from carnet.checks.policy import load_policy, policy_to_dict
+
+        if (model is None) == (project is None):
+            raise InvalidInput("give exactly one of model or project for a policy", field="model")
+        policy = load_policy(source if not isinstance(source, Mapping) else dict(source))
+        text = json.dumps(policy_to_dict(policy), sort_keys=True)
+        with self.ctx.store.transaction() as tx:
+            model_id: int | None = None
+            if model is not None:
+                model_id = tx.models.model_id(model)
+                project_id = tx.models.project_of(model_id)
+            else:
+                project_id = tx.projects.get(str(project)).id
+            tx.models.set_policy(project_id, model_id, text, self.ctx.actor, self.ctx.clock())
+            subject = ("model", str(model)) if model is not None else ("project", str(project))
+            record(self.ctx, tx, "policy.set", subject[0], subject[1], {"policy": json.loads(text)})
+        return policy
+
+    def policy_for(self, name: str) -> Policy | None:
+        """The policy in force for a model: its own, else its project's default, else None."""
+        from carnet.checks.policy import load_policy
+
+        with self.ctx.store.transaction(write=False) as tx:
+            model_id = tx.models.model_id(name)
+            project_id = tx.models.project_of(model_id)
+            found = tx.models.get_policy(project_id, model_id) or tx.models.get_policy(project_id, None)
+        return None if found is None else load_policy(json.loads(found["source"]))
+
+    def project_policy(self, project: str) -> Policy | None:
+        """A project's default policy, or None."""
+        from carnet.checks.policy import load_policy
+
+        with self.ctx.store.transaction(write=False) as tx:
+            found = tx.models.get_policy(tx.projects.get(project).id, None)
+        return None if found is None else load_policy(json.loads(found["source"]))
+
+    # -- promotion ----------------------------------------------------------------
+    def promote(
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        *,
+        dry_run: bool = False,
+        policy: str | Path | Mapping[str, Any] | None = None,
+        allow_pickle: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> Promotion:
+        """Run the policy's gates on ``name/version`` for ``alias``; move the alias when all pass.
+
+        ``policy`` overrides the stored one (for a dry run, or an ad-hoc check). Without any
+        policy the promotion is refused: promoting needs a stated policy (set one, or use
+        ``set_alias`` to move an alias without gates).
+
+        Returns:
+            The promotion (``passed``, ``applied``, gate results). A dry run stores nothing.
+
+        Raises:
+            NotFound: unknown model or version. InvalidInput: bad policy or alias.
+            Conflict: the alias moved while the gates ran.
+        """
+        from carnet.checks.gates import run_gates
+        from carnet.checks.policy import load_policy, policy_to_dict
+
+        check_alias(alias)
+        mv = self.registry.resolve(name, version)
+        chosen = load_policy(policy if not isinstance(policy, Mapping) else dict(policy)) if policy else None
+        chosen = chosen or self.policy_for(name)
+        if chosen is None:
+            raise InvalidInput(
+                f"no promotion policy for model {name!r}: store one with "
+                f"carnet models policy set FILE --model {name} (or --project), or pass --policy FILE",
+                field="policy",
+            )
+        if not chosen.guards(alias):
+            raise InvalidInput(
+                f"policy {chosen.name!r} guards aliases {', '.join(chosen.aliases)}, not {alias!r}",
+                field="alias",
+            )
+        ctx = self._context(mv, alias, chosen, allow_pickle)
+        results = run_gates(chosen, ctx, progress=progress)
+        passed = all(r.passed for r in results)
+        previous = ctx.incumbent_version.version if ctx.incumbent_version is not None else None
+        promotion = Promotion(
+            id=0,
+            name=name,
+            version=mv.version,
+            alias=alias,
+            previous_version=previous,
+            passed=passed,
+            applied=passed and not dry_run,
+            results=tuple(results),
+            policy=policy_to_dict(chosen),
+            actor=self.ctx.actor,
+            created_at=self.ctx.clock(),
+        )
+        if dry_run:
+            return promotion
+        with self.ctx.store.transaction() as tx:
+            model_id = tx.models.model_id(name)
+            if tx.models.get_alias(model_id, alias) != previous:
+                raise Conflict(
+                    f"alias {alias!r} of {name!r} moved while the gates ran; run the promotion again",
+                    field="alias",
+                )
+            pid = tx.models.insert_promotion(model_id, promotion)
+            summary = [{"gate": r.gate, "passed": r.passed, "measured": r.measured} for r in results]
+            if passed:
+                tx.models.set_alias(
+                    model_id, alias, mv.version, promotion.created_at, kind="promote", actor=self.ctx.actor
+                )
+            record(
+                self.ctx,
+                tx,
+                "model.promote" if passed else "model.promote.refused",
+                "model",
+                name,
+                {
+                    "promotion": pid,
+                    "version": mv.version,
+                    "alias": alias,
+                    "previous": previous,
+                    "policy": chosen.name,
+                    "gates": summary,
+                },
+            )
+        return replace(promotion, id=pid)
+
+    def _context(self, mv: ModelVersion, alias: str, policy: Policy, allow_pickle: bool) -> Any:
+        from carnet.checks import GateContext
+        from carnet.tasks import get_task
+
+        if not mv.task:
+            raise InvalidInput(
+                f"{mv.ref} has no task recorded; gates need one (register it with task=...)", field="task"
+            )
+        task = get_task(mv.task)
+        candidate, _ = self.registry.load(mv.ref, allow_pickle=allow_pickle)
+        incumbent = incumbent_version = None
+        try:
+            holder = self.registry.resolve(f"{mv.name}@{alias}")
+        except NotFound:
+            holder = None
+        if holder is not None and holder.version != mv.version:
+            incumbent, incumbent_version = self.registry.load(holder.ref, allow_pickle=allow_pickle)
+        frame = None
+        if policy.evaluation_data:
+            _, frame = self.datasets.load_frame(policy.evaluation_data)
+            missing = [c for c in mv.signature.input_names() if c not in frame.columns]
+            if missing:
+                raise InvalidInput(
+                    f"evaluation data {policy.evaluation_data} lacks the model's input columns "
+                    f"{', '.join(missing[:10])}",
+                    field="evaluation_data",
+                )
+        return GateContext(
+            task=task,
+            candidate=candidate,
+            candidate_version=mv,
+            alias=alias,
+            frame=frame,
+            features=mv.signature.input_names(),
+            target=policy.target or mv.extra.get("target"),
+            options=self._task_options(mv),
+            incumbent=incumbent,
+            incumbent_version=incumbent_version,
+            approvals=self.registry.approvals(mv.name, mv.version, alias),
+            training_profile=self._training_profile(mv),
+            seed=policy.seed,
+        )
+
+    def _task_options(self, mv: ModelVersion) -> dict[str, Any]:
+        if not mv.run_id:
+            return {}
+        from carnet.training import load_spec
+
+        for art in self.tracking.list_artifacts(mv.run_id):
+            if art.path == "spec.yaml":
+                return dict(load_spec(self.ctx.artifacts.get_bytes(art.digest).decode()).task_options)
+        return {}
+
+    def _training_profile(self, mv: ModelVersion) -> dict[str, ColumnProfile]:
+        if not mv.datasets:
+            return {}
+        try:
+            version = self.datasets.get(DatasetRef.parse(mv.datasets[0]))
+        except NotFound:
+            return {}
+        return {c.name: c for c in version.profile}
+
+    # -- rollback -----------------------------------------------------------------
+    def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
+        """Move ``alias`` back to the version that held it before the current one, audited.
+
+        Raises:
+            InvalidInput: no reason given. NotFound: the alias is not set.
+            Conflict: no earlier version held the alias.
+        """
+        check_alias(alias)
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("a rollback needs a reason (--reason TEXT)", field="reason")
+        with self.ctx.store.transaction() as tx:
+            model_id = tx.models.model_id(name)
+            current = tx.models.get_alias(model_id, alias)
+            if current is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}", field="alias")
+            target = _previous_holder(tx.models.alias_history(model_id, alias))
+            if target is None or target == current:
+                raise Conflict(
+                    f"no earlier version of {name!r} held {alias!r}; nothing to roll back to", field="alias"
+                )
+            now = self.ctx.clock()
+            tx.models.set_alias(
+                model_id, alias, target, now, kind="rollback", actor=self.ctx.actor, reason=reason
+            )
+            promotion = Promotion(
+                id=0,
+                name=name,
+                version=target,
+                alias=alias,
+                previous_version=current,
+                passed=True,
+                applied=True,
+                results=(),
+                policy={},
+                actor=self.ctx.actor,
+                created_at=now,
+                kind="rollback",
+                reason=reason,
+            )
+            pid = tx.models.insert_promotion(model_id, promotion)
+            record(
+                self.ctx,
+                tx,
+                "model.rollback",
+                "model",
+                name,
+                {"alias": alias, "from": current, "to": target, "reason": reason, "promotion": pid},
+            )
+        return replace(promotion, id=pid)
+
+    def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
+        """Promotions and rollbacks of a model (one version), oldest first."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.models.promotions(name, version)
+
+
+def _previous_holder(history: list[dict[str, Any]]) -> int | None:
+    """The version a rollback returns to: the holder before the current one, skipping undone moves.
+
+    The alias's holders form a stack: a set or promotion pushes, a rollback pops, a delete
+    empties it. The target is the entry under the top.
+    """
+    stack: list[int] = []
+    for move in history:
+        if move["kind"] == "rollback":
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != move["version"]:
+                stack.append(int(move["version"]))
+        elif move["kind"] == "delete":
+            stack.clear()
+        elif move["version"] is not None and (not stack or stack[-1] != move["version"]):
+            stack.append(int(move["version"]))
+    return stack[-2] if len(stack) >= 2 else None
+
+
+def gate_table(results: list[GateResult]) -> list[dict[str, Any]]:
+    """Rows for a table of gate results (gate, type, measured, threshold, verdict, error)."""
+    return [
+        {
+            "gate": r.gate,
+            "type": r.type,
+            "measured": r.measured,
+            "threshold": r.threshold,
+            "verdict": "pass" if r.passed else "FAIL",
+            "error": r.error or "",
+        }
+        for r in results
+    ]

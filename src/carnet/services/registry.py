@@ -1,0 +1,407 @@
+"""Model registry use cases: register versions, resolve references, aliases, tags, safe loading.
+
+Every change (a new version, an alias moved, a tag set, a policy stored, an approval) is an
+audit event written in the same transaction as the change. Promotion, rollback, model cards
+and dossiers build on this service in :mod:`carnet.services.promotion`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from carnet.domain import (
+    Approval,
+    ColumnSpec,
+    ModelRef,
+    ModelVersion,
+    RegisteredModel,
+    Signature,
+)
+from carnet.domain.models import check_alias, check_model_name
+from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
+from carnet.services.context import ServiceContext, record
+from carnet.services.tracking import TrackingService
+
+__all__ = ["RegistryService"]
+
+MODEL_PATH = "model/model.skops"
+MODEL_META_PATH = "model/meta.json"
+_REPORT_PREFIXES = ("reports/",)
+
+
+class RegistryService:
+    """Registered models and their versions, aliases and tags; verified model loading."""
+
+    def __init__(self, ctx: ServiceContext, tracking: TrackingService) -> None:
+        self.ctx = ctx
+        self.tracking = tracking
+
+    # -- registration -------------------------------------------------------------
+    def register(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        derived_from: int | None = None,
+    ) -> ModelVersion:
+        """Register the model a training run stored as a new version of ``name``.
+
+        Records the flavor, the model file's digest (the file itself is not copied: it is
+        content-addressed), the signature, an input example, the run's metrics, dataset
+        versions and evaluation reports.
+
+        Raises:
+            NotFound: unknown run, or ``derived_from`` is not a version of ``name``.
+            InvalidInput: the run stored no model; bad name.
+        """
+        check_model_name(name)
+        run = self.tracking.get_run(run_id)
+        arts = {a.path: a for a in self.tracking.list_artifacts(run.id)}
+        if MODEL_META_PATH not in arts:
+            raise InvalidInput(
+                f"run {run.id} stored no model; train one with: carnet train SPEC", field="run_id"
+            )
+        meta = json.loads(self.ctx.artifacts.get_bytes(arts[MODEL_META_PATH].digest))
+        file_path = str(meta.get("file", MODEL_PATH))
+        if file_path not in arts or arts[file_path].digest != meta.get("digest"):
+            raise ArtifactCorrupted(
+                f"run {run.id}: the model file does not match the digest its metadata recorded",
+                digest=str(meta.get("digest")),
+            )
+        inputs = self.tracking.list_inputs(run.id)
+        version = ModelVersion(
+            name=name,
+            version=0,
+            flavor=str(meta["flavor"]),
+            artifact_digest=arts[file_path].digest,
+            file_name=file_path.rsplit("/", 1)[-1],
+            run_id=run.id,
+            signature=_signature(meta),
+            created_at=self.ctx.clock(),
+            created_by=self.ctx.actor,
+            task=meta.get("task"),
+            description=description,
+            input_example=list(meta.get("input_example") or []),
+            metrics=dict(run.metrics),
+            datasets=[f"{i.dataset}@{i.version}" for i in inputs if i.context == "training"]
+            or [f"{i.dataset}@{i.version}" for i in inputs],
+            reports={p: a.digest for p, a in sorted(arts.items()) if p.startswith(_REPORT_PREFIXES)},
+            derived_from=derived_from,
+            tags=dict(tags or {}),
+            extra={
+                "target": meta.get("target"),
+                "classes": meta.get("classes"),
+                "family": meta.get("family"),
+                "model": meta.get("model"),
+                "plots": {p: a.digest for p, a in sorted(arts.items()) if p.startswith("plots/")},
+            },
+        )
+        return self._insert(version, run.project)
+
+    def register_object(
+        self,
+        model: Any,
+        name: str,
+        sample: Any,
+        *,
+        project: str = "default",
+        task: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        derived_from: int | None = None,
+        allow_pickle: bool = False,
+        flavor: str | None = None,
+    ) -> ModelVersion:
+        """Register an in-memory fitted model (no run); ``sample`` is a DataFrame of its inputs.
+
+        The model is stored with the flavor that can save it safely; a generic Python
+        object goes to the pickle flavor only with ``allow_pickle=True``, an opt-in recorded
+        in the audit event and required again to load the version.
+
+        Raises:
+            PermissionDenied: only the pickle flavor can store the model and ``allow_pickle``
+                is False.
+            InvalidInput: bad name, ``sample`` not a DataFrame, no flavor can store it.
+        """
+        from carnet.flavors import flavor_for, flavor_registry
+
+        check_model_name(name)
+        if not hasattr(sample, "columns") or not hasattr(sample, "dtypes"):
+            raise InvalidInput("sample must be a pandas DataFrame of the model's inputs", field="sample")
+        chosen = None
+        if flavor is not None:
+            chosen = flavor_registry().get(flavor)
+        else:
+            try:
+                chosen = flavor_for(model)
+            except InvalidInput:
+                if not allow_pickle:
+                    raise PermissionDenied(
+                        f"no safe flavor can store a {type(model).__name__}; pass allow_pickle=True "
+                        "(--allow-pickle) to store it with pickle (audited, and needed again to load it)"
+                    ) from None
+                chosen = flavor_registry().get("pickle")
+        if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
+            raise PermissionDenied(
+                f"flavor {chosen.name!r} stores with pickle; pass allow_pickle=True to opt in (audited)"
+            )
+        data = chosen.dumps(model)
+        info = self.ctx.artifacts.put_bytes(data)
+        version = ModelVersion(
+            name=name,
+            version=0,
+            flavor=chosen.name,
+            artifact_digest=info.digest,
+            file_name=chosen.file_name,
+            run_id=None,
+            signature=Signature(tuple(ColumnSpec(str(c), str(t)) for c, t in sample.dtypes.items())),
+            created_at=self.ctx.clock(),
+            created_by=self.ctx.actor,
+            task=task,
+            description=description,
+            input_example=_records(sample.head(3)),
+            derived_from=derived_from,
+            allow_pickle=bool(getattr(chosen, "requires_opt_in", False)),
+            tags=dict(tags or {}),
+        )
+        return self._insert(version, project)
+
+    def _insert(self, version: ModelVersion, project: str) -> ModelVersion:
+        from dataclasses import replace
+
+        for _attempt in range(3):
+            try:
+                with self.ctx.store.transaction() as tx:
+                    model_id = tx.models.find_id(version.name)
+                    if model_id is None:
+                        proj = self.tracking.ensure_project(tx, project)
+                        model_id = tx.models.create_model(version.name, proj.id, "", version.created_at)
+                        record(self.ctx, tx, "model.create", "model", version.name, {"project": project})
+                    if version.derived_from is not None:
+                        tx.models.version_id(model_id, version.derived_from, version.name)
+                    number = tx.models.next_version(model_id)
+                    mv = replace(version, version=number)
+                    tx.models.insert_version(model_id, mv)
+                    record(
+                        self.ctx,
+                        tx,
+                        "model.register",
+                        "model",
+                        version.name,
+                        {
+                            "version": number,
+                            "flavor": mv.flavor,
+                            "digest": mv.artifact_digest,
+                            "run_id": mv.run_id,
+                            "derived_from": mv.derived_from,
+                            "allow_pickle": mv.allow_pickle,
+                            "datasets": mv.datasets,
+                        },
+                    )
+                    return mv
+            except AlreadyExists:  # a concurrent registration took the number: take the next one
+                continue
+        raise AlreadyExists(
+            f"could not allocate a version number for model {version.name!r}; retry", field="name"
+        )
+
+    # -- reading ------------------------------------------------------------------
+    def resolve(self, ref: str | ModelRef, version: int | str | None = None) -> ModelVersion:
+        """The version a reference names: ``NAME/3``, ``NAME@alias`` or ``NAME`` (the latest).
+
+        Raises:
+            NotFound: no such model, version or alias (the message says how to list them).
+        """
+        r = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref, version)
+        with self.ctx.store.transaction(write=False) as tx:
+            model_id = tx.models.model_id(r.name)
+            number = r.version
+            if r.alias is not None:
+                number = tx.models.get_alias(model_id, r.alias)
+                if number is None:
+                    raise NotFound(
+                        f"model {r.name!r} has no alias {r.alias!r}; set one with: "
+                        f"carnet models alias {r.name} {r.alias} VERSION",
+                        field="alias",
+                    )
+            if number is None:
+                number = tx.models.next_version(model_id) - 1
+                if number < 1:
+                    raise NotFound(f"model {r.name!r} has no versions yet", field="version")
+            return tx.models.get_version(r.name, number)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """A registered model with its tags, aliases and latest version number."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.models.get_model(check_model_name(name))
+
+    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
+        """Registered models (of one project), by name."""
+        with self.ctx.store.transaction(write=False) as tx:
+            project_id = tx.projects.get(project).id if project is not None else None
+            return tx.models.list_models(project_id)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.models.versions(check_model_name(name))
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
+        """Every move of a model's aliases, oldest first."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.models.alias_history(tx.models.model_id(name), alias)
+
+    # -- aliases and tags ---------------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
+        """Point ``alias`` at a version (no gates: see promotion for that); returns the previous one."""
+        check_alias(alias)
+        with self.ctx.store.transaction() as tx:
+            model_id = tx.models.model_id(name)
+            tx.models.version_id(model_id, version, name)
+            previous = tx.models.set_alias(
+                model_id, alias, version, self.ctx.clock(), kind="set", actor=self.ctx.actor, reason=reason
+            )
+            record(
+                self.ctx,
+                tx,
+                "model.alias.set",
+                "model",
+                name,
+                {"alias": alias, "version": version, "previous": previous, "reason": reason},
+            )
+            return previous
+
+    def delete_alias(self, name: str, alias: str, *, reason: str = "") -> int:
+        """Remove an alias; returns the version it pointed at. NotFound when it was not set."""
+        check_alias(alias)
+        with self.ctx.store.transaction() as tx:
+            model_id = tx.models.model_id(name)
+            previous = tx.models.delete_alias(
+                model_id, alias, self.ctx.clock(), actor=self.ctx.actor, reason=reason
+            )
+            if previous is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}", field="alias")
+            record(self.ctx, tx, "model.alias.delete", "model", name, {"alias": alias, "previous": previous})
+            return previous
+
+    def set_tags(self, name: str, tags: Mapping[str, str], version: int | None = None) -> None:
+        """Set tags on a model, or on one of its versions."""
+        clean = _check_tags(tags)
+        with self.ctx.store.transaction() as tx:
+            model_id = tx.models.model_id(name)
+            if version is None:
+                tx.models.set_model_tags(model_id, clean)
+            else:
+                tx.models.set_version_tags(tx.models.version_id(model_id, version, name), clean)
+            record(self.ctx, tx, "model.tag.set", "model", name, {"version": version, "tags": clean})
+
+    def delete_tag(self, name: str, key: str, version: int | None = None) -> None:
+        """Remove a tag from a model or a version; NotFound when it was not set."""
+        with self.ctx.store.transaction() as tx:
+            model_id = tx.models.model_id(name)
+            if version is None:
+                removed = tx.models.delete_model_tag(model_id, key)
+            else:
+                removed = tx.models.delete_version_tag(tx.models.version_id(model_id, version, name), key)
+            if not removed:
+                raise NotFound(f"tag {key!r} is not set", field="key")
+            record(self.ctx, tx, "model.tag.delete", "model", name, {"version": version, "key": key})
+
+    # -- approvals ----------------------------------------------------------------
+    def approve(self, name: str, version: int, alias: str, comment: str = "") -> Approval:
+        """Record the configured actor's approval of a version for an alias (once per actor)."""
+        check_alias(alias)
+        approval = Approval(name, version, alias, self.ctx.actor, comment, self.ctx.clock(), False)
+        with self.ctx.store.transaction() as tx:
+            model_id = tx.models.model_id(name)
+            tx.models.version_id(model_id, version, name)
+            if any(a.actor == approval.actor for a in tx.models.approvals(name, version, alias)):
+                raise AlreadyExists(
+                    f"{approval.actor} already approved {name}/{version} for {alias!r}", field="actor"
+                )
+            tx.models.add_approval(model_id, approval)
+            record(
+                self.ctx,
+                tx,
+                "model.approve",
+                "model",
+                name,
+                {"version": version, "alias": alias, "comment": comment, "authenticated": False},
+            )
+        return approval
+
+    def approvals(self, name: str, version: int | None = None, alias: str | None = None) -> list[Approval]:
+        """Approvals recorded for a model (a version, an alias)."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.models.approvals(name, version, alias)
+
+    # -- loading ------------------------------------------------------------------
+    def load(
+        self,
+        ref: str | ModelRef,
+        version: int | str | None = None,
+        *,
+        trusted: Sequence[str] = (),
+        allow_pickle: bool = False,
+    ) -> tuple[Any, ModelVersion]:
+        """The fitted model a reference names, and its record.
+
+        The bytes are read through the content store, which checks them against the digest
+        the registry recorded before anything is deserialised (ArtifactCorrupted otherwise).
+        A version stored with pickle needs ``allow_pickle=True`` (PermissionDenied otherwise).
+        """
+        from carnet.flavors import flavor_registry
+
+        mv = self.resolve(ref, version)
+        if mv.allow_pickle and not allow_pickle:
+            raise PermissionDenied(
+                f"{mv.ref} was stored with pickle (flavor {mv.flavor!r}); loading runs code from the file: "
+                "pass allow_pickle=True (--allow-pickle) if you trust its source"
+            )
+        data = self.ctx.artifacts.get_bytes(mv.artifact_digest)
+        model = (
+            flavor_registry().get(mv.flavor).loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
+        )
+        return model, mv
+
+
+def _signature(meta: Mapping[str, Any]) -> Signature:
+    inputs = tuple(ColumnSpec(str(f["name"]), str(f["dtype"])) for f in meta.get("features", []))
+    family = meta.get("family")
+    classes = meta.get("classes") or []
+    outputs: list[ColumnSpec] = []
+    if family == "classification":
+        kinds = {type(c).__name__ for c in classes}
+        dtype = "int64" if kinds <= {"int", "bool"} and classes else ("object" if classes else "unknown")
+        outputs.append(ColumnSpec("prediction", dtype))
+        outputs += [ColumnSpec(f"proba_{c}", "float64") for c in classes]
+    elif family in ("regression", "forecasting"):
+        outputs.append(ColumnSpec("prediction", "float64"))
+    elif family is not None:
+        outputs.append(ColumnSpec("prediction", "object"))
+    return Signature(inputs, tuple(outputs))
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    from carnet.evaluation import jsonable
+
+    head = frame.astype(object)
+    return [
+        {str(k): jsonable(v) for k, v in rec.items()}
+        for rec in head.where(head.notna(), None).to_dict("records")
+    ]
+
+
+def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(tags, Mapping) or not tags:
+        raise InvalidInput("tags must be a non-empty mapping of key to value", field="tags")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 256:
+            raise InvalidInput(f"tag key {key!r} must be 1-256 characters", field="tags")
+        out[key] = str(value)
+    return out

@@ -1,0 +1,123 @@
+"""carnet models: registry verbs, policies, promotion, approval, rollback, card and dossier."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from carnet.cli.main import cli
+
+
+def invoke(*args: str, code: int = 0, env: dict[str, str] | None = None) -> str:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> tuple[str, str]:
+    """A workspace with one trained run; returns (uri, run id)."""
+    from sklearn.datasets import load_breast_cancer
+
+    uri = str(tmp_path / "ws")
+    data = tmp_path / "cancer.csv"
+    load_breast_cancer(as_frame=True).frame.to_csv(data, index=False)
+    invoke("--uri", uri, "data", "add", str(data), "--name", "cancer", "--project", "demo")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "dataset: cancer@1\ntask: binary\ntarget: target\nproject: demo\nseed: 1\n"
+        "split: {kind: holdout, test_size: 0.25}\nmodel: {name: logistic_regression}\n"
+        "preprocess: {scale: standard}\n"
+    )
+    run = json.loads(invoke("--uri", uri, "train", str(spec), "--json"))["run_id"]
+    return uri, run
+
+
+def test_register_list_show_alias_and_tag(ws: tuple[str, str]) -> None:
+    uri, run = ws
+    out = json.loads(
+        invoke("--uri", uri, "models", "register", run, "--name", "cancer", "--tag", "team=risk", "--json")
+    )
+    assert (out["version"], out["flavor"], out["tags"]) == (1, "sklearn", {"team": "risk"})
+    assert "registered cancer/2" in invoke("--uri", uri, "models", "register", run, "--name", "cancer")
+    listed = json.loads(invoke("--uri", uri, "models", "list", "--json"))
+    assert [(m["name"], m["latest_version"]) for m in listed] == [("cancer", 2)]
+    assert "cancer" in invoke("--uri", uri, "models", "list")
+    versions = json.loads(invoke("--uri", uri, "models", "versions", "cancer", "--json"))
+    assert [v["version"] for v in versions] == [1, 2]
+    assert "cancer@production -> 1" in invoke("--uri", uri, "models", "alias", "cancer", "production", "1")
+    shown = json.loads(invoke("--uri", uri, "models", "show", "cancer@production", "--json"))
+    assert shown["version"] == 1 and shown["aliases"] == ["production"]
+    assert "cancer/2" in invoke("--uri", uri, "models", "show", "cancer")
+    invoke("--uri", uri, "models", "tag", "cancer", "tier=1")
+    invoke("--uri", uri, "models", "tag", "cancer", "--version", "2", "ok=yes")
+    def tags(ref: str) -> dict[str, str]:
+        return json.loads(invoke("--uri", uri, "models", "show", ref, "--json"))["tags"]
+
+    assert tags("cancer/2") == {"ok": "yes"} and tags("cancer/1") == {"team": "risk"}
+    assert json.loads(invoke("--uri", uri, "models", "list", "--json"))[0]["tags"] == {"tier": "1"}
+    assert "removed" in invoke("--uri", uri, "models", "alias", "cancer", "production", "--delete")
+
+
+def test_user_mistakes_are_one_line_and_exit_2(ws: tuple[str, str]) -> None:
+    uri, run = ws
+    for args in (
+        ("models", "show", "nope"),
+        ("models", "show", "cancer/x"),
+        ("models", "register", run, "--name", "bad name"),
+        ("models", "register", "0" * 32, "--name", "m"),
+        ("models", "rollback", "nope", "--reason", "r"),
+    ):
+        out = invoke("--uri", uri, *args, code=2)
+        assert out.startswith("error: ") and out.count("\n") == 1 and "Traceback" not in out
+
+
+def test_policy_promote_approve_rollback_card_dossier(ws: tuple[str, str], tmp_path: Path) -> None:
+    uri, run = ws
+    invoke("--uri", uri, "models", "register", run, "--name", "cancer")
+    invoke("--uri", uri, "models", "register", run, "--name", "cancer")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "name: prod\nevaluation_data: cancer@1\ngates:\n"
+        "  - metric: 'roc_auc >= 0.9'\n  - {type: approval, required: 2}\n"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ngates:\n  - {type: metric, condition: 'roc_auc >>= 1'}\n")
+    out = invoke("--uri", uri, "models", "policy", "set", str(bad), "--model", "cancer", code=2)
+    assert "gates[0]" in out or "condition" in out
+    assert "2 gates" in invoke("--uri", uri, "models", "policy", "set", str(policy), "--model", "cancer")
+    assert json.loads(invoke("--uri", uri, "models", "policy", "show", "cancer", "--json"))["name"] == "prod"
+
+    refused = invoke("--uri", uri, "models", "promote", "cancer", "1", "--to", "production", code=1)
+    assert "FAIL" in refused and "pass" in refused
+    invoke("--uri", uri, "models", "approve", "cancer", "1", "-m", "ok", env={"CARNET_USER": "ann"})
+    invoke("--uri", uri, "models", "approve", "cancer", "1", "-m", "ok", env={"CARNET_USER": "ben"})
+    dry = json.loads(invoke("--uri", uri, "models", "promote", "cancer", "1", "--dry-run", "--json"))
+    assert dry["passed"] is True and dry["applied"] is False
+    assert "moved cancer@production to version 1" in invoke("--uri", uri, "models", "promote", "cancer", "1")
+    invoke("--uri", uri, "models", "alias", "cancer", "production", "2")
+    assert "2 -> 1" in invoke("--uri", uri, "models", "rollback", "cancer", "--reason", "latency")
+    card = invoke("--uri", uri, "models", "card", "cancer", "1")
+    assert "roc_auc" in card and "ann" in card
+    html = tmp_path / "card.html"
+    invoke("--uri", uri, "models", "card", "cancer", "1", "--format", "html", "--out", str(html))
+    assert "<html" in html.read_text().lower()
+    zpath = tmp_path / "d.zip"
+    out = json.loads(invoke("--uri", uri, "models", "dossier", "cancer", "1", "--out", str(zpath), "--json"))
+    assert out["model"] == "cancer/1"
+    with zipfile.ZipFile(zpath) as zf:
+        assert any(n.endswith("audit_events.jsonl") for n in zf.namelist())
+
+
+def test_every_models_verb_has_help_with_an_example() -> None:
+    from carnet.cli.models import models
+
+    for name in models.commands:
+        text = CliRunner().invoke(cli, ["models", name, "--help"]).output
+        assert "Example" in text, name
+        if name != "policy":
+            assert "--json" in text, name
