@@ -450,6 +450,32 @@ def dossier(ctx: click.Context, name: str, version: int | None, out: Path, as_js
     click.echo(f"wrote {out}: {len(manifest['files'])} files for {manifest['model']}")
 
 
+@models.command("export")
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The file to write."
+)
+@click.option("--register", is_flag=True, help="Also register the export as a new version of the model.")
+@json_option
+@click.pass_context
+@handle_errors
+def export(ctx: click.Context, ref: str, fmt: str, out: Path, register: bool, as_json: bool) -> None:
+    """Export a scikit-learn version to ONNX (skl2onnx); a step it cannot convert is named.
+
+    \b
+    Example:
+      carnet models export churn@production --out churn.onnx --register
+    """
+    registered = get_client(ctx).export_model(ref, out, register=register)
+    if as_json:
+        emit_json(
+            {"path": str(out), "format": fmt, "registered": _version_dict(registered) if registered else None}
+        )
+        return
+    click.echo(f"wrote {out}" + (f"; registered {registered.ref}" if registered else ""))
+
+
 @models.group("policy")
 def policy() -> None:
     """Promotion policies: the gates a model must pass, per model or as a project default.

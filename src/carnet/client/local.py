@@ -307,6 +307,15 @@ class Client:
         """
         return self.services.registry.register_object(model, name, sample, **kwargs)
 
+    def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
+        """Write the ONNX form of a scikit-learn version to ``out``; with ``register`` it also
+        becomes a new version (flavor ``onnx``, derived from the source)."""
+        data, registered = self.services.registry.export_onnx(ref, register=register)
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return registered
+
     def get_model(self, name: str) -> RegisteredModel:
         """A registered model with its tags, aliases and latest version number."""
         return self.services.registry.get_model(name)

@@ -285,10 +285,17 @@ class OnnxModel:
             values = X.to_numpy() if frame else np.asarray(X)
             return {first.name: cast(values, first.type, first.name)}
         if frame:
-            missing = [i.name for i in self._inputs if i.name not in X.columns]
+            # ONNX input names are sanitised ("mean radius" -> "mean_radius"): the recorded
+            # feature names give each input its original column, in the same order
+            names = self.feature_names_in_
+            columns = names if names and len(names) == len(self._inputs) else self.input_names
+            missing = [c for c in columns if c not in X.columns]
             if missing:
                 raise InvalidInput(f"input is missing column(s) {', '.join(missing)}", field="X")
-            return {i.name: cast(X[i.name].to_numpy().reshape(-1, 1), i.type, i.name) for i in self._inputs}
+            return {
+                i.name: cast(X[c].to_numpy().reshape(-1, 1), i.type, i.name)
+                for i, c in zip(self._inputs, columns, strict=True)
+            }
         arr = np.asarray(X)
         if arr.ndim != 2 or arr.shape[1] != len(self._inputs):
             raise InvalidInput(

@@ -339,6 +339,41 @@ class RegistryService:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.models.approvals(name, version, alias)
 
+    # -- export -------------------------------------------------------------------
+    def export_onnx(
+        self, ref: str | ModelRef, *, register: bool = False
+    ) -> tuple[bytes, ModelVersion | None]:
+        """The ONNX form of a scikit-learn version (skl2onnx), optionally registered as a new
+        version of the same model (flavor ``onnx``, ``derived_from`` the source).
+
+        Raises:
+            InvalidInput: the model has a step skl2onnx cannot convert (the step is named).
+        """
+        from dataclasses import replace
+
+        from carnet.flavors.onnx import export_onnx
+
+        model, mv = self.load(ref)
+        data = export_onnx(model, _sample(mv))
+        if not register:
+            return data, None
+        info = self.ctx.artifacts.put_bytes(data)
+        onnx_version = replace(
+            mv,
+            version=0,
+            flavor="onnx",
+            artifact_digest=info.digest,
+            file_name="model.onnx",
+            created_at=self.ctx.clock(),
+            created_by=self.ctx.actor,
+            derived_from=mv.version,
+            allow_pickle=False,
+            tags={"exported_from": mv.ref},
+            aliases=[],
+        )
+        project = self.get_model(mv.name).project
+        return data, self._insert(onnx_version, project)
+
     # -- loading ------------------------------------------------------------------
     def load(
         self,
@@ -367,6 +402,25 @@ class RegistryService:
             flavor_registry().get(mv.flavor).loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
         )
         return model, mv
+
+
+def _sample(mv: ModelVersion) -> Any:
+    """A small frame of the version's inputs (its input example, typed by its signature)."""
+    import pandas as pd
+
+    rows = mv.input_example or [{}]
+    frame = pd.DataFrame([{c.name: row.get(c.name) for c in mv.signature.inputs} for row in rows])
+    for col in mv.signature.inputs:
+        dtype = col.dtype
+        if dtype.startswith(("int", "uint", "float")):
+            frame[col.name] = pd.to_numeric(frame[col.name], errors="coerce").astype("float64")
+            if dtype.startswith(("int", "uint")) and frame[col.name].notna().all():
+                frame[col.name] = frame[col.name].astype(dtype)
+        elif dtype == "bool":
+            frame[col.name] = frame[col.name].fillna(False).astype(bool)
+        else:
+            frame[col.name] = frame[col.name].astype(object)
+    return frame
 
 
 def _signature(meta: Mapping[str, Any]) -> Signature:

@@ -233,3 +233,16 @@ def test_approvals_count_once_per_user(ws: Client, run_id: str, monkeypatch: pyt
     approvals = ws.services.registry.approvals("m", 1, "production")
     assert [(a.actor, a.comment) for a in approvals] == [("tester", "looks good"), ("bob", "ok")]
     assert [e.actor for e in _events(ws, "model.approve")] == ["bob", "tester"]
+
+
+def test_onnx_export_of_a_registered_version(ws: Client, run_id: str, tmp_path: Path) -> None:
+    ws.register_model(run_id, "m")
+    assert ws.export_model("m/1", tmp_path / "m.onnx") is None
+    onnx_version = ws.export_model("m/1", tmp_path / "again.onnx", register=True)
+    assert onnx_version is not None
+    assert (onnx_version.version, onnx_version.flavor, onnx_version.derived_from) == (2, "onnx", 1)
+    assert (tmp_path / "m.onnx").read_bytes() == (tmp_path / "again.onnx").read_bytes()
+    X = _features()
+    original, exported = ws.load_model("m/1"), ws.load_model("m/2")
+    assert np.allclose(original.predict_proba(X), exported.predict_proba(X), atol=1e-5)
+    assert (original.predict(X) == exported.predict(X)).mean() > 0.99
