@@ -102,6 +102,10 @@ def test_quickstart_then_runs_commands(ws: str) -> None:
     assert summary["audit"]["ok"] is True
     assert len(summary["runs"]) == 3
     assert all(r["accuracy"] > 0.9 for r in summary["runs"])
+    assert summary["model"]["promoted"] is True and summary["model"]["gates_passed"] == "6/6"
+    production = run_json("--uri", ws, "models", "show", "breast-cancer-clf@production")
+    assert production["run_id"] == summary["best_run"]
+    assert production["datasets"] == ["breast-cancer@1"]
 
     listed = run_json("--uri", ws, "runs", "list", "-p", "quickstart", "-o", "metrics.roc_auc desc")
     aucs = [r["metrics"]["roc_auc"] for r in listed["runs"]]

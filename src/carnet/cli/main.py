@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",
-        "Create a workspace, version a bundled dataset, train and evaluate three models, verify the ledger.",
+        "Version a bundled dataset, train three models, promote the best through a policy, check the ledger.",
     ),
 }
 

@@ -15,6 +15,33 @@ __all__ = ["quickstart"]
 
 PROJECT = "quickstart"
 DATASET = "breast-cancer"
+HOLDOUT = "breast-cancer-holdout"
+MODEL = "breast-cancer-clf"
+
+
+def _policy(holdout: str) -> dict[str, Any]:
+    """The project's promotion policy: gates judged on rows no candidate trained on."""
+    return {
+        "name": "quickstart-production",
+        "aliases": ["production"],
+        "evaluation_data": holdout,
+        "seed": 0,
+        "intended_use": "A walkthrough of carnet on a bundled dataset; not for clinical use.",
+        "limitations": "569 rows from one source; no sensitive attributes to check fairness on.",
+        "gates": [
+            {"metric": "roc_auc >= 0.95"},
+            {"type": "non_regression", "metric": "roc_auc", "margin": 0.01},
+            {
+                "type": "explainability",
+                "top_k": 5,
+                "stability": {"n_bootstrap": 5, "min_rank_correlation": 0.5},
+            },
+            {"type": "stress"},
+            {"type": "signature"},
+            {"type": "approval", "required": 1},
+        ],
+    }
+
 
 #: (run name, model section, preprocessing section) of the candidates trained
 CANDIDATES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
@@ -43,10 +70,13 @@ def _spec(ref: str, name: str, model: dict[str, Any], preprocess: dict[str, Any]
 @click.pass_context
 @handle_errors
 def quickstart(ctx: click.Context, as_json: bool) -> None:
-    """Create a workspace, version a bundled dataset, train and evaluate three models, verify the ledger.
+    """Version a bundled dataset, train three models, promote the best through a policy, check the ledger.
 
     Runs offline on scikit-learn's breast cancer dataset in under a minute: each candidate is a
     tracked `carnet train` run with metrics, bootstrap intervals, plots, reports and its model.
+    The best one is registered and promoted to production through the project's policy
+    (metric, non-regression, SHAP explainability, stress, signature and approval gates),
+    judged on a held-out dataset version.
 
     \b
     Example:
@@ -67,15 +97,25 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
         out.print(f"[bold]carnet quickstart[/bold] in workspace {client.uri}")
 
     frame = load_breast_cancer(as_frame=True).frame
+    held = frame.sample(frac=0.25, random_state=0).sort_index()
     with tempfile.TemporaryDirectory(prefix="carnet-quickstart-") as tmp:
         csv = Path(tmp) / "breast_cancer.csv"
-        frame.to_csv(csv, index=False)
+        frame.drop(held.index).to_csv(csv, index=False)
         version, created = client.add_dataset(
             csv,
             DATASET,
             project=PROJECT,
-            source="sklearn.datasets.load_breast_cancer",
+            source="sklearn.datasets.load_breast_cancer (75% of the rows)",
             description="Wisconsin diagnostic breast cancer (scikit-learn bundled dataset)",
+        )
+        csv_holdout = Path(tmp) / "breast_cancer_holdout.csv"
+        held.to_csv(csv_holdout, index=False)
+        holdout, _ = client.add_dataset(
+            csv_holdout,
+            HOLDOUT,
+            project=PROJECT,
+            source="sklearn.datasets.load_breast_cancer (the other 25%)",
+            description="Rows kept out of training, to judge promotions on",
         )
     if not as_json:
         state = "registered" if created else "already registered as"
@@ -103,9 +143,10 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
                 "roc_auc_ci": list(outcome.intervals.get("roc_auc", (float("nan"), float("nan")))),
             }
         )
-    verification = client.verify_audit()
     best = max(results, key=lambda r: r["roc_auc"])
     client.set_tag(best["run_id"], "quickstart", "best")
+    governed = _govern(client, best["run_id"], holdout.ref, out if not as_json else None)
+    verification = client.verify_audit()
     elapsed = time.perf_counter() - started
     if as_json:
         emit_json(
@@ -114,6 +155,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
                 "dataset": version.ref,
                 "runs": results,
                 "best_run": best["run_id"],
+                "model": governed,
                 "audit": {"ok": verification.ok, "events": verification.count},
                 "seconds": round(elapsed, 2),
             }
@@ -142,6 +184,8 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
             style="bold green" if r is best else None,
         )
     out.print(table)
+    verdict = "[green]promoted[/green]" if governed["promoted"] else "[red]refused[/red]"
+    out.print(f"model {governed['ref']} -> production: {verdict} ({governed['gates_passed']} gates passed)")
     if verification.ok:
         out.print(f"audit ledger: [green]OK[/green], {verification.count} events verified")
     else:
@@ -156,4 +200,33 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     out.print(f"  carnet {u}evaluate {b} {version.ref}")
     out.print(f"  carnet {u}runs reproduce {b}")
     out.print(f"  carnet {u}automl {version.ref} --target target --time-budget 60")
+    out.print(f"  carnet {u}models show {MODEL}@production")
+    out.print(f"  carnet {u}models card {MODEL} {governed['version']} --format html --out card.html")
     out.print(f"  carnet {u}audit log --subject run:{best['run_id']}")
+
+
+def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
+    """Register the best run's model and promote it to production through the project policy."""
+    from carnet.errors import GateFailed
+
+    mv = client.register_model(run_id, MODEL, description="best of the quickstart candidates")
+    if client.services.promotion.project_policy(PROJECT) is None:
+        client.set_policy(_policy(holdout), project=PROJECT)
+    client.approve(MODEL, mv.version, comment="quickstart walkthrough")
+    status = out.status("running the promotion gates") if out is not None else None
+    if status:
+        status.start()
+    try:
+        promotion = client.promote(MODEL, mv.version, "production")
+    except GateFailed as exc:
+        promotion = exc.promotion  # type: ignore[attr-defined]
+    finally:
+        if status:
+            status.stop()
+    return {
+        "ref": mv.ref,
+        "version": mv.version,
+        "promoted": promotion.applied,
+        "gates_passed": f"{sum(r.passed for r in promotion.results)}/{len(promotion.results)}",
+        "gates": [{"gate": r.gate, "passed": r.passed, "measured": r.measured} for r in promotion.results],
+    }
