@@ -106,6 +106,8 @@ def test_quickstart_then_runs_commands(ws: str) -> None:
     production = run_json("--uri", ws, "models", "show", "breast-cancer-clf@production")
     assert production["run_id"] == summary["best_run"]
     assert production["datasets"] == ["breast-cancer@1"]
+    served = summary["served"]
+    assert served["v2_predictions"] == served["mlflow_predictions"] and len(served["v2_predictions"]) == 3
 
     listed = run_json("--uri", ws, "runs", "list", "-p", "quickstart", "-o", "metrics.roc_auc desc")
     aucs = [r["metrics"]["roc_auc"] for r in listed["runs"]]

@@ -46,6 +46,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.models:models",
         "The model registry: versions, aliases, gated promotion, rollback, model cards.",
     ),
+    "deploy": (
+        "carnet.cli.deploy:deploy",
+        "Deployments: route an endpoint's traffic to model versions, with canary weights and shadows.",
+    ),
+    "serve": (
+        "carnet.cli.serve:serve",
+        "Serve registered models: Open Inference Protocol v2, MLflow /invocations, /metrics.",
+    ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",
         "Version a bundled dataset, train three models, promote the best through a policy, check the ledger.",

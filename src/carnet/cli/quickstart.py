@@ -146,6 +146,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     best = max(results, key=lambda r: r["roc_auc"])
     client.set_tag(best["run_id"], "quickstart", "best")
     governed = _govern(client, best["run_id"], holdout.ref, out if not as_json else None)
+    served = _serve_demo(client, held.drop(columns=["target"]).head(3)) if governed["promoted"] else None
     verification = client.verify_audit()
     elapsed = time.perf_counter() - started
     if as_json:
@@ -156,6 +157,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
                 "runs": results,
                 "best_run": best["run_id"],
                 "model": governed,
+                "served": served,
                 "audit": {"ok": verification.ok, "events": verification.count},
                 "seconds": round(elapsed, 2),
             }
@@ -186,6 +188,11 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     out.print(table)
     verdict = "[green]promoted[/green]" if governed["promoted"] else "[red]refused[/red]"
     out.print(f"model {governed['ref']} -> production: {verdict} ({governed['gates_passed']} gates passed)")
+    if served is not None:
+        out.print(
+            f"served {MODEL}@production on {served['url']}: v2 predictions {served['v2_predictions']}, "
+            f"MLflow /invocations {served['mlflow_predictions']} ({served['latency_ms']:.1f} ms per request)"
+        )
     if verification.ok:
         out.print(f"audit ledger: [green]OK[/green], {verification.count} events verified")
     else:
@@ -201,6 +208,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     out.print(f"  carnet {u}runs reproduce {b}")
     out.print(f"  carnet {u}automl {version.ref} --target target --time-budget 60")
     out.print(f"  carnet {u}models show {MODEL}@production")
+    out.print(f"  carnet {u}serve {MODEL}@production --port 8080")
     out.print(f"  carnet {u}models card {MODEL} {governed['version']} --format html --out card.html")
     out.print(f"  carnet {u}audit log --subject run:{best['run_id']}")
 
@@ -229,4 +237,68 @@ def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
         "promoted": promotion.applied,
         "gates_passed": f"{sum(r.passed for r in promotion.results)}/{len(promotion.results)}",
         "gates": [{"gate": r.gate, "passed": r.passed, "measured": r.measured} for r in promotion.results],
+    }
+
+
+def _serve_demo(client: Any, rows: Any) -> dict[str, Any]:
+    """Serve the production model on a free local port, send it a few requests, stop it."""
+    import json
+    import socket
+    import threading
+    import urllib.request
+
+    import uvicorn
+
+    from carnet.server.inference import create_app
+    from carnet.server.runtime import ServingRuntime
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    runtime = ServingRuntime(client.services, [f"{MODEL}@production"])
+    runtime.check()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+
+    def post(path: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(
+            url + path, json.dumps(body).encode(), {"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own local server
+            return json.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the demo server did not start")
+            time.sleep(0.05)
+        records = json.loads(rows.to_json(orient="records"))
+        post("/invocations", {"dataframe_records": records[:1]})  # warm-up, not timed
+        started = time.perf_counter()
+        v2 = [
+            post(
+                f"/v2/models/{MODEL}/infer",
+                {
+                    "inputs": [
+                        {"name": c, "shape": [1], "datatype": "FP64", "data": [r[c]]} for c in rows.columns
+                    ]
+                },
+            )
+            for r in records
+        ]
+        latency = (time.perf_counter() - started) * 1000 / len(records)
+        mlflow = post("/invocations", {"dataframe_records": records})
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    return {
+        "url": url,
+        "v2_predictions": [o["data"][0] for r in v2 for o in r["outputs"] if o["name"] == "predict"],
+        "mlflow_predictions": mlflow["predictions"],
+        "latency_ms": latency,
     }

@@ -14,6 +14,7 @@ from carnet.domain import (
     Artifact,
     AuditEvent,
     DatasetVersion,
+    Deployment,
     Metric,
     ModelVersion,
     Policy,
@@ -403,6 +404,27 @@ class Client:
     def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
         """Write the auditor's dossier zip of a version; returns its manifest."""
         return self.services.dossier.dossier(name, version, out)
+
+    # -- deployments -----------------------------------------------------------
+    def set_deployment(self, source: Any) -> Deployment:
+        """Store a deployment (YAML text, a file path or a dict) as its endpoint's next revision."""
+        return self.services.deployments.set(source)
+
+    def get_deployment(self, endpoint: str) -> Deployment:
+        """The current deployment of an endpoint."""
+        return self.services.deployments.get(endpoint)
+
+    def list_deployments(self) -> list[Deployment]:
+        """The current deployment of every endpoint."""
+        return self.services.deployments.list()
+
+    def deployment_history(self, endpoint: str) -> list[Deployment]:
+        """Every revision of an endpoint's deployment, oldest first (deletions included)."""
+        return self.services.deployments.history(endpoint)
+
+    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
+        """Stop routing an endpoint (audited); returns the revision that marks it deleted."""
+        return self.services.deployments.delete(endpoint, reason=reason)
 
     # -- audit ---------------------------------------------------------------
     def audit_log(

@@ -2,6 +2,14 @@
 
 from carnet.domain.audit import AuditEvent, canonical_json
 from carnet.domain.datasets import ColumnProfile, DatasetRef, DatasetVersion, SchemaField
+from carnet.domain.deployments import (
+    Deployment,
+    DeploymentRoute,
+    PredictionFile,
+    ResolvedDeployment,
+    ResolvedRoute,
+    load_deployment,
+)
 from carnet.domain.models import ColumnSpec, ModelRef, ModelVersion, RegisteredModel, Signature
 from carnet.domain.policies import Approval, GateResult, GateSpec, Policy, Promotion
 from carnet.domain.runs import (
@@ -31,6 +39,8 @@ __all__ = [
     "Comparison",
     "DatasetRef",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentRoute",
     "Expr",
     "GateResult",
     "GateSpec",
@@ -39,9 +49,12 @@ __all__ = [
     "ModelRef",
     "ModelVersion",
     "Policy",
+    "PredictionFile",
     "Project",
     "Promotion",
     "RegisteredModel",
+    "ResolvedDeployment",
+    "ResolvedRoute",
     "Run",
     "RunInput",
     "RunStatus",
@@ -50,6 +63,7 @@ __all__ = [
     "canonical_json",
     "decode_page_token",
     "encode_page_token",
+    "load_deployment",
     "parse_filter",
     "parse_order_by",
 ]

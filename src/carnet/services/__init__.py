@@ -6,6 +6,7 @@ The CLI, the SDK and (later) the REST API call these services and hold no logic.
 from carnet.services.audit import AuditService, Verification
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
+from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
 from carnet.services.promotion import PromotionService
 from carnet.services.registry import RegistryService
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_PROJECT",
     "AuditService",
     "DatasetService",
+    "DeploymentService",
     "DossierService",
     "PromotionService",
     "RegistryService",
@@ -45,6 +47,7 @@ class Services:
         self.registry = RegistryService(ctx, self.tracking)
         self.promotion = PromotionService(ctx, self.registry, self.datasets, self.tracking)
         self.dossier = DossierService(ctx, self.registry, self.promotion, self.datasets, self.audit)
+        self.deployments = DeploymentService(ctx, self.registry)
 
     def close(self) -> None:
         """Release database connections."""

@@ -19,9 +19,11 @@ from carnet.domain import (
     Artifact,
     AuditEvent,
     DatasetVersion,
+    Deployment,
     Expr,
     Metric,
     ModelVersion,
+    PredictionFile,
     Project,
     Promotion,
     RegisteredModel,
@@ -35,6 +37,7 @@ __all__ = [
     "ArtifactStore",
     "AuditRepo",
     "DatasetRepo",
+    "DeploymentRepo",
     "MetadataStore",
     "ModelRepo",
     "ProjectRepo",
@@ -195,6 +198,37 @@ class ModelRepo(Protocol):
     def get_policy(self, project_id: int, model_id: int | None) -> dict[str, Any] | None: ...
 
 
+class DeploymentRepo(Protocol):
+    """Revisions of endpoint routing, the change token servers poll, and prediction log files."""
+
+    def insert(self, deployment: Deployment) -> Deployment: ...
+    def latest(self, endpoint: str) -> Deployment | None: ...
+    def list_latest(self, include_deleted: bool = False) -> builtins.list[Deployment]: ...
+    def history(self, endpoint: str) -> builtins.list[Deployment]: ...
+    def change_token(self) -> tuple[int, int]: ...
+    def add_prediction_file(
+        self,
+        *,
+        endpoint: str,
+        model: str,
+        version: int,
+        digest: str,
+        rows: int,
+        size: int,
+        first_time: float,
+        last_time: float,
+        now: float,
+        shadow: bool = False,
+    ) -> PredictionFile: ...
+    def list_prediction_files(
+        self,
+        endpoint: str | None = None,
+        model: str | None = None,
+        version: int | None = None,
+        since: float | None = None,
+    ) -> builtins.list[PredictionFile]: ...
+
+
 class Transaction(Protocol):
     """One database transaction: all repos share it; commit on success, roll back on error."""
 
@@ -208,6 +242,8 @@ class Transaction(Protocol):
     def audit(self) -> AuditRepo: ...
     @property
     def models(self) -> ModelRepo: ...
+    @property
+    def deployments(self) -> DeploymentRepo: ...
 
 
 class MetadataStore(Protocol):

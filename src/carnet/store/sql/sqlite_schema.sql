@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0002.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0003.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -26,6 +26,37 @@ CREATE TABLE audit_head (
     hash VARCHAR(64) NOT NULL,
     CONSTRAINT pk_audit_head PRIMARY KEY (id)
 );
+
+CREATE TABLE deployments (
+    id INTEGER NOT NULL,
+    endpoint VARCHAR(128) NOT NULL,
+    revision INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    deleted BOOLEAN NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_deployments PRIMARY KEY (id),
+    CONSTRAINT uq_deployments_endpoint_revision UNIQUE (endpoint, revision)
+);
+
+CREATE TABLE prediction_files (
+    id INTEGER NOT NULL,
+    endpoint VARCHAR(128) NOT NULL,
+    model VARCHAR(128) NOT NULL,
+    version INTEGER NOT NULL,
+    shadow BOOLEAN NOT NULL,
+    digest VARCHAR(80) NOT NULL,
+    rows BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    first_time FLOAT NOT NULL,
+    last_time FLOAT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_prediction_files PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_prediction_files_endpoint_first_time ON prediction_files (endpoint, first_time);
+
+CREATE INDEX ix_prediction_files_model_version_first_time ON prediction_files (model, version, first_time);
 
 CREATE TABLE projects (
     id INTEGER NOT NULL,
@@ -289,4 +320,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0002');
+INSERT INTO alembic_version (version_num) VALUES ('0003');

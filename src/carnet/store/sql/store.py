@@ -15,6 +15,7 @@ from carnet.errors import AlreadyExists, CarnetError, NotFound, StorageError
 from carnet.store.sql import tables as t
 from carnet.store.sql.audit import SqlAuditRepo
 from carnet.store.sql.datasets import SqlDatasetRepo
+from carnet.store.sql.deployments import SqlDeploymentRepo
 from carnet.store.sql.dialect import insert_for
 from carnet.store.sql.engine import create_store_engine, upgrade_schema
 from carnet.store.sql.models import SqlModelRepo
@@ -83,6 +84,7 @@ class SqlTransaction:
     datasets: SqlDatasetRepo = field(init=False)
     audit: SqlAuditRepo = field(init=False)
     models: SqlModelRepo = field(init=False)
+    deployments: SqlDeploymentRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.projects = SqlProjectRepo(self.conn)
@@ -90,6 +92,7 @@ class SqlTransaction:
         self.datasets = SqlDatasetRepo(self.conn)
         self.audit = SqlAuditRepo(self.conn)
         self.models = SqlModelRepo(self.conn)
+        self.deployments = SqlDeploymentRepo(self.conn)
 
 
 class SqlMetadataStore:

@@ -25,6 +25,7 @@ __all__ = [
     "audit_head",
     "dataset_versions",
     "datasets",
+    "deployments",
     "latest_metrics",
     "metadata",
     "metrics",
@@ -34,6 +35,7 @@ __all__ = [
     "model_versions",
     "params",
     "policies",
+    "prediction_files",
     "projects",
     "promotions",
     "registered_models",
@@ -315,4 +317,37 @@ policies = Table(
     Column("actor", String(256), nullable=False),
     Column("created_at", Float, nullable=False),
     Index(None, "project_id", "model_id", "id"),
+)
+
+# -- deployments and the prediction log ------------------------------------------------------------
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("actor", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("endpoint", "revision"),
+)
+
+prediction_files = Table(
+    "prediction_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("shadow", Boolean, nullable=False, default=False),
+    Column("digest", String(80), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("first_time", Float, nullable=False),
+    Column("last_time", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "model", "version", "first_time"),
+    Index(None, "endpoint", "first_time"),
 )

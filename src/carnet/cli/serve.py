@@ -1,0 +1,133 @@
+"""``carnet serve``: serve registered models over HTTP (Open Inference Protocol v2, MLflow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from carnet.cli.render import get_client, handle_errors, json_option
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.argument("refs", nargs=-1)
+@click.option(
+    "--deployment",
+    "deployments",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A deployment YAML to store (audited) and serve (repeatable).",
+)
+@click.option("--endpoint", "endpoints", multiple=True, help="A stored deployment to serve (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--max-batch-rows", default=64, show_default=True, type=int, help="Rows per predict call at most."
+)
+@click.option(
+    "--max-wait-ms", default=2.0, show_default=True, type=float, help="How long a batch waits to fill."
+)
+@click.option(
+    "--max-queue-rows", default=4096, show_default=True, type=int, help="Queued rows per model before 503."
+)
+@click.option("--max-body-mb", default=32.0, show_default=True, type=float, help="Larger requests get 413.")
+@click.option("--poll", default=1.0, show_default=True, type=float, help="Seconds between route checks.")
+@click.option("--no-prediction-log", is_flag=True, help="Do not record predictions.")
+@click.option("--allow-pickle", is_flag=True, help="Also serve versions stored with pickle (they run code).")
+@click.option("--log-rows", default=50_000, show_default=True, type=int, help="Rows per prediction-log file.")
+@click.option(
+    "--log-seconds", default=60.0, show_default=True, type=float, help="Seconds per prediction-log file."
+)
+@json_option
+@click.pass_context
+@handle_errors
+def serve(
+    ctx: click.Context,
+    refs: tuple[str, ...],
+    deployments: tuple[Path, ...],
+    endpoints: tuple[str, ...],
+    host: str,
+    port: int,
+    max_batch_rows: int,
+    max_wait_ms: float,
+    max_queue_rows: int,
+    max_body_mb: float,
+    poll: float,
+    no_prediction_log: bool,
+    allow_pickle: bool,
+    log_rows: int,
+    log_seconds: float,
+    as_json: bool,
+) -> None:
+    """Serve registered models: Open Inference Protocol v2, MLflow /invocations, /metrics.
+
+    Each reference (NAME@alias, NAME/3) becomes the endpoint NAME. Deployments add weighted
+    canaries, shadows and sticky routing. Alias moves (promotion, rollback) and deployment
+    changes take effect within seconds, without a restart. Without references or
+    deployments, every stored deployment is served.
+
+    \b
+    Example:
+      carnet serve churn@production --port 8080
+      carnet serve --deployment canary.yaml
+    """
+    import uvicorn
+
+    from carnet.errors import InvalidInput
+    from carnet.server.inference import create_app
+    from carnet.server.runtime import BatchingConfig, ServingRuntime
+    from carnet.serving.predlog import PredictionLog
+
+    for name, value in (("max-batch-rows", max_batch_rows), ("max-queue-rows", max_queue_rows)):
+        if value < 1:
+            raise InvalidInput(f"--{name} must be at least 1", field=name)
+    if max_wait_ms < 0 or max_body_mb <= 0 or poll <= 0:
+        raise InvalidInput("--max-wait-ms must be >= 0, --max-body-mb and --poll > 0", field="options")
+    client = get_client(ctx)
+    services = client.services
+    names = list(endpoints)
+    for file in deployments:
+        names.append(services.deployments.set(file).endpoint)
+    runtime = ServingRuntime(
+        services,
+        refs,
+        endpoints=names if (names or refs) else None,
+        batching=BatchingConfig(max_batch_rows, max_wait_ms, max_queue_rows),
+        poll_interval=poll,
+        allow_pickle=allow_pickle,
+    )
+    runtime.check()  # a wrong reference or an unloadable model: one line, exit 2, before listening
+    predlog = None
+    if not no_prediction_log:
+        predlog = PredictionLog(
+            services.deployments.prediction_sink(),
+            max_rows_per_file=log_rows,
+            max_seconds_per_file=log_seconds,
+        )
+
+    def started() -> None:
+        url = f"http://{host}:{port}"
+        info = {name: sorted(e.routes) for name, e in runtime.endpoints.items()}
+        if as_json:
+            click.echo(json.dumps({"url": url, "endpoints": info}))
+        else:
+            for name, routes in info.items():
+                click.echo(f"serving {name} -> {', '.join(routes)}  at {url}/v2/models/{name}/infer")
+            click.echo(f"MLflow-compatible: {url}/invocations  metrics: {url}/metrics  (Ctrl-C stops)")
+
+    app = create_app(
+        runtime, predlog=predlog, max_body_bytes=int(max_body_mb * 1024 * 1024), on_started=started
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()

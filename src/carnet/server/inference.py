@@ -1,0 +1,336 @@
+"""The inference app of ``carnet serve``: Open Inference Protocol v2, MLflow-compatible
+``/invocations``, Prometheus ``/metrics``.
+
+Handlers are thin and take the raw body (no pydantic on the hot path): the codecs parse it
+straight into a DataFrame checked against the model's signature, the model's micro-batcher
+predicts, and the response is encoded with orjson. Bad input is a 4xx in the protocol's error
+form naming the field; a model that raises is a 500 carrying the request id; an overloaded
+model answers 503 with ``Retry-After`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.server.metrics import ServingMetrics
+from carnet.server.runtime import Endpoint, LoadedModel, ServingRuntime
+from carnet.serving.batching import Overloaded
+from carnet.serving.codecs import (
+    encode_mlflow_response,
+    encode_v2_response,
+    parse_mlflow_request,
+    parse_v2_request,
+)
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+log = logging.getLogger("carnet.serve")
+
+#: requests with a larger body get 413
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+_JSON = "application/json"
+
+
+class PayloadTooLarge(Exception):
+    """The request body is over the configured limit."""
+
+
+def create_app(
+    runtime: ServingRuntime,
+    *,
+    predlog: Any = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    metrics: ServingMetrics | None = None,
+    on_started: Any = None,
+) -> FastAPI:
+    """The FastAPI app serving ``runtime``'s endpoints.
+
+    Args:
+        runtime: endpoints and their loaded models (started and stopped with the app).
+        predlog: a :class:`carnet.serving.predlog.PredictionLog` receiving every prediction,
+            closed (flushed) at shutdown; None logs nothing.
+        max_body_bytes: larger request bodies get 413.
+        metrics: where Prometheus metrics go (a fresh registry by default).
+        on_started: called once every endpoint is loaded, before requests are accepted.
+    """
+    metrics = metrics or ServingMetrics()
+    if runtime.on_batch is None:
+        runtime.on_batch = metrics.observe_batch
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        if on_started is not None:
+            on_started()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            if predlog is not None:
+                await asyncio.to_thread(predlog.close)
+
+    app = FastAPI(title="carnet serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+    app.state.metrics = metrics
+    background: set[asyncio.Task[None]] = set()  # shadow calls in flight (kept referenced)
+
+    # -- health -------------------------------------------------------------------
+    @app.get("/v2/health/live")
+    async def live() -> Response:
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready")
+    async def ready() -> Response:
+        return _json({"ready": runtime.ready}, 200 if runtime.ready else 503)
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        return Response(b"\n", 200 if runtime.ready else 503, media_type="application/json")
+
+    @app.get("/v2")
+    async def server_metadata() -> Response:
+        from importlib.metadata import version
+
+        return _json({"name": "carnet", "version": version("carnet"), "extensions": []})
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> Response:
+        return _guard(lambda: _json(_metadata(runtime.endpoint(name))), "v2")
+
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def version_metadata(name: str, version: int) -> Response:
+        return _guard(lambda: _json(_metadata(runtime.endpoint(name), version)), "v2")
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> Response:
+        return _guard(lambda: _ready(runtime.endpoint(name)), "v2")
+
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: int) -> Response:
+        return _guard(lambda: _ready(runtime.endpoint(name), version), "v2")
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        body, content_type = metrics.render(runtime, predlog)
+        return Response(body, media_type=content_type)
+
+    # -- inference ----------------------------------------------------------------
+    @app.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> Response:
+        return await _infer(request, "v2", name, None)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer_version(name: str, version: int, request: Request) -> Response:
+        return await _infer(request, "v2", name, version)
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        return await _infer(request, "mlflow", None, None)
+
+    @app.post("/endpoints/{name}/invocations")
+    async def endpoint_invocations(name: str, request: Request) -> Response:
+        return await _infer(request, "mlflow", name, None)
+
+    async def _infer(request: Request, protocol: str, name: str | None, version: int | None) -> Response:
+        started = time.perf_counter()
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        endpoint_name, loaded = name or "-", None
+        try:
+            body = await _read_body(request, max_body_bytes)
+            endpoint = runtime.endpoint(name) if name is not None else runtime.default_endpoint()
+            endpoint_name = endpoint.name
+            if version is not None:
+                loaded = endpoint.version(version)
+            else:
+                key = request.headers.get(endpoint.sticky_header) if endpoint.sticky_header else None
+                loaded = endpoint.choose(key)
+            signature = loaded.version.signature
+            if protocol == "v2":
+                parsed = parse_v2_request(body, signature)
+                frame, request_id, requested = parsed.frame, parsed.id or rid, parsed.outputs
+            else:
+                frame = parse_mlflow_request(body, request.headers.get("content-type", _JSON), signature)
+                request_id, requested = rid, None
+            outputs = await loaded.batcher.submit(frame)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the protocol's error form
+            return _failure(exc, protocol, rid, endpoint_name, loaded, started, metrics)
+        latency = time.perf_counter() - started
+        ref = loaded.version
+        if protocol == "v2":
+            content = encode_v2_response(ref.name, str(ref.version), request_id, outputs, requested)
+        else:
+            content = encode_mlflow_response(outputs)
+        metrics.observe_request(endpoint_name, ref.name, ref.version, protocol, 200, latency)
+        if predlog is not None:
+            _log_prediction(predlog, request_id, endpoint_name, loaded, frame, outputs, latency, shadow=False)
+        for shadow in endpoint.shadows:
+            task = asyncio.create_task(_shadow(shadow, frame, request_id, endpoint_name))
+            background.add(task)
+            task.add_done_callback(background.discard)
+        return Response(content, 200, media_type=_JSON, headers={"x-request-id": request_id})
+
+    async def _shadow(shadow: LoadedModel, frame: Any, request_id: str, endpoint_name: str) -> None:
+        started = time.perf_counter()
+        ref = shadow.version
+        try:
+            columns = shadow.version.signature.input_names()
+            outputs = await shadow.batcher.submit(frame[columns] if columns else frame)
+        except Exception as exc:  # noqa: BLE001 - a shadow never affects the caller
+            metrics.observe_error(endpoint_name, ref.name, ref.version, "shadow", type(exc).__name__)
+            return
+        latency = time.perf_counter() - started
+        metrics.observe_request(endpoint_name, ref.name, ref.version, "shadow", 200, latency)
+        if predlog is not None:
+            _log_prediction(predlog, request_id, endpoint_name, shadow, frame, outputs, latency, shadow=True)
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _failure(
+    exc: Exception,
+    protocol: str,
+    rid: str,
+    endpoint: str,
+    loaded: LoadedModel | None,
+    started: float,
+    metrics: ServingMetrics,
+) -> Response:
+    model = loaded.version.name if loaded is not None else endpoint
+    version = loaded.version.version if loaded is not None else 0
+    headers = {"x-request-id": rid}
+    if isinstance(exc, PayloadTooLarge):
+        status, message, kind = 413, str(exc), "too_large"
+    elif isinstance(exc, Overloaded):
+        status, message, kind = 503, f"{model} is overloaded; retry later", "overloaded"
+        headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+    elif isinstance(exc, NotFound):
+        status, message, kind = 404, exc.message, "not_found"
+    elif isinstance(exc, InvalidInput) and exc.field == "content_type":
+        status, message, kind = 415, exc.message, "bad_request"
+    elif isinstance(exc, InvalidInput | CarnetError):
+        status, message, kind = 400, exc.message, "bad_request"
+    else:
+        status, kind = 500, "model_error"
+        message = f"the model failed on this request ({type(exc).__name__}: {exc}); request id {rid}"
+        log.error("request %s: model %s/%s raised %s: %s", rid, model, version, type(exc).__name__, exc)
+    metrics.observe_request(endpoint, model, version, protocol, status, time.perf_counter() - started)
+    metrics.observe_error(endpoint, model, version, protocol, kind)
+    if protocol == "v2":
+        payload: dict[str, Any] = {"error": message, "request_id": rid}
+    else:
+        code = {
+            400: "BAD_REQUEST",
+            404: "RESOURCE_DOES_NOT_EXIST",
+            413: "BAD_REQUEST",
+            415: "BAD_REQUEST",
+            503: "TEMPORARILY_UNAVAILABLE",
+        }
+        payload = {"error_code": code.get(status, "INTERNAL_ERROR"), "message": message, "request_id": rid}
+    field = getattr(exc, "field", None)
+    if field and status in (400, 404, 415):
+        payload["field"] = field
+    return Response(orjson.dumps(payload), status, media_type=_JSON, headers=headers)
+
+
+def _guard(make: Callable[[], Response], protocol: str) -> Response:
+    try:
+        return make()
+    except NotFound as exc:
+        return _json({"error": exc.message}, 404)
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status, media_type=_JSON)
+
+
+_V2_TYPES = {
+    "float64": "FP64",
+    "float32": "FP32",
+    "int64": "INT64",
+    "int32": "INT32",
+    "int16": "INT16",
+    "int8": "INT8",
+    "uint8": "UINT8",
+    "bool": "BOOL",
+}
+
+
+def _metadata(endpoint: Endpoint, version: int | None = None) -> dict[str, Any]:
+    loaded = endpoint.version(version) if version is not None else next(iter(endpoint.routes.values()))
+    mv = loaded.version
+    return {
+        "name": endpoint.name,
+        "versions": sorted({str(m.version.version) for m in endpoint.models()}),
+        "platform": f"carnet_{mv.flavor}",
+        "inputs": [
+            {"name": c.name, "datatype": _V2_TYPES.get(c.dtype, "BYTES"), "shape": [-1]}
+            for c in mv.signature.inputs
+        ],
+        "outputs": [
+            {"name": c.name, "datatype": _V2_TYPES.get(c.dtype, "BYTES"), "shape": [-1]}
+            for c in mv.signature.outputs
+        ],
+        "parameters": {"model": mv.ref, "task": mv.task, "routes": sorted(endpoint.routes)},
+    }
+
+
+def _ready(endpoint: Endpoint, version: int | None = None) -> Response:
+    loaded = endpoint.version(version) if version is not None else None
+    ok = (
+        loaded.batcher.ready if loaded is not None else all(m.batcher.ready for m in endpoint.routes.values())
+    )
+    return _json({"name": endpoint.name, "ready": ok}, 200 if ok else 503)
+
+
+def _log_prediction(
+    predlog: Any,
+    request_id: str,
+    endpoint: str,
+    loaded: LoadedModel,
+    frame: Any,
+    outputs: dict[str, Any],
+    latency: float,
+    *,
+    shadow: bool,
+) -> None:
+    from carnet.serving.predlog import PredictionRecord
+
+    predlog.append(
+        PredictionRecord(
+            request_id=request_id,
+            time=time.time(),
+            endpoint=endpoint,
+            model=loaded.version.name,
+            version=loaded.version.version,
+            latency_ms=latency * 1000.0,
+            inputs=frame,
+            outputs=outputs,
+            shadow=shadow,
+        )
+    )

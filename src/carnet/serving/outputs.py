@@ -1,0 +1,136 @@
+"""What a served model returns, and how it is written on the wire.
+
+:func:`model_outputs` runs the model once per output (predictions, and probabilities for
+classifiers); the encoders turn those arrays into Open Inference Protocol v2 and MLflow
+scoring responses with orjson (numeric arrays are serialised by orjson straight from numpy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from carnet.errors import InvalidInput
+
+__all__ = ["encode_error", "encode_mlflow_response", "encode_v2_response", "model_outputs", "v2_datatype"]
+
+
+def model_outputs(
+    model: Any, frame: pd.DataFrame, family: str | None, classes: Sequence[Any] | None = None
+) -> dict[str, np.ndarray]:
+    """The outputs of ``model`` on ``frame``: one vectorised call per output.
+
+    Args:
+        model: a loaded model with ``predict`` (and ``predict_proba`` for classifiers).
+        frame: the validated input rows.
+        family: the task family of the model version (``classification``, ``regression``...);
+            ``None`` counts as classification when ``classes`` are known.
+        classes: the class labels recorded at registration; when given, ``predict_proba``
+            must have one column per class.
+
+    Returns:
+        ``{"predict": labels or values}``, plus ``{"predict_proba": rows x classes float64}``
+        for a classifier that has ``predict_proba``.
+
+    Raises:
+        ValueError: the model returned a number of rows (or probability columns) that does
+            not match the frame (or the classes).
+    """
+    rows = len(frame)
+    predictions = np.asarray(model.predict(frame))
+    if predictions.shape[:1] != (rows,):
+        raise ValueError(f"the model returned {predictions.shape[:1] or 'no'} predictions for {rows} rows")
+    out = {"predict": predictions}
+    classifier = family == "classification" or (family is None and bool(classes))
+    if classifier and callable(getattr(model, "predict_proba", None)):
+        proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+        if proba.ndim != 2 or len(proba) != rows or (classes and proba.shape[1] != len(classes)):
+            raise ValueError(
+                f"predict_proba returned shape {proba.shape}; expected ({rows}, "
+                f"{len(classes) if classes else 'classes'})"
+            )
+        out["predict_proba"] = proba
+    return out
+
+
+def v2_datatype(dtype: Any) -> str:
+    """The v2 datatype of a numpy or pandas dtype (text, objects and dates are ``BYTES``)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        return "BYTES"
+    if dt.kind == "b":
+        return "BOOL"
+    if dt.kind in "iu" and dt.itemsize <= 8:
+        return f"{'UINT' if dt.kind == 'u' else 'INT'}{dt.itemsize * 8}"
+    return f"FP{min(dt.itemsize, 8) * 8}" if dt.kind == "f" else "BYTES"
+
+
+def _plain(arr: np.ndarray) -> Any:
+    """An array as orjson serialises it: numeric arrays natively, anything else as lists."""
+    kind = arr.dtype.kind
+    if kind == "f" and arr.dtype.itemsize > 8:
+        arr = arr.astype(np.float64)
+    if kind in "biuf":
+        return np.ascontiguousarray(arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("=")))
+    if kind in "Mmc":
+        return arr.astype(str).tolist()
+    return arr.tolist()
+
+
+def encode_error(message: str) -> bytes:
+    """The protocols' error body: ``{"error": message}``."""
+    return orjson.dumps({"error": message})
+
+
+def encode_v2_response(
+    model_name: str,
+    model_version: str | int | None,
+    request_id: str | None,
+    outputs: Mapping[str, np.ndarray],
+    requested: Sequence[str] | None = None,
+) -> bytes:
+    """A v2 inference response: every output (or those ``requested``, in that order) as a tensor.
+
+    Raises:
+        InvalidInput: a requested output the model does not produce (``field="outputs"``).
+    """
+    names = list(outputs) if requested is None else list(requested)
+    unknown = [n for n in names if n not in outputs]
+    if unknown:
+        raise InvalidInput(
+            f"unknown output(s) {', '.join(map(repr, unknown))}; this model returns {', '.join(outputs)}",
+            field="outputs",
+        )
+    doc: dict[str, Any] = {"model_name": model_name}
+    if model_version is not None:
+        doc["model_version"] = str(model_version)
+    if request_id is not None:
+        doc["id"] = request_id
+    tensors = []
+    for name in names:
+        arr = np.asarray(outputs[name])
+        datatype = v2_datatype(arr.dtype)
+        flat = arr.reshape(-1)
+        data = [_text(v) for v in flat.tolist()] if datatype == "BYTES" else _plain(flat)
+        tensors.append({"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data})
+    doc["outputs"] = tensors
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str) or value is None:
+        return value
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def encode_mlflow_response(outputs: Mapping[str, np.ndarray]) -> bytes:
+    """``{"predictions": [...]}``: the ``predict`` output (labels or values), like MLflow's pyfunc."""
+    if not outputs:
+        raise ValueError("no outputs to encode")
+    predictions = outputs["predict"] if "predict" in outputs else next(iter(outputs.values()))
+    return orjson.dumps({"predictions": _plain(np.asarray(predictions))}, option=orjson.OPT_SERIALIZE_NUMPY)
