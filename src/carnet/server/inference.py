@@ -332,5 +332,6 @@ def _log_prediction(
             inputs=frame,
             outputs=outputs,
             shadow=shadow,
+            layout=loaded.key,  # validated against this version's signature: one layout per version
         )
     )

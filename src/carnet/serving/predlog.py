@@ -48,7 +48,9 @@ class PredictionRecord:
     """One request as served by one model version (a shadow's answer is a record of its own).
 
     ``inputs`` is the pandas DataFrame the model received; ``outputs`` maps output names to arrays
-    whose first axis has one entry per input row.
+    whose first axis has one entry per input row. ``layout`` is an optional key a producer that
+    already knows the columns and dtypes (a server validating against a signature) gives, so the
+    writer need not inspect every record; records with equal keys must share columns and dtypes.
     """
 
     request_id: str
@@ -60,6 +62,7 @@ class PredictionRecord:
     inputs: Any
     outputs: Mapping[str, Any]
     shadow: bool = False
+    layout: Hashable | None = None
 
     @property
     def rows(self) -> int:
@@ -67,13 +70,38 @@ class PredictionRecord:
         return len(self.inputs)
 
 
+#: records converted to Arrow at a time by the writer thread
+_SLICE = 32
+
+
 @dataclass
 class _Group:
-    """Records waiting to be written together, and when the oldest was queued."""
+    """Rows waiting to be written together, and when the oldest was queued.
+
+    New records are converted to Arrow chunks at every pass of the writer (small slices,
+    yielding between them), so memory holds compact columns rather than DataFrames and no
+    single conversion holds the interpreter lock for long while requests are served.
+    """
 
     started: float
     records: list[PredictionRecord] = field(default_factory=list)
+    chunks: list[Any] = field(default_factory=list)
     rows: int = 0
+    first: PredictionRecord | None = None
+    first_time: float = math.inf
+    last_time: float = -math.inf
+
+    def convert(self, slice_size: int = _SLICE) -> None:
+        """Turn the pending records into Arrow chunks (``slice_size`` records at a time)."""
+        pending, self.records = self.records, []
+        for start in range(0, len(pending), slice_size):
+            part = pending[start : start + slice_size]
+            self.chunks.append(to_table(part))
+            self.first = self.first or part[0]
+            for r in part:
+                self.first_time = min(self.first_time, r.time)
+                self.last_time = max(self.last_time, r.time)
+            time.sleep(0)  # let the event loop thread take the interpreter lock
 
 
 @dataclass
@@ -271,18 +299,26 @@ class PredictionLog:
                 if force or now - group.started >= self.max_seconds_per_file:
                     del self._groups[key]
                     accepted += self._write(group)
+                else:
+                    try:
+                        group.convert()
+                    except Exception as exc:  # noqa: BLE001 - unconvertible data is dropped and counted
+                        self._error(exc)
+                        del self._groups[key]
+                        self._settle(group.rows, written=False)
             return accepted
 
     def _write(self, group: _Group) -> int:
         """Convert a group to Parquet and offer it to the sink (after any file it refused before)."""
         try:
-            data = to_parquet(group.records)
+            group.convert()
+            data = _parquet(group.chunks)
         except Exception as exc:  # noqa: BLE001 - unconvertible data is dropped and counted
             self._error(exc)
             self._settle(group.rows, written=False)
             return 0
-        first = group.records[0]
-        times = [r.time for r in group.records]
+        first = group.first
+        assert first is not None
         meta = {
             "endpoint": first.endpoint,
             "model": first.model,
@@ -290,8 +326,8 @@ class PredictionLog:
             "shadow": bool(first.shadow),
             "rows": group.rows,
             "bytes": len(data),
-            "first_time": float(min(times)),
-            "last_time": float(max(times)),
+            "first_time": float(group.first_time),
+            "last_time": float(group.last_time),
         }
         self._pending.append(_File(data, meta, group.rows))
         return self._deliver()
@@ -334,6 +370,8 @@ class PredictionLog:
 
 def _layout(record: PredictionRecord) -> Hashable:
     """What must be equal for records to share a file: identity, shadow flag, columns and dtypes."""
+    if record.layout is not None:
+        return (record.endpoint, record.model, int(record.version), bool(record.shadow), record.layout)
     frame = record.inputs
     if not hasattr(frame, "columns") or not hasattr(frame, "dtypes"):
         raise TypeError(f"inputs of request {record.request_id} must be a pandas DataFrame")
@@ -435,8 +473,15 @@ def to_table(records: list[PredictionRecord]) -> Any:
 
 def to_parquet(records: list[PredictionRecord]) -> bytes:
     """The Parquet bytes (zstd) of :func:`to_table`."""
+    return _parquet([to_table(records)])
+
+
+def _parquet(chunks: list[Any]) -> bytes:
+    """The Parquet bytes (zstd) of Arrow chunks of one layout."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    table = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks, promote_options="permissive")
     buf = io.BytesIO()
-    pq.write_table(to_table(records), buf, compression="zstd")
+    pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
