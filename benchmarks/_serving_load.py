@@ -17,18 +17,28 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["PhaseResult", "http_request", "run_phase", "send_one"]
 
 
-def http_request(host: str, port: int, path: str, body: bytes, method: str = "POST") -> bytes:
-    """The raw bytes of one HTTP/1.1 keep-alive request with a JSON body."""
+def http_request(
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """The raw bytes of one HTTP/1.1 keep-alive request with a JSON body (or the ``Content-Type``
+    of ``headers``, which are sent too: the ``Inference-Header-Content-Length`` of binary tensors)."""
+    fields = {"Content-Type": "application/json", **(headers or {})}
+    extra = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: carnet-bench\r\n"
-        f"Accept: application/json\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\n{extra}"
         f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     )
     return head.encode("ascii") + body

@@ -408,3 +408,34 @@ def test_an_unsupported_content_type_is_415(served: Served) -> None:
         f"{served.url}/invocations", content=b"<xml/>", headers={"content-type": "application/xml"}
     )
     assert r.status_code == 415 and r.json()["error_code"] == "BAD_REQUEST"
+
+
+def test_a_real_triton_client_with_binary_tensors(served: Served, cancer: tuple[pd.DataFrame, Any]) -> None:
+    import tritonclient.http as triton
+
+    X, model = cancer
+    rows = X.iloc[:40]
+    client = triton.InferenceServerClient(url=served.url.removeprefix("http://"))
+    matrix = triton.InferInput("input", list(rows.shape), "FP64")
+    matrix.set_data_from_numpy(rows.to_numpy(dtype=np.float64), binary_data=True)
+    requested = [triton.InferRequestedOutput(n, binary_data=True) for n in ("predict", "predict_proba")]
+    result = client.infer("cancer", [matrix], outputs=requested)
+    assert (result.as_numpy("predict") == model.predict(rows)).all()
+    assert np.allclose(result.as_numpy("predict_proba"), model.predict_proba(rows), rtol=0, atol=1e-12)
+    assert all("binary_data_size" in o["parameters"] for o in result.get_response()["outputs"])
+    columns = []
+    for c in rows.columns:  # one binary tensor per column; no outputs named: the client asks all in binary
+        tensor = triton.InferInput(c, [len(rows)], "FP64")
+        tensor.set_data_from_numpy(rows[c].to_numpy(dtype=np.float64), binary_data=True)
+        columns.append(tensor)
+    assert (client.infer("cancer", columns).as_numpy("predict") == model.predict(rows)).all()
+    # the wire: the JSON header's length in the response header, then raw bytes
+    body, size = triton.InferenceServerClient.generate_request_body([matrix], outputs=requested)
+    url = f"{served.url}/v2/models/cancer/infer"
+    r = httpx.post(url, content=body, headers={"Inference-Header-Content-Length": str(size)})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert 0 < int(r.headers["inference-header-content-length"]) < len(r.content)
+    bad = httpx.post(url, content=body, headers={"Inference-Header-Content-Length": str(len(body) + 1)})
+    assert bad.status_code == 400 and bad.json()["field"] == "Inference-Header-Content-Length"
+    short = httpx.post(url, content=body[:-8], headers={"Inference-Header-Content-Length": str(size)})
+    assert short.status_code == 400 and short.json()["field"] == "input"

@@ -29,7 +29,7 @@ from carnet.server.runtime import Endpoint, LoadedModel, ServingRuntime
 from carnet.serving.batching import Overloaded
 from carnet.serving.codecs import (
     encode_mlflow_response,
-    encode_v2_response,
+    encode_v2_binary_response,
     parse_mlflow_request,
     parse_v2_request,
 )
@@ -158,7 +158,9 @@ def create_app(
                 loaded = endpoint.choose(key)
             signature = loaded.version.signature
             if protocol == "v2":
-                parsed = parse_v2_request(body, signature)
+                parsed = parse_v2_request(
+                    body, signature, header_length=request.headers.get("inference-header-content-length")
+                )
                 frame, request_id, requested = parsed.frame, parsed.id or rid, parsed.outputs
             else:
                 frame = parse_mlflow_request(body, request.headers.get("content-type", _JSON), signature)
@@ -168,8 +170,11 @@ def create_app(
             return _failure(exc, protocol, rid, endpoint_name, loaded, started, metrics)
         latency = time.perf_counter() - started
         ref = loaded.version
+        header_length = None
         if protocol == "v2":
-            content = encode_v2_response(ref.name, str(ref.version), request_id, outputs, requested)
+            content, header_length = encode_v2_binary_response(
+                ref.name, str(ref.version), request_id, outputs, requested, parsed.binary
+            )
         else:
             content = encode_mlflow_response(outputs)
         metrics.observe_request(endpoint_name, ref.name, ref.version, protocol, 200, latency)
@@ -179,7 +184,11 @@ def create_app(
             task = asyncio.create_task(_shadow(shadow, frame, request_id, endpoint_name))
             background.add(task)
             task.add_done_callback(background.discard)
-        return Response(content, 200, media_type=_JSON, headers={"x-request-id": request_id})
+        headers, media_type = {"x-request-id": request_id}, _JSON
+        if header_length is not None:  # the JSON header, then the binary tensor data
+            headers["Inference-Header-Content-Length"] = str(header_length)
+            media_type = "application/octet-stream"
+        return Response(content, 200, media_type=media_type, headers=headers)
 
     async def _shadow(shadow: LoadedModel, frame: Any, request_id: str, endpoint_name: str) -> None:
         started = time.perf_counter()

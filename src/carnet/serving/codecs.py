@@ -28,12 +28,20 @@ import pandas as pd
 
 from carnet.domain.models import ColumnSpec, Signature
 from carnet.errors import InvalidInput
-from carnet.serving.outputs import encode_error, encode_mlflow_response, encode_v2_response, v2_datatype
+from carnet.serving.binary import V2_DTYPES, input_chunks, read_tensor, requested_outputs, split_body
+from carnet.serving.outputs import (
+    encode_error,
+    encode_mlflow_response,
+    encode_v2_binary_response,
+    encode_v2_response,
+    v2_datatype,
+)
 
 __all__ = [
     "V2Request",
     "encode_error",
     "encode_mlflow_response",
+    "encode_v2_binary_response",
     "encode_v2_response",
     "parse_mlflow_request",
     "parse_v2_request",
@@ -468,15 +476,7 @@ def _json(body: bytes | bytearray | memoryview | str) -> Any:
 
 # ----------------------------------------------------------------------------- Open Inference Protocol v2
 
-_V2_TYPES: dict[str, np.dtype | None] = {
-    "BOOL": np.dtype(bool),
-    **{
-        f"{p}{b}": np.dtype(f"{c}{b // 8}") for p, c in (("UINT", "u"), ("INT", "i")) for b in (8, 16, 32, 64)
-    },
-    **{f"FP{b}": np.dtype(f"f{b // 8}") for b in (16, 32, 64)},
-    "BYTES": None,
-}
-_NUMERIC = frozenset(k for k in _V2_TYPES if k not in ("BOOL", "BYTES"))
+_NUMERIC = frozenset(k for k in V2_DTYPES if k not in ("BOOL", "BYTES"))
 #: v2 datatypes each column kind takes, and the one to suggest
 _ACCEPTS: dict[str, tuple[frozenset[str], str]] = {
     _FLOAT: (_NUMERIC, "FP64"),
@@ -494,6 +494,7 @@ class V2Request:
     frame: pd.DataFrame
     parameters: dict[str, Any] = field(default_factory=dict)
     outputs: list[str] | None = None
+    binary: bool | frozenset[str] = False  # the outputs to answer as binary data: True for all, or names
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,18 +504,20 @@ class _Tensor:
     data: np.ndarray  # shaped as declared
 
 
-def _tensor(raw: Any, i: int) -> _Tensor:
+def _tensor(raw: Any, i: int, chunk: memoryview | None = None) -> _Tensor:
     if type(raw) is not dict or not isinstance(raw.get("name"), str) or not raw["name"]:
         raise InvalidInput(
             f"inputs[{i}] must be an object with name, shape, datatype and data", field="inputs"
         )
     name, datatype, shape, data = raw["name"], raw.get("datatype"), raw.get("shape"), raw.get("data")
-    if datatype not in _V2_TYPES:
+    if datatype not in V2_DTYPES:
         raise InvalidInput(
-            f"input {name!r} has datatype {datatype!r}; use one of {', '.join(_V2_TYPES)}", field=name
+            f"input {name!r} has datatype {datatype!r}; use one of {', '.join(V2_DTYPES)}", field=name
         )
     if type(shape) is not list or not 0 < len(shape) <= 2 or any(type(d) is not int or d < 0 for d in shape):
         raise InvalidInput(f"input {name!r} has shape {shape!r}; give [rows] or [rows, columns]", field=name)
+    if chunk is not None:  # binary tensor data, its size checked against the shape
+        return _Tensor(name, datatype, read_tensor(name, datatype, shape, chunk).reshape(shape))
     if type(data) is not list:
         raise InvalidInput(f'input {name!r} needs "data": a list of values (flat or nested)', field=name)
     arr = _tensor_data(name, datatype, data)
@@ -529,7 +532,7 @@ def _tensor(raw: Any, i: int) -> _Tensor:
 
 def _tensor_data(name: str, datatype: str, data: list[Any]) -> np.ndarray:
     """The flat values of a tensor in its declared datatype; InvalidInput when they do not fit it."""
-    target = _V2_TYPES[datatype]
+    target = V2_DTYPES[datatype]
     nested = bool(data) and type(data[0]) is list
     if nested and (any(type(r) is not list for r in data) or len(set(map(len, data))) != 1):
         raise InvalidInput(f"input {name!r}: nested data must be rectangular", field=name)
@@ -664,25 +667,28 @@ def _check_datatype(col: _Col, tensor: _Tensor) -> None:
         )
 
 
-def parse_v2_request(body: bytes, signature: Signature, *, allow_extra: bool = False) -> V2Request:
+def parse_v2_request(
+    body: bytes, signature: Signature, *, allow_extra: bool = False, header_length: str | int | None = None
+) -> V2Request:
     """Decode an Open Inference Protocol v2 request into a validated frame.
 
     Inputs are either one tensor per column (name = column, shape [rows] or [rows, 1]) or a
     single [rows, k] tensor whose columns follow the signature's order. ``data`` may be flat
     (row-major) or nested. Numeric datatypes fill numeric columns (whole values only for int
-    columns), BOOL fills bool columns, BYTES (strings) fills text columns.
+    columns), BOOL fills bool columns, BYTES (strings) fills text columns. With ``header_length``
+    (``Inference-Header-Content-Length``) the body is JSON then binary tensor data.
 
     Raises:
         InvalidInput: not JSON (``field="body"``); a malformed request (``inputs``, ``id``,
             ``parameters``, ``outputs``); an unknown datatype, a shape that does not match
-            the data, a missing, extra or mistyped column (the input or column name).
+            the data or binary data, a missing, extra or mistyped column (the input or column).
     """
-    doc = _json(body)
+    header, section = split_body(body, header_length)
+    doc = _json(header)
     if type(doc) is not dict:
         raise InvalidInput('an inference request is a JSON object with an "inputs" list', field="body")
     inputs, request_id = doc.get("inputs"), doc.get("id")
-    parameters, outputs = doc.get("parameters"), doc.get("outputs")
-    parameters = {} if parameters is None else parameters
+    parameters = {} if doc.get("parameters") is None else doc["parameters"]
     if type(inputs) is not list or not inputs:
         raise InvalidInput(
             '"inputs" must be a non-empty list of {"name", "shape", "datatype", "data"}', field="inputs"
@@ -691,16 +697,13 @@ def parse_v2_request(body: bytes, signature: Signature, *, allow_extra: bool = F
         raise InvalidInput('"id" must be a string', field="id")
     if type(parameters) is not dict:
         raise InvalidInput('"parameters" must be an object', field="parameters")
-    if outputs is not None and (
-        type(outputs) is not list
-        or not all(type(o) is dict and isinstance(o.get("name"), str) for o in outputs)
-    ):
-        raise InvalidInput('"outputs" must be a list of {"name": ...} objects', field="outputs")
+    outputs, binary = requested_outputs(doc.get("outputs"), parameters)
+    chunks = input_chunks(inputs, section)
     plan = _plan(signature)
-    frame = _v2_fast(plan, inputs)
+    frame = None if any(c is not None for c in chunks) else _v2_fast(plan, inputs)
     if frame is None:
-        frame = _v2_frame(plan, [_tensor(raw, i) for i, raw in enumerate(inputs)], allow_extra)
-    return V2Request(request_id, frame, parameters, None if outputs is None else [o["name"] for o in outputs])
+        frame = _v2_frame(plan, list(map(_tensor, inputs, range(len(inputs)), chunks)), allow_extra)
+    return V2Request(request_id, frame, parameters, outputs, binary)
 
 
 # ----------------------------------------------------------------------------- MLflow scoring protocol

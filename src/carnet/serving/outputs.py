@@ -2,12 +2,14 @@
 
 :func:`model_outputs` runs the model once per output (predictions, and probabilities for
 classifiers); the encoders turn those arrays into Open Inference Protocol v2 and MLflow
-scoring responses with orjson (numeric arrays are serialised by orjson straight from numpy).
+scoring responses with orjson (numeric arrays are serialised by orjson straight from numpy),
+and v2 outputs asked for as binary data into raw little-endian bytes after the JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
@@ -15,8 +17,16 @@ import orjson
 import pandas as pd
 
 from carnet.errors import InvalidInput
+from carnet.serving.binary import join_body, tensor_bytes
 
-__all__ = ["encode_error", "encode_mlflow_response", "encode_v2_response", "model_outputs", "v2_datatype"]
+__all__ = [
+    "encode_error",
+    "encode_mlflow_response",
+    "encode_v2_binary_response",
+    "encode_v2_response",
+    "model_outputs",
+    "v2_datatype",
+]
 
 
 def model_outputs(
@@ -99,6 +109,27 @@ def encode_v2_response(
     Raises:
         InvalidInput: a requested output the model does not produce (``field="outputs"``).
     """
+    return encode_v2_binary_response(model_name, model_version, request_id, outputs, requested, False)[0]
+
+
+def encode_v2_binary_response(
+    model_name: str,
+    model_version: str | int | None,
+    request_id: str | None,
+    outputs: Mapping[str, np.ndarray],
+    requested: Sequence[str] | None = None,
+    binary: bool | AbstractSet[str] = True,
+) -> tuple[bytes, int | None]:
+    """A v2 inference response with the outputs in ``binary`` (True: all) sent as binary data.
+
+    Returns:
+        The body (the JSON header, then the binary data of those outputs in order) and the
+        length of the JSON header, for ``Inference-Header-Content-Length``; None when no
+        output is binary, the body then being plain JSON.
+
+    Raises:
+        InvalidInput: a requested output the model does not produce (``field="outputs"``).
+    """
     names = list(outputs) if requested is None else list(requested)
     unknown = [n for n in names if n not in outputs]
     if unknown:
@@ -111,15 +142,21 @@ def encode_v2_response(
         doc["model_version"] = str(model_version)
     if request_id is not None:
         doc["id"] = request_id
-    tensors = []
+    tensors, chunks = [], []
     for name in names:
         arr = np.asarray(outputs[name])
         datatype = v2_datatype(arr.dtype)
-        flat = arr.reshape(-1)
-        data = [_text(v) for v in flat.tolist()] if datatype == "BYTES" else _plain(flat)
-        tensors.append({"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data})
+        tensor: dict[str, Any] = {"name": name, "shape": list(arr.shape), "datatype": datatype}
+        if binary if isinstance(binary, bool) else name in binary:
+            chunks.append(tensor_bytes(arr, datatype))
+            tensor["parameters"] = {"binary_data_size": len(chunks[-1])}
+        else:
+            flat = arr.reshape(-1)
+            tensor["data"] = [_text(v) for v in flat.tolist()] if datatype == "BYTES" else _plain(flat)
+        tensors.append(tensor)
     doc["outputs"] = tensors
-    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    header = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    return join_body(header, chunks) if chunks else (header, None)
 
 
 def _text(value: Any) -> Any:
