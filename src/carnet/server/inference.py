@@ -103,7 +103,7 @@ def create_app(
     async def server_metadata() -> Response:
         from importlib.metadata import version
 
-        return _json({"name": "carnet", "version": version("carnet"), "extensions": []})
+        return _json({"name": "carnet", "version": version("carnet"), "extensions": ["binary_tensor_data"]})
 
     @app.get("/v2/models/{name}")
     async def model_metadata(name: str) -> Response:
