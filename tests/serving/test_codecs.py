@@ -20,11 +20,11 @@ from carnet.serving import (
     encode_mlflow_response,
     encode_v2_response,
     model_outputs,
-    parse_mlflow_request,
     parse_v2_request,
     v2_datatype,
     validate_frame,
 )
+from carnet.serving.mlflow import parse_mlflow_request
 
 SIG = Signature(
     (

@@ -30,9 +30,9 @@ from carnet.serving.batching import Overloaded
 from carnet.serving.codecs import (
     encode_mlflow_response,
     encode_v2_binary_response,
-    parse_mlflow_request,
     parse_v2_request,
 )
+from carnet.serving.mlflow import parse_mlflow_request
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 

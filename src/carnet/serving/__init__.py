@@ -8,7 +8,8 @@ coalesces them per model with :class:`MicroBatcher`, picks a deployment route wi
 from __future__ import annotations
 
 from carnet.serving.batching import MicroBatcher, Overloaded, concat_frames
-from carnet.serving.codecs import V2Request, parse_mlflow_request, parse_v2_request, validate_frame
+from carnet.serving.codecs import V2Request, parse_v2_request, validate_frame
+from carnet.serving.mlflow import parse_mlflow_request
 from carnet.serving.outputs import (
     encode_error,
     encode_mlflow_response,
