@@ -33,6 +33,7 @@ from carnet.serving.codecs import (
     parse_v2_request,
 )
 from carnet.serving.mlflow import parse_mlflow_request
+from carnet.serving.outputs import v2_datatype
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -278,18 +279,6 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status, media_type=_JSON)
 
 
-_V2_TYPES = {
-    "float64": "FP64",
-    "float32": "FP32",
-    "int64": "INT64",
-    "int32": "INT32",
-    "int16": "INT16",
-    "int8": "INT8",
-    "uint8": "UINT8",
-    "bool": "BOOL",
-}
-
-
 def _metadata(endpoint: Endpoint, version: int | None = None) -> dict[str, Any]:
     loaded = endpoint.version(version) if version is not None else next(iter(endpoint.routes.values()))
     mv = loaded.version
@@ -298,11 +287,11 @@ def _metadata(endpoint: Endpoint, version: int | None = None) -> dict[str, Any]:
         "versions": sorted({str(m.version.version) for m in endpoint.models()}),
         "platform": f"carnet_{mv.flavor}",
         "inputs": [
-            {"name": c.name, "datatype": _V2_TYPES.get(c.dtype, "BYTES"), "shape": [-1]}
+            {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]}
             for c in mv.signature.inputs
         ],
         "outputs": [
-            {"name": c.name, "datatype": _V2_TYPES.get(c.dtype, "BYTES"), "shape": [-1]}
+            {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]}
             for c in mv.signature.outputs
         ],
         "parameters": {"model": mv.ref, "task": mv.task, "routes": sorted(endpoint.routes)},

@@ -333,8 +333,9 @@ class ServingRuntime:
 
 
 def _family(task: str | None) -> str | None:
-    if task in ("binary", "multiclass"):
-        return "classification"
-    if task in ("regression", "forecasting"):
-        return "regression"
-    return task
+    """The evaluation family of a task, from its plugin (None when the version records no task)."""
+    if not task:
+        return None
+    from carnet.tasks import get_task
+
+    return str(get_task(task).family)

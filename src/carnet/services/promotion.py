@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from carnet.domain import ColumnProfile, DatasetRef, GateResult, ModelVersion, Policy, Promotion
+from carnet.domain import ColumnProfile, DatasetRef, ModelVersion, Policy, Promotion
 from carnet.domain.models import check_alias
 from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
@@ -317,18 +317,3 @@ def _previous_holder(history: list[dict[str, Any]]) -> int | None:
         elif move["version"] is not None and (not stack or stack[-1] != move["version"]):
             stack.append(int(move["version"]))
     return stack[-2] if len(stack) >= 2 else None
-
-
-def gate_table(results: list[GateResult]) -> list[dict[str, Any]]:
-    """Rows for a table of gate results (gate, type, measured, threshold, verdict, error)."""
-    return [
-        {
-            "gate": r.gate,
-            "type": r.type,
-            "measured": r.measured,
-            "threshold": r.threshold,
-            "verdict": "pass" if r.passed else "FAIL",
-            "error": r.error or "",
-        }
-        for r in results
-    ]

@@ -23,6 +23,7 @@ from carnet.domain.models import check_alias, check_model_name
 from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
 from carnet.services.context import ServiceContext, record
 from carnet.services.tracking import TrackingService
+from carnet.services.training import input_example
 
 __all__ = ["RegistryService"]
 
@@ -163,7 +164,7 @@ class RegistryService:
             created_by=self.ctx.actor,
             task=task,
             description=description,
-            input_example=_records(sample.head(3)),
+            input_example=input_example(sample, [str(c) for c in sample.columns]),
             derived_from=derived_from,
             allow_pickle=bool(getattr(chosen, "requires_opt_in", False)),
             tags=dict(tags or {}),
@@ -438,16 +439,6 @@ def _signature(meta: Mapping[str, Any]) -> Signature:
     elif family is not None:
         outputs.append(ColumnSpec("prediction", "object"))
     return Signature(inputs, tuple(outputs))
-
-
-def _records(frame: Any) -> list[dict[str, Any]]:
-    from carnet.evaluation import jsonable
-
-    head = frame.astype(object)
-    return [
-        {str(k): jsonable(v) for k, v in rec.items()}
-        for rec in head.where(head.notna(), None).to_dict("records")
-    ]
 
 
 def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -351,7 +351,7 @@ class TrainingService:
             "features": [{"name": c, "dtype": str(frame[c].dtype)} for c in features],
             "classes": jsonable(list(result.holdout.predictions.classes or [])) or None,
             "model": spec.model.name if spec.model else None,
-            "input_example": _input_example(frame, features),
+            "input_example": input_example(frame, features),
         }
         self.tracking.log_artifact_bytes(run_id, json.dumps(meta, indent=2).encode(), MODEL_META_PATH)
 
@@ -529,7 +529,7 @@ def _evaluation_metrics(evaluation: Any, now: float) -> list[Metric]:
     return metrics
 
 
-def _input_example(frame: Any, features: list[str], rows: int = 3) -> list[dict[str, Any]]:
+def input_example(frame: Any, features: list[str], rows: int = 3) -> list[dict[str, Any]]:
     """The first rows of the features as JSON-ready records (missing values as None)."""
     head = frame[features].head(rows).astype(object)
     records = head.where(head.notna(), None).to_dict("records")
