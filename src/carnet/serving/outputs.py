@@ -50,7 +50,7 @@ def model_outputs(
         ValueError: the model returned a number of rows (or probability columns) that does
             not match the frame (or the classes).
     """
-    rows = len(frame)
+    rows = frame.shape[0]
     predictions = np.asarray(model.predict(frame))
     if predictions.shape[:1] != (rows,):
         raise ValueError(f"the model returned {predictions.shape[:1] or 'no'} predictions for {rows} rows")

@@ -20,7 +20,8 @@ A file has one row per predicted row::
 ground-truth labels are joined later on ``(request_id, row)``. A one-dimensional output is one
 column ``output.<name>``; a matrix (e.g. ``predict_proba``) is one column per position of its
 second axis, ``output.<name>.<k>``; outputs of more dimensions are stored as a list column of the
-flattened values.
+flattened values. Numbers are stored as given: a missing number is NaN (read back as missing
+by pandas and pyarrow alike); a missing text value is null.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class PredictionLog:
         self._errors = 0
         self.last_error: str | None = None
         self._closed = False
+        _warm_up()
         self._thread = threading.Thread(target=self._run, name="carnet-prediction-log", daemon=True)
         self._thread.start()
 
@@ -400,6 +402,8 @@ def _arrow(values: Any) -> Any:
     """An Arrow array of a column; values Arrow cannot type are stored as their text."""
     import pyarrow as pa
 
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf" and values.dtype.isnative:
+        return pa.array(np.ascontiguousarray(values))  # zero-copy; a float NaN stays NaN (missing)
     try:
         return pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
@@ -421,6 +425,7 @@ def _input_columns(records: list[PredictionRecord]) -> list[tuple[str, Any]]:
         dtype = next(iter(dtypes))
         if isinstance(dtype, np.dtype) and dtype.kind in "biuf":  # one numeric block: no pandas concat
             matrix = np.concatenate([f.to_numpy() for f in frames]) if len(frames) > 1 else first.to_numpy()
+            matrix = np.asfortranarray(matrix)  # one transposing copy, then every column is contiguous
             return [(name, _arrow(matrix[:, j])) for j, name in enumerate(names)]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else first
     return [(name, _arrow(frame.iloc[:, j])) for j, name in enumerate(names)]
@@ -451,10 +456,10 @@ def to_table(records: list[PredictionRecord]) -> Any:
     starts = np.cumsum(counts) - counts
     first = records[0]
 
+    owner = pa.array(np.repeat(np.arange(len(records), dtype=np.int64), counts))
+
     def each(values: list[Any], dtype: Any) -> Any:  # one value per record -> one per row
-        return pa.array(
-            np.repeat(np.asarray(values, dtype=object if dtype == pa.string() else None), counts), dtype
-        )
+        return pa.array(values, dtype).take(owner)
 
     columns: list[tuple[str, Any]] = [
         ("request_id", each([str(r.request_id) for r in records], pa.string())),
@@ -476,6 +481,17 @@ def to_parquet(records: list[PredictionRecord]) -> bytes:
     return _parquet([to_table(records)])
 
 
+def _warm_up() -> None:
+    """Import pyarrow's Parquet writer and its zstd codec now, not on the first file.
+
+    The first write otherwise spends about a tenth of a second importing with the interpreter
+    lock held, which in a server lands on the requests being answered at that moment.
+    """
+    import pyarrow as pa
+
+    _parquet([pa.table({"warm": pa.array([0])})])
+
+
 def _parquet(chunks: list[Any]) -> bytes:
     """The Parquet bytes (zstd) of Arrow chunks of one layout."""
     import pyarrow as pa
@@ -483,5 +499,8 @@ def _parquet(chunks: list[Any]) -> bytes:
 
     table = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks, promote_options="permissive")
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    # Dictionary pages pay off for text (ids, names, categories), not for measured numbers, where
+    # trying them costs more time and space than plain zstd pages.
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    pq.write_table(table, buf, compression="zstd", use_dictionary=text)
     return buf.getvalue()
