@@ -114,7 +114,7 @@ def _as_array(predictor: Predictor) -> Predictor:
     """``predictor`` fed the frame's values as one contiguous float64 array."""
 
     def run(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        return predictor(np.ascontiguousarray(frame.to_numpy(dtype=np.float64)))  # type: ignore[arg-type]
+        return predictor(np.ascontiguousarray(frame.to_numpy(dtype=np.float64)))
 
     return run
 
