@@ -11,6 +11,15 @@ from carnet.domain.deployments import (
     load_deployment,
 )
 from carnet.domain.models import ColumnSpec, ModelRef, ModelVersion, RegisteredModel, Signature
+from carnet.domain.monitors import (
+    Alert,
+    AlertRule,
+    LabelFile,
+    Monitor,
+    MonitorWindow,
+    WindowSpec,
+    load_monitor,
+)
 from carnet.domain.policies import Approval, GateResult, GateSpec, Policy, Promotion
 from carnet.domain.runs import (
     Artifact,
@@ -31,6 +40,8 @@ from carnet.domain.search import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "Approval",
     "Artifact",
     "AuditEvent",
@@ -44,10 +55,13 @@ __all__ = [
     "Expr",
     "GateResult",
     "GateSpec",
+    "LabelFile",
     "Logical",
     "Metric",
     "ModelRef",
     "ModelVersion",
+    "Monitor",
+    "MonitorWindow",
     "Policy",
     "PredictionFile",
     "Project",
@@ -60,10 +74,12 @@ __all__ = [
     "RunStatus",
     "SchemaField",
     "Signature",
+    "WindowSpec",
     "canonical_json",
     "decode_page_token",
     "encode_page_token",
     "load_deployment",
+    "load_monitor",
     "parse_filter",
     "parse_order_by",
 ]

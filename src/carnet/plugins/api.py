@@ -21,6 +21,7 @@ __all__ = [
     "EVALUATION_FAMILIES",
     "Gate",
     "ModelFactory",
+    "Notifier",
     "Task",
     "default_split",
     "required_columns",
@@ -135,6 +136,29 @@ class Gate(Protocol):
 
     def check(self, config: dict[str, Any], ctx: Any) -> Any:
         """Evaluate the gate; returns a ``GateResult``."""
+        ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """One way of telling people about monitoring alerts (entry-point group ``carnet.notifiers``).
+
+    ``validate`` runs when a monitor is created: it raises ``InvalidInput`` naming the field for
+    a bad setting. ``send`` delivers one alert event (a JSON-ready dict: ``event`` is
+    ``alert.opened``, ``alert.acknowledged`` or ``alert.resolved``, ``alert`` the alert, plus
+    ``monitor``, ``model`` and ``message``) and raises on failure; the caller records failures
+    and never lets them stop a monitoring pass.
+    """
+
+    name: str
+    description: str
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Check the notifier's settings; InvalidInput names the bad field."""
+        ...
+
+    def send(self, config: dict[str, Any], event: dict[str, Any]) -> None:
+        """Deliver ``event``; raises on failure."""
         ...
 
 

@@ -3,11 +3,13 @@
 The CLI, the SDK and (later) the REST API call these services and hold no logic.
 """
 
+from carnet.services.alerts import AlertService
 from carnet.services.audit import AuditService, Verification
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
+from carnet.services.monitoring import MonitoringService
 from carnet.services.promotion import PromotionService
 from carnet.services.registry import RegistryService
 from carnet.services.search import SearchService
@@ -16,10 +18,12 @@ from carnet.services.training import TrainingService, TrainOutcome
 
 __all__ = [
     "DEFAULT_PROJECT",
+    "AlertService",
     "AuditService",
     "DatasetService",
     "DeploymentService",
     "DossierService",
+    "MonitoringService",
     "PromotionService",
     "RegistryService",
     "SearchService",
@@ -48,6 +52,8 @@ class Services:
         self.promotion = PromotionService(ctx, self.registry, self.datasets, self.tracking)
         self.dossier = DossierService(ctx, self.registry, self.promotion, self.datasets, self.audit)
         self.deployments = DeploymentService(ctx, self.registry)
+        self.alerts = AlertService(ctx, self.promotion, self.training)
+        self.monitoring = MonitoringService(ctx, self.registry, self.datasets, self.deployments, self.alerts)
 
     def close(self) -> None:
         """Release database connections."""

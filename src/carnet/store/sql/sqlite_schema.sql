@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0003.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0004.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -39,6 +39,31 @@ CREATE TABLE deployments (
     CONSTRAINT uq_deployments_endpoint_revision UNIQUE (endpoint, revision)
 );
 
+CREATE TABLE label_files (
+    id INTEGER NOT NULL,
+    digest VARCHAR(80) NOT NULL,
+    rows BIGINT NOT NULL,
+    model VARCHAR(128),
+    source TEXT NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_label_files PRIMARY KEY (id)
+);
+
+CREATE TABLE monitors (
+    id INTEGER NOT NULL,
+    name VARCHAR(128) NOT NULL,
+    model VARCHAR(128) NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    deleted BOOLEAN NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    created_at FLOAT NOT NULL,
+    updated_at FLOAT NOT NULL,
+    CONSTRAINT pk_monitors PRIMARY KEY (id),
+    CONSTRAINT uq_monitors_name UNIQUE (name)
+);
+
 CREATE TABLE prediction_files (
     id INTEGER NOT NULL,
     endpoint VARCHAR(128) NOT NULL,
@@ -67,6 +92,33 @@ CREATE TABLE projects (
     CONSTRAINT uq_projects_name UNIQUE (name)
 );
 
+CREATE TABLE reference_profiles (
+    dataset_digest VARCHAR(80) NOT NULL,
+    options VARCHAR(80) NOT NULL,
+    digest VARCHAR(80) NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_reference_profiles PRIMARY KEY (dataset_digest, options)
+);
+
+CREATE TABLE alerts (
+    id INTEGER NOT NULL,
+    monitor_id INTEGER NOT NULL,
+    rule VARCHAR(512) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    value FLOAT,
+    threshold FLOAT NOT NULL,
+    window_seq INTEGER NOT NULL,
+    opened_at FLOAT NOT NULL,
+    updated_at FLOAT NOT NULL,
+    message TEXT NOT NULL,
+    actions TEXT NOT NULL,
+    history TEXT NOT NULL,
+    CONSTRAINT pk_alerts PRIMARY KEY (id),
+    CONSTRAINT fk_alerts_monitor_id_monitors FOREIGN KEY(monitor_id) REFERENCES monitors (id)
+);
+
+CREATE INDEX ix_alerts_monitor_id_status ON alerts (monitor_id, status);
+
 CREATE TABLE datasets (
     id INTEGER NOT NULL,
     name VARCHAR(128) NOT NULL,
@@ -75,6 +127,22 @@ CREATE TABLE datasets (
     CONSTRAINT pk_datasets PRIMARY KEY (id),
     CONSTRAINT uq_datasets_name UNIQUE (name),
     CONSTRAINT fk_datasets_project_id_projects FOREIGN KEY(project_id) REFERENCES projects (id)
+);
+
+CREATE TABLE monitor_windows (
+    id INTEGER NOT NULL,
+    monitor_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    start FLOAT NOT NULL,
+    "end" FLOAT NOT NULL,
+    rows BIGINT NOT NULL,
+    versions VARCHAR(512) NOT NULL,
+    metrics TEXT NOT NULL,
+    report VARCHAR(80),
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_monitor_windows PRIMARY KEY (id),
+    CONSTRAINT uq_monitor_windows_monitor_id_seq UNIQUE (monitor_id, seq),
+    CONSTRAINT fk_monitor_windows_monitor_id_monitors FOREIGN KEY(monitor_id) REFERENCES monitors (id)
 );
 
 CREATE TABLE registered_models (
@@ -320,4 +388,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0003');
+INSERT INTO alembic_version (version_num) VALUES ('0004');

@@ -19,6 +19,7 @@ from carnet.store.sql.deployments import SqlDeploymentRepo
 from carnet.store.sql.dialect import insert_for
 from carnet.store.sql.engine import create_store_engine, upgrade_schema
 from carnet.store.sql.models import SqlModelRepo
+from carnet.store.sql.monitors import SqlMonitorRepo
 from carnet.store.sql.runs import SqlRunRepo
 
 __all__ = ["SqlMetadataStore", "SqlProjectRepo", "SqlTransaction"]
@@ -85,6 +86,7 @@ class SqlTransaction:
     audit: SqlAuditRepo = field(init=False)
     models: SqlModelRepo = field(init=False)
     deployments: SqlDeploymentRepo = field(init=False)
+    monitors: SqlMonitorRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.projects = SqlProjectRepo(self.conn)
@@ -93,6 +95,7 @@ class SqlTransaction:
         self.audit = SqlAuditRepo(self.conn)
         self.models = SqlModelRepo(self.conn)
         self.deployments = SqlDeploymentRepo(self.conn)
+        self.monitors = SqlMonitorRepo(self.conn)
 
 
 class SqlMetadataStore:

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alerts",
     "alias_history",
     "approvals",
     "artifacts",
@@ -26,6 +27,7 @@ __all__ = [
     "dataset_versions",
     "datasets",
     "deployments",
+    "label_files",
     "latest_metrics",
     "metadata",
     "metrics",
@@ -33,11 +35,14 @@ __all__ = [
     "model_tags",
     "model_version_tags",
     "model_versions",
+    "monitor_windows",
+    "monitors",
     "params",
     "policies",
     "prediction_files",
     "projects",
     "promotions",
+    "reference_profiles",
     "registered_models",
     "run_environments",
     "run_inputs",
@@ -350,4 +355,75 @@ prediction_files = Table(
     Column("created_at", Float, nullable=False),
     Index(None, "model", "version", "first_time"),
     Index(None, "endpoint", "first_time"),
+)
+
+# -- monitoring -----------------------------------------------------------------------------------
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("model", String(128), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("actor", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("start", Float, nullable=False),
+    Column("end", Float, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("versions", String(512), nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("report", String(80), nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("monitor_id", "seq"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id"), nullable=False),
+    Column("rule", String(512), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=False),
+    Column("window_seq", Integer, nullable=False),
+    Column("opened_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("actions", Text, nullable=False),
+    Column("history", Text, nullable=False),
+    Index(None, "monitor_id", "status"),
+)
+
+label_files = Table(
+    "label_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(80), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("model", String(128), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+reference_profiles = Table(
+    "reference_profiles",
+    metadata,
+    Column("dataset_digest", String(80), primary_key=True),
+    Column("options", String(80), primary_key=True),
+    Column("digest", String(80), nullable=False),
+    Column("created_at", Float, nullable=False),
 )

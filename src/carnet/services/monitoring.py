@@ -1,0 +1,482 @@
+"""Production monitoring: monitors over the prediction log, their windows, labels and alerts.
+
+A pass (:meth:`MonitoringService.run`) reads the prediction-log files written since the last
+pass, plus the rows the last pass left in an unfinished window (kept as one Parquet artifact,
+the *carry*), cuts them into windows, judges every closed window against the stored reference
+(:func:`carnet.checks.window.evaluate_window`), joins ground-truth labels, and applies the
+alert rules. Windows, the new cursor, alert changes and the audit event are written in one
+transaction, so a pass that fails leaves nothing behind and running it again is harmless: a
+pass with no new rows changes nothing. Alert actions (notifiers, rollback, retraining) run
+after the commit and their outcomes are recorded on the alert (:mod:`carnet.services.alerts`).
+
+Time windows (``1h``) are aligned to the clock and close once a row beyond their end has been
+logged, or :data:`CLOSE_LAG` seconds after their end (the log writes files at least every
+minute); a row arriving after its window closed counts in the next one. Row windows
+(``10000rows``) close when full. ``run(..., flush=True)`` closes the unfinished window too.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from carnet.checks.window import evaluate_window, realized_window
+from carnet.domain import Monitor, MonitorWindow, load_monitor
+from carnet.domain.monitors import LabelFile, check_monitor_name
+from carnet.errors import AlreadyExists, InvalidInput, NotFound
+from carnet.services.alerts import AlertService, Transition
+from carnet.services.context import ServiceContext, record
+from carnet.services.datasets import DatasetService
+from carnet.services.deployments import DeploymentService
+from carnet.services.monitor_reference import ReferenceBuilder, outputs_for_drift
+from carnet.services.registry import RegistryService
+
+__all__ = ["CLOSE_LAG", "MonitoringService", "PassResult", "shown_spec"]
+
+#: seconds after its end at which a time window closes even without later rows
+CLOSE_LAG = 120.0
+#: ``progress(label, done, total)``
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class PassResult:
+    """What one monitoring pass did."""
+
+    monitor: str
+    windows: list[MonitorWindow] = field(default_factory=list)
+    relabeled: list[int] = field(default_factory=list)
+    pending_rows: int = 0
+    files: int = 0
+    transitions: list[Transition] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "monitor": self.monitor,
+            "windows": [w.to_dict() for w in self.windows],
+            "relabeled_windows": self.relabeled,
+            "pending_rows": self.pending_rows,
+            "files": self.files,
+            "alerts": [t.to_dict() for t in self.transitions],
+        }
+
+
+class MonitoringService:
+    """Monitors: create, run passes, read their windows, add ground-truth labels."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        registry: RegistryService,
+        datasets: DatasetService,
+        deployments: DeploymentService,
+        alerts: AlertService,
+    ) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.datasets = datasets
+        self.deployments = deployments
+        self.alerts = alerts
+        self.references = ReferenceBuilder(ctx, registry, datasets)
+
+    # -- monitors -------------------------------------------------------------------------------
+    def create(self, spec: Mapping[str, Any]) -> Monitor:
+        """Validate a monitor, build and store its reference, and store it (audited).
+
+        Raises:
+            InvalidInput: a bad field (named). NotFound: the model alias or dataset does not exist.
+            AlreadyExists: a monitor of that name exists.
+        """
+        from carnet.services.notifiers import validate_notifiers
+
+        monitor = load_monitor(spec)
+        validate_notifiers(list(monitor.notify))
+        if monitor.retrain is not None:
+            from carnet.training import load_spec
+
+            try:
+                load_spec(dict(monitor.retrain))
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"retrain: {exc.message}", field=f"retrain.{exc.field or 'spec'}"
+                ) from None
+        with self.ctx.store.transaction(write=False) as tx:
+            if tx.monitors.get(monitor.name) is not None:
+                raise AlreadyExists(
+                    f"monitor {monitor.name!r} exists; delete it first: carnet monitor delete {monitor.name}",
+                    field="name",
+                )
+        state, mv = self.references.build(monitor)
+        state.update({"last_file": 0, "carry": None, "carry_rows": 0, "closed_until": None, "labels_seen": 0})
+        now = self.ctx.clock()
+        with self.ctx.store.transaction() as tx:
+            stored = tx.monitors.insert(
+                replace(monitor, state=state, created_at=now, updated_at=now, actor=self.ctx.actor)
+            )
+            record(
+                self.ctx,
+                tx,
+                "monitor.created",
+                "monitor",
+                monitor.name,
+                {"spec": shown_spec(monitor), "reference_version": mv.ref, "state": _public_state(state)},
+                now=now,
+            )
+        return stored
+
+    def get(self, name: str) -> Monitor:
+        """A monitor by name (NotFound with the way to list them)."""
+        with self.ctx.store.transaction(write=False) as tx:
+            found = tx.monitors.get(check_monitor_name(name))
+        if found is None:
+            raise NotFound(f"no monitor {name!r}; list them with: carnet monitor list", field="name")
+        return found
+
+    def list(self) -> builtins.list[Monitor]:
+        """Every monitor, by name."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.monitors.list()
+
+    def delete(self, name: str) -> None:
+        """Delete a monitor (its windows and alerts stay on record), audited."""
+        monitor = self.get(name)
+        assert monitor.id is not None
+        with self.ctx.store.transaction() as tx:
+            tx.monitors.delete(monitor.id, self.ctx.clock())
+            record(self.ctx, tx, "monitor.deleted", "monitor", name, {})
+
+    def windows(self, name: str, last: int | None = None) -> builtins.list[MonitorWindow]:
+        """The windows of a monitor, oldest first (the ``last`` ones when given)."""
+        monitor = self.get(name)
+        assert monitor.id is not None
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.monitors.windows(monitor.id, monitor.name, last=last)
+
+    def window_report(self, window: MonitorWindow) -> dict[str, Any]:
+        """The full JSON report of a window (per-column drift, quality, estimates)."""
+        if window.report is None:
+            return {}
+        return dict(json.loads(self.ctx.artifacts.get_bytes(window.report)))
+
+    # -- ground truth ---------------------------------------------------------------------------
+    def add_labels(
+        self,
+        source: str | Path | Any,
+        *,
+        id_column: str = "request_id",
+        label_column: str = "label",
+        row_column: str | None = None,
+        model: str | None = None,
+    ) -> LabelFile:
+        """Store ground-truth labels joined to the prediction log on ``(request_id, row)``, audited.
+
+        ``source`` is a CSV or Parquet file, or a DataFrame. Without ``row_column`` every label is
+        for row 0 of its request (single-row requests). The next monitoring pass joins them,
+        including to windows already evaluated.
+
+        Raises:
+            InvalidInput: a missing column (named), no rows, or duplicate ``(request_id, row)``.
+        """
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        where = str(source) if isinstance(source, str | Path) else "DataFrame"
+        frame = _read_frame(source) if isinstance(source, str | Path) else source
+        for col, opt in (
+            (id_column, "--id-column"),
+            (label_column, "--label-column"),
+            (row_column, "--row-column"),
+        ):
+            if col is not None and col not in frame.columns:
+                raise InvalidInput(
+                    f"{where} has no column {col!r} (columns: {', '.join(map(str, frame.columns))}); "
+                    f"name it with {opt}",
+                    field=opt.lstrip("-").replace("-", "_"),
+                )
+        if len(frame) == 0:
+            raise InvalidInput(f"{where} has no rows", field="labels")
+        out = pd.DataFrame(
+            {
+                "request_id": frame[id_column].astype(str).to_numpy(),
+                "row": frame[row_column].astype("int64").to_numpy() if row_column else 0,
+                "label": frame[label_column].to_numpy(),
+            }
+        )
+        if out.duplicated(["request_id", "row"]).any():
+            raise InvalidInput(
+                f"{where} has the same ({id_column}, row) more than once; keep one label per predicted row",
+                field="labels",
+            )
+        if model is not None:
+            self.registry.get_model(model)
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(out, preserve_index=False), buf, compression="zstd")
+        info = self.ctx.artifacts.put_bytes(buf.getvalue())
+        now = self.ctx.clock()
+        with self.ctx.store.transaction() as tx:
+            stored = tx.monitors.add_label_file(
+                digest=info.digest, rows=len(out), model=model, source=where, actor=self.ctx.actor, now=now
+            )
+            record(
+                self.ctx,
+                tx,
+                "labels.added",
+                "labels",
+                str(stored.id),
+                {"digest": info.digest, "rows": len(out), "model": model, "source": where},
+                now=now,
+            )
+        return stored
+
+    # -- a pass ---------------------------------------------------------------------------------
+    def run(
+        self,
+        name: str,
+        *,
+        flush: bool = False,
+        now: float | None = None,
+        progress: ProgressFn | None = None,
+    ) -> PassResult:
+        """One pass over the prediction-log rows logged since the last one (see the module doc)."""
+        import numpy as np
+
+        monitor = self.get(name)
+        assert monitor.id is not None
+        now = self.ctx.clock() if now is None else now
+        ref = self.references.load(monitor)
+        state = dict(monitor.state)
+        model_name = monitor.model_ref.name
+        files = [
+            f
+            for f in self.deployments.prediction_files(model=model_name)
+            if f.id > int(state.get("last_file") or 0) and not f.shadow
+        ]
+        result = PassResult(monitor.name, files=len(files))
+        rows = self._read_rows(state.get("carry"), files, progress)
+        labels, labels_seen = self._labels(model_name, int(state.get("labels_seen") or 0))
+        windows, rest = _cut(rows, monitor.window, state.get("closed_until"), now, flush)
+        with self.ctx.store.transaction(write=False) as tx:
+            seq = tx.monitors.window_count(monitor.id)
+            previous = tx.monitors.windows(monitor.id, monitor.name)
+        new: list[MonitorWindow] = []
+        reports: list[tuple[MonitorWindow, Any]] = []
+        for i, (start, end, frame) in enumerate(windows):
+            if progress is not None:
+                progress(f"window {seq + i + 1}", i, len(windows))
+            metrics, report = evaluate_window(_for_drift(frame, ref.family), ref, monitor.checks)
+            if "performance" in monitor.checks and labels:
+                metrics.update(realized_window(frame, labels, ref))
+            keys = self._store_predictions(frame)
+            report["predictions"] = keys
+            digest = self.ctx.artifacts.put_bytes(_json(report)).digest
+            versions = tuple(sorted({int(v) for v in np.unique(frame["version"].to_numpy())}))
+            window = MonitorWindow(
+                monitor.name, seq + i + 1, start, end, len(frame), versions, metrics, digest, now
+            )
+            new.append(window)
+            reports.append((window, report))
+        relabeled = (
+            self._relabel(previous, labels, ref) if labels_seen > int(state.get("labels_seen") or 0) else []
+        )
+        carry = None
+        if len(rest):
+            carry = self._store_rows(rest)
+        state.update(
+            last_file=max([int(state.get("last_file") or 0), *(f.id for f in files)]),
+            carry=carry,
+            carry_rows=len(rest),
+            labels_seen=labels_seen,
+        )
+        if windows:
+            state["closed_until"] = (
+                windows[-1][1] if monitor.window.kind == "time" else state.get("closed_until")
+            )
+        result.windows, result.relabeled, result.pending_rows = new, [w.seq for w, _ in relabeled], len(rest)
+        if state == monitor.state and not new and not relabeled:
+            return result  # nothing new: no write, no event
+        with self.ctx.store.transaction() as tx:
+            for w in new:
+                tx.monitors.add_window(monitor.id, w)
+            for w, metrics in relabeled:
+                tx.monitors.update_window_metrics(monitor.id, w.seq, metrics)
+            tx.monitors.update_state(monitor.id, state, now)
+            transitions = self.alerts.apply_rules(tx, monitor, previous, new, now)
+            record(
+                self.ctx,
+                tx,
+                "monitor.run",
+                "monitor",
+                monitor.name,
+                {
+                    "windows": [{"seq": w.seq, "rows": w.rows, "versions": list(w.versions)} for w in new],
+                    "relabeled": result.relabeled,
+                    "files": [f.id for f in files],
+                    "pending_rows": len(rest),
+                    "alerts": [t.to_dict() for t in transitions],
+                },
+                now=now,
+            )
+        result.transitions = transitions
+        self.alerts.act(monitor, transitions)
+        return result
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _read_rows(self, carry: str | None, files: builtins.list[Any], progress: ProgressFn | None) -> Any:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = []
+        if carry:
+            tables.append(pq.read_table(io.BytesIO(self.ctx.artifacts.get_bytes(carry))))
+        for i, f in enumerate(files):
+            if progress is not None:
+                progress(f"reading prediction file {i + 1} of {len(files)}", i, len(files))
+            tables.append(pq.read_table(io.BytesIO(self.ctx.artifacts.get_bytes(f.digest))))
+        if not tables:
+            return pd.DataFrame()
+        table = pa.concat_tables(tables, promote_options="permissive")
+        return table.to_pandas()
+
+    def _store_rows(self, frame: Any) -> str:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buf, compression="zstd")
+        return self.ctx.artifacts.put_bytes(buf.getvalue()).digest
+
+    def _store_predictions(self, frame: Any) -> str:
+        """The window's request ids, rows and outputs (what a later label join needs)."""
+        cols = ["request_id", "row", "version", *[c for c in frame.columns if str(c).startswith("output.")]]
+        return self._store_rows(frame[cols].reset_index(drop=True))
+
+    def _labels(self, model: str, seen: int) -> tuple[dict[tuple[str, int], Any], int]:
+        """Every label for ``model`` by ``(request_id, row)`` (later files win), and the newest file id."""
+        import pyarrow.parquet as pq
+
+        with self.ctx.store.transaction(write=False) as tx:
+            files = tx.monitors.label_files(model)
+        labels: dict[tuple[str, int], Any] = {}
+        for f in files:
+            t = pq.read_table(io.BytesIO(self.ctx.artifacts.get_bytes(f.digest))).to_pydict()
+            labels.update(zip(zip(t["request_id"], t["row"], strict=True), t["label"], strict=True))
+        return labels, max([seen, *(f.id for f in files)])
+
+    def _relabel(
+        self, windows: builtins.list[MonitorWindow], labels: Mapping[tuple[str, int], Any], ref: Any
+    ) -> builtins.list[tuple[MonitorWindow, dict[str, float]]]:
+        """Earlier windows whose realized performance changes with the labels now known."""
+        import pyarrow.parquet as pq
+
+        out = []
+        for w in windows:
+            if w.metrics.get("performance.labeled_rows", 0) >= w.rows:
+                continue
+            keys = self.window_report(w).get("predictions")
+            if not keys:
+                continue
+            frame = pq.read_table(io.BytesIO(self.ctx.artifacts.get_bytes(keys))).to_pandas()
+            realized = realized_window(frame, labels, ref)
+            if realized and realized.get("performance.labeled_rows") != w.metrics.get(
+                "performance.labeled_rows"
+            ):
+                kept = {k: v for k, v in w.metrics.items() if not k.startswith("performance.realized.")}
+                out.append((w, {**kept, **realized}))
+        return out
+
+
+def _for_drift(frame: Any, family: str | None) -> Any:
+    """Prediction-log rows with a classifier's predicted labels as text (compared as categories)."""
+    outputs = [c for c in frame.columns if str(c).startswith("output.")]
+    if not outputs:
+        return frame
+    converted = outputs_for_drift(frame[outputs], family)
+    rest = frame.drop(columns=outputs).reset_index(drop=True)
+    return rest.join(converted)
+
+
+def _cut(
+    rows: Any, window: Any, closed_until: float | None, now: float, flush: bool
+) -> tuple[builtins.list[tuple[float, float, Any]], Any]:
+    """Closed windows ``(start, end, rows)`` and the rows left for later."""
+    import numpy as np
+
+    if len(rows) == 0:
+        return [], rows
+    if window.kind == "rows":
+        n = window.size
+        full = len(rows) // n
+        cut = [rows.iloc[i * n : (i + 1) * n].reset_index(drop=True) for i in range(full)]
+        rest = rows.iloc[full * n :].reset_index(drop=True)
+        if flush and len(rest):
+            cut.append(rest)
+            rest = rows.iloc[:0]
+        return [(float(f["time"].min()), float(f["time"].max()), f) for f in cut], rest
+    size = float(window.size)
+    rows = rows.sort_values("time", kind="stable").reset_index(drop=True)
+    times = rows["time"].to_numpy(dtype=np.float64)
+    starts = np.floor(times / size) * size
+    if closed_until is not None:  # late rows count in the first open window
+        starts = np.maximum(starts, float(closed_until))
+    latest = float(times.max())
+    out = []
+    keep = np.ones(len(rows), dtype=bool)
+    for start in np.unique(starts):
+        end = float(start) + size
+        if flush or end <= latest or end + CLOSE_LAG <= now:
+            mask = starts == start
+            out.append((float(start), end, rows[mask].reset_index(drop=True)))
+            keep &= ~mask
+    return out, rows[keep].reset_index(drop=True)
+
+
+def _read_frame(path: str | Path) -> Any:
+    from carnet.data import read_table
+
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInput(f"{p} is not a file", field="file")
+    return read_table(p).to_pandas()
+
+
+def shown_spec(monitor: Monitor) -> dict[str, Any]:
+    """The monitor's spec with notifier secrets hidden (for the audit ledger and displays)."""
+    from carnet.services.notifiers import redacted
+
+    spec = monitor.to_spec()
+    if "notify" in spec:
+        spec["notify"] = redacted(spec["notify"])
+    return spec
+
+
+def _public_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if not k.startswith("carry")}
+
+
+def _json(value: Any) -> bytes:
+    def default(o: Any) -> Any:
+        if hasattr(o, "item"):
+            return o.item()
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        return str(o)
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(value), sort_keys=True, default=default).encode()

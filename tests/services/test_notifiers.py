@@ -1,0 +1,337 @@
+"""Alert notifiers: real HTTP on 127.0.0.1, real files, the real plugin registry."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import carnet
+from carnet.errors import InvalidInput
+from carnet.plugins.api import Notifier
+from carnet.services.notifiers import (
+    Delivery,
+    DeliveryFailed,
+    SlackNotifier,
+    WebhookNotifier,
+    get_notifier,
+    notifier_registry,
+    notify,
+    validate_notifiers,
+)
+
+EVENT: dict[str, Any] = {
+    "event": "alert.opened",
+    "monitor": "churn-drift",
+    "model": {"name": "churn", "version": 3},
+    "message": "feature drift on age: psi 0.31 > 0.2",
+    "time": "2025-05-01T12:00:00+00:00",
+    "alert": {"id": "a1", "rule": "psi(age)", "value": 0.3125, "threshold": 0.2, "status": "open"},
+}
+SECRET = "s3cret-value"
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server that records every request and answers the scripted statuses, then 200."""
+
+    url: str
+    statuses: list[int]
+    requests: list[Seen] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver(url="", statuses=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            rec.requests.append(Seen(self.path, dict(self.headers.items()), body))
+            status = rec.statuses.pop(0) if rec.statuses else 200
+            reply = b"ok" if status < 300 else b"server on fire"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    rec.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    yield rec
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+# -- registry ----------------------------------------------------------------------------------
+
+
+def test_the_registry_holds_the_built_in_notifiers() -> None:
+    assert {"webhook", "slack", "logfile"} <= set(notifier_registry().names())
+    for name in ("webhook", "slack", "logfile"):
+        notifier = get_notifier(name)
+        assert isinstance(notifier, Notifier) and notifier.name == name and notifier.description
+
+
+def test_the_registry_rejects_an_object_that_is_not_a_notifier() -> None:
+    with pytest.raises(TypeError, match="missing send"):
+        notifier_registry().register(
+            "half", type("Half", (), {"name": "half", "description": "", "validate": None})
+        )
+    assert "half" not in notifier_registry()
+
+
+# -- webhook -----------------------------------------------------------------------------------
+
+
+def test_webhook_posts_the_event_as_signed_json(receiver: Receiver) -> None:
+    config = {
+        "type": "webhook",
+        "url": receiver.url + "?token=abc",
+        "secret": SECRET,
+        "headers": {"X-Team": "ml"},
+    }
+    (delivery,) = notify(validate_notifiers([config]), EVENT)
+
+    assert delivery == Delivery(f"webhook {receiver.url}", True, None, 1)
+    (seen,) = receiver.requests
+    assert seen.path == "/hook?token=abc"
+    assert json.loads(seen.body) == EVENT
+    assert seen.headers["Content-Type"] == "application/json"
+    assert seen.headers["User-Agent"] == f"carnet/{carnet.__version__}"
+    assert seen.headers["X-Team"] == "ml"
+    assert seen.headers["X-Carnet-Event"] == "alert.opened"
+    expected = "sha256=" + hmac.new(SECRET.encode(), seen.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(seen.headers["X-Carnet-Signature"], expected)
+    assert SECRET not in json.dumps([seen.headers, delivery.target])
+
+
+def test_webhook_without_secret_is_not_signed_and_nan_becomes_null(receiver: Receiver) -> None:
+    event = {**EVENT, "alert": {**EVENT["alert"], "value": float("nan")}}
+    (delivery,) = notify([{"type": "webhook", "url": receiver.url}], event)
+    assert delivery.ok
+    (seen,) = receiver.requests
+    assert "X-Carnet-Signature" not in seen.headers
+    assert json.loads(seen.body)["alert"]["value"] is None
+
+
+def test_webhook_retries_server_errors_then_succeeds(receiver: Receiver) -> None:
+    receiver.statuses[:] = [500, 500]
+    (delivery,) = notify([{"type": "webhook", "url": receiver.url, "retries": 2}], EVENT)
+    assert delivery.ok and delivery.attempts == 3 and delivery.error is None
+    assert len(receiver.requests) == 3
+    assert len({r.body for r in receiver.requests}) == 1
+    assert len({r.headers["X-Carnet-Delivery"] for r in receiver.requests}) == 1  # one id to dedupe on
+
+
+def test_a_failing_notifier_is_recorded_and_the_others_still_run(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.statuses[:] = [500] * 10
+    log = tmp_path / "alerts.jsonl"
+    configs = [
+        {"type": "webhook", "url": receiver.url, "retries": 1, "secret": SECRET},
+        {"type": "webhook", "url": closed_port_url(), "retries": 0, "timeout": 2},
+        {"type": "pager", "to": "oncall"},
+        {"type": "logfile", "path": str(log)},
+    ]
+    down, refused, unknown, logged = notify(configs, EVENT)
+
+    assert not down.ok and down.attempts == 2 and len(receiver.requests) == 2
+    assert down.error is not None and "500" in down.error and receiver.url in down.error
+    assert SECRET not in down.error
+    assert not refused.ok and refused.attempts == 1 and "connection failed" in (refused.error or "")
+    assert not unknown.ok and unknown.attempts == 0 and "unknown notifier 'pager'" in (unknown.error or "")
+    assert logged.ok and json.loads(log.read_text()) == EVENT
+
+
+def test_a_client_error_is_not_retried_and_send_raises_with_url_and_status(receiver: Receiver) -> None:
+    receiver.statuses[:] = [404, 404, 404]
+    with pytest.raises(
+        DeliveryFailed, match=r"POST http://127\.0\.0\.1:\d+/hook failed after 1 attempt: HTTP 404"
+    ) as exc:
+        WebhookNotifier().send({"url": receiver.url + "?token=hidden", "secret": SECRET}, EVENT)
+    assert exc.value.attempts == 1 and len(receiver.requests) == 1
+    assert "hidden" not in str(exc.value) and SECRET not in str(exc.value)
+
+
+# -- slack -------------------------------------------------------------------------------------
+
+
+def test_slack_posts_text_and_blocks(receiver: Receiver) -> None:
+    config = {"type": "slack", "url": receiver.url, "channel": "#ml-alerts", "username": "carnet"}
+    (delivery,) = notify(validate_notifiers([config]), EVENT)
+
+    assert delivery.ok and delivery.attempts == 1
+    assert delivery.target.startswith("slack http://127.0.0.1:") and "/hook" not in delivery.target
+    payload = json.loads(receiver.requests[0].body)
+    assert payload["channel"] == "#ml-alerts" and payload["username"] == "carnet"
+    assert "churn-drift" in payload["text"] and "psi 0.31 &gt; 0.2" in payload["text"]
+    kinds = [b["type"] for b in payload["blocks"]]
+    assert kinds[0] == "header" and kinds[-1] == "context" and "section" in kinds
+    fields = next(b["fields"] for b in payload["blocks"] if "fields" in b)
+    shown = "\n".join(f["text"] for f in fields)
+    for text in ("*Monitor*\nchurn-drift", "*Model*\nchurn@3", "*Rule*\npsi(age)", "0.3125 vs 0.2", "open"):
+        assert text in shown
+    assert "2025-05-01T12:00:00+00:00" in payload["blocks"][-1]["elements"][0]["text"]
+
+
+def test_slack_payload_copes_with_a_sparse_event() -> None:
+    payload = SlackNotifier().payload({}, {"event": "alert.resolved", "monitor": "m"})
+    assert "resolved" in payload["text"] and payload["blocks"][0]["type"] == "header"
+    assert "channel" not in payload
+
+
+# -- logfile -----------------------------------------------------------------------------------
+
+
+def test_logfile_appends_one_json_line_per_event(tmp_path: Path) -> None:
+    log = tmp_path / "alerts.jsonl"
+    log.write_text('{"earlier": true}\n')
+    config = validate_notifiers([{"type": "logfile", "path": str(log)}])
+    resolved = {**EVENT, "event": "alert.resolved"}
+    assert [d.ok for d in notify(config, EVENT) + notify(config, resolved)] == [True, True]
+
+    lines = log.read_text().splitlines(keepends=True)
+    assert all(line.endswith("\n") for line in lines)
+    assert [json.loads(line) for line in lines] == [{"earlier": True}, EVENT, resolved]
+
+
+def test_logfile_concurrent_appenders_never_interleave(tmp_path: Path) -> None:
+    log = tmp_path / "alerts.jsonl"
+    config = [{"type": "logfile", "path": str(log)}]
+
+    def write(worker: int) -> None:
+        for i in range(25):
+            notify(config, {**EVENT, "worker": worker, "i": i, "pad": "x" * 5000})
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted((r["worker"], r["i"]) for r in rows) == [(w, i) for w in range(4) for i in range(25)]
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "hint"),
+    [
+        ({"type": "webhook"}, "notify[1].url", "url is required"),
+        ({"type": "webhook", "url": "ftp://example.com/x"}, "notify[1].url", "http:// or https://"),
+        ({"type": "webhook", "url": "https://x.io", "timeout": 0}, "notify[1].timeout", "> 0"),
+        ({"type": "webhook", "url": "https://x.io", "retries": 1.5}, "notify[1].retries", "whole number"),
+        ({"type": "webhook", "url": "https://x.io", "retries": -1}, "notify[1].retries", "from 0 to 10"),
+        ({"type": "webhook", "url": "https://x.io", "header": {}}, "notify[1].header", "known: url"),
+        (
+            {"type": "webhook", "url": "https://x.io", "headers": {"A": "b\nc"}},
+            "notify[1].headers",
+            "single-line",
+        ),
+        ({"type": "webhook", "url": "https://x.io", "secret": ""}, "notify[1].secret", "non-empty"),
+        ({"type": "slack", "url": "hooks.slack.com/x"}, "notify[1].url", "https://hooks.slack.com"),
+        ({"type": "logfile"}, "notify[1].path", "path is required"),
+        ({"type": "webhok", "url": "https://x.io"}, "notify[1].type", "did you mean 'webhook'"),
+        ({"url": "https://x.io"}, "notify[1].type", "needs a type"),
+        ("webhook", "notify[1]", "must be a mapping"),
+    ],
+)
+def test_validation_names_the_field_and_the_fix(item: Any, field: str, hint: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        validate_notifiers([{"type": "logfile", "path": "/tmp/ok.jsonl"}, item])
+    assert exc.value.field == field
+    assert hint in exc.value.message
+
+
+def test_an_unknown_type_lists_the_known_ones_and_a_valid_list_comes_back_plain(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"registered: .*logfile.*slack.*webhook"):
+        validate_notifiers([{"type": "pagerduty"}])
+    with pytest.raises(InvalidInput, match="notify must be a list"):
+        validate_notifiers({"type": "webhook"})
+    with pytest.raises(InvalidInput, match="is a directory") as exc:
+        validate_notifiers([{"type": "logfile", "path": str(tmp_path)}])
+    assert exc.value.field == "notify[0].path"
+    configs = [{"type": "webhook", "url": "https://x.io/h", "timeout": 2.5, "retries": 0}]
+    assert validate_notifiers(configs) == configs and validate_notifiers(None) == []
+
+
+# -- third-party notifiers -----------------------------------------------------------------------
+
+
+class Pager:
+    """A third-party notifier: records what it was sent."""
+
+    name = "pager"
+    description = "page the on-call person"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def validate(self, config: dict[str, Any]) -> None:
+        if not isinstance(config.get("to"), str):
+            raise InvalidInput("to must name who to page", field="to")
+
+    def send(self, config: dict[str, Any], event: dict[str, Any]) -> None:
+        self.sent.append((config, event))
+
+
+class BrokenPager(Pager):
+    def send(self, config: dict[str, Any], event: dict[str, Any]) -> None:
+        raise ZeroDivisionError("division by zero")
+
+
+@pytest.fixture
+def pager() -> Iterator[Pager]:
+    instance = Pager()
+    notifier_registry().register("pager", instance)
+    notifier_registry().register("broken", BrokenPager)
+    yield instance
+    notifier_registry.cache_clear()  # a fresh registry for the other tests
+
+
+def test_a_third_party_notifier_is_validated_and_used_by_notify(pager: Pager, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        validate_notifiers([{"type": "pager"}])
+    assert exc.value.field == "notify[0].to"
+
+    configs = validate_notifiers(
+        [
+            {"type": "pager", "to": "oncall"},
+            {"type": "broken", "to": "x"},
+            {"type": "logfile", "path": str(tmp_path / "a")},
+        ]
+    )
+    paged, broken, logged = notify(configs, EVENT)
+    assert paged == Delivery("pager", True, None, 1)
+    assert pager.sent == [({"to": "oncall"}, EVENT)]
+    assert broken == Delivery("broken", False, "ZeroDivisionError: division by zero", 1)
+    assert logged.ok
