@@ -50,6 +50,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.deploy:deploy",
         "Deployments: route an endpoint's traffic to model versions, with canary weights and shadows.",
     ),
+    "drift": (
+        "carnet.cli.drift:drift",
+        "Compare two tables now: per-column drift and the dataset verdict, with an HTML report.",
+    ),
+    "monitor": (
+        "carnet.cli.monitor:monitor",
+        "Production monitors: drift, data quality and performance per window, alerts and actions.",
+    ),
     "serve": (
         "carnet.cli.serve:serve",
         "Serve registered models: Open Inference Protocol v2, MLflow /invocations, /metrics.",

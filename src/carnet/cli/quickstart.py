@@ -243,26 +243,12 @@ def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
 def _serve_demo(client: Any, rows: Any) -> dict[str, Any]:
     """Serve the production model on a free local port, send it a few requests, stop it."""
     import json
-    import socket
-    import threading
     import urllib.request
 
-    import uvicorn
+    from carnet.server.background import serve_in_thread
 
-    from carnet.server.inference import create_app
-    from carnet.server.runtime import ServingRuntime
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    runtime = ServingRuntime(client.services, [f"{MODEL}@production"])
-    runtime.check()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
+    background = serve_in_thread(client.services, [f"{MODEL}@production"], log_predictions=True)
+    url = background.url
 
     def post(path: str, body: dict[str, Any]) -> Any:
         request = urllib.request.Request(
@@ -272,11 +258,6 @@ def _serve_demo(client: Any, rows: Any) -> dict[str, Any]:
             return json.loads(response.read())
 
     try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the demo server did not start")
-            time.sleep(0.05)
         records = json.loads(rows.to_json(orient="records"))
         post("/invocations", {"dataframe_records": records[:1]})  # warm-up, not timed
         started = time.perf_counter()
@@ -294,8 +275,7 @@ def _serve_demo(client: Any, rows: Any) -> dict[str, Any]:
         latency = (time.perf_counter() - started) * 1000 / len(records)
         mlflow = post("/invocations", {"dataframe_records": records})
     finally:
-        server.should_exit = True
-        thread.join(30)
+        background.stop()
     return {
         "url": url,
         "v2_predictions": [o["data"][0] for r in v2 for o in r["outputs"] if o["name"] == "predict"],

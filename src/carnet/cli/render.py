@@ -27,6 +27,7 @@ __all__ = [
     "handle_errors",
     "json_option",
     "progress_bar",
+    "stage_progress",
     "to_jsonable",
 ]
 
@@ -134,3 +135,29 @@ def progress_bar(
     ) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n: prog.advance(task, n)
+
+
+@contextmanager
+def stage_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar fed with (stage, done, total); silent when disabled."""
+    if not enabled:
+        yield lambda _stage, _done, _total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as prog:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = prog.add_task(stage, total=max(total, 1))
+            prog.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield update

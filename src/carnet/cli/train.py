@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, stage_progress
 
 __all__ = ["automl", "evaluate", "train"]
 
 
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar fed with (stage, done, total); silent when disabled."""
-    if not enabled:
-        yield lambda _stage, _done, _total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as prog:
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = prog.add_task(stage, total=max(total, 1))
-            prog.update(tasks[stage], completed=done, total=max(total, 1))
-
-        yield update
 
 
 def _metrics_table(title: str, metrics: dict[str, float], intervals: dict[str, Any]) -> Any:
@@ -71,7 +45,7 @@ def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
       #   seed: 7
     """
     client = get_client(ctx, create=True)
-    with _progress(not as_json) as progress:
+    with stage_progress(not as_json) as progress:
         outcome = client.train(spec.read_text(encoding="utf-8"), progress=progress)
     if as_json:
         emit_json(
@@ -131,7 +105,7 @@ def automl(
       carnet automl churn@2 --target churned --time-budget 120
     """
     client = get_client(ctx, create=True)
-    with _progress(not as_json) as progress:
+    with stage_progress(not as_json) as progress:
         result = client.automl(
             data,
             target=target,
@@ -198,7 +172,7 @@ def evaluate(ctx: click.Context, run_id: str, data: str, as_json: bool) -> None:
       carnet evaluate 3f2a9c0d churn@3
     """
     client = get_client(ctx)
-    with _progress(not as_json) as progress:
+    with stage_progress(not as_json) as progress:
         outcome = client.evaluate(client.resolve_run_id(run_id), data, progress=progress)
     if as_json:
         emit_json({"run_id": outcome.run_id, "metrics": outcome.metrics, "intervals": outcome.intervals})

@@ -165,6 +165,36 @@ class MonitoringService:
             return {}
         return dict(json.loads(self.ctx.artifacts.get_bytes(window.report)))
 
+    # -- ad hoc drift ----------------------------------------------------------------------------
+    def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> Any:
+        """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file or a DataFrame.
+
+        A dataset version as reference is read through its stored profile (built once, then never
+        rescanned). Returns a :class:`carnet.checks.drift.DriftReport`.
+
+        Raises:
+            InvalidInput: a bad option or a reference column missing from the current table (named).
+            NotFound: no such dataset or file.
+        """
+        from carnet.checks.drift import DriftOptions, build_profile, detect_drift
+
+        opts = DriftOptions.from_dict(dict(options)) if options else None
+        if isinstance(reference, str) and not Path(reference).is_file():
+            ref_profile = self.references.dataset_profile(reference)
+        else:
+            ref_profile = build_profile(self._table(reference, "reference"))
+        return detect_drift(ref_profile, self._table(current, "current"), opts)
+
+    def _table(self, source: Any, what: str) -> Any:
+        """A DataFrame from a file path, a dataset version or a DataFrame."""
+        if isinstance(source, str | Path):
+            if Path(source).is_file():
+                return _read_frame(source)
+            if isinstance(source, Path) or ("@" not in source and "/" in source):
+                raise NotFound(f"{what}: no file {source}", field=what)
+            return self.datasets.load_frame(str(source))[1]
+        return source
+
     # -- ground truth ---------------------------------------------------------------------------
     def add_labels(
         self,

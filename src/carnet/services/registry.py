@@ -168,6 +168,7 @@ class RegistryService:
             derived_from=derived_from,
             allow_pickle=bool(getattr(chosen, "requires_opt_in", False)),
             tags=dict(tags or {}),
+            extra=_object_extra(model, task),
         )
         return self._insert(version, project)
 
@@ -450,3 +451,19 @@ def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
             raise InvalidInput(f"tag key {key!r} must be 1-256 characters", field="tags")
         out[key] = str(value)
     return out
+
+
+def _object_extra(model: Any, task: str | None) -> dict[str, Any]:
+    """What serving and monitoring need of an in-memory model: its task family and class labels."""
+    extra: dict[str, Any] = {}
+    if task:
+        from carnet.tasks import get_task
+
+        extra["family"] = str(get_task(task).family)
+    classes = getattr(model, "classes_", None)
+    if classes is not None:
+        try:
+            extra["classes"] = [c.item() if hasattr(c, "item") else c for c in list(classes)]
+        except TypeError:
+            pass
+    return extra

@@ -1,0 +1,452 @@
+"""``carnet monitor``: production monitors over the prediction log — drift, data quality, performance
+with and without labels, alert rules, notifiers and automatic rollback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from carnet.cli.render import (
+    console,
+    emit_json,
+    fmt_time,
+    get_client,
+    handle_errors,
+    json_option,
+    stage_progress,
+)
+from carnet.errors import InvalidInput
+
+__all__ = ["monitor"]
+
+_SHOWN = ("rows", "drift.share_drifted", "prediction_drift.share_drifted", "quality.schema_violations")
+
+
+@click.group()
+def monitor() -> None:
+    """Production monitors: drift, data quality and performance per window, alerts and actions.
+
+    \b
+    Example:
+      carnet monitor create churn-prod --model churn@production --reference churn-train@3 \\
+          --window 1h --rule "drift.share_drifted > 0.3 for 2" --notify webhook:https://hooks.example.com/x
+      carnet monitor run churn-prod
+      carnet monitor show churn-prod
+    """
+
+
+def _notifier(text: str) -> dict[str, Any]:
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in ("webhook", "slack", "logfile") or not rest:
+        raise InvalidInput(f"--notify {text!r}: write webhook:URL, slack:URL or logfile:PATH", field="notify")
+    return {"type": kind, "path": rest} if kind == "logfile" else {"type": kind, "url": rest}
+
+
+def _rule(text: str) -> Any:
+    when, sep, actions = text.partition("->")
+    if not sep:
+        return text.strip()
+    return {"when": when.strip(), "actions": [a.strip() for a in actions.split(",") if a.strip()]}
+
+
+def _load_yaml(path: Path, what: str) -> Any:
+    import yaml  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path}: not valid YAML ({exc})", field=what) from None
+
+
+@monitor.command("create")
+@click.argument("name", required=False)
+@click.option("--model", help="The model to follow, NAME@alias (its alias is what a rollback moves).")
+@click.option("--reference", help="The reference dataset version, NAME@VERSION.")
+@click.option("--window", help="Window: a duration (1h, 30m, 1d) or a row count (10000rows).")
+@click.option(
+    "--checks", help="Comma-separated among drift, prediction_drift, quality, performance (default all)."
+)
+@click.option("--target", help="The label column of the reference (default: the model's training target).")
+@click.option(
+    "--rule", "rules", multiple=True, help='"METRIC OP NUMBER [for N] [-> notify,rollback,retrain]".'
+)
+@click.option(
+    "--notify", "notify", multiple=True, help="webhook:URL, slack:URL or logfile:PATH (repeatable)."
+)
+@click.option(
+    "--retrain", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Training spec (YAML)."
+)
+@click.option("--multivariate", is_flag=True, help="Also run the domain-classifier drift check.")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The whole monitor as YAML.",
+)
+@json_option
+@click.pass_context
+@handle_errors
+def create(ctx: click.Context, name: str | None, config: Path | None, as_json: bool, **opts: Any) -> None:
+    """Create a monitor: the followed version predicts the reference once, and its profiles,
+    data-quality spec and performance estimator are stored.
+
+    \b
+    Example:
+      carnet monitor create churn-prod --model churn@production --reference churn-train@3 \\
+          --window 10000rows --rule "drift.share_drifted > 0.3 for 2" \\
+          --rule "performance.estimated.roc_auc < 0.8 -> notify,rollback" \\
+          --notify webhook:https://hooks.example.com/carnet
+      carnet monitor create --config monitor.yaml
+    """
+    spec: dict[str, Any] = dict(_load_yaml(config, "config") or {}) if config else {}
+    if name:
+        spec["name"] = name
+    for key in ("model", "reference", "window", "target"):
+        if opts[key]:
+            spec[key] = opts[key]
+    if opts["checks"]:
+        spec["checks"] = [c.strip() for c in opts["checks"].split(",") if c.strip()]
+    if opts["rules"]:
+        spec["rules"] = [*(spec.get("rules") or []), *(_rule(r) for r in opts["rules"])]
+    if opts["notify"]:
+        spec["notify"] = [*(spec.get("notify") or []), *(_notifier(n) for n in opts["notify"])]
+    if opts["retrain"]:
+        spec["retrain"] = _load_yaml(opts["retrain"], "retrain")
+    if opts["multivariate"]:
+        spec["drift"] = {**(spec.get("drift") or {}), "multivariate": True}
+    with console(stderr=True).status("building the reference (profiles, estimator)"):
+        created = get_client(ctx).services.monitoring.create(spec)
+    if as_json:
+        emit_json(_monitor_dict(created))
+        return
+    click.echo(
+        f"monitor {created.name}: {created.model} against {created.reference}, "
+        f"windows of {created.window.label}, "
+        f"{len(created.rules)} rule(s), {len(created.notify)} notifier(s)"
+    )
+
+
+def _monitor_dict(m: Any) -> dict[str, Any]:
+    from carnet.services.monitoring import shown_spec
+
+    state = {k: v for k, v in m.state.items() if not k.startswith("carry")}
+    return {"spec": shown_spec(m), "state": state, "created_at": m.created_at, "actor": m.actor}
+
+
+@monitor.command("list")
+@json_option
+@click.pass_context
+@handle_errors
+def list_monitors(ctx: click.Context, as_json: bool) -> None:
+    """List monitors.
+
+    \b
+    Example:
+      carnet monitor list --json
+    """
+    monitors = get_client(ctx).services.monitoring.list()
+    if as_json:
+        emit_json([_monitor_dict(m) for m in monitors])
+        return
+    from rich.table import Table
+
+    table = Table("name", "model", "reference", "window", "rules", "created")
+    for m in monitors:
+        table.add_row(m.name, m.model, m.reference, m.window.label, str(len(m.rules)), fmt_time(m.created_at))
+    console().print(table)
+
+
+@monitor.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--all", "run_all", is_flag=True, help="Run every monitor.")
+@click.option("--every", help="Scheduler mode: run again every DURATION (e.g. 5m) until interrupted.")
+@click.option("--passes", type=int, help="With --every: stop after this many passes.")
+@click.option("--flush", is_flag=True, help="Also close the unfinished window.")
+@json_option
+@click.pass_context
+@handle_errors
+def run(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    run_all: bool,
+    every: str | None,
+    passes: int | None,
+    flush: bool,
+    as_json: bool,
+) -> None:
+    """One pass over the prediction-log rows logged since the last pass (idempotent).
+
+    Exit code 1 when a pass opened an alert.
+
+    \b
+    Example:
+      carnet monitor run churn-prod
+      carnet monitor run --all --every 5m
+    """
+    from carnet.domain.monitors import WindowSpec
+
+    client = get_client(ctx)
+    service = client.services.monitoring
+    if not names and not run_all:
+        raise InvalidInput("name a monitor, or pass --all", field="names")
+    interval = None
+    if every:
+        spec = WindowSpec.parse(every, "--every")
+        if spec.kind != "time":
+            raise InvalidInput("--every takes a duration such as 5m", field="every")
+        interval = float(spec.size)
+    if passes is not None and passes < 1:
+        raise InvalidInput("--passes must be >= 1", field="passes")
+    done, opened = 0, False
+    while True:
+        targets = [m.name for m in service.list()] if run_all else list(names)
+        results = []
+        with stage_progress(not as_json) as progress:
+            for name in targets:
+                results.append(
+                    service.run(name, flush=flush, progress=lambda s, d, t, n=name: progress(n, d, t))
+                )
+        opened = opened or any(t.kind == "opened" for r in results for t in r.transitions)
+        if as_json:
+            emit_json([r.to_dict() for r in results])
+        else:
+            for r in results:
+                _print_pass(r)
+        done += 1
+        if interval is None or (passes is not None and done >= passes):
+            break
+        time.sleep(interval)
+    ctx.exit(1 if opened else 0)
+
+
+def _print_pass(r: Any) -> None:
+    alerts = ", ".join(f"#{t.alert.id} {t.kind} ({t.alert.rule})" for t in r.transitions) or "none"
+    click.echo(
+        f"{r.monitor}: {len(r.windows)} new window(s) from {r.files} file(s), "
+        f"{r.pending_rows} row(s) pending; "
+        f"alerts: {alerts}"
+    )
+    for w in r.windows:
+        shown = "  ".join(f"{k}={w.metrics[k]:.4g}" for k in _SHOWN if k in w.metrics)
+        click.echo(
+            f"  window {w.seq} [{fmt_time(w.start)} .. {fmt_time(w.end)}] "
+            f"versions {list(w.versions)}  {shown}"
+        )
+
+
+@monitor.command("show")
+@click.argument("name")
+@click.option("--last", type=int, default=20, show_default=True, help="How many windows to show.")
+@json_option
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, name: str, last: int, as_json: bool) -> None:
+    """A monitor: its spec, the time series of every check and its active alerts.
+
+    \b
+    Example:
+      carnet monitor show churn-prod --last 48
+    """
+    client = get_client(ctx)
+    m = client.services.monitoring.get(name)
+    windows = client.services.monitoring.windows(name, last=last)
+    alerts = client.services.alerts.list(m)
+    if as_json:
+        emit_json(
+            {
+                **_monitor_dict(m),
+                "windows": [w.to_dict() for w in windows],
+                "alerts": [a.to_dict() for a in alerts],
+            }
+        )
+        return
+    from rich.table import Table
+
+    click.echo(f"monitor {m.name}: {m.model} against {m.reference}, windows of {m.window.label}")
+    for r in m.rules:
+        click.echo(f"  rule: {r.text}  -> {', '.join(r.actions)}")
+    keys = list(_SHOWN) + sorted(
+        {k for w in windows for k in w.metrics if k.count(".") == 2 and k.startswith("performance.")}
+    )
+    keys = [k for k in keys if any(k in w.metrics for w in windows)]
+    table = Table("#", "end", "versions", *keys)
+    for w in windows:
+        table.add_row(
+            str(w.seq), fmt_time(w.end), ",".join(map(str, w.versions)),
+            *(f"{w.metrics[k]:.4g}" if k in w.metrics else "-" for k in keys),
+        )  # fmt: skip
+    console().print(table)
+    active = [a for a in alerts if a.status != "resolved"]
+    click.echo(
+        f"{len(active)} active alert(s)" + "".join(f"\n  #{a.id} {a.status}: {a.message}" for a in active)
+    )
+
+
+@monitor.command("report")
+@click.argument("name")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HTML file."
+)
+@click.option("--last", type=int, help="Only the last N windows.")
+@json_option
+@click.pass_context
+@handle_errors
+def report(ctx: click.Context, name: str, output: Path, last: int | None, as_json: bool) -> None:
+    """Write the monitor's HTML report: checks over time, latest distributions, alert history.
+
+    \b
+    Example:
+      carnet monitor report churn-prod -o churn-prod.html
+    """
+    from carnet.checks.monitor_report import render_monitor_html
+    from carnet.services.monitoring import shown_spec
+
+    client = get_client(ctx)
+    service = client.services.monitoring
+    m = service.get(name)
+    windows = service.windows(name, last=last)
+    latest = service.window_report(windows[-1]) if windows else None
+    alerts = [a.to_dict() for a in client.services.alerts.list(m)]
+    page = render_monitor_html(shown_spec(m), [w.to_dict() for w in windows], latest, alerts)
+    output.write_text(page, encoding="utf-8")
+    if as_json:
+        emit_json({"report": str(output), "windows": len(windows), "alerts": len(alerts)})
+        return
+    click.echo(f"wrote {output} ({len(windows)} windows, {len(alerts)} alerts)")
+
+
+@monitor.command("delete")
+@click.argument("name")
+@json_option
+@click.pass_context
+@handle_errors
+def delete(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Delete a monitor (its windows and alerts stay on record).
+
+    \b
+    Example:
+      carnet monitor delete churn-prod
+    """
+    get_client(ctx).services.monitoring.delete(name)
+    if as_json:
+        emit_json({"deleted": name})
+        return
+    click.echo(f"deleted monitor {name}")
+
+
+@monitor.command("alerts")
+@click.argument("name", required=False)
+@click.option("--status", "statuses", multiple=True, help="open, acknowledged or resolved (repeatable).")
+@json_option
+@click.pass_context
+@handle_errors
+def alerts(ctx: click.Context, name: str | None, statuses: tuple[str, ...], as_json: bool) -> None:
+    """List alerts, newest first (of one monitor, in some statuses).
+
+    \b
+    Example:
+      carnet monitor alerts churn-prod --status open
+    """
+    client = get_client(ctx)
+    m = client.services.monitoring.get(name) if name else None
+    found = client.services.alerts.list(m, list(statuses) or None)
+    if as_json:
+        emit_json([a.to_dict() for a in found])
+        return
+    from rich.table import Table
+
+    table = Table("#", "monitor", "status", "rule", "value", "opened", "actions")
+    for a in found:
+        acts = ", ".join(f"{x.get('action')}:{'ok' if x.get('ok') else 'failed'}" for x in a.actions)
+        value = "-" if a.value is None else f"{a.value:.4g}"
+        table.add_row(str(a.id), a.monitor, a.status, a.rule, value, fmt_time(a.opened_at), acts or "-")
+    console().print(table)
+
+
+def _alert_change(ctx: click.Context, alert_id: int, comment: str, as_json: bool, action: str) -> None:
+    client = get_client(ctx)
+    service = client.services.alerts
+    current = service.get(alert_id)
+    m = client.services.monitoring.get(current.monitor)
+    changed = getattr(service, action)(alert_id, comment, m)
+    if as_json:
+        emit_json(changed.to_dict())
+        return
+    click.echo(f"alert #{changed.id} is now {changed.status}")
+
+
+@monitor.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--comment", default="", help="Why, for the record.")
+@json_option
+@click.pass_context
+@handle_errors
+def ack(ctx: click.Context, alert_id: int, comment: str, as_json: bool) -> None:
+    """Acknowledge an open alert (it stays active until resolved).
+
+    \b
+    Example:
+      carnet monitor ack 3 --comment "looking into the new traffic source"
+    """
+    _alert_change(ctx, alert_id, comment, as_json, "acknowledge")
+
+
+@monitor.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--comment", default="", help="Why, for the record.")
+@json_option
+@click.pass_context
+@handle_errors
+def resolve(ctx: click.Context, alert_id: int, comment: str, as_json: bool) -> None:
+    """Resolve an alert by hand (notified like an automatic resolution).
+
+    \b
+    Example:
+      carnet monitor resolve 3 --comment "upstream fix deployed"
+    """
+    _alert_change(ctx, alert_id, comment, as_json, "resolve")
+
+
+@monitor.group("labels")
+def labels() -> None:
+    """Ground-truth labels, joined to the prediction log on the request id.
+
+    \b
+    Example:
+      carnet monitor labels add outcomes.csv --id-column request_id --label-column churned
+    """
+
+
+@labels.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id-column", default="request_id", show_default=True, help="The request id column.")
+@click.option("--label-column", default="label", show_default=True, help="The ground-truth column.")
+@click.option("--row-column", help="The row within the request (default: every label is for row 0).")
+@click.option("--model", help="Tie the labels to one model (default: any model's log).")
+@json_option
+@click.pass_context
+@handle_errors
+def labels_add(
+    ctx: click.Context,
+    file: Path,
+    id_column: str,
+    label_column: str,
+    row_column: str | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
+    """Store ground-truth labels (CSV or Parquet); the next monitoring pass joins them.
+
+    \b
+    Example:
+      carnet monitor labels add outcomes.csv --id-column request_id --label-column churned
+    """
+    stored = get_client(ctx).services.monitoring.add_labels(
+        file, id_column=id_column, label_column=label_column, row_column=row_column, model=model
+    )
+    if as_json:
+        emit_json({"id": stored.id, "rows": stored.rows, "digest": stored.digest, "model": stored.model})
+        return
+    click.echo(f"stored {stored.rows} label(s) from {file} (label file #{stored.id})")
