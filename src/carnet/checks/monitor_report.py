@@ -177,7 +177,7 @@ def _latest(report: Mapping[str, Any], chart: Any) -> str:
     if perf:
         cells = "".join(
             f"<tr><td>{html.escape(str(e['metric']))}</td><td>{_num(e.get('value'))}</td>"
-            f"<td>{_num(e.get('lower'))} – {_num(e.get('upper'))}</td>"
+            f"<td>{_num(e.get('lower'))} to {_num(e.get('upper'))}</td>"
             f"<td>{_num(e.get('reference_mean'))}</td>"
             f"{_flag(bool(e.get('alert')))}</tr>"
             for e in perf
