@@ -69,6 +69,8 @@ def create_app(
     metrics = metrics or ServingMetrics()
     if runtime.on_batch is None:
         runtime.on_batch = metrics.observe_batch
+    if runtime.on_monitors is None:
+        runtime.on_monitors = metrics.set_monitors
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

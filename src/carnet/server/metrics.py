@@ -66,6 +66,25 @@ class ServingMetrics:
         self.log_queued = Gauge(
             "carnet_prediction_log_queued_rows", "Predictions waiting to be written", registry=self.registry
         )
+        self.monitor_value = Gauge(
+            "carnet_monitor_value",
+            "Latest window of each monitor of a served model: drift shares, estimated and realized "
+            "performance, data quality",
+            ("monitor", "metric"),
+            registry=self.registry,
+        )
+        self.monitor_drift = Gauge(
+            "carnet_monitor_column_drift",
+            "Latest drift statistic of each input column (method per column type)",
+            ("monitor", "column"),
+            registry=self.registry,
+        )
+        self.monitor_alerts = Gauge(
+            "carnet_monitor_active_alerts",
+            "Open or acknowledged alerts",
+            ("monitor",),
+            registry=self.registry,
+        )
         self.refreshes = Gauge(
             "carnet_route_refreshes", "Times the routing table was rebuilt", registry=self.registry
         )
@@ -85,6 +104,24 @@ class ServingMetrics:
         self.batch_requests.labels(ref).observe(requests)
         self.predict_seconds.labels(ref).observe(seconds)
 
+    def set_monitors(self, latest: list[dict[str, Any]]) -> None:
+        """Gauges from :meth:`carnet.services.MonitoringService.latest` (replacing the previous ones)."""
+        self.monitor_value.clear()
+        self.monitor_drift.clear()
+        self.monitor_alerts.clear()
+        for entry in latest:
+            name = entry["monitor"]
+            self.monitor_alerts.labels(name).set(entry["active_alerts"])
+            window = entry.get("window")
+            if not window:
+                continue
+            self.monitor_value.labels(name, "window_end_timestamp").set(window["end"])
+            for key, value in window["metrics"].items():
+                if _summary_metric(key):
+                    self.monitor_value.labels(name, key).set(value)
+                elif key.startswith("drift.") and not key.endswith(".drifted"):
+                    self.monitor_drift.labels(name, key[len("drift.") :]).set(value)
+
     def render(self, runtime: Any, predlog: Any = None) -> tuple[bytes, str]:
         """The exposition text (gauges refreshed from the runtime and the log first)."""
         self.loaded.clear()
@@ -96,3 +133,12 @@ class ServingMetrics:
             self.log_dropped.set(predlog.dropped)
             self.log_queued.set(predlog.queued_rows)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _summary_metric(key: str) -> bool:
+    """Monitor metrics exported as ``carnet_monitor_value`` (the rest are per column)."""
+    return (
+        key in ("rows", "drift.share_drifted", "drift.dataset_drift", "drift.multivariate_auc")
+        or key.startswith(("prediction_drift.share", "performance.", "quality.schema", "quality.rows"))
+        or key == "prediction_drift.drifted"
+    )

@@ -132,6 +132,8 @@ class ServingRuntime:
         self.batching = batching or BatchingConfig()
         self.poll_interval = poll_interval
         self.on_batch = on_batch
+        self.on_monitors: Callable[[list[dict[str, Any]]], None] | None = None
+        self._monitor_token: Any = None
         self.allow_pickle = allow_pickle
         self.endpoints: dict[str, Endpoint] = {}
         self.loaded: dict[str, LoadedModel] = {}
@@ -181,6 +183,10 @@ class ServingRuntime:
 
     async def _follow(self) -> None:
         while True:
+            try:
+                await self.refresh_monitors()
+            except Exception as exc:  # noqa: BLE001 - monitoring gauges never stop serving
+                log.warning("reading monitor results failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.poll_interval)
             try:
                 token = await asyncio.to_thread(self._change_token)
@@ -189,6 +195,19 @@ class ServingRuntime:
             except Exception as exc:  # noqa: BLE001 - keep serving what is loaded
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("refresh failed, still serving the previous routes: %s", self.last_error)
+
+    async def refresh_monitors(self) -> None:
+        """Hand the latest results of the served models' monitors to ``on_monitors`` when they moved."""
+        if self.on_monitors is None:
+            return
+        monitoring = self.services.monitoring
+        token = await asyncio.to_thread(monitoring.change_token)
+        if token == self._monitor_token:
+            return
+        names = {m.version.name for m in self.loaded.values()}
+        latest = await asyncio.to_thread(monitoring.latest, names)
+        self.on_monitors(latest)
+        self._monitor_token = token
 
     def _change_token(self) -> Any:
         return self.services.deployments.change_token()

@@ -21,7 +21,7 @@ import builtins
 import io
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,33 @@ class MonitoringService:
         if window.report is None:
             return {}
         return dict(json.loads(self.ctx.artifacts.get_bytes(window.report)))
+
+    # -- for dashboards ---------------------------------------------------------------------------
+    def change_token(self) -> tuple[int, int, float]:
+        """A value that moves whenever a window is recorded or an alert changes (cheap to poll)."""
+        with self.ctx.store.transaction(write=False) as tx:
+            return tx.monitors.change_token()
+
+    def latest(self, models: Iterable[str] | None = None) -> builtins.list[dict[str, Any]]:
+        """Per monitor (of ``models`` when given): its newest window's metrics and active alerts."""
+        wanted = None if models is None else set(models)
+        out = []
+        with self.ctx.store.transaction(write=False) as tx:
+            for m in tx.monitors.list():
+                if wanted is not None and m.model_ref.name not in wanted:
+                    continue
+                assert m.id is not None
+                last = tx.monitors.windows(m.id, m.name, last=1)
+                active = tx.monitors.alerts(m.id, ["open", "acknowledged"])
+                out.append(
+                    {
+                        "monitor": m.name,
+                        "model": m.model,
+                        "window": last[0].to_dict() if last else None,
+                        "active_alerts": len(active),
+                    }
+                )
+        return out
 
     # -- ad hoc drift ----------------------------------------------------------------------------
     def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> Any:

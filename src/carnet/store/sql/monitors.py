@@ -141,6 +141,13 @@ class SqlMonitorRepo:
         w = t.monitor_windows
         return int(self.conn.execute(select(func.count()).where(w.c.monitor_id == monitor_id)).scalar() or 0)
 
+    def change_token(self) -> tuple[int, int, float]:
+        """``(newest window row id, newest alert id, latest alert change)``: moves whenever results do."""
+        w, a = t.monitor_windows, t.alerts
+        window = self.conn.execute(select(func.max(w.c.id))).scalar()
+        alert = self.conn.execute(select(func.max(a.c.id), func.max(a.c.updated_at))).first()
+        return int(window or 0), int((alert[0] if alert else 0) or 0), float((alert[1] if alert else 0) or 0)
+
     # -- alerts ---------------------------------------------------------------------
     def add_alert(self, monitor_id: int, alert: Alert) -> Alert:
         """Store an opened alert; returns it with its id."""
