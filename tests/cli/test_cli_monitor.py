@@ -37,8 +37,8 @@ def test_monitor_verbs(ws, tmp_path: Path) -> None:
     uri, frame, models = ws
     log = tmp_path / "alerts.jsonl"
     out = invoke(
-        uri, "monitor", "create", "cancer-prod", "--model", f"{MODEL}@production", "--reference", "cancer-ref@1",
-        "--target", "target", "--window", "100rows", "--rule", "drift.share_drifted > 0.3",
+        uri, "monitor", "create", "cancer-prod", "--model", f"{MODEL}@production",
+        "--reference", "cancer-ref@1", "--target", "target", "--window", "100rows", "--rule", "drift.share_drifted > 0.3",
         "--notify", f"logfile:{log}", "--json",
     )  # fmt: skip
     created = json.loads(out)
@@ -90,7 +90,8 @@ def test_monitor_verbs(ws, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["monitor", "create", "m", "--model", f"{MODEL}/1", "--reference", "cancer-ref@1", "--window", "1h"], "alias"),
+        (["monitor", "create", "m", "--model", f"{MODEL}/1", "--reference", "cancer-ref@1",
+          "--window", "1h"], "alias"),
         (["monitor", "create", "m", "--model", f"{MODEL}@production", "--reference", "cancer-ref@1",
           "--window", "1h", "--rule", "nonsense"], "rules[0]"),
         (["monitor", "create", "m", "--model", f"{MODEL}@production", "--reference", "cancer-ref@1",
