@@ -38,7 +38,8 @@ def test_monitor_verbs(ws, tmp_path: Path) -> None:
     log = tmp_path / "alerts.jsonl"
     out = invoke(
         uri, "monitor", "create", "cancer-prod", "--model", f"{MODEL}@production",
-        "--reference", "cancer-ref@1", "--target", "target", "--window", "100rows", "--rule", "drift.share_drifted > 0.3",
+        "--reference", "cancer-ref@1", "--target", "target", "--window", "100rows",
+        "--rule", "drift.share_drifted > 0.3",
         "--notify", f"logfile:{log}", "--json",
     )  # fmt: skip
     created = json.loads(out)
