@@ -108,6 +108,11 @@ def test_quickstart_then_runs_commands(ws: str) -> None:
     assert production["datasets"] == ["breast-cancer@1"]
     served = summary["served"]
     assert served["v2_predictions"] == served["mlflow_predictions"] and len(served["v2_predictions"]) == 3
+    monitor = summary["monitor"]
+    assert monitor["drift_share"][0] == 0.0 and monitor["drift_share"][-1] > 0.15  # the shifted traffic
+    assert monitor["alerts"] == ["#1 opened: drift.share_drifted > 0.15"]
+    shown = run_json("--uri", ws, "monitor", "show", "breast-cancer-prod")
+    assert len(shown["windows"]) == len(monitor["windows"]) and shown["alerts"][0]["status"] == "open"
 
     listed = run_json("--uri", ws, "runs", "list", "-p", "quickstart", "-o", "metrics.roc_auc desc")
     aucs = [r["metrics"]["roc_auc"] for r in listed["runs"]]

@@ -16,6 +16,7 @@ __all__ = ["quickstart"]
 PROJECT = "quickstart"
 DATASET = "breast-cancer"
 HOLDOUT = "breast-cancer-holdout"
+MONITOR = "breast-cancer-prod"
 MODEL = "breast-cancer-clf"
 
 
@@ -146,7 +147,10 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     best = max(results, key=lambda r: r["roc_auc"])
     client.set_tag(best["run_id"], "quickstart", "best")
     governed = _govern(client, best["run_id"], holdout.ref, out if not as_json else None)
-    served = _serve_demo(client, held.drop(columns=["target"]).head(3)) if governed["promoted"] else None
+    served = monitored = None
+    if governed["promoted"]:
+        served = _serve_demo(client, held.drop(columns=["target"]))
+        monitored = _monitor_demo(client, holdout.ref)
     verification = client.verify_audit()
     elapsed = time.perf_counter() - started
     if as_json:
@@ -158,6 +162,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
                 "best_run": best["run_id"],
                 "model": governed,
                 "served": served,
+                "monitor": monitored,
                 "audit": {"ok": verification.ok, "events": verification.count},
                 "seconds": round(elapsed, 2),
             }
@@ -193,6 +198,12 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
             f"served {MODEL}@production on {served['url']}: v2 predictions {served['v2_predictions']}, "
             f"MLflow /invocations {served['mlflow_predictions']} ({served['latency_ms']:.1f} ms per request)"
         )
+    if monitored is not None:
+        out.print(
+            f"monitor {monitored['name']}: {len(monitored['windows'])} windows of the prediction log; "
+            f"input drift share per window {monitored['drift_share']}, "
+            f"estimated roc_auc {monitored['estimated_roc_auc']}; alerts: {monitored['alerts'] or 'none'}"
+        )
     if verification.ok:
         out.print(f"audit ledger: [green]OK[/green], {verification.count} events verified")
     else:
@@ -209,6 +220,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     out.print(f"  carnet {u}automl {version.ref} --target target --time-budget 60")
     out.print(f"  carnet {u}models show {MODEL}@production")
     out.print(f"  carnet {u}serve {MODEL}@production --port 8080")
+    out.print(f"  carnet {u}monitor show {MONITOR}; carnet {u}monitor report {MONITOR} -o monitor.html")
     out.print(f"  carnet {u}models card {MODEL} {governed['version']} --format html --out card.html")
     out.print(f"  carnet {u}audit log --subject run:{best['run_id']}")
 
@@ -240,8 +252,36 @@ def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
     }
 
 
+def _monitor_demo(client: Any, reference: str) -> dict[str, Any]:
+    """A monitor over the served model's prediction log, one pass, and what it found."""
+    service = client.services.monitoring
+    service.create(
+        {
+            "name": MONITOR,
+            "model": f"{MODEL}@production",
+            "reference": reference,
+            "target": "target",
+            "window": "150rows",
+            "rules": ["drift.share_drifted > 0.15"],
+        }
+    )
+    result = service.run(MONITOR, flush=True)
+    return {
+        "name": MONITOR,
+        "windows": [w.to_dict() for w in result.windows],
+        "drift_share": [round(w.metrics.get("drift.share_drifted", 0.0), 2) for w in result.windows],
+        "estimated_roc_auc": [
+            round(w.metrics["performance.estimated.roc_auc"], 3)
+            for w in result.windows
+            if "performance.estimated.roc_auc" in w.metrics
+        ],
+        "alerts": [f"#{t.alert.id} {t.kind}: {t.alert.rule}" for t in result.transitions],
+    }
+
+
 def _serve_demo(client: Any, rows: Any) -> dict[str, Any]:
-    """Serve the production model on a free local port, send it a few requests, stop it."""
+    """Serve the production model on a free local port, send it requests (logged), stop it."""
+    everything, rows = rows, rows.head(3)
     import json
     import urllib.request
 
@@ -274,6 +314,13 @@ def _serve_demo(client: Any, rows: Any) -> dict[str, Any]:
         ]
         latency = (time.perf_counter() - started) * 1000 / len(records)
         mlflow = post("/invocations", {"dataframe_records": records})
+        # production traffic for the monitor: the held-out rows, then a shifted copy (a new scanner
+        # reporting sizes 40 % larger)
+        post("/invocations", {"dataframe_split": json.loads(everything.to_json(orient="split", index=False))})
+        drifted = everything.copy()
+        for column in [c for c in drifted.columns if c.endswith(("radius", "perimeter", "area"))]:
+            drifted[column] = drifted[column] * 1.4
+        post("/invocations", {"dataframe_split": json.loads(drifted.to_json(orient="split", index=False))})
     finally:
         background.stop()
     return {
