@@ -64,7 +64,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",
-        "Version a bundled dataset, train three models, promote the best through a policy, check the ledger.",
+        "Version a dataset, train three models, promote the best, serve it, monitor it, check the ledger.",
     ),
 }
 

@@ -71,13 +71,14 @@ def _spec(ref: str, name: str, model: dict[str, Any], preprocess: dict[str, Any]
 @click.pass_context
 @handle_errors
 def quickstart(ctx: click.Context, as_json: bool) -> None:
-    """Version a bundled dataset, train three models, promote the best through a policy, check the ledger.
+    """Version a dataset, train three models, promote the best, serve it, monitor it, check the ledger.
 
     Runs offline on scikit-learn's breast cancer dataset in under a minute: each candidate is a
     tracked `carnet train` run with metrics, bootstrap intervals, plots, reports and its model.
     The best one is registered and promoted to production through the project's policy
     (metric, non-regression, SHAP explainability, stress, signature and approval gates),
-    judged on a held-out dataset version.
+    judged on a held-out dataset version. It is then served over HTTP on 127.0.0.1, and a monitor
+    over the prediction log finds the drift of a shifted batch of traffic and opens an alert.
 
     \b
     Example:
