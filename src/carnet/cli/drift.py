@@ -33,7 +33,7 @@ def drift(
     fail_on_drift: bool,
     as_json: bool,
 ) -> None:
-    """Compare two tables: per-column drift (method, statistic, threshold) and the dataset verdict.
+    """Compare two tables now: per-column drift and the dataset verdict, with an HTML report.
 
     Each side is a dataset version (NAME@VERSION) or a CSV/Parquet file. A dataset version as
     reference is read through its stored profile, built once.
