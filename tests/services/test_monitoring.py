@@ -223,3 +223,29 @@ def test_unknown_names(ws) -> None:
         client.services.monitoring.create(_spec(reference="missing@1"))
     with pytest.raises(NotFound):
         client.services.monitoring.create(_spec(model=f"{MODEL}@staging"))
+
+
+def test_window_profiles_merge_into_a_daily_rollup(ws) -> None:
+    client, frame, models = ws
+    service = client.services.monitoring
+    service.create(_spec(window="1h"))
+    day = 1_700_006_400.0  # midnight UTC
+    sample = frame.sample(300, random_state=4)
+    log_rows(client, models[1], sample.iloc[:150], start=day, step=60.0)  # day 1: 150 rows over 2.5 h
+    log_rows(client, models[1], shifted(sample.iloc[150:]), start=day + 86_400, step=60.0)  # day 2
+    windows = service.run("cancer-prod", flush=True).windows
+    assert len(windows) == 6
+    days = service.rollup("cancer-prod", "1d")
+    assert [d["windows"] for d in days] == [[1, 2, 3], [4, 5, 6]]
+    assert [d["rows"] for d in days] == [150, 150]
+    assert days[0]["dataset_drift"] is False and days[1]["dataset_drift"] is True
+    # the merged profile equals the profile of the day's rows counted at once
+    from carnet.checks.drift import detect_drift
+
+    direct = detect_drift(
+        service.references.load(service.get("cancer-prod")).input_profile,
+        shifted(sample.iloc[150:]).drop(columns=["target"]).reset_index(drop=True),
+    )
+    assert days[1]["share_drifted"] == pytest.approx(direct.share_drifted)
+    with pytest.raises(InvalidInput):
+        service.rollup("cancer-prod", "100rows")

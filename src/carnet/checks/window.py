@@ -33,6 +33,8 @@ __all__ = [
     "input_frame",
     "output_scores",
     "realized_window",
+    "rollup",
+    "window_profile",
 ]
 
 INPUT = "input."
@@ -90,6 +92,7 @@ def evaluate_window(
     if "drift" in checks and ref.input_profile is not None:
         drift = _drift(ref.input_profile, inputs, ref.drift_options)
         report["drift"] = drift.to_dict()
+        report["profile"] = window_profile(ref.input_profile, inputs)
         metrics.update(_drift_metrics("drift", drift))
     if "prediction_drift" in checks and ref.output_profile is not None:
         outputs = log[[c for c in ref.output_columns if c in log.columns]].reset_index(drop=True)
@@ -158,6 +161,22 @@ def _as_class_labels(values: Any, classes: Sequence[Any]) -> Any:
     except (TypeError, ValueError):
         return values
     return values.astype(str) if isinstance(sample, str) else values
+
+
+def window_profile(reference: Any, inputs: Any) -> dict[str, Any]:
+    """The window's input profile counted on the reference's bins (mergeable: hour -> day)."""
+    from carnet.checks.drift import profile_like
+
+    return dict(profile_like(reference, inputs).to_dict())
+
+
+def rollup(reference: Any, profiles: Sequence[Mapping[str, Any]], options: Mapping[str, Any]) -> Any:
+    """The drift of several windows together, from their stored profiles (no row is read again)."""
+    from carnet.checks.drift import DatasetProfile, DriftOptions, detect_drift, merge_profiles
+
+    merged = merge_profiles([DatasetProfile.from_dict(p) for p in profiles])
+    opts = {k: v for k, v in options.items() if k != "multivariate"}
+    return detect_drift(reference, merged, DriftOptions.from_dict(opts) if opts else None)
 
 
 def _drift(profile: Any, current: Any, options: Mapping[str, Any]) -> Any:

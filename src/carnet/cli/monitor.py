@@ -239,18 +239,32 @@ def _print_pass(r: Any) -> None:
 @monitor.command("show")
 @click.argument("name")
 @click.option("--last", type=int, default=20, show_default=True, help="How many windows to show.")
+@click.option("--rollup", metavar="PERIOD", help="Also merge the windows' profiles per period (1d, 6h).")
 @json_option
 @click.pass_context
 @handle_errors
-def show(ctx: click.Context, name: str, last: int, as_json: bool) -> None:
+def show(ctx: click.Context, name: str, last: int, rollup: str | None, as_json: bool) -> None:
     """A monitor: its spec, the time series of every check and its active alerts.
 
     \b
     Example:
       carnet monitor show churn-prod --last 48
+      carnet monitor show churn-prod --rollup 1d
     """
     client = get_client(ctx)
     m = client.services.monitoring.get(name)
+    if rollup:
+        periods = client.services.monitoring.rollup(name, rollup, last=last)
+        if as_json:
+            emit_json({"monitor": name, "period": rollup, "periods": periods})
+            return
+        for p in periods:
+            click.echo(
+                f"{fmt_time(p['start'])} .. {fmt_time(p['end'])}: windows {p['windows']}, {p['rows']} rows, "
+                f"share drifted {p['share_drifted']:.2f}{' (drift)' if p['dataset_drift'] else ''}"
+                f"{', ' + ', '.join(p['drifted_columns']) if p['drifted_columns'] else ''}"
+            )
+        return
     windows = client.services.monitoring.windows(name, last=last)
     alerts = client.services.alerts.list(m)
     if as_json:
