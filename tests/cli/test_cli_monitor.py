@@ -126,3 +126,16 @@ def test_drift_between_a_dataset_version_and_a_file(ws, tmp_path: Path) -> None:
     assert "no drift" in text
     invoke(uri, "drift", "cancer-ref@1", str(current), "--fail-on-drift")
     invoke(uri, "drift", "cancer-ref@1", str(current), "--method", "bad", code=2)
+
+
+def test_scheduler_mode_runs_every_interval_and_stops_after_passes(ws) -> None:
+    uri, frame, models = ws
+    invoke(
+        uri, "monitor", "create", "m", "--model", f"{MODEL}@production", "--reference", "cancer-ref@1",
+        "--window", "100rows",
+    )  # fmt: skip
+    with Client(uri) as client:
+        log_rows(client, models[1], frame.iloc[:100])
+    out = invoke(uri, "monitor", "run", "m", "--every", "1s", "--passes", "2", "--json")
+    passes = [json.loads(line) for line in out.strip().splitlines()]
+    assert [len(p[0]["windows"]) for p in passes] == [1, 0]  # the second pass finds nothing new

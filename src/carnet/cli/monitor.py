@@ -3,6 +3,7 @@ with and without labels, alert rules, notifiers and automatic rollback."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from carnet.cli.render import (
     handle_errors,
     json_option,
     stage_progress,
+    to_jsonable,
 )
 from carnet.errors import InvalidInput
 
@@ -178,7 +180,7 @@ def run(
 ) -> None:
     """One pass over the prediction-log rows logged since the last pass (idempotent).
 
-    Exit code 1 when a pass opened an alert.
+    Exit code 1 when a pass opened an alert. With --every and --json, one JSON line per pass.
 
     \b
     Example:
@@ -209,7 +211,9 @@ def run(
                     service.run(name, flush=flush, progress=lambda s, d, t, n=name: progress(n, d, t))
                 )
         opened = opened or any(t.kind == "opened" for r in results for t in r.transitions)
-        if as_json:
+        if as_json and interval is not None:  # scheduler mode: one JSON line per pass
+            click.echo(json.dumps(to_jsonable([r.to_dict() for r in results]), default=str))
+        elif as_json:
             emit_json([r.to_dict() for r in results])
         else:
             for r in results:
