@@ -143,6 +143,8 @@ def test_v2_inference_equals_the_model(served: Served, cancer: tuple[pd.DataFram
     one = httpx.post(f"{served.url}/v2/models/cancer/versions/1/infer", json=v2_body(X.iloc[[3]]))
     assert outputs(one)["predict"].tolist() == model.predict(X.iloc[[3]]).tolist()
     assert len(one.headers["x-request-id"]) == 32
+    # the registered input example chose the fast path: preprocessing once, arrays not frames
+    assert served.runtime.loaded["cancer/1"].predict_path == "shared+array"
 
 
 def test_health_and_metadata(served: Served, cancer: tuple[pd.DataFrame, Any]) -> None:

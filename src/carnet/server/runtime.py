@@ -60,6 +60,7 @@ class LoadedModel:
     model: Any
     batcher: MicroBatcher
     loaded_at: float
+    predict_path: str = "plain"  # how outputs are computed (see carnet.serving.predictor)
 
     @property
     def key(self) -> str:
@@ -332,7 +333,7 @@ class ServingRuntime:
         )
         await batcher.start()
         log.info("loaded %s (%s, %s predict path)", mv.ref, mv.flavor, path)
-        return LoadedModel(mv, model, batcher, time.time())
+        return LoadedModel(mv, model, batcher, time.time(), path)
 
     async def _retire(self, old: LoadedModel) -> None:
         await asyncio.sleep(DRAIN_SECONDS)
@@ -389,6 +390,7 @@ def _example_frame(mv: ModelVersion) -> Any:
     import pandas as pd
 
     try:
-        return validate_frame(pd.DataFrame(mv.input_example), mv.signature)
+        columns = [c.name for c in mv.signature.inputs]  # the stored example's keys may be sorted
+        return validate_frame(pd.DataFrame(mv.input_example, columns=columns), mv.signature)
     except CarnetError:
         return None

@@ -111,10 +111,14 @@ def _array_ready(model: Any, example: pd.DataFrame, columns: Sequence[str]) -> b
 
 
 def _as_array(predictor: Predictor) -> Predictor:
-    """``predictor`` fed the frame's values as one contiguous float64 array."""
+    """``predictor`` fed the frame's values as one float64 array.
+
+    The array is the one scikit-learn would make of the frame itself (same memory order), so
+    the arithmetic, and with it every last bit of the outputs, stays the same.
+    """
 
     def run(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        return predictor(np.ascontiguousarray(frame.to_numpy(dtype=np.float64)))
+        return predictor(frame.to_numpy(dtype=np.float64))
 
     return run
 
