@@ -122,7 +122,8 @@ class _Table:
                 f"column {name!r} mixes value types ({exc}); give it one type (numbers or strings)",
                 field=name,
             ) from exc
-        self._arrow[name] = pa.chunked_array([arr])
+        # pandas' Arrow-backed columns (the default ``str`` dtype of pandas 3) come back chunked
+        self._arrow[name] = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
         return self._arrow[name]
 
     def column(self, name: str, like: str | None = None) -> _Column:
