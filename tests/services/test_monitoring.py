@@ -249,3 +249,32 @@ def test_window_profiles_merge_into_a_daily_rollup(ws) -> None:
     assert days[1]["share_drifted"] == pytest.approx(direct.share_drifted)
     with pytest.raises(InvalidInput):
         service.rollup("cancer-prod", "100rows")
+
+
+def test_retrain_action_runs_the_monitor_training_spec(ws) -> None:
+    client, frame, models = ws
+    spec = {
+        "dataset": "cancer-ref@1",
+        "task": "binary",
+        "target": "target",
+        "model": {"name": "logistic_regression", "params": {"max_iter": 500}},
+        "project": "monitoring",
+        "name": "retrained",
+    }
+    service = client.services.monitoring
+    service.create(_spec(rules=[{"when": "rows >= 100", "actions": ["retrain"]}], retrain=spec))
+    log_rows(client, models[1], frame.iloc[:100])
+    r = service.run("cancer-prod")
+    alert = client.services.alerts.get(r.transitions[0].alert.id)
+    action = alert.actions[0]
+    assert action["action"] == "retrain" and action["ok"] is True, action
+    run = client.get_run(action["run"])
+    assert run.tags["carnet.alert"] == str(alert.id) and run.name == "retrained"
+    assert action["metrics"]["roc_auc"] > 0.9
+
+
+def test_a_bad_retrain_spec_is_refused_at_creation(ws) -> None:
+    client, _, _ = ws
+    with pytest.raises(InvalidInput) as exc:
+        client.services.monitoring.create(_spec(retrain={"dataset": "cancer-ref@1", "task": "nope"}))
+    assert exc.value.field.startswith("retrain")

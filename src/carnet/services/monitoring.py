@@ -101,9 +101,11 @@ class MonitoringService:
         if monitor.retrain is not None:
             from carnet.training import load_spec
 
+            from carnet.tasks import get_task
+
             try:
-                load_spec(dict(monitor.retrain))
-            except InvalidInput as exc:
+                get_task(load_spec(dict(monitor.retrain)).task)
+            except (InvalidInput, NotFound) as exc:
                 raise InvalidInput(
                     f"retrain: {exc.message}", field=f"retrain.{exc.field or 'spec'}"
                 ) from None
