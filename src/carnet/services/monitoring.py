@@ -99,9 +99,8 @@ class MonitoringService:
         monitor = load_monitor(spec)
         validate_notifiers(list(monitor.notify))
         if monitor.retrain is not None:
-            from carnet.training import load_spec
-
             from carnet.tasks import get_task
+            from carnet.training import load_spec
 
             try:
                 get_task(load_spec(dict(monitor.retrain)).task)
