@@ -14,6 +14,7 @@ No HTTP status lives here: the mapping is kept by the server.
     ├── Conflict              the state forbids the change (e.g. run already finished)
     ├── GateFailed            a promotion policy gate did not pass
     ├── PermissionDenied      the actor may not do this
+    │   └── Unauthenticated   no valid credentials (missing, unknown, revoked or disabled token)
     ├── StorageError          the metadata or artifact store failed or is unreachable
     │   └── ArtifactCorrupted stored bytes no longer match their digest
     └── AuditChainBroken      the audit ledger failed verification
@@ -33,6 +34,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "StorageError",
+    "Unauthenticated",
 ]
 
 
@@ -84,6 +86,10 @@ class GateFailed(CarnetError):
 
 class PermissionDenied(CarnetError):
     """The actor is not allowed to perform the action."""
+
+
+class Unauthenticated(PermissionDenied):
+    """The request carries no valid credentials: a missing, unknown, revoked or disabled token."""
 
 
 class StorageError(CarnetError):
