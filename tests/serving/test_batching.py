@@ -366,3 +366,37 @@ def test_concat_frames_stacks_numeric_and_mixed_frames() -> None:
     pd.testing.assert_frame_equal(out, pd.concat(mixed, ignore_index=True))
     assert [str(d) for d in out.dtypes] == ["float64", "str", "int64"]
     assert concat_frames(mixed[:1]) is mixed[0]
+
+
+def test_full_batches_of_a_fast_model_run_on_the_loop_and_slow_ones_in_the_worker() -> None:
+    import time
+
+    def recorder(delay: float) -> tuple[list[str], Callable[[pd.DataFrame], Outputs]]:
+        seen: list[str] = []
+
+        def predict(frame: pd.DataFrame) -> Outputs:
+            seen.append(threading.current_thread().name)
+            time.sleep(delay)
+            return {"predict": frame["x"].to_numpy() * 2}
+
+        return seen, predict
+
+    async def go(delay: float) -> tuple[list[str], str]:
+        seen, predict = recorder(delay)
+        batcher = MicroBatcher(predict, max_batch_rows=8, max_wait_ms=0, name="m")
+        await batcher.start()
+        try:
+            big = pd.DataFrame({"x": np.arange(8.0)})
+            for _ in range(5):  # full batches
+                out = await batcher.submit(big)
+                assert out["predict"].tolist() == (np.arange(8.0) * 2).tolist()
+            await batcher.submit(pd.DataFrame({"x": [1.0]}))  # not full: always the worker
+        finally:
+            await batcher.stop()
+        return seen, threading.current_thread().name
+
+    seen, loop_thread = run(go(0.0))
+    assert seen[:3] != [loop_thread] * 3  # the first batches measure the model in the worker
+    assert seen[3:5] == [loop_thread, loop_thread] and seen[5] != loop_thread
+    seen, loop_thread = run(go(0.01))  # 10 ms per batch: never on the loop
+    assert loop_thread not in seen

@@ -2,7 +2,7 @@
 
 A request only pays for :meth:`PredictionLog.append`, a bounded queue append that never blocks:
 when the queue is full the record is dropped and counted. A background thread groups records by
-``(endpoint, model, version, shadow, column layout)`` and writes a group as one Parquet file (zstd)
+``(endpoint, model, version, shadow, column layout)`` and writes a group as one Parquet file (LZ4)
 when it reaches ``max_rows_per_file`` rows or its oldest record has waited ``max_seconds_per_file``;
 ``flush()`` writes everything at once and ``close()`` flushes and stops the thread.
 
@@ -477,12 +477,12 @@ def to_table(records: list[PredictionRecord]) -> Any:
 
 
 def to_parquet(records: list[PredictionRecord]) -> bytes:
-    """The Parquet bytes (zstd) of :func:`to_table`."""
+    """The Parquet bytes (LZ4) of :func:`to_table`."""
     return _parquet([to_table(records)])
 
 
 def _warm_up() -> None:
-    """Import pyarrow's Parquet writer and its zstd codec now, not on the first file.
+    """Import pyarrow's Parquet writer and its codec now, not on the first file.
 
     The first write otherwise spends about a tenth of a second importing with the interpreter
     lock held, which in a server lands on the requests being answered at that moment.
@@ -493,14 +493,16 @@ def _warm_up() -> None:
 
 
 def _parquet(chunks: list[Any]) -> bytes:
-    """The Parquet bytes (zstd) of Arrow chunks of one layout."""
+    """The Parquet bytes (LZ4) of Arrow chunks of one layout."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks, promote_options="permissive")
     buf = io.BytesIO()
     # Dictionary pages pay off for text (ids, names, categories), not for measured numbers, where
-    # trying them costs more time and space than plain zstd pages.
+    # trying them costs more time than it saves space; floats are written byte-stream-split,
+    # which lets the fast LZ4 codec compress them about as well as zstd, at a third of the cost.
     text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    pq.write_table(table, buf, compression="zstd", use_dictionary=text)
+    floats = {f.name: "BYTE_STREAM_SPLIT" for f in table.schema if pa.types.is_floating(f.type)}
+    pq.write_table(table, buf, compression="lz4", use_dictionary=text, column_encoding=floats or None)
     return buf.getvalue()
