@@ -9,8 +9,6 @@ are accepted and mean the macro / one-vs-rest variants: ``f1`` -> ``f1_macro``,
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,9 +114,8 @@ def realized_performance(
             these inputs cannot give (e.g. ``roc_auc`` without ``y_score``).
     """
     from carnet.domain.training import Predictions
-    from carnet.evaluation.bootstrap import run_bootstrap
-    from carnet.evaluation.engine import MIN_BOOTSTRAP_ROWS, prepare
-    from carnet.evaluation.registry import METRICS, MetricUnavailable, default_metrics, get_metric
+    from carnet.evaluation.engine import bootstrap_intervals, prepare
+    from carnet.evaluation.registry import MetricUnavailable, default_metrics, get_metric
 
     family = _family(task_family)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
@@ -168,20 +165,10 @@ def realized_performance(
     notes = list(data.notes)
     if skipped:
         notes.append(f"skipped (not computable from these inputs): {', '.join(skipped)}")
-    intervals: dict[str, tuple[float, float]] = {}
-    if bootstrap:
-        if data.n < MIN_BOOTSTRAP_ROWS:
-            notes.append(f"no bootstrap intervals: {data.n} rows, fewer than {MIN_BOOTSTRAP_ROWS}")
-        else:
-            batches = {
-                name: functools.partial(batch, data)
-                for name, value in values.items()
-                if (batch := impl.impls[names[name]].batch) is not None
-                and METRICS[(family, names[name])].bootstrap
-                and math.isfinite(value)
-            }
-            intervals, more = run_bootstrap(data.n, batches, bootstrap, float(confidence), seed)
-            notes += more
+    intervals, more = bootstrap_intervals(
+        family, impl, data, values, bootstrap, float(confidence), seed, metric_names=names
+    )
+    notes += more
     return RealizedPerformance(
         family=family,
         rows=int(data.n),

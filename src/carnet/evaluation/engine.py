@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -331,21 +331,9 @@ def begin_evaluation(
                 reason = exc.message.split(" is unavailable: ", 1)[-1]
                 skipped.setdefault(reason, []).append(name)
     notes = [f"skipped {', '.join(v)}: {reason}" for reason, v in skipped.items()]
-    intervals: dict[str, tuple[float, float]] = {}
-    if bootstrap:
-        if data.n < MIN_BOOTSTRAP_ROWS:
-            notes.append(f"no confidence intervals: {data.n} rows, fewer than {MIN_BOOTSTRAP_ROWS}")
-        else:
-            batches = {
-                name: functools.partial(batch, data)
-                for name, value in values.items()
-                if (batch := impl.impls[name].batch) is not None
-                and METRICS[(family, name)].bootstrap
-                and math.isfinite(value)
-                and (interval_metrics is None or name in interval_metrics)
-            }
-            intervals, more = run_bootstrap(data.n, batches, bootstrap, confidence, seed)
-            notes += more
+    wanted = {k: v for k, v in values.items() if interval_metrics is None or k in interval_metrics}
+    intervals, more = bootstrap_intervals(family, impl, data, wanted, bootstrap, confidence, seed)
+    notes += more
     pending.base = EvaluationResult(
         family=family,
         n=data.n,
@@ -359,6 +347,36 @@ def begin_evaluation(
         notes=notes,
     )
     return pending
+
+
+def bootstrap_intervals(
+    family: str,
+    impl: Any,
+    data: Any,
+    values: Mapping[str, float],
+    bootstrap: int,
+    confidence: float,
+    seed: int,
+    *,
+    metric_names: Mapping[str, str] | None = None,
+) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Bootstrap intervals of the finite ``values`` whose metric supports resampling, and notes.
+
+    ``metric_names`` maps a key of ``values`` to carnet's metric name when they differ.
+    """
+    if not bootstrap:
+        return {}, []
+    if data.n < MIN_BOOTSTRAP_ROWS:
+        return {}, [f"no confidence intervals: {data.n} rows, fewer than {MIN_BOOTSTRAP_ROWS}"]
+    names = metric_names or {}
+    batches = {
+        key: functools.partial(batch, data)
+        for key, value in values.items()
+        if (batch := impl.impls[names.get(key, key)].batch) is not None
+        and METRICS[(family, names.get(key, key))].bootstrap
+        and math.isfinite(value)
+    }
+    return run_bootstrap(data.n, batches, bootstrap, float(confidence), seed)
 
 
 def draw_plots(family: str, data: Any, details: dict[str, Any], seed: int) -> list[Plot]:
