@@ -58,9 +58,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.monitor:monitor",
         "Production monitors: drift, data quality and performance per window, alerts and actions.",
     ),
+    "users": (
+        "carnet.cli.users:users",
+        "Users of a carnet server and their role per project: viewer, editor, approver, admin.",
+    ),
+    "tokens": (
+        "carnet.cli.users:tokens",
+        "API tokens of users: created once and shown once, stored hashed, revocable.",
+    ),
     "serve": (
         "carnet.cli.serve:serve",
         "Serve registered models: Open Inference Protocol v2, MLflow /invocations, /metrics.",
+    ),
+    "server": (
+        "carnet.cli.server:server",
+        "Run the REST API: projects, runs, datasets, models and the audit ledger under /api/v1.",
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",

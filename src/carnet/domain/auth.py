@@ -7,19 +7,50 @@ the project ``*`` applies to every project; a user with ``admin`` on ``*`` is a 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ROLES", "Principal", "TokenInfo", "User", "role_at_least"]
+from carnet.errors import InvalidInput
+
+__all__ = [
+    "ANY_PROJECT",
+    "ROLES",
+    "Principal",
+    "TokenInfo",
+    "User",
+    "check_role",
+    "check_user_name",
+    "role_at_least",
+]
 
 #: roles from least to most privileged
 ROLES = ("viewer", "editor", "approver", "admin")
 ANY_PROJECT = "*"
+_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$")
 
 
 def role_at_least(have: str | None, need: str) -> bool:
     """Whether role ``have`` includes the rights of ``need``."""
     return have is not None and have in ROLES and ROLES.index(have) >= ROLES.index(need)
+
+
+def check_user_name(name: Any) -> str:
+    """``name`` when it is a valid user name; InvalidInput otherwise."""
+    if not isinstance(name, str) or not _USER_NAME.match(name):
+        raise InvalidInput(
+            f"user name {name!r} must be 1-128 letters, digits, '_', '.', '-' or '@', starting with a "
+            "letter or digit, e.g. alice or alice@example.com",
+            field="user",
+        )
+    return name
+
+
+def check_role(role: Any) -> str:
+    """``role`` when it is one of :data:`ROLES`; InvalidInput listing them otherwise."""
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; choose among {', '.join(ROLES)}", field="role")
+    return str(role)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ The CLI, the SDK and (later) the REST API call these services and hold no logic.
 
 from carnet.services.alerts import AlertService
 from carnet.services.audit import AuditService, Verification
+from carnet.services.auth import AuthService
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_PROJECT",
     "AlertService",
     "AuditService",
+    "AuthService",
     "DatasetService",
     "DeploymentService",
     "DossierService",
@@ -46,6 +48,7 @@ class Services:
         self.tracking = TrackingService(ctx)
         self.datasets = DatasetService(ctx, self.tracking)
         self.audit = AuditService(ctx)
+        self.auth = AuthService(ctx)
         self.training = TrainingService(ctx, self.tracking, self.datasets)
         self.search = SearchService(ctx, self.tracking, self.training)
         self.registry = RegistryService(ctx, self.tracking)

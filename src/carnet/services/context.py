@@ -1,4 +1,4 @@
-"""What every service is given: the stores, the settings and a clock."""
+"""What every service is given: the stores, the settings, a clock and, on a server, the caller."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from carnet.config import Settings
 from carnet.domain.audit import AuditEvent
+from carnet.domain.auth import Principal
 from carnet.store.interfaces import ArtifactStore, MetadataStore, Transaction
 
 __all__ = ["ServiceContext", "record"]
@@ -16,17 +17,28 @@ __all__ = ["ServiceContext", "record"]
 
 @dataclass
 class ServiceContext:
-    """Dependencies of the application layer, built once by ``bootstrap``."""
+    """Dependencies of the application layer, built once by ``bootstrap``.
+
+    ``principal`` is the authenticated caller (set per request by a server, see
+    :meth:`carnet.services.auth.AuthService.authenticate`); without one, changes are attributed to
+    the configured ``settings.actor`` and approvals count as unauthenticated.
+    """
 
     settings: Settings
     store: MetadataStore
     artifacts: ArtifactStore
     clock: Callable[[], float] = field(default=time.time)
+    principal: Principal | None = None
 
     @property
     def actor(self) -> str:
-        """Who changes are attributed to in the audit ledger."""
-        return self.settings.actor
+        """Who changes are attributed to: the authenticated user, else the configured actor."""
+        return self.principal.user if self.principal is not None else self.settings.actor
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the actor was authenticated (by an API token), not just configured."""
+        return self.principal is not None
 
 
 def record(

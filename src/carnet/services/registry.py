@@ -315,9 +315,12 @@ class RegistryService:
 
     # -- approvals ----------------------------------------------------------------
     def approve(self, name: str, version: int, alias: str, comment: str = "") -> Approval:
-        """Record the configured actor's approval of a version for an alias (once per actor)."""
+        """Record the actor's approval of a version for an alias (once per actor); it counts as
+        authenticated when the context carries an authenticated principal."""
         check_alias(alias)
-        approval = Approval(name, version, alias, self.ctx.actor, comment, self.ctx.clock(), False)
+        approval = Approval(
+            name, version, alias, self.ctx.actor, comment, self.ctx.clock(), self.ctx.authenticated
+        )
         with self.ctx.store.transaction() as tx:
             model_id = tx.models.model_id(name)
             tx.models.version_id(model_id, version, name)
@@ -332,7 +335,12 @@ class RegistryService:
                 "model.approve",
                 "model",
                 name,
-                {"version": version, "alias": alias, "comment": comment, "authenticated": False},
+                {
+                    "version": version,
+                    "alias": alias,
+                    "comment": comment,
+                    "authenticated": approval.authenticated,
+                },
             )
         return approval
 

@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0004.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0005.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -100,6 +100,16 @@ CREATE TABLE reference_profiles (
     CONSTRAINT pk_reference_profiles PRIMARY KEY (dataset_digest, options)
 );
 
+CREATE TABLE users (
+    id INTEGER NOT NULL,
+    name VARCHAR(128) NOT NULL,
+    disabled BOOLEAN NOT NULL,
+    created_at FLOAT NOT NULL,
+    actor VARCHAR(256) NOT NULL,
+    CONSTRAINT pk_users PRIMARY KEY (id),
+    CONSTRAINT uq_users_name UNIQUE (name)
+);
+
 CREATE TABLE alerts (
     id INTEGER NOT NULL,
     monitor_id INTEGER NOT NULL,
@@ -118,6 +128,23 @@ CREATE TABLE alerts (
 );
 
 CREATE INDEX ix_alerts_monitor_id_status ON alerts (monitor_id, status);
+
+CREATE TABLE api_tokens (
+    id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    label VARCHAR(256) NOT NULL,
+    prefix VARCHAR(16) NOT NULL,
+    token_hash VARCHAR(64) NOT NULL,
+    created_at FLOAT NOT NULL,
+    revoked_at FLOAT,
+    last_used_at FLOAT,
+    CONSTRAINT pk_api_tokens PRIMARY KEY (id),
+    CONSTRAINT fk_api_tokens_user_id_users FOREIGN KEY(user_id) REFERENCES users (id)
+);
+
+CREATE UNIQUE INDEX ix_api_tokens_token_hash ON api_tokens (token_hash);
+
+CREATE INDEX ix_api_tokens_user_id ON api_tokens (user_id);
 
 CREATE TABLE datasets (
     id INTEGER NOT NULL,
@@ -143,6 +170,14 @@ CREATE TABLE monitor_windows (
     CONSTRAINT pk_monitor_windows PRIMARY KEY (id),
     CONSTRAINT uq_monitor_windows_monitor_id_seq UNIQUE (monitor_id, seq),
     CONSTRAINT fk_monitor_windows_monitor_id_monitors FOREIGN KEY(monitor_id) REFERENCES monitors (id)
+);
+
+CREATE TABLE project_roles (
+    user_id INTEGER NOT NULL,
+    project VARCHAR(128) NOT NULL,
+    role VARCHAR(16) NOT NULL,
+    CONSTRAINT pk_project_roles PRIMARY KEY (user_id, project),
+    CONSTRAINT fk_project_roles_user_id_users FOREIGN KEY(user_id) REFERENCES users (id)
 );
 
 CREATE TABLE registered_models (
@@ -388,4 +423,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0004');
+INSERT INTO alembic_version (version_num) VALUES ('0005');

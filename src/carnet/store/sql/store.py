@@ -14,6 +14,7 @@ from carnet.domain import Project
 from carnet.errors import AlreadyExists, CarnetError, NotFound, StorageError
 from carnet.store.sql import tables as t
 from carnet.store.sql.audit import SqlAuditRepo
+from carnet.store.sql.auth import SqlAuthRepo
 from carnet.store.sql.datasets import SqlDatasetRepo
 from carnet.store.sql.deployments import SqlDeploymentRepo
 from carnet.store.sql.dialect import insert_for
@@ -87,6 +88,7 @@ class SqlTransaction:
     models: SqlModelRepo = field(init=False)
     deployments: SqlDeploymentRepo = field(init=False)
     monitors: SqlMonitorRepo = field(init=False)
+    auth: SqlAuthRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.projects = SqlProjectRepo(self.conn)
@@ -96,6 +98,7 @@ class SqlTransaction:
         self.models = SqlModelRepo(self.conn)
         self.deployments = SqlDeploymentRepo(self.conn)
         self.monitors = SqlMonitorRepo(self.conn)
+        self.auth = SqlAuthRepo(self.conn)
 
 
 class SqlMetadataStore:

@@ -20,6 +20,7 @@ from sqlalchemy import (
 __all__ = [
     "alerts",
     "alias_history",
+    "api_tokens",
     "approvals",
     "artifacts",
     "audit_events",
@@ -40,6 +41,7 @@ __all__ = [
     "params",
     "policies",
     "prediction_files",
+    "project_roles",
     "projects",
     "promotions",
     "reference_profiles",
@@ -48,6 +50,7 @@ __all__ = [
     "run_inputs",
     "runs",
     "tags",
+    "users",
 ]
 
 metadata = MetaData(
@@ -426,4 +429,39 @@ reference_profiles = Table(
     Column("options", String(80), primary_key=True),
     Column("digest", String(80), nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# -- authentication -------------------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("actor", String(256), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("label", String(256), nullable=False, default=""),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False),  # hex SHA-256 of the whole secret
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+    Index(None, "token_hash", unique=True),
+    Index(None, "user_id"),
+)
+
+project_roles = Table(
+    "project_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("project", String(128), primary_key=True),  # a project name, or "*" for every project
+    Column("role", String(16), nullable=False),
 )

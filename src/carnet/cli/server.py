@@ -1,0 +1,122 @@
+"""``carnet server``: the REST API of a workspace over HTTP (FastAPI on uvicorn)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from typing import Any
+
+import click
+
+from carnet.cli.render import handle_errors, json_option
+
+__all__ = ["is_loopback", "server"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback interface (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--require-auth/--no-auth",
+    "require_auth",
+    default=None,
+    help="Require an API token on every route but /healthz (default: on unless the host is loopback).",
+)
+@click.option("--uri", metavar="URI", help="Workspace to serve (default: carnet's --uri, CARNET_URI ...).")
+@click.option(
+    "--artifacts", metavar="URL", help="Artifact root (file:// or s3://); required with PostgreSQL."
+)
+@click.option(
+    "--max-body-mb", default=1024.0, show_default=True, type=float, help="Largest upload; larger get 413."
+)
+@click.option(
+    "--max-json-mb", default=16.0, show_default=True, type=float, help="Largest JSON body; larger get 413."
+)
+@json_option
+@click.pass_context
+@handle_errors
+def server(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    require_auth: bool | None,
+    uri: str | None,
+    artifacts: str | None,
+    max_body_mb: float,
+    max_json_mb: float,
+    as_json: bool,
+) -> None:
+    """Run the REST API: projects, runs, datasets, models and the audit ledger under /api/v1.
+
+    Errors are application/problem+json naming the field; the OpenAPI document is at
+    /api/v1/openapi.json and liveness at /healthz. Authentication is required whenever the
+    server listens on anything but loopback (--no-auth is refused there) and can be required
+    on loopback with --require-auth.
+
+    \b
+    Example:
+      carnet server --port 5000
+      carnet server --host 0.0.0.0 --port 5000 --uri postgresql+psycopg://db/carnet --artifacts s3://b/p
+    """
+    import uvicorn
+
+    from carnet.client import Client
+    from carnet.errors import InvalidInput
+    from carnet.server.api import create_api_app
+
+    loopback = is_loopback(host)
+    if require_auth is False and not loopback:
+        click.echo(
+            f"error: --no-auth is refused on {host}: a server reachable from other machines requires "
+            "authentication (listen on 127.0.0.1 to run without it)",
+            err=True,
+        )
+        sys.exit(2)
+    if max_body_mb <= 0 or max_json_mb <= 0:
+        raise InvalidInput("--max-body-mb and --max-json-mb must be > 0", field="max-body-mb")
+    auth = (not loopback) if require_auth is None else require_auth
+    root = ctx.find_root().obj or {}
+    client = Client(uri or root.get("uri"), artifacts=artifacts or root.get("artifacts"), create=False)
+    ctx.call_on_close(client.close)
+    app = create_api_app(
+        client.services,
+        require_auth=auth,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_json_bytes=int(max_json_mb * 1024 * 1024),
+    )
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[Any] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.started:
+                return
+            if as_json:
+                info = {"url": url, "api": f"{url}/api/v1", "auth": auth, "workspace": client.uri}
+                click.echo(json.dumps(info))
+            else:
+                click.echo(
+                    f"carnet server at {url}/api/v1 (authentication {'required' if auth else 'off'}), "
+                    f"workspace {client.uri}; OpenAPI: {url}/api/v1/openapi.json  (Ctrl-C stops)"
+                )
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=10
+    )
+    srv = _Server(config)
+    srv.run()
+    if not srv.started:
+        click.echo(f"error: cannot listen on {host}:{port} (see the message above)", err=True)
+        sys.exit(2)

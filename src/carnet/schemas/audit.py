@@ -1,0 +1,44 @@
+"""Wire models of the audit ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from carnet.domain import AuditEvent
+from carnet.services import Verification
+
+__all__ = ["AuditEventOut", "VerificationOut"]
+
+
+class AuditEventOut(BaseModel):
+    """One ledger entry: who did what to which subject, when, and its place in the hash chain."""
+
+    seq: int
+    time: float
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    payload: dict[str, Any]
+    payload_digest: str
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, e: AuditEvent) -> AuditEventOut:
+        return cls.model_validate(e.__dict__)
+
+
+class VerificationOut(BaseModel):
+    """The result of recomputing the chain: ok, how many events, the first broken one and why."""
+
+    ok: bool
+    count: int
+    broken_seq: int | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, v: Verification) -> VerificationOut:
+        return cls(ok=v.ok, count=v.count, broken_seq=v.broken_seq, reason=v.reason)

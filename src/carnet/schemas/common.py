@@ -1,0 +1,62 @@
+"""Wire models shared by every route: the problem document and the base of request bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from carnet import errors
+
+__all__ = ["PROBLEM_MEDIA_TYPE", "Problem", "RequestBody", "error_from_problem"]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: an unknown field is refused (422 naming it), not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """An error as ``application/problem+json`` (RFC 9457) with carnet's two extensions.
+
+    ``error`` is the name of the :mod:`carnet.errors` class, so a client raises the same class;
+    ``field`` names the offending field when there is one. Some errors add members: ``errors``
+    (every validation error), ``gates`` and ``promotion`` (a refused promotion), ``position``
+    (a filter syntax error), ``digest`` (a corrupted artifact), ``seq`` (a broken ledger).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    error: str
+    instance: str | None = None
+
+
+def error_from_problem(doc: dict[str, Any]) -> errors.CarnetError:
+    """The :class:`carnet.errors.CarnetError` a problem document describes (for HTTP clients).
+
+    Unknown class names give the nearest class for the status (or ``CarnetError``).
+    """
+    name = str(doc.get("error") or "")
+    message = str(doc.get("detail") or doc.get("title") or "the server refused the request")
+    field = doc.get("field") if isinstance(doc.get("field"), str) else None
+    cls = getattr(errors, name, None) if name in errors.__all__ else None
+    if cls is errors.FilterSyntaxError:
+        exc: errors.CarnetError = errors.InvalidInput(message, field=field or "filter")
+    elif cls is errors.ArtifactCorrupted:
+        exc = errors.ArtifactCorrupted(message, digest=str(doc.get("digest") or ""))
+    elif cls is errors.AuditChainBroken:
+        seq = doc.get("seq")
+        exc = errors.AuditChainBroken(message, seq=seq if isinstance(seq, int) else None)
+    elif isinstance(cls, type) and issubclass(cls, errors.CarnetError):
+        exc = cls(message, field=field)
+    else:
+        exc = errors.CarnetError(message, field=field)
+    return exc

@@ -1,0 +1,36 @@
+"""Audit routes: the ledger's events (filtered) and the verification of its hash chain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from carnet.schemas import AuditEventOut, VerificationOut
+from carnet.server.api.auth import Caller, caller
+
+__all__ = ["MAX_EVENTS", "router"]
+
+router = APIRouter(tags=["audit"])
+
+#: events one request returns at most
+MAX_EVENTS = 10_000
+
+
+@router.get("/audit/events", name="audit_events", response_model=list[AuditEventOut])
+def audit_events(
+    subject_type: str | None = Query(None, description="run, dataset, model, project ..."),
+    subject_id: str | None = Query(None, description="one subject (with subject_type)"),
+    action: str | None = Query(None, description="e.g. model.promote"),
+    limit: int = Query(100, ge=1, le=MAX_EVENTS),
+    c: Caller = Depends(caller),
+) -> list[AuditEventOut]:
+    """Events, newest first (the ledger spans every project: the role is needed on ``*``)."""
+    c.require(None)
+    events = c.services.audit.log(subject_type, subject_id, action=action, limit=limit)
+    return [AuditEventOut.of(e) for e in events]
+
+
+@router.get("/audit/verify", name="audit_verify", response_model=VerificationOut)
+def audit_verify(c: Caller = Depends(caller)) -> VerificationOut:
+    """Recompute the hash chain: ``ok`` false names the first broken event and why (still 200)."""
+    c.require(None)
+    return VerificationOut.of(c.services.audit.verify())

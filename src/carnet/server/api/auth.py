@@ -1,0 +1,196 @@
+"""Who calls, and what they may do: the bearer-token dependency and THE route -> role table.
+
+Every route of the API names the role it needs in :data:`ROUTE_ROLES` (a test fails when a route
+has no entry). A handler says which project the request touches with ``caller.require(project)``;
+the role comes from the table. Reads need ``viewer`` on the project of the run, dataset or model,
+writes ``editor``, approvals ``approver``, alias moves, promotions and rollbacks ``admin``. Routes
+without a project (the audit ledger) need the role on every project (``*``).
+
+With authentication on, each request gets services whose actor is the authenticated user, so every
+audit event its changes write records who made them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from fastapi import Request
+
+from carnet.domain.auth import Principal
+from carnet.errors import InvalidInput, PermissionDenied, Unauthenticated
+from carnet.services import Services
+
+__all__ = ["PUBLIC", "ROUTE_ROLES", "ApiState", "Caller", "caller"]
+
+#: the pseudo-role of routes anyone may call, without a token
+PUBLIC = "public"
+
+#: THE table: route name -> role the caller needs (on the project the request touches)
+ROUTE_ROLES: dict[str, str] = {
+    # service
+    "healthz": PUBLIC,
+    "openapi": PUBLIC,
+    # tracking
+    "list_projects": "viewer",
+    "create_project": "editor",
+    "create_run": "editor",
+    "search_runs": "viewer",
+    "get_run": "viewer",
+    "update_run": "editor",
+    "log_params": "editor",
+    "log_metrics": "editor",
+    "metric_history": "viewer",
+    "set_tags": "editor",
+    "delete_tag": "editor",
+    "log_inputs": "editor",
+    "list_inputs": "viewer",
+    "list_artifacts": "viewer",
+    "upload_artifact": "editor",
+    "download_artifact": "viewer",
+    # datasets
+    "list_datasets": "viewer",
+    "dataset_versions": "viewer",
+    "get_dataset": "viewer",
+    "upload_dataset": "editor",
+    "download_dataset": "viewer",
+    # registry
+    "list_models": "viewer",
+    "model_versions": "viewer",
+    "get_model_version": "viewer",
+    "register_model_version": "editor",
+    "approve_model_version": "approver",
+    "set_model_alias": "admin",
+    "delete_model_alias": "admin",
+    "promote_model": "admin",
+    "rollback_model": "admin",
+    "get_model": "viewer",
+    # audit
+    "audit_events": "viewer",
+    "audit_verify": "viewer",
+}
+
+_RUN_CACHE_SIZE = 10_000
+
+
+class ApiState:
+    """What the routes share: the workspace's services, the auth switch and the request limits."""
+
+    def __init__(
+        self, services: Services, *, require_auth: bool, max_body_bytes: int, max_json_bytes: int
+    ) -> None:
+        if require_auth and getattr(services, "auth", None) is None:
+            raise InvalidInput(
+                "authentication is required but this carnet has no authentication service; "
+                "listen on 127.0.0.1 without authentication, or upgrade carnet",
+                field="require_auth",
+            )
+        self.services = services
+        self.require_auth = require_auth
+        self.max_body_bytes = max_body_bytes
+        self.max_json_bytes = max_json_bytes
+        self._run_projects: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def auth(self) -> Any:
+        """The workspace's authentication service (``authenticate``, ``require``), or None."""
+        return getattr(self.services, "auth", None)
+
+    def services_for(self, principal: Principal) -> Services:
+        """Services acting as ``principal``: their audit events record the user."""
+        ctx = self.services.ctx
+        changes: dict[str, Any] = {"settings": replace(ctx.settings, actor=principal.user)}
+        if any(f.name == "principal" for f in fields(ctx)):
+            changes["principal"] = principal
+        return Services(replace(ctx, **changes))
+
+    def run_project(self, run_id: str) -> str:
+        """The project of a run (remembered: a run never changes project); NotFound when unknown."""
+        with self._lock:
+            project = self._run_projects.get(run_id)
+            if project is not None:
+                self._run_projects.move_to_end(run_id)
+                return project
+        project = self.services.tracking.get_run(run_id).project
+        with self._lock:
+            self._run_projects[run_id] = project
+            while len(self._run_projects) > _RUN_CACHE_SIZE:
+                self._run_projects.popitem(last=False)
+        return project
+
+
+@dataclass
+class Caller:
+    """The caller of one request: their services, who they are, and the role the route needs."""
+
+    services: Services
+    principal: Principal | None
+    role: str
+    state: ApiState
+
+    @property
+    def user(self) -> str:
+        """The name recorded as actor."""
+        return self.services.ctx.settings.actor
+
+    def require(self, project: str | None, role: str | None = None) -> None:
+        """Raise PermissionDenied unless the caller holds the route's role (or ``role``) on ``project``.
+
+        ``project`` None means every project (``*``). Without authentication, everything is allowed.
+        """
+        if self.principal is None:
+            return
+        self.state.auth.require(self.principal, project, role or self.role)
+
+    def can(self, project: str | None, role: str | None = None) -> bool:
+        """Whether :meth:`require` would pass (to filter lists)."""
+        try:
+            self.require(project, role)
+        except PermissionDenied:
+            return False
+        return True
+
+    def require_run(self, run_id: str) -> str:
+        """Check the route's role on the run's project; returns that project."""
+        if self.principal is None:
+            return ""
+        project = self.state.run_project(run_id)
+        self.require(project)
+        return project
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated(
+            "this server requires an API token: send the header 'Authorization: Bearer <token>'",
+            field="authorization",
+        )
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'", field="authorization")
+    return token.strip()
+
+
+def caller(request: Request) -> Caller:
+    """FastAPI dependency: authenticate the request (when required) and give the route's role.
+
+    Raises:
+        Unauthenticated: authentication is on and the token is missing, malformed or not valid.
+        PermissionDenied: the route has no entry in :data:`ROUTE_ROLES` (fails closed).
+    """
+    state: ApiState = request.app.state.carnet
+    route = request.scope.get("route")
+    name = getattr(route, "name", None)
+    role = ROUTE_ROLES.get(str(name))
+    if role is None:
+        raise PermissionDenied(f"route {name!r} declares no role; it is refused", field="route")
+    if not state.require_auth or role == PUBLIC:
+        return Caller(state.services, None, role, state)
+    principal = state.auth.authenticate(_bearer(request))
+    if not isinstance(principal, Principal):
+        raise Unauthenticated("the token is not valid", field="authorization")
+    return Caller(state.services_for(principal), principal, role, state)

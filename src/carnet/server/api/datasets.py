@@ -1,0 +1,149 @@
+"""Dataset routes: list, versions, one version (``name@N``), streamed upload and download of the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from carnet.domain import DatasetRef, DatasetVersion
+from carnet.domain.datasets import check_name
+from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.schemas import DatasetVersionOut
+from carnet.server.api.auth import Caller, caller
+from carnet.server.api.streams import download_response, receive_to_temp
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["datasets"])
+
+_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".pq")
+
+
+def _suffix(filename: str | None, fmt: str | None) -> str:
+    """The temp file's suffix: a known one of the uploaded name, else the format's (never user text)."""
+    name = (filename or "").lower()
+    known = next((s for s in _SUFFIXES if name.endswith(s)), None)
+    return known or (f".{fmt}" if fmt else "")
+
+
+def _file_name(v: DatasetVersion) -> str:
+    suffixes = Path(v.source.split(":", 1)[-1]).suffixes[-2:] if v.source else []
+    suffix = "".join(suffixes)
+    if not suffix or suffix.lower() not in _SUFFIXES:
+        suffix = f".{v.format}"
+    return f"{v.name}-v{v.version}{suffix}"
+
+
+@router.get("/datasets", name="list_datasets", response_model=list[DatasetVersionOut])
+def list_datasets(
+    project: str | None = Query(None, description="only datasets of this project"),
+    c: Caller = Depends(caller),
+) -> list[DatasetVersionOut]:
+    """The latest version of every dataset the caller may read (profiles omitted)."""
+    return [
+        DatasetVersionOut.of(v, profile=False)
+        for v in c.services.datasets.list()
+        if (project is None or v.project == project) and c.can(v.project)
+    ]
+
+
+@router.get("/datasets/{name}/versions", name="dataset_versions", response_model=list[DatasetVersionOut])
+def dataset_versions(name: str, c: Caller = Depends(caller)) -> list[DatasetVersionOut]:
+    """Every version of a dataset, oldest first (profiles omitted)."""
+    versions = c.services.datasets.versions(name)
+    if not versions:
+        raise NotFound(f"no dataset named {name!r}", field="dataset")
+    c.require(versions[-1].project)
+    return [DatasetVersionOut.of(v, profile=False) for v in versions]
+
+
+@router.get("/datasets/{ref}", name="get_dataset", response_model=DatasetVersionOut)
+def get_dataset(ref: str, c: Caller = Depends(caller)) -> DatasetVersionOut:
+    """One version (``name@N``; ``name`` alone: the latest) with its schema and column profile."""
+    version = c.services.datasets.get(ref)
+    c.require(version.project)
+    return DatasetVersionOut.of(version)
+
+
+@router.post(
+    "/datasets/{name}",
+    name="upload_dataset",
+    response_model=DatasetVersionOut,
+    responses={201: {"model": DatasetVersionOut, "description": "A new version was stored"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def upload_dataset(
+    name: str,
+    request: Request,
+    response: Response,
+    project: str = Query("default", description="project of a new dataset"),
+    format: str | None = Query(None, description="csv or parquet (default: from filename and content)"),  # noqa: A002
+    filename: str | None = Query(None, description="the file's name, for its format and the recorded source"),
+    description: str = "",
+    parent: str | None = Query(None, description="the version this one derives from (name@N)"),
+    source: str | None = Query(None, description="where the data came from (default: upload:<filename>)"),
+    c: Caller = Depends(caller),
+) -> DatasetVersionOut:
+    """Register the request body (a CSV or Parquet file, streamed) as the next version of ``name``.
+
+    Answers 201 with the new version, or 200 with the existing one when the content is identical.
+    """
+    check_name(name, "name")
+    if format is not None and format not in ("csv", "parquet"):
+        raise InvalidInput(f"unknown format {format!r}; use csv or parquet", field="format")
+    if parent is not None:
+        DatasetRef.parse(parent)
+    owner = await run_in_threadpool(_owner, c, name, project)
+    await run_in_threadpool(c.require, owner)
+    tmp = await receive_to_temp(request, _suffix(filename, format))
+    label = filename or "the uploaded file"
+    try:
+        version, created = await run_in_threadpool(
+            c.services.datasets.add,
+            tmp,
+            name,
+            project=owner,
+            parent=parent,
+            description=description,
+            source=source or f"upload:{filename or name}",
+            format=format,
+        )
+    except CarnetError as exc:
+        for shown in {str(tmp), str(tmp.resolve())}:  # say "the uploaded file", not the temp path
+            exc.message = exc.message.replace(f"'{shown}'", label).replace(shown, label)
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    response.status_code = 201 if created else 200
+    return DatasetVersionOut.of(version, created=created)
+
+
+def _owner(c: Caller, name: str, project: str) -> str:
+    """The project of an existing dataset (a dataset stays in its first version's), else ``project``."""
+    try:
+        return c.services.datasets.get(name).project
+    except NotFound:
+        return project
+
+
+@router.get(
+    "/datasets/{ref}/file",
+    name="download_dataset",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The version's file"}},
+)
+def download_dataset(ref: str, c: Caller = Depends(caller)) -> Response:
+    """The file of a version, checked against its digest before any byte is sent."""
+    version = c.services.datasets.get(ref)
+    c.require(version.project)
+    return download_response(c.services.ctx.artifacts, version.digest, version.size, _file_name(version))

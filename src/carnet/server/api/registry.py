@@ -1,0 +1,148 @@
+"""Registry routes: models, versions, references, aliases, approvals, gated promotion, rollback."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from carnet.domain import ModelRef
+from carnet.errors import GateFailed, NotFound
+from carnet.schemas import (
+    AliasIn,
+    AliasOut,
+    ApprovalIn,
+    ApprovalOut,
+    ModelOut,
+    ModelVersionOut,
+    PromoteIn,
+    PromotionOut,
+    RegisterIn,
+    RollbackIn,
+)
+from carnet.server.api.auth import Caller, caller
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["registry"])
+
+
+def _require_model(c: Caller, name: str) -> str:
+    """Check the route's role on the model's project; returns the project (NotFound: no such model)."""
+    project = c.services.registry.get_model(name).project
+    c.require(project)
+    return project
+
+
+@router.get("/models", name="list_models", response_model=list[ModelOut])
+def list_models(
+    project: str | None = Query(None, description="only models of this project"), c: Caller = Depends(caller)
+) -> list[ModelOut]:
+    """Registered models the caller may read, by name."""
+    return [ModelOut.of(m) for m in c.services.registry.list_models(project) if c.can(m.project)]
+
+
+@router.get("/models/{name}/versions", name="model_versions", response_model=list[ModelVersionOut])
+def model_versions(name: str, c: Caller = Depends(caller)) -> list[ModelVersionOut]:
+    """Every version of a model, oldest first."""
+    _require_model(c, name)
+    return [ModelVersionOut.of(v) for v in c.services.registry.versions(name)]
+
+
+@router.get("/models/{name}/versions/{version}", name="get_model_version", response_model=ModelVersionOut)
+def get_model_version(name: str, version: str, c: Caller = Depends(caller)) -> ModelVersionOut:
+    """One version by number, or ``latest``."""
+    _require_model(c, name)
+    ref = name if version == "latest" else ModelRef.parse(name, version)
+    return ModelVersionOut.of(c.services.registry.resolve(ref))
+
+
+@router.post(
+    "/models/{name}/versions", name="register_model_version", status_code=201, response_model=ModelVersionOut
+)
+def register_model_version(name: str, body: RegisterIn, c: Caller = Depends(caller)) -> ModelVersionOut:
+    """Register the model a training run stored as the next version of ``name`` (created when new)."""
+    run_project = c.state.run_project(body.run_id) if c.principal is not None else None
+    project: str | None = run_project
+    try:
+        project = c.services.registry.get_model(name).project
+    except NotFound:
+        pass
+    c.require(project)
+    if run_project is not None and run_project != project:
+        c.require(run_project, "viewer")
+    version = c.services.registry.register(
+        body.run_id, name, description=body.description, tags=body.tags, derived_from=body.derived_from
+    )
+    return ModelVersionOut.of(version)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/approvals",
+    name="approve_model_version",
+    status_code=201,
+    response_model=ApprovalOut,
+)
+def approve_model_version(
+    name: str, version: int, body: ApprovalIn, c: Caller = Depends(caller)
+) -> ApprovalOut:
+    """Record the caller's approval of a version for an alias (once per person)."""
+    _require_model(c, name)
+    return ApprovalOut.of(c.services.registry.approve(name, version, body.alias, body.comment))
+
+
+@router.put("/models/{name}/aliases/{alias}", name="set_model_alias", response_model=AliasOut)
+def set_model_alias(name: str, alias: str, body: AliasIn, c: Caller = Depends(caller)) -> AliasOut:
+    """Point an alias at a version, without gates (audited with the reason)."""
+    _require_model(c, name)
+    previous = c.services.registry.set_alias(name, alias, body.version, reason=body.reason)
+    return AliasOut(name=name, alias=alias, version=body.version, previous=previous)
+
+
+@router.delete("/models/{name}/aliases/{alias}", name="delete_model_alias", response_model=AliasOut)
+def delete_model_alias(
+    name: str, alias: str, reason: str = Query("", description="why (recorded)"), c: Caller = Depends(caller)
+) -> AliasOut:
+    """Remove an alias (404 when it is not set)."""
+    _require_model(c, name)
+    previous = c.services.registry.delete_alias(name, alias, reason=reason)
+    return AliasOut(name=name, alias=alias, version=None, previous=previous)
+
+
+@router.post("/models/{name}/promote", name="promote_model", response_model=PromotionOut)
+def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> PromotionOut:
+    """Run the policy's gates on a version; move the alias when all pass.
+
+    A refused promotion is stored and audited, and answered 422 (``GateFailed``) with the gate table
+    in ``gates``; a dry run stores nothing and answers 200 either way. Versions stored with pickle
+    are never loaded by the server.
+    """
+    _require_model(c, name)
+    promotion = c.services.promotion.promote(
+        name, body.version, body.alias, dry_run=body.dry_run, policy=body.policy
+    )
+    if not promotion.passed and not body.dry_run:
+        failed = ", ".join(r.gate for r in promotion.results if not r.passed)
+        exc = GateFailed(
+            f"promotion of {name}/{body.version} to {body.alias!r} refused: failed {failed}", field="gates"
+        )
+        exc.promotion = promotion  # type: ignore[attr-defined]
+        raise exc
+    return PromotionOut.of(promotion)
+
+
+@router.post("/models/{name}/rollback", name="rollback_model", response_model=PromotionOut)
+def rollback_model(name: str, body: RollbackIn, c: Caller = Depends(caller)) -> PromotionOut:
+    """Move an alias back to the version that held it before (audited with the reason)."""
+    _require_model(c, name)
+    return PromotionOut.of(c.services.promotion.rollback(name, body.alias, reason=body.reason))
+
+
+@router.get("/models/{ref:path}", name="get_model", response_model=ModelOut | ModelVersionOut)
+def get_model(ref: str, c: Caller = Depends(caller)) -> ModelOut | ModelVersionOut:
+    """``NAME``: the registered model. ``NAME@alias`` or ``NAME/3``: the version it names."""
+    if "@" not in ref and "/" not in ref:
+        model = c.services.registry.get_model(ref)
+        c.require(model.project)
+        return ModelOut.of(model)
+    parsed = ModelRef.parse(ref)
+    _require_model(c, parsed.name)
+    return ModelVersionOut.of(c.services.registry.resolve(parsed))

@@ -1,0 +1,251 @@
+"""Tracking routes: projects, runs, params, metric batches, tags, inputs and streamed artifacts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from carnet.domain import Metric, RunStatus
+from carnet.errors import Conflict, InvalidInput, NotFound
+from carnet.schemas import (
+    ArtifactOut,
+    InputsIn,
+    LoggedOut,
+    MetricIn,
+    MetricOut,
+    MetricsBatchIn,
+    ParamsIn,
+    ProjectIn,
+    ProjectOut,
+    RunCreate,
+    RunInputOut,
+    RunOut,
+    RunPageOut,
+    RunPatch,
+    RunSearch,
+    TagsIn,
+)
+from carnet.server.api.auth import Caller, caller
+from carnet.server.api.streams import check_artifact_path, download_response, receive_to_temp
+from carnet.services import TrackingService
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["tracking"])
+
+
+def _metrics(tracking: TrackingService, items: Sequence[MetricIn]) -> list[Metric]:
+    now = time.time()
+    return [
+        tracking.make_metric(
+            m.key,
+            math.nan if m.value is None else m.value,
+            m.step,
+            now if m.timestamp is None else m.timestamp,
+        )
+        for m in items
+    ]
+
+
+# -- projects ---------------------------------------------------------------------------------------
+@router.get("/projects", name="list_projects", response_model=list[ProjectOut])
+def list_projects(c: Caller = Depends(caller)) -> list[ProjectOut]:
+    """Projects the caller may read, with their run counts."""
+    return [ProjectOut.of(p, n) for p, n in c.services.tracking.list_projects() if c.can(p.name)]
+
+
+@router.post("/projects", name="create_project", status_code=201, response_model=ProjectOut)
+def create_project(body: ProjectIn, c: Caller = Depends(caller)) -> ProjectOut:
+    """Create a project (409 when the name is taken)."""
+    c.require(body.name)
+    return ProjectOut.of(c.services.tracking.create_project(body.name, body.description), 0)
+
+
+# -- runs -------------------------------------------------------------------------------------------
+@router.post("/runs", name="create_run", status_code=201, response_model=RunOut)
+def create_run(body: RunCreate, c: Caller = Depends(caller)) -> RunOut:
+    """Start a run; its project is created when missing."""
+    c.require(body.project)
+    run = c.services.tracking.create_run(
+        body.project,
+        body.name,
+        parent_id=body.parent_id,
+        params=dict(body.params),
+        tags=dict(body.tags),
+        environment=body.environment,
+    )
+    return RunOut.of(run)
+
+
+@router.post("/runs/search", name="search_runs", response_model=RunPageOut)
+def search_runs(body: RunSearch, c: Caller = Depends(caller)) -> RunPageOut:
+    """Runs matching a filter (``metrics.auc > 0.9 and params.model = 'lgbm'``), ordered, one page."""
+    projects = body.projects
+    if projects is not None:
+        for project in projects:
+            c.require(project)
+    elif c.principal is not None and not c.can(None):
+        projects = [p.name for p, _ in c.services.tracking.list_projects() if c.can(p.name)]
+    page = c.services.tracking.search_runs(
+        projects, body.filter, body.order_by, body.max_results, body.page_token, body.include_deleted
+    )
+    return RunPageOut.of(page)
+
+
+@router.get("/runs/{run_id}", name="get_run", response_model=RunOut)
+def get_run(run_id: str, c: Caller = Depends(caller)) -> RunOut:
+    """A run (by id, or a unique prefix of 4+ characters) with params, tags and latest metrics."""
+    run_id = c.services.tracking.resolve_run_id(run_id)
+    c.require_run(run_id)
+    return RunOut.of(c.services.tracking.get_run(run_id))
+
+
+@router.patch("/runs/{run_id}", name="update_run", response_model=RunOut)
+def update_run(run_id: str, body: RunPatch, c: Caller = Depends(caller)) -> RunOut:
+    """End a run (``status``, with its last metric values and params), or delete/restore it."""
+    c.require_run(run_id)
+    tracking = c.services.tracking
+    if body.status is None and (body.metrics or body.params or body.error is not None):
+        raise InvalidInput(
+            "metrics, params and error given here are written as the run ends: give status", field="status"
+        )
+    if body.status is None and body.deleted is None:
+        raise InvalidInput(
+            "give status (finished, failed, killed) to end the run, or deleted", field="status"
+        )
+    if body.status is not None:
+        tracking.end_run(
+            run_id,
+            RunStatus(body.status),
+            body.error,
+            metrics=_metrics(tracking, body.metrics),
+            params=dict(body.params),
+        )
+    if body.deleted is not None:
+        tracking.delete_run(run_id, restore=not body.deleted)
+    return RunOut.of(tracking.get_run(run_id))
+
+
+@router.post("/runs/{run_id}/params", name="log_params", response_model=LoggedOut)
+def log_params(run_id: str, body: ParamsIn, c: Caller = Depends(caller)) -> LoggedOut:
+    """Record params (immutable: another value for a logged key is 409)."""
+    c.require_run(run_id)
+    c.services.tracking.log_params(run_id, dict(body.params))
+    return LoggedOut(logged=len(body.params))
+
+
+@router.post("/runs/{run_id}/metrics", name="log_metrics", response_model=LoggedOut)
+def log_metrics(run_id: str, body: MetricsBatchIn, c: Caller = Depends(caller)) -> LoggedOut:
+    """Write a batch of metric values (and params) in one transaction and one audit event."""
+    c.require_run(run_id)
+    tracking = c.services.tracking
+    count = tracking.log_batch(
+        run_id, _metrics(tracking, body.metrics), dict(body.params), allow_ended=body.allow_ended
+    )
+    return LoggedOut(logged=count)
+
+
+@router.get("/runs/{run_id}/metrics/{key:path}", name="metric_history", response_model=list[MetricOut])
+def metric_history(run_id: str, key: str, c: Caller = Depends(caller)) -> list[MetricOut]:
+    """Every value of one metric of a run (NaN as null)."""
+    c.require_run(run_id)
+    return [MetricOut.of(m) for m in c.services.tracking.metric_history(run_id, key)]
+
+
+@router.post("/runs/{run_id}/tags", name="set_tags", response_model=LoggedOut)
+def set_tags(run_id: str, body: TagsIn, c: Caller = Depends(caller)) -> LoggedOut:
+    """Set tags (allowed after the run ended)."""
+    c.require_run(run_id)
+    c.services.tracking.set_tags(run_id, dict(body.tags))
+    return LoggedOut(logged=len(body.tags))
+
+
+@router.delete("/runs/{run_id}/tags/{key:path}", name="delete_tag", status_code=204)
+def delete_tag(run_id: str, key: str, c: Caller = Depends(caller)) -> Response:
+    """Remove one tag."""
+    c.require_run(run_id)
+    c.services.tracking.delete_tag(run_id, key)
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/inputs", name="log_inputs", response_model=list[RunInputOut])
+def log_inputs(run_id: str, body: InputsIn, c: Caller = Depends(caller)) -> list[RunInputOut]:
+    """Record dataset versions the run read (``name@N``; ``name``: the latest)."""
+    c.require_run(run_id)
+    return [RunInputOut.of(i) for i in c.services.tracking.log_inputs(run_id, body.datasets, body.context)]
+
+
+@router.get("/runs/{run_id}/inputs", name="list_inputs", response_model=list[RunInputOut])
+def list_inputs(run_id: str, c: Caller = Depends(caller)) -> list[RunInputOut]:
+    """Dataset versions the run read."""
+    c.require_run(run_id)
+    return [RunInputOut.of(i) for i in c.services.tracking.list_inputs(run_id)]
+
+
+# -- artifacts --------------------------------------------------------------------------------------
+@router.get("/runs/{run_id}/artifacts", name="list_artifacts", response_model=list[ArtifactOut])
+def list_artifacts(
+    run_id: str,
+    prefix: str | None = Query(None, description="only paths under this folder"),
+    c: Caller = Depends(caller),
+) -> list[ArtifactOut]:
+    """Artifacts of a run, by path."""
+    c.require_run(run_id)
+    arts = c.services.tracking.list_artifacts(run_id)
+    if prefix:
+        folder = prefix.rstrip("/") + "/"
+        arts = [a for a in arts if a.path.startswith(folder)]
+    return [ArtifactOut.of(a) for a in arts]
+
+
+@router.put(
+    "/runs/{run_id}/artifacts/{path:path}",
+    name="upload_artifact",
+    status_code=201,
+    response_model=ArtifactOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_artifact(
+    run_id: str, path: str, request: Request, c: Caller = Depends(caller)
+) -> ArtifactOut:
+    """Store the request body (streamed, size-limited) as the artifact ``path`` of a running run.
+
+    ``path`` is a name inside the run, never a file path: ``..``, absolute paths, backslashes,
+    control characters and leftover percent-escapes are refused (422 naming ``path``).
+    """
+    clean = check_artifact_path(path)
+    run = await run_in_threadpool(c.services.tracking.get_run, run_id)
+    await run_in_threadpool(c.require, run.project)
+    if run.status.terminal:
+        raise Conflict(f"run {run_id} is {run.status.value}; artifacts go to a running run", field="run_id")
+    tmp = await receive_to_temp(request)
+    try:
+        items = await run_in_threadpool(c.services.tracking.log_artifact, run_id, tmp, clean)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ArtifactOut.of(items[0])
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{path:path}",
+    name="download_artifact",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The artifact's bytes"}},
+)
+def download_artifact(run_id: str, path: str, c: Caller = Depends(caller)) -> Response:
+    """The bytes of one artifact, checked against their digest before any is sent."""
+    clean = check_artifact_path(path)
+    c.require_run(run_id)
+    found = next((a for a in c.services.tracking.list_artifacts(run_id) if a.path == clean), None)
+    if found is None:
+        raise NotFound(f"run {run_id} has no artifact {clean!r}", field="path")
+    return download_response(c.services.ctx.artifacts, found.digest, found.size, found.path)
