@@ -32,7 +32,7 @@ from typing import Any
 
 from carnet.errors import InvalidInput
 
-__all__ = ["DEFAULT_WORKSPACE", "Settings", "resolve_settings"]
+__all__ = ["DEFAULT_WORKSPACE", "Settings", "chosen_uri", "resolve_settings"]
 
 DEFAULT_WORKSPACE = ".carnet"
 _ARTIFACT_SCHEMES = ("file", "s3")
@@ -139,6 +139,18 @@ def _check_artifact_root(root: str, cwd: Path) -> str:
     return root
 
 
+def chosen_uri(
+    uri: str | None = None, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> str:
+    """The workspace URI in force: ``uri``, else ``CARNET_URI``, else ``carnet.toml``, else ``./.carnet``.
+
+    A ``http(s)://`` result names a carnet server (``carnet.Client`` then talks to it over HTTP).
+    """
+    env = os.environ if env is None else env
+    toml = _read_toml(Path.cwd() if cwd is None else cwd)
+    return str(uri or env.get("CARNET_URI") or toml.get("uri") or DEFAULT_WORKSPACE).strip()
+
+
 def resolve_settings(
     uri: str | None = None,
     *,
@@ -195,8 +207,8 @@ def resolve_settings(
         return Settings(raw, url, _check_artifact_root(art, cwd), **common)
     if scheme in ("http", "https"):
         raise InvalidInput(
-            f"workspace URI {raw!r}: carnet server URIs are not supported by this version; "
-            "use a folder, sqlite:/// or postgresql+psycopg:// URI",
+            f"workspace URI {raw!r} names a carnet server: opening it as a local workspace is not "
+            "supported; use carnet.Client(uri), or a folder, sqlite:/// or postgresql+psycopg:// URI",
             field="uri",
         )
     raise InvalidInput(

@@ -4,9 +4,21 @@ Request bodies refuse unknown fields; responses are built from domain objects wi
 NaN metric values travel as ``null``.
 """
 
+from carnet.schemas.admin import RoleIn, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut
 from carnet.schemas.audit import AuditEventOut, VerificationOut
 from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Problem, RequestBody, error_from_problem
 from carnet.schemas.datasets import DatasetVersionOut, SchemaFieldOut
+from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
+from carnet.schemas.monitoring import (
+    AlertNoteIn,
+    AlertOut,
+    LabelFileOut,
+    MonitorOut,
+    MonitorRunIn,
+    PassOut,
+    RollupOut,
+    WindowOut,
+)
 from carnet.schemas.registry import (
     AliasIn,
     AliasOut,
@@ -43,6 +55,8 @@ from carnet.schemas.tracking import (
 __all__ = [
     "MAX_METRICS_PER_BATCH",
     "PROBLEM_MEDIA_TYPE",
+    "AlertNoteIn",
+    "AlertOut",
     "AliasIn",
     "AliasOut",
     "ApprovalIn",
@@ -50,15 +64,22 @@ __all__ = [
     "ArtifactOut",
     "AuditEventOut",
     "DatasetVersionOut",
+    "DeploymentOut",
+    "DeploymentRouteOut",
     "GateResultOut",
     "InputsIn",
+    "LabelFileOut",
     "LoggedOut",
     "MetricIn",
     "MetricOut",
     "MetricsBatchIn",
     "ModelOut",
     "ModelVersionOut",
+    "MonitorOut",
+    "MonitorRunIn",
     "ParamsIn",
+    "PassOut",
+    "PolicyOut",
     "Problem",
     "ProjectIn",
     "ProjectOut",
@@ -66,7 +87,9 @@ __all__ = [
     "PromotionOut",
     "RegisterIn",
     "RequestBody",
+    "RoleIn",
     "RollbackIn",
+    "RollupOut",
     "RunCreate",
     "RunInputOut",
     "RunOut",
@@ -75,6 +98,12 @@ __all__ = [
     "RunSearch",
     "SchemaFieldOut",
     "TagsIn",
+    "TokenCreatedOut",
+    "TokenIn",
+    "TokenOut",
+    "UserIn",
+    "UserOut",
     "VerificationOut",
+    "WindowOut",
     "error_from_problem",
 ]

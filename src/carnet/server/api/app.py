@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carnet.errors import InvalidInput
 from carnet.schemas import PROBLEM_MEDIA_TYPE, Problem
-from carnet.server.api import audit, datasets, health, registry, tracking
+from carnet.server.api import admin, audit, datasets, deployments, health, monitoring, registry, tracking
 from carnet.server.api.auth import ApiState
 from carnet.server.api.errors import PayloadTooLarge, install_error_handlers
 from carnet.services import Services
@@ -42,7 +42,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024 * 1024
 #: largest JSON request body by default
 DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024
 #: routes whose body is a streamed file: they get ``max_body_bytes``, every other ``max_json_bytes``
-UPLOAD_ROUTES = frozenset({"upload_artifact", "upload_dataset"})
+UPLOAD_ROUTES = frozenset({"upload_artifact", "upload_dataset", "upload_labels"})
 
 _PROBLEM = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -144,7 +144,8 @@ def create_api_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, max_json_bytes=json_limit)
     app.include_router(health.router)
-    for module in (tracking, datasets, registry, audit):
+    # deployments (with the policy routes) before registry: its GET /models/{ref:path} takes the rest
+    for module in (tracking, datasets, deployments, monitoring, registry, audit, admin):
         app.include_router(module.router, prefix=API_PREFIX, responses=_RESPONSES)
     return app
 

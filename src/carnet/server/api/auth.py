@@ -70,6 +70,39 @@ ROUTE_ROLES: dict[str, str] = {
     # audit
     "audit_events": "viewer",
     "audit_verify": "viewer",
+    # deployments (not per project: the role on every project, '*')
+    "list_deployments": "viewer",
+    "get_deployment": "viewer",
+    "deployment_history": "viewer",
+    "set_deployment": "admin",
+    "delete_deployment": "admin",
+    # promotion policies
+    "get_model_policy": "viewer",
+    "set_model_policy": "admin",
+    "get_project_policy": "viewer",
+    "set_project_policy": "admin",
+    # monitoring (the project of the monitored model)
+    "list_monitors": "viewer",
+    "create_monitor": "editor",
+    "get_monitor": "viewer",
+    "run_monitor": "editor",
+    "monitor_windows": "viewer",
+    "monitor_rollup": "viewer",
+    "delete_monitor": "editor",
+    "list_alerts": "viewer",
+    "acknowledge_alert": "approver",
+    "resolve_alert": "approver",
+    "upload_labels": "editor",
+    # administration (server admins, '*'; a user may list, create and revoke their own tokens)
+    "list_users": "admin",
+    "create_user": "admin",
+    "disable_user": "admin",
+    "enable_user": "admin",
+    "grant_role": "admin",
+    "revoke_role": "admin",
+    "list_user_tokens": "admin",
+    "create_user_token": "admin",
+    "revoke_user_token": "admin",
 }
 
 _RUN_CACHE_SIZE = 10_000

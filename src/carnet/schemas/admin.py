@@ -1,0 +1,68 @@
+"""Wire models of server administration: users, their roles per project, and API tokens."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from carnet.domain.auth import TokenInfo, User
+from carnet.schemas.common import RequestBody
+
+__all__ = ["RoleIn", "TokenCreatedOut", "TokenIn", "TokenOut", "UserIn", "UserOut"]
+
+
+class UserIn(RequestBody):
+    """A new user with roles per project (``{"*": "viewer"}``: every project)."""
+
+    name: str
+    roles: dict[str, str] = Field(default_factory=dict)
+
+
+class UserOut(BaseModel):
+    """A user with their roles per project."""
+
+    name: str
+    disabled: bool
+    created_at: float
+    roles: dict[str, str]
+
+    @classmethod
+    def of(cls, u: User) -> UserOut:
+        return cls.model_validate(u.to_dict())
+
+
+class RoleIn(RequestBody):
+    """The role to give on a project (viewer, editor, approver or admin)."""
+
+    role: str
+
+
+class TokenIn(RequestBody):
+    """A new API token's label (to recognise it in listings)."""
+
+    label: str = ""
+
+
+class TokenOut(BaseModel):
+    """An API token as stored: never its secret, only its first characters (``prefix``)."""
+
+    id: int
+    user: str
+    label: str
+    prefix: str
+    created_at: float
+    revoked_at: float | None
+    last_used_at: float | None
+
+    @classmethod
+    def of(cls, t: TokenInfo) -> TokenOut:
+        return cls.model_validate(t.to_dict())
+
+
+class TokenCreatedOut(TokenOut):
+    """A new API token with its secret, shown this once (only its hash is stored)."""
+
+    token: str
+
+    @classmethod
+    def created(cls, secret: str, t: TokenInfo) -> TokenCreatedOut:
+        return cls.model_validate({**t.to_dict(), "token": secret})

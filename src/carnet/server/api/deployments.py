@@ -1,0 +1,187 @@
+"""Release routes: deployments of endpoints (routing to model versions) and promotion policies.
+
+Deployments are not per project (an endpoint may route to models of several projects): reading them
+needs ``viewer`` on every project (``*``), changing them ``admin`` there. A policy needs the role on
+its model's project, or on the project it is the default of.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from carnet.errors import InvalidInput, NotFound
+from carnet.schemas import DeploymentOut, PolicyOut
+from carnet.server.api.auth import Caller, caller
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_POLICY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+# -- deployments ------------------------------------------------------------------------------------
+@router.get("/deployments", name="list_deployments", response_model=list[DeploymentOut], tags=["deployments"])
+def list_deployments(c: Caller = Depends(caller)) -> list[DeploymentOut]:
+    """The current revision of every deployed endpoint, by name (deleted ones left out)."""
+    c.require(None)
+    return [DeploymentOut.of(d) for d in c.services.deployments.list()]
+
+
+@router.get(
+    "/deployments/{endpoint}", name="get_deployment", response_model=DeploymentOut, tags=["deployments"]
+)
+def get_deployment(endpoint: str, c: Caller = Depends(caller)) -> DeploymentOut:
+    """The current revision of an endpoint (404 when never deployed, or deleted)."""
+    c.require(None)
+    return DeploymentOut.of(c.services.deployments.get(endpoint))
+
+
+@router.put(
+    "/deployments/{endpoint}", name="set_deployment", response_model=DeploymentOut, tags=["deployments"]
+)
+def set_deployment(
+    endpoint: str,
+    spec: dict[str, Any] = Body(..., description="the deployment spec: {endpoint, routes, shadows, ...}"),
+    c: Caller = Depends(caller),
+) -> DeploymentOut:
+    """Store the spec as the endpoint's next revision (unchanged when equal to the current one).
+
+    ``endpoint`` in the body may be left out; when given it must be the one in the path. Every model
+    reference must resolve now (404 naming the entry, e.g. ``routes[1].model``).
+    """
+    c.require(None)
+    named = spec.get("endpoint", endpoint)
+    if named != endpoint:
+        raise InvalidInput(
+            f"the body deploys endpoint {named!r} but the path names {endpoint!r}; make them agree",
+            field="endpoint",
+        )
+    return DeploymentOut.of(c.services.deployments.set({**spec, "endpoint": endpoint}))
+
+
+@router.get(
+    "/deployments/{endpoint}/history",
+    name="deployment_history",
+    response_model=list[DeploymentOut],
+    tags=["deployments"],
+)
+def deployment_history(endpoint: str, c: Caller = Depends(caller)) -> list[DeploymentOut]:
+    """Every revision of an endpoint, oldest first, deletions included."""
+    c.require(None)
+    return [DeploymentOut.of(d) for d in c.services.deployments.history(endpoint)]
+
+
+@router.delete(
+    "/deployments/{endpoint}", name="delete_deployment", response_model=DeploymentOut, tags=["deployments"]
+)
+def delete_deployment(
+    endpoint: str, reason: str = Query("", description="why (recorded)"), c: Caller = Depends(caller)
+) -> DeploymentOut:
+    """Stop routing an endpoint: stores a deletion revision (audited with the reason) and returns it."""
+    c.require(None)
+    return DeploymentOut.of(c.services.deployments.delete(endpoint, reason=reason))
+
+
+# -- policies ---------------------------------------------------------------------------------------
+async def _policy_body(request: Request) -> dict[str, Any]:
+    """The request body as a policy mapping: JSON when so declared, else YAML text (never a path)."""
+    import yaml  # type: ignore[import-untyped, unused-ignore]
+
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the policy must be UTF-8 YAML text or a JSON object", field="body") from None
+    json_body = "json" in request.headers.get("content-type", "")
+    try:
+        data = json.loads(text) if json_body else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        kind = "JSON" if json_body else "YAML"
+        raise InvalidInput(
+            f"the policy is not valid {kind}: {str(exc).splitlines()[0]}", field="body"
+        ) from None
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            "the policy must be a mapping (name, aliases, gates, ...), as YAML text or a JSON object",
+            field="body",
+        )
+    return dict(data)
+
+
+def _model_project(c: Caller, name: str) -> str:
+    project = c.services.registry.get_model(name).project
+    c.require(project)
+    return project
+
+
+def _policy_out(subject: str, name: str, policy: Any) -> PolicyOut:
+    from carnet.checks.policy import policy_to_dict
+
+    if policy is None:
+        where = f"model {name!r} nor its project" if subject == "model" else f"project {name!r}"
+        raise NotFound(
+            f"{where} has no promotion policy; set one with PUT /api/v1/{subject}s/{name}/policy",
+            field="policy",
+        )
+    return PolicyOut(subject=subject, name=name, policy=policy_to_dict(policy))
+
+
+@router.get("/models/{name}/policy", name="get_model_policy", response_model=PolicyOut, tags=["policies"])
+def get_model_policy(name: str, c: Caller = Depends(caller)) -> PolicyOut:
+    """The policy in force for a model: its own, else its project's default (404 when neither)."""
+    _model_project(c, name)
+    return _policy_out("model", name, c.services.promotion.policy_for(name))
+
+
+@router.put(
+    "/models/{name}/policy",
+    name="set_model_policy",
+    response_model=PolicyOut,
+    tags=["policies"],
+    openapi_extra=_POLICY_BODY,
+)
+async def set_model_policy(name: str, request: Request, c: Caller = Depends(caller)) -> PolicyOut:
+    """Validate and store a model's own policy (YAML text, or a JSON object); audited."""
+    await run_in_threadpool(_model_project, c, name)
+    data = await _policy_body(request)
+    policy = await run_in_threadpool(c.services.promotion.set_policy, data, model=name)
+    return _policy_out("model", name, policy)
+
+
+@router.get(
+    "/projects/{project}/policy", name="get_project_policy", response_model=PolicyOut, tags=["policies"]
+)
+def get_project_policy(project: str, c: Caller = Depends(caller)) -> PolicyOut:
+    """A project's default policy (404 when it has none)."""
+    c.require(project)
+    return _policy_out("project", project, c.services.promotion.project_policy(project))
+
+
+@router.put(
+    "/projects/{project}/policy",
+    name="set_project_policy",
+    response_model=PolicyOut,
+    tags=["policies"],
+    openapi_extra=_POLICY_BODY,
+)
+async def set_project_policy(project: str, request: Request, c: Caller = Depends(caller)) -> PolicyOut:
+    """Validate and store a project's default policy (YAML text, or a JSON object); audited."""
+    await run_in_threadpool(c.require, project)
+    data = await _policy_body(request)
+    policy = await run_in_threadpool(c.services.promotion.set_policy, data, project=project)
+    return _policy_out("project", project, policy)

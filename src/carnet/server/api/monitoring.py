@@ -1,0 +1,273 @@
+"""Monitoring routes: monitors, their passes, windows and rollups, alerts, and ground-truth labels.
+
+A monitor belongs to the project of the model it follows: reading needs ``viewer`` there, creating,
+running and deleting ``editor``, acknowledging and resolving its alerts ``approver``. Labels for a
+model need ``editor`` on its project; labels for no model in particular ``editor`` on every project.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from carnet.domain import Monitor
+from carnet.domain.monitors import load_monitor
+from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.schemas import (
+    AlertNoteIn,
+    AlertOut,
+    LabelFileOut,
+    MonitorOut,
+    MonitorRunIn,
+    PassOut,
+    RollupOut,
+    WindowOut,
+)
+from carnet.server.api.auth import Caller, caller
+from carnet.server.api.streams import receive_to_temp
+from carnet.services.monitoring import shown_spec
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["monitoring"])
+
+#: the largest id or count a query accepts (the database's integers are 64-bit)
+_MAX_INT = 2**63 - 1
+_ALERT_ID = Path(..., ge=1, le=_MAX_INT, description="the alert's id")
+_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".pq")
+
+
+def _project_of_model(c: Caller, model: str) -> str | None:
+    """The project of a registered model (its name, or a reference such as ``churn@production``);
+    None (every project) when the model is gone from the registry."""
+    from carnet.domain import ModelRef
+
+    try:
+        return str(c.services.registry.get_model(ModelRef.parse(model).name).project)
+    except NotFound:
+        return None
+
+
+def _monitor(c: Caller, name: str) -> Monitor:
+    """A monitor, once the caller holds the route's role on its model's project."""
+    monitor = c.services.monitoring.get(name)
+    if c.principal is not None:
+        c.require(_project_of_model(c, monitor.model))
+    return monitor
+
+
+@router.get("/monitors", name="list_monitors", response_model=list[MonitorOut])
+def list_monitors(c: Caller = Depends(caller)) -> list[MonitorOut]:
+    """The monitors the caller may read, by name."""
+    return [
+        MonitorOut.of(m, shown_spec(m))
+        for m in c.services.monitoring.list()
+        if c.principal is None or c.can(_project_of_model(c, m.model))
+    ]
+
+
+@router.post("/monitors", name="create_monitor", status_code=201, response_model=MonitorOut)
+def create_monitor(
+    spec: dict[str, Any] = Body(..., description="the monitor spec: {name, model, reference, window, ...}"),
+    c: Caller = Depends(caller),
+) -> MonitorOut:
+    """Validate a monitor, build its reference from the dataset and store it (audited) → 201."""
+    if c.principal is not None:
+        monitor = load_monitor(spec)
+        c.require(c.services.registry.get_model(monitor.model_ref.name).project)
+    created = c.services.monitoring.create(spec)
+    return MonitorOut.of(created, shown_spec(created))
+
+
+@router.get("/monitors/{name}", name="get_monitor", response_model=MonitorOut)
+def get_monitor(name: str, c: Caller = Depends(caller)) -> MonitorOut:
+    """One monitor, its notifier secrets redacted."""
+    monitor = _monitor(c, name)
+    return MonitorOut.of(monitor, shown_spec(monitor))
+
+
+@router.post("/monitors/{name}/run", name="run_monitor", response_model=PassOut)
+def run_monitor(name: str, body: MonitorRunIn | None = None, c: Caller = Depends(caller)) -> PassOut:
+    """One pass over the prediction-log rows logged since the last one; ``flush`` closes the
+    unfinished window too. Alert actions run after the pass is stored."""
+    _monitor(c, name)
+    flush = body.flush if body is not None else False
+    return PassOut.of(c.services.monitoring.run(name, flush=flush).to_dict())
+
+
+@router.get("/monitors/{name}/windows", name="monitor_windows", response_model=list[WindowOut])
+def monitor_windows(
+    name: str,
+    last: int | None = Query(None, ge=1, le=_MAX_INT, description="only the last N windows"),
+    c: Caller = Depends(caller),
+) -> list[WindowOut]:
+    """The windows of a monitor, oldest first."""
+    _monitor(c, name)
+    return [WindowOut.of(w) for w in c.services.monitoring.windows(name, last=last)]
+
+
+@router.get("/monitors/{name}/rollup", name="monitor_rollup", response_model=list[RollupOut])
+def monitor_rollup(
+    name: str,
+    period: str = Query("1d", description="a duration such as 1d or 6h"),
+    last: int | None = Query(None, ge=1, le=_MAX_INT, description="from the last N windows only"),
+    c: Caller = Depends(caller),
+) -> list[RollupOut]:
+    """Input drift per period, from the merged profiles of the windows that ended in it."""
+    _monitor(c, name)
+    return [RollupOut.of(r) for r in c.services.monitoring.rollup(name, period, last=last)]
+
+
+@router.delete("/monitors/{name}", name="delete_monitor", status_code=204, response_class=Response)
+def delete_monitor(name: str, c: Caller = Depends(caller)) -> Response:
+    """Delete a monitor (audited); its windows and alerts stay on record."""
+    _monitor(c, name)
+    c.services.monitoring.delete(name)
+    return Response(status_code=204)
+
+
+# -- alerts -----------------------------------------------------------------------------------------
+def _alert_monitor(c: Caller, alert_id: int) -> Monitor | None:
+    """The monitor of an alert (None once deleted), checking the caller's role on its project."""
+    alert = c.services.alerts.get(alert_id)
+    try:
+        monitor = c.services.monitoring.get(alert.monitor)
+    except NotFound:
+        c.require(None)
+        return None
+    c.require(_project_of_model(c, monitor.model))
+    return monitor
+
+
+@router.get("/alerts", name="list_alerts", response_model=list[AlertOut])
+def list_alerts(
+    monitor: str | None = Query(None, description="only this monitor's alerts"),
+    status: list[str] | None = Query(None, description="open, acknowledged or resolved (repeatable)"),
+    c: Caller = Depends(caller),
+) -> list[AlertOut]:
+    """Alerts the caller may read, newest first."""
+    found = None if monitor is None else _monitor(c, monitor)
+    alerts = c.services.alerts.list(found, status)
+    if c.principal is None or found is not None:
+        return [AlertOut.of(a) for a in alerts]
+    projects = {m.name: _project_of_model(c, m.model) for m in c.services.monitoring.list()}
+    return [AlertOut.of(a) for a in alerts if c.can(projects.get(a.monitor))]
+
+
+@router.post("/alerts/{alert_id}/acknowledge", name="acknowledge_alert", response_model=AlertOut)
+def acknowledge_alert(
+    alert_id: int = _ALERT_ID, body: AlertNoteIn | None = None, c: Caller = Depends(caller)
+) -> AlertOut:
+    """Mark an open alert as seen (it stays active until resolved); audited."""
+    monitor = _alert_monitor(c, alert_id)
+    comment = body.comment if body is not None else ""
+    return AlertOut.of(c.services.alerts.acknowledge(alert_id, comment, monitor))
+
+
+@router.post("/alerts/{alert_id}/resolve", name="resolve_alert", response_model=AlertOut)
+def resolve_alert(
+    alert_id: int = _ALERT_ID, body: AlertNoteIn | None = None, c: Caller = Depends(caller)
+) -> AlertOut:
+    """Close an open or acknowledged alert by hand; audited and notified."""
+    monitor = _alert_monitor(c, alert_id)
+    comment = body.comment if body is not None else ""
+    return AlertOut.of(c.services.alerts.resolve(alert_id, comment, monitor))
+
+
+# -- labels -----------------------------------------------------------------------------------------
+def _suffix(filename: str | None, fmt: str | None) -> str:
+    name = (filename or "").lower()
+    known = next((s for s in _SUFFIXES if name.endswith(s)), None)
+    return known or (f".{fmt}" if fmt else "")
+
+
+@router.post(
+    "/labels",
+    name="upload_labels",
+    status_code=201,
+    response_model=LabelFileOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def upload_labels(
+    request: Request,
+    id_column: str = Query("request_id", description="the column of the prediction's request id"),
+    label_column: str = Query("label", description="the column of the true label"),
+    row_column: str | None = Query(None, description="the row within the request (default: row 0)"),
+    model: str | None = Query(None, description="the model the labels are for"),
+    format: str | None = Query(None, description="csv or parquet (default: from filename and content)"),  # noqa: A002
+    filename: str | None = Query(None, description="the file's name, for its format"),
+    c: Caller = Depends(caller),
+) -> LabelFileOut:
+    """Store ground-truth labels (the request body: a CSV or Parquet file, streamed) → 201.
+
+    The next monitoring pass joins them to the prediction log on ``(request id, row)``.
+    """
+    if format is not None and format not in ("csv", "parquet"):
+        raise InvalidInput(f"unknown format {format!r}; use csv or parquet", field="format")
+    if model is not None:
+        owner = await run_in_threadpool(_labels_project, c, model)
+        await run_in_threadpool(c.require, owner)
+    else:
+        await run_in_threadpool(c.require, None)
+    tmp = await receive_to_temp(request, _suffix(filename, format))
+    label = filename or "the uploaded file"
+    try:
+        stored = await run_in_threadpool(
+            _add_labels, c, tmp, format, id_column, label_column, row_column, model
+        )
+    except CarnetError as exc:
+        for shown in {str(tmp), str(tmp.resolve()), "DataFrame"}:  # never the server's temp path
+            exc.message = exc.message.replace(f"'{shown}'", label).replace(shown, label)
+        if exc.field == "path":  # the temp file's format could not be told: the client names it
+            exc.field = "format"
+            exc.message += " (query parameter format=csv|parquet, or filename=NAME.csv)"
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    return LabelFileOut.of(stored)
+
+
+def _labels_project(c: Caller, model: str) -> str:
+    """The project of the model labels are for (NotFound naming the ``model`` query parameter)."""
+    try:
+        return str(c.services.registry.get_model(model).project)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="model") from None
+
+
+def _add_labels(
+    c: Caller,
+    path: Any,
+    fmt: str | None,
+    id_column: str,
+    label_column: str,
+    row_column: str | None,
+    model: str | None,
+) -> Any:
+    from carnet.data import read_table
+
+    try:
+        frame = read_table(path, fmt).to_pandas()  # type: ignore[arg-type]
+    except CarnetError:
+        raise
+    except Exception as exc:  # a file the readers cannot parse is the user's input, not a crash
+        raise InvalidInput(
+            f"the labels file could not be read as CSV or Parquet: {exc}", field="body"
+        ) from None
+    try:
+        return c.services.monitoring.add_labels(
+            frame, id_column=id_column, label_column=label_column, row_column=row_column, model=model
+        )
+    except (ValueError, TypeError) as exc:  # e.g. a row column that is not whole numbers
+        field = "row_column" if row_column is not None else "labels"
+        raise InvalidInput(f"the labels file could not be used: {exc}", field=field) from None
