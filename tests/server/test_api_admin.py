@@ -4,51 +4,24 @@ server admins only, except a user's own tokens; a secret appears only in its cre
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+from api_testkit import Api, problem, running_api
 
 from carnet.bootstrap import open_services
-from carnet.server.api import create_api_app, serve_api_in_thread
-from carnet.services import Services
 
 USERS = {"root": {"*": "admin"}, "alice": {"proj-a": "admin"}, "bob": {"proj-a": "viewer"}}
-
-
-@dataclass
-class Api:
-    http: httpx.Client
-    services: Services
-    tokens: dict[str, str]
-
-    def as_(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     services = open_services(str(tmp_path / "ws"))
-    tokens = {}
-    for user, roles in USERS.items():
-        services.auth.add_user(user, roles)
-        tokens[user] = services.auth.create_token(user, "tests")[0]
-    server = serve_api_in_thread(create_api_app(services, require_auth=True, max_body_bytes=1 << 20))
     try:
-        with httpx.Client(base_url=f"{server.url}/api/v1", timeout=60) as client:
-            yield Api(client, services, tokens)
+        with running_api(services, USERS) as api:
+            yield api
     finally:
-        server.stop()
         services.close()
-
-
-def problem(r: httpx.Response, status: int, error: str, field: str | None) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert (body["status"], body["error"], body["field"]) == (status, error, field), body
-    return body
 
 
 def test_users_and_roles(api: Api) -> None:

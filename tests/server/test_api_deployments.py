@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
+from api_testkit import Api, problem, running_api  # noqa: E402
 from monitoring_fixtures import MODEL, setup_workspace  # noqa: E402
 
 from carnet import Client  # noqa: E402
-from carnet.server.api import create_api_app, serve_api_in_thread  # noqa: E402
 
 USERS = {
     "root": {"*": "admin"},
@@ -37,39 +35,15 @@ gates:
 """
 
 
-@dataclass
-class Api:
-    http: httpx.Client
-    client: Client
-    tokens: dict[str, str]
-
-    def as_(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     client = Client(str(tmp_path_factory.mktemp("deployments") / "ws"))
     setup_workspace(client)
-    tokens = {}
-    for user, roles in USERS.items():
-        client.services.auth.add_user(user, roles)
-        tokens[user] = client.services.auth.create_token(user, "tests")[0]
-    server = serve_api_in_thread(create_api_app(client.services, require_auth=True, max_body_bytes=1 << 20))
     try:
-        with httpx.Client(base_url=f"{server.url}/api/v1", timeout=60) as http:
-            yield Api(http, client, tokens)
+        with running_api(client.services, USERS) as api:
+            yield api
     finally:
-        server.stop()
         client.close()
-
-
-def problem(r: httpx.Response, status: int, error: str, field: str | None) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert (body["status"], body["error"], body["field"]) == (status, error, field), body
-    return body
 
 
 def test_deployment_revisions_history_and_deletion(api: Api) -> None:
@@ -97,7 +71,7 @@ def test_deployment_revisions_history_and_deletion(api: Api) -> None:
     problem(api.http.delete("/deployments/churn", headers=root), 404, "NotFound", "endpoint")
     history = api.http.get("/deployments/churn/history", headers=root).json()
     assert [(h["revision"], h["deleted"]) for h in history] == [(1, False), (2, False), (3, True)]
-    (event,) = api.client.services.audit.log("deployment", "churn", action="deployment.delete")
+    (event,) = api.services.audit.log("deployment", "churn", action="deployment.delete")
     assert event.actor == "root" and event.payload["reason"] == "retired"
 
 
@@ -178,7 +152,7 @@ def test_policies_as_yaml_or_json_with_the_project_default(api: Api) -> None:
     assert (
         api.http.get("/projects/monitoring/policy", headers=api.as_("vic")).json()["policy"]["name"] == "prod"
     )
-    events = api.client.services.audit.log("model", MODEL, action="policy.set")
+    events = api.services.audit.log("model", MODEL, action="policy.set")
     assert [e.actor for e in events] == ["boss"]
     # the registry's GET /models/{ref} still answers
     assert api.http.get(f"/models/{MODEL}", headers=api.as_("vic")).json()["name"] == MODEL

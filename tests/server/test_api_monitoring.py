@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
+from api_testkit import Api, problem, running_api  # noqa: E402
 from monitoring_fixtures import MODEL, log_rows, setup_workspace  # noqa: E402
 
 from carnet import Client  # noqa: E402
-from carnet.server.api import create_api_app, serve_api_in_thread  # noqa: E402
 
 USERS = {
     "root": {"*": "admin"},
@@ -30,41 +28,16 @@ USERS = {
 SECRET = "hunter2-very-secret"
 
 
-@dataclass
-class Api:
-    http: httpx.Client
-    client: Client
-    frame: pd.DataFrame
-    models: list[Any]
-    tokens: dict[str, str]
-
-    def as_(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     client = Client(str(tmp_path_factory.mktemp("monitoring") / "ws"))
     frame, models = setup_workspace(client)
-    tokens = {}
-    for user, roles in USERS.items():
-        client.services.auth.add_user(user, roles)
-        tokens[user] = client.services.auth.create_token(user, "tests")[0]
-    server = serve_api_in_thread(create_api_app(client.services, require_auth=True, max_body_bytes=1 << 20))
     try:
-        with httpx.Client(base_url=f"{server.url}/api/v1", timeout=120) as http:
-            yield Api(http, client, frame, models, tokens)
+        with running_api(client.services, USERS, timeout=120) as api:
+            api.extra.update(client=client, frame=frame, models=models)
+            yield api
     finally:
-        server.stop()
         client.close()
-
-
-def problem(r: httpx.Response, status: int, error: str, field: str | None) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert (body["status"], body["error"], body["field"]) == (status, error, field), body
-    return body
 
 
 def spec(name: str, **over: Any) -> dict[str, Any]:
@@ -91,7 +64,7 @@ def test_a_monitor_from_creation_to_resolved_alert(api: Api) -> None:
     assert "m-flow" in [m["name"] for m in api.http.get("/monitors", headers=api.as_("vic")).json()]
     assert api.http.get("/monitors", headers=api.as_("out")).json() == []
 
-    ids = log_rows(api.client, api.models[1], api.frame.head(120))
+    ids = log_rows(api.extra["client"], api.extra["models"][1], api.extra["frame"].head(120))
     run = api.http.post("/monitors/m-flow/run", json={"flush": True}, headers=api.as_("ed"))
     assert run.status_code == 200, run.text
     result = run.json()
@@ -128,7 +101,7 @@ def test_a_monitor_from_creation_to_resolved_alert(api: Api) -> None:
     assert done.status_code == 200 and done.json()["status"] == "resolved"
     assert [h["actor"] for h in done.json()["history"]][-2:] == ["apu", "apu"]
 
-    labels = pd.DataFrame({"request_id": ids[:100], "label": api.frame["target"].head(100)})
+    labels = pd.DataFrame({"request_id": ids[:100], "label": api.extra["frame"]["target"].head(100)})
     up = api.http.post(
         "/labels",
         params={"model": MODEL, "filename": "labels.csv"},
@@ -260,5 +233,5 @@ def test_roles_are_checked_on_the_monitored_models_project(api: Api) -> None:
     )
     assert api.http.post("/labels?format=csv", content=csv, headers=api.as_("root")).status_code == 201
     assert api.http.delete("/monitors/m-role", headers=api.as_("ed")).status_code == 204
-    events = api.client.services.audit.log("monitor", "m-role")
+    events = api.services.audit.log("monitor", "m-role")
     assert {e.actor for e in events} == {"ed"}
