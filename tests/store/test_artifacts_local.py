@@ -147,3 +147,22 @@ def test_fsync_dir_tolerates_folders_that_cannot_be_synced(
     monkeypatch.setattr(os, "fsync", failing)
     with pytest.raises(OSError):
         artifacts_mod._fsync_dir(str(tmp_path))
+
+
+def test_a_symlink_planted_in_the_store_is_never_followed(tmp_path: Path) -> None:
+    from carnet.errors import ArtifactCorrupted
+
+    store = FsspecArtifactStore(str(tmp_path / "store"))
+    info = store.put_bytes(b"the real content")
+    secret = tmp_path / "outside.txt"
+    secret.write_bytes(b"the real content")  # same bytes: only refusing the link can stop the read
+    key = store._object_key(info.digest)
+    os.unlink(key)
+    os.symlink(secret, key)
+    for read in (
+        lambda: store.get_bytes(info.digest),
+        lambda: store.get_file(info.digest, tmp_path / "copy.bin"),
+    ):
+        with pytest.raises(ArtifactCorrupted, match="symbolic link"):
+            read()
+    assert not (tmp_path / "copy.bin").exists()

@@ -383,12 +383,21 @@ class FsspecArtifactStore:
         key = self._object_key(digest)
         try:
             if self._local:
-                return key, open(key, "rb")
+                # never follow a link planted in the store: an object is a regular file written here
+                fd = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                return key, os.fdopen(fd, "rb")
             return key, self._fs.open(key, "rb", block_size=CHUNK_SIZE, cache_type="none")
         except FileNotFoundError:
             raise self._not_found(digest) from None
-        except self._errors as exc:
-            raise self._storage_error("read", exc) from exc
+        except OSError as exc:
+            if self._local and exc.errno == errno.ELOOP:
+                raise ArtifactCorrupted(
+                    f"artifact {digest} is corrupted: the stored object {key} is a symbolic link",
+                    digest=digest,
+                ) from None
+            if isinstance(exc, self._errors):
+                raise self._storage_error("read", exc) from exc
+            raise
 
     def _verify(self, digest: str, key: str, hasher: Any) -> None:
         actual = _digest(hasher)
