@@ -98,7 +98,8 @@ def _default_actor(env: Mapping[str, str]) -> str:
         return "unknown"
 
 
-def _flush_interval(env: Mapping[str, str]) -> float:
+def flush_interval(env: Mapping[str, str]) -> float:
+    """``CARNET_FLUSH_INTERVAL`` of ``env`` in seconds (default 1.0); InvalidInput when not positive."""
     raw = env.get("CARNET_FLUSH_INTERVAL", "1.0")
     try:
         value = float(raw)
@@ -177,7 +178,7 @@ def resolve_settings(
         "storage_options": storage,
         "actor": _default_actor(env),
         "audit_key": env.get("CARNET_AUDIT_KEY") or None,
-        "flush_interval": _flush_interval(env),
+        "flush_interval": flush_interval(env),
         "offload_rows": _offload_rows(env),
     }
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""

@@ -292,3 +292,19 @@ def test_the_token_comes_from_carnet_token(tmp_path: Path, monkeypatch: pytest.M
     finally:
         server.stop()
         services.close()
+
+
+def test_the_fluent_api_works_the_same(client: Side) -> None:
+    import carnet
+
+    with carnet.start_run(project="demo", name=f"fluent-{client.kind}", uri=client.client.uri) as run:
+        run.log_params({"lr": 0.1, "layers": 3})
+        for step in range(250):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+        run.log_text("hello", "notes/hello.txt")
+        run_id = run.id
+    stored = client.services.tracking.get_run(run_id)
+    assert stored.status.value == "finished" and stored.params == {"lr": "0.1", "layers": "3"}
+    history = client.services.tracking.metric_history(run_id, "loss")
+    assert [m.step for m in history] == list(range(250))
+    assert {a.path for a in client.services.tracking.list_artifacts(run_id)} >= {"notes/hello.txt"}

@@ -24,6 +24,7 @@ from carnet.client.local import Client
 from carnet.domain import Artifact, DatasetVersion, Run, RunInput, RunStatus
 from carnet.domain.runs import check_params_unchanged
 from carnet.errors import Conflict, InvalidInput
+from carnet.services.tracking import TrackingService
 from carnet.services.validation import check_key, param_value
 
 __all__ = [
@@ -51,11 +52,12 @@ def _client_for(uri: str | None, artifacts: str | None) -> tuple[Client, MetricB
     key = (uri or os.environ.get("CARNET_URI"), artifacts or os.environ.get("CARNET_ARTIFACTS"))
     with _STACK_LOCK:
         if key not in _CLIENTS:
-            client = Client(uri, artifacts=artifacts)
-            tracking = client.services.tracking
+            from carnet.client import Client as Dispatching  # local workspace or carnet server
+
+            client = Dispatching(uri, artifacts=artifacts)
             buf = MetricBuffer(
-                lambda rid, ms, ps: tracking.log_batch(rid, ms, ps, allow_ended=True),
-                interval=client.settings.flush_interval,
+                lambda rid, ms, ps: client.write_batch(rid, ms, ps, allow_ended=True),
+                interval=client.flush_interval,
             )
             _CLIENTS[key] = (client, buf)
         return _CLIENTS[key]
@@ -103,7 +105,7 @@ class ActiveRun:
         self._log_file: TextIO | None = None
         self._saved: tuple[TextIO, TextIO] | None = None
         # the artifact store must be usable at interpreter exit, when imports can fail
-        client.services.ctx.artifacts.connect()
+        client.connect_artifacts()
         if capture_output:
             self._start_capture()
 
@@ -130,7 +132,7 @@ class ActiveRun:
             try:
                 if self._log_path.stat().st_size > 0:
                     data = self._log_path.read_bytes()
-                    self.client.services.tracking.log_artifact_bytes(self.id, data, "logs/output.txt")
+                    self.client.log_artifact_bytes(self.id, data, "logs/output.txt")
             finally:
                 self._log_path.unlink(missing_ok=True)
                 self._log_path = None
@@ -179,7 +181,7 @@ class ActiveRun:
         if step is None:
             step = self._steps.get(key, -1) + 1
         self._steps[key] = step
-        m = self.client.services.tracking.make_metric(
+        m = TrackingService.make_metric(
             key, value, step, time.time() if timestamp is None else timestamp
         )
         self._buffer.add(self.id, m)
@@ -200,16 +202,16 @@ class ActiveRun:
 
     def log_text(self, text: str, artifact_path: str) -> Artifact:
         """Store a string as a text artifact."""
-        return self.client.services.tracking.log_artifact_bytes(self.id, text.encode(), artifact_path)
+        return self.client.log_artifact_bytes(self.id, text.encode(), artifact_path)
 
     def log_bytes(self, data: bytes, artifact_path: str) -> Artifact:
         """Store in-memory bytes (an image, a serialized report) as an artifact."""
-        return self.client.services.tracking.log_artifact_bytes(self.id, data, artifact_path)
+        return self.client.log_artifact_bytes(self.id, data, artifact_path)
 
     def log_dict(self, obj: Any, artifact_path: str) -> Artifact:
         """Store a JSON-serialisable object as a JSON artifact."""
         data = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
-        return self.client.services.tracking.log_artifact_bytes(self.id, data, artifact_path)
+        return self.client.log_artifact_bytes(self.id, data, artifact_path)
 
     def log_input(self, ref: str, context: str = "training") -> list[RunInput]:
         """Record that the run read dataset version ``ref`` (``name@N``)."""
@@ -246,9 +248,7 @@ class ActiveRun:
             pending = self._buffer.take(self.id)
             metrics, params = split(pending)
             try:
-                self.client.services.tracking.end_run(
-                    self.id, RunStatus(status), error, metrics=metrics, params=params
-                )
+                self.client.finish_run(self.id, status, error, metrics=metrics, params=params)
             except BaseException:
                 self._buffer.add_many(self.id, pending)  # keep them for a later flush
                 raise

@@ -147,6 +147,43 @@ class Client:
         make = self.services.tracking.make_metric
         self.services.tracking.log_metrics(run_id, [make(k, v, step, ts) for k, v in metrics.items()])
 
+    # -- what the fluent API writes through (the same on a remote client) ----------------------------
+    @property
+    def flush_interval(self) -> float:
+        """Seconds between background metric flushes of the fluent API."""
+        return float(self.settings.flush_interval)
+
+    def connect_artifacts(self) -> None:
+        """Open the artifact store now, so that it is usable at interpreter exit."""
+        self.services.ctx.artifacts.connect()
+
+    def write_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: dict[str, Any] | None = None,
+        *,
+        allow_ended: bool = False,
+    ) -> int:
+        """Metric values and params in one transaction."""
+        return self.services.tracking.log_batch(run_id, metrics, params, allow_ended=allow_ended)
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus | str,
+        error: str | None = None,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """End a run together with its last metric values and params (one transaction)."""
+        self.services.tracking.end_run(run_id, RunStatus(status), error, metrics=list(metrics), params=params)
+
+    def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
+        """Store bytes as one artifact of the run."""
+        return self.services.tracking.log_artifact_bytes(run_id, data, artifact_path)
+
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
         """Record a batch of :class:`Metric` values in one transaction."""
         make = self.services.tracking.make_metric

@@ -302,6 +302,64 @@ class RemoteClient:
         ts = time.time() if timestamp is None else timestamp
         self.log_batch(run_id, [Metric(k, v, step, ts) for k, v in metrics.items()])
 
+    # -- what the fluent API writes through (the same on a local client) ---------------------------
+    @property
+    def flush_interval(self) -> float:
+        """Seconds between background metric flushes of the fluent API (``CARNET_FLUSH_INTERVAL``)."""
+        import os
+
+        from carnet.config import flush_interval
+
+        return flush_interval(os.environ)
+
+    def connect_artifacts(self) -> None:
+        """Nothing to prepare: artifacts go through the server."""
+
+    def write_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: dict[str, Any] | None = None,
+        *,
+        allow_ended: bool = False,
+    ) -> int:
+        """Metric values and params in one POST per batch (params with the first)."""
+        items, logged, extra = list(metrics), 0, dict(params or {})
+        for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
+            chunk = items[start : start + MAX_METRICS_PER_BATCH]
+            body = {"metrics": [_metric_json(m) for m in chunk], "params": extra, "allow_ended": allow_ended}
+            logged += int(self._json("POST", f"/runs/{_seg(run_id)}/metrics", json=body)["logged"])
+            extra = {}
+        return logged
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus | str,
+        error: str | None = None,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """End a run together with its last metric values and params (one request)."""
+        items = list(metrics)
+        if len(items) > MAX_METRICS_PER_BATCH:  # the end request carries one batch at most
+            self.write_batch(run_id, items[:-MAX_METRICS_PER_BATCH], allow_ended=False)
+            items = items[-MAX_METRICS_PER_BATCH:]
+        body = {
+            "status": RunStatus(status).value,
+            "error": error,
+            "metrics": [_metric_json(m) for m in items],
+            "params": dict(params or {}),
+        }
+        self._json("PATCH", f"/runs/{_seg(run_id)}", json=body)
+
+    def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
+        """Store bytes as one artifact of the run."""
+        url = f"/runs/{_seg(run_id)}/artifacts/{quote(artifact_path.strip('/'), safe='/')}"
+        headers = {"Content-Type": "application/octet-stream"}
+        return artifact_from_dict(self._json("PUT", url, content=data, headers=headers))
+
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
         """Record a batch of :class:`Metric` values: one POST (and transaction) per batch of at most
         ``MAX_METRICS_PER_BATCH`` values."""
