@@ -50,6 +50,7 @@ from carnet.domain import (
 from carnet.errors import ArtifactCorrupted, CarnetError, GateFailed, InvalidInput, NotFound, StorageError
 from carnet.schemas import MAX_METRICS_PER_BATCH, error_from_problem
 from carnet.services import Verification
+from carnet.services.tracking import artifact_path
 from carnet.store.interfaces import RunPage
 
 __all__ = ["API_PREFIX", "RemoteClient", "is_server_uri"]
@@ -418,8 +419,13 @@ class RemoteClient:
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
         """Copy an artifact (or folder of artifacts) of a run to ``dest``, verified."""
-        want = path.strip("/")
-        arts = [a for a in self.list_artifacts(run_id) if a.path == want or a.path.startswith(want + "/")]
+        want = artifact_path(path)
+        # the server's paths are checked like ours: none may climb out of ``dest``
+        arts = [
+            a
+            for a in self.list_artifacts(run_id)
+            if artifact_path(a.path) == want or a.path.startswith(want + "/")
+        ]
         if not arts:
             raise NotFound(
                 f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path"
