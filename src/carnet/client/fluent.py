@@ -181,9 +181,7 @@ class ActiveRun:
         if step is None:
             step = self._steps.get(key, -1) + 1
         self._steps[key] = step
-        m = TrackingService.make_metric(
-            key, value, step, time.time() if timestamp is None else timestamp
-        )
+        m = TrackingService.make_metric(key, value, step, time.time() if timestamp is None else timestamp)
         self._buffer.add(self.id, m)
 
     def log_metrics(

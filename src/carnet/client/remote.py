@@ -2,73 +2,54 @@
 
 Same method names, arguments and return types as the local :class:`carnet.client.local.Client`;
 responses are rebuilt into the domain dataclasses, and problem+json errors are raised as the same
-:mod:`carnet.errors` classes. Metric values travel in batches (one POST per batch). Methods the
-REST API has no route for raise :class:`~carnet.errors.InvalidInput` naming the local workspace
-they need.
+:mod:`carnet.errors` classes. Metric values travel in batches (one POST per batch). Tracking,
+datasets and audit are here; the registry and training calls are in ``remote_registry`` and
+``remote_training``, the HTTP plumbing in ``remote_http``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote
 
-import httpx
-
+from carnet.client.remote_http import API_PREFIX, is_server_uri
+from carnet.client.remote_http import seg as _seg
+from carnet.client.remote_http import text_values as _text
+from carnet.client.remote_registry import RemoteRegistry
+from carnet.client.remote_training import RemoteTraining
 from carnet.client.wire import (
-    approval_from_dict,
     artifact_from_dict,
     audit_event_from_dict,
     dataset_version_from_dict,
     metric_from_dict,
-    model_from_dict,
-    model_version_from_dict,
     project_from_dict,
-    promotion_from_dict,
     run_from_dict,
     run_input_from_dict,
 )
 from carnet.domain import (
-    Approval,
     Artifact,
     AuditEvent,
     DatasetVersion,
     Metric,
-    ModelVersion,
     Project,
-    Promotion,
-    RegisteredModel,
     Run,
     RunInput,
     RunStatus,
 )
-from carnet.errors import ArtifactCorrupted, CarnetError, GateFailed, InvalidInput, NotFound, StorageError
-from carnet.schemas import MAX_METRICS_PER_BATCH, error_from_problem
+from carnet.errors import InvalidInput, NotFound
+from carnet.schemas import MAX_METRICS_PER_BATCH
 from carnet.services import Verification
 from carnet.services.tracking import artifact_path
 from carnet.store.interfaces import RunPage
 
 __all__ = ["API_PREFIX", "RemoteClient", "is_server_uri"]
 
-API_PREFIX = "/api/v1"
-_CHUNK = 1024 * 1024
 #: events one audit request returns at most (the server's limit)
 _MAX_EVENTS = 10_000
-
-
-def is_server_uri(uri: object) -> bool:
-    """Whether ``uri`` names a carnet server (``http://`` or ``https://``)."""
-    return isinstance(uri, str) and uri.strip().lower().startswith(("http://", "https://"))
-
-
-def _seg(text: str) -> str:
-    """One path segment, percent-encoded (slashes included)."""
-    return quote(str(text), safe="")
 
 
 def _metric_json(m: Metric) -> dict[str, Any]:
@@ -81,12 +62,7 @@ def _metric_json(m: Metric) -> dict[str, Any]:
     }
 
 
-def _text(values: dict[str, Any]) -> dict[str, str]:
-    """Params and tags as the local client stores them: text."""
-    return {str(k): v if isinstance(v, str) else str(v) for k, v in values.items()}
-
-
-class RemoteClient:
+class RemoteClient(RemoteRegistry, RemoteTraining):
     """Queries and changes the workspace of a ``carnet server`` at ``url`` (``http(s)://host:port``).
 
     Args:
@@ -95,125 +71,6 @@ class RemoteClient:
         timeout: seconds to wait for each request.
         transport: an httpx transport (e.g. ``httpx.ASGITransport``); default: the network.
     """
-
-    def __init__(
-        self,
-        url: str,
-        token: str | None = None,
-        *,
-        timeout: float = 120.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not is_server_uri(url):
-            raise InvalidInput(f"{url!r} is not a carnet server URL: use http(s)://host:port", field="uri")
-        self._url = url.strip().rstrip("/")
-        if self._url.endswith(API_PREFIX):
-            self._url = self._url[: -len(API_PREFIX)]
-        token = token if token is not None else os.environ.get("CARNET_TOKEN") or None
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
-            base_url=self._url + API_PREFIX, headers=headers, timeout=timeout, transport=transport
-        )
-
-    @property
-    def uri(self) -> str:
-        """The server's URL."""
-        return self._url
-
-    @property
-    def services(self) -> NoReturn:
-        """Not available: the services live in the server's process."""
-        self._local_only("services")
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
-
-    def __enter__(self) -> RemoteClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- HTTP plumbing -------------------------------------------------------------------------------
-    def _local_only(self, what: str) -> NoReturn:
-        raise InvalidInput(
-            f"{what} needs a local workspace (a folder, sqlite:/// or postgresql:// URI); "
-            f"the carnet server at {self._url} has no route for it",
-            field="uri",
-        )
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            r = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise StorageError(f"cannot reach the carnet server at {self._url}: {exc}") from exc
-        if r.is_error:
-            self._raise(r)
-        return r
-
-    def _raise(self, r: httpx.Response) -> NoReturn:
-        try:
-            doc = r.json()
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict) or "error" not in doc:
-            raise CarnetError(f"the carnet server answered {r.status_code}: {r.text[:200]}")
-        exc = error_from_problem(doc)
-        if isinstance(exc, GateFailed) and isinstance(doc.get("promotion"), dict):
-            exc.promotion = promotion_from_dict(doc["promotion"])  # type: ignore[attr-defined]
-        raise exc
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
-
-    def _download(
-        self, path: str, dest: Path, progress: Callable[[int], None] | None = None, params: Any = None
-    ) -> Path:
-        """Stream a download into a temp file beside ``dest``, check its digest, then rename."""
-        from carnet.store.artifacts import hash_file
-
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".carnet-", dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                try:
-                    with self._http.stream("GET", path, params=params) as r:
-                        if r.is_error:
-                            r.read()
-                            self._raise(r)
-                        expected = r.headers.get("X-Carnet-Digest")
-                        for chunk in r.iter_bytes(_CHUNK):
-                            f.write(chunk)
-                            if progress is not None:
-                                progress(len(chunk))
-                except httpx.TransportError as exc:
-                    raise StorageError(
-                        f"download from the carnet server at {self._url} failed: {exc}"
-                    ) from exc
-            if expected and hash_file(tmp).digest != expected:
-                raise ArtifactCorrupted(
-                    f"the bytes received for {dest.name} do not match {expected}", digest=expected
-                )
-            tmp.replace(dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest
-
-    @staticmethod
-    def _chunks(path: Path, progress: Callable[[int], None] | None) -> Iterator[bytes]:
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                if progress is not None:
-                    progress(len(chunk))
-                yield chunk
-
-    def _upload(
-        self, method: str, path: str, src: Path, progress: Callable[[int], None] | None, **kw: Any
-    ) -> Any:
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(src.stat().st_size)}
-        return self._json(method, path, content=self._chunks(src, progress), headers=headers, **kw)
 
     # -- projects and runs ---------------------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
@@ -246,10 +103,6 @@ class RemoteClient:
             "environment": environment or {},
         }
         return run_from_dict(self._json("POST", "/runs", json=body))
-
-    def resolve_run_id(self, text: str) -> str:
-        """The full id of the run whose id starts with ``text`` (unique prefix of 4+ characters)."""
-        return str(self._json("GET", f"/runs/{_seg(text)}")["id"])
 
     def get_run(self, run_id: str) -> Run:
         """A run with params, tags and the latest value of each metric."""
@@ -529,173 +382,6 @@ class RemoteClient:
             dest = dest / f"{version.name}-v{version.version}{suffix}"
         return self._download(f"/datasets/{_seg(version.ref)}/file", dest, progress)
 
-    # -- training (server-side only through a local workspace) -----------------------------------------
-    def train(self, spec: Any, *, jobs: int = 1, progress: Any = None) -> Any:
-        """Train from a spec (needs a local workspace)."""
-        self._local_only("train")
-
-    def automl(self, data: str, **kwargs: Any) -> dict[str, Any]:
-        """AutoML (needs a local workspace)."""
-        self._local_only("automl")
-
-    def evaluate(self, run_id: str, data: str, *, progress: Any = None) -> Any:
-        """Evaluate a run's model (needs a local workspace)."""
-        self._local_only("evaluate")
-
-    def reproduce(self, run_id: str, *, progress: Any = None) -> dict[str, Any]:
-        """Re-run a training (needs a local workspace)."""
-        self._local_only("reproduce")
-
-    def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
-        """Load a fitted model (needs a local workspace: the server sends no model files)."""
-        self._local_only("load_model")
-
-    # -- model registry ------------------------------------------------------------------------------
-    def register_model(
-        self,
-        run_id: str,
-        name: str,
-        *,
-        description: str = "",
-        tags: dict[str, str] | None = None,
-        derived_from: int | None = None,
-    ) -> ModelVersion:
-        """Register the model a training run stored as the next version of ``name``."""
-        body = {
-            "run_id": self.resolve_run_id(run_id),
-            "description": description,
-            "tags": _text(tags or {}),
-            "derived_from": derived_from,
-        }
-        return model_version_from_dict(self._json("POST", f"/models/{_seg(name)}/versions", json=body))
-
-    def log_model(self, model: Any, name: str, sample: Any, **kwargs: Any) -> ModelVersion:
-        """Register an in-memory model (needs a local workspace)."""
-        self._local_only("log_model")
-
-    def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
-        """Export to ONNX (needs a local workspace)."""
-        self._local_only("export_model")
-
-    def get_model(self, name: str) -> RegisteredModel:
-        """A registered model with its tags, aliases and latest version number."""
-        if "@" in name or "/" in name:
-            raise InvalidInput(f"{name!r} is a version reference; use get_model_version", field="name")
-        return model_from_dict(self._json("GET", f"/models/{_seg(name)}"))
-
-    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        """Registered models (of one project)."""
-        params = {"project": project} if project is not None else None
-        return [model_from_dict(m) for m in self._json("GET", "/models", params=params)]
-
-    def model_versions(self, name: str) -> list[ModelVersion]:
-        """Every version of a registered model, oldest first."""
-        return [model_version_from_dict(v) for v in self._json("GET", f"/models/{_seg(name)}/versions")]
-
-    def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
-        """The version ``NAME/3``, ``NAME@alias`` or ``NAME`` (latest) names."""
-        if version is not None:
-            path = f"/models/{_seg(ref)}/versions/{int(version)}"
-        elif "@" in ref or "/" in ref:
-            path = f"/models/{quote(ref, safe='/@')}"
-        else:
-            path = f"/models/{_seg(ref)}/versions/latest"
-        return model_version_from_dict(self._json("GET", path))
-
-    def set_model_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
-        """Point an alias at a version without gates; returns the previous holder."""
-        body = {"version": version, "reason": reason}
-        previous = self._json("PUT", f"/models/{_seg(name)}/aliases/{_seg(alias)}", json=body)["previous"]
-        return None if previous is None else int(previous)
-
-    def delete_model_alias(self, name: str, alias: str) -> int:
-        """Remove an alias; returns the version it pointed at."""
-        return int(self._json("DELETE", f"/models/{_seg(name)}/aliases/{_seg(alias)}")["previous"])
-
-    def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
-        """Set model tags (needs a local workspace)."""
-        self._local_only("set_model_tags")
-
-    def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
-        """Remove a model tag (needs a local workspace)."""
-        self._local_only("delete_model_tag")
-
-    def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Any:
-        """Store a promotion policy (needs a local workspace)."""
-        self._local_only("set_policy")
-
-    def get_policy(self, name: str) -> Any:
-        """The policy in force for a model (needs a local workspace)."""
-        self._local_only("get_policy")
-
-    def promote(
-        self,
-        name: str,
-        version: int,
-        alias: str = "production",
-        *,
-        dry_run: bool = False,
-        policy: Any = None,
-        allow_pickle: bool = False,
-        progress: Callable[[str, int, int], None] | None = None,
-    ) -> Promotion:
-        """Run the policy's gates on the server and move the alias when every gate passes.
-
-        ``policy`` may be a dict, YAML text or a YAML file path. ``allow_pickle`` is refused: the server
-        never loads pickled versions.
-
-        Raises:
-            GateFailed: a gate failed (not on a dry run); ``exc.promotion`` holds the results.
-        """
-        if allow_pickle:
-            raise InvalidInput("the carnet server never loads pickled models", field="allow_pickle")
-        body = {"version": version, "alias": alias, "dry_run": dry_run, "policy": _policy_dict(policy)}
-        return promotion_from_dict(self._json("POST", f"/models/{_seg(name)}/promote", json=body))
-
-    def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
-        """Record the caller's approval of a version for an alias."""
-        body = {"alias": alias, "comment": comment}
-        url = f"/models/{_seg(name)}/versions/{int(version)}/approvals"
-        return approval_from_dict(self._json("POST", url, json=body))
-
-    def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
-        """Move an alias back to its previous holder (audited, with the reason)."""
-        body = {"alias": alias, "reason": reason}
-        return promotion_from_dict(self._json("POST", f"/models/{_seg(name)}/rollback", json=body))
-
-    def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
-        """Promotions of a model (needs a local workspace)."""
-        self._local_only("promotions")
-
-    def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
-        """A model card (needs a local workspace)."""
-        self._local_only("model_card")
-
-    def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
-        """The auditor's dossier (needs a local workspace)."""
-        self._local_only("model_dossier")
-
-    # -- deployments (no routes) ---------------------------------------------------------------------
-    def set_deployment(self, source: Any) -> Any:
-        """Store a deployment (needs a local workspace)."""
-        self._local_only("set_deployment")
-
-    def get_deployment(self, endpoint: str) -> Any:
-        """An endpoint's deployment (needs a local workspace)."""
-        self._local_only("get_deployment")
-
-    def list_deployments(self) -> list[Any]:
-        """Every deployment (needs a local workspace)."""
-        self._local_only("list_deployments")
-
-    def deployment_history(self, endpoint: str) -> list[Any]:
-        """Revisions of a deployment (needs a local workspace)."""
-        self._local_only("deployment_history")
-
-    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Any:
-        """Stop routing an endpoint (needs a local workspace)."""
-        self._local_only("delete_deployment")
-
     # -- audit -----------------------------------------------------------------------------------------
     def audit_log(
         self,
@@ -716,22 +402,3 @@ class RemoteClient:
         """Recompute the audit hash chain on the server."""
         d = self._json("GET", "/audit/verify")
         return Verification(bool(d["ok"]), int(d["count"]), d.get("broken_seq"), d.get("reason"))
-
-
-def _policy_dict(policy: Any) -> dict[str, Any] | None:
-    """A policy override as the JSON object the server takes (dict, YAML text or YAML file)."""
-    if policy is None or isinstance(policy, dict):
-        return policy
-    if isinstance(policy, str | Path):
-        import yaml  # type: ignore[import-untyped, unused-ignore]
-
-        text = str(policy)
-        path = Path(text)
-        if "\n" not in text and path.is_file():
-            text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        if isinstance(data, dict):
-            return data
-    raise InvalidInput(
-        "a policy sent to the server must be a mapping, YAML text or a YAML file", field="policy"
-    )

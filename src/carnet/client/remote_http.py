@@ -1,0 +1,172 @@
+"""The HTTP plumbing of the remote SDK client: requests, errors, verified downloads, uploads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn, Self
+from urllib.parse import quote
+
+import httpx
+
+from carnet.client.wire import promotion_from_dict
+from carnet.errors import ArtifactCorrupted, CarnetError, GateFailed, InvalidInput, StorageError
+from carnet.schemas import error_from_problem
+
+__all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "seg", "text_values"]
+
+API_PREFIX = "/api/v1"
+_CHUNK = 1024 * 1024
+
+
+def is_server_uri(uri: object) -> bool:
+    """Whether ``uri`` names a carnet server (``http://`` or ``https://``)."""
+    return isinstance(uri, str) and uri.strip().lower().startswith(("http://", "https://"))
+
+
+def seg(text: str) -> str:
+    """One path segment, percent-encoded (slashes included)."""
+    return quote(str(text), safe="")
+
+
+def text_values(values: dict[str, Any]) -> dict[str, str]:
+    """Params and tags as the local client stores them: text."""
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in values.items()}
+
+
+class HttpTransport:
+    """The HTTP side of :class:`~carnet.client.remote.RemoteClient`: one connection pool to a
+    ``carnet server`` at ``url`` (``http(s)://host:port``), problem+json turned into carnet errors,
+    verified streaming downloads and streaming uploads.
+
+    Args:
+        url: the server's base URL (``/api/v1`` is added).
+        token: API token sent as ``Authorization: Bearer``; default ``CARNET_TOKEN``.
+        timeout: seconds to wait for each request.
+        transport: an httpx transport (e.g. ``httpx.ASGITransport``); default: the network.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not is_server_uri(url):
+            raise InvalidInput(f"{url!r} is not a carnet server URL: use http(s)://host:port", field="uri")
+        self._url = url.strip().rstrip("/")
+        if self._url.endswith(API_PREFIX):
+            self._url = self._url[: -len(API_PREFIX)]
+        token = token if token is not None else os.environ.get("CARNET_TOKEN") or None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self._url + API_PREFIX, headers=headers, timeout=timeout, transport=transport
+        )
+
+    @property
+    def uri(self) -> str:
+        """The server's URL."""
+        return self._url
+
+    @property
+    def services(self) -> NoReturn:
+        """Not available: the services live in the server's process."""
+        self._local_only("services")
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- HTTP plumbing -------------------------------------------------------------------------------
+    def _local_only(self, what: str) -> NoReturn:
+        raise InvalidInput(
+            f"{what} needs a local workspace (a folder, sqlite:/// or postgresql:// URI); "
+            f"the carnet server at {self._url} has no route for it",
+            field="uri",
+        )
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            r = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise StorageError(f"cannot reach the carnet server at {self._url}: {exc}") from exc
+        if r.is_error:
+            self._raise(r)
+        return r
+
+    def _raise(self, r: httpx.Response) -> NoReturn:
+        try:
+            doc = r.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or "error" not in doc:
+            raise CarnetError(f"the carnet server answered {r.status_code}: {r.text[:200]}")
+        exc = error_from_problem(doc)
+        if isinstance(exc, GateFailed) and isinstance(doc.get("promotion"), dict):
+            exc.promotion = promotion_from_dict(doc["promotion"])  # type: ignore[attr-defined]
+        raise exc
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    def _download(
+        self, path: str, dest: Path, progress: Callable[[int], None] | None = None, params: Any = None
+    ) -> Path:
+        """Stream a download into a temp file beside ``dest``, check its digest, then rename."""
+        from carnet.store.artifacts import hash_file
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".carnet-", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                try:
+                    with self._http.stream("GET", path, params=params) as r:
+                        if r.is_error:
+                            r.read()
+                            self._raise(r)
+                        expected = r.headers.get("X-Carnet-Digest")
+                        for chunk in r.iter_bytes(_CHUNK):
+                            f.write(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
+                except httpx.TransportError as exc:
+                    raise StorageError(
+                        f"download from the carnet server at {self._url} failed: {exc}"
+                    ) from exc
+            if expected and hash_file(tmp).digest != expected:
+                raise ArtifactCorrupted(
+                    f"the bytes received for {dest.name} do not match {expected}", digest=expected
+                )
+            tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    @staticmethod
+    def _chunks(path: Path, progress: Callable[[int], None] | None) -> Iterator[bytes]:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                if progress is not None:
+                    progress(len(chunk))
+                yield chunk
+
+    def _upload(
+        self, method: str, path: str, src: Path, progress: Callable[[int], None] | None, **kw: Any
+    ) -> Any:
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(src.stat().st_size)}
+        return self._json(method, path, content=self._chunks(src, progress), headers=headers, **kw)
+
+    def resolve_run_id(self, text: str) -> str:
+        """The full id of the run whose id starts with ``text`` (unique prefix of 4+ characters)."""
+        return str(self._json("GET", f"/runs/{seg(text)}")["id"])
