@@ -19,6 +19,7 @@ from urllib.parse import quote
 from carnet.client.remote_http import API_PREFIX, is_server_uri
 from carnet.client.remote_http import seg as _seg
 from carnet.client.remote_http import text_values as _text
+from carnet.client.remote_ops import RemoteOps
 from carnet.client.remote_registry import RemoteRegistry
 from carnet.client.remote_training import RemoteTraining
 from carnet.client.wire import (
@@ -62,7 +63,7 @@ def _metric_json(m: Metric) -> dict[str, Any]:
     }
 
 
-class RemoteClient(RemoteRegistry, RemoteTraining):
+class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
     """Queries and changes the workspace of a ``carnet server`` at ``url`` (``http(s)://host:port``).
 
     Args:

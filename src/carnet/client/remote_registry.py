@@ -151,27 +151,6 @@ class RemoteRegistry(HttpTransport):
         """The auditor's dossier (needs a local workspace)."""
         self._local_only("model_dossier")
 
-    # -- deployments (no routes) ---------------------------------------------------------------------
-    def set_deployment(self, source: Any) -> Any:
-        """Store a deployment (needs a local workspace)."""
-        self._local_only("set_deployment")
-
-    def get_deployment(self, endpoint: str) -> Any:
-        """An endpoint's deployment (needs a local workspace)."""
-        self._local_only("get_deployment")
-
-    def list_deployments(self) -> list[Any]:
-        """Every deployment (needs a local workspace)."""
-        self._local_only("list_deployments")
-
-    def deployment_history(self, endpoint: str) -> list[Any]:
-        """Revisions of a deployment (needs a local workspace)."""
-        self._local_only("deployment_history")
-
-    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Any:
-        """Stop routing an endpoint (needs a local workspace)."""
-        self._local_only("delete_deployment")
-
 
 def _policy_dict(policy: Any) -> dict[str, Any] | None:
     """A policy override as the JSON object the server takes (dict, YAML text or YAML file)."""
