@@ -6,6 +6,7 @@ role table, or one whose path parameters this matrix cannot fill, fails here by 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ GLOBAL_ROUTES = frozenset(
         "set_deployment",
         "deployment_history",
         "delete_deployment",
+        "resolve_deployment",
         "list_users",
         "create_user",
         "disable_user",
@@ -111,8 +113,11 @@ class Req:
     json: Any = None
     content: bytes | None = None
     params: dict[str, str] | None = None
+    form: dict[str, Any] | None = None  # multipart: {"data": {...}, "files": {...}}
 
     def send(self, http: httpx.Client, headers: dict[str, str]) -> httpx.Response:
+        if self.form is not None:
+            return http.request(self.method, self.path, params=self.params, headers=headers, **self.form)
         return http.request(
             self.method, self.path, json=self.json, content=self.content, params=self.params, headers=headers
         )
@@ -143,6 +148,11 @@ def _fresh_monitor(live: LiveApi) -> dict[str, str]:
     return {"name": name}
 
 
+def _model_tag(live: LiveApi) -> dict[str, str]:
+    live.services.registry.set_tags(MODEL, {"t": "x"})
+    return {}
+
+
 def _canary_history(live: LiveApi) -> dict[str, str]:
     live.services.registry.set_alias(MODEL, "canary", 1)
     live.services.registry.set_alias(MODEL, "canary", 2)
@@ -157,6 +167,7 @@ SETUP: dict[str, Callable[[LiveApi], dict[str, str]]] = {
     "rollback_model": _canary_history,
     "revoke_user_token": _target_token,
     "delete_monitor": _fresh_monitor,
+    "delete_model_tag": _model_tag,
 }
 BODIES: dict[str, Any] = {
     "create_project": {"name": PROJECT},
@@ -174,6 +185,7 @@ BODIES: dict[str, Any] = {
     "set_model_alias": {"version": 1, "reason": "matrix"},
     "promote_model": {"version": 2, "alias": "production", "dry_run": True},
     "rollback_model": {"alias": "canary", "reason": "matrix"},
+    "set_model_tags": {"tags": {"t": "x"}},
     "create_user": {"name": "newcomer", "roles": {OTHER: "viewer"}},
     "grant_role": {"role": "viewer"},
     "create_user_token": {"label": "matrix"},
@@ -183,6 +195,12 @@ BODIES: dict[str, Any] = {
     "acknowledge_alert": {"comment": "matrix"},
     "resolve_alert": {"comment": "matrix"},
     "upload_labels": b"request_id,label\nr1,1\n",
+    "detect_drift": {"reference": "ref@1", "current": "ref@1"},  # the monitors' reference, in PROJECT
+    # trainings are checked, then stream; the target is missing, so each stops at once (in-stream)
+    "train": {"spec": {"dataset": f"{DATASET}@1", "task": "binary", "target": "missing", "project": PROJECT}},
+    "automl": {"data": f"{DATASET}@1", "target": "missing", "project": PROJECT, "time_budget": 1},
+    "evaluate_run": {"data": f"{DATASET}@1"},
+    "reproduce_run": {},
 }
 QUERY: dict[str, dict[str, str]] = {
     "upload_dataset": {"filename": "table.csv", "project": PROJECT},
@@ -203,6 +221,7 @@ def _path_value(spec: RouteSpec, param: str, live: LiveApi) -> str:
         "alias": "production",
         "endpoint": "ep",  # deployed by set_deployment; deployment routes check '*' before any lookup
         "alert_id": "999999",
+        "seq": "1",  # a window of the monitor (it has none: 404 once the role is checked)
         "project": OTHER if top == "users" else PROJECT,
     }
     if param in values:
@@ -226,6 +245,10 @@ def build(spec: RouteSpec, live: LiveApi) -> Req:
     body = BODIES.get(spec.name, {} if spec.method in ("POST", "PUT", "PATCH") else None)
     if spec.name == "register_model_version":
         body = {"run_id": live.run_id}
+    if spec.name == "log_model_object":
+        meta = {"flavor": "sklearn", "signature": [{"name": "x", "dtype": "float64"}], "project": PROJECT}
+        form = {"data": {"meta": json.dumps(meta)}, "files": {"file": ("model", b"model bytes")}}
+        return Req(spec.method, path, form=form)
     if isinstance(body, bytes):
         return Req(spec.method, path, content=body, params=QUERY.get(spec.name))
     return Req(spec.method, path, json=body, params=QUERY.get(spec.name))

@@ -327,6 +327,33 @@ def test_the_gate_counts_only_distinct_authenticated_approvers(
     ]
 
 
+def test_an_authenticated_approval_confirms_the_same_persons_unauthenticated_one(
+    ws: Client, workspace: Workspace, auth: AuthService, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth.add_user("alice", {"*": "approver"})
+    alice = auth.authenticate(auth.create_token("alice")[0])
+    monkeypatch.setenv("CARNET_USER", "alice")
+    with workspace.client() as claimed:
+        first = claimed.approve(model, 1, comment="from my laptop")
+    assert (first.actor, first.authenticated) == ("alice", False)
+    assert _approval_details(ws, model)["measured"] == "0 of 2"
+
+    signed = as_user(ws, alice).registry.approve(model, 1, "production", "reviewed")
+    assert (signed.actor, signed.authenticated) == ("alice", True)
+    stored = ws.services.registry.approvals(model, 1, "production")
+    assert [(a.actor, a.authenticated, a.comment) for a in stored] == [("alice", True, "reviewed")]
+    assert _approval_details(ws, model)["measured"] == "1 of 2"
+    with pytest.raises(AlreadyExists, match="alice already approved"):
+        as_user(ws, alice).registry.approve(model, 1, "production", "again")
+    with pytest.raises(AlreadyExists, match="alice already approved"), workspace.client() as claimed:
+        claimed.approve(model, 1)
+    events = [e for e in ws.audit_log("model", limit=None) if e.action == "model.approve"]
+    assert [(e.payload["authenticated"], e.payload["confirms_unauthenticated"]) for e in events] == [
+        (True, True),
+        (False, False),
+    ]
+
+
 def test_without_authenticated_only_local_approvals_count(ws: Client, model: str) -> None:
     ws.set_policy({**POLICY, "gates": [{"type": "approval", "required": 1}]}, model=model)
     ws.approve(model, 1)

@@ -1,13 +1,17 @@
-"""Gated promotion, approvals, rollback, policies, model cards and dossiers, end to end."""
+"""Gated promotion, approvals, rollback, policies, model cards and dossiers, end to end, through a
+local workspace and through `carnet server`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from registry_sides import Side, open_side
 
 from carnet import Client
 from carnet.errors import Conflict, GateFailed, InvalidInput, NotFound
@@ -43,11 +47,15 @@ gates:
 """
 
 
+@pytest.fixture(params=["local", "remote"])
+def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
+    with open_side(request.param, tmp_path) as opened:
+        yield opened
+
+
 @pytest.fixture
-def ws(tmp_path: Path) -> Client:
-    client = Client(str(tmp_path / "ws"))
-    yield client
-    client.close()
+def ws(side: Side) -> Any:
+    return side.client
 
 
 @pytest.fixture
@@ -60,9 +68,10 @@ def cancer(ws: Client, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def versions(ws: Client, cancer: str) -> tuple[int, int]:
-    good = ws.train(SPEC.format(ref=cancer, model=GOOD)).run_id
-    weak = ws.train(SPEC.format(ref=cancer, model=WEAK)).run_id
+def versions(ws: Client, side: Side, cancer: str) -> tuple[int, int]:
+    train = side.services.search.run_spec
+    good = train(SPEC.format(ref=cancer, model=GOOD)).run_id
+    weak = train(SPEC.format(ref=cancer, model=WEAK)).run_id
     v1 = ws.register_model(good, "cancer").version
     v2 = ws.register_model(weak, "cancer").version
     ws.set_policy(POLICY.format(ref=cancer), model="cancer")

@@ -18,7 +18,7 @@ def _resolved(client: Any, endpoint: str) -> dict[str, Any]:
     from carnet.errors import NotFound
 
     try:
-        r = client.services.deployments.resolve(endpoint)
+        r = client.resolve_deployment(endpoint)
     except NotFound as exc:
         return {"error": exc.message}
     total = r.deployment.total_weight

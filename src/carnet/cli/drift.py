@@ -51,7 +51,7 @@ def drift(
         options.setdefault("column_methods", {})[col] = method
     if multivariate:
         options["multivariate"] = True
-    result = get_client(ctx).services.monitoring.drift(reference, current, options or None)
+    result = get_client(ctx).drift(reference, current, options or None)
     if report is not None:
         from carnet.checks.drift import render_drift_html
 

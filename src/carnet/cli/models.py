@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.errors import GateFailed
 
 __all__ = ["models"]
 
@@ -331,9 +332,20 @@ def promote(
     if status is not None:
         status.start()
     try:
-        result = client.services.promotion.promote(
-            name, version, alias, dry_run=dry_run, policy=policy, allow_pickle=allow_pickle, progress=progress
-        )
+        try:
+            result = client.promote(
+                name,
+                version,
+                alias,
+                dry_run=dry_run,
+                policy=policy,
+                allow_pickle=allow_pickle,
+                progress=progress,
+            )
+        except GateFailed as exc:
+            result = getattr(exc, "promotion", None)
+            if result is None:
+                raise
     finally:
         if status is not None:
             status.stop()
@@ -416,7 +428,7 @@ def card(
     """
     client = get_client(ctx)
     if as_json:
-        emit_json(client.services.dossier.card_data(name, version))
+        emit_json(client.model_card_data(name, version))
         return
     text = client.model_card(name, version, fmt)
     if out is None:
@@ -531,7 +543,7 @@ def policy_show(ctx: click.Context, name: str | None, project: str | None, as_js
     client = get_client(ctx)
     if (name is None) == (project is None):
         raise click.UsageError("give a model NAME or --project")
-    found = client.get_policy(name) if name else client.services.promotion.project_policy(str(project))
+    found = client.get_policy(name) if name else client.get_project_policy(str(project))
     data = policy_to_dict(found) if found else None
     if as_json:
         emit_json(data)

@@ -119,7 +119,7 @@ def create(ctx: click.Context, name: str | None, config: Path | None, as_json: b
     if opts["multivariate"]:
         spec["drift"] = {**(spec.get("drift") or {}), "multivariate": True}
     with console(stderr=True).status("building the reference (profiles, estimator)"):
-        created = get_client(ctx).services.monitoring.create(spec)
+        created = get_client(ctx).create_monitor(spec)
     if as_json:
         emit_json(_monitor_dict(created))
         return
@@ -148,7 +148,7 @@ def list_monitors(ctx: click.Context, as_json: bool) -> None:
     Example:
       carnet monitor list --json
     """
-    monitors = get_client(ctx).services.monitoring.list()
+    monitors = get_client(ctx).list_monitors()
     if as_json:
         emit_json([_monitor_dict(m) for m in monitors])
         return
@@ -190,7 +190,6 @@ def run(
     from carnet.domain.monitors import WindowSpec
 
     client = get_client(ctx)
-    service = client.services.monitoring
     if not names and not run_all:
         raise InvalidInput("name a monitor, or pass --all", field="names")
     interval = None
@@ -203,12 +202,12 @@ def run(
         raise InvalidInput("--passes must be >= 1", field="passes")
     done, opened = 0, False
     while True:
-        targets = [m.name for m in service.list()] if run_all else list(names)
+        targets = [m.name for m in client.list_monitors()] if run_all else list(names)
         results = []
         with stage_progress(not as_json) as progress:
             for name in targets:
                 results.append(
-                    service.run(name, flush=flush, progress=lambda s, d, t, n=name: progress(n, d, t))
+                    client.run_monitor(name, flush=flush, progress=lambda s, d, t, n=name: progress(n, d, t))
                 )
         opened = opened or any(t.kind == "opened" for r in results for t in r.transitions)
         if as_json and interval is not None:  # scheduler mode: one JSON line per pass
@@ -256,9 +255,9 @@ def show(ctx: click.Context, name: str, last: int, rollup: str | None, as_json: 
       carnet monitor show churn-prod --rollup 1d
     """
     client = get_client(ctx)
-    m = client.services.monitoring.get(name)
+    m = client.get_monitor(name)
     if rollup:
-        periods = client.services.monitoring.rollup(name, rollup, last=last)
+        periods = client.monitor_rollup(name, rollup, last=last)
         if as_json:
             emit_json({"monitor": name, "period": rollup, "periods": periods})
             return
@@ -269,8 +268,8 @@ def show(ctx: click.Context, name: str, last: int, rollup: str | None, as_json: 
                 f"{', ' + ', '.join(p['drifted_columns']) if p['drifted_columns'] else ''}"
             )
         return
-    windows = client.services.monitoring.windows(name, last=last)
-    alerts = client.services.alerts.list(m)
+    windows = client.monitor_windows(name, last=last)
+    alerts = client.list_alerts(name)
     if as_json:
         emit_json(
             {
@@ -322,11 +321,10 @@ def report(ctx: click.Context, name: str, output: Path, last: int | None, as_jso
     from carnet.services.monitoring import shown_spec
 
     client = get_client(ctx)
-    service = client.services.monitoring
-    m = service.get(name)
-    windows = service.windows(name, last=last)
-    latest = service.window_report(windows[-1]) if windows else None
-    alerts = [a.to_dict() for a in client.services.alerts.list(m)]
+    m = client.get_monitor(name)
+    windows = client.monitor_windows(name, last=last)
+    latest = client.monitor_window_report(name, windows[-1].seq) if windows else None
+    alerts = [a.to_dict() for a in client.list_alerts(name)]
     page = render_monitor_html(shown_spec(m), [w.to_dict() for w in windows], latest, alerts)
     output.write_text(page, encoding="utf-8")
     if as_json:
@@ -347,7 +345,7 @@ def delete(ctx: click.Context, name: str, as_json: bool) -> None:
     Example:
       carnet monitor delete churn-prod
     """
-    get_client(ctx).services.monitoring.delete(name)
+    get_client(ctx).delete_monitor(name)
     if as_json:
         emit_json({"deleted": name})
         return
@@ -367,9 +365,7 @@ def alerts(ctx: click.Context, name: str | None, statuses: tuple[str, ...], as_j
     Example:
       carnet monitor alerts churn-prod --status open
     """
-    client = get_client(ctx)
-    m = client.services.monitoring.get(name) if name else None
-    found = client.services.alerts.list(m, list(statuses) or None)
+    found = get_client(ctx).list_alerts(name or None, list(statuses) or None)
     if as_json:
         emit_json([a.to_dict() for a in found])
         return
@@ -385,10 +381,7 @@ def alerts(ctx: click.Context, name: str | None, statuses: tuple[str, ...], as_j
 
 def _alert_change(ctx: click.Context, alert_id: int, comment: str, as_json: bool, action: str) -> None:
     client = get_client(ctx)
-    service = client.services.alerts
-    current = service.get(alert_id)
-    m = client.services.monitoring.get(current.monitor)
-    changed = getattr(service, action)(alert_id, comment, m)
+    changed = getattr(client, f"{action}_alert")(alert_id, comment)
     if as_json:
         emit_json(changed.to_dict())
         return
@@ -461,7 +454,7 @@ def labels_add(
     Example:
       carnet monitor labels add outcomes.csv --id-column request_id --label-column churned
     """
-    stored = get_client(ctx).services.monitoring.add_labels(
+    stored = get_client(ctx).add_labels(
         file, id_column=id_column, label_column=label_column, row_column=row_column, model=model
     )
     if as_json:

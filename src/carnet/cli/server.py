@@ -43,6 +43,13 @@ def is_loopback(host: str) -> bool:
 @click.option(
     "--max-json-mb", default=16.0, show_default=True, type=float, help="Largest JSON body; larger get 413."
 )
+@click.option(
+    "--training-slots",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Trainings (train, automl, evaluate, reproduce) run at once; more wait in a queue.",
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -55,6 +62,7 @@ def server(
     artifacts: str | None,
     max_body_mb: float,
     max_json_mb: float,
+    training_slots: int,
     as_json: bool,
 ) -> None:
     """Run the REST API: projects, runs, datasets, models and the audit ledger under /api/v1.
@@ -94,6 +102,7 @@ def server(
         require_auth=auth,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_json_bytes=int(max_json_mb * 1024 * 1024),
+        training_slots=training_slots,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}"

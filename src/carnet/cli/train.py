@@ -12,8 +12,6 @@ from carnet.cli.render import console, emit_json, get_client, handle_errors, jso
 __all__ = ["automl", "evaluate", "train"]
 
 
-
-
 def _metrics_table(title: str, metrics: dict[str, float], intervals: dict[str, Any]) -> Any:
     from rich.table import Table
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from carnet.bootstrap import open_services
+from carnet.client.local_ops import LocalOps
 from carnet.config import Settings
 from carnet.domain import (
     Approval,
     Artifact,
     AuditEvent,
     DatasetVersion,
-    Deployment,
     Metric,
     ModelVersion,
     Policy,
@@ -31,7 +31,7 @@ from carnet.store.interfaces import RunPage
 __all__ = ["Client"]
 
 
-class Client:
+class Client(LocalOps):
     """Queries and changes a workspace addressed by a URI (folder, ``sqlite:///``, ``postgresql://``).
 
     Every call is durable when it returns. For buffered metric logging inside a
@@ -337,13 +337,37 @@ class Client:
             self.resolve_run_id(run_id), name, description=description, tags=tags, derived_from=derived_from
         )
 
-    def log_model(self, model: Any, name: str, sample: Any, **kwargs: Any) -> ModelVersion:
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        sample: Any,
+        *,
+        project: str = "default",
+        task: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        derived_from: int | None = None,
+        allow_pickle: bool = False,
+        flavor: str | None = None,
+    ) -> ModelVersion:
         """Register an in-memory fitted model; ``sample`` is a DataFrame of its inputs.
 
-        Keyword arguments: ``project``, ``task``, ``description``, ``tags``, ``derived_from``,
-        ``flavor``, and ``allow_pickle`` (the audited opt-in a generic Python object needs).
+        ``allow_pickle`` is the audited opt-in a generic Python object needs; ``flavor`` forces
+        one flavor instead of the one that can store the model safely.
         """
-        return self.services.registry.register_object(model, name, sample, **kwargs)
+        return self.services.registry.register_object(
+            model,
+            name,
+            sample,
+            project=project,
+            task=task,
+            description=description,
+            tags=tags,
+            derived_from=derived_from,
+            allow_pickle=allow_pickle,
+            flavor=flavor,
+        )
 
     def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
         """Write the ONNX form of a scikit-learn version to ``out``; with ``register`` it also
@@ -394,6 +418,10 @@ class Client:
         """The policy in force for a model (its own, else its project's default)."""
         return self.services.promotion.policy_for(name)
 
+    def get_project_policy(self, project: str) -> Policy | None:
+        """A project's default promotion policy, or None."""
+        return self.services.promotion.project_policy(project)
+
     def promote(
         self,
         name: str,
@@ -438,30 +466,15 @@ class Client:
         """The model card of a version as Markdown or self-contained HTML."""
         return self.services.dossier.card(name, version, fmt)
 
+    def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """What the model card of a version shows, as data."""
+        return self.services.dossier.card_data(name, version)
+
     def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
         """Write the auditor's dossier zip of a version; returns its manifest."""
         return self.services.dossier.dossier(name, version, out)
 
-    # -- deployments -----------------------------------------------------------
-    def set_deployment(self, source: Any) -> Deployment:
-        """Store a deployment (YAML text, a file path or a dict) as its endpoint's next revision."""
-        return self.services.deployments.set(source)
-
-    def get_deployment(self, endpoint: str) -> Deployment:
-        """The current deployment of an endpoint."""
-        return self.services.deployments.get(endpoint)
-
-    def list_deployments(self) -> list[Deployment]:
-        """The current deployment of every endpoint."""
-        return self.services.deployments.list()
-
-    def deployment_history(self, endpoint: str) -> list[Deployment]:
-        """Every revision of an endpoint's deployment, oldest first (deletions included)."""
-        return self.services.deployments.history(endpoint)
-
-    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
-        """Stop routing an endpoint (audited); returns the revision that marks it deleted."""
-        return self.services.deployments.delete(endpoint, reason=reason)
+    # -- deployments, monitors, alerts, labels and drift: in LocalOps (local_ops.py) -----------------
 
     # -- audit ---------------------------------------------------------------
     def audit_log(

@@ -1,34 +1,226 @@
-"""Deployments, monitors, alerts and drift over HTTP: part of :class:`~carnet.client.remote.RemoteClient`."""
+"""Deployments, monitors, alerts, labels and drift over HTTP: part of
+:class:`~carnet.client.remote.RemoteClient` (the same calls as ``local_ops`` on a workspace)."""
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from carnet.client.remote_http import HttpTransport
+from carnet.client.remote_http import HttpTransport, seg
+from carnet.client.wire import dataset_version_from_dict
+from carnet.client.wire_ops import (
+    alert_from_dict,
+    check_count,
+    deployment_from_dict,
+    drift_report_from_dict,
+    label_file_from_dict,
+    monitor_from_dict,
+    pass_from_dict,
+    resolved_deployment_from_dict,
+    rollup_from_dict,
+    statuses,
+    window_from_dict,
+)
+from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment, load_deployment
+from carnet.domain.monitors import Alert, LabelFile
+from carnet.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from carnet.checks.drift import DriftReport
+    from carnet.services.monitoring import PassResult
 
 __all__ = ["RemoteOps"]
 
 
+def _local_file(source: Any, what: str) -> Path | None:
+    """``source`` as a file of this machine; None when it names a dataset version (or is a frame).
+
+    The rule of the local workspace: an existing file wins; a path-like text that is no file
+    (a ``/`` and no ``@``) is NotFound naming ``what``.
+    """
+    if not isinstance(source, str | Path):
+        return None
+    if Path(source).is_file():
+        return Path(source)
+    if isinstance(source, Path) or ("@" not in source and "/" in source):
+        raise NotFound(f"{what}: no file {source}", field=what)
+    return None
+
+
 class RemoteOps(HttpTransport):
-    """The operations calls of the remote client (deployments, monitoring)."""
+    """The operations calls of the remote client: deployments, monitors, alerts, labels, drift."""
 
-    # -- deployments (no routes) ---------------------------------------------------------------------
-    def set_deployment(self, source: Any) -> Any:
-        """Store a deployment (needs a local workspace)."""
-        self._local_only("set_deployment")
+    # -- deployments ---------------------------------------------------------------------------------
+    def set_deployment(self, source: Any) -> Deployment:
+        """Store a deployment (YAML text, a file path of this machine or a dict) as its endpoint's
+        next revision; it is validated here first, then on the server (references resolve now)."""
+        spec = load_deployment(source.to_spec() if isinstance(source, Deployment) else source)
+        body = spec.to_spec()
+        return deployment_from_dict(self._json("PUT", f"/deployments/{seg(spec.endpoint)}", json=body))
 
-    def get_deployment(self, endpoint: str) -> Any:
-        """An endpoint's deployment (needs a local workspace)."""
-        self._local_only("get_deployment")
+    def get_deployment(self, endpoint: str) -> Deployment:
+        """The current deployment of an endpoint."""
+        return deployment_from_dict(self._json("GET", f"/deployments/{seg(endpoint)}"))
 
-    def list_deployments(self) -> list[Any]:
-        """Every deployment (needs a local workspace)."""
-        self._local_only("list_deployments")
+    def list_deployments(self) -> list[Deployment]:
+        """The current deployment of every endpoint."""
+        return [deployment_from_dict(d) for d in self._json("GET", "/deployments")]
 
-    def deployment_history(self, endpoint: str) -> list[Any]:
-        """Revisions of a deployment (needs a local workspace)."""
-        self._local_only("deployment_history")
+    def deployment_history(self, endpoint: str) -> list[Deployment]:
+        """Every revision of an endpoint's deployment, oldest first (deletions included)."""
+        return [deployment_from_dict(d) for d in self._json("GET", f"/deployments/{seg(endpoint)}/history")]
 
-    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Any:
-        """Stop routing an endpoint (needs a local workspace)."""
-        self._local_only("delete_deployment")
+    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
+        """Stop routing an endpoint (audited); returns the revision that marks it deleted."""
+        r = self._json("DELETE", f"/deployments/{seg(endpoint)}", params={"reason": reason})
+        return deployment_from_dict(r)
+
+    def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
+        """An endpoint's current deployment with every reference resolved to the version it names now."""
+        return resolved_deployment_from_dict(self._json("GET", f"/deployments/{seg(endpoint)}/resolved"))
+
+    # -- monitors ------------------------------------------------------------------------------------
+    def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:
+        """Create a monitor from its spec; the server builds and stores its reference (audited).
+
+        The monitor comes back as the server shows it: notifier secrets are ``***``.
+        """
+        if not isinstance(spec, Mapping):
+            raise InvalidInput(
+                "a monitor must be a mapping with name, model, reference, window", field="monitor"
+            )
+        return monitor_from_dict(self._json("POST", "/monitors", json=dict(spec)))
+
+    def list_monitors(self) -> list[Monitor]:
+        """Every monitor the caller may read, by name (notifier secrets shown as ``***``)."""
+        return [monitor_from_dict(m) for m in self._json("GET", "/monitors")]
+
+    def get_monitor(self, name: str) -> Monitor:
+        """A monitor by name (notifier secrets shown as ``***``)."""
+        return monitor_from_dict(self._json("GET", f"/monitors/{seg(name)}"))
+
+    def run_monitor(
+        self, name: str, *, flush: bool = False, progress: Callable[[str, int, int], None] | None = None
+    ) -> PassResult:
+        """One pass on the server over the rows logged since the last one (``progress`` is not
+        reported over HTTP)."""
+        return pass_from_dict(self._json("POST", f"/monitors/{seg(name)}/run", json={"flush": bool(flush)}))
+
+    def monitor_windows(self, name: str, last: int | None = None) -> list[MonitorWindow]:
+        """The windows of a monitor, oldest first (the ``last`` ones when given)."""
+        params = {} if last is None else {"last": check_count(last, "last")}
+        rows = self._json("GET", f"/monitors/{seg(name)}/windows", params=params)
+        return [window_from_dict(w) for w in rows]
+
+    def monitor_window_report(self, name: str, seq: int) -> dict[str, Any]:
+        """The full JSON report of window ``seq``: per-column drift, data quality, estimates."""
+        report: dict[str, Any] = self._json(
+            "GET", f"/monitors/{seg(name)}/windows/{check_count(seq, 'seq')}/report"
+        )
+        return report
+
+    def monitor_rollup(self, name: str, period: str = "1d", last: int | None = None) -> list[dict[str, Any]]:
+        """Input drift per period (``1d``, ``6h``), from the merged profiles of the windows."""
+        params: dict[str, Any] = {"period": period}
+        if last is not None:
+            params["last"] = check_count(last, "last")
+        periods = self._json("GET", f"/monitors/{seg(name)}/rollup", params=params)
+        return [rollup_from_dict(p) for p in periods]
+
+    def delete_monitor(self, name: str) -> None:
+        """Delete a monitor (audited); its windows and alerts stay on record."""
+        self._send("DELETE", f"/monitors/{seg(name)}")
+
+    # -- alerts --------------------------------------------------------------------------------------
+    def list_alerts(
+        self, monitor: str | None = None, status: str | Sequence[str] | None = None
+    ) -> list[Alert]:
+        """Alerts the caller may read, newest first: of one monitor, in some statuses."""
+        params: dict[str, Any] = {}
+        if monitor is not None:
+            params["monitor"] = monitor
+        wanted = statuses(status)
+        if wanted:
+            params["status"] = wanted
+        return [alert_from_dict(a) for a in self._json("GET", "/alerts", params=params)]
+
+    def acknowledge_alert(self, alert_id: int, comment: str = "") -> Alert:
+        """Mark an open alert as seen (it stays active until resolved); audited."""
+        url = f"/alerts/{check_count(alert_id, 'alert_id')}/acknowledge"
+        return alert_from_dict(self._json("POST", url, json={"comment": comment}))
+
+    def resolve_alert(self, alert_id: int, comment: str = "") -> Alert:
+        """Close an open or acknowledged alert by hand; audited and notified."""
+        url = f"/alerts/{check_count(alert_id, 'alert_id')}/resolve"
+        return alert_from_dict(self._json("POST", url, json={"comment": comment}))
+
+    # -- ground truth and drift ----------------------------------------------------------------------
+    def add_labels(
+        self,
+        source: str | Path | Any,
+        *,
+        id_column: str = "request_id",
+        label_column: str = "label",
+        row_column: str | None = None,
+        model: str | None = None,
+    ) -> LabelFile:
+        """Upload ground-truth labels (a CSV or Parquet file, streamed, or a DataFrame sent as
+        Parquet); the next monitoring pass joins them to the prediction log."""
+        params: dict[str, Any] = {"id_column": id_column, "label_column": label_column}
+        if row_column is not None:
+            params["row_column"] = row_column
+        if model is not None:
+            params["model"] = model
+        if isinstance(source, str | Path):
+            path = Path(source)
+            if not path.is_file():
+                raise InvalidInput(f"{path} is not a file", field="file")
+            params["filename"] = str(source)  # names the file in messages, as on a workspace
+            return label_file_from_dict(self._upload("POST", "/labels", path, None, params=params))
+        buf = io.BytesIO()
+        source.to_parquet(buf, index=False)
+        params.update(format="parquet", filename="DataFrame")
+        headers = {"Content-Type": "application/octet-stream"}
+        return label_file_from_dict(
+            self._json("POST", "/labels", content=buf.getvalue(), headers=headers, params=params)
+        )
+
+    def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
+        """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file of this
+        machine or a DataFrame.
+
+        Two dataset versions are compared on the server (the reference through its stored profile).
+        When a side is a file or a DataFrame, the comparison runs here: a dataset version on the
+        other side is downloaded (verified against its digest) and profiled the way the server does.
+        """
+        from carnet.checks.drift import DriftOptions, build_profile, detect_drift
+
+        opts = DriftOptions.from_dict(dict(options)) if options else None  # checked first, as there
+        ref_file, cur_file = _local_file(reference, "reference"), _local_file(current, "current")
+        both_versions = isinstance(reference, str) and isinstance(current, str)
+        if both_versions and ref_file is None and cur_file is None:
+            body = {"reference": reference, "current": current, "options": dict(options) if options else None}
+            return drift_report_from_dict(self._json("POST", "/drift", json=body))
+        with tempfile.TemporaryDirectory(prefix="carnet-drift-") as tmp:
+            ref_profile = build_profile(self._frame(reference, ref_file, Path(tmp)))
+            frame = self._frame(current, cur_file, Path(tmp))
+        return detect_drift(ref_profile, frame, opts)
+
+    def _frame(self, source: Any, file: Path | None, tmp: Path) -> Any:
+        """A DataFrame from a local file, a dataset version (downloaded, verified) or a DataFrame."""
+        from carnet.data import read_table
+
+        if file is not None:
+            return read_table(file).to_pandas()
+        if not isinstance(source, str):
+            return source
+        version = dataset_version_from_dict(self._json("GET", f"/datasets/{seg(source)}"))
+        suffix = "".join(Path(version.source).suffixes[-2:]).lower()  # as the workspace reads it
+        if version.format == "parquet" or suffix not in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
+            suffix = f".{version.format}"
+        dest = tmp / f"{len(list(tmp.iterdir()))}{suffix}"
+        self._download(f"/datasets/{seg(version.ref)}/file", dest)
+        return read_table(dest, version.format).to_pandas()  # type: ignore[arg-type]

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,9 @@ from carnet.client.wire import (
     model_version_from_dict,
     promotion_from_dict,
 )
-from carnet.domain import Approval, ModelVersion, Promotion, RegisteredModel
-from carnet.errors import InvalidInput
+from carnet.domain import Approval, ModelVersion, Policy, Promotion, RegisteredModel
+from carnet.domain.models import check_model_name
+from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
 
 __all__ = ["RemoteRegistry"]
 
@@ -45,13 +49,123 @@ class RemoteRegistry(HttpTransport):
         }
         return model_version_from_dict(self._json("POST", f"/models/{_seg(name)}/versions", json=body))
 
-    def log_model(self, model: Any, name: str, sample: Any, **kwargs: Any) -> ModelVersion:
-        """Register an in-memory model (needs a local workspace)."""
-        self._local_only("log_model")
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        sample: Any,
+        *,
+        project: str = "default",
+        task: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        derived_from: int | None = None,
+        allow_pickle: bool = False,
+        flavor: str | None = None,
+    ) -> ModelVersion:
+        """Register an in-memory fitted model; ``sample`` is a DataFrame of its inputs.
+
+        The model is serialised here by the flavor that can save it safely (pickle only with
+        ``allow_pickle``, the audited opt-in) and sent with its signature; the server stores the
+        file under its digest without loading it.
+        """
+        from carnet.services.registry import model_object
+        from carnet.store.artifacts import hash_bytes
+
+        check_model_name(name)
+        obj = model_object(model, sample, task=task, allow_pickle=allow_pickle, flavor=flavor)
+        meta = {
+            "flavor": obj.flavor,
+            "signature": [{"name": c.name, "dtype": c.dtype} for c in obj.signature.inputs],
+            "input_example": obj.input_example,
+            "project": project,
+            "task": task,
+            "description": description,
+            "tags": _text(tags or {}),
+            "derived_from": derived_from,
+            "allow_pickle": allow_pickle,
+            "classes": obj.classes,
+            "digest": hash_bytes(obj.data),
+        }
+        files = {"file": ("model", obj.data, "application/octet-stream")}
+        data = {"meta": json.dumps(meta, default=_json_scalar)}
+        return model_version_from_dict(
+            self._json("POST", f"/models/{_seg(name)}/objects", data=data, files=files)
+        )
+
+    def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
+        """A fitted model, named by a registry reference (``NAME@alias``, ``NAME/3``, ``NAME``) or by
+        the id of the training run that stored it. The file is downloaded, checked against the
+        digest the server recorded, and rebuilt here by its flavor's safe loader (trusted types
+        only; pickle only with ``allow_pickle``)."""
+        from carnet.flavors import flavor_registry
+
+        if "@" in ref or "/" in ref or self._is_model(ref):
+            mv = self.get_model_version(ref)
+            if mv.allow_pickle and not allow_pickle:
+                raise PermissionDenied(
+                    f"{mv.ref} was stored with pickle (flavor {mv.flavor!r}); loading runs code from the "
+                    "file: pass allow_pickle=True (--allow-pickle) if you trust its source"
+                )
+            url = f"/models/{_seg(mv.name)}/versions/{mv.version}/file"
+            data = self._fetch(url, mv.artifact_digest)
+            flavor = flavor_registry().get(mv.flavor)
+            return flavor.loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
+        return self._load_run_model(self.resolve_run_id(ref), trusted)
+
+    def _is_model(self, name: str) -> bool:
+        try:
+            self.get_model(name)
+        except (NotFound, InvalidInput):
+            return False
+        return True
+
+    def _fetch(self, url: str, digest: str) -> bytes:
+        """The bytes at ``url``, verified against ``digest`` (the one the registry recorded)."""
+        with tempfile.TemporaryDirectory(prefix="carnet-model-") as folder:
+            path = self._download(url, Path(folder) / "model")
+            data = path.read_bytes()
+        from carnet.store.artifacts import hash_bytes
+
+        if hash_bytes(data) != digest:
+            raise ArtifactCorrupted(f"the model file received does not match {digest}", digest=digest)
+        return data
+
+    def _load_run_model(self, run_id: str, trusted: tuple[str, ...]) -> Any:
+        """The model a training run stored (``model/meta.json`` names its flavor and digest)."""
+        from carnet.flavors import flavor_registry
+        from carnet.services.registry import MODEL_META_PATH, MODEL_PATH
+
+        arts = {a["path"]: a for a in self._json("GET", f"/runs/{_seg(run_id)}/artifacts")}
+        if MODEL_PATH not in arts or MODEL_META_PATH not in arts:
+            raise InvalidInput(
+                f"run {run_id} has no stored model; train one with: carnet train SPEC", field="run_id"
+            )
+        base = f"/runs/{_seg(run_id)}/artifacts/"
+        meta = json.loads(self._fetch(base + MODEL_META_PATH, arts[MODEL_META_PATH]["digest"]))
+        digest = arts[MODEL_PATH]["digest"]
+        if meta.get("digest") != digest:
+            raise ArtifactCorrupted(
+                f"model of run {run_id}: recorded digest {meta.get('digest')} does not match {digest}",
+                digest=digest,
+            )
+        data = self._fetch(base + MODEL_PATH, digest)
+        return flavor_registry().get(meta["flavor"]).loads(data, trusted=trusted)
 
     def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
-        """Export to ONNX (needs a local workspace)."""
-        self._local_only("export_model")
+        """Write the ONNX form of a scikit-learn version to ``out`` (converted by the server); with
+        ``register`` it also becomes a new version (flavor ``onnx``, derived from the source)."""
+        mv = self.get_model_version(ref)
+        base = f"/models/{_seg(mv.name)}/versions/{mv.version}"
+        if not register:
+            self._download(base + "/onnx", Path(out))
+            return None
+        registered = model_version_from_dict(self._json("POST", base + "/onnx"))
+        url = f"/models/{_seg(registered.name)}/versions/{registered.version}/file"
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self._fetch(url, registered.artifact_digest))
+        return registered
 
     def get_model(self, name: str) -> RegisteredModel:
         """A registered model with its tags, aliases and latest version number."""
@@ -89,20 +203,45 @@ class RemoteRegistry(HttpTransport):
         return int(self._json("DELETE", f"/models/{_seg(name)}/aliases/{_seg(alias)}")["previous"])
 
     def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
-        """Set model tags (needs a local workspace)."""
-        self._local_only("set_model_tags")
+        """Set tags on a registered model, or on one version."""
+        if not isinstance(tags, dict) or not tags:
+            raise InvalidInput("tags must be a non-empty mapping of key to value", field="tags")
+        body = {"tags": _text(tags), "version": version}
+        self._send("PUT", f"/models/{_seg(name)}/tags", json=body)
 
     def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
-        """Remove a model tag (needs a local workspace)."""
-        self._local_only("delete_model_tag")
+        """Remove a tag from a registered model or a version."""
+        params = {"version": version} if version is not None else None
+        self._send("DELETE", f"/models/{_seg(name)}/tags/{_seg(key)}", params=params)
 
-    def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Any:
-        """Store a promotion policy (needs a local workspace)."""
-        self._local_only("set_policy")
+    def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
+        """Store a promotion policy (YAML text, a file path or a dict) for a model or a project."""
+        from carnet.checks.policy import load_policy
 
-    def get_policy(self, name: str) -> Any:
-        """The policy in force for a model (needs a local workspace)."""
-        self._local_only("get_policy")
+        if (model is None) == (project is None):
+            raise InvalidInput("give exactly one of model or project for a policy", field="model")
+        data = _policy_dict(source)
+        where = f"models/{_seg(model)}" if model is not None else f"projects/{_seg(str(project))}"
+        url = f"/{where}/policy"
+        return load_policy(self._json("PUT", url, json=data)["policy"])
+
+    def get_policy(self, name: str) -> Policy | None:
+        """The policy in force for a model (its own, else its project's default)."""
+        return self._policy(f"/models/{_seg(name)}/policy")
+
+    def get_project_policy(self, project: str) -> Policy | None:
+        """A project's default promotion policy, or None."""
+        return self._policy(f"/projects/{_seg(project)}/policy")
+
+    def _policy(self, url: str) -> Policy | None:
+        from carnet.checks.policy import load_policy
+
+        try:
+            return load_policy(self._json("GET", url)["policy"])
+        except NotFound as exc:
+            if exc.field == "policy":  # the model or project exists and has no policy
+                return None
+            raise
 
     def promote(
         self,
@@ -140,16 +279,36 @@ class RemoteRegistry(HttpTransport):
         return promotion_from_dict(self._json("POST", f"/models/{_seg(name)}/rollback", json=body))
 
     def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
-        """Promotions of a model (needs a local workspace)."""
-        self._local_only("promotions")
+        """Promotions and rollbacks of a model (one version), oldest first."""
+        params = {"version": version} if version is not None else None
+        found = self._json("GET", f"/models/{_seg(name)}/promotions", params=params)
+        return [promotion_from_dict(p) for p in found]
 
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
-        """A model card (needs a local workspace)."""
-        self._local_only("model_card")
+        """The model card of a version as Markdown or self-contained HTML."""
+        if fmt not in ("markdown", "html"):
+            raise InvalidInput(f"card format must be markdown or html, got {fmt!r}", field="format")
+        return self._send("GET", self._card_url(name, version), params={"format": fmt}).text
+
+    def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """What the model card of a version shows, as data."""
+        data: dict[str, Any] = self._json("GET", self._card_url(name, version), params={"format": "json"})
+        return data
+
+    @staticmethod
+    def _card_url(name: str, version: int | None) -> str:
+        return f"/models/{_seg(name)}/versions/{'latest' if version is None else int(version)}/card"
 
     def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
-        """The auditor's dossier (needs a local workspace)."""
-        self._local_only("model_dossier")
+        """Write the auditor's dossier zip of a version to ``out``; returns its manifest."""
+        label = "latest" if version is None else str(int(version))
+        target = self._download(f"/models/{_seg(name)}/versions/{label}/dossier", Path(out))
+        with zipfile.ZipFile(target) as zf:
+            entry = next((n for n in zf.namelist() if n.endswith("/manifest.json")), None)
+            if entry is None:
+                raise ArtifactCorrupted(f"the dossier received for {name} has no manifest.json", digest="")
+            manifest: dict[str, Any] = json.loads(zf.read(entry))
+        return manifest
 
 
 def _policy_dict(policy: Any) -> dict[str, Any] | None:
@@ -169,3 +328,10 @@ def _policy_dict(policy: Any) -> dict[str, Any] | None:
     raise InvalidInput(
         "a policy sent to the server must be a mapping, YAML text or a YAML file", field="policy"
     )
+
+
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars and timestamps in an input example, as JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

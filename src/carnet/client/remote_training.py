@@ -1,35 +1,119 @@
 """Training, AutoML, evaluation and reproduction over HTTP: part of
-:class:`~carnet.client.remote.RemoteClient`."""
+:class:`~carnet.client.remote.RemoteClient`.
+
+The work runs on the server, on its datasets. A spec whose ``dataset`` (or a ``data`` argument) is a
+local CSV/Parquet file is uploaded first, as the local client registers it, and the server gets the
+``name@N`` reference. The answer is a stream of events: ``progress`` gets them as it would locally,
+and the result is rebuilt into the types the local client returns.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol, cast
 
-from carnet.client.remote_http import HttpTransport
+import httpx
+
+from carnet.client.remote_http import HttpTransport, seg
+from carnet.client.wire_training import read_events, result_from_wire, spec_seed
+from carnet.domain import DatasetVersion
+from carnet.errors import InvalidInput, StorageError
 
 __all__ = ["RemoteTraining"]
+
+ProgressFn = Callable[[str, int, int], None]
+#: the shortest read timeout of a training stream (the server sends a heartbeat every 10 seconds)
+_MIN_STREAM_READ = 60.0
+_AUTOML_ARGS = frozenset({"target", "task", "time_budget", "project", "seed", "jobs"})
+
+
+class _Datasets(Protocol):
+    """The dataset upload of :class:`~carnet.client.remote.RemoteClient` (a sibling mixin's)."""
+
+    def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]: ...
 
 
 class RemoteTraining(HttpTransport):
     """The training calls of the remote client."""
 
-    # -- training (server-side only through a local workspace) -----------------------------------------
-    def train(self, spec: Any, *, jobs: int = 1, progress: Any = None) -> Any:
-        """Train from a spec (needs a local workspace)."""
-        self._local_only("train")
+    def train(self, spec: Any, *, jobs: int = 1, progress: ProgressFn | None = None) -> Any:
+        """Train from a spec (YAML text or path, dict, or TrainSpec) on the server; a search when it
+        has one. Returns a TrainOutcome (its ``fitted`` is None: the model stays with the run on the
+        server), or the search's summary dict."""
+        from carnet.client.environment import capture_environment
+        from carnet.domain.training import TrainSpec
+        from carnet.training import load_spec, spec_to_dict
+
+        parsed = spec if isinstance(spec, TrainSpec) else load_spec(spec)
+        parsed = replace(parsed, dataset=self._server_data(parsed.dataset, parsed.project))
+        body = {
+            "spec": spec_to_dict(parsed),
+            "jobs": jobs,
+            "environment": capture_environment(spec_seed(spec)),
+        }
+        return self._training("/train", body, progress)
 
     def automl(self, data: str, **kwargs: Any) -> dict[str, Any]:
-        """AutoML (needs a local workspace)."""
-        self._local_only("automl")
+        """Try model families within a time budget on the server (see ``carnet automl``).
 
-    def evaluate(self, run_id: str, data: str, *, progress: Any = None) -> Any:
-        """Evaluate a run's model (needs a local workspace)."""
-        self._local_only("evaluate")
+        Keyword arguments: ``target``, ``task``, ``time_budget``, ``project``, ``seed``, ``jobs``,
+        ``progress``.
+        """
+        from carnet.client.environment import capture_environment
 
-    def reproduce(self, run_id: str, *, progress: Any = None) -> dict[str, Any]:
-        """Re-run a training (needs a local workspace)."""
-        self._local_only("reproduce")
+        progress = kwargs.pop("progress", None)
+        unknown = sorted(set(kwargs) - _AUTOML_ARGS)
+        if unknown:
+            raise InvalidInput(f"automl got unknown arguments {unknown}", field=unknown[0])
+        args = {k: v for k, v in kwargs.items() if v is not None}
+        ref = self._server_data(data, str(args.get("project", "default")))
+        body = {"data": ref, **args, "environment": capture_environment(kwargs.get("seed"))}
+        return self._training("/automl", body, progress)
 
-    def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
-        """Load a fitted model (needs a local workspace: the server sends no model files)."""
-        self._local_only("load_model")
+    def evaluate(self, run_id: str, data: str, *, progress: ProgressFn | None = None) -> Any:
+        """Evaluate a trained run's model on a dataset version, on the server (a new evaluation run)."""
+        ref = self._server_data(data, lambda: str(self._json("GET", f"/runs/{seg(run_id)}")["project"]))
+        return self._training(f"/runs/{seg(run_id)}/evaluate", {"data": ref}, progress)
+
+    def reproduce(self, run_id: str, *, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Re-run a training on the server from what it recorded and compare the metrics."""
+        from carnet.client.environment import capture_environment
+
+        body = {"environment": capture_environment()}
+        return self._training(f"/runs/{seg(run_id)}/reproduce", body, progress)
+
+    # -- plumbing --------------------------------------------------------------------------------------
+    def _server_data(self, text: str, project: str | Callable[[], str]) -> str:
+        """``text`` itself, or for a local CSV/Parquet file the ``name@N`` it was uploaded as (named
+        after the file, in ``project``), as a local workspace registers it."""
+        path = Path(text)
+        try:
+            is_file = bool(path.suffix) and path.exists()
+        except (OSError, ValueError):
+            is_file = False
+        if not is_file:
+            return text
+        name = path.name.split(".")[0].replace(" ", "-") or "data"
+        owner = project if isinstance(project, str) else project()
+        version, _ = cast(_Datasets, self).add_dataset(path, name, project=owner)
+        return str(version.ref)
+
+    def _training(self, path: str, body: dict[str, Any], progress: ProgressFn | None) -> Any:
+        """POST a training request and follow its event stream to the result."""
+        base = self._http.timeout
+        read = None if base.read is None else max(base.read, _MIN_STREAM_READ)
+        timeout = httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
+        try:
+            with self._http.stream("POST", path, json=body, timeout=timeout) as r:
+                if r.is_error:
+                    r.read()
+                    self._raise(r)
+                kind, result = read_events(r.iter_lines(), progress)
+        except httpx.TransportError as exc:
+            raise StorageError(
+                f"the connection to the carnet server at {self._url} broke during the training: {exc}; "
+                "the run may be on record: see carnet runs list"
+            ) from exc
+        return result_from_wire(kind, result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from carnet.domain import (
@@ -25,7 +26,7 @@ from carnet.services.context import ServiceContext, record
 from carnet.services.tracking import TrackingService
 from carnet.services.training import input_example
 
-__all__ = ["RegistryService"]
+__all__ = ["ModelObject", "RegistryService", "model_object"]
 
 MODEL_PATH = "model/model.skops"
 MODEL_META_PATH = "model/meta.json"
@@ -128,49 +129,86 @@ class RegistryService:
                 is False.
             InvalidInput: bad name, ``sample`` not a DataFrame, no flavor can store it.
         """
-        from carnet.flavors import flavor_for, flavor_registry
-
         check_model_name(name)
-        if not hasattr(sample, "columns") or not hasattr(sample, "dtypes"):
-            raise InvalidInput("sample must be a pandas DataFrame of the model's inputs", field="sample")
-        chosen = None
-        if flavor is not None:
-            chosen = flavor_registry().get(flavor)
-        else:
-            try:
-                chosen = flavor_for(model)
-            except InvalidInput:
-                if not allow_pickle:
-                    raise PermissionDenied(
-                        f"no safe flavor can store a {type(model).__name__}; pass allow_pickle=True "
-                        "(--allow-pickle) to store it with pickle (audited, and needed again to load it)"
-                    ) from None
-                chosen = flavor_registry().get("pickle")
-        if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
-            raise PermissionDenied(
-                f"flavor {chosen.name!r} stores with pickle; pass allow_pickle=True to opt in (audited)"
-            )
-        data = chosen.dumps(model)
-        info = self.ctx.artifacts.put_bytes(data)
+        obj = model_object(model, sample, task=task, allow_pickle=allow_pickle, flavor=flavor)
+        info = self.ctx.artifacts.put_bytes(obj.data)
+        return self.register_stored(
+            name,
+            info.digest,
+            obj.flavor,
+            obj.signature,
+            obj.input_example,
+            project=project,
+            task=task,
+            description=description,
+            tags=tags,
+            derived_from=derived_from,
+            allow_pickle=allow_pickle,
+            classes=obj.classes,
+        )
+
+    def register_stored(
+        self,
+        name: str,
+        digest: str,
+        flavor: str,
+        signature: Signature,
+        example: Sequence[Mapping[str, Any]] = (),
+        *,
+        project: str = "default",
+        task: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        derived_from: int | None = None,
+        allow_pickle: bool = False,
+        classes: Sequence[Any] | None = None,
+    ) -> ModelVersion:
+        """Register model bytes already in the content store (an in-memory model serialised by its
+        flavor, here or by a remote client) as the next version of ``name``.
+
+        Raises:
+            NotFound: no stored object has ``digest``; unknown flavor.
+            PermissionDenied: the flavor stores with pickle and ``allow_pickle`` is False.
+            InvalidInput: bad name, task or tags.
+        """
+        check_model_name(name)
+        chosen = self.stored_flavor(flavor, allow_pickle)
+        pickled = bool(getattr(chosen, "requires_opt_in", False))
+        if not self.ctx.artifacts.exists(digest):
+            raise NotFound(f"no stored model file has digest {digest}; upload it first", field="digest")
+        extra = _object_extra(task, classes)
         version = ModelVersion(
             name=name,
             version=0,
             flavor=chosen.name,
-            artifact_digest=info.digest,
+            artifact_digest=digest,
             file_name=chosen.file_name,
             run_id=None,
-            signature=Signature(tuple(ColumnSpec(str(c), str(t)) for c, t in sample.dtypes.items())),
+            signature=signature,
             created_at=self.ctx.clock(),
             created_by=self.ctx.actor,
             task=task,
             description=description,
-            input_example=input_example(sample, [str(c) for c in sample.columns]),
+            input_example=[dict(row) for row in example],
             derived_from=derived_from,
-            allow_pickle=bool(getattr(chosen, "requires_opt_in", False)),
+            allow_pickle=pickled,
             tags=dict(tags or {}),
-            extra=_object_extra(model, task),
+            extra=extra,
         )
         return self._insert(version, project)
+
+    @staticmethod
+    def stored_flavor(flavor: str, allow_pickle: bool) -> Any:
+        """The flavor a model file was written with, refused when it stores with pickle and
+        ``allow_pickle`` is False (PermissionDenied; unknown flavor: NotFound)."""
+        from carnet.flavors import flavor_registry
+
+        chosen = flavor_registry().get(flavor)
+        if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
+            raise PermissionDenied(
+                f"flavor {chosen.name!r} stores with pickle; pass allow_pickle=True to opt in (audited)"
+            )
+        return chosen
 
     def _insert(self, version: ModelVersion, project: str) -> ModelVersion:
         from dataclasses import replace
@@ -324,11 +362,18 @@ class RegistryService:
         with self.ctx.store.transaction() as tx:
             model_id = tx.models.model_id(name)
             tx.models.version_id(model_id, version, name)
-            if any(a.actor == approval.actor for a in tx.models.approvals(name, version, alias)):
+            earlier = [a for a in tx.models.approvals(name, version, alias) if a.actor == approval.actor]
+            # an approval recorded under a claimed name (no token) is confirmed, not duplicated, when
+            # the same person approves authenticated; any other repeat is refused
+            confirms = bool(earlier) and approval.authenticated and not earlier[0].authenticated
+            if earlier and not confirms:
                 raise AlreadyExists(
                     f"{approval.actor} already approved {name}/{version} for {alias!r}", field="actor"
                 )
-            tx.models.add_approval(model_id, approval)
+            if confirms:
+                tx.models.confirm_approval(model_id, approval)
+            else:
+                tx.models.add_approval(model_id, approval)
             record(
                 self.ctx,
                 tx,
@@ -340,6 +385,7 @@ class RegistryService:
                     "alias": alias,
                     "comment": comment,
                     "authenticated": approval.authenticated,
+                    "confirms_unauthenticated": confirms,
                 },
             )
         return approval
@@ -461,17 +507,74 @@ def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _object_extra(model: Any, task: str | None) -> dict[str, Any]:
+def _object_extra(task: str | None, classes: Sequence[Any] | None) -> dict[str, Any]:
     """What serving and monitoring need of an in-memory model: its task family and class labels."""
     extra: dict[str, Any] = {}
     if task:
         from carnet.tasks import get_task
 
         extra["family"] = str(get_task(task).family)
+    if classes is not None:
+        extra["classes"] = list(classes)
+    return extra
+
+
+@dataclass(frozen=True)
+class ModelObject:
+    """An in-memory model as the registry stores it: its flavor's bytes and what describes them."""
+
+    flavor: str
+    data: bytes
+    signature: Signature
+    input_example: list[dict[str, Any]]
+    classes: list[Any] | None
+
+
+def model_object(
+    model: Any, sample: Any, *, task: str | None = None, allow_pickle: bool = False, flavor: str | None = None
+) -> ModelObject:
+    """Serialise a fitted model with the flavor that can save it safely (pickle only with the
+    opt-in) and describe its inputs from ``sample`` (a DataFrame).
+
+    Raises:
+        PermissionDenied: only the pickle flavor can store the model and ``allow_pickle`` is False.
+        InvalidInput: ``sample`` is not a DataFrame; no flavor can store the model; unknown task.
+    """
+    from carnet.flavors import flavor_for, flavor_registry
+
+    if not hasattr(sample, "columns") or not hasattr(sample, "dtypes"):
+        raise InvalidInput("sample must be a pandas DataFrame of the model's inputs", field="sample")
+    if task:
+        from carnet.tasks import get_task
+
+        get_task(task)
+    if flavor is not None:
+        chosen = flavor_registry().get(flavor)
+    else:
+        try:
+            chosen = flavor_for(model)
+        except InvalidInput:
+            if not allow_pickle:
+                raise PermissionDenied(
+                    f"no safe flavor can store a {type(model).__name__}; pass allow_pickle=True "
+                    "(--allow-pickle) to store it with pickle (audited, and needed again to load it)"
+                ) from None
+            chosen = flavor_registry().get("pickle")
+    if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
+        raise PermissionDenied(
+            f"flavor {chosen.name!r} stores with pickle; pass allow_pickle=True to opt in (audited)"
+        )
     classes = getattr(model, "classes_", None)
+    labels: list[Any] | None = None
     if classes is not None:
         try:
-            extra["classes"] = [c.item() if hasattr(c, "item") else c for c in list(classes)]
+            labels = [c.item() if hasattr(c, "item") else c for c in list(classes)]
         except TypeError:
-            pass
-    return extra
+            labels = None
+    return ModelObject(
+        flavor=chosen.name,
+        data=chosen.dumps(model),
+        signature=Signature(tuple(ColumnSpec(str(c), str(d)) for c, d in sample.dtypes.items())),
+        input_example=input_example(sample, [str(c) for c in sample.columns]),
+        classes=labels,
+    )

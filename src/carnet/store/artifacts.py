@@ -32,7 +32,7 @@ from typing import IO, Any, TypeVar
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, StorageError
 from carnet.store.interfaces import ArtifactInfo, ProgressFn
 
-__all__ = ["ALGORITHM", "CHUNK_SIZE", "FsspecArtifactStore", "hash_file"]
+__all__ = ["ALGORITHM", "CHUNK_SIZE", "FsspecArtifactStore", "hash_bytes", "hash_file"]
 
 ALGORITHM = "blake3"
 CHUNK_SIZE = 4 * 1024 * 1024
@@ -120,6 +120,13 @@ def _fsync_dir(folder: str) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def hash_bytes(data: bytes) -> str:
+    """The digest content is stored under (``blake3:<hex>``), without storing it."""
+    hasher = _new_hasher()
+    hasher.update(data)
+    return _digest(hasher)
 
 
 def hash_file(path: str | Path, progress: ProgressFn | None = None) -> ArtifactInfo:

@@ -20,7 +20,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carnet.errors import InvalidInput
 from carnet.schemas import PROBLEM_MEDIA_TYPE, Problem
-from carnet.server.api import admin, audit, datasets, deployments, health, monitoring, registry, tracking
+from carnet.server.api import (
+    admin,
+    audit,
+    datasets,
+    deployments,
+    health,
+    models,
+    monitoring,
+    registry,
+    tracking,
+    training,
+)
 from carnet.server.api.auth import ApiState
 from carnet.server.api.errors import PayloadTooLarge, install_error_handlers
 from carnet.services import Services
@@ -112,6 +123,7 @@ def create_api_app(
     require_auth: bool,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_bytes: int | None = None,
+    training_slots: int = 1,
 ) -> FastAPI:
     """The FastAPI app of the REST API over ``services``.
 
@@ -121,9 +133,11 @@ def create_api_app(
             ``Authorization: Bearer <token>``, checked by ``services.auth``.
         max_body_bytes: largest upload (artifact or dataset file); larger bodies get 413.
         max_json_bytes: largest JSON body (default: 16 MiB, at most ``max_body_bytes``).
+        training_slots: trainings (train, AutoML, evaluate, reproduce) run at once; others queue.
 
     Raises:
-        InvalidInput: a limit is not positive, or auth is required without an auth service.
+        InvalidInput: a limit is not positive, no training slot, or auth is required without an
+            auth service.
     """
     json_limit = min(DEFAULT_MAX_JSON_BYTES, max_body_bytes) if max_json_bytes is None else max_json_bytes
     if max_body_bytes < 1 or json_limit < 1:
@@ -142,10 +156,12 @@ def create_api_app(
         services, require_auth=require_auth, max_body_bytes=max_body_bytes, max_json_bytes=json_limit
     )
     install_error_handlers(app)
+    training.configure(app, slots=training_slots)
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, max_json_bytes=json_limit)
     app.include_router(health.router)
-    # deployments (with the policy routes) before registry: its GET /models/{ref:path} takes the rest
-    for module in (tracking, datasets, deployments, monitoring, registry, audit, admin):
+    # deployments (with the policy routes) and models before registry: its GET /models/{ref:path}
+    # takes the rest
+    for module in (tracking, datasets, deployments, monitoring, models, registry, training, audit, admin):
         app.include_router(module.router, prefix=API_PREFIX, responses=_RESPONSES)
     return app
 

@@ -67,6 +67,16 @@ ROUTE_ROLES: dict[str, str] = {
     "promote_model": "admin",
     "rollback_model": "admin",
     "get_model": "viewer",
+    # model files, tags, promotion history, cards and dossiers
+    "log_model_object": "editor",
+    "download_model_file": "viewer",
+    "export_model_onnx": "viewer",
+    "register_model_onnx": "editor",
+    "set_model_tags": "editor",
+    "delete_model_tag": "editor",
+    "model_promotions": "viewer",
+    "model_card": "viewer",
+    "model_dossier": "viewer",
     # audit
     "audit_events": "viewer",
     "audit_verify": "viewer",
@@ -76,6 +86,7 @@ ROUTE_ROLES: dict[str, str] = {
     "deployment_history": "viewer",
     "set_deployment": "admin",
     "delete_deployment": "admin",
+    "resolve_deployment": "viewer",
     # promotion policies
     "get_model_policy": "viewer",
     "set_model_policy": "admin",
@@ -88,11 +99,19 @@ ROUTE_ROLES: dict[str, str] = {
     "run_monitor": "editor",
     "monitor_windows": "viewer",
     "monitor_rollup": "viewer",
+    "monitor_window_report": "viewer",
     "delete_monitor": "editor",
     "list_alerts": "viewer",
     "acknowledge_alert": "approver",
     "resolve_alert": "approver",
     "upload_labels": "editor",
+    # ad hoc drift (the projects of both dataset versions)
+    "detect_drift": "viewer",
+    # training on the server's data (editor where the runs go; viewer on the dataset's project)
+    "train": "editor",
+    "automl": "editor",
+    "evaluate_run": "editor",
+    "reproduce_run": "editor",
     # administration (server admins, '*'; a user may list, create and revoke their own tokens)
     "list_users": "admin",
     "create_user": "admin",

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carnet.errors import InvalidInput, NotFound
 from carnet.schemas import DeploymentOut, PolicyOut
+from carnet.schemas.operations import ResolvedDeploymentOut
 from carnet.server.api.auth import Caller, caller
 
 __all__ = ["router"]
@@ -84,6 +85,19 @@ def deployment_history(endpoint: str, c: Caller = Depends(caller)) -> list[Deplo
     """Every revision of an endpoint, oldest first, deletions included."""
     c.require(None)
     return [DeploymentOut.of(d) for d in c.services.deployments.history(endpoint)]
+
+
+@router.get(
+    "/deployments/{endpoint}/resolved",
+    name="resolve_deployment",
+    response_model=ResolvedDeploymentOut,
+    tags=["deployments"],
+)
+def resolve_deployment(endpoint: str, c: Caller = Depends(caller)) -> ResolvedDeploymentOut:
+    """The current revision with every reference resolved to the version it names now (404 naming
+    the entry, e.g. ``shadows[0]``, when one no longer resolves)."""
+    c.require(None)
+    return ResolvedDeploymentOut.of(c.services.deployments.resolve(endpoint))
 
 
 @router.delete(

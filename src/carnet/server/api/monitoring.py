@@ -1,12 +1,15 @@
-"""Monitoring routes: monitors, their passes, windows and rollups, alerts, and ground-truth labels.
+"""Monitoring routes: monitors, their passes, windows and rollups, alerts, ground-truth labels, and
+drift between two dataset versions.
 
 A monitor belongs to the project of the model it follows: reading needs ``viewer`` there, creating,
 running and deleting ``editor``, acknowledging and resolving its alerts ``approver``. Labels for a
 model need ``editor`` on its project; labels for no model in particular ``editor`` on every project.
+Drift needs ``viewer`` on the project of each dataset.
 """
 
 from __future__ import annotations
 
+from pathlib import Path as FilePath
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
@@ -19,12 +22,11 @@ from carnet.schemas import (
     AlertNoteIn,
     AlertOut,
     LabelFileOut,
-    MonitorOut,
     MonitorRunIn,
-    PassOut,
     RollupOut,
     WindowOut,
 )
+from carnet.schemas.operations import DriftIn, DriftReportOut, MonitorStateOut, PassDetailOut
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import receive_to_temp
 from carnet.services.monitoring import shown_spec
@@ -58,43 +60,43 @@ def _monitor(c: Caller, name: str) -> Monitor:
     return monitor
 
 
-@router.get("/monitors", name="list_monitors", response_model=list[MonitorOut])
-def list_monitors(c: Caller = Depends(caller)) -> list[MonitorOut]:
+@router.get("/monitors", name="list_monitors", response_model=list[MonitorStateOut])
+def list_monitors(c: Caller = Depends(caller)) -> list[MonitorStateOut]:
     """The monitors the caller may read, by name."""
     return [
-        MonitorOut.of(m, shown_spec(m))
+        MonitorStateOut.with_state(m, shown_spec(m))
         for m in c.services.monitoring.list()
         if c.principal is None or c.can(_project_of_model(c, m.model))
     ]
 
 
-@router.post("/monitors", name="create_monitor", status_code=201, response_model=MonitorOut)
+@router.post("/monitors", name="create_monitor", status_code=201, response_model=MonitorStateOut)
 def create_monitor(
     spec: dict[str, Any] = Body(..., description="the monitor spec: {name, model, reference, window, ...}"),
     c: Caller = Depends(caller),
-) -> MonitorOut:
+) -> MonitorStateOut:
     """Validate a monitor, build its reference from the dataset and store it (audited) → 201."""
     if c.principal is not None:
         monitor = load_monitor(spec)
         c.require(c.services.registry.get_model(monitor.model_ref.name).project)
     created = c.services.monitoring.create(spec)
-    return MonitorOut.of(created, shown_spec(created))
+    return MonitorStateOut.with_state(created, shown_spec(created))
 
 
-@router.get("/monitors/{name}", name="get_monitor", response_model=MonitorOut)
-def get_monitor(name: str, c: Caller = Depends(caller)) -> MonitorOut:
+@router.get("/monitors/{name}", name="get_monitor", response_model=MonitorStateOut)
+def get_monitor(name: str, c: Caller = Depends(caller)) -> MonitorStateOut:
     """One monitor, its notifier secrets redacted."""
     monitor = _monitor(c, name)
-    return MonitorOut.of(monitor, shown_spec(monitor))
+    return MonitorStateOut.with_state(monitor, shown_spec(monitor))
 
 
-@router.post("/monitors/{name}/run", name="run_monitor", response_model=PassOut)
-def run_monitor(name: str, body: MonitorRunIn | None = None, c: Caller = Depends(caller)) -> PassOut:
+@router.post("/monitors/{name}/run", name="run_monitor", response_model=PassDetailOut)
+def run_monitor(name: str, body: MonitorRunIn | None = None, c: Caller = Depends(caller)) -> PassDetailOut:
     """One pass over the prediction-log rows logged since the last one; ``flush`` closes the
     unfinished window too. Alert actions run after the pass is stored."""
     _monitor(c, name)
     flush = body.flush if body is not None else False
-    return PassOut.of(c.services.monitoring.run(name, flush=flush).to_dict())
+    return PassDetailOut.of_pass(c.services.monitoring.run(name, flush=flush))
 
 
 @router.get("/monitors/{name}/windows", name="monitor_windows", response_model=list[WindowOut])
@@ -106,6 +108,23 @@ def monitor_windows(
     """The windows of a monitor, oldest first."""
     _monitor(c, name)
     return [WindowOut.of(w) for w in c.services.monitoring.windows(name, last=last)]
+
+
+@router.get(
+    "/monitors/{name}/windows/{seq}/report", name="monitor_window_report", response_model=dict[str, Any]
+)
+def monitor_window_report(
+    name: str,
+    seq: int = Path(..., ge=1, le=_MAX_INT, description="the window's number"),
+    c: Caller = Depends(caller),
+) -> dict[str, Any]:
+    """The full JSON report of one window: per-column drift, data quality, performance estimates."""
+    _monitor(c, name)
+    service = c.services.monitoring
+    found = next((w for w in service.windows(name) if w.seq == seq), None)
+    if found is None:
+        raise NotFound(f"monitor {name!r} has no window {seq}; see: carnet monitor show {name}", field="seq")
+    return service.window_report(found)
 
 
 @router.get("/monitors/{name}/rollup", name="monitor_rollup", response_model=list[RollupOut])
@@ -174,6 +193,31 @@ def resolve_alert(
     monitor = _alert_monitor(c, alert_id)
     comment = body.comment if body is not None else ""
     return AlertOut.of(c.services.alerts.resolve(alert_id, comment, monitor))
+
+
+# -- ad hoc drift -----------------------------------------------------------------------------------
+@router.post("/drift", name="detect_drift", response_model=DriftReportOut, tags=["drift"])
+def detect_drift(body: DriftIn, c: Caller = Depends(caller)) -> DriftReportOut:
+    """Compare two dataset versions now: per-column drift and the dataset verdict. The reference is
+    read through its stored profile (built once); neither side is ever read as a server file."""
+    from carnet.checks.drift import DriftOptions
+
+    try:  # a bad option is named before any data is read
+        DriftOptions.from_dict(body.options)
+    except (TypeError, ValueError) as exc:  # e.g. a number where a list belongs
+        raise InvalidInput(f"drift options are not valid: {exc}", field="options") from None
+    datasets = c.services.datasets
+    reference, current = datasets.get(body.reference), datasets.get(body.current)
+    c.require(reference.project)
+    c.require(current.project)
+    if FilePath(reference.ref).exists():  # the service would read a file of that name instead
+        raise InvalidInput(
+            f"the server cannot tell dataset version {reference.ref} from a file of that name in its "
+            "working directory; start it elsewhere",
+            field="reference",
+        )
+    frame = datasets.load_frame(current.ref)[1]
+    return DriftReportOut.of(c.services.monitoring.drift(reference.ref, frame, body.options))
 
 
 # -- labels -----------------------------------------------------------------------------------------

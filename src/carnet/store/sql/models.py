@@ -391,6 +391,20 @@ class SqlModelRepo:
             )
         )
 
+    def confirm_approval(self, model_id: int, approval: Approval) -> None:
+        """Mark this actor's earlier unauthenticated approval as authenticated (new comment and time)."""
+        ap = t.approvals
+        self.conn.execute(
+            ap.update()
+            .where(
+                ap.c.model_id == model_id,
+                ap.c.version == approval.version,
+                ap.c.alias == approval.alias,
+                ap.c.actor == approval.actor,
+            )
+            .values(authenticated=True, comment=approval.comment, created_at=approval.created_at)
+        )
+
     def approvals(
         self, name: str, version: int | None = None, alias: str | None = None
     ) -> builtins.list[Approval]:

@@ -1,0 +1,246 @@
+"""Model-file routes: in-memory models sent by a client, verified model downloads, ONNX export,
+model and version tags, promotion history, model cards and the auditor's dossier.
+
+The server never deserialises a file a client sends; it loads a stored version only to export it
+to ONNX (through the flavor's safe loader, never pickle) and to render a card's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import ValidationError
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse
+
+from carnet.domain import ColumnSpec, ModelRef, ModelVersion, Signature
+from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound
+from carnet.schemas import ModelVersionOut, PromotionOut
+from carnet.schemas.models import ModelObjectIn, ModelTagsIn
+from carnet.server.api.auth import Caller, caller
+from carnet.server.api.streams import download_response
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["registry"])
+
+_BINARY: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes"}
+}
+
+
+def _require_model(c: Caller, name: str) -> str:
+    """Check the route's role on the model's project; returns the project (NotFound: no such model)."""
+    project = c.services.registry.get_model(name).project
+    c.require(project)
+    return project
+
+
+def _version(c: Caller, name: str, version: str) -> ModelVersion:
+    """The version a path names (a number or ``latest``), after the role check."""
+    _require_model(c, name)
+    ref = name if version == "latest" else ModelRef.parse(name, version)
+    return c.services.registry.resolve(ref)
+
+
+def _meta(text: str) -> ModelObjectIn:
+    try:
+        return ModelObjectIn.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "meta"
+        raise InvalidInput(f"meta.{where}: {first.get('msg', 'invalid')}", field=f"meta.{where}") from None
+
+
+def _store_upload(c: Caller, upload: Any) -> str:
+    """Copy the uploaded file into the content store; returns its digest."""
+    return str(c.services.ctx.artifacts.put_stream(upload).digest)
+
+
+@router.post(
+    "/models/{name}/objects", name="log_model_object", status_code=201, response_model=ModelVersionOut
+)
+async def log_model_object(
+    name: str,
+    meta: str = Form(..., description="ModelObjectIn as JSON: flavor, signature, input example, ..."),
+    file: UploadFile = File(..., description="the model file as its flavor wrote it"),
+    c: Caller = Depends(caller),
+) -> ModelVersionOut:
+    """Register a model file serialised by the client as the next version of ``name``.
+
+    The role is checked on the model's project (``meta.project`` for a new model). The file is
+    stored under its digest and never loaded here; ``meta.digest``, when given, must match it.
+    """
+    body = _meta(meta)
+    project = await run_in_threadpool(_project_for, c, name, body.project)
+    await run_in_threadpool(c.require, project)
+    c.services.registry.stored_flavor(body.flavor, body.allow_pickle)
+    digest = await run_in_threadpool(_store_upload, c, file.file)
+    if body.digest is not None and body.digest != digest:
+        raise ArtifactCorrupted(
+            f"the model file received has digest {digest}, not {body.digest} as sent", digest=digest
+        )
+    signature = Signature(tuple(ColumnSpec(col.name, col.dtype) for col in body.signature))
+    version = await run_in_threadpool(
+        lambda: c.services.registry.register_stored(
+            name,
+            digest,
+            body.flavor,
+            signature,
+            body.input_example,
+            project=project,
+            task=body.task,
+            description=body.description,
+            tags=body.tags,
+            derived_from=body.derived_from,
+            allow_pickle=body.allow_pickle,
+            classes=body.classes,
+        )
+    )
+    return ModelVersionOut.of(version)
+
+
+def _project_for(c: Caller, name: str, wanted: str) -> str:
+    try:
+        return c.services.registry.get_model(name).project
+    except NotFound:
+        return wanted
+
+
+@router.get(
+    "/models/{name}/versions/{version}/file",
+    name="download_model_file",
+    response_class=Response,
+    responses=_BINARY,
+)
+def download_model_file(name: str, version: str, c: Caller = Depends(caller)) -> Response:
+    """The stored model file of a version, checked against its digest before any byte is sent.
+
+    The bytes of a pickle-flavored version are sent too: the client refuses to load them without
+    its own ``allow_pickle`` opt-in; the server never loads them.
+    """
+    mv = _version(c, name, version)
+    store = c.services.ctx.artifacts
+    return download_response(store, mv.artifact_digest, store.size(mv.artifact_digest), mv.file_name)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/onnx",
+    name="export_model_onnx",
+    response_class=Response,
+    responses=_BINARY,
+)
+def export_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> Response:
+    """The ONNX form of a scikit-learn version (422 naming the step ONNX cannot express)."""
+    mv = _version(c, name, version)
+    data, _ = c.services.registry.export_onnx(ModelRef.parse(mv.name, mv.version))
+    headers = {"Content-Disposition": f'attachment; filename="{mv.name}-v{mv.version}.onnx"'}
+    return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/onnx",
+    name="register_model_onnx",
+    status_code=201,
+    response_model=ModelVersionOut,
+)
+def register_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> ModelVersionOut:
+    """Register the ONNX form of a version as the model's next version (flavor ``onnx``)."""
+    mv = _version(c, name, version)
+    _, registered = c.services.registry.export_onnx(ModelRef.parse(mv.name, mv.version), register=True)
+    assert registered is not None  # register=True always registers
+    return ModelVersionOut.of(registered)
+
+
+@router.put("/models/{name}/tags", name="set_model_tags", status_code=204, response_class=Response)
+def set_model_tags(name: str, body: ModelTagsIn, c: Caller = Depends(caller)) -> Response:
+    """Set tags on a registered model, or on one version (``version``); audited."""
+    _require_model(c, name)
+    c.services.registry.set_tags(name, body.tags, body.version)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/models/{name}/tags/{key:path}", name="delete_model_tag", status_code=204, response_class=Response
+)
+def delete_model_tag(
+    name: str,
+    key: str,
+    version: int | None = Query(None, description="the version whose tag to remove"),
+    c: Caller = Depends(caller),
+) -> Response:
+    """Remove a tag from a model or a version (404 when it is not set); audited."""
+    _require_model(c, name)
+    c.services.registry.delete_tag(name, key, version)
+    return Response(status_code=204)
+
+
+@router.get("/models/{name}/promotions", name="model_promotions", response_model=list[PromotionOut])
+def model_promotions(
+    name: str,
+    version: int | None = Query(None, description="only this version's promotions"),
+    c: Caller = Depends(caller),
+) -> list[PromotionOut]:
+    """Promotions and rollbacks of a model (one version), oldest first, with their gate results."""
+    _require_model(c, name)
+    return [PromotionOut.of(p) for p in c.services.promotion.promotions(name, version)]
+
+
+@router.get(
+    "/models/{name}/versions/{version}/card",
+    name="model_card",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/markdown": {}, "text/html": {}, "application/json": {}},
+            "description": "The card as Markdown, self-contained HTML, or its data as JSON",
+        }
+    },
+)
+def model_card(
+    name: str,
+    version: str,
+    format: str = Query("markdown", pattern="^(markdown|html|json)$"),  # noqa: A002 - query name
+    c: Caller = Depends(caller),
+) -> Response:
+    """The model card of a version (``latest`` for the newest)."""
+    mv = _version(c, name, version)
+    if format == "json":
+        data = c.services.dossier.card_data(name, mv.version)
+        return Response(json.dumps(data, default=str), media_type="application/json")
+    text = c.services.dossier.card(name, mv.version, format)
+    if format == "html":
+        return HTMLResponse(text)
+    return PlainTextResponse(text, media_type="text/markdown")
+
+
+@router.get(
+    "/models/{name}/versions/{version}/dossier",
+    name="model_dossier",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The dossier zip"}},
+)
+def model_dossier(name: str, version: str, c: Caller = Depends(caller)) -> Response:
+    """The auditor's dossier of a version: a zip with the card, lineage, gate results, reports and
+    the audit events with their hash-chain verification (``manifest.json`` lists every file)."""
+    mv = _version(c, name, version)
+    folder = Path(tempfile.mkdtemp(prefix="carnet-dossier-"))
+    try:
+        target = folder / f"{mv.name}-v{mv.version}-dossier.zip"
+        c.services.dossier.dossier(name, mv.version, target)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        target,
+        media_type="application/zip",
+        filename=target.name,
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
