@@ -1,10 +1,20 @@
-"""Shared fixtures: a workspace on SQLite and, when reachable, on PostgreSQL (own schema per test)."""
+"""Shared fixtures: a workspace on SQLite and, when reachable, on PostgreSQL (own schema per test),
+used in-process or, in modules marked ``served``, also behind a live ``carnet server`` on 127.0.0.1.
+
+Every test that asks for ``workspace`` (or ``client``) runs once per workspace kind: ``sqlite`` and
+``postgres`` (in-process); in a module (or class, or test) marked ``@pytest.mark.served``, also
+``remote-sqlite`` and ``remote-postgres``: a real uvicorn server over a fresh workspace of that backend,
+started for the test and stopped after it, reached by ``carnet.Client(server_url)``. A test of such a
+module whose behaviour is inherently local is marked ``@pytest.mark.local_only("why")``: it runs on the
+local kinds only, and the reason is required.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +40,26 @@ def postgres_unreachable_reason() -> str | None:
     return _pg_state["reason"]
 
 
+#: workspaces used in-process (a local URI)
+LOCAL_KINDS = ("sqlite", "postgres")
+#: workspaces behind a live carnet server (an http:// URI), over each backend
+REMOTE_KINDS = ("remote-sqlite", "remote-postgres")
+
+
 @dataclass
 class Workspace:
-    """A test workspace: its URI, artifact root and backend name."""
+    """A test workspace: its URI, artifact root and backend name.
+
+    For a remote kind, ``uri`` is the URL of the live server in front of the workspace (``remote`` is
+    True, ``artifacts`` None): ``client()`` gives a :class:`carnet.client.RemoteClient`.
+    """
 
     uri: str
     artifacts: str | None
     backend: str
     path: Path
     schema: str | None = None
+    remote: bool = False
 
     def client(self):  # noqa: ANN201 - carnet.Client, imported lazily
         from carnet import Client
@@ -67,10 +88,37 @@ def drop_pg_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
-    """A fresh workspace on each backend (PostgreSQL skipped with the reason when unreachable)."""
-    if request.param == "sqlite":
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers that choose the workspace kinds of a test."""
+    config.addinivalue_line(
+        "markers", "served: the workspace tests also run against a live carnet server (remote-* kinds)"
+    )
+    config.addinivalue_line(
+        "markers", "local_only(reason): in a served module, run on the in-process workspaces only"
+    )
+
+
+def workspace_kinds(item: pytest.Item) -> tuple[str, ...]:
+    """The workspace kinds a test runs on, from its ``served`` and ``local_only`` markers."""
+    local_only = item.get_closest_marker("local_only")
+    if local_only is not None and not (local_only.args or local_only.kwargs.get("reason")):
+        pytest.fail(
+            f"{item.nodeid}: @pytest.mark.local_only needs the reason the test is local", pytrace=False
+        )
+    if item.get_closest_marker("served") is None or local_only is not None:
+        return LOCAL_KINDS
+    return LOCAL_KINDS + REMOTE_KINDS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per workspace kind for every test that uses ``workspace`` (directly or through ``client``)."""
+    if "workspace" in metafunc.fixturenames:
+        metafunc.parametrize("workspace", workspace_kinds(metafunc.definition), indirect=True)
+
+
+@contextmanager
+def _local_workspace(backend: str, tmp_path: Path) -> Iterator[Workspace]:
+    if backend == "sqlite":
         yield Workspace(str(tmp_path / "ws"), None, "sqlite", tmp_path)
         return
     reason = postgres_unreachable_reason()
@@ -83,9 +131,39 @@ def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worksp
         drop_pg_schema(schema)
 
 
+@contextmanager
+def serve_workspace(local: Workspace) -> Iterator[Workspace]:
+    """A live carnet server (authentication off) in front of ``local``, stopped on exit."""
+    from carnet.bootstrap import open_services
+    from carnet.server.api import create_api_app, serve_api_in_thread
+
+    services = open_services(local.uri, artifacts=local.artifacts)
+    try:
+        server = serve_api_in_thread(create_api_app(services, require_auth=False))
+        try:
+            yield Workspace(server.url, None, local.backend, local.path, local.schema, remote=True)
+        finally:
+            server.stop()
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh workspace of each kind (PostgreSQL ones skipped with the reason when unreachable)."""
+    kind = getattr(request, "param", "sqlite")
+    backend = kind.removeprefix("remote-")
+    with _local_workspace(backend, tmp_path) as local:
+        if kind in LOCAL_KINDS:
+            yield local
+            return
+        with serve_workspace(local) as served:
+            yield served
+
+
 @pytest.fixture
 def client(workspace: Workspace) -> Iterator:  # noqa: ANN201
-    """A carnet.Client on the parametrised workspace."""
+    """A carnet.Client on the parametrised workspace (a RemoteClient on the remote kinds)."""
     c = workspace.client()
     try:
         yield c

@@ -9,7 +9,9 @@ datasets and audit are here; the registry and training calls are in ``remote_reg
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
@@ -34,6 +36,7 @@ from carnet.client.wire import (
 from carnet.domain import (
     Artifact,
     AuditEvent,
+    DatasetRef,
     DatasetVersion,
     Metric,
     Project,
@@ -41,26 +44,33 @@ from carnet.domain import (
     RunInput,
     RunStatus,
 )
-from carnet.errors import InvalidInput, NotFound
+from carnet.domain.datasets import check_name
+from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.schemas import MAX_METRICS_PER_BATCH
-from carnet.services import Verification
-from carnet.services.tracking import artifact_path
+from carnet.services import TrackingService, Verification
+from carnet.services.tracking import MAX_RESULTS_LIMIT
+from carnet.services.tracking import artifact_path as clean_artifact_path
 from carnet.store.interfaces import RunPage
 
 __all__ = ["API_PREFIX", "RemoteClient", "is_server_uri"]
 
 #: events one audit request returns at most (the server's limit)
 _MAX_EVENTS = 10_000
+#: runs asked for per search page when listing a run's children
+_MAX_RUNS_PER_PAGE = 10_000
 
 
 def _metric_json(m: Metric) -> dict[str, Any]:
-    value = float(m.value)
-    return {
-        "key": m.key,
-        "value": None if math.isnan(value) else value,
-        "step": m.step,
-        "timestamp": m.timestamp,
-    }
+    """A metric value as JSON: NaN as null, infinities as the strings ``Infinity`` / ``-Infinity``."""
+    if not math.isfinite(m.timestamp):
+        raise InvalidInput(f"metric {m.key!r} timestamp must be a finite number", field=f"metrics.{m.key}")
+    number = float(m.value)
+    value: float | str | None = number
+    if math.isnan(number):
+        value = None
+    elif math.isinf(number):
+        value = "Infinity" if number > 0 else "-Infinity"
+    return {"key": m.key, "value": value, "step": m.step, "timestamp": m.timestamp}
 
 
 class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
@@ -101,13 +111,17 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
             "parent_id": parent_id,
             "params": _text(params or {}),
             "tags": _text(tags or {}),
-            "environment": environment or {},
+            # stored as JSON text with str() for what JSON lacks, as a local workspace does
+            "environment": json.loads(json.dumps(environment or {}, default=str)),
         }
         return run_from_dict(self._json("POST", "/runs", json=body))
 
     def get_run(self, run_id: str) -> Run:
         """A run with params, tags and the latest value of each metric."""
-        return run_from_dict(self._json("GET", f"/runs/{_seg(run_id)}"))
+        run = run_from_dict(self._json("GET", f"/runs/{_seg(run_id)}"))
+        if run.id != run_id:  # the route also resolves id prefixes: that is resolve_run_id's job
+            raise NotFound(f"no run with id {run_id!r}; list runs with: carnet runs list", field="run_id")
+        return run
 
     def end_run(
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
@@ -211,20 +225,15 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
 
     def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
         """Store bytes as one artifact of the run."""
-        url = f"/runs/{_seg(run_id)}/artifacts/{quote(artifact_path.strip('/'), safe='/')}"
+        url = f"/runs/{_seg(run_id)}/artifacts/{quote(clean_artifact_path(artifact_path), safe='/')}"
         headers = {"Content-Type": "application/octet-stream"}
         return artifact_from_dict(self._json("PUT", url, content=data, headers=headers))
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
         """Record a batch of :class:`Metric` values: one POST (and transaction) per batch of at most
         ``MAX_METRICS_PER_BATCH`` values."""
-        items = list(metrics)
-        for m in items:
-            if isinstance(m.value, bool) or not isinstance(m.value, int | float):
-                raise InvalidInput(
-                    f"metric {m.key!r} value must be a number, got {type(m.value).__name__} {m.value!r:.60}",
-                    field=f"metrics.{m.key}",
-                )
+        # checked here as the local client checks them: the server's schema would coerce "3" to 3
+        items = [TrackingService.make_metric(m.key, m.value, m.step, m.timestamp) for m in metrics]
         logged = 0
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
             chunk = items[start : start + MAX_METRICS_PER_BATCH]
@@ -248,18 +257,17 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
         src = Path(local_path)
         if not src.exists():
             raise InvalidInput(f"artifact {str(src)!r} does not exist", field="local_path")
+        # paths are checked before they become URLs (which would resolve '..' on their own)
+        prefix = clean_artifact_path(artifact_path) if artifact_path else None
         if src.is_dir():
-            base = (artifact_path or src.name).strip("/")
             files = sorted(p for p in src.rglob("*") if p.is_file())
             if not files:
                 raise InvalidInput(f"artifact folder {str(src)!r} is empty", field="local_path")
-            targets = [(p, f"{base}/{p.relative_to(src).as_posix()}") for p in files]
+            base = prefix or src.name
+            targets = [(p, clean_artifact_path(f"{base}/{p.relative_to(src).as_posix()}")) for p in files]
         else:
-            prefix = (artifact_path or "").strip("/")
-            if artifact_path is None or artifact_path.endswith("/"):
-                target = f"{prefix}/{src.name}" if prefix else src.name
-            else:
-                target = artifact_path
+            into_folder = prefix is None or str(artifact_path).endswith("/")
+            target = clean_artifact_path(f"{prefix or ''}/{src.name}") if into_folder else str(prefix)
             targets = [(src, target)]
         out = []
         for path, target in targets:
@@ -273,12 +281,12 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
         """Copy an artifact (or folder of artifacts) of a run to ``dest``, verified."""
-        want = artifact_path(path)
+        want = clean_artifact_path(path)
         # the server's paths are checked like ours: none may climb out of ``dest``
         arts = [
             a
             for a in self.list_artifacts(run_id)
-            if artifact_path(a.path) == want or a.path.startswith(want + "/")
+            if clean_artifact_path(a.path) == want or a.path.startswith(want + "/")
         ]
         if not arts:
             raise NotFound(
@@ -297,6 +305,14 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
 
     def log_inputs(self, run_id: str, refs: Sequence[str], context: str = "training") -> list[RunInput]:
         """Record dataset versions a run read."""
+        if not refs:  # nothing to record: the run must still exist and be running
+            run = self.get_run(run_id)
+            if run.status.terminal:
+                raise Conflict(
+                    f"run {run_id} is {run.status.value}; a finished run cannot be changed, start a new run",
+                    field="run_id",
+                )
+            return []
         body = {"datasets": [str(r) for r in refs], "context": context}
         return [run_input_from_dict(i) for i in self._json("POST", f"/runs/{_seg(run_id)}/inputs", json=body)]
 
@@ -305,8 +321,23 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
         return [run_input_from_dict(i) for i in self._json("GET", f"/runs/{_seg(run_id)}/inputs")]
 
     def child_runs(self, run_id: str) -> list[str]:
-        """Ids of a run's children (needs a local workspace)."""
-        self._local_only("child_runs")
+        """Ids of a run's children, oldest first (deleted ones included)."""
+        run = self.get_run(run_id)
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.search_runs(
+                run.project,
+                f"attributes.parent_id = '{run.id}'",
+                ["attributes.start_time asc"],
+                _MAX_RUNS_PER_PAGE,
+                token,
+                include_deleted=True,
+            )
+            ids += [r.id for r in page.runs]
+            token = page.next_page_token
+            if not token:
+                return ids
 
     def search_runs(
         self,
@@ -318,6 +349,8 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
         include_deleted: bool = False,
     ) -> RunPage:
         """Runs matching a filter such as ``"metrics.auc > 0.9 and params.model = 'lgbm'"`` (one page)."""
+        if isinstance(max_results, bool) or not isinstance(max_results, int):  # the schema would coerce
+            raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
         projects = [project] if isinstance(project, str) else (list(project) if project is not None else None)
         body = {
             "projects": projects,
@@ -336,14 +369,17 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
 
         Keyword arguments: ``project``, ``parent``, ``description``, ``source``, ``format``, ``progress``.
         """
+        check_name(name, "dataset name")  # before any byte is sent, with the local client's field
         src = Path(path)
-        if not src.is_file():
+        if not src.exists():
             raise InvalidInput(f"dataset file {str(src)!r} does not exist", field="path")
+        if src.is_dir():
+            raise InvalidInput(f"{str(src)!r} is a folder; pass a CSV or Parquet file", field="path")
         progress = kwargs.pop("progress", None)
         known = {"project", "parent", "description", "source", "format"}
         unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise InvalidInput(f"add_dataset got unknown arguments {unknown}", field=unknown[0])
+        if unknown:  # as the local client's call would
+            raise TypeError(f"add_dataset() got an unexpected keyword argument {unknown[0]!r}")
         params = {k: str(v) for k, v in kwargs.items() if v is not None}
         params["filename"] = src.name
         params.setdefault("source", str(src.resolve()))
@@ -351,24 +387,38 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
         return dataset_version_from_dict(r), bool(r.get("created"))
 
     def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
-        """Register a DataFrame as a dataset version (needs a local workspace; use add_dataset)."""
-        self._local_only("log_dataframe")
+        """Register a pandas DataFrame or Arrow table (uploaded as deterministic Parquet)."""
+        from carnet.data import table_from_dataframe  # noqa: PLC0415 - pyarrow is loaded lazily
+
+        with tempfile.TemporaryDirectory(prefix="carnet-df-") as tmp:
+            path = table_from_dataframe(df, Path(tmp) / "dataframe.parquet")
+            kwargs.setdefault("source", f"dataframe:{type(df).__module__}.{type(df).__name__}")
+            return self.add_dataset(path, name, **kwargs)
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         """A dataset version by ``name@N`` (or the latest)."""
+        DatasetRef.parse(ref)  # a malformed reference is refused as locally, before it becomes a URL
         return dataset_version_from_dict(self._json("GET", f"/datasets/{_seg(ref)}"))
 
     def list_datasets(self) -> list[DatasetVersion]:
-        """Latest version of every dataset (profiles omitted)."""
-        return [dataset_version_from_dict(v) for v in self._json("GET", "/datasets")]
+        """Latest version of every dataset."""
+        rows = self._json("GET", "/datasets", params={"profile": "true"})
+        return [dataset_version_from_dict(v) for v in rows]
 
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
-        """Every version of a dataset, oldest first (profiles omitted)."""
-        return [dataset_version_from_dict(v) for v in self._json("GET", f"/datasets/{_seg(name)}/versions")]
+        """Every version of a dataset, oldest first."""
+        check_name(name, "dataset name")
+        rows = self._json("GET", f"/datasets/{_seg(name)}/versions", params={"profile": "true"})
+        return [dataset_version_from_dict(v) for v in rows]
 
     def diff_datasets(self, a: str, b: str) -> Any:
-        """Schema and profile differences between two versions (needs a local workspace)."""
-        self._local_only("diff_datasets")
+        """Schema and profile differences from version ``a`` to version ``b`` (a ``VersionDiff``)."""
+        from carnet.data import diff_versions  # noqa: PLC0415 - the same computation as the service's
+
+        va, vb = self.get_dataset(a), self.get_dataset(b)
+        return diff_versions(
+            va.schema, va.profile, vb.schema, vb.profile, a_rows=va.num_rows, b_rows=vb.num_rows
+        )
 
     def download_dataset(
         self, ref: str, out: str | Path, progress: Callable[[int], None] | None = None
@@ -392,8 +442,8 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
         action: str | None = None,
         limit: int | None = 100,
     ) -> list[AuditEvent]:
-        """Audit events, newest first (at most 10,000 per call; ``limit=None`` asks for that many)."""
-        params: dict[str, Any] = {"limit": _MAX_EVENTS if limit is None else limit}
+        """Audit events, newest first (at most 10,000 per call: a larger ``limit``, or None, gets those)."""
+        params: dict[str, Any] = {"limit": _MAX_EVENTS if limit is None else min(limit, _MAX_EVENTS)}
         for key, value in (("subject_type", subject_type), ("subject_id", subject_id), ("action", action)):
             if value is not None:
                 params[key] = value

@@ -39,24 +39,29 @@ def _file_name(v: DatasetVersion) -> str:
 @router.get("/datasets", name="list_datasets", response_model=list[DatasetVersionOut])
 def list_datasets(
     project: str | None = Query(None, description="only datasets of this project"),
+    profile: bool = Query(False, description="include each version's column profile"),
     c: Caller = Depends(caller),
 ) -> list[DatasetVersionOut]:
-    """The latest version of every dataset the caller may read (profiles omitted)."""
+    """The latest version of every dataset the caller may read (profiles only when asked for)."""
     return [
-        DatasetVersionOut.of(v, profile=False)
+        DatasetVersionOut.of(v, profile=profile)
         for v in c.services.datasets.list()
         if (project is None or v.project == project) and c.can(v.project)
     ]
 
 
 @router.get("/datasets/{name}/versions", name="dataset_versions", response_model=list[DatasetVersionOut])
-def dataset_versions(name: str, c: Caller = Depends(caller)) -> list[DatasetVersionOut]:
-    """Every version of a dataset, oldest first (profiles omitted)."""
+def dataset_versions(
+    name: str,
+    profile: bool = Query(False, description="include each version's column profile"),
+    c: Caller = Depends(caller),
+) -> list[DatasetVersionOut]:
+    """Every version of a dataset, oldest first (profiles only when asked for)."""
     versions = c.services.datasets.versions(name)
     if not versions:
         raise NotFound(f"no dataset named {name!r}", field="dataset")
     c.require(versions[-1].project)
-    return [DatasetVersionOut.of(v, profile=False) for v in versions]
+    return [DatasetVersionOut.of(v, profile=profile) for v in versions]
 
 
 @router.get("/datasets/{ref}", name="get_dataset", response_model=DatasetVersionOut)
