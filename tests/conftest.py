@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,11 +61,29 @@ class Workspace:
     path: Path
     schema: str | None = None
     remote: bool = False
+    token: str | None = None
+    services: Any = None  # remote kinds: the services of the workspace behind the server
 
     def client(self):  # noqa: ANN201 - carnet.Client, imported lazily
         from carnet import Client
 
+        if self.remote:
+            return Client(self.uri, token=self.token)
         return Client(self.uri, artifacts=self.artifacts)
+
+    @contextmanager
+    def client_as(self, user: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+        """A client acting as ``user``: CARNET_USER locally; remotely an approver's API token."""
+        from carnet import Client
+
+        if not self.remote:
+            monkeypatch.setenv("CARNET_USER", user)
+            with Client(self.uri, artifacts=self.artifacts) as other:
+                yield other
+            return
+        self.services.auth.add_user(user, {"*": "approver"})
+        with Client(self.uri, token=self.services.auth.create_token(user, "tests")[0]) as other:
+            yield other
 
 
 def make_pg_schema() -> tuple[str, str]:
@@ -132,16 +151,22 @@ def _local_workspace(backend: str, tmp_path: Path) -> Iterator[Workspace]:
 
 
 @contextmanager
-def serve_workspace(local: Workspace) -> Iterator[Workspace]:
-    """A live carnet server (authentication off) in front of ``local``, stopped on exit."""
+def serve_workspace(local: Workspace, *, auth: bool = True) -> Iterator[Workspace]:
+    """A live carnet server in front of ``local``, stopped on exit. Authentication is on, as on a
+    team server: the clients act as ``tester``, a server admin, with an API token (``auth`` False:
+    no users, no token, nothing in the ledger before the test's own changes)."""
     from carnet.bootstrap import open_services
     from carnet.server.api import create_api_app, serve_api_in_thread
 
     services = open_services(local.uri, artifacts=local.artifacts)
     try:
-        server = serve_api_in_thread(create_api_app(services, require_auth=False))
+        token = None
+        if auth:
+            services.auth.add_user("tester", {"*": "admin"})
+            token = services.auth.create_token("tester", "tests")[0]
+        server = serve_api_in_thread(create_api_app(services, require_auth=auth, max_body_bytes=1 << 26))
         try:
-            yield Workspace(server.url, None, local.backend, local.path, local.schema, remote=True)
+            yield Workspace(server.url, None, local.backend, local.path, local.schema, True, token, services)
         finally:
             server.stop()
     finally:
@@ -169,6 +194,13 @@ def client(workspace: Workspace) -> Iterator:  # noqa: ANN201
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture
+def services(workspace: Workspace, client: Any) -> Any:
+    """The services of the parametrised workspace, to check what a test did behind the API (the
+    server's own on the remote kinds)."""
+    return workspace.services if workspace.remote else client.services
 
 
 @pytest.fixture(autouse=True)

@@ -97,12 +97,19 @@ def sides(tmp_path: Path) -> Iterator[tuple[Side, Side]]:
     local_uri = str(tmp_path / "local")
     with Client(local_uri) as c:
         local_ids = populate(c, files)
-    with serve_workspace(Workspace(str(tmp_path / "served"), None, "sqlite", tmp_path)) as served:
-        with Client(served.uri) as c:
+    # authentication off: both ledgers then hold the same events (no user or token records)
+    served_ws = Workspace(str(tmp_path / "served"), None, "sqlite", tmp_path)
+    with serve_workspace(served_ws, auth=False) as served:
+        with served.client() as c:
             remote_ids = populate(c, files)
         yield (
             Side("local", {"CARNET_URI": local_uri}, local_ids, tmp_path / "out-local"),
-            Side("remote", {"CARNET_URI": served.uri}, remote_ids, tmp_path / "out-remote"),
+            Side(
+                "remote",
+                {"CARNET_URI": served.uri},
+                remote_ids,
+                tmp_path / "out-remote",
+            ),
         )
 
 

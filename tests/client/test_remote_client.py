@@ -306,3 +306,26 @@ def test_the_fluent_api_works_the_same(client: Side) -> None:
     history = client.services.tracking.metric_history(run_id, "loss")
     assert [m.step for m in history] == list(range(250))
     assert {a.path for a in client.services.tracking.list_artifacts(run_id)} >= {"notes/hello.txt"}
+
+
+def test_the_whole_audit_ledger_comes_back_in_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import carnet.client.remote as remote_module
+
+    services = open_services(str(tmp_path / "ws"))
+    for i in range(7):
+        services.tracking.create_run("paged", f"r{i}")
+    server = serve_api_in_thread(create_api_app(services, require_auth=False, max_body_bytes=1 << 20))
+    monkeypatch.setattr(remote_module, "_MAX_EVENTS", 3)  # pages of 3 events
+    try:
+        with Client(server.url) as c:
+            everything = [e.seq for e in services.audit.log(limit=None)]
+            assert len(everything) > 7
+            assert [e.seq for e in c.audit_log(limit=None)] == everything
+            assert [e.seq for e in c.audit_log(limit=0)] == everything
+            assert [e.seq for e in c.audit_log(limit=5)] == everything[:5]
+            runs = [e.seq for e in c.audit_log(action="run.create", limit=None)]
+            assert runs == [e.seq for e in services.audit.log(action="run.create", limit=None)]
+            assert len(runs) == 7
+    finally:
+        server.stop()
+        services.close()

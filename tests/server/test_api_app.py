@@ -63,6 +63,7 @@ def test_healthz_and_the_openapi_document_are_served(url: str) -> None:
     for path in ("/docs", "/redoc"):
         assert httpx.get(f"{url}{path}").status_code == 404
     import openapi_spec_validator as validator
+
     validator.validate(doc)
 
 

@@ -245,6 +245,9 @@ def build(spec: RouteSpec, live: LiveApi) -> Req:
     body = BODIES.get(spec.name, {} if spec.method in ("POST", "PUT", "PATCH") else None)
     if spec.name == "register_model_version":
         body = {"run_id": live.run_id}
+    if spec.name == "upload_artifacts":
+        form = {"data": {"paths": json.dumps(["many/a.txt"])}, "files": [("files", ("a.txt", b"a"))]}
+        return Req(spec.method, path, form=form)
     if spec.name == "log_model_object":
         meta = {"flavor": "sklearn", "signature": [{"name": "x", "dtype": "float64"}], "project": PROJECT}
         form = {"data": {"meta": json.dumps(meta)}, "files": {"file": ("model", b"model bytes")}}

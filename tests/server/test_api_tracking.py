@@ -121,6 +121,23 @@ def test_metric_batches_are_one_transaction_and_nan_travels_as_null(api: Api) ->
     problem(api.http.post("/runs/" + "1" * 32 + "/metrics", json=batch), 404, "NotFound", "run_id")
 
 
+def test_infinities_travel_as_strings_and_steps_must_be_integers(api: Api) -> None:
+    rid = new_run(api)["id"]
+    values = [{"key": "x", "value": v, "step": i} for i, v in enumerate(["Infinity", "-Infinity", 2.0])]
+    assert api.http.post(f"/runs/{rid}/metrics", json={"metrics": values}).json() == {"logged": 3}
+    history = api.http.get(f"/runs/{rid}/metrics/x").json()
+    assert [m["value"] for m in history] == ["Infinity", "-Infinity", 2.0]
+    assert [m.value for m in api.services.tracking.metric_history(rid, "x")] == [math.inf, -math.inf, 2.0]
+    api.http.post(f"/runs/{rid}/metrics", json={"metrics": [{"key": "y", "value": "Infinity", "step": 9}]})
+    assert api.http.get(f"/runs/{rid}").json()["metrics"]["y"] == "Infinity"
+    for step in ("3", True, 2**70):
+        one = {"metrics": [{"key": "z", "value": 1.0, "step": step}]}
+        r = api.http.post(f"/runs/{rid}/metrics", json=one)
+        assert r.status_code == 422 and r.json()["error"] == "InvalidInput", (step, r.text)
+    r = api.http.post("/runs/search", json={"max_results": True})
+    problem(r, 422, "InvalidInput", "max_results")
+
+
 def test_params_are_immutable_and_tags_can_change(api: Api) -> None:
     rid = new_run(api, params={"lr": 0.1})["id"]
     assert api.http.post(f"/runs/{rid}/params", json={"params": {"depth": 3}}).json() == {"logged": 1}

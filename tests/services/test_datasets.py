@@ -21,11 +21,6 @@ pytestmark = pytest.mark.served  # also through a live carnet server (remote-* w
 IRIS = "a,b,label\n1,2.5,x\n3,4.5,y\n5,6.5,x\n"
 
 #: a known difference between the local client and the server, kept visible until it is fixed
-LOCAL_ADD_CREATES_UNUSED_PROJECT = (
-    "DatasetService.add creates (and audits) the project it is given even when the dataset already "
-    "belongs to another one, where its version goes; the server's upload route passes the dataset's "
-    "own project, so a remote add creates no project"
-)
 
 
 def _csv(folder: Path, name: str, text: str = IRIS) -> Path:
@@ -260,11 +255,7 @@ def test_each_new_version_is_one_audit_event(client: Client, tmp_path: Path) -> 
     assert client.verify_audit().ok
 
 
-def test_a_new_version_creates_no_other_project(
-    client: Client, workspace: Workspace, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if not workspace.remote:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=LOCAL_ADD_CREATES_UNUSED_PROJECT))
+def test_a_new_version_creates_no_other_project(client: Client, tmp_path: Path) -> None:
     client.add_dataset(_csv(tmp_path, "iris.csv"), "iris", project="data")
     v2, _ = client.add_dataset(_csv(tmp_path, "v2.csv", IRIS + "7,8.5,y\n"), "iris")  # project: default
     v3, _ = client.add_dataset(_csv(tmp_path, "v3.csv", IRIS + "9,8.5,y\n"), "iris", project="elsewhere")

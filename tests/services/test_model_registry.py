@@ -3,14 +3,12 @@ references, aliases, tags, audit, verified loading, in-memory models, approvals,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from registry_sides import Side, open_side
 
 from carnet import Client
 from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
@@ -27,15 +25,12 @@ project: demo
 """
 
 
-@pytest.fixture(params=["local", "remote"])
-def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
-    with open_side(request.param, tmp_path) as opened:
-        yield opened
+pytestmark = pytest.mark.served
 
 
 @pytest.fixture
-def ws(side: Side) -> Any:
-    return side.client
+def ws(client: Any) -> Any:
+    return client
 
 
 @pytest.fixture
@@ -48,8 +43,8 @@ def cancer(ws: Client, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def run_id(side: Side, cancer: str) -> str:
-    return side.services.search.run_spec(SPEC.format(ref=cancer, c=1.0)).run_id
+def run_id(services: Any, cancer: str) -> str:
+    return services.search.run_spec(SPEC.format(ref=cancer, c=1.0)).run_id
 
 
 def _features() -> pd.DataFrame:
@@ -100,7 +95,7 @@ def test_a_failed_registration_leaves_nothing(ws: Client, run_id: str) -> None:
     assert [v.version for v in ws.model_versions("m")] == [1]
 
 
-def test_references_resolve_everywhere(ws: Client, side: Side, run_id: str) -> None:
+def test_references_resolve_everywhere(ws: Client, services: Any, run_id: str) -> None:
     for _ in range(3):
         ws.register_model(run_id, "m")
     assert ws.get_model_version("m").version == 3
@@ -125,7 +120,7 @@ def test_references_resolve_everywhere(ws: Client, side: Side, run_id: str) -> N
     assert ws.delete_model_alias("m", "production") == 3
     with pytest.raises(NotFound):
         ws.get_model_version("m@production")
-    moves = side.services.registry.alias_history("m", "production")
+    moves = services.registry.alias_history("m", "production")
     assert [(h["kind"], h["version"], h["previous_version"]) for h in moves] == [
         ("set", 2, None),
         ("set", 3, 2),
@@ -150,7 +145,7 @@ def test_tags_on_models_and_versions(ws: Client, run_id: str) -> None:
     assert len(_events(ws, "model.tag.set")) == 3 and len(_events(ws, "model.tag.delete")) == 1
 
 
-def test_loading_by_reference_verifies_the_digest(ws: Client, side: Side, run_id: str) -> None:
+def test_loading_by_reference_verifies_the_digest(ws: Client, services: Any, run_id: str) -> None:
     ws.register_model(run_id, "m")
     ws.set_model_alias("m", "production", 1)
     X = _features()
@@ -160,7 +155,7 @@ def test_loading_by_reference_verifies_the_digest(ws: Client, side: Side, run_id
     digest = ws.get_model_version("m/1").artifact_digest
     stored = next(
         p
-        for p in (Path(side.services.ctx.artifacts.root.removeprefix("file://"))).rglob("*")
+        for p in (Path(services.ctx.artifacts.root.removeprefix("file://"))).rglob("*")
         if p.name == digest.split(":")[1]
     )
     data = bytearray(stored.read_bytes())
@@ -207,7 +202,7 @@ def test_a_python_object_needs_the_pickle_opt_in_to_store_and_to_load(ws: Client
     assert model.predict(sample).tolist() == [8.0, 12.0]
 
 
-def test_a_pickle_payload_never_runs_without_the_opt_in(ws: Client, side: Side, tmp_path: Path) -> None:
+def test_a_pickle_payload_never_runs_without_the_opt_in(ws: Client, services: Any, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     sample = pd.DataFrame({"a": [1.0]})
     ws.log_model(Payload(marker), "evil", sample, allow_pickle=True)
@@ -215,12 +210,12 @@ def test_a_pickle_payload_never_runs_without_the_opt_in(ws: Client, side: Side, 
     with pytest.raises(PermissionDenied):
         ws.load_model("evil/1")
     with pytest.raises(PermissionDenied):
-        side.services.registry.load("evil/1", trusted=("builtins.object",))
+        services.registry.load("evil/1", trusted=("builtins.object",))
     assert not marker.exists()
     # the same bytes handed to the safe flavor are refused without running anything
     from carnet.flavors import flavor_registry
 
-    data = side.services.ctx.artifacts.get_bytes(ws.get_model_version("evil/1").artifact_digest)
+    data = services.ctx.artifacts.get_bytes(ws.get_model_version("evil/1").artifact_digest)
     assert data[:1] == b"\x80"  # the stored bytes are a pickle stream
     with pytest.raises(Exception) as err:
         flavor_registry().get("sklearn").loads(data)
@@ -229,17 +224,17 @@ def test_a_pickle_payload_never_runs_without_the_opt_in(ws: Client, side: Side, 
 
 
 def test_approvals_count_once_per_user(
-    ws: Client, side: Side, run_id: str, monkeypatch: pytest.MonkeyPatch
+    ws: Client, services: Any, workspace: Any, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws.register_model(run_id, "m")
     ws.approve("m", 1, comment="looks good")
     with pytest.raises(AlreadyExists):
         ws.approve("m", 1)
-    with side.as_user("bob", monkeypatch) as bob:
+    with workspace.client_as("bob", monkeypatch) as bob:
         bob.approve("m", 1, comment="ok")
-    approvals = side.services.registry.approvals("m", 1, "production")
+    approvals = services.registry.approvals("m", 1, "production")
     assert [(a.actor, a.comment) for a in approvals] == [("tester", "looks good"), ("bob", "ok")]
-    assert {a.authenticated for a in approvals} == {side.kind == "remote"}
+    assert {a.authenticated for a in approvals} == {workspace.remote}
     assert [e.actor for e in _events(ws, "model.approve")] == ["bob", "tester"]
 
 

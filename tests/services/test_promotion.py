@@ -6,12 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_sides import Side, open_side
 
 from carnet import Client
 from carnet.errors import Conflict, GateFailed, InvalidInput, NotFound
@@ -47,15 +45,12 @@ gates:
 """
 
 
-@pytest.fixture(params=["local", "remote"])
-def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
-    with open_side(request.param, tmp_path) as opened:
-        yield opened
+pytestmark = pytest.mark.served
 
 
 @pytest.fixture
-def ws(side: Side) -> Any:
-    return side.client
+def ws(client: Any) -> Any:
+    return client
 
 
 @pytest.fixture
@@ -68,8 +63,8 @@ def cancer(ws: Client, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def versions(ws: Client, side: Side, cancer: str) -> tuple[int, int]:
-    train = side.services.search.run_spec
+def versions(ws: Client, services: Any, cancer: str) -> tuple[int, int]:
+    train = services.search.run_spec
     good = train(SPEC.format(ref=cancer, model=GOOD)).run_id
     weak = train(SPEC.format(ref=cancer, model=WEAK)).run_id
     v1 = ws.register_model(good, "cancer").version

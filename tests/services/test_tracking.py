@@ -17,14 +17,6 @@ from conftest import Workspace
 pytestmark = pytest.mark.served  # also through a live carnet server (remote-* workspaces)
 
 #: a known difference of the remote client, kept visible until the wire format carries infinities
-INFINITIES_READ_AS_NAN = (
-    "the REST API's MetricOut and RunOut send non-finite floats as null, so a remote client reads a "
-    "stored infinity back as NaN (a local client reads inf)"
-)
-FOLDER_UPLOADED_FILE_BY_FILE = (
-    "a remote client uploads a folder with one PUT per file, so the run records one change (and one audit "
-    "event) per file; a local client records the whole folder in one transaction and one event"
-)
 
 
 def _run(client: Client, project: str = "proj", name: str | None = None, **kwargs: object) -> Run:
@@ -266,8 +258,6 @@ def test_nan_and_infinities_are_stored(client: Client) -> None:
 
 
 def test_infinities_read_back(client: Client, workspace: Workspace, request: pytest.FixtureRequest) -> None:
-    if workspace.remote:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=INFINITIES_READ_AS_NAN))
     run = _run(client)
     client.log_batch(run.id, [Metric("x", v, i, 1.0) for i, v in enumerate([math.inf, -math.inf, 1.0])])
     client.log_metric(run.id, "inf_last", math.inf)
@@ -501,8 +491,6 @@ def test_dataset_inputs(client: Client, tmp_path: Path) -> None:
 def test_a_folder_is_recorded_in_one_change(
     client: Client, workspace: Workspace, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if workspace.remote:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=FOLDER_UPLOADED_FILE_BY_FILE))
     run = _run(client)
     src = tmp_path / "report"
     (src / "img").mkdir(parents=True)
@@ -511,3 +499,29 @@ def test_a_folder_is_recorded_in_one_change(
     client.log_artifact(run.id, src)
     [event] = client.audit_log("run", run.id, action="run.log_artifacts")
     assert sorted(p for p, *_ in event.payload["artifacts"]) == ["report/img/plot.png", "report/index.html"]
+
+
+def test_out_of_range_steps_bad_timestamps_and_escaped_paths_are_refused_everywhere(
+    client: Client, tmp_path: Path
+) -> None:
+    run = _run(client)
+    with pytest.raises(InvalidInput) as err:
+        client.log_metric(run.id, "x", 1.0, step=2**70)
+    assert err.value.field == "step"
+    with pytest.raises(InvalidInput) as err:
+        client.log_batch(run.id, [Metric("x", 1.0, 0, math.nan)])
+    assert err.value.field == "timestamp"
+    f = tmp_path / "a.txt"
+    f.write_text("a")
+    for bad in ("docs%2Fa.txt", "tab\there.txt"):
+        with pytest.raises(InvalidInput) as err:
+            client.log_artifact(run.id, f, bad)
+        assert err.value.field == "artifact_path", bad
+    assert client.list_artifacts(run.id) == [] and client.get_metric_history(run.id, "x") == []
+
+
+def test_recording_no_inputs_is_no_change(client: Client) -> None:
+    run = _run(client)
+    before = len(client.audit_log(limit=None))
+    assert client.log_inputs(run.id, []) == []
+    assert len(client.audit_log(limit=None)) == before

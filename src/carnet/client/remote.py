@@ -9,6 +9,7 @@ datasets and audit are here; the registry and training calls are in ``remote_reg
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import tempfile
@@ -253,7 +254,8 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
         artifact_path: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[Artifact]:
-        """Store a file or a folder under the run (each file streamed in one PUT)."""
+        """Store a file or a folder under the run: a file streamed in one PUT, a folder's files in one
+        multipart POST recorded as one change (one transaction, one audit event), as locally."""
         src = Path(local_path)
         if not src.exists():
             raise InvalidInput(f"artifact {str(src)!r} does not exist", field="local_path")
@@ -269,11 +271,18 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
             into_folder = prefix is None or str(artifact_path).endswith("/")
             target = clean_artifact_path(f"{prefix or ''}/{src.name}") if into_folder else str(prefix)
             targets = [(src, target)]
-        out = []
-        for path, target in targets:
+        if not src.is_dir():
+            ((path, target),) = targets
             url = f"/runs/{_seg(run_id)}/artifacts/{quote(target, safe='/')}"
-            out.append(artifact_from_dict(self._upload("PUT", url, path, progress)))
-        return out
+            return [artifact_from_dict(self._upload("PUT", url, path, progress))]
+        with contextlib.ExitStack() as stack:
+            parts = [
+                ("files", (path.name, _Reader(stack.enter_context(open(path, "rb")), progress)))
+                for path, _ in targets
+            ]
+            data = {"paths": json.dumps([target for _, target in targets])}
+            found = self._json("POST", f"/runs/{_seg(run_id)}/artifacts", data=data, files=parts)
+        return [artifact_from_dict(a) for a in found]
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
         """Artifacts of a run."""
@@ -442,14 +451,39 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
         action: str | None = None,
         limit: int | None = 100,
     ) -> list[AuditEvent]:
-        """Audit events, newest first (at most 10,000 per call: a larger ``limit``, or None, gets those)."""
-        params: dict[str, Any] = {"limit": _MAX_EVENTS if limit is None else min(limit, _MAX_EVENTS)}
+        """Audit events, newest first, optionally for one subject or action (``limit`` None, or 0 and
+        below as locally: every event, fetched in pages of 10,000)."""
+        wanted = None if limit is None or limit <= 0 else int(limit)
+        params: dict[str, Any] = {}
         for key, value in (("subject_type", subject_type), ("subject_id", subject_id), ("action", action)):
             if value is not None:
                 params[key] = value
-        return [audit_event_from_dict(e) for e in self._json("GET", "/audit/events", params=params)]
+        events: list[AuditEvent] = []
+        while wanted is None or len(events) < wanted:
+            page = _MAX_EVENTS if wanted is None else min(_MAX_EVENTS, wanted - len(events))
+            if events:
+                params["before_seq"] = events[-1].seq
+            got = self._json("GET", "/audit/events", params={**params, "limit": page})
+            events.extend(audit_event_from_dict(e) for e in got)
+            if len(got) < page:
+                break
+        return events
 
     def verify_audit(self) -> Verification:
         """Recompute the audit hash chain on the server."""
         d = self._json("GET", "/audit/verify")
         return Verification(bool(d["ok"]), int(d["count"]), d.get("broken_seq"), d.get("reason"))
+
+
+class _Reader:
+    """A file read in chunks for a multipart upload, reporting the bytes read to ``progress``."""
+
+    def __init__(self, f: Any, progress: Callable[[int], None] | None) -> None:
+        self._f = f
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        chunk: bytes = self._f.read(size)
+        if chunk and self._progress is not None:
+            self._progress(len(chunk))
+        return chunk

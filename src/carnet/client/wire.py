@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 
-def _num(value: float | None) -> float:
+def _num(value: float | str | None) -> float:
+    """A number from the wire: null is NaN, ``Infinity`` / ``-Infinity`` are the infinities."""
     return math.nan if value is None else float(value)
 
 

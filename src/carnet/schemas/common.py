@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from carnet import errors
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "Problem", "RequestBody", "error_from_problem"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "Problem",
+    "RequestBody",
+    "WireFloat",
+    "error_from_problem",
+    "wire_float",
+    "wire_floats",
+]
+
+#: a number in a response: NaN as null, infinities as the strings ``Infinity`` and ``-Infinity``
+#: (JSON has no non-finite numbers; ``float("Infinity")`` reads them back)
+WireFloat = float | Literal["Infinity", "-Infinity"] | None
+
+
+def wire_float(value: float | None) -> float | Literal["Infinity", "-Infinity"] | None:
+    """``value`` as a :data:`WireFloat`."""
+    if value is None or math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float(value)
+
+
+def wire_floats(values: dict[str, float]) -> dict[str, WireFloat]:
+    """Every value of a mapping as a :data:`WireFloat`."""
+    return {k: wire_float(v) for k, v in values.items()}
+
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from carnet.domain import Approval, GateResult, ModelVersion, Promotion, RegisteredModel
-from carnet.schemas.common import RequestBody
+from carnet.schemas.common import RequestBody, WireFloat, wire_floats
 
 __all__ = [
     "AliasIn",
@@ -56,7 +56,7 @@ class ModelVersionOut(BaseModel):
     task: str | None
     description: str
     input_example: list[dict[str, Any]]
-    metrics: dict[str, float | None]
+    metrics: dict[str, WireFloat]
     datasets: list[str]
     reports: dict[str, str]
     derived_from: int | None
@@ -67,7 +67,14 @@ class ModelVersionOut(BaseModel):
 
     @classmethod
     def of(cls, v: ModelVersion) -> ModelVersionOut:
-        return cls.model_validate({**v.__dict__, "ref": v.ref, "signature": v.signature.to_dict()})
+        return cls.model_validate(
+            {
+                **v.__dict__,
+                "ref": v.ref,
+                "signature": v.signature.to_dict(),
+                "metrics": wire_floats(v.metrics),
+            }
+        )
 
 
 class RegisterIn(RequestBody):

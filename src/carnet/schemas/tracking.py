@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from carnet.domain import Artifact, Metric, Project, Run, RunInput
-from carnet.schemas.common import RequestBody
+from carnet.schemas.common import RequestBody, WireFloat, wire_float, wire_floats
 from carnet.store.interfaces import RunPage
 
 __all__ = [
@@ -78,7 +78,8 @@ class RunCreate(RequestBody):
 
 
 class RunOut(BaseModel):
-    """A run with its params, tags and the latest value of each metric (NaN as null)."""
+    """A run with its params, tags and the latest value of each metric (NaN as null, infinities as
+    ``Infinity`` / ``-Infinity``)."""
 
     id: str
     project: str
@@ -89,7 +90,7 @@ class RunOut(BaseModel):
     duration: float | None
     parent_id: str | None
     params: dict[str, str]
-    metrics: dict[str, float | None]
+    metrics: dict[str, WireFloat]
     tags: dict[str, str]
     environment: dict[str, Any]
     error: str | None
@@ -97,7 +98,14 @@ class RunOut(BaseModel):
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
-        return cls.model_validate({**run.__dict__, "status": run.status.value, "duration": run.duration})
+        return cls.model_validate(
+            {
+                **run.__dict__,
+                "status": run.status.value,
+                "duration": run.duration,
+                "metrics": wire_floats(run.metrics),
+            }
+        )
 
 
 class MetricIn(RequestBody):
@@ -105,21 +113,21 @@ class MetricIn(RequestBody):
 
     key: str
     value: float | None
-    step: int = 0
+    step: int = Field(0, strict=True, description="an integer (a string or a boolean is refused)")
     timestamp: float | None = None
 
 
 class MetricOut(BaseModel):
-    """One recorded metric value (NaN as null)."""
+    """One recorded metric value (NaN as null, infinities as ``Infinity`` / ``-Infinity``)."""
 
     key: str
-    value: float | None
+    value: WireFloat
     step: int
     timestamp: float
 
     @classmethod
     def of(cls, m: Metric) -> MetricOut:
-        return cls(key=m.key, value=m.value, step=m.step, timestamp=m.timestamp)
+        return cls(key=m.key, value=wire_float(m.value), step=m.step, timestamp=m.timestamp)
 
 
 class MetricsBatchIn(RequestBody):
@@ -167,7 +175,7 @@ class RunSearch(RequestBody):
     projects: list[str] | None = None
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
-    max_results: int = 1000
+    max_results: int = Field(1000, strict=True)
     page_token: str | None = None
     include_deleted: bool = False
 

@@ -289,12 +289,10 @@ def _metadata(endpoint: Endpoint, version: int | None = None) -> dict[str, Any]:
         "versions": sorted({str(m.version.version) for m in endpoint.models()}),
         "platform": f"carnet_{mv.flavor}",
         "inputs": [
-            {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]}
-            for c in mv.signature.inputs
+            {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]} for c in mv.signature.inputs
         ],
         "outputs": [
-            {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]}
-            for c in mv.signature.outputs
+            {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]} for c in mv.signature.outputs
         ],
         "parameters": {"model": mv.ref, "task": mv.task, "routes": sorted(endpoint.routes)},
     }

@@ -315,9 +315,7 @@ class ServingRuntime:
         classes = (mv.extra or {}).get("classes")
         on_batch = self.on_batch
 
-        predict, path = compile_predictor(
-            model, family, classes, _input_columns(mv), _example_frame(mv)
-        )
+        predict, path = compile_predictor(model, family, classes, _input_columns(mv), _example_frame(mv))
 
         def observed(rows: int, requests: int, seconds: float, ref: str = mv.ref) -> None:
             if on_batch is not None:

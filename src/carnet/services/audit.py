@@ -33,10 +33,12 @@ class AuditService:
         *,
         action: str | None = None,
         limit: int | None = 100,
+        before_seq: int | None = None,
     ) -> list[AuditEvent]:
-        """Events, newest first, optionally for one subject (``run``, ``run:ID``) or action."""
+        """Events, newest first, optionally for one subject (``run``, ``run:ID``) or action, and
+        older than ``before_seq`` (to page through the ledger)."""
         with self.ctx.store.transaction(write=False) as tx:
-            return tx.audit.list(subject_type, subject_id, limit, action)
+            return tx.audit.list(subject_type, subject_id, limit, action, before_seq)
 
     def verify(self) -> Verification:
         """Recompute every hash in order; report the first event that does not check out."""

@@ -94,12 +94,15 @@ class DatasetService:
             existing = tx.datasets.find_by_digest(name, digest)
             if existing is not None:
                 return existing, False
+            latest = tx.datasets.latest_version(name)
+            if latest:  # a dataset stays in the project of its first version
+                project = tx.datasets.get(name, latest).project
             proj = self.tracking.ensure_project(tx, project)
             if parent is not None and parent.version is not None:
                 tx.datasets.get(parent.name, parent.version)
             version = DatasetVersion(
                 name=name,
-                version=tx.datasets.latest_version(name) + 1,
+                version=latest + 1,
                 digest=digest,
                 format=fmt,
                 size=size,

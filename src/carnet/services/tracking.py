@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
@@ -24,7 +25,13 @@ from carnet.domain import (
 from carnet.domain.datasets import check_name
 from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
-from carnet.services.validation import check_key, check_metric_value, check_step, param_value
+from carnet.services.validation import (
+    check_key,
+    check_metric_value,
+    check_step,
+    check_timestamp,
+    param_value,
+)
 from carnet.store.interfaces import RunPage, Transaction
 
 __all__ = ["DEFAULT_PROJECT", "MAX_RESULTS_LIMIT", "TrackingService", "artifact_path"]
@@ -33,10 +40,20 @@ DEFAULT_PROJECT = "default"
 MAX_RESULTS_LIMIT = 50_000
 
 
+#: a percent-escape such as ``%2F``: refused in artifact paths (the server refuses them in URLs)
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
 def artifact_path(name: str) -> str:
     """Normalise a run artifact path (metadata only, never a filesystem path): ``a/b.txt``."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("artifact path must be a non-empty string", field="artifact_path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidInput(f"artifact path {name!r} contains a control character", field="artifact_path")
+    if _PERCENT_ESCAPE.search(name):
+        raise InvalidInput(
+            f"artifact path {name!r} contains a percent-escape; use the plain name", field="artifact_path"
+        )
     p = PurePosixPath(name.replace("\\", "/"))
     parts = [x for x in p.parts if x not in ("", ".", "/")]
     if not parts or any(x == ".." for x in parts):
@@ -208,7 +225,9 @@ class TrackingService:
     def make_metric(key: str, value: Any, step: int, timestamp: float) -> Metric:
         """A validated metric value."""
         check_key(key, "metric")
-        return Metric(key, check_metric_value(value, key), check_step(step, key), float(timestamp))
+        return Metric(
+            key, check_metric_value(value, key), check_step(step, key), check_timestamp(timestamp, key)
+        )
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric], *, allow_ended: bool = False) -> int:
         """Append a batch of metric values in one transaction; returns how many were written."""
@@ -411,6 +430,8 @@ class TrackingService:
                 dv = tx.datasets.get(r.name, r.version)
                 pairs.append((tx.datasets.version_id(dv.name, dv.version), context))
                 out.append(RunInput(dv.name, dv.version, dv.digest, context))
+            if not out:  # nothing to record: no change, no audit event
+                return out
             tx.runs.add_inputs(run_id, pairs)
             record(
                 self.ctx,

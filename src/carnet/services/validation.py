@@ -48,8 +48,28 @@ def check_metric_value(value: Any, key: str) -> float:
     return math.nan if math.isnan(out) else out
 
 
+#: the range of a metric step (it is stored as a 64-bit integer)
+STEP_RANGE = (-(2**63), 2**63 - 1)
+
+
 def check_step(step: Any, key: str) -> int:
-    """A metric step: an integer."""
+    """A metric step: an integer that fits in 64 bits."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise InvalidInput(f"metric {key!r} step must be an integer, got {step!r}", field="step")
+    if not STEP_RANGE[0] <= int(step) <= STEP_RANGE[1]:
+        raise InvalidInput(f"metric {key!r} step {step} does not fit in 64 bits", field="step")
     return int(step)
+
+
+def check_timestamp(timestamp: Any, key: str) -> float:
+    """A metric timestamp: a finite number of seconds since the epoch."""
+    try:
+        value = float(timestamp)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(timestamp, bool) or not math.isfinite(value):
+        raise InvalidInput(
+            f"metric {key!r} timestamp must be a finite number of seconds, got {timestamp!r}",
+            field="timestamp",
+        )
+    return value

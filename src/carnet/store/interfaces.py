@@ -157,7 +157,12 @@ class AuditRepo(Protocol):
         key: str | None,
     ) -> AuditEvent: ...
     def list(
-        self, subject_type: str | None, subject_id: str | None, limit: int | None, action: str | None
+        self,
+        subject_type: str | None,
+        subject_id: str | None,
+        limit: int | None,
+        action: str | None,
+        before_seq: int | None = None,
     ) -> builtins.list[AuditEvent]: ...
     def iter_all(self) -> Iterator[AuditEvent]: ...
     def head(self) -> tuple[int, str]: ...

@@ -53,7 +53,9 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024 * 1024
 #: largest JSON request body by default
 DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024
 #: routes whose body is a streamed file: they get ``max_body_bytes``, every other ``max_json_bytes``
-UPLOAD_ROUTES = frozenset({"upload_artifact", "upload_dataset", "upload_labels"})
+UPLOAD_ROUTES = frozenset(
+    {"upload_artifact", "upload_artifacts", "upload_dataset", "upload_labels", "log_model_object"}
+)
 
 _PROBLEM = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
 _RESPONSES: dict[int | str, dict[str, Any]] = {

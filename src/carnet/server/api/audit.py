@@ -21,11 +21,13 @@ def audit_events(
     subject_id: str | None = Query(None, description="one subject (with subject_type)"),
     action: str | None = Query(None, description="e.g. model.promote"),
     limit: int = Query(100, ge=1, le=MAX_EVENTS),
+    before_seq: int | None = Query(None, ge=1, description="only events older than this sequence number"),
     c: Caller = Depends(caller),
 ) -> list[AuditEventOut]:
-    """Events, newest first (the ledger spans every project: the role is needed on ``*``)."""
+    """Events, newest first (the ledger spans every project: the role is needed on ``*``). Page
+    through a longer ledger with ``before_seq`` = the ``seq`` of the last event received."""
     c.require(None)
-    events = c.services.audit.log(subject_type, subject_id, action=action, limit=limit)
+    events = c.services.audit.log(subject_type, subject_id, action=action, limit=limit, before_seq=before_seq)
     return [AuditEventOut.of(e) for e in events]
 
 

@@ -49,6 +49,7 @@ ROUTE_ROLES: dict[str, str] = {
     "list_inputs": "viewer",
     "list_artifacts": "viewer",
     "upload_artifact": "editor",
+    "upload_artifacts": "editor",
     "download_artifact": "viewer",
     # datasets
     "list_datasets": "viewer",

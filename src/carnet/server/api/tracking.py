@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from carnet.domain import Metric, RunStatus
+from carnet.domain import Artifact, Metric, RunStatus
 from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.schemas import (
     ArtifactOut,
@@ -233,6 +234,41 @@ async def upload_artifact(
     finally:
         tmp.unlink(missing_ok=True)
     return ArtifactOut.of(items[0])
+
+
+@router.post(
+    "/runs/{run_id}/artifacts", name="upload_artifacts", status_code=201, response_model=list[ArtifactOut]
+)
+async def upload_artifacts(
+    run_id: str,
+    paths: str = Form(..., description="JSON list: the artifact path of each file part, in order"),
+    files: list[UploadFile] = File(..., description="the files, one part each"),
+    c: Caller = Depends(caller),
+) -> list[ArtifactOut]:
+    """Store several files (a folder) under a running run as one change: one transaction, one
+    audit event. Every path is checked as in ``PUT /runs/{run_id}/artifacts/{path}``."""
+    try:
+        names = json.loads(paths)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidInput("paths must be a JSON list of artifact paths", field="paths")
+    if len(names) != len(files):
+        raise InvalidInput(f"{len(names)} paths for {len(files)} files", field="paths")
+    clean = [check_artifact_path(n) for n in names]
+    if len(set(clean)) != len(clean):
+        raise InvalidInput("an artifact path appears twice", field="paths")
+    run = await run_in_threadpool(c.services.tracking.get_run, run_id)
+    await run_in_threadpool(c.require, run.project)
+    if run.status.terminal:
+        raise Conflict(f"run {run_id} is {run.status.value}; artifacts go to a running run", field="run_id")
+    store = c.services.ctx.artifacts
+    items = []
+    for path, upload in zip(clean, files, strict=True):
+        info = await run_in_threadpool(store.put_stream, upload.file)
+        items.append(Artifact(path, info.digest, info.size))
+    recorded = await run_in_threadpool(c.services.tracking.record_artifacts, run_id, items)
+    return [ArtifactOut.of(a) for a in recorded]
 
 
 @router.get(

@@ -115,10 +115,13 @@ class SqlAuditRepo:
         subject_id: str | None = None,
         limit: int | None = None,
         action: str | None = None,
+        before_seq: int | None = None,
     ) -> list[AuditEvent]:
-        """Events, newest first, optionally for one subject or action."""
+        """Events, newest first, optionally for one subject or action, older than ``before_seq``."""
         a = t.audit_events
         q = select(a)
+        if before_seq is not None:
+            q = q.where(a.c.seq < before_seq)
         if subject_type:
             q = q.where(a.c.subject_type == subject_type)
         if subject_id:
