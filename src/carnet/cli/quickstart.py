@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, handle_errors, json_option
+from carnet.cli.render import console, emit_json, handle_errors, json_option, refuse_server
 
 __all__ = ["quickstart"]
 
@@ -93,6 +93,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     uri, artifacts = obj.get("uri"), obj.get("artifacts")
     out = console()
     started = time.perf_counter()
+    refuse_server("carnet quickstart", uri)
     client = Client(uri, artifacts=artifacts)
     ctx.call_on_close(client.close)
     if not as_json:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from carnet.errors import ArtifactCorrupted, AuditChainBroken, CarnetError, GateFailed
+from carnet.errors import ArtifactCorrupted, AuditChainBroken, CarnetError, GateFailed, InvalidInput
 
 __all__ = [
     "PROGRESS_THRESHOLD",
@@ -86,6 +86,20 @@ def get_client(ctx: click.Context, *, create: bool = False) -> Any:
     client = Client(obj.get("uri"), artifacts=obj.get("artifacts"), create=create)
     ctx.call_on_close(client.close)
     return client
+
+
+def refuse_server(command: str, uri: str | None) -> None:
+    """A command that works on the workspace's own files and database (or serves it) refuses a server
+    URI with one line naming the command (InvalidInput, field ``uri``)."""
+    from carnet.config import chosen_uri
+
+    target = chosen_uri(uri)
+    if target.lower().startswith(("http://", "https://")):
+        raise InvalidInput(
+            f"{command} needs a local workspace, and {target} is a carnet server: run it where the "
+            "server runs, on the server's workspace (a folder, sqlite:/// or postgresql URI)",
+            field="uri",
+        )
 
 
 def exit_code_for(exc: CarnetError) -> int:

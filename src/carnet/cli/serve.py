@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from carnet.cli.render import get_client, handle_errors, json_option
+from carnet.cli.render import get_client, handle_errors, json_option, refuse_server
 
 __all__ = ["serve"]
 
@@ -88,6 +88,7 @@ def serve(
             raise InvalidInput(f"--{name} must be at least 1", field=name)
     if max_wait_ms < 0 or max_body_mb <= 0 or poll <= 0:
         raise InvalidInput("--max-wait-ms must be >= 0, --max-body-mb and --poll > 0", field="options")
+    refuse_server("carnet serve", (ctx.find_root().obj or {}).get("uri"))
     client = get_client(ctx)
     services = client.services
     names = list(endpoints)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import handle_errors, json_option
+from carnet.cli.render import handle_errors, json_option, refuse_server
 
 __all__ = ["is_loopback", "server"]
 
@@ -95,6 +95,7 @@ def server(
         raise InvalidInput("--max-body-mb and --max-json-mb must be > 0", field="max-body-mb")
     auth = (not loopback) if require_auth is None else require_auth
     root = ctx.find_root().obj or {}
+    refuse_server("carnet server", uri or root.get("uri"))
     client = Client(uri or root.get("uri"), artifacts=artifacts or root.get("artifacts"), create=False)
     ctx.call_on_close(client.close)
     app = create_api_app(

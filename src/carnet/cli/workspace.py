@@ -6,23 +6,9 @@ import time
 
 import click
 
-from carnet.cli.render import emit_json, handle_errors, json_option
-from carnet.errors import InvalidInput
+from carnet.cli.render import emit_json, handle_errors, json_option, refuse_server
 
 __all__ = ["db", "init"]
-
-
-def _refuse_server(command: str, uri: str | None) -> None:
-    """A command that works on the workspace's own files and database refuses a server URI."""
-    from carnet.config import chosen_uri
-
-    target = chosen_uri(uri)
-    if target.lower().startswith(("http://", "https://")):
-        raise InvalidInput(
-            f"{command} needs a local workspace, and {target} is a carnet server: run it where the "
-            "server runs, on the server's workspace (a folder, sqlite:/// or postgresql URI)",
-            field="uri",
-        )
 
 
 @click.command()
@@ -44,7 +30,7 @@ def init(ctx: click.Context, path: str | None, as_json: bool) -> None:
 
     obj = ctx.find_root().obj or {}
     start = time.perf_counter()
-    _refuse_server("carnet init", path or obj.get("uri"))
+    refuse_server("carnet init", path or obj.get("uri"))
     settings = resolve_settings(path or obj.get("uri"), artifacts=obj.get("artifacts"))
     info = init_workspace(settings)  # a new SQLite workspace is made without loading SQLAlchemy
     elapsed = time.perf_counter() - start
@@ -84,7 +70,7 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
     from carnet.config import resolve_settings
 
     obj = ctx.find_root().obj or {}
-    _refuse_server("carnet db upgrade", obj.get("uri"))
+    refuse_server("carnet db upgrade", obj.get("uri"))
     settings = resolve_settings(obj.get("uri"), artifacts=obj.get("artifacts"))
     rev = upgrade_workspace(settings)
     if as_json:
