@@ -353,9 +353,8 @@ def test_drift_mistakes_raise_the_same_errors(side: Side, tmp_path: Path) -> Non
 
 
 # -- authentication on: roles per route -------------------------------------------------------------
+@pytest.mark.parametrize("side", ["remote"], indirect=True)  # roles are the server's
 def test_a_missing_role_is_permission_denied(side: Side) -> None:
-    if side.kind == "local":
-        pytest.skip("roles are checked by the server")
     services = side.workspace.services
     users = {"vic": {"monitoring": "viewer"}, "ed": {"monitoring": "editor"}, "dan": {"default": "viewer"}}
     tokens = {}

@@ -227,11 +227,19 @@ class MonitoringService:
         return out
 
     # -- ad hoc drift ----------------------------------------------------------------------------
-    def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> Any:
+    def drift(
+        self,
+        reference: Any,
+        current: Any,
+        options: Mapping[str, Any] | None = None,
+        *,
+        datasets_only: bool = False,
+    ) -> Any:
         """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file or a DataFrame.
 
         A dataset version as reference is read through its stored profile (built once, then never
-        rescanned). Returns a :class:`carnet.checks.drift.DriftReport`.
+        rescanned). With ``datasets_only`` a text is only ever a dataset version, never a file path
+        (what a server does with a request). Returns a :class:`carnet.checks.drift.DriftReport`.
 
         Raises:
             InvalidInput: a bad option or a reference column missing from the current table (named).
@@ -240,14 +248,16 @@ class MonitoringService:
         from carnet.checks.drift import DriftOptions, build_profile, detect_drift
 
         opts = DriftOptions.from_dict(dict(options)) if options else None
-        if isinstance(reference, str) and not Path(reference).is_file():
+        if isinstance(reference, str) and (datasets_only or not Path(reference).is_file()):
             ref_profile = self.references.dataset_profile(reference)
         else:
-            ref_profile = build_profile(self._table(reference, "reference"))
-        return detect_drift(ref_profile, self._table(current, "current"), opts)
+            ref_profile = build_profile(self._table(reference, "reference", datasets_only))
+        return detect_drift(ref_profile, self._table(current, "current", datasets_only), opts)
 
-    def _table(self, source: Any, what: str) -> Any:
+    def _table(self, source: Any, what: str, datasets_only: bool = False) -> Any:
         """A DataFrame from a file path, a dataset version or a DataFrame."""
+        if isinstance(source, str) and datasets_only:
+            return self.datasets.load_frame(source)[1]
         if isinstance(source, str | Path):
             if Path(source).is_file():
                 return _read_frame(source)
@@ -265,12 +275,14 @@ class MonitoringService:
         label_column: str = "label",
         row_column: str | None = None,
         model: str | None = None,
+        source_name: str | None = None,
     ) -> LabelFile:
         """Store ground-truth labels joined to the prediction log on ``(request_id, row)``, audited.
 
         ``source`` is a CSV or Parquet file, or a DataFrame. Without ``row_column`` every label is
         for row 0 of its request (single-row requests). The next monitoring pass joins them,
-        including to windows already evaluated.
+        including to windows already evaluated. ``source_name`` is what the record names as the
+        source (default: the file's path, or ``DataFrame``).
 
         Raises:
             InvalidInput: a missing column (named), no rows, or duplicate ``(request_id, row)``.
@@ -279,7 +291,7 @@ class MonitoringService:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        where = str(source) if isinstance(source, str | Path) else "DataFrame"
+        where = source_name or (str(source) if isinstance(source, str | Path) else "DataFrame")
         frame = _read_frame(source) if isinstance(source, str | Path) else source
         for col, opt in (
             (id_column, "--id-column"),

@@ -9,7 +9,6 @@ Drift needs ``viewer`` on the project of each dataset.
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
@@ -210,14 +209,8 @@ def detect_drift(body: DriftIn, c: Caller = Depends(caller)) -> DriftReportOut:
     reference, current = datasets.get(body.reference), datasets.get(body.current)
     c.require(reference.project)
     c.require(current.project)
-    if FilePath(reference.ref).exists():  # the service would read a file of that name instead
-        raise InvalidInput(
-            f"the server cannot tell dataset version {reference.ref} from a file of that name in its "
-            "working directory; start it elsewhere",
-            field="reference",
-        )
-    frame = datasets.load_frame(current.ref)[1]
-    return DriftReportOut.of(c.services.monitoring.drift(reference.ref, frame, body.options))
+    report = c.services.monitoring.drift(reference.ref, current.ref, body.options, datasets_only=True)
+    return DriftReportOut.of(report)
 
 
 # -- labels -----------------------------------------------------------------------------------------
@@ -267,7 +260,7 @@ async def upload_labels(
     label = filename or "the uploaded file"
     try:
         stored = await run_in_threadpool(
-            _add_labels, c, tmp, format, id_column, label_column, row_column, model
+            _add_labels, c, tmp, format, id_column, label_column, row_column, model, filename
         )
     except CarnetError as exc:
         for shown in {str(tmp), str(tmp.resolve()), "DataFrame"}:  # never the server's temp path
@@ -297,6 +290,7 @@ def _add_labels(
     label_column: str,
     row_column: str | None,
     model: str | None,
+    filename: str | None = None,
 ) -> Any:
     from carnet.data import read_table
 
@@ -310,7 +304,12 @@ def _add_labels(
         ) from None
     try:
         return c.services.monitoring.add_labels(
-            frame, id_column=id_column, label_column=label_column, row_column=row_column, model=model
+            frame,
+            id_column=id_column,
+            label_column=label_column,
+            row_column=row_column,
+            model=model,
+            source_name=f"upload:{filename}" if filename else "upload",
         )
     except (ValueError, TypeError) as exc:  # e.g. a row column that is not whole numbers
         field = "row_column" if row_column is not None else "labels"
