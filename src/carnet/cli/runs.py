@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.cli.render import (
+    console,
+    emit_json,
+    fmt_time,
+    get_client,
+    handle_errors,
+    json_option,
+    stage_progress,
+)
 
 __all__ = ["projects", "runs"]
 
@@ -299,7 +307,8 @@ def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
     import sys
 
     client = get_client(ctx)
-    result = client.reproduce(client.resolve_run_id(run_id))
+    with stage_progress(not as_json) as progress:
+        result = client.reproduce(client.resolve_run_id(run_id), progress=progress)
     if as_json:
         emit_json(result)
     else:
