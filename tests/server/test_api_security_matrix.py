@@ -55,6 +55,7 @@ GLOBAL_ROUTES = frozenset(
         "grant_role",
         "revoke_role",
         "list_user_tokens",
+        "list_tokens",
         "create_user_token",
         "revoke_user_token",
     }

@@ -1,21 +1,18 @@
 """``carnet users`` and ``carnet tokens``: users of a carnet server, their roles per project and
-their API tokens (a token's secret is shown once; only its hash is stored)."""
+their API tokens (a token's secret is shown once; only its hash is stored).
+
+They work on a local workspace and, with ``CARNET_URI=http(s)://...`` and an admin's
+``CARNET_TOKEN``, on a ``carnet server`` (any user may manage their own tokens there)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import click
 
 from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.domain.auth import User
 from carnet.errors import InvalidInput
 
 __all__ = ["tokens", "users"]
-
-
-def _auth(ctx: click.Context) -> Any:
-    """The auth service of the workspace."""
-    return get_client(ctx).services.auth
 
 
 def _roles_text(roles: dict[str, str]) -> str:
@@ -34,7 +31,7 @@ def _parse_roles(values: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-def _user_line(user: Any) -> str:
+def _user_line(user: User) -> str:
     state = "disabled" if user.disabled else "enabled"
     return f"user {user.name} ({state})  roles {_roles_text(user.roles)}"
 
@@ -46,10 +43,13 @@ def _user_line(user: Any) -> str:
 def users() -> None:
     """Users of a carnet server and their role per project: viewer, editor, approver, admin.
 
+    On a carnet server, set CARNET_URI to its URL and CARNET_TOKEN to a server admin's token.
+
     \b
     Example:
       carnet users add alice --role churn=approver --role '*=viewer'
       carnet tokens create alice --label laptop
+      CARNET_URI=http://127.0.0.1:5000 CARNET_TOKEN=carnet_... carnet users list
     """
 
 
@@ -71,7 +71,7 @@ def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], as_json: bo
     Example:
       carnet users add alice --role churn=approver --role '*=viewer'
     """
-    user = _auth(ctx).add_user(name, _parse_roles(roles))
+    user = get_client(ctx).add_user(name, _parse_roles(roles))
     if as_json:
         emit_json(user.to_dict())
         return
@@ -89,7 +89,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
     Example:
       carnet users list --json
     """
-    found = _auth(ctx).list_users()
+    found = get_client(ctx).list_users()
     if as_json:
         emit_json([u.to_dict() for u in found])
         return
@@ -115,7 +115,7 @@ def users_disable(ctx: click.Context, name: str, as_json: bool) -> None:
     Example:
       carnet users disable alice
     """
-    user = _auth(ctx).disable_user(name)
+    user = get_client(ctx).disable_user(name)
     if as_json:
         emit_json(user.to_dict())
         return
@@ -134,7 +134,7 @@ def users_enable(ctx: click.Context, name: str, as_json: bool) -> None:
     Example:
       carnet users enable alice
     """
-    user = _auth(ctx).enable_user(name)
+    user = get_client(ctx).enable_user(name)
     if as_json:
         emit_json(user.to_dict())
         return
@@ -156,7 +156,7 @@ def users_grant(ctx: click.Context, name: str, project: str, role: str, as_json:
       carnet users grant alice churn approver
       carnet users grant bob '*' admin
     """
-    user = _auth(ctx).grant(name, project, role)
+    user = get_client(ctx).grant_role(name, project, role)
     if as_json:
         emit_json(user.to_dict())
         return
@@ -176,7 +176,7 @@ def users_revoke(ctx: click.Context, name: str, project: str, as_json: bool) -> 
     Example:
       carnet users revoke alice churn
     """
-    user = _auth(ctx).revoke_role(name, project)
+    user = get_client(ctx).revoke_role(name, project)
     if as_json:
         emit_json(user.to_dict())
         return
@@ -189,6 +189,9 @@ def users_revoke(ctx: click.Context, name: str, project: str, as_json: bool) -> 
 @click.group()
 def tokens() -> None:
     """API tokens of users: created once and shown once, stored hashed, revocable.
+
+    On a carnet server (CARNET_URI and CARNET_TOKEN set), a server admin manages every token and
+    any user their own.
 
     \b
     Example:
@@ -215,7 +218,7 @@ def tokens_create(ctx: click.Context, user: str, label: str, as_json: bool) -> N
       carnet tokens create alice --label laptop
       TOKEN=$(carnet tokens create ci-bot --label github)
     """
-    secret, info = _auth(ctx).create_token(user, label)
+    secret, info = get_client(ctx).create_token(user, label)
     if as_json:
         emit_json({"token": secret, "id": info.id, "user": info.user, "label": info.label})
         return
@@ -232,13 +235,14 @@ def tokens_create(ctx: click.Context, user: str, label: str, as_json: bool) -> N
 @click.pass_context
 @handle_errors
 def tokens_list(ctx: click.Context, user: str | None, as_json: bool) -> None:
-    """List API tokens (never their secrets): every user's, or one user's.
+    """List API tokens (never their secrets): every user's, or one user's (on a server, any user
+    may list their own).
 
     \b
     Example:
       carnet tokens list alice --json
     """
-    found = _auth(ctx).list_tokens(user)
+    found = get_client(ctx).list_tokens(user)
     if as_json:
         emit_json([t.to_dict() for t in found])
         return
@@ -267,7 +271,7 @@ def tokens_revoke(ctx: click.Context, token_id: int, as_json: bool) -> None:
     Example:
       carnet tokens revoke 3
     """
-    info = _auth(ctx).revoke_token(token_id)
+    info = get_client(ctx).revoke_token(token_id)
     if as_json:
         emit_json(info.to_dict())
         return

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from carnet.bootstrap import open_services
+from carnet.client.local_admin import LocalAdmin
 from carnet.client.local_ops import LocalOps
 from carnet.config import Settings
 from carnet.domain import (
@@ -31,7 +32,7 @@ from carnet.store.interfaces import RunPage
 __all__ = ["Client"]
 
 
-class Client(LocalOps):
+class Client(LocalOps, LocalAdmin):
     """Queries and changes a workspace addressed by a URI (folder, ``sqlite:///``, ``postgresql://``).
 
     Every call is durable when it returns. For buffered metric logging inside a

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from carnet.client.remote_admin import RemoteAdmin
 from carnet.client.remote_http import API_PREFIX, is_server_uri
 from carnet.client.remote_http import seg as _seg
 from carnet.client.remote_http import text_values as _text
@@ -74,7 +75,7 @@ def _metric_json(m: Metric) -> dict[str, Any]:
     return {"key": m.key, "value": value, "step": m.step, "timestamp": m.timestamp}
 
 
-class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps):
+class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
     """Queries and changes the workspace of a ``carnet server`` at ``url`` (``http(s)://host:port``).
 
     Args:

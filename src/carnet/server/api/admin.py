@@ -1,7 +1,8 @@
 """Administration routes: users, their roles per project, and API tokens.
 
 They need a server admin (``admin`` on every project, ``*``), except that any authenticated user
-may list, create and revoke **their own** tokens. A token's secret is answered once, by its creation.
+may list, create and revoke **their own** tokens (``/users/{name}/tokens``, ``/tokens/{id}``).
+A token's secret is answered once, by its creation.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def create_user_token(name: str, body: TokenIn | None = None, c: Caller = Depend
     _require_self_or_admin(c, name)
     secret, info = c.services.auth.create_token(name, body.label if body is not None else "")
     return TokenCreatedOut.created(secret, info)
+
+
+@router.get("/tokens", name="list_tokens", response_model=list[TokenOut])
+def list_tokens(c: Caller = Depends(caller)) -> list[TokenOut]:
+    """Every user's tokens in creation order, never their secrets (server admins)."""
+    c.require(None)
+    return [TokenOut.of(t) for t in c.services.auth.list_tokens()]
 
 
 @router.delete("/tokens/{token_id}", name="revoke_user_token", response_model=TokenOut)

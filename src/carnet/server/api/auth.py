@@ -121,6 +121,7 @@ ROUTE_ROLES: dict[str, str] = {
     "grant_role": "admin",
     "revoke_role": "admin",
     "list_user_tokens": "admin",
+    "list_tokens": "admin",
     "create_user_token": "admin",
     "revoke_user_token": "admin",
 }
