@@ -25,20 +25,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import http.client
 import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +42,25 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from _serving_bench_report import _ratio, _table, report, targets  # noqa: E402, F401 (re-exported)
+from _serving_bench_servers import (  # noqa: E402
+    HOST,
+    Running,
+    Server,
+    Variant,
+    body_rows,
+    body_split,
+    body_v2,
+    body_v2_binary,
+    free_port,
+    memory_mb,
+    parse_predictions,
+    process_tree,  # noqa: F401 (re-exported)
+)
 from _serving_floor import fit_pipeline, save_pipeline  # noqa: E402
-from _serving_load import PhaseResult, http_request, run_phase, send_one  # noqa: E402
+from _serving_load import PhaseResult, run_phase, send_one  # noqa: E402
 
-HOST = "127.0.0.1"
 SERVERS = ("null", "floor", "mlflow", "bento", "carnet")
-READY_TIMEOUT = 180.0
 CHECK_ROWS = 30  # single rows compared with pipeline.predict before timing (plus one 1,000-row frame)
 
 
@@ -71,220 +80,6 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         return cls(seq=300, conc=600, big=20, warmup=50, inproc_repeat=20, max_seconds=5.0)
-
-
-# -- request bodies and answers --------------------------------------------------------------
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def body_split(frame: Any) -> bytes:
-    """MLflow's ``dataframe_split`` (also the floor's format and carnet's ``/invocations``)."""
-    return _dumps({"dataframe_split": {"columns": list(frame.columns), "data": frame.values.tolist()}})
-
-
-def body_rows(frame: Any) -> bytes:
-    """The BentoML service's numpy argument: ``{"data": [[...], ...]}``."""
-    return _dumps({"data": frame.values.tolist()})
-
-
-def body_v2(frame: Any) -> bytes:
-    """Open Inference Protocol v2: one FP64 input tensor per column."""
-    n = len(frame)
-    inputs = [{"name": c, "shape": [n], "datatype": "FP64", "data": frame[c].tolist()} for c in frame.columns]
-    return _dumps({"inputs": inputs})
-
-
-def body_v2_binary(frame: Any) -> tuple[bytes, dict[str, str]]:
-    """v2 with binary tensor data: the JSON header, then one [rows, columns] FP64 tensor as raw
-    little-endian bytes; every output asked for in binary (Triton's ``binary_tensor_data``)."""
-    import numpy as np
-
-    data = np.ascontiguousarray(frame.to_numpy(dtype=np.float64), dtype="<f8").tobytes()
-    tensor = {"name": "input", "shape": list(frame.shape), "datatype": "FP64"}
-    tensor["parameters"] = {"binary_data_size": len(data)}
-    head = _dumps({"inputs": [tensor], "parameters": {"binary_data_output": True}})
-    return head + data, {
-        "Content-Type": "application/octet-stream",
-        "Inference-Header-Content-Length": str(len(head)),
-    }
-
-
-def _binary_outputs(data: dict[str, Any], rest: bytes) -> None:
-    """Fill the ``data`` of the v2 outputs sent as binary data (``rest``: the bytes after the JSON)."""
-    import numpy as np
-
-    codes = {"INT64": "<i8", "INT32": "<i4", "FP64": "<f8", "FP32": "<f4", "BOOL": "|b1"}
-    offset = 0
-    for out in data.get("outputs", []):
-        size = (out.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            out["data"] = np.frombuffer(rest[offset : offset + size], codes[out["datatype"]]).tolist()
-            offset += size
-
-
-def _labels(values: list[Any]) -> list[int]:
-    out = []
-    for v in values:
-        if isinstance(v, dict):  # e.g. {"prediction": 1, ...}
-            v = next(iter(x for k, x in v.items() if "pred" in k or "label" in k), next(iter(v.values())))
-        if isinstance(v, list):
-            v = v[0]
-        out.append(int(v))
-    return out
-
-
-def parse_predictions(body: bytes) -> list[int]:
-    """Predicted labels from any of the servers' answers (v2 binary outputs too)."""
-    try:
-        data = json.loads(body)
-    except ValueError:  # a JSON header followed by binary tensor data (latin-1: one char per byte)
-        data, end = json.JSONDecoder().raw_decode(body.decode("latin-1"))
-        _binary_outputs(data, body[end:])
-    if isinstance(data, list):
-        return _labels(data)
-    if "outputs" in data:  # v2: the label tensor (integer-typed, or named like one), else the first
-        outs = data["outputs"]
-        named = [o for o in outs if o.get("name") in ("predict", "prediction", "predictions", "label")]
-        typed = [o for o in outs if not str(o.get("datatype", "")).startswith("FP")]
-        return _labels((named or typed or outs)[0]["data"])
-    return _labels(data["predictions"])
-
-
-@dataclass
-class Variant:
-    """One way of calling a server: a route and a body format, and the phases it runs."""
-
-    key: str
-    label: str
-    path: str
-    body: Callable[[Any], bytes | tuple[bytes, dict[str, str]]]  # the body, or with its extra headers
-    phases: tuple[str, ...] = ("seq", "conc", "big")
-    check: bool = True  # compare its predictions with pipeline.predict (not the null server's constant)
-
-    def request(self, port: int, frame: Any) -> bytes:
-        """The raw HTTP request sending ``frame`` to this route."""
-        body = self.body(frame)
-        body, headers = body if isinstance(body, tuple) else (body, None)
-        return http_request(HOST, port, self.path, body, headers=headers)
-
-
-@dataclass
-class Server:
-    """How to start one server and call it."""
-
-    key: str
-    label: str
-    cmd: list[str]
-    env: dict[str, str]
-    cwd: Path
-    ready_path: str
-    variants: list[Variant]
-    ready_method: str = "GET"
-
-
-# -- processes ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-        kids.setdefault(ppid, []).append(int(entry))
-    return kids
-
-
-def process_tree(pid: int) -> list[int]:
-    kids, out, todo = _children(), [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """Resident memory of a process and its descendants: RSS summed, and PSS (shared pages split)."""
-    rss = pss = 0
-    pids = process_tree(pid)
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-        except OSError:
-            continue
-    return {"rss_mb": rss / 1024, "pss_mb": pss / 1024, "processes": len(pids)}
-
-
-class Running:
-    """A started server: its process group, port and log."""
-
-    def __init__(self, server: Server, port: int, log: Path) -> None:
-        self.server, self.port, self.log_path = server, port, log
-        self.log = log.open("wb")
-        self.t0 = time.perf_counter()
-        cmd = [a.replace("{port}", str(port)) for a in server.cmd]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=server.cwd,
-            env=server.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self) -> float:
-        """Poll the readiness route until it answers 200; seconds since the process started."""
-        deadline = self.t0 + READY_TIMEOUT
-        while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited {self.proc.returncode} before ready: {self.tail()}")
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
-                conn.request(self.server.ready_method, self.server.ready_path)
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    return time.perf_counter() - self.t0
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"not ready after {READY_TIMEOUT:.0f} s: {self.tail()}")
-
-    def tail(self) -> str:
-        self.log.flush()
-        lines = self.log_path.read_text(errors="replace").strip().splitlines()[-6:]
-        return " | ".join(line[:200] for line in lines)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        try:  # workers left in the group (the leader gone first)
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.log.close()
 
 
 # -- the benchmark -----------------------------------------------------------------------------
@@ -738,248 +533,6 @@ class Bench:
             except md.PackageNotFoundError:
                 pass
         return info
-
-
-# -- report --------------------------------------------------------------------------------
-ORDER: list[tuple[str, str, str]] = [  # (variant, server, label)
-    ("carnet_v2", "carnet", "carnet serve, v2 infer"),
-    ("carnet_v2_binary", "carnet", "carnet serve, v2 infer, binary tensors"),
-    ("carnet_mlflow", "carnet", "carnet serve, /invocations"),
-    ("mlflow", "mlflow", "MLflow `models serve`"),
-    ("bento", "bento", "BentoML `serve`"),
-    ("bento_batched", "bento", "BentoML, adaptive batching (defaults)"),
-    ("bento_batched_20ms", "bento", "BentoML, adaptive batching, max_latency_ms=20"),
-    ("floor", "floor", "floor: bare Starlette + predict"),
-    ("null", "null", "null server (calibration)"),
-]
-
-
-def _fmt(fmt: str, x: float | None) -> str:
-    return "—" if x is None else fmt.format(x)
-
-
-def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
-def _table(head: list[str], rows: list[list[str]], align: str = "") -> list[str]:
-    """A Markdown table; ``align`` has one letter per column (l, r), default: first left, others right."""
-    align = align or "l" + "r" * (len(head) - 1)
-    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
-    return [_row(head), rule, *(_row(r) for r in rows)]
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None or b <= 0 else a / b
-
-
-@dataclass
-class Target:
-    """One target of the issue, on carnet's v2 route (for 1,000 rows: its fastest route)."""
-
-    label: str
-    value: float | None
-    required: str
-    ok: bool | None  # None: not measured
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        if self.errors:
-            return "ERROR"
-        if self.ok is None:
-            return "n/a"
-        return "PASS" if self.ok else "FAIL"
-
-    def shown(self, pending: bool) -> str:
-        if self.value is None:
-            return "pending" if pending else "—"
-        if self.required.endswith("x"):
-            return f"{self.value:.2f}x"
-        return f"{self.value:.0f}" if self.required == "0" else f"{self.value:.2f}"
-
-
-def targets(b: Bench) -> list[Target]:
-    c, cv = b.sizes.concurrency, "carnet_v2"
-    rps = b.med(cv, "conc_rps")
-    out = []
-    for peer, label, need in (
-        ("mlflow", "MLflow", 5.0),
-        ("bento", "BentoML", 2.0),
-        ("floor", "the floor", 1.0),
-    ):
-        r = _ratio(rps, b.med(peer, "conc_rps"))
-        ok = None if r is None else r >= need
-        out.append(Target(f"1-row throughput at {c} clients, carnet / {label}", r, f">= {need:g}x", ok))
-    p99 = [x for x in (b.med(cv, "seq_p99_ms"), b.med(cv, "conc_p99_ms")) if x is not None]
-    worst = max(p99) if p99 else None
-    ok = None if worst is None else worst <= 20.0
-    out.append(Target("1-row p99 of carnet, ms (worst of sequential and concurrent)", worst, "<= 20 ms", ok))
-    errs = b.samples.get(cv, {}).get("conc_errors")
-    total = None if errs is None else sum(errs)
-    out.append(
-        Target(f"failed requests of carnet at {c} clients", total, "0", None if total is None else total == 0)
-    )
-    routes = [(b.med(k, "big_rows_per_s"), lab) for k, s, lab in ORDER if s == "carnet"]
-    best, route = max(((x, lab) for x, lab in routes if x is not None), default=(None, "none measured"))
-    r = _ratio(best, b.med("inproc", "big_rows_per_s"))
-    out.append(
-        Target(
-            f"{b.sizes.big_rows:,}-row throughput, carnet / in-process predict (best route: {route})",
-            r,
-            ">= 0.5x",
-            None if r is None else r >= 0.5,
-        )
-    )
-    for t in out:
-        t.errors = list(b.errors.get("carnet", [])) + list(b.errors.get(cv, []))
-    return out
-
-
-def report(b: Bench, info: dict[str, Any]) -> str:
-    """The Markdown tables: single-row figures, start-up / memory / 1,000 rows, ratios, targets."""
-    c, r = b.sizes.concurrency, b.sizes.big_rows
-    med, f = b.med, _fmt
-
-    def why(server: str, n: int) -> list[str]:
-        """Cells of a server without figures: pending, or failed."""
-        reason = b.notes.get(server) or ("ERROR (see below)" if b.errors.get(server) else "—")
-        return [reason, *([""] * (n - 1))]
-
-    def absent(key: str, server: str) -> bool:
-        """No figures and nothing to say (not selected, or a second route of a failed server)."""
-        first = key in ("carnet_v2", server)
-        return key not in b.samples and not (first and (server in b.notes or b.errors.get(server)))
-
-    def failed(key: str) -> str:
-        n = sum(b.samples[key].get("conc_errors", [0]))
-        total = sum(b.samples[key].get("conc_requests", [0]))
-        return f"{n:,.0f} of {total:,.0f}" if n else "0"
-
-    single = []
-    for k, s, lab in ORDER:
-        if absent(k, s) or (k in b.samples and "conc_rps" not in b.samples[k]):
-            continue  # (or a route measured with 1,000-row requests only)
-        if k not in b.samples:
-            single.append([lab, *why(s, 7)])
-            continue
-        single.append(
-            [
-                lab,
-                f("{:,.0f}", med(k, "seq_rps")),
-                f("{:.2f}", med(k, "seq_p50_ms")),
-                f("{:.2f}", med(k, "seq_p99_ms")),
-                f("{:,.0f}", med(k, "conc_rps")),
-                f("{:.2f}", med(k, "conc_p50_ms")),
-                f("{:.2f}", med(k, "conc_p99_ms")),
-                failed(k),
-            ]
-        )
-    lines = ["### Single-row requests (median of rounds)", ""]
-    head = [
-        "server",
-        "sequential req/s",
-        "p50 ms",
-        "p99 ms",
-        f"{c} clients req/s",
-        "p50 ms",
-        "p99 ms",
-        "failed (all rounds)",
-    ]
-    lines += _table(head, single)
-    inproc = med("inproc", "big_rows_per_s")
-    other = []
-    for k, s, lab in ORDER:
-        if absent(k, s) or k in ("null", "bento_batched", "bento_batched_20ms"):
-            continue  # batched BentoML routes: the same process as the plain one
-        if s not in b.samples:
-            other.append([lab, *why(s, 8)])
-            continue
-        big = med(k, "big_rows_per_s")
-        other.append(
-            [
-                lab,
-                f("{:.2f}", med(s, "startup_s")),
-                f("{:.2f}", med(s, "first_prediction_s")),
-                f("{:.0f}", med(s, "rss_start_mb")),
-                f("{:.0f}", med(s, "rss_load_mb")),
-                f("{:.0f}", med(s, "pss_load_mb")),
-                f("{:.0f}", med(s, "processes")),
-                f("{:,.0f}", big),
-                f("{:.0%}", _ratio(big, inproc)),
-            ]
-        )
-    other.append(
-        [f"in-process `pipeline.predict` (one row: {f('{:.2f}', med('inproc', 'one_row_ms'))} ms)"]
-        + ["—"] * 6
-        + [f("{:,.0f}", inproc), "100%"]
-    )
-    lines += ["", f"### Start-up, memory and {r:,}-row requests (median of rounds)", ""]
-    lines += _table(
-        [
-            "server",
-            "ready s",
-            "first prediction s",
-            "RSS start MB",
-            "RSS after load MB",
-            "PSS after load MB",
-            "processes",
-            f"{r:,}-row rows/s",
-            "of in-process",
-        ],
-        other,
-    )
-    peers = [
-        ("mlflow", "MLflow"),
-        ("bento", "BentoML"),
-        ("bento_batched", "BentoML batched"),
-        ("floor", "floor"),
-    ]
-    ratio_rows = []
-    for cv, cl in (("carnet_v2", "v2"), ("carnet_v2_binary", "v2 binary"), ("carnet_mlflow", "/invocations")):
-        for pk, pl in peers:
-            if cv == "carnet_v2_binary" and (cv not in b.samples or pk == "bento_batched"):
-                continue  # 1,000-row requests only
-            ratio_rows.append(
-                [f"carnet {cl} / {pl}"]
-                + [
-                    f("{:.2f}x", _ratio(med(cv, m), med(pk, m)))
-                    for m in ("seq_rps", "conc_rps", "big_rows_per_s")
-                ]
-            )
-    lines += ["", "### Ratios (carnet / peer, throughput: higher is better for carnet)", ""]
-    lines += _table(["", "1 row sequential", f"1 row, {c} clients", f"{r:,} rows"], ratio_rows)
-    pending = "carnet" in b.notes
-    lines += ["", f"### Targets (carnet serve: v2 infer; {r:,} rows: its best route)", ""]
-    lines += _table(
-        ["target", "measured", "required", "result"],
-        [[t.label, t.shown(pending), t.required, t.verdict] for t in targets(b)],
-        "lrll",
-    )
-    lines += [
-        "",
-        f"Load generator: one asyncio process (uvloop), {c} keep-alive connections at a time, pre-encoded "
-        f"requests. Client CPU per single-row request: {f('{:.0f}', med('null', 'conc_client_cpu_us'))} µs "
-        f"against the null server ({f('{:,.0f}', med('null', 'conc_rps'))} req/s at {c} clients, "
-        f"{f('{:.0%}', med('null', 'conc_client_cpu_share'))} of one core), "
-        f"{f('{:.0f}', med('floor', 'conc_client_cpu_us'))} µs against the floor "
-        f"({f('{:.0%}', med('floor', 'conc_client_cpu_share'))} of one core). A phase sends "
-        f"{b.sizes.seq:,} (sequential), {b.sizes.conc:,} ({c} clients) or {b.sizes.big} ({r:,}-row) "
-        f"requests, or stops starting new ones after {b.sizes.max_seconds:g} s.",
-        "",
-        f"{info.get('rounds')} round(s); Python {info['python']}, scikit-learn {info.get('scikit-learn')}, "
-        f"pandas {info.get('pandas')}, MLflow {b.versions.get('mlflow_venv_mlflow', '—')}, "
-        f"BentoML {b.versions.get('bento_venv_bentoml', '—')}, carnet {info.get('carnet', '—')}, "
-        f"{info['cpus']} cpus; took {info.get('bench_seconds')} s.",
-        "",
-        f"Command: `{info['command']}`",
-    ]
-    problems = {k: v for k, v in b.errors.items() if v}
-    if problems:
-        lines += ["", "Errors and observations:", ""]
-        for k, v in problems.items():
-            lines.append(f"- {k}: " + "; ".join(sorted(set(v)))[:600])
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
