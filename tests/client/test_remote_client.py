@@ -15,7 +15,7 @@ from carnet.bootstrap import open_services
 from carnet.client import Client, LocalClient, RemoteClient
 from carnet.config import resolve_settings
 from carnet.domain import DatasetVersion, Metric, ModelVersion, Run, RunStatus
-from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Unauthenticated
+from carnet.errors import AlreadyExists, ArtifactCorrupted, Conflict, InvalidInput, NotFound, Unauthenticated
 from carnet.server.api import create_api_app, serve_api_in_thread
 from carnet.services import Services
 
@@ -329,3 +329,25 @@ def test_the_whole_audit_ledger_comes_back_in_pages(tmp_path: Path, monkeypatch:
     finally:
         server.stop()
         services.close()
+
+
+def test_a_listed_path_that_climbs_out_is_refused_before_any_download(tmp_path: Path) -> None:
+    from carnet.domain import Artifact
+
+    services = open_services(str(tmp_path / "ws"))
+    run = services.tracking.create_run("p", "planted")
+    info = services.ctx.artifacts.put_bytes(b"planted")
+    services.tracking.record_artifacts(run.id, [Artifact("docs/a.txt", info.digest, info.size)])
+    # a record no API accepts, planted straight in the store: the client must not follow it
+    services.tracking.record_artifacts(run.id, [Artifact("docs/../../evil.txt", info.digest, info.size)])
+    server = serve_api_in_thread(create_api_app(services, require_auth=False, max_body_bytes=1 << 20))
+    dest = tmp_path / "out" / "inner"
+    dest.mkdir(parents=True)
+    try:
+        with Client(server.url) as c, pytest.raises(ArtifactCorrupted, match="not a plain relative path"):
+            c.download_artifact(run.id, "docs", dest)
+    finally:
+        server.stop()
+        services.close()
+    assert not (tmp_path / "out" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    assert list(dest.rglob("*")) == []

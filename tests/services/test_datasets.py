@@ -20,8 +20,6 @@ pytestmark = pytest.mark.served  # also through a live carnet server (remote-* w
 
 IRIS = "a,b,label\n1,2.5,x\n3,4.5,y\n5,6.5,x\n"
 
-#: a known difference between the local client and the server, kept visible until it is fixed
-
 
 def _csv(folder: Path, name: str, text: str = IRIS) -> Path:
     path = folder / name

@@ -12,11 +12,8 @@ import pytest
 from carnet import Client, Metric, RunStatus
 from carnet.domain import Run
 from carnet.errors import Conflict, InvalidInput, NotFound
-from conftest import Workspace
 
 pytestmark = pytest.mark.served  # also through a live carnet server (remote-* workspaces)
-
-#: a known difference of the remote client, kept visible until the wire format carries infinities
 
 
 def _run(client: Client, project: str = "proj", name: str | None = None, **kwargs: object) -> Run:
@@ -257,7 +254,7 @@ def test_nan_and_infinities_are_stored(client: Client) -> None:
     assert client.search_runs("proj", "metrics.nan_last > 0 or metrics.nan_last <= 0").runs == []
 
 
-def test_infinities_read_back(client: Client, workspace: Workspace, request: pytest.FixtureRequest) -> None:
+def test_infinities_read_back(client: Client) -> None:
     run = _run(client)
     client.log_batch(run.id, [Metric("x", v, i, 1.0) for i, v in enumerate([math.inf, -math.inf, 1.0])])
     client.log_metric(run.id, "inf_last", math.inf)
@@ -488,9 +485,7 @@ def test_dataset_inputs(client: Client, tmp_path: Path) -> None:
         client.log_inputs(run.id, [])
 
 
-def test_a_folder_is_recorded_in_one_change(
-    client: Client, workspace: Workspace, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_a_folder_is_recorded_in_one_change(client: Client, tmp_path: Path) -> None:
     run = _run(client)
     src = tmp_path / "report"
     (src / "img").mkdir(parents=True)

@@ -84,12 +84,7 @@ class LocalOps:
     def monitor_window_report(self, name: str, seq: int) -> dict[str, Any]:
         """The full JSON report of window ``seq``: per-column drift, data quality, estimates."""
         check_count(seq, "seq")
-        found = next((w for w in self.services.monitoring.windows(name) if w.seq == seq), None)
-        if found is None:
-            raise NotFound(
-                f"monitor {name!r} has no window {seq}; see: carnet monitor show {name}", field="seq"
-            )
-        return self.services.monitoring.window_report(found)
+        return self.services.monitoring.window_report(self.services.monitoring.window(name, seq))
 
     def monitor_rollup(self, name: str, period: str = "1d", last: int | None = None) -> list[dict[str, Any]]:
         """Input drift per period (``1d``, ``6h``), from the merged profiles of the windows that ended

@@ -47,7 +47,7 @@ from carnet.domain import (
     RunStatus,
 )
 from carnet.domain.datasets import check_name
-from carnet.errors import Conflict, InvalidInput, NotFound
+from carnet.errors import ArtifactCorrupted, Conflict, InvalidInput, NotFound
 from carnet.schemas import MAX_METRICS_PER_BATCH
 from carnet.services import TrackingService, Verification
 from carnet.services.tracking import MAX_RESULTS_LIMIT
@@ -292,12 +292,19 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
         """Copy an artifact (or folder of artifacts) of a run to ``dest``, verified."""
         want = clean_artifact_path(path)
-        # the server's paths are checked like ours: none may climb out of ``dest``
-        arts = [
-            a
-            for a in self.list_artifacts(run_id)
-            if clean_artifact_path(a.path) == want or a.path.startswith(want + "/")
-        ]
+        # every path the server lists is checked like ours, so none may climb out of ``dest``
+        listed = self.list_artifacts(run_id)
+        for a in listed:
+            try:
+                plain = clean_artifact_path(a.path) == a.path
+            except InvalidInput:
+                plain = False
+            if not plain:
+                raise ArtifactCorrupted(
+                    f"the server listed artifact path {a.path!r}, which is not a plain relative path",
+                    digest=a.digest,
+                )
+        arts = [a for a in listed if a.path == want or a.path.startswith(want + "/")]
         if not arts:
             raise NotFound(
                 f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path"
@@ -310,7 +317,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
             else:
                 target = target_dir.joinpath(*PurePosixPath(a.path).relative_to(want).parts)
             url = f"/runs/{_seg(run_id)}/artifacts/{quote(a.path, safe='/')}"
-            out.append(self._download(url, target))
+            out.append(self._download(url, target, digest=a.digest))
         return out
 
     def log_inputs(self, run_id: str, refs: Sequence[str], context: str = "training") -> list[RunInput]:
@@ -440,8 +447,10 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
             suffix = "".join(Path(version.source).suffixes[-2:]) if version.source else ""
             if not suffix or suffix.lstrip(".").split(".")[0] not in ("csv", "tsv", "parquet", "pq"):
                 suffix = f".{version.format}"
+            check_name(version.name, "dataset")  # the server's name becomes a file name here
             dest = dest / f"{version.name}-v{version.version}{suffix}"
-        return self._download(f"/datasets/{_seg(version.ref)}/file", dest, progress)
+        url = f"/datasets/{_seg(version.ref)}/file"
+        return self._download(url, dest, progress, digest=version.digest)
 
     # -- audit -----------------------------------------------------------------------------------------
     def audit_log(

@@ -120,9 +120,20 @@ class HttpTransport:
         return self._send(method, path, **kwargs).json()
 
     def _download(
-        self, path: str, dest: Path, progress: Callable[[int], None] | None = None, params: Any = None
+        self,
+        path: str,
+        dest: Path,
+        progress: Callable[[int], None] | None = None,
+        params: Any = None,
+        *,
+        digest: str | None = None,
     ) -> Path:
-        """Stream a download into a temp file beside ``dest``, check its digest, then rename."""
+        """Stream a download into a temp file beside ``dest``, check its digest, then rename.
+
+        ``digest`` is the one the workspace recorded for the content (an artifact's, a dataset
+        version's, a model version's): the bytes must match it, and the server's
+        ``X-Carnet-Digest`` must name it. Without it, the server's header is what is checked.
+        """
         from carnet.store.artifacts import hash_file
 
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +146,12 @@ class HttpTransport:
                         if r.is_error:
                             r.read()
                             self._raise(r)
-                        expected = r.headers.get("X-Carnet-Digest")
+                        sent = r.headers.get("X-Carnet-Digest")
+                        if digest is not None and sent is not None and sent != digest:
+                            raise ArtifactCorrupted(
+                                f"the server sent {sent} for {dest.name}, recorded as {digest}", digest=digest
+                            )
+                        expected = digest or sent
                         for chunk in r.iter_bytes(_CHUNK):
                             f.write(chunk)
                             if progress is not None:

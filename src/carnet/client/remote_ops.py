@@ -222,5 +222,5 @@ class RemoteOps(HttpTransport):
         if version.format == "parquet" or suffix not in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
             suffix = f".{version.format}"
         dest = tmp / f"{len(list(tmp.iterdir()))}{suffix}"
-        self._download(f"/datasets/{seg(version.ref)}/file", dest)
+        self._download(f"/datasets/{seg(version.ref)}/file", dest, digest=version.digest)
         return read_table(dest, version.format).to_pandas()  # type: ignore[arg-type]

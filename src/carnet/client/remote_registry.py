@@ -123,13 +123,7 @@ class RemoteRegistry(HttpTransport):
     def _fetch(self, url: str, digest: str) -> bytes:
         """The bytes at ``url``, verified against ``digest`` (the one the registry recorded)."""
         with tempfile.TemporaryDirectory(prefix="carnet-model-") as folder:
-            path = self._download(url, Path(folder) / "model")
-            data = path.read_bytes()
-        from carnet.store.artifacts import hash_bytes
-
-        if hash_bytes(data) != digest:
-            raise ArtifactCorrupted(f"the model file received does not match {digest}", digest=digest)
-        return data
+            return self._download(url, Path(folder) / "model", digest=digest).read_bytes()
 
     def _load_run_model(self, run_id: str, trusted: tuple[str, ...]) -> Any:
         """The model a training run stored (``model/meta.json`` names its flavor and digest)."""
@@ -312,22 +306,11 @@ class RemoteRegistry(HttpTransport):
 
 
 def _policy_dict(policy: Any) -> dict[str, Any] | None:
-    """A policy override as the JSON object the server takes (dict, YAML text or YAML file)."""
-    if policy is None or isinstance(policy, dict):
-        return policy
-    if isinstance(policy, str | Path):
-        import yaml  # type: ignore[import-untyped, unused-ignore]
+    """A policy (a mapping, YAML text or a YAML file) read and checked as locally, as the JSON object
+    the server takes."""
+    from carnet.checks.policy import load_policy, policy_to_dict
 
-        text = str(policy)
-        path = Path(text)
-        if "\n" not in text and path.is_file():
-            text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        if isinstance(data, dict):
-            return data
-    raise InvalidInput(
-        "a policy sent to the server must be a mapping, YAML text or a YAML file", field="policy"
-    )
+    return None if policy is None else policy_to_dict(load_policy(policy))
 
 
 def _json_scalar(value: Any) -> Any:

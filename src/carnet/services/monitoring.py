@@ -193,6 +193,15 @@ class MonitoringService:
             )
         return out
 
+    def window(self, name: str, seq: int) -> MonitorWindow:
+        """Window ``seq`` of a monitor (NotFound naming ``seq`` when it has none)."""
+        found = next((w for w in self.windows(name) if w.seq == seq), None)
+        if found is None:
+            raise NotFound(
+                f"monitor {name!r} has no window {seq}; see: carnet monitor show {name}", field="seq"
+            )
+        return found
+
     def window_report(self, window: MonitorWindow) -> dict[str, Any]:
         """The full JSON report of a window (per-column drift, quality, estimates)."""
         if window.report is None:
@@ -247,7 +256,10 @@ class MonitoringService:
         """
         from carnet.checks.drift import DriftOptions, build_profile, detect_drift
 
-        opts = DriftOptions.from_dict(dict(options)) if options else None
+        try:  # a bad option is named before any data is read
+            opts = DriftOptions.from_dict(dict(options)) if options else None
+        except (TypeError, ValueError) as exc:  # e.g. a number where a list belongs
+            raise InvalidInput(f"drift options are not valid: {exc}", field="options") from None
         if isinstance(reference, str) and (datasets_only or not Path(reference).is_file()):
             ref_profile = self.references.dataset_profile(reference)
         else:

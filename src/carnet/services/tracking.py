@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from carnet.domain import (
     Artifact,
@@ -363,6 +363,26 @@ class TrackingService:
             info = self.ctx.artifacts.put_file(src, progress)
             into_folder = prefix is None or str(artifact_path_).endswith("/")
             path = artifact_path(f"{prefix or ''}/{src.name}") if into_folder or prefix is None else prefix
+            items.append(Artifact(path, info.digest, info.size))
+        return self.record_artifacts(run_id, items)
+
+    def log_artifact_streams(self, run_id: str, files: Sequence[tuple[str, IO[bytes]]]) -> list[Artifact]:
+        """Store several readable streams (a folder's files sent over HTTP) under artifact paths of a
+        running run, recorded as one change: one transaction, one audit event.
+
+        Raises:
+            InvalidInput: a bad or repeated path, or no file. Conflict: the run has ended.
+        """
+        paths = [artifact_path(p) for p, _ in files]
+        if not paths:
+            raise InvalidInput("no file to store", field="files")
+        if len(set(paths)) != len(paths):
+            raise InvalidInput("an artifact path appears twice", field="paths")
+        with self.ctx.store.transaction(write=False) as tx:
+            self._running(tx, run_id)
+        items = []
+        for path, (_, stream) in zip(paths, files, strict=True):
+            info = self.ctx.artifacts.put_stream(stream)
             items.append(Artifact(path, info.digest, info.size))
         return self.record_artifacts(run_id, items)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from carnet.domain import Artifact, Metric, RunStatus
+from carnet.domain import Metric, RunStatus
 from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.schemas import (
     ArtifactOut,
@@ -256,18 +256,9 @@ async def upload_artifacts(
     if len(names) != len(files):
         raise InvalidInput(f"{len(names)} paths for {len(files)} files", field="paths")
     clean = [check_artifact_path(n) for n in names]
-    if len(set(clean)) != len(clean):
-        raise InvalidInput("an artifact path appears twice", field="paths")
-    run = await run_in_threadpool(c.services.tracking.get_run, run_id)
-    await run_in_threadpool(c.require, run.project)
-    if run.status.terminal:
-        raise Conflict(f"run {run_id} is {run.status.value}; artifacts go to a running run", field="run_id")
-    store = c.services.ctx.artifacts
-    items = []
-    for path, upload in zip(clean, files, strict=True):
-        info = await run_in_threadpool(store.put_stream, upload.file)
-        items.append(Artifact(path, info.digest, info.size))
-    recorded = await run_in_threadpool(c.services.tracking.record_artifacts, run_id, items)
+    await run_in_threadpool(c.require_run, run_id)
+    streams = [(path, upload.file) for path, upload in zip(clean, files, strict=True)]
+    recorded = await run_in_threadpool(c.services.tracking.log_artifact_streams, run_id, streams)
     return [ArtifactOut.of(a) for a in recorded]
 
 
