@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 __all__ = ["LazyGroup", "cli", "main"]
 
@@ -143,7 +142,7 @@ class LazyGroup(click.Group):
             return
         limit = formatter.width - 6 - max(len(name) for name, _ in entries)
         rows = [
-            (name, make_default_short_help(h, limit) if isinstance(h, str) else h.get_short_help_str(limit))
+            (name, (click.Command(name, help=h) if isinstance(h, str) else h).get_short_help_str(limit))
             for name, h in entries
         ]
         with formatter.section("Commands"):
