@@ -16,7 +16,10 @@ No HTTP status lives here: the mapping is kept by the server.
     ├── PermissionDenied      the actor may not do this
     │   └── Unauthenticated   no valid credentials (missing, unknown, revoked or disabled token)
     ├── StorageError          the metadata or artifact store failed or is unreachable
-    │   └── ArtifactCorrupted stored bytes no longer match their digest
+    │   ├── ArtifactCorrupted stored bytes no longer match their digest
+    │   └── AuditIntegrityError the ledger's own bookkeeping is damaged (e.g. its head row is missing)
+    ├── ConfigurationError    this process is set up inconsistently with the workspace (operator's fix)
+    │   └── AuditKeyMismatch  CARNET_AUDIT_KEY differs from the key the audit ledger is written with
     └── AuditChainBroken      the audit ledger failed verification
 """
 
@@ -26,7 +29,10 @@ __all__ = [
     "AlreadyExists",
     "ArtifactCorrupted",
     "AuditChainBroken",
+    "AuditIntegrityError",
+    "AuditKeyMismatch",
     "CarnetError",
+    "ConfigurationError",
     "Conflict",
     "FilterSyntaxError",
     "GateFailed",
@@ -102,6 +108,18 @@ class ArtifactCorrupted(StorageError):
     def __init__(self, message: str, *, digest: str) -> None:
         super().__init__(message, field="artifact")
         self.digest = digest
+
+
+class AuditIntegrityError(StorageError):
+    """The audit ledger's bookkeeping is damaged (its head row is missing): nothing can be appended."""
+
+
+class ConfigurationError(CarnetError):
+    """The process is configured inconsistently with the workspace (a setting to fix, not an input)."""
+
+
+class AuditKeyMismatch(ConfigurationError):
+    """``CARNET_AUDIT_KEY`` (set, unset or different) does not match the key the ledger is written with."""
 
 
 class AuditChainBroken(CarnetError):

@@ -109,6 +109,9 @@ def test_the_error_table_covers_the_whole_tree() -> None:
         errors.StorageError: 503,
         errors.ArtifactCorrupted: 500,
         errors.AuditChainBroken: 500,
+        errors.AuditIntegrityError: 500,
+        errors.ConfigurationError: 500,
+        errors.AuditKeyMismatch: 500,
         errors.CarnetError: 500,
     }
     assert expected == ERROR_STATUS

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, create_engine, event, text
 from carnet import Client
 from carnet.domain import Metric, RunStatus
 from carnet.domain.audit import GENESIS_HASH, AuditEvent, chain_hash, payload_digest
-from carnet.errors import AlreadyExists, CarnetError, Conflict, NotFound
+from carnet.errors import AlreadyExists, AuditIntegrityError, Conflict, NotFound
 from conftest import Workspace
 
 ACTIONS = ["project.create", "run.create", "run.log_params", "run.log_metrics", "run.set_tags", "run.end"]
@@ -208,10 +208,10 @@ def test_failed_changes_leave_no_event_and_no_partial_record(client: Client, wor
 def test_a_change_whose_event_cannot_be_written_is_rolled_back(client: Client) -> None:
     client.create_project("p")
     client.create_run("p")
-    with raw_db(client) as conn:  # the ledger head disappears: the next append collides with seq 1
+    with raw_db(client) as conn:  # the ledger head disappears: nothing can be appended any more
         conn.execute(text("DELETE FROM audit_head"))
     runs_before = count_rows(client, "runs")
-    with pytest.raises(CarnetError):
+    with pytest.raises(AuditIntegrityError, match="audit head missing"):
         client.create_run("p", "doomed")
     assert count_rows(client, "runs") == runs_before
     assert "doomed" not in [r.name for r in client.search_runs("p").runs]

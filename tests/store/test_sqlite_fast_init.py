@@ -108,7 +108,7 @@ def test_fast_path_makes_what_upgrade_schema_makes(fast_and_slow: tuple[Path, Pa
     assert names == set(metadata.tables) | {"alembic_version"}  # an empty schema cannot pass
     assert any("CONSTRAINT alembic_version_pkc PRIMARY KEY" in (sql or "") for *_, sql in schema)
     assert all_rows(fast) == all_rows(slow)
-    assert all_rows(fast)["audit_head"] == [(1, 0, "0" * 64)]
+    assert all_rows(fast)["audit_head"] == [(1, 0, "0" * 64, None, None, None)]
     assert all_rows(fast)["alembic_version"] == [(HEAD_REVISION,)]
     assert pragma(fast, "journal_mode") == pragma(slow, "journal_mode") == "wal"
     assert diff_against_tables(fast) == []
@@ -258,7 +258,7 @@ def test_concurrent_inits_of_one_new_workspace(tmp_path: Path) -> None:
         assert {r[3] for r in mine} == {HEAD_REVISION}
         db = Path(folder) / "carnet.db"
         assert all_rows(db)["alembic_version"] == [(HEAD_REVISION,)]
-        assert all_rows(db)["audit_head"] == [(1, 0, "0" * 64)]
+        assert all_rows(db)["audit_head"] == [(1, 0, "0" * 64, None, None, None)]
         assert diff_against_tables(db) == []
 
 

@@ -73,6 +73,8 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
         emit_json(result)
     elif result.ok:
         click.echo(f"OK: {result.count} events verified")
+    elif result.broken_seq is None:
+        click.echo(f"BROKEN: {result.reason} ({result.count} events verified)")
     else:
         click.echo(
             f"BROKEN at event {result.broken_seq}: {result.reason} ({result.count} events verified before it)"

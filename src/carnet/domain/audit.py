@@ -12,9 +12,23 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GENESIS_HASH", "AuditEvent", "canonical_json", "chain_hash", "payload_digest"]
+__all__ = [
+    "GENESIS_HASH",
+    "HEAD_MISSING",
+    "AuditEvent",
+    "LedgerHead",
+    "canonical_json",
+    "chain_hash",
+    "key_fingerprint",
+    "payload_digest",
+]
 
 GENESIS_HASH = "0" * 64
+#: why nothing can be appended to (and why verification fails on) a ledger without its head row
+HEAD_MISSING = (
+    "audit head missing: the ledger's head row (table audit_head) was deleted, so no change can be "
+    "recorded; run carnet audit verify and restore the database from a backup"
+)
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -55,9 +69,33 @@ class AuditEvent:
         }
 
 
+@dataclass(frozen=True)
+class LedgerHead:
+    """The ledger's head row: the last event (``seq``, ``hash``) and the ledger's identity.
+
+    ``keyed`` and ``key_check`` (see :func:`key_fingerprint`) are recorded with the first event
+    written (None before, and on a ledger from before carnet recorded them until its next event);
+    ``workspace_id`` names the workspace in signed checkpoints.
+    """
+
+    seq: int
+    hash: str
+    keyed: bool | None = None
+    key_check: str | None = None
+    workspace_id: str | None = None
+
+
 def chain_hash(prev_hash: str, body: dict[str, Any], key: str | None = None) -> str:
     """Hash of an event body chained to the previous event's hash."""
     data = prev_hash.encode() + b"|" + canonical_json(body)
     if key:
         return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
     return hashlib.sha256(data).hexdigest()
+
+
+def key_fingerprint(key: str | None) -> str | None:
+    """What the ledger records of its key: ``HMAC-SHA-256(key, "carnet-audit-key-check")`` in hex
+    (it identifies the key without revealing it), or None for a ledger without a key."""
+    if not key:
+        return None
+    return hmac.new(key.encode(), b"carnet-audit-key-check", hashlib.sha256).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carnet.domain.audit import GENESIS_HASH, AuditEvent, chain_hash, payload_digest
+from carnet.domain.audit import GENESIS_HASH, HEAD_MISSING, AuditEvent, chain_hash, payload_digest
 from carnet.services.context import ServiceContext
 
 __all__ = ["AuditService", "Verification"]
@@ -63,7 +63,10 @@ class AuditService:
                     )
                 prev_hash, expected_seq = ev.hash, expected_seq + 1
                 count += 1
-            head_seq, head_hash = tx.audit.head()
+            head = tx.audit.state()
+        if head is None:
+            return Verification(False, count, None, HEAD_MISSING)
+        head_seq, head_hash = head.seq, head.hash
         if head_seq != count or head_hash != prev_hash:
             if head_seq > count:
                 return Verification(

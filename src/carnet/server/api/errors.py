@@ -25,7 +25,10 @@ from carnet.errors import (
     AlreadyExists,
     ArtifactCorrupted,
     AuditChainBroken,
+    AuditIntegrityError,
+    AuditKeyMismatch,
     CarnetError,
+    ConfigurationError,
     Conflict,
     FilterSyntaxError,
     GateFailed,
@@ -61,6 +64,9 @@ ERROR_STATUS: dict[type[CarnetError], int] = {
     StorageError: 503,
     ArtifactCorrupted: 500,
     AuditChainBroken: 500,
+    AuditIntegrityError: 500,
+    ConfigurationError: 500,
+    AuditKeyMismatch: 500,
 }
 
 _TITLES = {
@@ -78,6 +84,8 @@ _TITLES = {
 _CLASS_TITLES: dict[type[CarnetError], str] = {
     GateFailed: "Promotion refused",
     ArtifactCorrupted: "Artifact corrupted",
+    AuditIntegrityError: "Audit ledger damaged",
+    ConfigurationError: "Server misconfigured",
 }
 #: the error class a client raises for a status FastAPI or Starlette answered by itself
 _STATUS_ERROR = {401: "Unauthenticated", 403: "PermissionDenied", 404: "NotFound", 409: "Conflict"}
@@ -135,7 +143,10 @@ def _carnet_error(request: Request, exc: CarnetError) -> JSONResponse:
     detail, extra, headers = exc.message, _extensions(exc), None
     if isinstance(exc, Unauthenticated):
         headers = {"WWW-Authenticate": _BEARER}
-    if isinstance(exc, StorageError):  # logged in full; the answer does not show server paths
+    if isinstance(exc, ConfigurationError):  # the operator's to fix: logged, and named (no secrets)
+        log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
+    if isinstance(exc, StorageError) and not isinstance(exc, AuditIntegrityError):
+        # logged in full; the answer does not show server paths
         log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
         detail = (
             f"artifact {exc.digest} is corrupted: its stored bytes do not match the digest"

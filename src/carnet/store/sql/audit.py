@@ -2,28 +2,60 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from carnet.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, chain_hash, payload_digest
-from carnet.errors import StorageError
+from carnet.domain.audit import (
+    GENESIS_HASH,
+    HEAD_MISSING,
+    AuditEvent,
+    LedgerHead,
+    canonical_json,
+    chain_hash,
+    key_fingerprint,
+    payload_digest,
+)
+from carnet.errors import AuditIntegrityError, AuditKeyMismatch
 from carnet.store.sql import tables as t
-from carnet.store.sql.dialect import insert_for
 
 __all__ = ["SqlAuditRepo"]
 
-_HEAD_FOR_UPDATE = (
-    select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
-)
+_H = t.audit_head
+_HEAD = select(_H.c.seq, _H.c.hash, _H.c.keyed, _H.c.key_check, _H.c.workspace_id).where(_H.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _INSERT_EVENT = t.audit_events.insert()
-_UPDATE_HEAD = (
-    t.audit_head.update()
-    .where(t.audit_head.c.id == 1)
-    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
-)
+_UPDATE_HEAD = _H.update().where(_H.c.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+_UPDATE_HEAD_AND_IDENTITY = _H.update().where(_H.c.id == 1)
+_SET_WORKSPACE_ID = _H.update().where(_H.c.id == 1, _H.c.workspace_id.is_(None))
+
+
+def _key_mismatch(head: LedgerHead, key: str | None) -> AuditKeyMismatch | None:
+    """Why ``key`` may not write to a ledger whose identity is recorded in ``head`` (None: it may)."""
+    check = key_fingerprint(key)
+    if head.keyed and check is None:
+        return AuditKeyMismatch(
+            "this workspace's audit ledger is keyed but CARNET_AUDIT_KEY is not set: set it to the key "
+            "the ledger is written with, in every process that writes to the workspace",
+            field="CARNET_AUDIT_KEY",
+        )
+    if not head.keyed and check is not None:
+        return AuditKeyMismatch(
+            "this workspace's audit ledger is written without a key but CARNET_AUDIT_KEY is set: unset "
+            "it for this workspace (a ledger cannot be re-keyed; start a new workspace to adopt a key)",
+            field="CARNET_AUDIT_KEY",
+        )
+    if check is not None and not hmac.compare_digest(check, head.key_check or ""):
+        return AuditKeyMismatch(
+            "CARNET_AUDIT_KEY is not the key this workspace's audit ledger is written with: set the "
+            "ledger's key in every process that writes to the workspace",
+            field="CARNET_AUDIT_KEY",
+        )
+    return None
 
 
 def _to_event(row: Any) -> AuditEvent:
@@ -49,11 +81,35 @@ class SqlAuditRepo:
 
     def head(self, *, lock: bool = False) -> tuple[int, str]:
         """Sequence number and hash of the last event ((0, genesis) for an empty ledger)."""
-        q = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-        row = self.conn.execute(q.with_for_update() if lock else q).first()
-        if row is None:
+        state = self.state(lock=lock)
+        if state is None:
             return 0, GENESIS_HASH
-        return int(row.seq), row.hash
+        return state.seq, state.hash
+
+    def state(self, *, lock: bool = False) -> LedgerHead | None:
+        """The head row (last event and the ledger's identity), or None when it was deleted."""
+        row = self.conn.execute(_HEAD_FOR_UPDATE if lock else _HEAD).first()
+        if row is None:
+            return None
+        keyed = None if row.keyed is None else bool(row.keyed)
+        return LedgerHead(int(row.seq), row.hash, keyed, row.key_check, row.workspace_id)
+
+    def ensure_workspace_id(self) -> str:
+        """The workspace id recorded in the head row, created now when there is none.
+
+        Raises:
+            AuditIntegrityError: the head row is missing.
+        """
+        self.conn.execute(_SET_WORKSPACE_ID.values(workspace_id=uuid.uuid4().hex))
+        state = self.state()
+        if state is None or state.workspace_id is None:
+            raise AuditIntegrityError(HEAD_MISSING)
+        return state.workspace_id
+
+    def get(self, seq: int) -> AuditEvent | None:
+        """The event with this sequence number, or None."""
+        row = self.conn.execute(select(t.audit_events).where(t.audit_events.c.seq == seq)).first()
+        return None if row is None else _to_event(row)
 
     def append(
         self,
@@ -66,14 +122,30 @@ class SqlAuditRepo:
         time: float,
         key: str | None,
     ) -> AuditEvent:
-        """Append one event chained to the current head, in the caller's transaction."""
-        row = self.conn.execute(_HEAD_FOR_UPDATE).first()
-        if row is None:  # created with the schema; recreated here only if it was removed
-            ins = insert_for(self.conn, t.audit_head)
-            self.conn.execute(ins.values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
-            row = self.conn.execute(_HEAD_FOR_UPDATE).first()
-            assert row is not None
-        seq, prev = int(row.seq), row.hash
+        """Append one event chained to the current head, in the caller's transaction.
+
+        The first event records whether the ledger is keyed and the key's fingerprint (and a
+        workspace id); later appends must use the same key.
+
+        Raises:
+            AuditIntegrityError: the head row is missing (or names an event that is missing).
+            AuditKeyMismatch: ``key`` is not the key (or absence of one) the ledger is written with.
+        """
+        head = self.state(lock=True)
+        if head is None:
+            raise AuditIntegrityError(HEAD_MISSING)
+        seq, prev = head.seq, head.hash
+        identity: dict[str, Any] = {}
+        if head.keyed is None:  # first event, or a ledger from before identities were recorded
+            if seq > 0:
+                self._check_last_event(seq, key)
+            check = key_fingerprint(key)
+            identity = {"keyed": check is not None, "key_check": check}
+            identity["workspace_id"] = head.workspace_id or uuid.uuid4().hex
+        else:
+            mismatch = _key_mismatch(head, key)
+            if mismatch is not None:
+                raise mismatch
         text = canonical_json(payload).decode()
         digest = payload_digest(payload)
         event = AuditEvent(
@@ -104,10 +176,30 @@ class SqlAuditRepo:
                 "hash": h,
             },
         )
-        res = self.conn.execute(_UPDATE_HEAD, {"b_seq": event.seq, "b_hash": h})
+        if identity:
+            res = self.conn.execute(_UPDATE_HEAD_AND_IDENTITY.values(seq=event.seq, hash=h, **identity))
+        else:
+            res = self.conn.execute(_UPDATE_HEAD, {"b_seq": event.seq, "b_hash": h})
         if res.rowcount != 1:
-            raise StorageError("audit head row missing; the ledger cannot be appended to")
+            raise AuditIntegrityError(HEAD_MISSING)
         return AuditEvent(**{**event.__dict__, "hash": h})
+
+    def _check_last_event(self, seq: int, key: str | None) -> None:
+        """On a ledger whose key was never recorded: its last event must hash under ``key``."""
+        last = self.get(seq)
+        if last is None:
+            raise AuditIntegrityError(
+                f"audit head names event {seq}, which is missing: run carnet audit verify and restore "
+                "the database from a backup"
+            )
+        if chain_hash(last.prev_hash, last.body(), key) != last.hash:
+            setting = "set" if key else "not set"
+            raise AuditKeyMismatch(
+                f"the last audit event ({seq}) does not verify with this process's CARNET_AUDIT_KEY "
+                f"({setting}): use the key (or no key) the ledger is written with in every process that "
+                "writes to the workspace; carnet audit verify tells whether the ledger is damaged",
+                field="CARNET_AUDIT_KEY",
+            )
 
     def list(
         self,

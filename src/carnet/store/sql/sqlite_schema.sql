@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0005.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0006.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -24,6 +24,9 @@ CREATE TABLE audit_head (
     id INTEGER NOT NULL,
     seq BIGINT NOT NULL,
     hash VARCHAR(64) NOT NULL,
+    keyed BOOLEAN,
+    key_check VARCHAR(64),
+    workspace_id VARCHAR(32),
     CONSTRAINT pk_audit_head PRIMARY KEY (id)
 );
 
@@ -423,4 +426,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0005');
+INSERT INTO alembic_version (version_num) VALUES ('0006');

@@ -202,6 +202,11 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    # recorded with the first event: whether hashes are HMACs, and HMAC(key, "carnet-audit-key-check")
+    Column("keyed", Boolean, nullable=True),
+    Column("key_check", String(64), nullable=True),
+    # the workspace's identity, named by signed checkpoints (set with the first event or anchor)
+    Column("workspace_id", String(32), nullable=True),
 )
 
 # -- model registry -------------------------------------------------------------------------------
