@@ -50,6 +50,12 @@ class Settings:
         actor: the name recorded in audit events and approvals (``CARNET_USER``, else
             ``CARNET_ACTOR``, else the operating-system user).
         audit_key: optional secret; when set, audit hashes are HMACs under it.
+        anchor_key: the Ed25519 private key that signs audit checkpoints, as PEM text or the
+            path of a PEM file (``CARNET_ANCHOR_KEY``, ``anchor_key`` in ``carnet.toml``).
+        anchor_public_key: its public key, which is all verification needs (PEM text or path;
+            ``CARNET_ANCHOR_PUBLIC_KEY``, ``anchor_public_key``); default: from ``anchor_key``.
+        audit_witnesses: URLs of the witnesses that keep checkpoints (``CARNET_AUDIT_WITNESSES``,
+            comma-separated, or the ``audit_witnesses`` list in ``carnet.toml``).
         flush_interval: seconds between background metric flushes.
         storage_options: extra fsspec options for the artifact filesystem.
         offload_rows: evaluations of at least this many rows draw their plots and permutation
@@ -62,6 +68,9 @@ class Settings:
     workspace_dir: Path | None = None
     actor: str = "unknown"
     audit_key: str | None = None
+    anchor_key: str | None = None
+    anchor_public_key: str | None = None
+    audit_witnesses: tuple[str, ...] = ()
     flush_interval: float = 1.0
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     offload_rows: int = 50_000
@@ -127,6 +136,19 @@ def _offload_rows(env: Mapping[str, str]) -> int:
     return value
 
 
+def _witnesses(env: Mapping[str, str], toml: Mapping[str, Any]) -> tuple[str, ...]:
+    """``CARNET_AUDIT_WITNESSES`` (comma-separated), else ``audit_witnesses`` of carnet.toml."""
+    raw: Any = env.get("CARNET_AUDIT_WITNESSES") or toml.get("audit_witnesses") or ()
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list | tuple) or not all(isinstance(u, str) for u in raw):
+        raise InvalidInput(
+            'audit_witnesses in carnet.toml must be a list of URLs, e.g. ["file:///srv/anchors.jsonl"]',
+            field="audit_witnesses",
+        )
+    return tuple(u.strip() for u in raw if u.strip())
+
+
 def _check_artifact_root(root: str, cwd: Path) -> str:
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     if scheme not in _ARTIFACT_SCHEMES:
@@ -178,6 +200,9 @@ def resolve_settings(
         "storage_options": storage,
         "actor": _default_actor(env),
         "audit_key": env.get("CARNET_AUDIT_KEY") or None,
+        "anchor_key": env.get("CARNET_ANCHOR_KEY") or toml.get("anchor_key") or None,
+        "anchor_public_key": env.get("CARNET_ANCHOR_PUBLIC_KEY") or toml.get("anchor_public_key") or None,
+        "audit_witnesses": _witnesses(env, toml),
         "flush_interval": flush_interval(env),
         "offload_rows": _offload_rows(env),
     }

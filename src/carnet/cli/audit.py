@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from carnet.cli.audit_anchors import anchor, echo_findings, keygen, witness_option
 from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
 
 __all__ = ["audit"]
@@ -58,17 +59,24 @@ def audit_log(ctx: click.Context, subject: str | None, action: str | None, limit
 
 
 @audit.command("verify")
+@click.option("--anchors", is_flag=True, help="Also compare with the signed checkpoints of the witnesses.")
+@witness_option("With --anchors: witness URL to read (repeatable). Default: CARNET_AUDIT_WITNESSES.")
 @json_option
 @click.pass_context
 @handle_errors
-def audit_verify(ctx: click.Context, as_json: bool) -> None:
+def audit_verify(ctx: click.Context, anchors: bool, witnesses: tuple[str, ...], as_json: bool) -> None:
     """Recompute the hash chain: OK with the count, or exit 1 naming the first broken event.
+
+    With --anchors, also compare the ledger with the latest valid signed checkpoint at every
+    witness (needs CARNET_ANCHOR_PUBLIC_KEY): truncation, a rewritten tail and a replaced
+    database fail, naming the checkpoint, the witness and both values.
 
     \b
     Example:
       carnet audit verify && echo ledger intact
+      carnet audit verify --anchors --witness file:///var/lib/carnet/anchors.jsonl
     """
-    result = get_client(ctx).verify_audit()
+    result = get_client(ctx).verify_audit(anchors=anchors, witnesses=list(witnesses) or None)
     if as_json:
         emit_json(result)
     elif result.ok:
@@ -79,5 +87,11 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"BROKEN at event {result.broken_seq}: {result.reason} ({result.count} events verified before it)"
         )
+    if anchors and not as_json:
+        echo_findings(result.anchors)
     if not result.ok:
         sys.exit(1)
+
+
+audit.add_command(anchor)
+audit.add_command(keygen)

@@ -17,6 +17,7 @@ from carnet.cli.render import (
     get_client,
     handle_errors,
     json_option,
+    refuse_server,
     stage_progress,
     to_jsonable,
 )
@@ -166,6 +167,9 @@ def list_monitors(ctx: click.Context, as_json: bool) -> None:
 @click.option("--every", help="Scheduler mode: run again every DURATION (e.g. 5m) until interrupted.")
 @click.option("--passes", type=int, help="With --every: stop after this many passes.")
 @click.option("--flush", is_flag=True, help="Also close the unfinished window.")
+@click.option(
+    "--anchor", is_flag=True, help="After each pass, anchor the audit ledger (CARNET_AUDIT_WITNESSES)."
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -176,16 +180,21 @@ def run(
     every: str | None,
     passes: int | None,
     flush: bool,
+    anchor: bool,
     as_json: bool,
 ) -> None:
     """One pass over the prediction-log rows logged since the last pass (idempotent).
 
     Exit code 1 when a pass opened an alert. With --every and --json, one JSON line per pass.
+    With --anchor (a local workspace, CARNET_ANCHOR_KEY set), each pass is followed by a signed
+    checkpoint of the audit ledger for the witnesses, unless nothing changed since the last one;
+    its outcome goes to stderr with --json.
 
     \b
     Example:
       carnet monitor run churn-prod
       carnet monitor run --all --every 5m
+      carnet monitor run --all --every 5m --anchor
     """
     from carnet.domain.monitors import WindowSpec
 
@@ -200,6 +209,9 @@ def run(
         interval = float(spec.size)
     if passes is not None and passes < 1:
         raise InvalidInput("--passes must be >= 1", field="passes")
+    if anchor:  # checked before the first pass: a scheduler that cannot anchor does not start
+        refuse_server("carnet monitor run --anchor", (ctx.find_root().obj or {}).get("uri"))
+        client.services.anchors.check_config()
     done, opened = 0, False
     while True:
         targets = [m.name for m in client.list_monitors()] if run_all else list(names)
@@ -217,11 +229,20 @@ def run(
         else:
             for r in results:
                 _print_pass(r)
+        if anchor and not client.services.anchors.idle():
+            _anchor(client, err=as_json)
         done += 1
         if interval is None or (passes is not None and done >= passes):
             break
         time.sleep(interval)
     ctx.exit(1 if opened else 0)
+
+
+def _anchor(client: Any, *, err: bool) -> None:
+    """Anchor the ledger after a pass; a witness that is down is reported, the schedule goes on."""
+    from carnet.cli.audit_anchors import echo_anchoring
+
+    echo_anchoring(client.services.anchors.anchor(), err=err)
 
 
 def _print_pass(r: Any) -> None:

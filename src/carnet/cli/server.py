@@ -14,6 +14,17 @@ from carnet.cli.render import handle_errors, json_option, refuse_server
 __all__ = ["is_loopback", "server"]
 
 
+def _duration(text: str, option: str) -> float:
+    """Seconds of a duration such as ``10m`` or ``1h`` (InvalidInput naming the option otherwise)."""
+    from carnet.domain.monitors import WindowSpec
+    from carnet.errors import InvalidInput
+
+    spec = WindowSpec.parse(text, f"--{option}")
+    if spec.kind != "time":
+        raise InvalidInput(f"--{option} takes a duration such as 10m or 1h", field=option)
+    return float(spec.size)
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback interface (``127.0.0.0/8``, ``::1``, ``localhost``)."""
     if host.strip().lower() == "localhost":
@@ -50,6 +61,11 @@ def is_loopback(host: str) -> bool:
     type=click.IntRange(min=1),
     help="Trainings (train, automl, evaluate, reproduce) run at once; more wait in a queue.",
 )
+@click.option(
+    "--anchor-every",
+    metavar="DURATION",
+    help="Anchor the audit ledger at start and every DURATION (e.g. 10m) to CARNET_AUDIT_WITNESSES.",
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -63,6 +79,7 @@ def server(
     max_body_mb: float,
     max_json_mb: float,
     training_slots: int,
+    anchor_every: str | None,
     as_json: bool,
 ) -> None:
     """Run the REST API: projects, runs, datasets, models and the audit ledger under /api/v1.
@@ -76,6 +93,7 @@ def server(
     Example:
       carnet server --port 5000
       carnet server --host 0.0.0.0 --port 5000 --uri postgresql+psycopg://db/carnet --artifacts s3://b/p
+      carnet server --anchor-every 10m   # with CARNET_ANCHOR_KEY and CARNET_AUDIT_WITNESSES set
     """
     import uvicorn
 
@@ -94,6 +112,7 @@ def server(
     if max_body_mb <= 0 or max_json_mb <= 0:
         raise InvalidInput("--max-body-mb and --max-json-mb must be > 0", field="max-body-mb")
     auth = (not loopback) if require_auth is None else require_auth
+    anchor_interval = _duration(anchor_every, "anchor-every") if anchor_every else None
     root = ctx.find_root().obj or {}
     refuse_server("carnet server", uri or root.get("uri"))
     client = Client(uri or root.get("uri"), artifacts=artifacts or root.get("artifacts"), create=False)
@@ -126,7 +145,16 @@ def server(
         app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=10
     )
     srv = _Server(config)
-    srv.run()
+    anchoring = None
+    if anchor_interval is not None:
+        from carnet.server.scheduler import start_anchoring
+
+        anchoring = start_anchoring(client.services, anchor_interval)
+    try:
+        srv.run()
+    finally:
+        if anchoring is not None:
+            anchoring.stop()
     if not srv.started:
         click.echo(f"error: cannot listen on {host}:{port} (see the message above)", err=True)
         sys.exit(2)

@@ -489,9 +489,10 @@ class Client(LocalOps, LocalAdmin):
         """Audit events, newest first, optionally for one subject or action."""
         return self.services.audit.log(subject_type, subject_id, action=action, limit=limit)
 
-    def verify_audit(self) -> Verification:
-        """Recompute the audit hash chain."""
-        return self.services.audit.verify()
+    def verify_audit(self, *, anchors: bool = False, witnesses: Sequence[str] | None = None) -> Verification:
+        """Recompute the audit hash chain; with ``anchors``, also compare the ledger with the latest
+        signed checkpoint at each witness (``witnesses``, else the configured ones)."""
+        return self.services.audit.verify(anchors=anchors, witnesses=witnesses)
 
 
 def _spec_seed(spec: Any) -> int | None:

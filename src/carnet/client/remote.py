@@ -27,6 +27,7 @@ from carnet.client.remote_ops import RemoteOps
 from carnet.client.remote_registry import RemoteRegistry
 from carnet.client.remote_training import RemoteTraining
 from carnet.client.wire import (
+    anchor_check_from_dict,
     artifact_from_dict,
     audit_event_from_dict,
     dataset_version_from_dict,
@@ -479,10 +480,21 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
                 break
         return events
 
-    def verify_audit(self) -> Verification:
-        """Recompute the audit hash chain on the server."""
-        d = self._json("GET", "/audit/verify")
-        return Verification(bool(d["ok"]), int(d["count"]), d.get("broken_seq"), d.get("reason"))
+    def verify_audit(self, *, anchors: bool = False, witnesses: Sequence[str] | None = None) -> Verification:
+        """Recompute the audit hash chain on the server; with ``anchors``, the server also compares
+        the ledger with the latest signed checkpoint at each of its witnesses (its own
+        ``CARNET_AUDIT_WITNESSES``: a client cannot name others)."""
+        if witnesses:
+            raise InvalidInput(
+                "a server reads its own witnesses (CARNET_AUDIT_WITNESSES where it runs): call "
+                "verify_audit(anchors=True) without witnesses, or verify the workspace locally",
+                field="witnesses",
+            )
+        d = self._json("GET", "/audit/verify", params={"anchors": "true"} if anchors else None)
+        found = tuple(anchor_check_from_dict(a) for a in d.get("anchors") or ())
+        return Verification(
+            bool(d["ok"]), int(d["count"]), d.get("broken_seq"), d.get("reason"), anchors=found
+        )
 
 
 class _Reader:

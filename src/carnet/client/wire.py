@@ -24,8 +24,10 @@ from carnet.domain import (
     SchemaField,
     Signature,
 )
+from carnet.domain.anchors import AnchorCheck
 
 __all__ = [
+    "anchor_check_from_dict",
     "approval_from_dict",
     "artifact_from_dict",
     "audit_event_from_dict",
@@ -189,4 +191,17 @@ def audit_event_from_dict(d: dict[str, Any]) -> AuditEvent:
         payload_digest=d["payload_digest"],
         prev_hash=d["prev_hash"],
         hash=d["hash"],
+    )
+
+
+def anchor_check_from_dict(d: dict[str, Any]) -> AnchorCheck:
+    """An :class:`AnchorCheck` from ``AnchorCheckOut``."""
+    return AnchorCheck(
+        witness=str(d["witness"]),
+        status=str(d["status"]),
+        message=str(d["message"]),
+        seq=d.get("seq"),
+        digest=d.get("digest"),
+        expected=d.get("expected"),
+        found=d.get("found"),
     )

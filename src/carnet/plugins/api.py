@@ -7,7 +7,7 @@ entry points (``[project.entry-points."carnet.tasks"]`` in ``pyproject.toml``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; nothing heavy at import time
@@ -23,6 +23,7 @@ __all__ = [
     "ModelFactory",
     "Notifier",
     "Task",
+    "Witness",
     "default_split",
     "required_columns",
 ]
@@ -35,6 +36,7 @@ ENTRY_POINT_GROUPS: dict[str, str] = {
     "gate": "carnet.gates",
     "explainer": "carnet.explainers",
     "notifier": "carnet.notifiers",
+    "witness": "carnet.witnesses",
 }
 
 #: metric families of ``carnet.evaluation``; a task evaluates as one of them
@@ -159,6 +161,34 @@ class Notifier(Protocol):
 
     def send(self, config: dict[str, Any], event: dict[str, Any]) -> None:
         """Deliver ``event``; raises on failure."""
+        ...
+
+
+@runtime_checkable
+class Witness(Protocol):
+    """An append-only place outside the metadata database that keeps signed audit checkpoints
+    (entry-point group ``carnet.witnesses``; the entry point's name is the URL scheme it serves).
+
+    ``validate`` checks a URL (InvalidInput for a bad one). ``publish`` stores one checkpoint
+    record (a JSON-ready dict) without ever replacing a stored one and returns where it went;
+    ``read`` yields the stored records newest first, each as parsed JSON (a value that is not a
+    JSON object, or the text of an unparseable entry, is yielded as it is: the verifier reports
+    it). Both raise on failure. ``options`` are the workspace's storage options (S3 endpoint ...).
+    """
+
+    name: str
+    description: str
+
+    def validate(self, url: str) -> None:
+        """Check a witness URL; InvalidInput says what is wrong."""
+        ...
+
+    def publish(self, url: str, record: dict[str, Any], options: Mapping[str, Any]) -> str:
+        """Store ``record``; returns its location. Raises on failure."""
+        ...
+
+    def read(self, url: str, options: Mapping[str, Any]) -> Iterator[Any]:
+        """The stored records, newest first. Raises when the witness cannot be read."""
         ...
 
 

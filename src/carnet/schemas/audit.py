@@ -7,9 +7,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from carnet.domain import AuditEvent
+from carnet.domain.anchors import AnchorCheck
 from carnet.services import Verification
 
-__all__ = ["AuditEventOut", "VerificationOut"]
+__all__ = ["AnchorCheckOut", "AuditEventOut", "VerificationOut"]
 
 
 class AuditEventOut(BaseModel):
@@ -31,6 +32,23 @@ class AuditEventOut(BaseModel):
         return cls.model_validate(e.__dict__)
 
 
+class AnchorCheckOut(BaseModel):
+    """One finding at one witness: ``status`` ok, truncated, rewritten, replaced, forged, stale,
+    missing or unreadable; ``expected`` is the checkpoint's value and ``found`` the database's."""
+
+    witness: str
+    status: str
+    message: str
+    seq: int | None
+    digest: str | None
+    expected: str | None
+    found: str | None
+
+    @classmethod
+    def of(cls, a: AnchorCheck) -> AnchorCheckOut:
+        return cls.model_validate(a.__dict__)
+
+
 class VerificationOut(BaseModel):
     """The result of recomputing the chain: ok, how many events, the first broken one and why."""
 
@@ -38,7 +56,9 @@ class VerificationOut(BaseModel):
     count: int
     broken_seq: int | None
     reason: str | None
+    anchors: list[AnchorCheckOut] = []
 
     @classmethod
     def of(cls, v: Verification) -> VerificationOut:
-        return cls(ok=v.ok, count=v.count, broken_seq=v.broken_seq, reason=v.reason)
+        anchors = [AnchorCheckOut.of(a) for a in v.anchors]
+        return cls(ok=v.ok, count=v.count, broken_seq=v.broken_seq, reason=v.reason, anchors=anchors)

@@ -4,6 +4,7 @@ The CLI, the SDK and (later) the REST API call these services and hold no logic.
 """
 
 from carnet.services.alerts import AlertService
+from carnet.services.anchors import AnchorService
 from carnet.services.audit import AuditService, Verification
 from carnet.services.auth import AuthService
 from carnet.services.context import ServiceContext, record
@@ -20,6 +21,7 @@ from carnet.services.training import TrainingService, TrainOutcome
 __all__ = [
     "DEFAULT_PROJECT",
     "AlertService",
+    "AnchorService",
     "AuditService",
     "AuthService",
     "DatasetService",
@@ -48,6 +50,7 @@ class Services:
         self.tracking = TrackingService(ctx)
         self.datasets = DatasetService(ctx, self.tracking)
         self.audit = AuditService(ctx)
+        self.anchors = AnchorService(ctx)
         self.auth = AuthService(ctx)
         self.training = TrainingService(ctx, self.tracking, self.datasets)
         self.search = SearchService(ctx, self.tracking, self.training)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
+from carnet.domain.anchors import AnchorCheck
 from carnet.domain.audit import GENESIS_HASH, HEAD_MISSING, AuditEvent, chain_hash, payload_digest
+from carnet.errors import InvalidInput
 from carnet.services.context import ServiceContext
 
 __all__ = ["AuditService", "Verification"]
@@ -18,6 +21,8 @@ class Verification:
     count: int
     broken_seq: int | None = None
     reason: str | None = None
+    #: with ``verify(anchors=True)``: the findings at each witness (see AnchorService.check)
+    anchors: tuple[AnchorCheck, ...] = ()
 
 
 class AuditService:
@@ -40,8 +45,34 @@ class AuditService:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.audit.list(subject_type, subject_id, limit, action, before_seq)
 
-    def verify(self) -> Verification:
-        """Recompute every hash in order; report the first event that does not check out."""
+    def verify(self, *, anchors: bool = False, witnesses: Sequence[str] | None = None) -> Verification:
+        """Recompute every hash in order; report the first event that does not check out.
+
+        With ``anchors``, also compare the ledger with the latest signed checkpoint at every witness
+        (``witnesses``, else the configured ones): ``ok`` is false on any finding that is not a match,
+        and when the chain itself verified, ``broken_seq``/``reason`` name the first such finding.
+        """
+        if witnesses and not anchors:
+            raise InvalidInput("witnesses are only read with anchors=True (--anchors)", field="witnesses")
+        result = self._verify_chain()
+        if not anchors:
+            return result
+        from carnet.services.anchors import AnchorService
+
+        findings = tuple(AnchorService(self.ctx).check(witnesses))
+        bad = [f for f in findings if not f.ok]
+        if not bad:
+            return replace(result, anchors=findings)
+        if not result.ok:
+            return replace(result, ok=False, anchors=findings)
+        first = bad[0]
+        seq = first.seq if first.status in ("truncated", "rewritten") else None
+        if first.status == "truncated" and first.found is not None and int(first.found) < (first.seq or 0):
+            seq = int(first.found) + 1
+        return replace(result, ok=False, broken_seq=seq, reason=first.message, anchors=findings)
+
+    def _verify_chain(self) -> Verification:
+        """The chain alone: every event in order, then the head row."""
         key = self.ctx.settings.audit_key
         count = 0
         prev_hash, expected_seq = GENESIS_HASH, 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
+from carnet.errors import ConfigurationError, InvalidInput
 from carnet.schemas import AuditEventOut, VerificationOut
 from carnet.server.api.auth import Caller, caller
 
@@ -32,7 +33,16 @@ def audit_events(
 
 
 @router.get("/audit/verify", name="audit_verify", response_model=VerificationOut)
-def audit_verify(c: Caller = Depends(caller)) -> VerificationOut:
-    """Recompute the hash chain: ``ok`` false names the first broken event and why (still 200)."""
+def audit_verify(
+    anchors: bool = Query(False, description="also compare with the server's witnesses' signed checkpoints"),
+    c: Caller = Depends(caller),
+) -> VerificationOut:
+    """Recompute the hash chain: ``ok`` false names the first broken event and why (still 200). With
+    ``anchors``, the ledger is also compared with the latest valid checkpoint at each of the
+    server's witnesses (``anchors`` lists the findings); a server without witnesses or public key
+    answers 422 naming the setting its operator must set."""
     c.require(None)
-    return VerificationOut.of(c.services.audit.verify())
+    try:
+        return VerificationOut.of(c.services.audit.verify(anchors=anchors))
+    except ConfigurationError as exc:  # the request asks for what this server is not set up to do
+        raise InvalidInput(f"this server cannot verify anchors: {exc.message}", field="anchors") from None

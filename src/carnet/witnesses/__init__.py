@@ -1,0 +1,88 @@
+"""Witnesses of the audit ledger: append-only places outside the metadata database that keep its
+signed checkpoints (entry-point group ``carnet.witnesses``, one plugin per URL scheme).
+
+Built-ins, registered through the same entry points as third-party witnesses:
+
+- ``file``: ``file:///path/anchors.jsonl``, one JSON line per checkpoint, appended (O_APPEND, fsync);
+- ``s3``: ``s3://bucket/prefix``, one object per checkpoint, written only if absent;
+- ``http`` / ``https``: a webhook that receives each checkpoint as a JSON POST and lists the ones it
+  keeps on GET.
+"""
+
+from __future__ import annotations
+
+import functools
+import urllib.parse
+
+from carnet.errors import InvalidInput, NotFound
+from carnet.plugins.api import ENTRY_POINT_GROUPS, Witness
+from carnet.plugins.registry import Registry
+
+__all__ = ["check_witness", "redact_url", "witness_for", "witness_registry"]
+
+_WITNESS_MEMBERS = ("name", "description", "validate", "publish", "read")
+
+
+def check_witness(obj: object) -> Witness:
+    """A witness instance from a loaded plugin object (a class is instantiated without arguments).
+
+    Raises:
+        TypeError: the object does not implement :class:`~carnet.plugins.api.Witness`.
+    """
+    witness = obj() if isinstance(obj, type) else obj
+    if not isinstance(witness, Witness):
+        missing = [m for m in _WITNESS_MEMBERS if not hasattr(witness, m)]
+        raise TypeError(f"{obj!r} is not a carnet witness: missing {', '.join(missing) or 'Witness members'}")
+    return witness
+
+
+@functools.cache
+def witness_registry() -> Registry[Witness]:
+    """The registry of witnesses (entry-point group ``carnet.witnesses``), keyed by URL scheme."""
+    return Registry(ENTRY_POINT_GROUPS["witness"], "witness", check=check_witness)
+
+
+def witness_for(url: str) -> Witness:
+    """The witness serving ``url``'s scheme, after it checked the URL.
+
+    Raises:
+        InvalidInput: not a URL, an unknown scheme (the message lists the registered ones) or a
+            URL the witness rejects; ``field`` is ``witness``.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidInput(
+            f"witness {url!r} is not a URL such as file:///var/lib/carnet/anchors.jsonl, "
+            "s3://bucket/anchors or https://witness.example.com/carnet",
+            field="witness",
+        )
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        witness = witness_registry().get(scheme)
+    except NotFound:
+        known = ", ".join(f"{n}://" for n in witness_registry().names()) or "none"
+        raise InvalidInput(
+            f"no witness for {scheme}:// URLs ({redact_url(url)}); registered: {known} "
+            "(a third-party witness must be installed, in the carnet.witnesses entry-point group)",
+            field="witness",
+        ) from None
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="witness") from None
+    try:
+        witness.validate(url)
+    except InvalidInput as exc:
+        raise InvalidInput(f"witness {redact_url(url)}: {exc.message}", field="witness") from None
+    return witness
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials, query or fragment: what reports and audit events show."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<invalid URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
