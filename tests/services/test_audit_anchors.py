@@ -23,7 +23,7 @@ from sqlalchemy import Connection, create_engine, text
 from carnet import Client
 from carnet.domain.anchors import ANCHOR_ACTION, Checkpoint, SignedCheckpoint
 from carnet.domain.audit import AuditEvent, chain_hash, payload_digest
-from carnet.errors import ConfigurationError, InvalidInput
+from carnet.errors import AuditKeyMismatch, ConfigurationError, InvalidInput
 from carnet.plugins.api import Witness
 from carnet.server.scheduler import start_anchoring
 from carnet.services.anchors import write_key_pair
@@ -227,35 +227,30 @@ def test_a_tail_rewritten_with_recomputed_hashes_is_detected_only_with_anchors(
 def test_a_database_swapped_for_another_workspaces_is_detected(
     anchor_env: str, workspace: Workspace, tmp_path: Path
 ) -> None:
-    other = Workspace(
-        str(tmp_path / "other"),
-        workspace.artifacts and f"file://{tmp_path / 'other-art'}",
-        "sqlite",
-        tmp_path,
-    )
+    art = workspace.artifacts and f"file://{tmp_path / 'other-art'}"
+    other = Workspace(str(tmp_path / "other"), art, "sqlite", tmp_path)
     with workspace.client() as a, other.client() as b:
         populate(a)
         populate(b, "q")
         anchored = a.services.anchors.anchor()
         b.create_run("q")
+        a_id, b_id = anchored.checkpoint.checkpoint.workspace_id, _workspace_id(b)
         assert b.verify_audit().ok  # a perfectly valid ledger, of another workspace
         v = b.verify_audit(anchors=True, witnesses=[anchor_env])
         [finding] = v.anchors
-        assert (v.ok, finding.status) == (False, "replaced")
-        assert (finding.expected, finding.found) == (
-            anchored.checkpoint.checkpoint.workspace_id,
-            b_id := _workspace_id(b),
-        )
-        assert b_id and b_id in finding.message and finding.expected in finding.message
-        with raw_db(b) as conn:  # the swapper copies the workspace id too: the events still differ
-            conn.execute(text("UPDATE audit_head SET workspace_id = :w"), {"w": finding.expected})
-        v = b.verify_audit(anchors=True, witnesses=[anchor_env])
-        assert (v.ok, statuses(v)) == (False, ["rewritten"])
-    if workspace.backend == "sqlite":  # the file itself swapped under the workspace's path
+        assert (v.ok, finding.status, finding.expected, finding.found) == (False, "replaced", a_id, b_id)
+        assert f"is for workspace {a_id}, but this database is workspace {b_id}" in v.reason
+    if workspace.backend == "sqlite":  # the database file itself swapped under the workspace's path
         shutil.copy(Path(other.uri) / "carnet.db", Path(workspace.uri) / "carnet.db")
         with workspace.client() as a:
             v = a.verify_audit(anchors=True)
-            assert v.ok is False and statuses(v) == ["rewritten"]
+            assert (v.ok, statuses(v), v.anchors[0].found) == (False, ["replaced"], b_id)
+    with other.client() as b:
+        with raw_db(b) as conn:  # a swapper who copies the workspace id too: the events still differ
+            conn.execute(text("UPDATE audit_head SET workspace_id = :w"), {"w": a_id})
+        v = b.verify_audit(anchors=True, witnesses=[anchor_env])
+        assert (v.ok, statuses(v)) == (False, ["rewritten"])
+        assert v.anchors[0].expected == anchored.checkpoint.checkpoint.hash
 
 
 def _workspace_id(c: Client) -> str:
@@ -521,7 +516,21 @@ def test_scheduled_anchoring_anchors_at_once_and_skips_an_idle_ledger(
 def test_a_server_without_anchors_set_up_answers_422_naming_the_setting(sqlite_ws: Workspace) -> None:
     with serve_workspace(sqlite_ws, auth=False) as served, Client(served.uri) as remote:
         remote.create_project("p")
-        with pytest.raises(InvalidInput, match="cannot verify anchors.*CARNET_AUDIT_WITNESSES") as err:
+        with pytest.raises(InvalidInput, match=r"cannot verify anchors.*CARNET_AUDIT_WITNESSES") as err:
             remote.verify_audit(anchors=True)
         assert err.value.field == "anchors"
         assert remote.verify_audit().ok
+
+
+def test_a_process_without_the_ledgers_key_anchors_nothing(
+    anchor_env: str, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARNET_AUDIT_KEY", "k1")
+    with workspace.client() as c:
+        c.create_project("p")
+    monkeypatch.delenv("CARNET_AUDIT_KEY")
+    with workspace.client() as c:
+        with pytest.raises(AuditKeyMismatch, match="CARNET_AUDIT_KEY is not set"):
+            c.services.anchors.anchor()
+        assert not Path(anchor_env[len("file://") :]).exists()  # refused before any witness was written
+        assert len(events(c)) == 1

@@ -81,8 +81,9 @@ def audit_verify(ctx: click.Context, anchors: bool, witnesses: tuple[str, ...], 
         emit_json(result)
     elif result.ok:
         click.echo(f"OK: {result.count} events verified")
-    elif result.broken_seq is None:
-        click.echo(f"BROKEN: {result.reason} ({result.count} events verified)")
+    elif result.broken_seq is None or any(f.message == result.reason for f in result.anchors):
+        at = f" at event {result.broken_seq}" if result.broken_seq is not None else ""
+        click.echo(f"BROKEN{at}: {result.reason} ({result.count} events verified in the chain)")
     else:
         click.echo(
             f"BROKEN at event {result.broken_seq}: {result.reason} ({result.count} events verified before it)"

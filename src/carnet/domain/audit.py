@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from carnet.errors import AuditKeyMismatch
+
 __all__ = [
     "GENESIS_HASH",
     "HEAD_MISSING",
@@ -19,6 +21,7 @@ __all__ = [
     "LedgerHead",
     "canonical_json",
     "chain_hash",
+    "check_key",
     "key_fingerprint",
     "payload_digest",
 ]
@@ -99,3 +102,33 @@ def key_fingerprint(key: str | None) -> str | None:
     if not key:
         return None
     return hmac.new(key.encode(), b"carnet-audit-key-check", hashlib.sha256).hexdigest()
+
+
+def check_key(head: LedgerHead, key: str | None) -> None:
+    """Refuse ``key`` (``CARNET_AUDIT_KEY``, None when unset) on a ledger recorded as written with
+    another key, or with(out) one; a ledger whose key was never recorded (``keyed`` None) passes.
+
+    Raises:
+        AuditKeyMismatch: naming ``CARNET_AUDIT_KEY`` and the fix.
+    """
+    if head.keyed is None:
+        return
+    check = key_fingerprint(key)
+    if head.keyed and check is None:
+        raise AuditKeyMismatch(
+            "this workspace's audit ledger is keyed but CARNET_AUDIT_KEY is not set: set it to the key "
+            "the ledger is written with, in every process that writes to the workspace",
+            field="CARNET_AUDIT_KEY",
+        )
+    if not head.keyed and check is not None:
+        raise AuditKeyMismatch(
+            "this workspace's audit ledger is written without a key but CARNET_AUDIT_KEY is set: unset "
+            "it for this workspace (a ledger cannot be re-keyed; start a new workspace to adopt a key)",
+            field="CARNET_AUDIT_KEY",
+        )
+    if check is not None and not hmac.compare_digest(check, head.key_check or ""):
+        raise AuditKeyMismatch(
+            "CARNET_AUDIT_KEY is not the key this workspace's audit ledger is written with: set the "
+            "ledger's key in every process that writes to the workspace",
+            field="CARNET_AUDIT_KEY",
+        )

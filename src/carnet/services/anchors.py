@@ -22,7 +22,7 @@ from carnet.domain.anchors import (
     WitnessDelivery,
     iso_time,
 )
-from carnet.domain.audit import GENESIS_HASH, HEAD_MISSING, LedgerHead
+from carnet.domain.audit import GENESIS_HASH, HEAD_MISSING, LedgerHead, check_key
 from carnet.errors import AuditIntegrityError, ConfigurationError
 from carnet.services.context import ServiceContext, record
 from carnet.store.interfaces import Transaction
@@ -113,6 +113,7 @@ class AnchorService:
             head = tx.audit.state()
             if head is None:
                 raise AuditIntegrityError(HEAD_MISSING)
+            check_key(head, self.ctx.settings.audit_key)  # before any witness is written to
             last = tx.audit.list(None, None, 1, ANCHOR_ACTION)
         prev = last[0].payload.get("digest") if last else None
         checkpoint = Checkpoint(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from carnet.domain.audit import (
     LedgerHead,
     canonical_json,
     chain_hash,
+    check_key,
     key_fingerprint,
     payload_digest,
 )
@@ -32,30 +32,6 @@ _INSERT_EVENT = t.audit_events.insert()
 _UPDATE_HEAD = _H.update().where(_H.c.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
 _UPDATE_HEAD_AND_IDENTITY = _H.update().where(_H.c.id == 1)
 _SET_WORKSPACE_ID = _H.update().where(_H.c.id == 1, _H.c.workspace_id.is_(None))
-
-
-def _key_mismatch(head: LedgerHead, key: str | None) -> AuditKeyMismatch | None:
-    """Why ``key`` may not write to a ledger whose identity is recorded in ``head`` (None: it may)."""
-    check = key_fingerprint(key)
-    if head.keyed and check is None:
-        return AuditKeyMismatch(
-            "this workspace's audit ledger is keyed but CARNET_AUDIT_KEY is not set: set it to the key "
-            "the ledger is written with, in every process that writes to the workspace",
-            field="CARNET_AUDIT_KEY",
-        )
-    if not head.keyed and check is not None:
-        return AuditKeyMismatch(
-            "this workspace's audit ledger is written without a key but CARNET_AUDIT_KEY is set: unset "
-            "it for this workspace (a ledger cannot be re-keyed; start a new workspace to adopt a key)",
-            field="CARNET_AUDIT_KEY",
-        )
-    if check is not None and not hmac.compare_digest(check, head.key_check or ""):
-        return AuditKeyMismatch(
-            "CARNET_AUDIT_KEY is not the key this workspace's audit ledger is written with: set the "
-            "ledger's key in every process that writes to the workspace",
-            field="CARNET_AUDIT_KEY",
-        )
-    return None
 
 
 def _to_event(row: Any) -> AuditEvent:
@@ -143,9 +119,7 @@ class SqlAuditRepo:
             identity = {"keyed": check is not None, "key_check": check}
             identity["workspace_id"] = head.workspace_id or uuid.uuid4().hex
         else:
-            mismatch = _key_mismatch(head, key)
-            if mismatch is not None:
-                raise mismatch
+            check_key(head, key)
         text = canonical_json(payload).decode()
         digest = payload_digest(payload)
         event = AuditEvent(
