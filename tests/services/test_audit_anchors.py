@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -349,14 +350,17 @@ def test_anchoring_and_verifying_name_the_missing_setting(
 def test_a_witness_that_is_down_is_reported_and_anchoring_goes_on(
     anchor_env: str, workspace: Workspace
 ) -> None:
-    down = "http://127.0.0.1:9/hook?token=abc"
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = f"http://127.0.0.1:{port}/hook?token=abc"
     with workspace.client() as c:
         c.create_project("p")
         result = c.services.anchors.anchor([anchor_env, down])
         assert [d.ok for d in result.deliveries] == [True, False] and result.ok is False
-        assert "POST http://127.0.0.1:9/hook failed" in str(result.deliveries[1].error)
+        assert f"POST http://127.0.0.1:{port}/hook failed" in str(result.deliveries[1].error)
         payload = events(c)[-1].payload
-        assert (payload["witnesses"], payload["failed"]) == ([anchor_env], ["http://127.0.0.1:9/hook"])
+        assert (payload["witnesses"], payload["failed"]) == ([anchor_env], [f"http://127.0.0.1:{port}/hook"])
         assert "abc" not in json.dumps(payload)  # credentials never reach the ledger
         nothing = c.services.anchors.anchor([down])
         assert nothing.event_seq is None and len(events(c)) == 2  # no witness took it: no event
@@ -509,6 +513,7 @@ def test_scheduled_anchoring_anchors_at_once_and_skips_an_idle_ledger(
         assert schedule.runs == 1
         assert [r["checkpoint"]["seq"] for r in witness_lines(anchor_env)] == [6]
         assert c.services.anchors.idle() is True  # only the anchoring happened since
+        assert c.services.anchors.idle([anchor_env, "file:///new/witness.jsonl"]) is False  # not there yet
         c.create_run("p")
         assert c.services.anchors.idle() is False
 
@@ -534,3 +539,25 @@ def test_a_process_without_the_ledgers_key_anchors_nothing(
             c.services.anchors.anchor()
         assert not Path(anchor_env[len("file://") :]).exists()  # refused before any witness was written
         assert len(events(c)) == 1
+
+
+def test_anchor_settings_come_from_the_environment_or_carnet_toml(tmp_path: Path) -> None:
+    from carnet.config import resolve_settings
+
+    (tmp_path / "carnet.toml").write_text(
+        '[carnet]\naudit_witnesses = ["file:///a.jsonl", "s3://b/p"]\n'
+        'anchor_key = "/k.pem"\nanchor_public_key = "/k.pem.pub"\n'
+    )
+    s = resolve_settings(env={}, cwd=tmp_path)
+    assert (s.audit_witnesses, s.anchor_key, s.anchor_public_key) == (
+        ("file:///a.jsonl", "s3://b/p"),
+        "/k.pem",
+        "/k.pem.pub",
+    )
+    env = {"CARNET_AUDIT_WITNESSES": " file:///x.jsonl, https://w.example/c ,", "CARNET_ANCHOR_KEY": "/e.pem"}
+    s = resolve_settings(env=env, cwd=tmp_path)
+    assert (s.audit_witnesses, s.anchor_key) == (("file:///x.jsonl", "https://w.example/c"), "/e.pem")
+    (tmp_path / "carnet.toml").write_text("audit_witnesses = 3\n")
+    with pytest.raises(InvalidInput, match="list of URLs") as err:
+        resolve_settings(env={}, cwd=tmp_path)
+    assert err.value.field == "audit_witnesses"

@@ -86,14 +86,19 @@ class AnchorService:
         return signing.load_public_key(None)
 
     # -- anchoring -------------------------------------------------------------------------------
-    def idle(self) -> bool:
+    def idle(self, witnesses: Sequence[str] | None = None) -> bool:
         """Whether nothing happened since the last anchoring: the last event is an ``audit.anchor``
-        whose checkpoint covers the event just before it (schedules skip anchoring then)."""
+        whose checkpoint covers the event just before it and reached every one of ``witnesses``
+        (else the configured ones). Schedules skip anchoring then."""
+        wanted = {redact_url(u) for u in self.witness_urls(witnesses)}
         with self.ctx.store.transaction(write=False) as tx:
             newest = tx.audit.list(None, None, 1, None)
         if not newest or newest[0].action != ANCHOR_ACTION:
             return False
-        return newest[0].payload.get("seq") == newest[0].seq - 1
+        payload = newest[0].payload
+        stored = payload.get("witnesses")
+        reached = set(stored) if isinstance(stored, list) else set()
+        return payload.get("seq") == newest[0].seq - 1 and wanted <= reached
 
     def anchor(self, witnesses: Sequence[str] | None = None) -> Anchoring:
         """Sign a checkpoint of the ledger's head, give it to every witness, record ``audit.anchor``.
@@ -233,7 +238,7 @@ class AnchorService:
         cp, digest = signed.checkpoint, signed.digest
         name = f"checkpoint {digest[:_SHORT]} at {shown} (signed {cp.time})"
         db_id = head.workspace_id if head is not None else None
-        if db_id != cp.workspace_id:
+        if head is not None and db_id != cp.workspace_id:  # (a missing head is the chain's finding)
             return AnchorCheck(
                 shown,
                 "replaced",
