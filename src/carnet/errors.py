@@ -69,7 +69,8 @@ class FilterSyntaxError(InvalidInput):
     """A search filter does not parse; ``position`` is the 0-based offset of the problem."""
 
     def __init__(self, message: str, *, position: int, text: str) -> None:
-        super().__init__(f"{message} at position {position} in filter: {text!r}", field="filter")
+        shown = text if len(text) <= 200 else f"{text[:200]}... ({len(text)} characters)"
+        super().__init__(f"{message} at position {position} in filter: {shown!r}", field="filter")
         self.position = position
         self.text = text
 

@@ -368,3 +368,30 @@ def test_generated_filters_parse(generated: tuple[str, int]) -> None:
     expr = parse_filter(text)
     assert expr is not None
     assert _leaves(expr) == comparisons
+
+
+def test_limits_are_stated_and_enforced_before_any_recursion() -> None:
+    import sys
+
+    from carnet.domain.search import MAX_DEPTH, MAX_FILTER_LENGTH, MAX_TERMS, MAX_VALUES, parse_filter
+    from carnet.errors import FilterSyntaxError, InvalidInput
+
+    # far deeper than Python's recursion limit: refused at the limit, not by RecursionError
+    n = sys.getrecursionlimit() * 5
+    with pytest.raises(FilterSyntaxError, match=f"more than {MAX_DEPTH} levels"):
+        parse_filter("(" * n + "status = 'x'" + ")" * n)
+    assert parse_filter("(" * MAX_DEPTH + "status = 'x'" + ")" * MAX_DEPTH) is not None
+    with pytest.raises(FilterSyntaxError, match=f"more than {MAX_TERMS} comparisons"):
+        parse_filter(" or ".join(["status = 'x'"] * (MAX_TERMS + 1)))
+    assert parse_filter(" and ".join(["status = 'x'"] * MAX_TERMS)) is not None
+    with pytest.raises(FilterSyntaxError, match=f"more than {MAX_VALUES} values"):
+        parse_filter("status in (" + ",".join(["'x'"] * (MAX_VALUES + 1)) + ")")
+    with pytest.raises(InvalidInput, match=f"the limit is {MAX_FILTER_LENGTH}"):
+        parse_filter("status = '" + "x" * MAX_FILTER_LENGTH + "'")
+    with pytest.raises(FilterSyntaxError, match="NUL") as info:
+        parse_filter("status = 'a\x00'")
+    assert info.value.position == len("status = 'a")
+    # a long filter's text is shortened in the message
+    with pytest.raises(FilterSyntaxError) as info:
+        parse_filter("(" * 1000)
+    assert len(str(info.value)) < 400

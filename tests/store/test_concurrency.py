@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import create_engine, event, text
 
 from carnet import Client
 from carnet.domain import Metric, RunStatus
+from carnet.errors import AuditIntegrityError
 from conftest import Workspace, drop_pg_schema, make_pg_schema, postgres_unreachable_reason
 
 PROCS = 4
@@ -193,33 +195,31 @@ def test_postgres_two_writers_creating_the_same_new_project(pg_workspace: Worksp
         assert c.verify_audit().ok
 
 
-def test_postgres_two_first_appends_when_the_ledger_head_is_missing(pg_workspace: Workspace) -> None:
-    """A ledger without its head row (e.g. made by an older carnet) gets it once, under concurrency."""
+def test_postgres_writers_refuse_to_append_when_the_ledger_head_is_missing(pg_workspace: Workspace) -> None:
+    """A ledger whose head row was deleted takes no change from any writer: no change, no event."""
     with pg_workspace.client() as c, pg_workspace.client() as other:
+        c.create_project("before")
         engine = create_engine(c.settings.metadata_url)
         try:
             with engine.begin() as conn:
                 conn.execute(text("DELETE FROM audit_head"))
         finally:
             engine.dispose()
+        errors: list[BaseException] = []
 
         def theirs() -> None:
-            other.create_project("theirs")
-            other.create_run("theirs")
+            try:
+                other.create_project("theirs")
+            except AuditIntegrityError as exc:
+                errors.append(exc)
 
-        # the other writer appends its first events just after this one found no head row
-        fired = _interleave(c, "FROM audit_head", theirs, "after", rows=0)
-        c.create_project("mine")
-        assert fired == [1]
-        c.create_run("mine")
-        assert {p.name: n for p, n in c.list_projects()} == {"mine": 1, "theirs": 1}
-        events = c.services.audit.log()
-        assert [(e.seq, e.action, e.subject_type) for e in events] == [
-            (4, "run.create", "run"),
-            (3, "project.create", "project"),
-            (2, "run.create", "run"),
-            (1, "project.create", "project"),
-        ]
-        assert [e.subject_id for e in events if e.subject_type == "project"] == ["mine", "theirs"]
+        thread = threading.Thread(target=theirs)
+        thread.start()
+        with pytest.raises(AuditIntegrityError, match="audit head missing"):
+            c.create_project("mine")
+        thread.join()
+        assert len(errors) == 1 and "audit head missing" in str(errors[0])
+        assert [p.name for p, _ in c.list_projects()] == ["before"]
+        assert [e.seq for e in c.services.audit.log()] == [1]
         v = c.verify_audit()
-        assert (v.ok, v.count) == (True, 4)
+        assert not v.ok and "head" in (v.reason or "")

@@ -22,6 +22,11 @@ accepted prefix aliases. A bare number compared with a param or tag matches the
 text as written (``params.depth = 10`` matches ``"10"``). NaN metric values never
 match a comparison and sort last.
 A comparison on a metric, param or tag the run does not have is false.
+
+Limits (so that any filter a caller sends is either answered or refused with a
+clear message, on every backend): at most ``MAX_FILTER_LENGTH`` characters,
+``MAX_DEPTH`` levels of nested parentheses, ``MAX_TERMS`` comparisons and
+``MAX_VALUES`` values in all ``in (...)`` lists together; no NUL character.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ from dataclasses import dataclass
 from carnet.errors import FilterSyntaxError, InvalidInput
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_FILTER_LENGTH",
+    "MAX_ORDER_BY",
+    "MAX_TERMS",
+    "MAX_VALUES",
     "NUMERIC_ATTRIBUTES",
     "STRING_ATTRIBUTES",
     "Comparison",
@@ -44,6 +54,17 @@ __all__ = [
     "parse_filter",
     "parse_order_by",
 ]
+
+#: the longest filter accepted, in characters
+MAX_FILTER_LENGTH = 100_000
+#: the deepest nesting of parentheses accepted
+MAX_DEPTH = 32
+#: the most comparisons one filter may hold
+MAX_TERMS = 200
+#: the most values all ``in (...)`` lists of one filter may hold together
+MAX_VALUES = 1_000
+#: the most ``order_by`` clauses accepted
+MAX_ORDER_BY = 16
 
 STRING_ATTRIBUTES = frozenset({"run_id", "name", "status", "parent_id"})
 NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
@@ -135,6 +156,9 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.terms = 0
+        self.values = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -174,12 +198,22 @@ class _Parser:
 
     def term(self) -> Expr:
         if self.peek().text == "(":
+            if self.depth >= MAX_DEPTH:
+                raise self.error(f"parentheses are nested more than {MAX_DEPTH} levels deep (the limit)")
+            self.depth += 1
             self.take()
             expr = self.or_expr()
             if self.peek().text != ")":
                 raise self.error("expected ')'")
             self.take()
+            self.depth -= 1
             return expr
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(
+                f"the filter has more than {MAX_TERMS} comparisons (the limit); "
+                "use 'in (...)' for many values of one field, or split the search"
+            )
         return self.comparison()
 
     def field(self) -> tuple[str, str, _Tok]:
@@ -259,6 +293,9 @@ class _Parser:
     def typed_value(self, kind: str, key: str, numeric: bool) -> float | str:
         """A value of the field's type: numbers for metrics and times, strings (as written) otherwise."""
         vtok = self.peek()
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.error(f"the filter holds more than {MAX_VALUES} values (the limit); split the search")
         value = self.value()
         if numeric and not isinstance(value, float):
             raise self.error(f"{kind} {key!r} compares with numbers, not strings", vtok)
@@ -275,13 +312,34 @@ def parse_filter(text: str | None) -> Expr | None:
     """
     if text is None or not text.strip():
         return None
+    if not isinstance(text, str):
+        raise InvalidInput(f"filter must be a string, got {type(text).__name__}", field="filter")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidInput(
+            f"filter is {len(text)} characters; the limit is {MAX_FILTER_LENGTH} (split the search)",
+            field="filter",
+        )
+    if "\x00" in text:
+        raise FilterSyntaxError(
+            "NUL character (U+0000) is not allowed", position=text.index("\x00"), text=text
+        )
     return _Parser(text).parse()
 
 
 def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[tuple[str, str, bool]]:
     """Parse ``["metrics.auc desc", "start_time"]`` into ``(kind, key, ascending)`` triples."""
     out: list[tuple[str, str, bool]] = []
+    if clauses is not None and len(clauses) > MAX_ORDER_BY:
+        raise InvalidInput(
+            f"order_by has {len(clauses)} clauses; the limit is {MAX_ORDER_BY}", field="order_by"
+        )
     for clause in clauses or []:
+        if not isinstance(clause, str) or len(clause) > 1_000 or "\x00" in clause:
+            raise InvalidInput(
+                f"invalid order_by {str(clause)[:60]!r}: expected FIELD [asc|desc] of at most 1000 "
+                "characters, e.g. 'metrics.auc desc'",
+                field="order_by",
+            )
         text = clause.strip()
         direction = "asc"
         parts = text.rsplit(None, 1)

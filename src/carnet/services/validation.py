@@ -8,10 +8,27 @@ from typing import Any
 
 from carnet.errors import InvalidInput
 
-__all__ = ["MAX_KEY", "MAX_VALUE", "check_key", "check_metric_value", "check_step", "param_value"]
+__all__ = [
+    "MAX_KEY",
+    "MAX_VALUE",
+    "check_key",
+    "check_metric_value",
+    "check_step",
+    "check_text",
+    "param_value",
+]
 
 MAX_KEY = 250
 MAX_VALUE = 8000
+
+
+def check_text(text: str, field: str) -> str:
+    """Refuse U+0000 in a text value (PostgreSQL cannot store it; carnet refuses it on every backend)."""
+    if "\x00" in text:
+        raise InvalidInput(
+            f"{field}: text may not contain the NUL character (U+0000); remove it", field=field
+        )
+    return text
 
 
 def check_key(key: Any, what: str) -> str:
@@ -22,7 +39,7 @@ def check_key(key: Any, what: str) -> str:
         raise InvalidInput(
             f"{what} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY}", field=what
         )
-    return key
+    return check_text(key, what)
 
 
 def param_value(value: Any, key: str, what: str = "param") -> str:
@@ -34,7 +51,7 @@ def param_value(value: Any, key: str, what: str = "param") -> str:
             "(log large values as an artifact instead)",
             field=f"{what}s.{key}",
         )
-    return text
+    return check_text(text, f"{what}s.{key}")
 
 
 def check_metric_value(value: Any, key: str) -> float:

@@ -7,6 +7,8 @@ failing with "database is locked" when a read transaction tries to upgrade.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,42 @@ def _sqlite_setup(engine: Engine, synchronous: str) -> None:
         conn.exec_driver_sql(mode)
 
 
+def _nul_field(parameters: Any, names: Sequence[str] | None) -> str | None:
+    """The name of the first bound text value holding U+0000 (``"a value"`` when unnamed), else None."""
+    many = (
+        isinstance(parameters, list | tuple)
+        and bool(parameters)
+        and isinstance(parameters[0], dict | list | tuple)
+    )
+    for row in parameters if many else [parameters]:
+        items = row.items() if isinstance(row, dict) else enumerate(row or ())
+        for key, value in items:
+            if isinstance(value, str) and "\x00" in value:
+                if isinstance(key, int):
+                    key = names[key] if names is not None and key < len(names) else "a value"
+                return re.sub(r"_\d+$", "", str(key))
+    return None
+
+
+def _refuse_nul(engine: Engine) -> None:
+    """Refuse text holding U+0000 on every backend, as PostgreSQL does, with InvalidInput not a driver error.
+
+    PostgreSQL text cannot store NUL; SQLite can. Checking every bound value here keeps both
+    backends alike and turns what would be a database error into a user error naming the column.
+    """
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        compiled = getattr(_context, "compiled", None)
+        field = _nul_field(parameters, getattr(compiled, "positiontup", None))
+        if field is not None:
+            raise InvalidInput(
+                f"{field}: text may not contain the NUL character (U+0000); remove it", field=field
+            )
+
+
 def create_store_engine(url: str, *, synchronous: str = "FULL") -> Engine:
     """Create the SQLAlchemy engine for a metadata URL (``sqlite:///`` or ``postgresql+psycopg://``).
 
@@ -100,6 +138,7 @@ def create_store_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             raise InvalidInput(f"cannot create folder {db.parent} for the workspace: {exc.strerror}") from exc
         engine = create_engine(url, connect_args={"timeout": 60})
         _sqlite_setup(engine, synchronous)
+        _refuse_nul(engine)
         return engine
     if url.startswith("postgresql"):
         try:
@@ -108,9 +147,11 @@ def create_store_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             raise InvalidInput(
                 "PostgreSQL workspaces need psycopg: pip install 'carnet[postgres]'", field="uri"
             ) from exc
-        return create_engine(
+        engine = create_engine(
             url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 10}
         )
+        _refuse_nul(engine)
+        return engine
     raise InvalidInput(f"unsupported metadata URL {url!r}", field="uri")
 
 
