@@ -150,6 +150,21 @@ def _local_workspace(backend: str, tmp_path: Path) -> Iterator[Workspace]:
         drop_pg_schema(schema)
 
 
+def test_server_policy() -> Any:
+    """The test servers' policy: the tests' own receivers on loopback are allowed, and logfile
+    notifiers write in one temporary folder (a real server allows neither unless configured)."""
+    import tempfile
+
+    from carnet.config import ServerPolicy
+
+    folder = Path(tempfile.gettempdir()) / f"carnet-test-notifiers-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    return ServerPolicy(str(folder.resolve()), ("127.0.0.1", "::1", "localhost"))
+
+
+test_server_policy.__test__ = False  # type: ignore[attr-defined]
+
+
 @contextmanager
 def serve_workspace(local: Workspace, *, auth: bool = True) -> Iterator[Workspace]:
     """A live carnet server in front of ``local``, stopped on exit. Authentication is on, as on a
@@ -164,7 +179,9 @@ def serve_workspace(local: Workspace, *, auth: bool = True) -> Iterator[Workspac
         if auth:
             services.auth.add_user("tester", {"*": "admin"})
             token = services.auth.create_token("tester", "tests")[0]
-        server = serve_api_in_thread(create_api_app(services, require_auth=auth, max_body_bytes=1 << 26))
+        server = serve_api_in_thread(
+            create_api_app(services, require_auth=auth, max_body_bytes=1 << 26, policy=test_server_policy())
+        )
         try:
             yield Workspace(server.url, None, local.backend, local.path, local.schema, True, token, services)
         finally:

@@ -32,10 +32,49 @@ from typing import Any
 
 from carnet.errors import InvalidInput
 
-__all__ = ["DEFAULT_WORKSPACE", "Settings", "chosen_uri", "resolve_settings"]
+__all__ = ["DEFAULT_WORKSPACE", "ServerPolicy", "Settings", "chosen_uri", "resolve_settings", "server_policy"]
 
 DEFAULT_WORKSPACE = ".carnet"
 _ARTIFACT_SCHEMES = ("file", "s3")
+
+
+@dataclass(frozen=True)
+class ServerPolicy:
+    """What callers of a carnet server may make the server's own machine do.
+
+    Present on :attr:`Settings.server` only in a process serving the REST API (``carnet
+    server``): a caller there is not the machine's user, so notifiers may neither name a file of
+    the server outside ``notifier_log_dir`` nor send to loopback, private, link-local or other
+    non-public addresses unless ``notifier_allowed_hosts`` names them.
+
+    Attributes:
+        notifier_log_dir: the folder ``logfile`` notifiers may write in (``CARNET_NOTIFIER_LOG_DIR``,
+            ``notifier_log_dir`` in carnet.toml); None refuses ``logfile`` notifiers.
+        notifier_allowed_hosts: host names, addresses or networks (``10.0.0.0/8``) webhook and Slack
+            notifiers may reach although not public (``CARNET_NOTIFIER_ALLOWED_HOSTS``,
+            comma-separated, or the ``notifier_allowed_hosts`` list in carnet.toml).
+    """
+
+    notifier_log_dir: str | None = None
+    notifier_allowed_hosts: tuple[str, ...] = ()
+
+
+def server_policy(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ServerPolicy:
+    """The :class:`ServerPolicy` of this process's environment and ``carnet.toml``."""
+    env = os.environ if env is None else env
+    toml = _read_toml(Path.cwd() if cwd is None else cwd)
+    folder = env.get("CARNET_NOTIFIER_LOG_DIR") or toml.get("notifier_log_dir") or None
+    if folder is not None and not isinstance(folder, str):
+        raise InvalidInput("notifier_log_dir must be a folder path", field="notifier_log_dir")
+    raw: Any = env.get("CARNET_NOTIFIER_ALLOWED_HOSTS") or toml.get("notifier_allowed_hosts") or ()
+    hosts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(hosts, list | tuple) or not all(isinstance(h, str) for h in hosts):
+        raise InvalidInput(
+            'notifier_allowed_hosts must be a list of hosts or networks, e.g. ["10.0.0.0/8"]',
+            field="notifier_allowed_hosts",
+        )
+    log_dir = str(Path(folder).expanduser().resolve()) if folder else None
+    return ServerPolicy(log_dir, tuple(h.strip() for h in hosts if h.strip()))
 
 
 @dataclass(frozen=True)
@@ -60,6 +99,8 @@ class Settings:
         storage_options: extra fsspec options for the artifact filesystem.
         offload_rows: evaluations of at least this many rows draw their plots and permutation
             importance in a helper process while the main one stores the model (0 = never).
+        server: the rules for callers of a carnet server, set only in a process serving the REST
+            API; None in an embedded process (the caller is the machine's user).
     """
 
     uri: str
@@ -74,6 +115,7 @@ class Settings:
     flush_interval: float = 1.0
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     offload_rows: int = 50_000
+    server: ServerPolicy | None = None
 
     @property
     def backend(self) -> str:

@@ -30,6 +30,7 @@ from carnet.errors import (  # noqa: E402
 )
 from carnet.server.api import create_api_app, serve_api_in_thread  # noqa: E402
 from carnet.services.monitoring import PassResult, shown_spec  # noqa: E402
+from conftest import test_server_policy
 
 SECRET = "s3cret-hook-key"
 DEPLOYMENT = """\
@@ -66,7 +67,9 @@ def side(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         finally:
             workspace.close()
         return
-    app = create_api_app(workspace.services, require_auth=False, max_body_bytes=1 << 24)
+    app = create_api_app(
+        workspace.services, require_auth=False, max_body_bytes=1 << 24, policy=test_server_policy()
+    )
     server = serve_api_in_thread(app)
     remote = Client(server.url)
     try:

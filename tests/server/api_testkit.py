@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from carnet.server.api import create_api_app, serve_api_in_thread
+from conftest import test_server_policy
 
 
 @dataclass
@@ -30,14 +31,18 @@ class Api:
 
 @contextmanager
 def running_api(
-    services: Any, users: Mapping[str, Mapping[str, str]], *, timeout: float = 60
+    services: Any, users: Mapping[str, Mapping[str, str]], *, timeout: float = 60, policy: Any = None
 ) -> Iterator[Api]:
     """Create ``users`` (name -> {project: role}) with a token each and serve ``services`` with auth."""
     tokens = {}
     for user, roles in users.items():
         services.auth.add_user(user, dict(roles))
         tokens[user] = services.auth.create_token(user, "tests")[0]
-    server = serve_api_in_thread(create_api_app(services, require_auth=True, max_body_bytes=1 << 20))
+    server = serve_api_in_thread(
+        create_api_app(
+            services, require_auth=True, max_body_bytes=1 << 20, policy=policy or test_server_policy()
+        )
+    )
     try:
         with httpx.Client(base_url=f"{server.url}/api/v1", timeout=timeout) as http:
             yield Api(server.url, http, services, tokens)

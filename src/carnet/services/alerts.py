@@ -171,7 +171,7 @@ class AlertService:
         return [
             {"action": "notify", "event": event["event"], "target": d.target, "ok": d.ok, "error": d.error,
              "attempts": d.attempts, "time": self.ctx.clock()}
-            for d in notify(list(monitor.notify), event)
+            for d in notify(list(monitor.notify), event, server=self.ctx.settings.server)
         ]  # fmt: skip
 
     def _rollback(self, monitor: Monitor, alert: Alert) -> dict[str, Any]:

@@ -97,7 +97,8 @@ class MonitoringService:
         from carnet.services.notifiers import validate_notifiers
 
         monitor = load_monitor(spec)
-        validate_notifiers(list(monitor.notify))
+        checked = validate_notifiers(list(monitor.notify), server=self.ctx.settings.server)
+        monitor = replace(monitor, notify=tuple(checked))
         if monitor.retrain is not None:
             from carnet.tasks import get_task
             from carnet.training import load_spec

@@ -34,9 +34,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from carnet.config import ServerPolicy
 from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.plugins.api import ENTRY_POINT_GROUPS, Notifier
 from carnet.plugins.registry import Registry
+from carnet.services.destinations import active_policy, check_log_path, check_url, guarded, pinned_request
 
 __all__ = [
     "Delivery",
@@ -124,12 +126,17 @@ def get_notifier(name: str) -> Notifier:
 # -- validation and delivery -----------------------------------------------------------------------
 
 
-def validate_notifiers(configs: Any, *, field: str = "notify") -> list[dict[str, Any]]:
+def validate_notifiers(
+    configs: Any, *, field: str = "notify", server: ServerPolicy | None = None
+) -> list[dict[str, Any]]:
     """Check a monitor's notifier list completely; returns plain copies (``{"type": ..., **settings}``).
 
     Args:
         configs: a list of mappings, each with a ``type`` and that notifier's settings.
         field: the name of the list in error fields (``notify[1].url``).
+        server: on a carnet server, its policy: a ``path`` must lie in its notifier folder (and is
+            returned as the absolute path there), a ``url`` must reach a public or allowed address
+            (see :mod:`carnet.services.destinations`).
 
     Raises:
         InvalidInput: ``field`` names the first problem (``notify[1].url``, ``notify[0].type``) and
@@ -143,7 +150,24 @@ def validate_notifiers(configs: Any, *, field: str = "notify") -> list[dict[str,
             f"got {type(configs).__name__}",
             field=field,
         )
-    return [_validate_one(item, f"{field}[{i}]") for i, item in enumerate(configs)]
+    checked = [_validate_one(item, f"{field}[{i}]") for i, item in enumerate(configs)]
+    if server is not None:
+        checked = [_guard(config, f"{field}[{i}]", server) for i, config in enumerate(checked)]
+    return checked
+
+
+def _guard(
+    config: dict[str, Any], where: str, server: ServerPolicy, *, delivering: bool = False
+) -> dict[str, Any]:
+    """``config`` under a server's policy: its ``path`` inside the notifier folder, its ``url`` public."""
+    out = dict(config)
+    if "path" in out:
+        if not isinstance(out["path"], str):
+            raise InvalidInput(f"{where}.path must be a file name", field=f"{where}.path")
+        out["path"] = check_log_path(out["path"], server, field=f"{where}.path")
+    if isinstance(out.get("url"), str):
+        check_url(out["url"], server, field=f"{where}.url", unresolved_ok=not delivering)
+    return out
 
 
 def _validate_one(item: Any, where: str) -> dict[str, Any]:
@@ -186,38 +210,47 @@ def _validate_one(item: Any, where: str) -> dict[str, Any]:
     return {"type": kind, **settings}
 
 
-def notify(configs: list[dict[str, Any]], event: dict[str, Any]) -> list[Delivery]:
+def notify(
+    configs: list[dict[str, Any]], event: dict[str, Any], *, server: ServerPolicy | None = None
+) -> list[Delivery]:
     """Deliver ``event`` to every notifier of ``configs``, in order; one :class:`Delivery` each.
 
     Never raises: an unknown type, invalid settings, a receiver that is down or a notifier that
     crashes becomes a ``Delivery`` with ``ok=False`` and the error (also logged as a warning).
+    On a server (``server`` set) every destination is checked again first, and HTTP deliveries
+    connect to the address that was checked.
     """
-    deliveries: list[Delivery] = []
-    for config in configs:
-        settings = dict(config) if isinstance(config, Mapping) else {}
-        kind = settings.pop("type", None)
-        target = str(kind or "?")
-        attempts = 0
-        try:
-            if not isinstance(kind, str) or not kind:
-                raise InvalidInput("a notifier needs a type such as webhook, slack or logfile", field="type")
-            notifier = get_notifier(kind)
-            target = _target(kind, notifier, settings)
-            notifier.validate(settings)
-            attempts = 1
-            deliver = getattr(notifier, "deliver", None)
-            if callable(deliver):
-                tries = deliver(settings, event)
-                attempts = tries if isinstance(tries, int) and tries > 0 else 1
-            else:
-                notifier.send(settings, event)
-            deliveries.append(Delivery(target, True, None, attempts))
-        except Exception as exc:  # noqa: BLE001 - a failed notifier is recorded, never stops the pass
-            attempts = getattr(exc, "attempts", attempts)
-            error = f"{type(exc).__name__}: {exc}"
-            _log.warning("notification to %s failed: %s", target, error)
-            deliveries.append(Delivery(target, False, error, attempts))
-    return deliveries
+    with guarded(server):
+        return [_deliver(config, event, server) for config in configs]
+
+
+def _deliver(config: dict[str, Any], event: dict[str, Any], server: ServerPolicy | None) -> Delivery:
+    """One delivery (see :func:`notify`)."""
+    settings = dict(config) if isinstance(config, Mapping) else {}
+    kind = settings.pop("type", None)
+    target = str(kind or "?")
+    attempts = 0
+    try:
+        if not isinstance(kind, str) or not kind:
+            raise InvalidInput("a notifier needs a type such as webhook, slack or logfile", field="type")
+        notifier = get_notifier(kind)
+        target = _target(kind, notifier, settings)
+        notifier.validate(settings)
+        if server is not None:
+            settings = _guard(settings, "notify", server, delivering=True)
+        attempts = 1
+        deliver = getattr(notifier, "deliver", None)
+        if callable(deliver):
+            tries = deliver(settings, event)
+            attempts = tries if isinstance(tries, int) and tries > 0 else 1
+        else:
+            notifier.send(settings, event)
+        return Delivery(target, True, None, attempts)
+    except Exception as exc:  # noqa: BLE001 - a failed notifier is recorded, never stops the pass
+        attempts = getattr(exc, "attempts", attempts)
+        error = f"{type(exc).__name__}: {exc}"
+        _log.warning("notification to %s failed: %s", target, error)
+        return Delivery(target, False, error, attempts)
 
 
 def _target(kind: str, notifier: Notifier, settings: dict[str, Any]) -> str:
@@ -396,7 +429,8 @@ def _post(config: dict[str, Any], body: bytes, headers: dict[str, str], shown: s
     for k in range(retries + 1):
         attempts = k + 1
         wait = _BACKOFF_S * 2**k
-        request = urllib.request.Request(config["url"], data=body, headers=headers, method="POST")
+        url, sent_headers = pinned_request(config["url"], headers)
+        request = urllib.request.Request(url, data=body, headers=sent_headers, method="POST")
         try:
             with opener.open(request, timeout=timeout) as response:
                 try:
@@ -602,7 +636,10 @@ class LogFileNotifier:
         """
         line = _body(event) + b"\n"
         path = os.path.expanduser(str(config["path"]))
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        if active_policy() is not None:  # on a server: never through a link planted in the folder
+            flags |= getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, 0o644)
         try:
             written = os.write(fd, line)
             while written < len(line):  # a short write (disk full, signal): finish the line

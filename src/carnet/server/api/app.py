@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from carnet.config import ServerPolicy
 from carnet.errors import InvalidInput
 from carnet.schemas import PROBLEM_MEDIA_TYPE, Problem
 from carnet.server.api import (
@@ -126,6 +127,7 @@ def create_api_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_bytes: int | None = None,
     training_slots: int = 1,
+    policy: ServerPolicy | None = None,
 ) -> FastAPI:
     """The FastAPI app of the REST API over ``services``.
 
@@ -136,6 +138,8 @@ def create_api_app(
         max_body_bytes: largest upload (artifact or dataset file); larger bodies get 413.
         max_json_bytes: largest JSON body (default: 16 MiB, at most ``max_body_bytes``).
         training_slots: trainings (train, AutoML, evaluate, reproduce) run at once; others queue.
+        policy: what callers may make the server's machine do (notifier folder, hosts allowed
+            beside public ones); default: from ``CARNET_NOTIFIER_*`` and ``carnet.toml``.
 
     Raises:
         InvalidInput: a limit is not positive, no training slot, or auth is required without an
@@ -155,7 +159,11 @@ def create_api_app(
     )
     _problem_media_types(app)
     app.state.carnet = ApiState(
-        services, require_auth=require_auth, max_body_bytes=max_body_bytes, max_json_bytes=json_limit
+        services,
+        require_auth=require_auth,
+        max_body_bytes=max_body_bytes,
+        max_json_bytes=json_limit,
+        policy=policy,
     )
     install_error_handlers(app)
     training.configure(app, slots=training_slots)

@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import Request
 
+from carnet.config import ServerPolicy, server_policy
 from carnet.domain.auth import Principal
 from carnet.errors import InvalidInput, PermissionDenied, Unauthenticated
 from carnet.services import Services
@@ -133,7 +134,13 @@ class ApiState:
     """What the routes share: the workspace's services, the auth switch and the request limits."""
 
     def __init__(
-        self, services: Services, *, require_auth: bool, max_body_bytes: int, max_json_bytes: int
+        self,
+        services: Services,
+        *,
+        require_auth: bool,
+        max_body_bytes: int,
+        max_json_bytes: int,
+        policy: ServerPolicy | None = None,
     ) -> None:
         if require_auth and getattr(services, "auth", None) is None:
             raise InvalidInput(
@@ -141,6 +148,10 @@ class ApiState:
                 "listen on 127.0.0.1 without authentication, or upgrade carnet",
                 field="require_auth",
             )
+        if services is not None:  # callers of the API are not the machine's user: the server's policy
+            ctx = services.ctx
+            policy = policy or ctx.settings.server or server_policy()
+            services = Services(replace(ctx, settings=replace(ctx.settings, server=policy)))
         self.services = services
         self.require_auth = require_auth
         self.max_body_bytes = max_body_bytes
