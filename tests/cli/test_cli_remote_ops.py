@@ -23,6 +23,7 @@ from monitoring_fixtures import MODEL, log_rows, setup_workspace, shifted  # noq
 
 from carnet import Client  # noqa: E402
 from carnet.cli.main import cli  # noqa: E402
+from carnet.config import ServerPolicy  # noqa: E402
 from carnet.server.api import create_api_app, serve_api_in_thread  # noqa: E402
 
 DEPLOYMENT = """\
@@ -55,7 +56,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     frame, models = setup_workspace(client)
     client.set_model_alias(MODEL, "staging", 1)
     client.log_dataframe(shifted(frame, columns=5), "cancer-cur")
-    server = serve_api_in_thread(create_api_app(client.services, require_auth=False, max_body_bytes=1 << 24))
+    # logfile notifiers of the tests write under the session's temporary folder, as a server allows
+    # for its CARNET_NOTIFIER_LOG_DIR
+    policy = ServerPolicy(str(tmp_path_factory.getbasetemp().resolve()), ("127.0.0.1",))
+    app = create_api_app(client.services, require_auth=False, max_body_bytes=1 << 24, policy=policy)
+    server = serve_api_in_thread(app)
     try:
         yield Served(path, server.url, client, frame, models)
     finally:
