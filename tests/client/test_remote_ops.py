@@ -386,9 +386,11 @@ def test_a_missing_role_is_permission_denied(side: Side) -> None:
                 ed.resolve_deployment("cancer")
             with pytest.raises(PermissionDenied):
                 ed.list_deployments()
-            with pytest.raises(PermissionDenied):  # cancer-ref is in project default
+            with pytest.raises(PermissionDenied):  # cancer-cur is in project default
                 ed.drift("cancer-ref@1", "cancer-cur@1")
-            assert dan.drift("cancer-ref@1", "cancer-cur@1").reference_rows == len(side.frame)
+            with pytest.raises(PermissionDenied):  # cancer-ref is in project monitoring
+                dan.drift("cancer-ref@1", "cancer-cur@1")
+            assert dan.drift("cancer-cur@1", "cancer-cur@1").reference_rows == len(side.frame)
             with pytest.raises(PermissionDenied):  # labels for no model: editor on every project
                 ed.add_labels(pd.DataFrame({"request_id": ["a"], "label": [1]}))
             assert ed.add_labels(pd.DataFrame({"request_id": ["a"], "label": [1]}), model=MODEL).rows == 1

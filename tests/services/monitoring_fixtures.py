@@ -41,7 +41,7 @@ def setup_workspace(client: Client) -> tuple[pd.DataFrame, list[Any]]:
         client.log_model(m, MODEL, X.head(5), task="binary", project="monitoring")
     client.set_model_alias(MODEL, "production", 1)
     client.set_model_alias(MODEL, "production", 2)
-    client.log_dataframe(frame, "cancer-ref")
+    client.log_dataframe(frame, "cancer-ref", project="monitoring")
     return frame, models
 
 

@@ -218,6 +218,26 @@ class Caller:
             return False
         return True
 
+    def require_read(self, *projects: str) -> None:
+        """Raise PermissionDenied unless the caller may read every project of ``projects``.
+
+        For a change in one project that names objects of others (a dataset read by a run, the
+        reference of a monitor): the caller needs the route's role where the change happens and
+        at least ``viewer`` where each referenced object lives.
+        """
+        for project in dict.fromkeys(projects):
+            self.require(project, "viewer")
+
+    def require_policy_data(self, policy: Any) -> None:
+        """Read access to the project of the dataset a policy's gates evaluate on (when it names one)."""
+        if self.principal is None or policy is None:
+            return
+        from carnet.checks.policy import load_policy
+
+        data = load_policy(policy).evaluation_data
+        if data:
+            self.require_read(self.services.datasets.get(data).project)
+
     def require_run(self, run_id: str) -> str:
         """Check the route's role on the run's project; returns that project."""
         if self.principal is None:

@@ -173,6 +173,7 @@ async def set_model_policy(name: str, request: Request, c: Caller = Depends(call
     """Validate and store a model's own policy (YAML text, or a JSON object); audited."""
     await run_in_threadpool(_model_project, c, name)
     data = await _policy_body(request)
+    await run_in_threadpool(c.require_policy_data, data)
     policy = await run_in_threadpool(c.services.promotion.set_policy, data, model=name)
     return _policy_out("model", name, policy)
 
@@ -197,5 +198,6 @@ async def set_project_policy(project: str, request: Request, c: Caller = Depends
     """Validate and store a project's default policy (YAML text, or a JSON object); audited."""
     await run_in_threadpool(c.require, project)
     data = await _policy_body(request)
+    await run_in_threadpool(c.require_policy_data, data)
     policy = await run_in_threadpool(c.services.promotion.set_policy, data, project=project)
     return _policy_out("project", project, policy)

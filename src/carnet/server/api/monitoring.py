@@ -78,6 +78,14 @@ def create_monitor(
     if c.principal is not None:
         monitor = load_monitor(spec)
         c.require(c.services.registry.get_model(monitor.model_ref.name).project)
+        # the reference dataset is read into the monitor's state: read access to its project
+        c.require_read(c.services.datasets.get(monitor.reference).project)
+        if monitor.retrain is not None:  # the retraining spec reads its dataset when an alert fires
+            from carnet.training import load_spec
+
+            dataset = load_spec(dict(monitor.retrain)).dataset
+            if dataset:
+                c.require_read(c.services.datasets.get(dataset).project)
     created = c.services.monitoring.create(spec)
     return MonitorStateOut.with_state(created, shown_spec(created))
 

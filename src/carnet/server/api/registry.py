@@ -116,6 +116,7 @@ def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> Pr
     are never loaded by the server.
     """
     _require_model(c, name)
+    c.require_policy_data(body.policy)  # an inline policy's evaluation data: read access to its project
     promotion = c.services.promotion.promote(
         name, body.version, body.alias, dry_run=body.dry_run, policy=body.policy
     )

@@ -177,6 +177,8 @@ def delete_tag(run_id: str, key: str, c: Caller = Depends(caller)) -> Response:
 def log_inputs(run_id: str, body: InputsIn, c: Caller = Depends(caller)) -> list[RunInputOut]:
     """Record dataset versions the run read (``name@N``; ``name``: the latest)."""
     c.require_run(run_id)
+    if c.principal is not None:  # reading a dataset of another project needs read access there
+        c.require_read(*(c.services.datasets.get(ref).project for ref in body.datasets))
     return [RunInputOut.of(i) for i in c.services.tracking.log_inputs(run_id, body.datasets, body.context)]
 
 
