@@ -62,9 +62,16 @@ class PickleFlavor:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidInput(f"a pickle model file must be bytes, got {type(data).__name__}", field="data")
         try:
-            return pickle.loads(data)
+            model = pickle.loads(data)
         except Exception as exc:  # noqa: BLE001 - opted in: any failure is reported as a bad model file
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise InvalidInput(
                 f"cannot unpickle the model: {type(exc).__name__}: {first}", field="data"
             ) from exc
+        if not any(callable(getattr(model, m, None)) for m in ("predict", "transform", "fit_predict")):
+            raise InvalidInput(
+                f"the pickle holds a {type(model).__module__}.{type(model).__qualname__}, not a model "
+                "(no predict, transform or fit_predict)",
+                field="data",
+            )
+        return model

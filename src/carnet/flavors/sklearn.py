@@ -6,6 +6,14 @@ one of the ML libraries carnet builds models from (the prefixes below) that the 
 only rebuilds from its state (``__new__`` + ``__setstate__``, never a call with
 arguments taken from the file). So a tampered or foreign file cannot run code: naming
 ``builtins.exec`` or ``numpy.save`` as a constructor is refused.
+
+Trust is decided on where a class is **defined**, not on the name the file gives it: a library
+may re-export a class of another module (``sklearn.callback._transport.Connection`` is
+``multiprocessing.connection.Connection``), so the name is resolved and the class and every
+class it derives from must be defined under :data:`TRUSTED_MODULE_PREFIXES`. Classes defined in
+:data:`DENIED_MODULE_ROOTS` (processes, sockets, files, foreign functions) are refused always,
+even when a caller names them in ``trusted``. The object loaded must then be a model: an
+estimator with ``get_params`` and ``predict``, ``transform`` or ``fit_predict``.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from typing import Any
 from carnet.errors import CarnetError, InvalidInput, PermissionDenied
 from carnet.flavors.base import wrap_load_error
 
-__all__ = ["TRUSTED_MODULE_PREFIXES", "SklearnFlavor"]
+__all__ = ["DENIED_MODULE_ROOTS", "TRUSTED_MODULE_PREFIXES", "SklearnFlavor", "check_estimator"]
 
 #: modules whose classes a model file may contain without the caller trusting them explicitly
 TRUSTED_MODULE_PREFIXES = (
@@ -33,6 +41,50 @@ TRUSTED_MODULE_PREFIXES = (
     "carnet.training.",
     "collections.OrderedDict",
     "collections.defaultdict",
+)
+
+#: top-level modules whose classes a model file may never contain, whoever trusts them
+DENIED_MODULE_ROOTS = frozenset(
+    {
+        "ctypes",
+        "multiprocessing",
+        "subprocess",
+        "os",
+        "posix",
+        "nt",
+        "socket",
+        "ssl",
+        "select",
+        "selectors",
+        "signal",
+        "shutil",
+        "tempfile",
+        "io",
+        "_io",
+        "pty",
+        "fcntl",
+        "mmap",
+        "threading",
+        "_thread",
+        "asyncio",
+        "concurrent",
+        "importlib",
+        "runpy",
+        "code",
+        "pickle",
+        "_pickle",
+        "marshal",
+        "shelve",
+        "webbrowser",
+        "http",
+        "urllib",
+        "smtplib",
+        "ftplib",
+        "sqlite3",
+        "weakref",
+        "gc",
+        "sys",
+    }
 )
 
 #: skops loaders that rebuild an object without calling the named type with file-supplied arguments
@@ -65,11 +117,13 @@ def _loaders(node: Any, out: dict[str, set[str]]) -> dict[str, set[str]]:
     return out
 
 
-def _names_a_class(name: str) -> bool:
-    """True when ``name`` (``pkg.module.Class``, under a trusted prefix) resolves to a class."""
+def _resolve(name: str) -> Any:
+    """The object ``name`` (``pkg.module.Class``) names, importing its module; None when it names none."""
     parts = name.split(".")
     if any(p.startswith("__") or not p.isidentifier() for p in parts):
-        return False  # e.g. ``pkg.__main__``: importing it would run a program
+        return None  # e.g. ``pkg.__main__``: importing it would run a program
+    if parts[0] in DENIED_MODULE_ROOTS:
+        return None  # never imported on a file's say-so
     for cut in range(len(parts) - 1, 0, -1):
         try:
             obj: Any = importlib.import_module(".".join(parts[:cut]))
@@ -79,9 +133,39 @@ def _names_a_class(name: str) -> bool:
             for attr in parts[cut:]:
                 obj = getattr(obj, attr)
         except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _root(module: Any) -> str:
+    return str(module or "").split(".", 1)[0]
+
+
+def _denied(name: str, obj: Any = None) -> bool:
+    """Whether ``name`` or the class it resolves to (or any base of it) comes from a denied module."""
+    if _root(name) in DENIED_MODULE_ROOTS:
+        return True
+    if isinstance(obj, type):
+        return any(_root(base.__module__) in DENIED_MODULE_ROOTS for base in obj.__mro__)
+    return obj is not None and _root(getattr(obj, "__module__", "")) in DENIED_MODULE_ROOTS
+
+
+def _defined_under_trusted(cls: type) -> bool:
+    """The class is defined under a trusted prefix, and so is every base but built-in types."""
+    for base in cls.__mro__:
+        if base is not cls and base.__module__ == "builtins":
+            continue  # dict, tuple, object, ...: plain data without side effects
+        where = f"{base.__module__}.{base.__qualname__}"
+        if not where.startswith(TRUSTED_MODULE_PREFIXES):
             return False
-        return isinstance(obj, type)
-    return False
+    return True
+
+
+def _names_a_class(name: str) -> bool:
+    """True when ``name`` resolves to a class defined (not only re-exported) under a trusted prefix."""
+    obj = _resolve(name)
+    return isinstance(obj, type) and not _denied(name, obj) and _defined_under_trusted(obj)
 
 
 def _auto_trusted(name: str, loaders: set[str]) -> bool:
@@ -91,6 +175,26 @@ def _auto_trusted(name: str, loaders: set[str]) -> bool:
         and loaders <= _STATE_LOADERS
         and _names_a_class(name)
     )
+
+
+def check_estimator(model: Any, trusted: tuple[str, ...] = ()) -> Any:
+    """``model`` when it is a scikit-learn-style model of a trusted class; PermissionDenied otherwise.
+
+    A model has ``get_params`` and one of ``predict``, ``transform``, ``fit_predict``, and its class
+    is defined under :data:`TRUSTED_MODULE_PREFIXES` (or named in ``trusted``), never in a denied module.
+    """
+    cls = type(model)
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    is_model = hasattr(model, "get_params") and any(
+        callable(getattr(model, m, None)) for m in ("predict", "transform", "fit_predict")
+    )
+    if not is_model or _denied(where, cls) or not (_defined_under_trusted(cls) or where in trusted):
+        raise PermissionDenied(
+            f"the model file holds a {where}, not a scikit-learn model of a trusted library; "
+            "it is refused (store models with carnet's sklearn flavor)",
+            field="model",
+        )
+    return model
 
 
 class SklearnFlavor:
@@ -128,7 +232,16 @@ class SklearnFlavor:
             found = sio.get_untrusted_types(data=bytes(data))
         except Exception as exc:  # noqa: BLE001 - a library failure on foreign bytes is reported as ours
             raise wrap_load_error(exc, "the skops model file") from exc
-        return [t for t in found if t not in trusted and not _auto_trusted(t, loaders.get(t, set()))]
+        refused = []
+        for t in found:
+            if _auto_trusted(t, loaders.get(t, set())):
+                continue
+            if t in trusted and not _denied(t, _resolve(t)):
+                continue
+            refused.append(t)
+        # a name skops trusts by default is checked on where it leads too
+        refused += [t for t in loaders if t not in found and _denied(t, _resolve(t))]
+        return refused
 
     def loads(self, data: bytes, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
         """Rebuild the model; PermissionDenied naming the types when any is not trusted.
@@ -145,8 +258,9 @@ class SklearnFlavor:
                 + "; pass trusted=[...] naming them if you trust this model's source"
             )
         try:
-            return sio.loads(bytes(data), trusted=sio.get_untrusted_types(data=bytes(data)))
+            model = sio.loads(bytes(data), trusted=sio.get_untrusted_types(data=bytes(data)))
         except CarnetError:
             raise
         except Exception as exc:  # noqa: BLE001 - library failures become one carnet error
             raise wrap_load_error(exc, "the scikit-learn model") from exc
+        return check_estimator(model, tuple(trusted))

@@ -176,6 +176,17 @@ class RegistryService:
         pickled = bool(getattr(chosen, "requires_opt_in", False))
         if not self.ctx.artifacts.exists(digest):
             raise NotFound(f"no stored model file has digest {digest}; upload it first", field="digest")
+        inspect = getattr(chosen, "untrusted", None)
+        if self.ctx.settings.server is not None and callable(inspect):
+            # a server never loads an upload, but reads its type table (plain JSON) to refuse at once
+            # a file that names a type no one may load
+            refused = inspect(self.ctx.artifacts.get_bytes(digest))
+            if refused:
+                raise PermissionDenied(
+                    f"the model file names types carnet does not trust: {', '.join(refused[:5])}; "
+                    "store models with carnet's own flavors",
+                    field="file",
+                )
         extra = _object_extra(task, classes)
         version = ModelVersion(
             name=name,
