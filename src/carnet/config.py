@@ -53,10 +53,14 @@ class ServerPolicy:
         notifier_allowed_hosts: host names, addresses or networks (``10.0.0.0/8``) webhook and Slack
             notifiers may reach although not public (``CARNET_NOTIFIER_ALLOWED_HOSTS``,
             comma-separated, or the ``notifier_allowed_hosts`` list in carnet.toml).
+        allowed_model_modules: packages a training spec's model class path may come from, besides
+            scikit-learn, LightGBM, XGBoost and installed carnet plugins
+            (``CARNET_ALLOWED_MODEL_MODULES``, comma-separated, or ``allowed_model_modules``).
     """
 
     notifier_log_dir: str | None = None
     notifier_allowed_hosts: tuple[str, ...] = ()
+    allowed_model_modules: tuple[str, ...] = ()
 
 
 def server_policy(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ServerPolicy:
@@ -74,7 +78,16 @@ def server_policy(env: Mapping[str, str] | None = None, cwd: Path | None = None)
             field="notifier_allowed_hosts",
         )
     log_dir = str(Path(folder).expanduser().resolve()) if folder else None
-    return ServerPolicy(log_dir, tuple(h.strip() for h in hosts if h.strip()))
+    raw_modules: Any = env.get("CARNET_ALLOWED_MODEL_MODULES") or toml.get("allowed_model_modules") or ()
+    modules = raw_modules.split(",") if isinstance(raw_modules, str) else raw_modules
+    if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
+        raise InvalidInput(
+            'allowed_model_modules must be a list of packages, e.g. ["catboost"]',
+            field="allowed_model_modules",
+        )
+    return ServerPolicy(
+        log_dir, tuple(h.strip() for h in hosts if h.strip()), tuple(m.strip() for m in modules if m.strip())
+    )
 
 
 @dataclass(frozen=True)

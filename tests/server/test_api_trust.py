@@ -129,3 +129,83 @@ def test_over_http_the_upload_is_refused_and_a_stored_one_never_loads(tmp_path: 
                 client.load_model("evil/1")
     finally:
         client.close()
+
+
+# -- class paths in training specs -------------------------------------------------------------
+
+
+@pytest.fixture
+def planted(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any]]:
+    """A module on the server's path whose import writes a marker file (and defines an estimator)."""
+    import sys
+
+    name = f"carnet_planted_{os.getpid()}"
+    marker = tmp_path / "imported"
+    (tmp_path / f"{name}.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from sklearn.linear_model import LogisticRegression as Foo\n"
+        "from multiprocessing.connection import Connection as Bar\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name, marker
+    sys.modules.pop(name, None)
+
+
+def test_a_server_imports_no_module_an_editor_names(tmp_path: Any, planted: tuple[str, Any]) -> None:
+    import sys
+
+    from sklearn.datasets import load_breast_cancer
+
+    module, marker = planted
+    client = Client(str(tmp_path / "ws"))
+    try:
+        client.log_dataframe(load_breast_cancer(as_frame=True).frame, "cancer", project="demo")
+        users = {"ed": {"demo": "editor"}}
+        with running_api(client.services, users) as api:
+            before = len(client.audit_log(limit=1000))
+            for path in (
+                f"{module}:Foo",
+                f"{module}.Foo",
+                "this:Foo",
+                "sklearn.callback._transport:Connection",
+            ):
+                spec = {"project": "demo", "dataset": "cancer@1", "task": "binary", "target": "target",
+                        "model": {"name": path}}  # fmt: skip
+                r = api.http.post("/train", json={"spec": spec}, headers=api.as_("ed"))
+                assert r.status_code == 422, r.text
+                body = r.json()
+                assert body["field"] == "model.name" and "CARNET_ALLOWED_MODEL_MODULES" in body["detail"], (
+                    body
+                )
+            assert not marker.exists() and module not in sys.modules
+            assert len(client.audit_log(limit=1000)) == before
+            # a monitor's retraining spec follows the same rule
+            spec = {"name": "m", "model": "x@production", "reference": "cancer@1", "window": "1h",
+                    "retrain": {"task": "binary", "dataset": "cancer", "target": "target",
+                                "model": {"name": f"{module}:Foo"}}}  # fmt: skip
+            r = api.http.post("/monitors", json=spec, headers=api.as_("ed"))
+            assert r.status_code in (403, 404, 422), r.text
+            assert not marker.exists()
+    finally:
+        client.close()
+
+
+def test_class_path_rules(planted: tuple[str, Any]) -> None:
+    from carnet.errors import InvalidInput
+    from carnet.training import check_model_path
+
+    module, marker = planted
+    check_model_path("random_forest")  # a short name
+    check_model_path("sklearn.linear_model:LogisticRegression")
+    check_model_path("sklearn.ensemble.RandomForestClassifier")
+    check_model_path("carnet_example_task:QuantileRegression")  # an installed carnet plugin
+    with pytest.raises(InvalidInput, match="defined in 'multiprocessing"):
+        check_model_path("sklearn.callback._transport:Connection")
+    with pytest.raises(InvalidInput):
+        check_model_path("sklearnx.evil:Foo")  # a prefix of a name is not its package
+    assert not marker.exists()
+    # the operator may allow a package; its class must then be defined there
+    with pytest.raises(InvalidInput, match="defined in 'multiprocessing"):
+        check_model_path(f"{module}:Bar", (module,))
+    assert marker.exists()  # allowed: imported
+    check_model_path(f"{module}:Foo", (module,))  # scikit-learn's class, re-exported: fine

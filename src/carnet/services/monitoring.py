@@ -104,7 +104,13 @@ class MonitoringService:
             from carnet.training import load_spec
 
             try:
-                get_task(load_spec(dict(monitor.retrain)).task)
+                retrain = load_spec(dict(monitor.retrain))
+                server = self.ctx.settings.server
+                if server is not None and retrain.model is not None:
+                    from carnet.training import check_model_path
+
+                    check_model_path(retrain.model.name, server.allowed_model_modules)
+                get_task(retrain.task)
             except (InvalidInput, NotFound) as exc:
                 raise InvalidInput(
                     f"retrain: {exc.message}", field=f"retrain.{exc.field or 'spec'}"

@@ -125,11 +125,20 @@ class TrainingService:
         r = DatasetRef.parse(ref)
         return self.datasets.get(r).ref
 
+    def check_on_server(self, spec: TrainSpec) -> None:
+        """On a carnet server, refuse a model class path outside the allowed modules (before importing it)."""
+        server = self.ctx.settings.server
+        if server is not None and spec.model is not None:
+            from carnet.training import check_model_path
+
+            check_model_path(spec.model.name, server.allowed_model_modules)
+
     def complete_spec(self, spec: TrainSpec, task: Any) -> TrainSpec:
         """Fill what the spec left to the task: dataset version, split, model, time column."""
         from carnet.domain.training import ModelSpec, SplitSpec
         from carnet.plugins.api import default_split
 
+        self.check_on_server(spec)
         spec = replace(spec, dataset=self.resolve_dataset(spec.dataset, spec.project))
         if spec.split == SplitSpec():
             spec = replace(spec, split=default_split(task))

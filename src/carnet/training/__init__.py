@@ -28,7 +28,7 @@ from carnet.training.hpo import (
     suggest,
     validate_space,
 )
-from carnet.training.models import MODELS, invalid_params, known_models, resolve_model
+from carnet.training.models import MODELS, check_model_path, invalid_params, known_models, resolve_model
 from carnet.training.preprocess import build_pipeline, build_preprocessor, column_kinds, model_choice
 from carnet.training.spec import (
     DIRECTIONS,
@@ -75,6 +75,7 @@ __all__ = [
     "TrialRecord",
     "build_pipeline",
     "build_preprocessor",
+    "check_model_path",
     "close_matches",
     "column_kinds",
     "executor_for",

@@ -27,7 +27,18 @@ from carnet.training._checks import close_matches
 if TYPE_CHECKING:  # pragma: no cover
     from carnet.plugins.api import Task
 
-__all__ = ["MODELS", "invalid_params", "known_models", "resolve_model"]
+__all__ = [
+    "MODELS",
+    "SERVER_MODEL_MODULES",
+    "check_model_path",
+    "invalid_params",
+    "known_models",
+    "resolve_model",
+]
+
+#: modules a class path may come from in a spec sent to a carnet server (besides the installed
+#: carnet plugins and the server's ``allowed_model_modules``)
+SERVER_MODEL_MODULES = ("sklearn", "lightgbm", "xgboost")
 
 _ONE_JOB = {"n_jobs": 1}
 _LGBM = {"n_jobs": 1, "verbose": -1}
@@ -131,6 +142,61 @@ def _import_class(path: str, name: str) -> Any:
             field="model.name",
         )
     return cls
+
+
+def _plugin_modules() -> set[str]:
+    """Top-level packages of the installed carnet plugins (every carnet entry-point group)."""
+    from importlib.metadata import entry_points
+
+    from carnet.plugins.api import ENTRY_POINT_GROUPS
+
+    return {
+        ep.value.split(":", 1)[0].split(".", 1)[0]
+        for group in ENTRY_POINT_GROUPS.values()
+        for ep in entry_points(group=group)
+    }
+
+
+def _under(module: str, prefixes: set[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def check_model_path(name: str, allowed: tuple[str, ...] = (), *, field: str = "model.name") -> None:
+    """On a carnet server: a model that is a class path must come from an allowed module.
+
+    A short name (``random_forest``) is always fine. A class path (``pkg.module:Class`` or
+    ``pkg.module.Class``) must lie under scikit-learn, LightGBM, XGBoost, an installed carnet
+    plugin's package or one of ``allowed``; this is decided on the text, **before** anything is
+    imported, and once imported the class must also be *defined* there (not re-exported).
+
+    Raises:
+        InvalidInput: naming ``field`` and the setting that would allow it.
+    """
+    if ":" not in name and "." not in name:
+        return
+    module_name = name.partition(":")[0] if ":" in name else name.rpartition(".")[0]
+    prefixes = {
+        *SERVER_MODEL_MODULES,
+        *(a.strip().rstrip(".") for a in allowed if a.strip()),
+        *_plugin_modules(),
+    }
+    fix = (
+        "on a carnet server a model class must come from scikit-learn, LightGBM, XGBoost or an "
+        "installed carnet plugin; the server's operator may allow more modules with "
+        "CARNET_ALLOWED_MODEL_MODULES (or allowed_model_modules in carnet.toml)"
+    )
+    if not module_name or not _under(module_name, prefixes):
+        raise InvalidInput(f"{field}: {name!r} is not allowed: {fix}", field=field)
+    attr = name.partition(":")[2] if ":" in name else name.rpartition(".")[2]
+    try:
+        cls = getattr(importlib.import_module(module_name), attr, None)
+    except ImportError:
+        return  # the training reports the missing package, naming what to install
+    defined = str(getattr(cls, "__module__", "") or module_name)
+    if not _under(defined, prefixes):
+        raise InvalidInput(
+            f"{field}: {name!r} is a class defined in {defined!r}, which is not allowed: {fix}", field=field
+        )
 
 
 def _takes_kwargs(est: Any) -> bool:

@@ -128,6 +128,7 @@ def _spec(c: Caller, raw: dict[str, Any]) -> Any:
 
     spec = load_spec(raw)
     c.require(spec.project)
+    c.services.training.check_on_server(spec)  # a class path is refused before anything imports it
     c.services.training.task(spec.task)
     return replace(spec, dataset=_dataset_ref(c, spec.dataset, "dataset"))
 
