@@ -164,7 +164,16 @@ def test_audit_routes_list_and_verify(services: Services, url: str) -> None:
         == "p"
     )
     verified = httpx.get(f"{url}/api/v1/audit/verify").json()
-    assert verified == {"ok": True, "count": 2, "broken_seq": None, "reason": None, "anchors": []}
+    assert verified == {
+        "ok": True,
+        "count": 2,
+        "broken_seq": None,
+        "reason": None,
+        "anchors": [],
+        "state": [],
+        "runs_checked": None,
+        "runs_not_covered": None,
+    }
 
 
 def test_loopback_detection() -> None:

@@ -61,10 +61,17 @@ def audit_log(ctx: click.Context, subject: str | None, action: str | None, limit
 @audit.command("verify")
 @click.option("--anchors", is_flag=True, help="Also compare with the signed checkpoints of the witnesses.")
 @witness_option("With --anchors: witness URL to read (repeatable). Default: CARNET_AUDIT_WITNESSES.")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also compare aliases, users, roles, tokens, params, tags, metrics with the ledger.",
+)
 @json_option
 @click.pass_context
 @handle_errors
-def audit_verify(ctx: click.Context, anchors: bool, witnesses: tuple[str, ...], as_json: bool) -> None:
+def audit_verify(
+    ctx: click.Context, anchors: bool, witnesses: tuple[str, ...], deep: bool, as_json: bool
+) -> None:
     """Recompute the hash chain: OK with the count, or exit 1 naming the first broken event.
 
     With --anchors, also compare the ledger with the latest valid signed checkpoint at every
@@ -75,8 +82,13 @@ def audit_verify(ctx: click.Context, anchors: bool, witnesses: tuple[str, ...], 
     Example:
       carnet audit verify && echo ledger intact
       carnet audit verify --anchors --witness file:///var/lib/carnet/anchors.jsonl
+      carnet audit verify --deep      # one line per row that differs from the ledger
+
+    With --deep, the ledger is replayed and the current model aliases, users, roles, token
+    revocations, run params, tags and metric values are compared with it; every difference is
+    printed with the table, the key and both values.
     """
-    result = get_client(ctx).verify_audit(anchors=anchors, witnesses=list(witnesses) or None)
+    result = get_client(ctx).verify_audit(anchors=anchors, witnesses=list(witnesses) or None, deep=deep)
     if as_json:
         emit_json(result)
     elif result.ok:
@@ -90,6 +102,11 @@ def audit_verify(ctx: click.Context, anchors: bool, witnesses: tuple[str, ...], 
         )
     if anchors and not as_json:
         echo_findings(result.anchors)
+    if deep and not as_json:
+        for m in result.state:
+            click.echo(f"STATE {m.message}")
+        if result.runs_not_covered:
+            click.echo(f"note: {result.runs_not_covered} ended runs predate the metric digest (not covered)")
     if not result.ok:
         sys.exit(1)
 

@@ -489,10 +489,13 @@ class Client(LocalOps, LocalAdmin):
         """Audit events, newest first, optionally for one subject or action."""
         return self.services.audit.log(subject_type, subject_id, action=action, limit=limit)
 
-    def verify_audit(self, *, anchors: bool = False, witnesses: Sequence[str] | None = None) -> Verification:
+    def verify_audit(
+        self, *, anchors: bool = False, witnesses: Sequence[str] | None = None, deep: bool = False
+    ) -> Verification:
         """Recompute the audit hash chain; with ``anchors``, also compare the ledger with the latest
-        signed checkpoint at each witness (``witnesses``, else the configured ones)."""
-        return self.services.audit.verify(anchors=anchors, witnesses=witnesses)
+        signed checkpoint at each witness (``witnesses``, else the configured ones); with ``deep``,
+        compare aliases, users, roles, tokens, params, tags and metrics with the fold of the ledger."""
+        return self.services.audit.verify(anchors=anchors, witnesses=witnesses, deep=deep)
 
 
 def _spec_seed(spec: Any) -> int | None:

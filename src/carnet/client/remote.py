@@ -51,6 +51,7 @@ from carnet.domain.datasets import check_name
 from carnet.errors import ArtifactCorrupted, Conflict, InvalidInput, NotFound
 from carnet.schemas import MAX_METRICS_PER_BATCH
 from carnet.services import TrackingService, Verification
+from carnet.services.audit_state import StateMismatch
 from carnet.services.tracking import MAX_RESULTS_LIMIT
 from carnet.services.tracking import artifact_path as clean_artifact_path
 from carnet.store.interfaces import RunPage
@@ -480,7 +481,9 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
                 break
         return events
 
-    def verify_audit(self, *, anchors: bool = False, witnesses: Sequence[str] | None = None) -> Verification:
+    def verify_audit(
+        self, *, anchors: bool = False, witnesses: Sequence[str] | None = None, deep: bool = False
+    ) -> Verification:
         """Recompute the audit hash chain on the server; with ``anchors``, the server also compares
         the ledger with the latest signed checkpoint at each of its witnesses (its own
         ``CARNET_AUDIT_WITNESSES``: a client cannot name others)."""
@@ -490,10 +493,22 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
                 "verify_audit(anchors=True) without witnesses, or verify the workspace locally",
                 field="witnesses",
             )
-        d = self._json("GET", "/audit/verify", params={"anchors": "true"} if anchors else None)
+        params = {k: "true" for k, on in (("anchors", anchors), ("deep", deep)) if on}
+        d = self._json("GET", "/audit/verify", params=params or None)
         found = tuple(anchor_check_from_dict(a) for a in d.get("anchors") or ())
+        state = tuple(
+            StateMismatch(str(m["table"]), str(m["key"]), m.get("expected"), m.get("found"))
+            for m in d.get("state") or ()
+        )
         return Verification(
-            bool(d["ok"]), int(d["count"]), d.get("broken_seq"), d.get("reason"), anchors=found
+            bool(d["ok"]),
+            int(d["count"]),
+            d.get("broken_seq"),
+            d.get("reason"),
+            anchors=found,
+            state=state,
+            runs_checked=d.get("runs_checked"),
+            runs_not_covered=d.get("runs_not_covered"),
         )
 
 

@@ -57,8 +57,20 @@ class VerificationOut(BaseModel):
     broken_seq: int | None
     reason: str | None
     anchors: list[AnchorCheckOut] = []
+    state: list[dict[str, Any]] = []
+    runs_checked: int | None = None
+    runs_not_covered: int | None = None
 
     @classmethod
     def of(cls, v: Verification) -> VerificationOut:
         anchors = [AnchorCheckOut.of(a) for a in v.anchors]
-        return cls(ok=v.ok, count=v.count, broken_seq=v.broken_seq, reason=v.reason, anchors=anchors)
+        return cls(
+            ok=v.ok,
+            count=v.count,
+            broken_seq=v.broken_seq,
+            reason=v.reason,
+            anchors=anchors,
+            state=[m.to_dict() for m in v.state],
+            runs_checked=v.runs_checked,
+            runs_not_covered=v.runs_not_covered,
+        )

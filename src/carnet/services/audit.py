@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from carnet.domain.anchors import AnchorCheck
 from carnet.domain.audit import GENESIS_HASH, HEAD_MISSING, AuditEvent, chain_hash, payload_digest
 from carnet.errors import InvalidInput
+from carnet.services.audit_state import StateMismatch, deep_check
 from carnet.services.context import ServiceContext
 
 __all__ = ["AuditService", "Verification"]
@@ -23,6 +24,11 @@ class Verification:
     reason: str | None = None
     #: with ``verify(anchors=True)``: the findings at each witness (see AnchorService.check)
     anchors: tuple[AnchorCheck, ...] = ()
+    #: with ``verify(deep=True)``: every row that differs from the fold of the ledger
+    state: tuple[StateMismatch, ...] = ()
+    #: with ``verify(deep=True)``: ended runs whose metric values were checked / predate the digest
+    runs_checked: int | None = None
+    runs_not_covered: int | None = None
 
 
 class AuditService:
@@ -45,7 +51,9 @@ class AuditService:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.audit.list(subject_type, subject_id, limit, action, before_seq)
 
-    def verify(self, *, anchors: bool = False, witnesses: Sequence[str] | None = None) -> Verification:
+    def verify(
+        self, *, anchors: bool = False, witnesses: Sequence[str] | None = None, deep: bool = False
+    ) -> Verification:
         """Recompute every hash in order; report the first event that does not check out.
 
         With ``anchors``, also compare the ledger with the latest signed checkpoint at every witness
@@ -55,6 +63,8 @@ class AuditService:
         if witnesses and not anchors:
             raise InvalidInput("witnesses are only read with anchors=True (--anchors)", field="witnesses")
         result = self._verify_chain()
+        if deep:
+            result = self._deep(result)
         if not anchors:
             return result
         from carnet.services.anchors import AnchorService
@@ -70,6 +80,22 @@ class AuditService:
         if first.status == "truncated" and first.found is not None and int(first.found) < (first.seq or 0):
             seq = int(first.found) + 1
         return replace(result, ok=False, broken_seq=seq, reason=first.message, anchors=findings)
+
+    def _deep(self, result: Verification) -> Verification:
+        """``result`` with the rows that differ from the fold of the ledger (``ok`` false on any)."""
+        with self.ctx.store.transaction(write=False) as tx:
+            report = deep_check(tx)
+        found = replace(
+            result,
+            ok=result.ok and not report.mismatches,
+            state=report.mismatches,
+            runs_checked=report.runs_checked,
+            runs_not_covered=report.runs_not_covered,
+        )
+        if not report.mismatches or not result.ok:
+            return found
+        first = report.mismatches[0]
+        return replace(found, reason=f"{first.message} ({len(report.mismatches)} rows differ from the ledger)")
 
     def _verify_chain(self) -> Verification:
         """The chain alone: every event in order, then the head row."""

@@ -35,6 +35,7 @@ def audit_events(
 @router.get("/audit/verify", name="audit_verify", response_model=VerificationOut)
 def audit_verify(
     anchors: bool = Query(False, description="also compare with the server's witnesses' signed checkpoints"),
+    deep: bool = Query(False, description="also compare the state tables with the fold of the ledger"),
     c: Caller = Depends(caller),
 ) -> VerificationOut:
     """Recompute the hash chain: ``ok`` false names the first broken event and why (still 200). With
@@ -43,6 +44,6 @@ def audit_verify(
     answers 422 naming the setting its operator must set."""
     c.require(None)
     try:
-        return VerificationOut.of(c.services.audit.verify(anchors=anchors))
+        return VerificationOut.of(c.services.audit.verify(anchors=anchors, deep=deep))
     except ConfigurationError as exc:  # the request asks for what this server is not set up to do
         raise InvalidInput(f"this server cannot verify anchors: {exc.message}", field="anchors") from None

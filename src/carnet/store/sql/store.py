@@ -14,6 +14,7 @@ from carnet.domain import Project
 from carnet.errors import AlreadyExists, CarnetError, NotFound, StorageError
 from carnet.store.sql import tables as t
 from carnet.store.sql.audit import SqlAuditRepo
+from carnet.store.sql.audit_state import SqlStateReader
 from carnet.store.sql.auth import SqlAuthRepo
 from carnet.store.sql.datasets import SqlDatasetRepo
 from carnet.store.sql.deployments import SqlDeploymentRepo
@@ -89,6 +90,7 @@ class SqlTransaction:
     deployments: SqlDeploymentRepo = field(init=False)
     monitors: SqlMonitorRepo = field(init=False)
     auth: SqlAuthRepo = field(init=False)
+    state: SqlStateReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.projects = SqlProjectRepo(self.conn)
@@ -99,6 +101,7 @@ class SqlTransaction:
         self.deployments = SqlDeploymentRepo(self.conn)
         self.monitors = SqlMonitorRepo(self.conn)
         self.auth = SqlAuthRepo(self.conn)
+        self.state = SqlStateReader(self.conn)
 
 
 class SqlMetadataStore:
