@@ -350,11 +350,12 @@ def test_anchoring_and_verifying_name_the_missing_setting(
 def test_a_witness_that_is_down_is_reported_and_anchoring_goes_on(
     anchor_env: str, workspace: Workspace
 ) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
+    # a port held bound but never listening: connections to it are refused, and no other test's
+    # server can take it while this test runs
+    with socket.socket() as sock, workspace.client() as c:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    down = f"http://127.0.0.1:{port}/hook?token=abc"
-    with workspace.client() as c:
+        down = f"http://127.0.0.1:{port}/hook?token=abc"
         c.create_project("p")
         result = c.services.anchors.anchor([anchor_env, down])
         assert [d.ok for d in result.deliveries] == [True, False] and result.ok is False
