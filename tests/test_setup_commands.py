@@ -42,7 +42,16 @@ def test_constraints_pin_every_package_of_the_test_extra() -> None:
             name, _, version = line.partition("==")
             assert version, f"constraints.txt: {line!r} is not an exact pin"
             pins[re.sub(r"[-_.]+", "-", name).lower()] = version
-    for needed in ("pandas", "numpy", "scikit-learn", "s3fs", "fsspec", "botocore", "python-dateutil", "pytest"):
+    for needed in (
+        "pandas",
+        "numpy",
+        "scikit-learn",
+        "s3fs",
+        "fsspec",
+        "botocore",
+        "python-dateutil",
+        "pytest",
+    ):
         assert needed in pins, needed
     assert int(pins["python-dateutil"].split(".")[0]) < 3  # botocore's bound, chosen on purpose
     assert pins["s3fs"] == pins["fsspec"]  # s3fs releases pin the same fsspec

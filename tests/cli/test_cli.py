@@ -57,6 +57,7 @@ def test_every_command_has_help_with_an_example() -> None:
 def test_lazy_command_table_matches_the_commands() -> None:
     """``carnet --help`` lists commands from a table without importing them; it must not drift."""
     import click
+
     from carnet.cli.main import COMMANDS
 
     fresh = subprocess.run(
@@ -69,7 +70,9 @@ def test_lazy_command_table_matches_the_commands() -> None:
     for name, (_target, short) in COMMANDS.items():
         cmd = cli.commands[name]
         for limit in (30, 45, 80, 300):
-            assert click.Command(name, help=short).get_short_help_str(limit) == cmd.get_short_help_str(limit), name
+            assert click.Command(name, help=short).get_short_help_str(limit) == cmd.get_short_help_str(
+                limit
+            ), name
     # the help of the loaded group, formatted by click itself, is what the lazy one printed
     ctx = click.Context(cli, info_name="carnet", max_content_width=100)
     formatter = ctx.make_formatter()

@@ -107,7 +107,9 @@ def test_webhooks_to_internal_addresses_are_refused(strict: Api, url: str) -> No
 def test_nothing_is_created_when_a_notifier_is_refused(strict: Api, ws: Client) -> None:
     before = len(ws.audit_log(limit=10_000))
     _refused(_monitor(strict, "m-none", [{"type": "webhook", "url": "http://127.0.0.1/x"}]), "notify[0].url")
-    assert strict.http.get("/monitors/m-none", headers=strict.as_(next(iter(strict.tokens)))).status_code == 404
+    assert (
+        strict.http.get("/monitors/m-none", headers=strict.as_(next(iter(strict.tokens)))).status_code == 404
+    )
     assert len(ws.audit_log(limit=10_000)) == before
 
 

@@ -95,7 +95,9 @@ class AuditService:
         if not report.mismatches or not result.ok:
             return found
         first = report.mismatches[0]
-        return replace(found, reason=f"{first.message} ({len(report.mismatches)} rows differ from the ledger)")
+        return replace(
+            found, reason=f"{first.message} ({len(report.mismatches)} rows differ from the ledger)"
+        )
 
     def _verify_chain(self) -> Verification:
         """The chain alone: every event in order, then the head row."""
