@@ -386,6 +386,11 @@ def test_limits_are_stated_and_enforced_before_any_recursion() -> None:
     assert parse_filter(" and ".join(["status = 'x'"] * MAX_TERMS)) is not None
     with pytest.raises(FilterSyntaxError, match=f"more than {MAX_VALUES} values"):
         parse_filter("status in (" + ",".join(["'x'"] * (MAX_VALUES + 1)) + ")")
+    # the values of all lists count together; a plain comparison's value does not count
+    half = "status in (" + ",".join(["'x'"] * (MAX_VALUES // 2)) + ")"
+    with pytest.raises(FilterSyntaxError, match=f"more than {MAX_VALUES} values"):
+        parse_filter(f"{half} or {half} or status in ('y')")
+    assert parse_filter(f"{half} or {half} or status = 'y'") is not None
     with pytest.raises(InvalidInput, match=f"the limit is {MAX_FILTER_LENGTH}"):
         parse_filter("status = '" + "x" * MAX_FILTER_LENGTH + "'")
     with pytest.raises(FilterSyntaxError, match="NUL") as info:

@@ -118,3 +118,67 @@ def test_a_nul_in_any_text_is_invalid_input_and_writes_nothing(
     assert any(word in str(info.value) for word in ("NUL", "U+0000", "invalid", "no run"))
     assert len(client.audit_log(limit=1000)) == before
     assert client.get_run(run).params == {"i": "0"}
+
+
+def _registry_and_monitoring_calls(client: Client, services: Any) -> dict[str, Any]:
+    """A call per text field of the registry, policies, monitors, deployments and administration,
+    each with a NUL in that field (and valid otherwise)."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    for c in (1.0, 0.5):
+        client.log_model(LogisticRegression(C=c).fit(frame, [0, 0, 1, 1]), "clf", frame, project=PROJECT)
+    client.set_model_alias("clf", "production", 1)
+    client.set_model_alias("clf", "production", 2)
+    client.log_dataframe(frame.assign(target=[0, 0, 1, 1]), "ref", project=PROJECT)
+    client.add_user("someone", {PROJECT: "viewer"})
+    gates = [{"type": "approval", "required": 1}]
+    monitor = {"name": "mon", "model": "clf@production", "reference": "ref@1", "target": "target"}
+    monitor["window"] = "50rows"
+    running = client.create_run(PROJECT, name="open")
+    return {
+        "model description": lambda: client.log_model(
+            LogisticRegression().fit(frame, [0, 0, 1, 1]), "clf", frame, project=PROJECT, description="\x00"
+        ),
+        "model tag key": lambda: client.set_model_tags("clf", {"k\x00": "v"}),
+        "model tag value": lambda: client.set_model_tags("clf", {"k": "v\x00"}, 1),
+        "alias reason": lambda: client.set_model_alias("clf", "staging", 1, reason="r\x00"),
+        "approval comment": lambda: client.approve("clf", 2, "production", "c\x00"),
+        "rollback reason": lambda: client.rollback("clf", "production", reason="r\x00"),
+        "policy name": lambda: client.set_policy({"name": "p\x00", "gates": gates}, model="clf"),
+        "policy text": lambda: client.set_policy(
+            {"name": "p", "intended_use": "\x00", "gates": gates}, project=PROJECT
+        ),
+        "monitor target": lambda: client.create_monitor({**monitor, "target": "t\x00"}),
+        "logfile path": lambda: client.create_monitor(
+            {**monitor, "notify": [{"type": "logfile", "path": "a\x00"}]}
+        ),
+        "webhook url": lambda: client.create_monitor(
+            {**monitor, "notify": [{"type": "webhook", "url": "http://127.0.0.1/\x00"}]}
+        ),
+        "deployment route": lambda: client.set_deployment(
+            {"endpoint": "ep", "routes": [{"model": "clf\x00@production"}]}
+        ),
+        "dataset description": lambda: client.log_dataframe(
+            frame, "other", project=PROJECT, description="\x00"
+        ),
+        "token label": lambda: client.create_token("someone", "l\x00"),
+        "run error": lambda: client.end_run(running.id, "failed", error="e\x00"),
+        "run environment": lambda: services.tracking.create_run(PROJECT, environment={"e": "\x00"}),
+        "search projects": lambda: client.search_runs([PROJECT, "p\x00"]),
+        "audit subject": lambda: client.audit_log(subject_type="run", subject_id="\x00"),
+    }
+
+
+def test_a_nul_in_registry_monitoring_and_admin_text_is_invalid_input(client: Client, services: Any) -> None:
+    calls = _registry_and_monitoring_calls(client, services)
+    before = len(client.audit_log(limit=10_000))
+    for what, call in calls.items():
+        with pytest.raises(InvalidInput) as info:
+            call()
+        assert info.value.field, what
+        assert "NUL" in str(info.value) or "\\x00" in str(info.value), f"{what}: {info.value}"
+    assert len(client.audit_log(limit=10_000)) == before
+    assert client.get_model("clf").aliases == {"production": 2}
+    assert [m.name for m in client.list_monitors()] == []

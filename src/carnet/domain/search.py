@@ -278,10 +278,10 @@ class _Parser:
             if self.peek().text != "(":
                 raise self.error("expected '(' after 'in'")
             self.take()
-            vals = [self.typed_value(kind, key, numeric)]
+            vals = [self.listed_value(kind, key, numeric)]
             while self.peek().text == ",":
                 self.take()
-                vals.append(self.typed_value(kind, key, numeric))
+                vals.append(self.listed_value(kind, key, numeric))
             if self.peek().text != ")":
                 raise self.error("expected ',' or ')'")
             self.take()
@@ -290,12 +290,19 @@ class _Parser:
             value = self.typed_value(kind, key, numeric)
         return Comparison(kind, key, op, value)
 
+    def listed_value(self, kind: str, key: str, numeric: bool) -> float | str:
+        """One value of an ``in (...)`` list, counted against ``MAX_VALUES``."""
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.error(
+                f"the filter's in (...) lists hold more than {MAX_VALUES} values (the limit); "
+                "split the search"
+            )
+        return self.typed_value(kind, key, numeric)
+
     def typed_value(self, kind: str, key: str, numeric: bool) -> float | str:
         """A value of the field's type: numbers for metrics and times, strings (as written) otherwise."""
         vtok = self.peek()
-        self.values += 1
-        if self.values > MAX_VALUES:
-            raise self.error(f"the filter holds more than {MAX_VALUES} values (the limit); split the search")
         value = self.value()
         if numeric and not isinstance(value, float):
             raise self.error(f"{kind} {key!r} compares with numbers, not strings", vtok)

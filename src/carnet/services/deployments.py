@@ -60,7 +60,10 @@ class DeploymentService:
             InvalidInput: the spec is invalid (``field`` names the entry, e.g. ``routes[1].weight``).
             NotFound: a reference names no model, version or alias (``field`` names the entry).
         """
+        from carnet.services.validation import check_document
+
         spec = load_deployment(source.to_spec() if isinstance(source, Deployment) else source)
+        check_document(spec.to_spec(), "")
         resolved = {
             where: self._resolve_ref(ref, where).ref
             for where, ref in [

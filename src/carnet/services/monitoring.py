@@ -95,8 +95,9 @@ class MonitoringService:
             AlreadyExists: a monitor of that name exists.
         """
         from carnet.services.notifiers import validate_notifiers
+        from carnet.services.validation import check_document
 
-        monitor = load_monitor(spec)
+        monitor = load_monitor(check_document(spec, "") if isinstance(spec, Mapping) else spec)
         checked = validate_notifiers(list(monitor.notify), server=self.ctx.settings.server)
         monitor = replace(monitor, notify=tuple(checked))
         if monitor.retrain is not None:

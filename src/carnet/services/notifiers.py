@@ -39,6 +39,7 @@ from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.plugins.api import ENTRY_POINT_GROUPS, Notifier
 from carnet.plugins.registry import Registry
 from carnet.services.destinations import active_policy, check_log_path, check_url, guarded, pinned_request
+from carnet.services.validation import check_document
 
 __all__ = [
     "Delivery",
@@ -173,6 +174,7 @@ def _guard(
 def _validate_one(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(item, Mapping) or not all(isinstance(k, str) for k in item):
         raise InvalidInput(f"{where} must be a mapping such as {{type: webhook, url: ...}}", field=where)
+    check_document(item, where)  # no NUL in a path, URL, channel or header, on any backend
     settings = dict(item)
     kind = settings.pop("type", None)
     names = notifier_registry().names()

@@ -56,8 +56,10 @@ class PromotionService:
 
         if (model is None) == (project is None):
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
+        from carnet.services.validation import check_document
+
         policy = load_policy(source if not isinstance(source, Mapping) else dict(source))
-        text = json.dumps(policy_to_dict(policy), sort_keys=True)
+        text = json.dumps(check_document(policy_to_dict(policy), ""), sort_keys=True)
         with self.ctx.store.transaction() as tx:
             model_id: int | None = None
             if model is not None:

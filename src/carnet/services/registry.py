@@ -25,6 +25,7 @@ from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFou
 from carnet.services.context import ServiceContext, record
 from carnet.services.tracking import TrackingService
 from carnet.services.training import input_example
+from carnet.services.validation import check_text
 
 __all__ = ["ModelObject", "RegistryService", "model_object"]
 
@@ -61,6 +62,7 @@ class RegistryService:
             InvalidInput: the run stored no model; bad name.
         """
         check_model_name(name)
+        check_text(str(description), "description")
         run = self.tracking.get_run(run_id)
         arts = {a.path: a for a in self.tracking.list_artifacts(run.id)}
         if MODEL_META_PATH not in arts:
@@ -130,6 +132,7 @@ class RegistryService:
             InvalidInput: bad name, ``sample`` not a DataFrame, no flavor can store it.
         """
         check_model_name(name)
+        check_text(str(description), "description")
         obj = model_object(model, sample, task=task, allow_pickle=allow_pickle, flavor=flavor)
         info = self.ctx.artifacts.put_bytes(obj.data)
         return self.register_stored(
@@ -172,6 +175,7 @@ class RegistryService:
             InvalidInput: bad name, task or tags.
         """
         check_model_name(name)
+        check_text(str(description), "description")
         chosen = self.stored_flavor(flavor, allow_pickle)
         pickled = bool(getattr(chosen, "requires_opt_in", False))
         if not self.ctx.artifacts.exists(digest):
@@ -514,7 +518,7 @@ def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
     for key, value in tags.items():
         if not isinstance(key, str) or not key.strip() or len(key) > 256:
             raise InvalidInput(f"tag key {key!r} must be 1-256 characters", field="tags")
-        out[key] = str(value)
+        out[check_text(key, "tags")] = check_text(str(value), f"tags.{key}")
     return out
 
 

@@ -26,9 +26,11 @@ from carnet.domain.datasets import check_name
 from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.validation import (
+    check_document,
     check_key,
     check_metric_value,
     check_step,
+    check_text,
     check_timestamp,
     param_value,
 )
@@ -128,6 +130,7 @@ class TrackingService:
         clean_tags = {check_key(k, "tag"): param_value(v, k, "tag") for k, v in (tags or {}).items()}
         if name is not None and (not isinstance(name, str) or len(name) > 256):
             raise InvalidInput("run name must be a string of at most 256 characters", field="name")
+        check_document({"name": name, "environment": environment}, "")
         now = self.ctx.clock()
         with self.ctx.store.transaction() as tx:
             proj = self.ensure_project(tx, project)
@@ -169,6 +172,8 @@ class TrackingService:
 
     def resolve_run_id(self, text: str) -> str:
         """A full run id from a unique prefix of at least 4 characters (as printed by ``runs list``)."""
+        if not isinstance(text, str):
+            raise InvalidInput(f"a run id is a string, got {type(text).__name__}", field="run_id")
         text = text.strip().lower()
         if len(text) == 32:
             return text
@@ -304,6 +309,8 @@ class TrackingService:
         if not status.terminal:
             raise InvalidInput("end status must be finished, failed or killed", field="status")
         clean = {check_key(k, "param"): param_value(v, k) for k, v in (params or {}).items()}
+        if error is not None:
+            check_text(str(error), "error")
         now = self.ctx.clock()
         with self.ctx.store.transaction() as tx:
             if tx.runs.finish(run_id, status, now, error):  # it was running: the common case
@@ -504,7 +511,7 @@ class TrackingService:
                 ids = [p.id for p in tx.projects.list()]
             else:
                 names = [project] if isinstance(project, str) else list(project)
-                ids = [self._project_id(tx, n) for n in names]
+                ids = [self._project_id(tx, check_text(str(n), "projects")) for n in names]
             if not ids:
                 return RunPage([], None)
             return tx.runs.search(ids, where, order, max_results, offset, include_deleted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 from carnet.errors import InvalidInput
@@ -11,10 +12,12 @@ from carnet.errors import InvalidInput
 __all__ = [
     "MAX_KEY",
     "MAX_VALUE",
+    "check_document",
     "check_key",
     "check_metric_value",
     "check_step",
     "check_text",
+    "check_timestamp",
     "param_value",
 ]
 
@@ -29,6 +32,27 @@ def check_text(text: str, field: str) -> str:
             f"{field}: text may not contain the NUL character (U+0000); remove it", field=field
         )
     return text
+
+
+def check_document(value: Any, field: str) -> Any:
+    """Refuse U+0000 in any text of a spec (mapping keys, values, list items, nested); returns ``value``.
+
+    Specs (policies, monitors, notifiers) are stored as JSON text, which could hold an escaped NUL
+    on every backend; carnet refuses it there too, so that no text it stores holds one. The error
+    names the path of the text, e.g. ``notify[0].path``.
+    """
+    stack: list[tuple[Any, str]] = [(value, field)]
+    while stack:  # no recursion: a deeply nested document cannot exhaust the stack
+        item, where = stack.pop()
+        if isinstance(item, str):
+            check_text(item, where)
+        elif isinstance(item, Mapping):
+            for key, sub in item.items():
+                name = check_text(key, where) if isinstance(key, str) else str(key)
+                stack.append((sub, f"{where}.{name}" if where else name))
+        elif isinstance(item, list | tuple):
+            stack.extend((sub, f"{where}[{i}]") for i, sub in enumerate(item))
+    return value
 
 
 def check_key(key: Any, what: str) -> str:
