@@ -45,6 +45,10 @@ INTERNAL_URLS = [
     "http://0x7f.1/hook",  # hex, short form
     "http://224.0.0.1/hook",  # multicast
     "https://127.0.0.1.nip.io.localhost/hook",  # *.localhost resolves to loopback
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible IPv6
+    "http://[2002:a00:1::]/hook",  # 6to4 of 10.0.0.1
+    "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+    "http://[fec0::1]/hook",  # site-local
 ]
 
 

@@ -335,3 +335,132 @@ def test_a_third_party_notifier_is_validated_and_used_by_notify(pager: Pager, tm
     assert pager.sent == [({"to": "oncall"}, EVENT)]
     assert broken == Delivery("broken", False, "ZeroDivisionError: division by zero", 1)
     assert logged.ok
+
+
+# -- on a server: the destination guard, at the service layer ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible IPv6
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
+        "http://[fec0::1]/hook",  # site-local
+        "http://[::]/hook",
+        "http://0/hook",
+        "http://127.1/hook",
+        "http://0x7f000001/hook",
+        "http://[::ffff:a00:1]/hook",
+        "http://LOCALHOST./hook",
+        "http://user:pw@127.0.0.1:8080/hook",
+    ],
+)
+def test_a_server_refuses_every_spelling_of_an_internal_address(url: str) -> None:
+    from carnet.config import ServerPolicy
+
+    for kind in ("webhook", "slack"):
+        with pytest.raises(InvalidInput, match="not a public address") as exc:
+            validate_notifiers([{"type": kind, "url": url}], server=ServerPolicy())
+        assert exc.value.field == "notify[0].url"
+
+
+def test_a_server_allows_listed_networks_and_public_addresses_only() -> None:
+    from carnet.config import ServerPolicy
+
+    policy = ServerPolicy(None, ("10.20.0.0/16", "hooks.internal"))
+    ok = [
+        {"type": "webhook", "url": "http://10.20.3.4/h"},
+        {"type": "slack", "url": "https://[2606:4700::1111]/x"},
+    ]
+    assert validate_notifiers(ok, server=policy) == ok
+    with pytest.raises(InvalidInput, match="not a public address"):
+        validate_notifiers([{"type": "webhook", "url": "http://10.21.0.1/h"}], server=policy)
+    with pytest.raises(
+        InvalidInput, match="not a public address"
+    ):  # a listed network is not its IPv6 spelling
+        validate_notifiers([{"type": "webhook", "url": "http://[::ffff:10.20.3.4]/h"}], server=policy)
+
+
+def test_embedded_notifiers_go_where_they_say(receiver: Receiver, tmp_path: Path) -> None:
+    """No server policy (the user's own process): loopback webhooks and any file path work as before."""
+    configs = validate_notifiers(
+        [{"type": "webhook", "url": receiver.url}, {"type": "logfile", "path": str(tmp_path / "a.jsonl")}]
+    )
+    assert all(d.ok for d in notify(configs, EVENT))
+    assert len(receiver.requests) == 1 and (tmp_path / "a.jsonl").read_text().count("\n") == 1
+
+
+def test_a_server_delivery_is_checked_again_and_refused_without_a_request(receiver: Receiver) -> None:
+    from carnet.config import ServerPolicy
+
+    configs = validate_notifiers([{"type": "webhook", "url": receiver.url, "retries": 0}])
+    [refused] = notify(configs, EVENT, server=ServerPolicy())
+    assert not refused.ok and "not a public address" in (refused.error or "")
+    assert receiver.requests == []
+    [allowed] = notify(configs, EVENT, server=ServerPolicy(None, ("127.0.0.1",)))
+    assert allowed.ok and len(receiver.requests) == 1
+    assert receiver.requests[0].headers["Host"] == receiver.url.split("/")[2]
+
+
+def test_a_server_logfile_stays_in_its_folder(tmp_path: Path) -> None:
+    from carnet.config import ServerPolicy
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "out").symlink_to(tmp_path)
+    policy = ServerPolicy(str(folder.resolve()), ())
+    for bad in ("/etc/passwd", "../x", "~/x", "a/../../x", "out/x.jsonl", "a\\..\\x", "./x", ""):
+        with pytest.raises(InvalidInput) as exc:
+            validate_notifiers([{"type": "logfile", "path": bad}], server=policy)
+        assert exc.value.field == "notify[0].path", bad
+    [config] = validate_notifiers([{"type": "logfile", "path": "team.jsonl"}], server=policy)
+    assert config["path"] == str(folder.resolve() / "team.jsonl")
+    assert notify([config], EVENT, server=policy)[0].ok
+    # a link planted after the check is not followed at delivery
+    (folder / "team.jsonl").unlink()
+    (folder / "team.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    assert not notify([config], EVENT, server=policy)[0].ok
+    assert not (tmp_path / "elsewhere.jsonl").exists()
+
+
+@pytest.mark.served
+def test_monitor_notifiers_follow_the_server_rules_only_on_a_server(workspace: Any, tmp_path: Path) -> None:
+    """Embedded (SQLite, PostgreSQL): any path and a private address are the user's choice. Behind a
+    server (whose test policy allows loopback and one folder): paths outside its folder and private
+    addresses are refused with InvalidInput naming the notifier's field, and nothing is created."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from conftest import test_server_policy
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    spec = {"model": "clf@production", "reference": "ref@1", "target": "target", "window": "50rows"}
+    absolute = {"type": "logfile", "path": str(tmp_path / "alerts.jsonl")}
+    private = {"type": "webhook", "url": "http://10.1.2.3/hook"}
+    refused_on_a_server = [
+        absolute,
+        private,
+        {"type": "logfile", "path": "../../alerts.jsonl"},
+        {"type": "logfile", "path": "~/alerts.jsonl"},
+        {"type": "slack", "url": "http://169.254.169.254/latest"},
+    ]
+    with workspace.client() as client:
+        client.log_model(LogisticRegression().fit(frame, [0, 0, 1, 1]), "clf", frame, project="mon")
+        client.set_model_alias("clf", "production", 1)
+        client.log_dataframe(frame.assign(target=[0, 0, 1, 1]), "ref", project="mon")
+        if not workspace.remote:
+            for i, notifier in enumerate([absolute, private]):
+                assert client.create_monitor({**spec, "name": f"m{i}", "notify": [notifier]}).notify
+            return
+        for notifier in refused_on_a_server:
+            with pytest.raises(InvalidInput) as exc:
+                client.create_monitor({**spec, "name": "m", "notify": [notifier]})
+            assert exc.value.field == f"notify[0].{'path' if 'path' in notifier else 'url'}"
+        assert client.list_monitors() == []
+        made = client.create_monitor(
+            {**spec, "name": "ok", "notify": [{"type": "logfile", "path": "m.jsonl"}]}
+        )
+        folder = Path(test_server_policy().notifier_log_dir or "")
+        assert made.notify[0]["path"] == str(folder / "m.jsonl")

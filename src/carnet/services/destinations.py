@@ -100,9 +100,36 @@ def _allowed(host: str, addresses: list[IPAddress], policy: ServerPolicy) -> boo
     return bool(addresses) and all(any(a in net for net in networks) for a in addresses)
 
 
+#: IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-compatible and NAT64
+_CARRIERS = tuple(ipaddress.ip_network(n) for n in ("::/96", "64:ff9b::/96", "64:ff9b:1::/48"))
+#: deprecated site-local IPv6 (RFC 3879), still routed inside some networks
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to (mapped, 6to4, Teredo client, compatible, NAT64)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in net for net in _CARRIERS):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Global unicast, and so is any IPv4 address an IPv6 one embeds (``::ffff:10.0.0.1``, 6to4 ...)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _SITE_LOCAL:
+            return False
+        inner = _embedded_ipv4(address)
+        if inner is not None:
+            if not _public(inner):
+                return False
+            if address.ipv4_mapped is not None:
+                address = inner
     return address.is_global and not address.is_multicast
 
 
