@@ -264,3 +264,25 @@ def test_a_nul_in_any_text_field_is_refused_and_writes_nothing(
     # the running run is still running, with no param or tag added
     run = live.http.get(f"/runs/{live.open_run_id}").json()
     assert (run["status"], run["params"], run["tags"]) == ("running", {}, {})
+
+
+# -- nesting in JSON and YAML bodies --------------------------------------------------------------------
+@pytest.mark.parametrize("depth", [100, 900, 5000])
+def test_deeply_nested_bodies_are_refused_and_write_nothing(live: Live, depth: int) -> None:
+    """A run environment, deployment or policy nested past the limit is a 4xx (before: the run was
+    stored and its answer failed with a 500; a policy thousands of levels deep crashed its parser)."""
+    nested = "[" * depth + "]" * depth
+    before = live.events()
+    for method, path, body in [
+        ("POST", "/runs", '{"project": "lim", "environment": {"a": %s}}'),
+        ("PUT", "/deployments/ep", '{"routes": [{"model": "clf@production", "batching": {"a": %s}}]}'),
+        ("PUT", f"/projects/{PROJECT}/policy", '{"name": "p", "gates": [{"type": "approval", "x": %s}]}'),
+    ]:
+        headers = {"Content-Type": "application/json"}
+        r = live.http.request(method, path, content=body % nested, headers=headers)
+        assert r.status_code in (400, 422), f"{path}: {r.status_code} {r.text[:300]}"
+        assert r.headers["content-type"].startswith("application/problem+json")
+    yaml_policy = "name: p\ngates: " + nested + "\n"
+    yaml_type = {"Content-Type": "text/yaml"}
+    _refused(live.http.put(f"/projects/{PROJECT}/policy", content=yaml_policy, headers=yaml_type))
+    assert live.events() == before

@@ -62,6 +62,8 @@ class DeploymentService:
         """
         from carnet.services.validation import check_document
 
+        if isinstance(source, Mapping):
+            check_document(source, "")
         spec = load_deployment(source.to_spec() if isinstance(source, Deployment) else source)
         check_document(spec.to_spec(), "")
         resolved = {

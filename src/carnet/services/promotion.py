@@ -58,7 +58,7 @@ class PromotionService:
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
         from carnet.services.validation import check_document
 
-        policy = load_policy(source if not isinstance(source, Mapping) else dict(source))
+        policy = load_policy(source if not isinstance(source, Mapping) else check_document(dict(source), ""))
         text = json.dumps(check_document(policy_to_dict(policy), ""), sort_keys=True)
         with self.ctx.store.transaction() as tx:
             model_id: int | None = None

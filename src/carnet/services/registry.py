@@ -25,7 +25,7 @@ from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFou
 from carnet.services.context import ServiceContext, record
 from carnet.services.tracking import TrackingService
 from carnet.services.training import input_example
-from carnet.services.validation import check_text
+from carnet.services.validation import check_document, check_text
 
 __all__ = ["ModelObject", "RegistryService", "model_object"]
 
@@ -176,6 +176,7 @@ class RegistryService:
         """
         check_model_name(name)
         check_text(str(description), "description")
+        check_document(list(example), "input_example")
         chosen = self.stored_flavor(flavor, allow_pickle)
         pickled = bool(getattr(chosen, "requires_opt_in", False))
         if not self.ctx.artifacts.exists(digest):

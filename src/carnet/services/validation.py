@@ -10,6 +10,7 @@ from typing import Any
 from carnet.errors import InvalidInput
 
 __all__ = [
+    "MAX_DOCUMENT_DEPTH",
     "MAX_KEY",
     "MAX_VALUE",
     "check_document",
@@ -34,24 +35,39 @@ def check_text(text: str, field: str) -> str:
     return text
 
 
-def check_document(value: Any, field: str) -> Any:
-    """Refuse U+0000 in any text of a spec (mapping keys, values, list items, nested); returns ``value``.
+#: the deepest nesting of mappings and lists accepted in a spec or an environment
+MAX_DOCUMENT_DEPTH = 64
 
-    Specs (policies, monitors, notifiers) are stored as JSON text, which could hold an escaped NUL
-    on every backend; carnet refuses it there too, so that no text it stores holds one. The error
-    names the path of the text, e.g. ``notify[0].path``.
+
+def check_document(value: Any, field: str) -> Any:
+    """Refuse U+0000 in any text of a spec, and nesting past ``MAX_DOCUMENT_DEPTH``; returns ``value``.
+
+    Specs (policies, monitors, notifiers, deployments) and run environments are stored as JSON
+    text, which could hold an escaped NUL on every backend; carnet refuses it there too, so that no
+    text it stores holds one. The error names the path of the text, e.g. ``notify[0].path``. The
+    walk does not recurse: a document nested thousands of levels deep is refused, not a crash.
     """
-    stack: list[tuple[Any, str]] = [(value, field)]
-    while stack:  # no recursion: a deeply nested document cannot exhaust the stack
-        item, where = stack.pop()
+    stack: list[tuple[Any, str, int]] = [(value, field, 0)]
+    while stack:
+        item, where, depth = stack.pop()
         if isinstance(item, str):
-            check_text(item, where)
-        elif isinstance(item, Mapping):
+            check_text(item, where or "value")
+            continue
+        if not isinstance(item, Mapping | list | tuple):
+            continue
+        if depth >= MAX_DOCUMENT_DEPTH:
+            shown = where if len(where) <= 60 else f"{where[:60]}..."
+            raise InvalidInput(
+                f"{shown or 'the document'} is nested more than {MAX_DOCUMENT_DEPTH} levels deep "
+                "(the limit); flatten it",
+                field=shown or None,
+            )
+        if isinstance(item, Mapping):
             for key, sub in item.items():
-                name = check_text(key, where) if isinstance(key, str) else str(key)
-                stack.append((sub, f"{where}.{name}" if where else name))
-        elif isinstance(item, list | tuple):
-            stack.extend((sub, f"{where}[{i}]") for i, sub in enumerate(item))
+                name = check_text(key, where or "key") if isinstance(key, str) else str(key)
+                stack.append((sub, f"{where}.{name}" if where else name, depth + 1))
+        else:
+            stack.extend((sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(item))
     return value
 
 

@@ -124,7 +124,7 @@ async def _policy_body(request: Request) -> dict[str, Any]:
     json_body = "json" in request.headers.get("content-type", "")
     try:
         data = json.loads(text) if json_body else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # RecursionError: nested too deep
         kind = "JSON" if json_body else "YAML"
         raise InvalidInput(
             f"the policy is not valid {kind}: {str(exc).splitlines()[0]}", field="body"
