@@ -282,6 +282,11 @@ def test_deeply_nested_bodies_are_refused_and_write_nothing(live: Live, depth: i
         r = live.http.request(method, path, content=body % nested, headers=headers)
         assert r.status_code in (400, 422), f"{path}: {r.status_code} {r.text[:300]}"
         assert r.headers["content-type"].startswith("application/problem+json")
+    model = '{"name": "sklearn.linear_model.LogisticRegression", "params": {"a": ' + nested + "}}"
+    spec = '{"project": "lim", "task": "binary", "dataset": "ref@1", "target": "target", "model": '
+    r = live.http.post("/train", content='{"spec": ' + spec + model + "}}", headers=headers)
+    assert r.status_code in (200, 400, 422), r.text[:300]  # 200: a stream ending with the problem
+    assert depth > 1000 or "nested more than 64 levels deep" in r.text, r.text[:300]
     yaml_policy = "name: p\ngates: " + nested + "\n"
     yaml_type = {"Content-Type": "text/yaml"}
     _refused(live.http.put(f"/projects/{PROJECT}/policy", content=yaml_policy, headers=yaml_type))

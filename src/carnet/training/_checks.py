@@ -134,8 +134,14 @@ def free_mapping(value: Any, path: str) -> dict[str, Any]:
     return out
 
 
-def plain(value: Any, path: str) -> Any:
+#: the deepest nesting of lists and mappings accepted in a spec's plain data
+MAX_PLAIN_DEPTH = 64
+
+
+def plain(value: Any, path: str, depth: int = 0) -> Any:
     """Deep copy of plain data (str, number, bool, null, list, mapping); tuples become lists."""
+    if depth > MAX_PLAIN_DEPTH and isinstance(value, Mapping | list | tuple):
+        fail(path, f"{path} is nested more than {MAX_PLAIN_DEPTH} levels deep (the limit); flatten it")
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, numbers.Integral):
@@ -147,10 +153,10 @@ def plain(value: Any, path: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 fail(path, f"keys of {path} must be strings, got {key!r}")
-            out[key] = plain(item, join_path(path, key))
+            out[key] = plain(item, join_path(path, key), depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [plain(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [plain(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
     fail(
         path,
         f"{path} must be plain data (string, number, bool, null, list or mapping), got {describe(value)}",
