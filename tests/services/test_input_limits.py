@@ -7,6 +7,7 @@ filter past the stated limits, a NUL character in any text, never reach the data
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,3 +183,25 @@ def test_a_nul_in_registry_monitoring_and_admin_text_is_invalid_input(client: Cl
     assert len(client.audit_log(limit=10_000)) == before
     assert client.get_model("clf").aliases == {"production": 2}
     assert [m.name for m in client.list_monitors()] == []
+
+
+@pytest.mark.local_only("tens of thousands of keys: the store's statements are what is tested")
+def test_caller_sized_lists_are_bound_in_chunks_within_every_backend_limit(
+    client: Client, services: Any, tmp_path: Path
+) -> None:
+    """PostgreSQL binds at most 65,535 parameters in one statement: 70,000 tags set (and replaced)
+    at once, and thousands of artifacts re-logged at once, are stored, not a StorageError."""
+    import io
+
+    run = client.create_run(PROJECT)
+    for value in ("a", "b"):
+        client.set_tags(run.id, {f"k{i}": value for i in range(70_000)})
+    tags = client.get_run(run.id).tags
+    assert len(tags) == 70_000 and set(tags.values()) == {"b"}
+    for content in (b"1", b"2"):
+        files = [(f"d/f{i}.txt", io.BytesIO(content)) for i in range(2_500)]
+        services.tracking.log_artifact_streams(run.id, files)
+    artifacts = client.list_artifacts(run.id)
+    assert len(artifacts) == 2_500 and len({a.digest for a in artifacts}) == 1
+    [dest] = client.download_artifact(run.id, "d/f7.txt", tmp_path / "out")
+    assert dest.read_bytes() == b"2"

@@ -69,6 +69,8 @@ _DELETE_TAGS: Any = _tg.delete().where(
     _tg.c.run_id == bindparam("rid"), _tg.c.key.in_(bindparam("keys", expanding=True))
 )
 _IDS: Any = bindparam("ids", expanding=True)
+#: the most values bound in one ``IN (...)`` of a caller-sized list
+_IN_CHUNK = 1000
 # params, tags and latest metric values of a page of runs, in one round trip
 _DETAILS_OF: Any = union_all(
     select(
@@ -109,6 +111,20 @@ def _insert_params_ignoring(conn: Connection) -> Any:
             index_elements=[_p.c.run_id, _p.c.key]
         )
     return _INSERT_PARAMS_IGNORING[name]
+
+
+_UPSERT_TAGS: dict[str, Any] = {}
+
+
+def _upsert_tags(conn: Connection) -> Any:
+    """``INSERT .. ON CONFLICT DO UPDATE`` of tag values, per dialect."""
+    name = conn.dialect.name
+    if name not in _UPSERT_TAGS:
+        ins = insert_for(conn, _tg)
+        _UPSERT_TAGS[name] = ins.on_conflict_do_update(
+            index_elements=[_tg.c.run_id, _tg.c.key], set_={"value": ins.excluded.value}
+        )
+    return _UPSERT_TAGS[name]
 
 
 def _metric_value(v: float | None) -> float:
@@ -256,8 +272,8 @@ class SqlRunRepo:
         """Set tags, replacing previous values of the same keys."""
         if not tags:
             return
-        self.conn.execute(_DELETE_TAGS, {"rid": run_id, "keys": list(tags)})
-        self.conn.execute(_INSERT_TAG, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+        self.conn.execute(_upsert_tags(self.conn), rows)  # no IN list: any number of tags at once
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; NotFound when the run has no such tag."""
@@ -302,9 +318,10 @@ class SqlRunRepo:
         """Record artifact paths; re-logging a path replaces its digest."""
         if not artifacts:
             return
-        self.conn.execute(
-            _a.delete().where(_a.c.run_id == run_id, _a.c.path.in_([x.path for x in artifacts]))
-        )
+        paths = [x.path for x in artifacts]
+        for i in range(0, len(paths), _IN_CHUNK):  # bound parameters per statement (PostgreSQL: 65,535)
+            chunk = paths[i : i + _IN_CHUNK]
+            self.conn.execute(_a.delete().where(_a.c.run_id == run_id, _a.c.path.in_(chunk)))
         self.conn.execute(
             _a.insert(),
             [{"run_id": run_id, "path": x.path, "digest": x.digest, "size": x.size} for x in artifacts],
