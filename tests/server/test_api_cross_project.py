@@ -8,6 +8,7 @@ test can fail.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,23 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     frame, _ = setup_workspace(client)
     client.log_dataframe(frame, "mine", project="monitoring")
     client.log_dataframe(frame.head(300), "theirs", project="secret")
+    runs = {
+        "mine": client.train(_spec("mine@1")).run_id,  # a run of monitoring on its own data
+        "secret": client.train(_spec("theirs@1", project="secret")).run_id,
+        "mixed": client.train(_spec("theirs@1")).run_id,  # made by someone who may read both
+    }
     try:
         with running_api(client.services, USERS) as api:
-            api.extra.update(client=client)
+            api.extra.update(client=client, runs=runs)
             yield api
     finally:
         client.close()
+
+
+def _spec(dataset: str, project: str = "monitoring") -> dict[str, Any]:
+    return {"dataset": dataset, "task": "binary", "target": "target", "split": "holdout", "seed": 1,
+            "model": {"name": "logistic_regression", "params": {"max_iter": 500}},
+            "preprocess": {"scale": "standard"}, "project": project}  # fmt: skip
 
 
 def _events(api: Api) -> int:
@@ -136,3 +148,134 @@ def test_drift_between_projects_needs_read_access_to_both(api: Api) -> None:
     _refused(api, lambda user: api.http.post("/drift", json=body, headers=api.as_(user)))
     r = api.http.post("/drift", json=body, headers=api.as_("reader"))
     assert r.status_code == 200, r.text
+
+
+def test_a_run_cannot_have_a_parent_in_another_project(api: Api) -> None:
+    parent = api.extra["runs"]["secret"]
+
+    def send(user: str, parent_id: str = parent) -> Any:
+        body = {"project": "monitoring", "name": "child", "parent_id": parent_id}
+        return api.http.post("/runs", json=body, headers=api.as_(user))
+
+    _refused(api, send)
+    r = send("ed", api.extra["runs"]["mine"])
+    assert r.status_code == 201 and r.json()["parent_id"] == api.extra["runs"]["mine"], r.text
+    # read access to the parent's project: the service's own rule (same project) answers
+    problem(send("reader"), 422, "InvalidInput", "parent_id")
+
+
+def test_a_dataset_cannot_derive_from_another_projects_dataset(api: Api) -> None:
+    csv = b"a,b\n1,2\n3,4\n"
+
+    def send(user: str, parent: str = "theirs@1", name: str = "derived") -> Any:
+        params = {"project": "monitoring", "parent": parent, "filename": "d.csv"}
+        return api.http.post(f"/datasets/{name}", params=params, content=csv, headers=api.as_(user))
+
+    _refused(api, send)
+    _refused(api, lambda user: send(user, "theirs"))  # the latest version: its number is not shown
+    assert api.http.get("/datasets/derived", headers=api.as_("ed")).status_code == 404
+    r = send("ed", "mine@1")
+    assert r.status_code == 201 and r.json()["parent"] == "mine@1", r.text
+    r = send("reader", "theirs@1", "derived-read")
+    assert r.status_code == 201, r.text
+
+
+def test_a_model_cannot_be_registered_from_another_projects_run(api: Api) -> None:
+    runs = api.extra["runs"]
+
+    def send(user: str, run: str = runs["secret"], name: str = MODEL) -> Any:
+        return api.http.post(f"/models/{name}/versions", json={"run_id": run}, headers=api.as_(user))
+
+    versions = len(api.http.get(f"/models/{MODEL}/versions", headers=api.as_("ed")).json())
+    _refused(api, send)
+    _refused(api, lambda user: send(user, name="stolen"))  # a new model goes to the run's project
+    assert len(api.http.get(f"/models/{MODEL}/versions", headers=api.as_("ed")).json()) == versions
+    r = send("ed", runs["mine"])
+    assert r.status_code == 201 and r.json()["run_id"] == runs["mine"], r.text
+    r = send("reader", runs["secret"])
+    assert r.status_code == 201, r.text
+
+
+def _trained(r: Any) -> dict[str, Any]:
+    """The result of a training stream (it ran: the caller had every role it needs)."""
+    from carnet.client.wire_training import read_events
+
+    assert r.status_code == 200, r.text
+    return read_events(r.text.splitlines())[1]
+
+
+def test_training_cannot_read_another_projects_dataset(api: Api) -> None:
+    post = api.http.post
+    _refused(api, lambda user: post("/train", json={"spec": _spec("theirs@1")}, headers=api.as_(user)))
+    assert _trained(post("/train", json={"spec": _spec("mine@1")}, headers=api.as_("ed")))["run_id"]
+
+    def automl(user: str, data: str = "theirs@1") -> Any:
+        body = {"data": data, "target": "target", "project": "monitoring", "time_budget": 1}
+        return post("/automl", json=body, headers=api.as_(user))
+
+    _refused(api, automl)
+    # allowed: the stream starts (what a one-second budget finds does not matter here)
+    r = automl("ed", "mine@1")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson"), r.text
+    assert json.loads(r.text.splitlines()[0])["event"] == "started"
+
+
+def test_evaluation_cannot_read_another_projects_dataset(api: Api) -> None:
+    run = api.extra["runs"]["mine"]
+
+    def send(user: str, data: str = "theirs@1") -> Any:
+        return api.http.post(f"/runs/{run}/evaluate", json={"data": data}, headers=api.as_(user))
+
+    _refused(api, send)
+    assert _trained(send("ed", "mine@1"))["run_id"] != run
+    assert _trained(send("reader"))["run_id"] != run
+
+
+def test_reproduction_cannot_read_another_projects_dataset(api: Api) -> None:
+    runs = api.extra["runs"]
+
+    def send(user: str, run: str = runs["mixed"]) -> Any:
+        return api.http.post(f"/runs/{run}/reproduce", json={}, headers=api.as_(user))
+
+    _refused(api, send)
+    assert _trained(send("ed", runs["mine"]))["run_id"] == runs["mine"]
+    assert _trained(send("reader"))["run_id"] == runs["mixed"]
+
+
+def _run_with_spec(api: Api, text: str) -> str:
+    """A run of ``ed``'s with a ``spec.yaml`` artifact of their own writing."""
+    run = _run(api, "ed")
+    r = api.http.put(f"/runs/{run}/artifacts/spec.yaml", content=text.encode(), headers=api.as_("ed"))
+    assert r.status_code == 201, r.text
+    return run
+
+
+def test_a_hand_written_spec_cannot_reach_another_project(api: Api) -> None:
+    import yaml
+
+    def reproduce(run: str) -> Any:
+        return lambda user: api.http.post(f"/runs/{run}/reproduce", json={}, headers=api.as_(user))
+
+    _refused(api, reproduce(_run_with_spec(api, yaml.safe_dump(_spec("theirs@1")))))
+    # a spec that trains in another project needs the editor role there
+    _refused(api, reproduce(_run_with_spec(api, yaml.safe_dump(_spec("mine@1", project="secret")))))
+    # a spec that is a file name is never read as one
+    for text in ("/etc/hostname.yaml", "spec.yaml"):
+        run = _run_with_spec(api, text)
+        problem(reproduce(run)("ed"), 422, "InvalidInput", "run_id")
+        r = api.http.post(f"/runs/{run}/evaluate", json={"data": "mine@1"}, headers=api.as_("ed"))
+        problem(r, 422, "InvalidInput", "run_id")
+    # the same spec on the caller's own data reproduces
+    run = _run_with_spec(api, yaml.safe_dump(_spec("mine@1")))
+    assert _trained(reproduce(run)("ed"))["run_id"] == run
+
+
+def test_a_monitor_cannot_retrain_in_another_project(api: Api) -> None:
+    def send(user: str, name: str = "m-retrain-there", project: str = "secret") -> Any:
+        spec = _monitor(name, "mine@1", retrain=_spec("mine@1", project=project))
+        return api.http.post("/monitors", json=spec, headers=api.as_(user))
+
+    _refused(api, send)
+    _refused(api, send, "reader")  # reading the project is not enough to write runs there
+    r = send("ed", "m-retrain-here", "monitoring")
+    assert r.status_code == 201, r.text

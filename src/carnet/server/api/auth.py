@@ -4,7 +4,9 @@ Every route of the API names the role it needs in :data:`ROUTE_ROLES` (a test fa
 has no entry). A handler says which project the request touches with ``caller.require(project)``;
 the role comes from the table. Reads need ``viewer`` on the project of the run, dataset or model,
 writes ``editor``, approvals ``approver``, alias moves, promotions and rollbacks ``admin``. Routes
-without a project (the audit ledger) need the role on every project (``*``).
+without a project (the audit ledger) need the role on every project (``*``). A change that names
+an object of another project (a dataset version, a run) also needs ``viewer`` there:
+:meth:`Caller.require_refs` is that one check.
 
 With authentication on, each request gets services whose actor is the authenticated user, so every
 audit event its changes write records who made them.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -228,15 +231,29 @@ class Caller:
         for project in dict.fromkeys(projects):
             self.require(project, "viewer")
 
+    def require_refs(self, *, datasets: Iterable[str | None] = (), runs: Iterable[str | None] = ()) -> None:
+        """THE cross-project check: read access to the project of every object a change names.
+
+        ``datasets`` are references such as ``churn@3`` (or ``churn``: the latest), ``runs`` run
+        ids; ``None`` entries are skipped. Called before anything is written, after the route's own
+        role check on the project being changed. An object that does not exist is NotFound (404)
+        as on every route; one in a project the caller may not read is PermissionDenied (403)
+        naming that project, the answer a direct read of the object gives. Without authentication
+        it does nothing (the services report unknown objects themselves).
+        """
+        if self.principal is None:
+            return
+        projects = [self.services.datasets.get(ref).project for ref in datasets if ref is not None]
+        projects += [self.state.run_project(run) for run in runs if run is not None]
+        self.require_read(*projects)
+
     def require_policy_data(self, policy: Any) -> None:
         """Read access to the project of the dataset a policy's gates evaluate on (when it names one)."""
         if self.principal is None or policy is None:
             return
         from carnet.checks.policy import load_policy
 
-        data = load_policy(policy).evaluation_data
-        if data:
-            self.require_read(self.services.datasets.get(data).project)
+        self.require_refs(datasets=[load_policy(policy).evaluation_data or None])
 
     def require_run(self, run_id: str) -> str:
         """Check the route's role on the run's project; returns that project."""

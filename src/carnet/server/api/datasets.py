@@ -110,6 +110,8 @@ async def upload_dataset(
         DatasetRef.parse(parent)
     owner = await run_in_threadpool(_owner, c, name, project)
     await run_in_threadpool(c.require, owner)
+    if parent is not None:  # a parent of another project: read access there (its version is shown)
+        await run_in_threadpool(lambda: c.require_refs(datasets=[parent]))
     tmp = await receive_to_temp(request, _suffix(filename, format))
     label = filename or "the uploaded file"
     try:

@@ -78,14 +78,19 @@ def create_monitor(
     if c.principal is not None:
         monitor = load_monitor(spec)
         c.require(c.services.registry.get_model(monitor.model_ref.name).project)
-        # the reference dataset is read into the monitor's state: read access to its project
-        c.require_read(c.services.datasets.get(monitor.reference).project)
-        if monitor.retrain is not None:  # the retraining spec reads its dataset when an alert fires
+        # the reference is read into the monitor's state; a retraining spec reads its dataset and
+        # writes its runs in its project when an alert fires
+        c.require_refs(datasets=[monitor.reference])
+        if monitor.retrain is not None:
             from carnet.training import load_spec
 
-            dataset = load_spec(dict(monitor.retrain)).dataset
-            if dataset:
-                c.require_read(c.services.datasets.get(dataset).project)
+            try:
+                retrain = load_spec(dict(monitor.retrain))
+                c.require(retrain.project)
+                c.require_refs(datasets=[retrain.dataset or None])
+            except (InvalidInput, NotFound) as exc:
+                exc.message, exc.field = f"retrain: {exc.message}", f"retrain.{exc.field or 'spec'}"
+                raise
     created = c.services.monitoring.create(spec)
     return MonitorStateOut.with_state(created, shown_spec(created))
 

@@ -67,8 +67,7 @@ def register_model_version(name: str, body: RegisterIn, c: Caller = Depends(call
     except NotFound:
         pass
     c.require(project)
-    if run_project is not None and run_project != project:
-        c.require(run_project, "viewer")
+    c.require_refs(runs=[body.run_id])  # a run of another project: read access there
     version = c.services.registry.register(
         body.run_id, name, description=body.description, tags=body.tags, derived_from=body.derived_from
     )

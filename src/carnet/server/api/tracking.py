@@ -71,6 +71,7 @@ def create_project(body: ProjectIn, c: Caller = Depends(caller)) -> ProjectOut:
 def create_run(body: RunCreate, c: Caller = Depends(caller)) -> RunOut:
     """Start a run; its project is created when missing."""
     c.require(body.project)
+    c.require_refs(runs=[body.parent_id])  # the parent must be of the same project (checked after)
     run = c.services.tracking.create_run(
         body.project,
         body.name,
@@ -177,8 +178,7 @@ def delete_tag(run_id: str, key: str, c: Caller = Depends(caller)) -> Response:
 def log_inputs(run_id: str, body: InputsIn, c: Caller = Depends(caller)) -> list[RunInputOut]:
     """Record dataset versions the run read (``name@N``; ``name``: the latest)."""
     c.require_run(run_id)
-    if c.principal is not None:  # reading a dataset of another project needs read access there
-        c.require_read(*(c.services.datasets.get(ref).project for ref in body.datasets))
+    c.require_refs(datasets=body.datasets)  # a dataset of another project: read access there
     return [RunInputOut.of(i) for i in c.services.tracking.log_inputs(run_id, body.datasets, body.context)]
 
 

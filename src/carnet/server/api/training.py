@@ -115,7 +115,7 @@ def _dataset_ref(c: Caller, text: str, field: str) -> str:
     except NotFound as exc:
         exc.field = field  # the request's field
         raise
-    c.require(version.project, "viewer")
+    c.require_read(version.project)
     ref = version.ref
     if Path(ref).suffix and Path(ref).exists():  # the services would read it as a path
         raise InvalidInput(f"{field} {ref!r} is ambiguous on this server; rename the dataset", field=field)
@@ -131,6 +131,26 @@ def _spec(c: Caller, raw: dict[str, Any]) -> Any:
     c.services.training.check_on_server(spec)  # a class path is refused before anything imports it
     c.services.training.task(spec.task)
     return replace(spec, dataset=_dataset_ref(c, spec.dataset, "dataset"))
+
+
+def _recorded_spec(c: Caller, run_id: str) -> Any:
+    """The training spec a run recorded (None when it has none), read as YAML text only: a run's
+    artifacts are uploaded by its editors, and a spec that names a file is never read here."""
+    import yaml  # type: ignore[import-untyped, unused-ignore]
+
+    from carnet.services.training import SPEC_PATH
+    from carnet.training import load_spec
+
+    found = next((a for a in c.services.tracking.list_artifacts(run_id) if a.path == SPEC_PATH), None)
+    if found is None:
+        return None
+    try:
+        data = yaml.safe_load(c.services.ctx.artifacts.get_bytes(found.digest).decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"run {run_id}'s {SPEC_PATH} is not a training spec", field="run_id")
+    return load_spec(data)
 
 
 def _outcome(outcome: Any) -> TrainingEventOut:
@@ -271,6 +291,7 @@ def evaluate_run(
     """Score a training run's model on a dataset version: a new evaluation run in the run's project."""
     source = c.services.tracking.get_run(run_id)
     c.require(source.project)
+    _recorded_spec(c, source.id)  # its task options are used: a spec, never a file name
     ref = _dataset_ref(c, body.data, "data")
     services = c.services
 
@@ -292,6 +313,12 @@ def reproduce_run(
     """Re-run a training from its recorded spec, dataset version and seed; compare the metrics."""
     source = c.services.tracking.get_run(run_id)
     c.require(source.project)
+    spec = _recorded_spec(c, source.id)
+    if spec is not None:  # it trains in the spec's project, on its dataset: the roles there
+        c.require(spec.project)
+        _dataset_ref(c, spec.dataset, "dataset")
+    inputs = c.services.tracking.list_inputs(source.id)  # compared with the versions as stored now
+    c.require_refs(datasets=[f"{i.dataset}@{i.version}" for i in inputs])
     services, env = c.services, dict(body.environment)
 
     def work(progress: Callable[[str, int, int], None]) -> TrainingEventOut:
