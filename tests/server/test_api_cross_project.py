@@ -242,11 +242,14 @@ def test_reproduction_cannot_read_another_projects_dataset(api: Api) -> None:
     assert _trained(send("reader"))["run_id"] == runs["mixed"]
 
 
-def _run_with_spec(api: Api, text: str) -> str:
-    """A run of ``ed``'s with a ``spec.yaml`` artifact of their own writing."""
+def _run_with_spec(api: Api, text: str, *, end: bool = True) -> str:
+    """A run of ``ed``'s with a ``spec.yaml`` artifact of their own writing (ended: frozen)."""
     run = _run(api, "ed")
     r = api.http.put(f"/runs/{run}/artifacts/spec.yaml", content=text.encode(), headers=api.as_("ed"))
     assert r.status_code == 201, r.text
+    if end:
+        r = api.http.patch(f"/runs/{run}", json={"status": "finished"}, headers=api.as_("ed"))
+        assert r.status_code == 200, r.text
     return run
 
 
@@ -265,6 +268,9 @@ def test_a_hand_written_spec_cannot_reach_another_project(api: Api) -> None:
         problem(reproduce(run)("ed"), 422, "InvalidInput", "run_id")
         r = api.http.post(f"/runs/{run}/evaluate", json={"data": "mine@1"}, headers=api.as_("ed"))
         problem(r, 422, "InvalidInput", "run_id")
+    # a running run's spec could still be replaced after the checks: it is reproduced once ended
+    running = _run_with_spec(api, yaml.safe_dump(_spec("mine@1")), end=False)
+    problem(reproduce(running)("ed"), 409, "Conflict", "run_id")
     # the same spec on the caller's own data reproduces
     run = _run_with_spec(api, yaml.safe_dump(_spec("mine@1")))
     assert _trained(reproduce(run)("ed"))["run_id"] == run

@@ -29,7 +29,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
-from carnet.errors import InvalidInput, NotFound
+from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.evaluation import jsonable
 from carnet.schemas import (
     NDJSON_MEDIA_TYPE,
@@ -313,6 +313,10 @@ def reproduce_run(
     """Re-run a training from its recorded spec, dataset version and seed; compare the metrics."""
     source = c.services.tracking.get_run(run_id)
     c.require(source.project)
+    if not source.status.terminal:  # its artifacts could still change after the checks below
+        raise Conflict(
+            f"run {source.id} is {source.status.value}; a run is reproduced once it has ended", field="run_id"
+        )
     spec = _recorded_spec(c, source.id)
     if spec is not None:  # it trains in the spec's project, on its dataset: the roles there
         c.require(spec.project)
