@@ -4,7 +4,9 @@ drift between two dataset versions.
 A monitor belongs to the project of the model it follows: reading needs ``viewer`` there, creating,
 running and deleting ``editor``, acknowledging and resolving its alerts ``approver``. Labels for a
 model need ``editor`` on its project; labels for no model in particular ``editor`` on every project.
-Drift needs ``viewer`` on the project of each dataset.
+Drift needs ``viewer`` on the project of each dataset. Creating a monitor also needs ``viewer`` on
+the project of its reference and of its retraining spec's dataset, and ``editor`` on the project
+its retraining writes to.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ every other route). The work runs in its own thread; at most ``slots`` trainings
 client that disconnects cancels its training at the next progress step (the run ends failed).
 
 Roles: ``editor`` on the project the training writes to (the spec's, the run's, AutoML's
-``project``) and ``viewer`` on the project of the dataset it reads.
+``project``, a reproduction's recorded spec's) and ``viewer`` on the project of every dataset it
+reads (a reproduction: the recorded spec's and the run's recorded inputs).
 """
 
 from __future__ import annotations
