@@ -1,24 +1,17 @@
-"""scikit-learn-compatible models (pipelines, LightGBM, XGBoost, statsmodels wrappers) stored with skops.
+"""scikit-learn-compatible models (pipelines, LightGBM and XGBoost estimators) stored with skops.
 
-skops stores object state without pickle. Loading refuses any type skops does not
-trust by default unless it is trusted explicitly by the caller, or it is a *class* from
-one of the ML libraries carnet builds models from (the prefixes below) that the file
-only rebuilds from its state (``__new__`` + ``__setstate__``, never a call with
-arguments taken from the file). So a tampered or foreign file cannot run code: naming
-``builtins.exec`` or ``numpy.save`` as a constructor is refused.
-
-Trust is decided on where a class is **defined**, not on the name the file gives it: a library
-may re-export a class of another module (``sklearn.callback._transport.Connection`` is
-``multiprocessing.connection.Connection``), so the name is resolved and the class and every
-class it derives from must be defined under :data:`TRUSTED_MODULE_PREFIXES`. Classes defined in
-:data:`DENIED_MODULE_ROOTS` (processes, sockets, files, foreign functions) are refused always,
-even when a caller names them in ``trusted``. The object loaded must then be a model: an
-estimator with ``get_params`` and ``predict``, ``transform`` or ``fit_predict``.
+skops stores object state without pickle. Loading refuses any type skops does not trust by
+default unless the caller trusts it explicitly, or it is a *class* that the file only rebuilds
+from its state (``__new__`` + ``__setstate__``, never a call with arguments taken from the file)
+and that is *defined* in one of the libraries of :data:`~carnet.flavors.trust.TRUSTED_MODULE_PREFIXES`
+(a re-export of another module's class is judged by the module that defines it). Denied modules,
+built-in functions and non-estimator classes with finalizers or state hooks are refused even
+when trusted explicitly (see :mod:`carnet.flavors.trust`). The object rebuilt must then be an
+estimator (``get_params`` and ``predict``, ``transform`` or ``fit_predict``) of a trusted class.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import zipfile
@@ -26,69 +19,22 @@ from typing import Any
 
 from carnet.errors import CarnetError, InvalidInput, PermissionDenied
 from carnet.flavors.base import wrap_load_error
+from carnet.flavors.trust import (
+    DENIED_MODULE_ROOTS,
+    TRUSTED_MODULE_PREFIXES,
+    check_estimator,
+    denied,
+    names_a_class,
+    resolve,
+    unsafe_instance,
+)
 
 __all__ = ["DENIED_MODULE_ROOTS", "TRUSTED_MODULE_PREFIXES", "SklearnFlavor", "check_estimator"]
 
-#: modules whose classes a model file may contain without the caller trusting them explicitly
-TRUSTED_MODULE_PREFIXES = (
-    "sklearn.",
-    "numpy.",
-    "scipy.",
-    "lightgbm.",
-    "xgboost.",
-    "statsmodels.",
-    "carnet.tasks.",
-    "carnet.training.",
-    "collections.OrderedDict",
-    "collections.defaultdict",
-)
-
-#: top-level modules whose classes a model file may never contain, whoever trusts them
-DENIED_MODULE_ROOTS = frozenset(
-    {
-        "ctypes",
-        "multiprocessing",
-        "subprocess",
-        "os",
-        "posix",
-        "nt",
-        "socket",
-        "ssl",
-        "select",
-        "selectors",
-        "signal",
-        "shutil",
-        "tempfile",
-        "io",
-        "_io",
-        "pty",
-        "fcntl",
-        "mmap",
-        "threading",
-        "_thread",
-        "asyncio",
-        "concurrent",
-        "importlib",
-        "runpy",
-        "code",
-        "pickle",
-        "_pickle",
-        "marshal",
-        "shelve",
-        "webbrowser",
-        "http",
-        "urllib",
-        "smtplib",
-        "ftplib",
-        "sqlite3",
-        "weakref",
-        "gc",
-        "sys",
-    }
-)
-
 #: skops loaders that rebuild an object without calling the named type with file-supplied arguments
 _STATE_LOADERS = frozenset({"ObjectNode", "TypeNode", "DTypeNode", "TreeNode", "SparseMatrixNode"})
+#: skops loaders that hand back a type without making an instance of it
+_TYPE_LOADERS = frozenset({"TypeNode", "DTypeNode"})
 
 
 def _schema(data: bytes) -> Any:
@@ -117,84 +63,20 @@ def _loaders(node: Any, out: dict[str, set[str]]) -> dict[str, set[str]]:
     return out
 
 
-def _resolve(name: str) -> Any:
-    """The object ``name`` (``pkg.module.Class``) names, importing its module; None when it names none."""
-    parts = name.split(".")
-    if any(p.startswith("__") or not p.isidentifier() for p in parts):
-        return None  # e.g. ``pkg.__main__``: importing it would run a program
-    if parts[0] in DENIED_MODULE_ROOTS:
-        return None  # never imported on a file's say-so
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj: Any = importlib.import_module(".".join(parts[:cut]))
-        except Exception:  # noqa: BLE001 - not a module (or a broken one): try a shorter path
-            continue
-        try:
-            for attr in parts[cut:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            return None
-        return obj
-    return None
-
-
-def _root(module: Any) -> str:
-    return str(module or "").split(".", 1)[0]
-
-
-def _denied(name: str, obj: Any = None) -> bool:
-    """Whether ``name`` or the class it resolves to (or any base of it) comes from a denied module."""
-    if _root(name) in DENIED_MODULE_ROOTS:
+def _always_refused(name: str, loaders: set[str], obj: Any) -> bool:
+    """Refused whoever trusts it: a denied name or object, or an unsafe class the file instantiates."""
+    if denied(name, obj):
         return True
-    if isinstance(obj, type):
-        return any(_root(base.__module__) in DENIED_MODULE_ROOTS for base in obj.__mro__)
-    return obj is not None and _root(getattr(obj, "__module__", "")) in DENIED_MODULE_ROOTS
+    return isinstance(obj, type) and bool(loaders - _TYPE_LOADERS) and unsafe_instance(obj)
 
 
-def _defined_under_trusted(cls: type) -> bool:
-    """The class is defined under a trusted prefix, and so is every base but built-in types."""
-    for base in cls.__mro__:
-        if base is not cls and base.__module__ == "builtins":
-            continue  # dict, tuple, object, ...: plain data without side effects
-        where = f"{base.__module__}.{base.__qualname__}"
-        if not where.startswith(TRUSTED_MODULE_PREFIXES):
-            return False
-    return True
-
-
-def _names_a_class(name: str) -> bool:
-    """True when ``name`` resolves to a class defined (not only re-exported) under a trusted prefix."""
-    obj = _resolve(name)
-    return isinstance(obj, type) and not _denied(name, obj) and _defined_under_trusted(obj)
-
-
-def _auto_trusted(name: str, loaders: set[str]) -> bool:
-    return (
-        name.startswith(TRUSTED_MODULE_PREFIXES)
-        and bool(loaders)
-        and loaders <= _STATE_LOADERS
-        and _names_a_class(name)
-    )
-
-
-def check_estimator(model: Any, trusted: tuple[str, ...] = ()) -> Any:
-    """``model`` when it is a scikit-learn-style model of a trusted class; PermissionDenied otherwise.
-
-    A model has ``get_params`` and one of ``predict``, ``transform``, ``fit_predict``, and its class
-    is defined under :data:`TRUSTED_MODULE_PREFIXES` (or named in ``trusted``), never in a denied module.
-    """
-    cls = type(model)
-    where = f"{cls.__module__}.{cls.__qualname__}"
-    is_model = hasattr(model, "get_params") and any(
-        callable(getattr(model, m, None)) for m in ("predict", "transform", "fit_predict")
-    )
-    if not is_model or _denied(where, cls) or not (_defined_under_trusted(cls) or where in trusted):
-        raise PermissionDenied(
-            f"the model file holds a {where}, not a scikit-learn model of a trusted library; "
-            "it is refused (store models with carnet's sklearn flavor)",
-            field="model",
-        )
-    return model
+def _refused(name: str, loaders: set[str], trusted: tuple[str, ...]) -> bool:
+    """Whether a type skops does not trust by default is refused (see the module's rules)."""
+    if _always_refused(name, loaders, resolve(name, trusted)):
+        return True
+    if name in trusted:
+        return False
+    return not (bool(loaders) and loaders <= _STATE_LOADERS and names_a_class(name))
 
 
 class SklearnFlavor:
@@ -232,15 +114,9 @@ class SklearnFlavor:
             found = sio.get_untrusted_types(data=bytes(data))
         except Exception as exc:  # noqa: BLE001 - a library failure on foreign bytes is reported as ours
             raise wrap_load_error(exc, "the skops model file") from exc
-        refused = []
-        for t in found:
-            if _auto_trusted(t, loaders.get(t, set())):
-                continue
-            if t in trusted and not _denied(t, _resolve(t)):
-                continue
-            refused.append(t)
+        refused = [t for t in found if _refused(t, loaders.get(t, set()), tuple(trusted))]
         # a name skops trusts by default is checked on where it leads too
-        refused += [t for t in loaders if t not in found and _denied(t, _resolve(t))]
+        refused += [t for t in loaders if t not in found and denied(t, resolve(t))]
         return refused
 
     def loads(self, data: bytes, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
@@ -252,10 +128,16 @@ class SklearnFlavor:
 
         refused = self.untrusted(data, tuple(trusted))
         if refused:
+            loaders = _loaders(_schema(data), {})
+            never = [t for t in refused if _always_refused(t, loaders.get(t, set()), resolve(t, trusted))]
+            fix = (
+                f"; {', '.join(never[:5])} can never be loaded (a process, file, socket or code "
+                "type, or a non-model with a finalizer)"
+                if never
+                else "; pass trusted=[...] naming them if you trust this model's source"
+            )
             raise PermissionDenied(
-                "model file contains types that are not trusted: "
-                + ", ".join(refused[:5])
-                + "; pass trusted=[...] naming them if you trust this model's source"
+                "model file contains types that are not trusted: " + ", ".join(refused[:5]) + fix
             )
         try:
             model = sio.loads(bytes(data), trusted=sio.get_untrusted_types(data=bytes(data)))

@@ -462,6 +462,7 @@ class RegistryService:
         A version stored with pickle needs ``allow_pickle=True`` (PermissionDenied otherwise).
         """
         from carnet.flavors import flavor_registry
+        from carnet.flavors.trust import require_model
 
         mv = self.resolve(ref, version)
         if mv.allow_pickle and not allow_pickle:
@@ -473,7 +474,7 @@ class RegistryService:
         model = (
             flavor_registry().get(mv.flavor).loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
         )
-        return model, mv
+        return require_model(model, mv.flavor), mv  # whatever the flavor, only a model comes back
 
 
 def _sample(mv: ModelVersion) -> Any:

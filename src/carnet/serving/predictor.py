@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carnet.errors import InvalidInput
 from carnet.serving.outputs import model_outputs
 
 __all__ = ["Predictor", "compile_predictor"]
@@ -58,7 +59,18 @@ def compile_predictor(
     Returns:
         The predictor and the name of the path taken (``plain``, ``shared``, ``array`` or
         ``shared+array``), for logs and tests.
+
+    Raises:
+        InvalidInput: ``model`` has no ``predict``: it is not a model that can be served, so the
+            version is never reported ready.
     """
+    if not callable(getattr(model, "predict", None)):
+        cls = type(model)
+        raise InvalidInput(
+            f"the loaded object is a {cls.__module__}.{cls.__qualname__}, not a model with predict; "
+            "it cannot be served",
+            field="model",
+        )
 
     def plain(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         return model_outputs(model, frame, family, classes)

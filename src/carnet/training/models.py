@@ -145,16 +145,21 @@ def _import_class(path: str, name: str) -> Any:
 
 
 def _plugin_modules() -> set[str]:
-    """Top-level packages of the installed carnet plugins (every carnet entry-point group)."""
+    """Top-level packages of the installed carnet plugins (every carnet entry-point group).
+
+    carnet's own entry points count for the packages that hold models (its tasks and
+    transformers), not for the whole of carnet.
+    """
     from importlib.metadata import entry_points
 
     from carnet.plugins.api import ENTRY_POINT_GROUPS
 
-    return {
+    roots = {
         ep.value.split(":", 1)[0].split(".", 1)[0]
         for group in ENTRY_POINT_GROUPS.values()
         for ep in entry_points(group=group)
     }
+    return (roots - {"carnet"}) | {"carnet.tasks", "carnet.training.transformers"}
 
 
 def _under(module: str, prefixes: set[str]) -> bool:
@@ -175,6 +180,7 @@ def check_model_path(name: str, allowed: tuple[str, ...] = (), *, field: str = "
     if ":" not in name and "." not in name:
         return
     module_name = name.partition(":")[0] if ":" in name else name.rpartition(".")[0]
+    attr = name.partition(":")[2] if ":" in name else name.rpartition(".")[2]
     prefixes = {
         *SERVER_MODEL_MODULES,
         *(a.strip().rstrip(".") for a in allowed if a.strip()),
@@ -185,13 +191,22 @@ def check_model_path(name: str, allowed: tuple[str, ...] = (), *, field: str = "
         "installed carnet plugin; the server's operator may allow more modules with "
         "CARNET_ALLOWED_MODEL_MODULES (or allowed_model_modules in carnet.toml)"
     )
-    if not module_name or not _under(module_name, prefixes):
+    parts = [*module_name.split("."), attr]
+    if any(not p.isidentifier() or p.startswith("__") for p in parts):
+        raise InvalidInput(
+            f"{field}: {name!r} is not a class path like package.module:Class (no __dunder__ parts)",
+            field=field,
+        )
+    if not _under(module_name, prefixes):
         raise InvalidInput(f"{field}: {name!r} is not allowed: {fix}", field=field)
-    attr = name.partition(":")[2] if ":" in name else name.rpartition(".")[2]
     try:
         cls = getattr(importlib.import_module(module_name), attr, None)
     except ImportError:
         return  # the training reports the missing package, naming what to install
+    except Exception as exc:  # noqa: BLE001 - an allowed module that fails at import: the spec's fault
+        raise InvalidInput(
+            f"{field}: module {module_name!r} fails to import ({type(exc).__name__}: {exc})", field=field
+        ) from None
     defined = str(getattr(cls, "__module__", "") or module_name)
     if not _under(defined, prefixes):
         raise InvalidInput(
