@@ -1,9 +1,14 @@
-"""A model file may only rebuild classes of trusted libraries, judged by where a class is defined.
+"""A live server refuses model files and class paths that would run foreign code.
 
-The probe: a skops file naming ``sklearn.callback._transport.Connection``, which is really
+Probe 1: a skops file naming ``sklearn.callback._transport.Connection``, which is really
 ``multiprocessing.connection.Connection`` re-exported; its ``__del__`` closes the file descriptor
-the file chose. An editor uploads it to a live server (refused at upload), and when such a file
-is in the registry anyway an admin's ``load_model`` refuses it; no descriptor is ever closed.
+the file chose. An editor uploads it (refused at upload, naming the type), and when such a file is
+in the registry or in a run anyway, every load (an admin's ``load_model``, the server's own
+evaluation of a run, ``carnet serve``) refuses it; no descriptor is ever closed and no module the
+file names is imported.
+
+Probe 4: a training spec naming a class path outside the server's allow-list is a 422 naming
+``model.name`` before anything is imported.
 """
 
 from __future__ import annotations
@@ -11,17 +16,25 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
-from api_testkit import running_api
+import skops.io as sio
+from api_testkit import problem, running_api
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
 
 from carnet import Client
 from carnet.domain.models import ColumnSpec, Signature
-from carnet.errors import PermissionDenied
-from carnet.flavors.sklearn import SklearnFlavor, check_estimator
+from carnet.errors import InvalidInput, PermissionDenied
+from conftest import test_server_policy
 
 REEXPORT = "sklearn.callback._transport.Connection"
 
@@ -36,26 +49,27 @@ def _reexport_exists() -> bool:
     return getattr(module, "Connection", None) is not None
 
 
-pytestmark = pytest.mark.skipif(
+needs_reexport = pytest.mark.skipif(
     not _reexport_exists(), reason="this scikit-learn does not re-export multiprocessing's Connection"
 )
 
 
-def forged(fd: int, name: str = REEXPORT) -> bytes:
-    """A skops file whose object is ``name`` rebuilt from state {_handle: fd, ...}."""
-    import skops.io as sio
-    from sklearn.preprocessing import StandardScaler
-
+def forged(fd: int | None, name: str = REEXPORT) -> bytes:
+    """A skops file (skops' own schema) whose object is ``name`` rebuilt from {_handle: fd, ...}."""
     with zipfile.ZipFile(io.BytesIO(sio.dumps(StandardScaler()))) as zf:
         schema = json.loads(zf.read("schema.json"))
-    module, cls = name.rsplit(".", 1)
-    schema["__module__"], schema["__class__"] = module, cls
+    schema["__module__"], schema["__class__"] = name.rsplit(".", 1)
 
     def value(v: Any) -> dict[str, Any]:
         return {"__class__": type(v).__name__, "__module__": "builtins", "__loader__": "JsonNode",
                 "content": json.dumps(v), "is_json": True, "__id__": id(v)}  # fmt: skip
 
-    schema["content"]["content"] = {"_handle": value(fd), "_readable": value(True), "_writable": value(True)}
+    if fd is not None:
+        schema["content"]["content"] = {
+            "_handle": value(fd),
+            "_readable": value(True),
+            "_writable": value(True),
+        }
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr("schema.json", json.dumps(schema))
@@ -64,81 +78,19 @@ def forged(fd: int, name: str = REEXPORT) -> bytes:
 
 @pytest.fixture
 def victim_fd() -> Iterator[int]:
+    """A descriptor of this process (the server's: it runs in a thread here) that must stay open."""
     r, w = os.pipe()
     try:
         yield r
-        os.fstat(r)  # still open: nothing rebuilt from the file closed it
+        os.fstat(r)  # still open: nothing rebuilt from a file closed it
     finally:
         os.close(r)
         os.close(w)
 
 
-def test_a_reexported_dangerous_class_is_not_trusted(victim_fd: int) -> None:
-    data = forged(victim_fd)
-    flavor = SklearnFlavor()
-    assert flavor.untrusted(data) == [REEXPORT]
-    with pytest.raises(PermissionDenied, match="not trusted"):
-        flavor.loads(data)
-    # even a caller's explicit trust cannot lift a class of a denied module
-    with pytest.raises(PermissionDenied):
-        flavor.loads(data, trusted=(REEXPORT,))
-    with pytest.raises(PermissionDenied):
-        flavor.loads(
-            forged(victim_fd, "multiprocessing.connection.Connection"),
-            trusted=("multiprocessing.connection.Connection",),
-        )
-
-
-def test_only_models_pass_the_post_load_check() -> None:
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression()
-    assert check_estimator(model) is model
-    with pytest.raises(PermissionDenied, match="not a scikit-learn model"):
-        check_estimator({"a": 1})
-    with pytest.raises(PermissionDenied):
-        check_estimator(io.BytesIO())
-
-
-def test_over_http_the_upload_is_refused_and_a_stored_one_never_loads(tmp_path: Any, victim_fd: int) -> None:
-    client = Client(str(tmp_path / "ws"))
-    try:
-        services = client.services
-        data = forged(victim_fd)
-        users = {"ed": {"demo": "editor"}, "root": {"*": "admin"}}
-        with running_api(services, users) as api:
-            meta = {"flavor": "sklearn", "signature": [{"name": "x", "dtype": "float64"}], "project": "demo"}
-            before = len(client.audit_log(limit=1000))
-            r = api.http.post(
-                "/models/evil/objects",
-                data={"meta": json.dumps(meta)},
-                files={"file": ("model.skops", data, "application/octet-stream")},
-                headers=api.as_("ed"),
-            )
-            assert r.status_code == 403, r.text
-            body = r.json()
-            assert body["field"] == "file" and REEXPORT in body["detail"]
-            assert len(client.audit_log(limit=1000)) == before
-            # a file already in the registry (stored by an embedded process) is refused at load
-            digest = services.ctx.artifacts.put_bytes(data).digest
-            signature = Signature((ColumnSpec("x", "float64"),))
-            services.registry.register_stored("evil", digest, "sklearn", signature, project="demo")
-            with Client(api.url, token=api.tokens["root"]) as admin, pytest.raises(PermissionDenied):
-                admin.load_model("evil/1")
-            with pytest.raises(PermissionDenied):
-                client.load_model("evil/1")
-    finally:
-        client.close()
-
-
-# -- class paths in training specs -------------------------------------------------------------
-
-
 @pytest.fixture
-def planted(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any]]:
-    """A module on the server's path whose import writes a marker file (and defines an estimator)."""
-    import sys
-
+def planted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A module on the server's path whose import writes a marker file (and re-exports classes)."""
     name = f"carnet_planted_{os.getpid()}"
     marker = tmp_path / "imported"
     (tmp_path / f"{name}.py").write_text(
@@ -151,47 +103,165 @@ def planted(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     sys.modules.pop(name, None)
 
 
-def test_a_server_imports_no_module_an_editor_names(tmp_path: Any, planted: tuple[str, Any]) -> None:
-    import sys
+def _upload(api: Any, user: str, name: str, data: bytes) -> Any:
+    meta = {"flavor": "sklearn", "signature": [{"name": "x", "dtype": "float64"}], "project": "demo"}
+    return api.http.post(
+        f"/models/{name}/objects",
+        data={"meta": json.dumps(meta)},
+        files={"file": ("model.skops", data, "application/octet-stream")},
+        headers=api.as_(user),
+    )
 
-    from sklearn.datasets import load_breast_cancer
 
+# -- probe 1: model files ----------------------------------------------------------------------
+
+
+@needs_reexport
+def test_over_http_the_upload_is_refused_and_a_stored_one_never_loads(tmp_path: Path, victim_fd: int) -> None:
+    with Client(str(tmp_path / "ws")) as client:
+        services = client.services
+        data = forged(victim_fd)
+        users = {"ed": {"demo": "editor"}, "root": {"*": "admin"}}
+        with running_api(services, users) as api:
+            before = len(client.audit_log(limit=1000))
+            body = problem(_upload(api, "ed", "evil", data), 403, "PermissionDenied", "file")
+            assert REEXPORT in body["detail"]
+            assert len(client.audit_log(limit=1000)) == before
+            assert api.http.get("/models/evil", headers=api.as_("root")).status_code == 404
+            # a file already in the registry (stored by an embedded process) is refused at load
+            digest = services.ctx.artifacts.put_bytes(data).digest
+            signature = Signature((ColumnSpec("x", "float64"),))
+            services.registry.register_stored("evil", digest, "sklearn", signature, project="demo")
+            with Client(api.url, token=api.tokens["root"]) as admin:
+                with pytest.raises(PermissionDenied, match="can never be loaded"):
+                    admin.load_model("evil/1")
+                with pytest.raises(PermissionDenied):  # an explicit trust cannot lift it
+                    admin.load_model("evil/1", trusted=(REEXPORT, "multiprocessing.connection.Connection"))
+            with pytest.raises(PermissionDenied):
+                client.load_model("evil/1")
+
+
+def test_an_upload_naming_another_module_imports_nothing_on_the_server(
+    tmp_path: Path, planted: tuple[str, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
     module, marker = planted
-    client = Client(str(tmp_path / "ws"))
-    try:
+    with (
+        Client(str(tmp_path / "ws")) as client,
+        running_api(client.services, {"ed": {"demo": "editor"}}) as api,
+    ):
+        for name in (f"{module}.Foo", f"{module}.Bar", "this.Foo"):
+            body = problem(_upload(api, "ed", "evil", forged(None, name)), 403, "PermissionDenied", "file")
+            assert name in body["detail"]
+    assert not marker.exists() and module not in sys.modules
+    assert "this" not in sys.modules and "Beautiful is better than ugly" not in capfd.readouterr().out
+
+
+@needs_reexport
+def test_the_server_refuses_to_load_a_forged_run_model(tmp_path: Path, victim_fd: int) -> None:
+    """``POST /runs/{id}/evaluate`` loads a run's model on the server: a forged one is refused there."""
+    with Client(str(tmp_path / "ws")) as client:
         client.log_dataframe(load_breast_cancer(as_frame=True).frame, "cancer", project="demo")
         users = {"ed": {"demo": "editor"}}
-        with running_api(client.services, users) as api:
+        with running_api(client.services, users) as api, Client(api.url, token=api.tokens["ed"]) as ed:
+            run = ed.create_run("demo", "forged")
+            art = ed.log_artifact_bytes(run.id, forged(victim_fd), "model/model.skops")
+            meta = {"flavor": "sklearn", "digest": art.digest}
+            ed.log_artifact_bytes(run.id, json.dumps(meta).encode(), "model/meta.json")
+            with pytest.raises(PermissionDenied, match=REEXPORT.replace(".", r"\.")):
+                ed.evaluate(run.id, "cancer@1")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["reexport", "plain data"])
+def test_carnet_serve_never_reports_ready_with_a_non_model(tmp_path: Path, kind: str) -> None:
+    if kind == "reexport" and not _reexport_exists():
+        pytest.skip("this scikit-learn does not re-export multiprocessing's Connection")
+    data = forged(0) if kind == "reexport" else sio.dumps({"weights": [1.0, 2.0]})
+    ws = str(tmp_path / "ws")
+    with Client(ws) as client:
+        digest = client.services.ctx.artifacts.put_bytes(data).digest
+        signature = Signature((ColumnSpec("x", "float64"),))
+        client.services.registry.register_stored("evil", digest, "sklearn", signature, project="demo")
+    port = _port()
+    done = subprocess.run(
+        [sys.executable, "-m", "carnet.cli.main", "--uri", ws, "serve", "evil/1", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and ("not trusted" in lines[0] or "not a scikit-learn model" in lines[0]), lines
+    assert done.stdout == ""  # never printed that it serves
+
+
+# -- probe 4: class paths in training specs ----------------------------------------------------
+
+
+def _spec(path: str) -> dict[str, Any]:
+    return {
+        "project": "demo",
+        "dataset": "cancer@1",
+        "task": "binary",
+        "target": "target",
+        "model": {"name": path},
+    }
+
+
+def test_a_server_imports_no_module_an_editor_names(
+    tmp_path: Path, planted: tuple[str, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    module, marker = planted
+    cancer = load_breast_cancer(as_frame=True).frame
+    with Client(str(tmp_path / "ws")) as client:
+        client.log_dataframe(cancer, "cancer", project="demo")
+        model = DummyClassifier().fit(cancer.drop(columns="target").head(50), cancer["target"].head(50))
+        client.log_model(model, "x", cancer.drop(columns="target").head(3), task="binary", project="demo")
+        client.set_model_alias("x", "production", 1)
+        with running_api(client.services, {"ed": {"demo": "editor"}}) as api:
             before = len(client.audit_log(limit=1000))
-            for path in (
-                f"{module}:Foo",
-                f"{module}.Foo",
-                "this:Foo",
-                "sklearn.callback._transport:Connection",
-            ):
-                spec = {"project": "demo", "dataset": "cancer@1", "task": "binary", "target": "target",
-                        "model": {"name": path}}  # fmt: skip
-                r = api.http.post("/train", json={"spec": spec}, headers=api.as_("ed"))
-                assert r.status_code == 422, r.text
-                body = r.json()
-                assert body["field"] == "model.name" and "CARNET_ALLOWED_MODEL_MODULES" in body["detail"], (
-                    body
-                )
-            assert not marker.exists() and module not in sys.modules
-            assert len(client.audit_log(limit=1000)) == before
+            for path in (f"{module}:Foo", f"{module}.Foo", "this:Foo", "os:system", "sklearn.__main__:X"):
+                r = api.http.post("/train", json={"spec": _spec(path)}, headers=api.as_("ed"))
+                body = problem(r, 422, "InvalidInput", "model.name")
+                assert path in body["detail"], body
+            r = api.http.post("/train", json={"spec": _spec(f"{module}:Foo")}, headers=api.as_("ed"))
+            assert "CARNET_ALLOWED_MODEL_MODULES" in r.json()["detail"]
             # a monitor's retraining spec follows the same rule
             spec = {"name": "m", "model": "x@production", "reference": "cancer@1", "window": "1h",
-                    "retrain": {"task": "binary", "dataset": "cancer", "target": "target",
+                    "retrain": {"project": "demo", "task": "binary", "dataset": "cancer", "target": "target",
                                 "model": {"name": f"{module}:Foo"}}}  # fmt: skip
-            r = api.http.post("/monitors", json=spec, headers=api.as_("ed"))
-            assert r.status_code in (403, 404, 422), r.text
-            assert not marker.exists()
-    finally:
-        client.close()
+            problem(
+                api.http.post("/monitors", json=spec, headers=api.as_("ed")),
+                422,
+                "InvalidInput",
+                "retrain.model.name",
+            )
+            assert len(client.audit_log(limit=1000)) == before
+    assert not marker.exists() and module not in sys.modules
+    assert "this" not in sys.modules and "Beautiful is better than ugly" not in capfd.readouterr().out
 
 
-def test_class_path_rules(planted: tuple[str, Any]) -> None:
-    from carnet.errors import InvalidInput
+def test_the_operator_allows_more_packages(tmp_path: Path, planted: tuple[str, Path]) -> None:
+    module, marker = planted
+    policy = replace(test_server_policy(), allowed_model_modules=(module,))
+    with Client(str(tmp_path / "ws")) as client:
+        client.log_dataframe(load_breast_cancer(as_frame=True).frame, "cancer", project="demo")
+        with running_api(client.services, {"ed": {"demo": "editor"}}, policy=policy) as api:
+            # allowed, so imported; but the class must be defined in an allowed package too
+            r = api.http.post("/train", json={"spec": _spec(f"{module}:Bar")}, headers=api.as_("ed"))
+            body = problem(r, 422, "InvalidInput", "model.name")
+            assert "defined in 'multiprocessing" in body["detail"]
+            assert marker.exists()
+
+
+def test_class_path_rules(planted: tuple[str, Path]) -> None:
     from carnet.training import check_model_path
 
     module, marker = planted
@@ -199,13 +269,38 @@ def test_class_path_rules(planted: tuple[str, Any]) -> None:
     check_model_path("sklearn.linear_model:LogisticRegression")
     check_model_path("sklearn.ensemble.RandomForestClassifier")
     check_model_path("carnet_example_task:QuantileRegression")  # an installed carnet plugin
-    with pytest.raises(InvalidInput, match="defined in 'multiprocessing"):
-        check_model_path("sklearn.callback._transport:Connection")
-    with pytest.raises(InvalidInput):
-        check_model_path("sklearnx.evil:Foo")  # a prefix of a name is not its package
+    check_model_path("carnet.tasks.forecasting_models:ETSForecaster")  # carnet's own models
+    for path in (
+        "sklearnx.evil:Foo",
+        "carnet.cli.main:cli",
+        "sklearn.__main__:X",
+        "sklearn..x:Y",
+        "this:Foo",
+    ):
+        with pytest.raises(InvalidInput) as err:
+            check_model_path(path)  # a prefix of a name is not its package; carnet's CLI holds no model
+        assert err.value.field == "model.name"
+    with pytest.raises(InvalidInput, match=r"retrain\.model\.name"):
+        check_model_path(f"{module}:Foo", field="retrain.model.name")
     assert not marker.exists()
     # the operator may allow a package; its class must then be defined there
     with pytest.raises(InvalidInput, match="defined in 'multiprocessing"):
         check_model_path(f"{module}:Bar", (module,))
     assert marker.exists()  # allowed: imported
     check_model_path(f"{module}:Foo", (module,))  # scikit-learn's class, re-exported: fine
+    if _reexport_exists():
+        with pytest.raises(InvalidInput, match="defined in 'multiprocessing"):
+            check_model_path("sklearn.callback._transport:Connection")
+
+
+def test_the_setting_is_read_from_the_environment(tmp_path: Path) -> None:
+    from carnet.config import server_policy
+
+    assert server_policy(
+        {"CARNET_ALLOWED_MODEL_MODULES": "catboost, mylib.models"}, tmp_path
+    ).allowed_model_modules == (
+        "catboost",
+        "mylib.models",
+    )
+    (tmp_path / "carnet.toml").write_text('allowed_model_modules = ["catboost"]\n')
+    assert server_policy({}, tmp_path).allowed_model_modules == ("catboost",)
