@@ -14,6 +14,7 @@ from sqlalchemy import Connection, create_engine, event, text
 from carnet import Client
 from carnet.domain import Metric, RunStatus
 from carnet.domain.audit import GENESIS_HASH, AuditEvent, chain_hash, payload_digest
+from carnet.domain.audit_digests import pairs_digest
 from carnet.errors import AlreadyExists, AuditIntegrityError, Conflict, NotFound
 from conftest import Workspace
 
@@ -136,7 +137,10 @@ def test_every_change_appends_exactly_one_event(client: Client, tmp_path: Path) 
     assert by_action["run.create"].payload["params"] == {"lr": "0.5"}
     assert by_action["run.create"].time == run.start_time
     end = dict(by_action["run.end"].payload)
-    assert len(end.pop("metrics_digest")) == 64  # every metric value at the end, for verify --deep
+    # the run's params, tags and every metric value at the end, for verify --deep
+    assert end.pop("params_digest") == pairs_digest(run.params.items())
+    assert end.pop("tags_digest") == pairs_digest(run.tags.items())
+    assert len(end.pop("metrics_digest")) == 64
     assert end == {"status": "failed", "error": "oom"}
     assert by_action["run.end"].time == run.end_time
     assert by_action["run.log_metrics"].payload["count"] == 2

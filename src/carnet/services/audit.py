@@ -84,7 +84,7 @@ class AuditService:
     def _deep(self, result: Verification) -> Verification:
         """``result`` with the rows that differ from the fold of the ledger (``ok`` false on any)."""
         with self.ctx.store.transaction(write=False) as tx:
-            report = deep_check(tx)
+            report = deep_check(tx, self.ctx.settings.audit_key)
         found = replace(
             result,
             ok=result.ok and not report.mismatches,

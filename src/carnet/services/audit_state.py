@@ -1,29 +1,31 @@
 """Deep verification: the state of the workspace must be the fold of its ledger.
 
-The chain proves what carnet recorded; this proves the tables still say the same. Replaying the
-events in order gives the expected model aliases, users (and whether disabled), roles, API token
-revocations, every run's params and tags, and the digest of every ended run's metric values
-(recorded by ``run.end``). The current rows are compared with it; each difference is a
-:class:`StateMismatch` naming the table, the key and both values. A run whose end event predates
-the metric digest is counted as not covered, not reported.
+The chain proves what carnet recorded; this proves the tables still say the same. The events
+are replayed in order (see :mod:`carnet.services.audit_fold` for the registry, users and
+operations, :mod:`carnet.services.audit_runs` for runs) and the result is compared with the
+current rows, read in the same snapshot. Each difference is a :class:`StateMismatch` naming the
+table, the key and both values; rows without any event and rows the ledger says exist but are
+missing are differences too.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carnet.domain.audit import AuditEvent
+from carnet.domain.audit import canonical_json
 from carnet.store.interfaces import Transaction
 
-__all__ = ["DeepReport", "StateMismatch", "deep_check"]
+__all__ = ["DeepReport", "Mismatches", "StateMismatch", "deep_check", "same"]
 
 
 @dataclass(frozen=True)
 class StateMismatch:
-    """One difference between the ledger's fold and the database: table, key, both values."""
+    """One difference between the ledger's fold and the database: table, key, both values
+    (``None``: no such row)."""
 
     table: str
     key: str
@@ -32,7 +34,7 @@ class StateMismatch:
 
     @property
     def message(self) -> str:
-        """One line: ``table key: ledger says X, database has Y``."""
+        """One line: ``table key: the ledger says X, the database has Y``."""
         said, has = _shown(self.expected), _shown(self.found)
         return f"{self.table} {self.key}: the ledger says {said}, the database has {has}"
 
@@ -43,7 +45,8 @@ class StateMismatch:
 
 @dataclass(frozen=True)
 class DeepReport:
-    """What deep verification found, and how many ended runs it could not cover (older ledgers)."""
+    """What deep verification found; ``runs_checked`` runs had every metric value compared,
+    ``runs_not_covered`` could not be (their events predate the digests)."""
 
     mismatches: tuple[StateMismatch, ...]
     runs_checked: int
@@ -51,113 +54,96 @@ class DeepReport:
 
 
 def _shown(value: Any) -> str:
-    return "(nothing)" if value is None else json.dumps(value, default=str)
+    return "(nothing)" if value is None else json.dumps(_plain(value), default=str)
 
 
-@dataclass
-class _Fold:
-    aliases: dict[tuple[str, str], int]
-    users: dict[str, bool]
-    roles: dict[tuple[str, str], str]
-    tokens: dict[int, tuple[str, bool]]
-    params: dict[str, dict[str, str]]
-    tags: dict[str, dict[str, str]]
-    metrics: dict[str, str | None]  # ended runs: digest at the end (None: not recorded)
+def _plain(value: Any) -> Any:
+    """JSON-like data with NaN as None (SQLite stores NaN as NULL) and tuples as lists."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
-def _fold(events: Iterator[AuditEvent]) -> _Fold:
-    f = _Fold({}, {}, {}, {}, {}, {}, {})
-    for e in events:
-        p, subject, action = e.payload, e.subject_id, e.action
-        if e.subject_type == "run":
-            if action == "run.create":
-                f.params[subject] = dict(p.get("params") or {})
-                f.tags[subject] = dict(p.get("tags") or {})
-            elif action in ("run.log_params", "run.log_batch", "run.end", "run.log_metrics"):
-                f.params.setdefault(subject, {}).update(p.get("params") or {})
-                if action == "run.end":
-                    f.metrics[subject] = p.get("metrics_digest")
-                elif "metrics_digest" in p:
-                    f.metrics[subject] = p["metrics_digest"]
-            elif action == "run.set_tags":
-                f.tags.setdefault(subject, {}).update(p.get("tags") or {})
-            elif action == "run.delete_tag":
-                f.tags.setdefault(subject, {}).pop(str(p.get("key")), None)
-        elif e.subject_type == "model":
-            if action in ("model.alias.set", "model.promote"):
-                f.aliases[(subject, str(p["alias"]))] = int(p["version"])
-            elif action == "model.rollback":
-                f.aliases[(subject, str(p["alias"]))] = int(p["to"])
-            elif action == "model.alias.delete":
-                f.aliases.pop((subject, str(p["alias"])), None)
-        elif e.subject_type == "user":
-            if action == "user.create":
-                f.users[subject] = False
-                for project, role in (p.get("roles") or {}).items():
-                    f.roles[(subject, project)] = role
-            elif action in ("user.disable", "user.enable"):
-                f.users[subject] = action == "user.disable"
-            elif action == "user.role.grant":
-                f.roles[(subject, str(p["project"]))] = str(p["role"])
-            elif action == "user.role.revoke":
-                f.roles.pop((subject, str(p["project"])), None)
-            elif action == "token.create":
-                f.tokens[int(p["token_id"])] = (subject, False)
-            elif action == "token.revoke":
-                f.tokens[int(p["token_id"])] = (subject, True)
-    return f
+def same(a: Any, b: Any) -> bool:
+    """Whether two values are the same data (canonical JSON, NaN equal to NULL)."""
+    return a == b or canonical_json(_plain(a)) == canonical_json(_plain(b))
 
 
-def _compare(table: str, expected: dict[Any, Any], found: dict[Any, Any], out: list[StateMismatch]) -> None:
-    for key in sorted(set(expected) | set(found), key=str):
-        if expected.get(key) != found.get(key):
-            shown = "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
-            out.append(StateMismatch(table, shown, expected.get(key), found.get(key)))
+def _order(key: Any) -> Any:
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in parts)
 
 
-def _compare_pairs(
-    table: str,
-    expected: dict[str, dict[str, str]],
-    rows: Iterator[tuple[str, str, str]],
-    out: list[StateMismatch],
-) -> None:
-    found: dict[str, dict[str, str]] = {}
-    for run, key, value in rows:
-        found.setdefault(run, {})[key] = value
-    for run in sorted(set(expected) | set(found)):
-        want, have = expected.get(run, {}), found.get(run, {})
-        for key in sorted(set(want) | set(have)):
-            if want.get(key) != have.get(key):
-                out.append(StateMismatch(table, f"{run}/{key}", want.get(key), have.get(key)))
+def shown_key(key: Any) -> str:
+    """A key as printed: tuple parts joined by ``/``."""
+    return "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
 
 
-def deep_check(tx: Transaction) -> DeepReport:
-    """Fold every event of ``tx``'s snapshot and compare with the current rows."""
-    fold = _fold(tx.audit.iter_all())
-    state = tx.state
-    out: list[StateMismatch] = []
-    _compare("model_aliases", fold.aliases, state.aliases(), out)
-    _compare("users", fold.users, state.users(), out)
-    _compare("project_roles", fold.roles, state.roles(), out)
-    _compare(
-        "api_tokens",
-        {k: list(v) for k, v in fold.tokens.items()},
-        {k: list(v) for k, v in state.tokens().items()},
-        out,
-    )
-    _compare_pairs("params", fold.params, state.params(), out)
-    _compare_pairs("tags", fold.tags, state.tags(), out)
-    digests = dict(state.metric_digests())
-    checked = not_covered = 0
-    for run, want in sorted(fold.metrics.items()):
-        if want is None:
-            not_covered += 1
-            continue
-        checked += 1
-        have = digests.get(run, _EMPTY_DIGEST)
-        if have != want:
-            out.append(StateMismatch("metrics", run, want, have))
-    return DeepReport(tuple(out), checked, not_covered)
+_MISSING = object()
 
 
-_EMPTY_DIGEST = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # SHA-256 of nothing
+class Mismatches:
+    """Collects the differences, table by table."""
+
+    def __init__(self) -> None:
+        self.items: list[StateMismatch] = []
+
+    def add(self, table: str, key: str, expected: Any, found: Any) -> None:
+        """One difference."""
+        self.items.append(StateMismatch(table, key, _plain(expected), _plain(found)))
+
+    def compare(
+        self,
+        table: str,
+        expected: Mapping[Any, Any],
+        found: Mapping[Any, Any],
+        *,
+        key: Callable[[Any], str] = shown_key,
+    ) -> None:
+        """Rows by key: a row on one side only is a difference; for dict rows, each field the
+        ledger states (the ledger may state fewer fields than the table holds) is compared."""
+        for k in sorted(set(expected) | set(found), key=_order):
+            want, have = expected.get(k, _MISSING), found.get(k, _MISSING)
+            if want is _MISSING:
+                self.add(table, key(k), None, have)
+            elif have is _MISSING:
+                self.add(table, key(k), want, None)
+            elif isinstance(want, Mapping) and isinstance(have, Mapping):
+                for field, value in want.items():
+                    if not same(value, have.get(field)):
+                        self.add(table, f"{key(k)}/{field}", value, have.get(field))
+            elif not same(want, have):
+                self.add(table, key(k), want, have)
+
+    def compare_lists(
+        self, table: str, expected: Mapping[Any, list[Any]], found: Mapping[Any, list[Any]]
+    ) -> None:
+        """Sequences by key (history tables), entry by entry: ``key#n`` names the n-th entry."""
+        for k in sorted(set(expected) | set(found), key=_order):
+            want, have = expected.get(k, []), found.get(k, [])
+            prefix = shown_key(k)
+            for i in range(max(len(want), len(have))):
+                self.compare(
+                    table,
+                    {i + 1: want[i]} if i < len(want) else {},
+                    {i + 1: have[i]} if i < len(have) else {},
+                    key=lambda n: f"{prefix}#{n}",  # noqa: B023 - used before the loop moves on
+                )
+
+
+def deep_check(tx: Transaction, audit_key: str | None = None) -> DeepReport:
+    """Fold every event of ``tx``'s snapshot and compare with the current rows.
+
+    ``audit_key`` is ``CARNET_AUDIT_KEY`` (the row hashes of metric batches are keyed by it).
+    """
+    from carnet.services.audit_fold import check_workspace
+    from carnet.services.audit_runs import check_runs
+
+    out = Mismatches()
+    check_workspace(tx.state, out)
+    checked, not_covered = check_runs(tx.state, out, audit_key)
+    return DeepReport(tuple(out.items), checked, not_covered)

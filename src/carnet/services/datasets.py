@@ -131,6 +131,7 @@ class DatasetService:
                     "columns": version.num_columns,
                     "source": version.source,
                     "parent": str(parent) if parent else None,
+                    "project": project,
                 },
             )
             return tx.datasets.get(name, version.version), True

@@ -439,11 +439,15 @@ class MonitoringService:
                 "monitor",
                 monitor.name,
                 {
-                    "windows": [{"seq": w.seq, "rows": w.rows, "versions": list(w.versions)} for w in new],
+                    "windows": [
+                        {"seq": w.seq, "rows": w.rows, "versions": list(w.versions), "report": w.report}
+                        for w in new
+                    ],
                     "relabeled": result.relabeled,
                     "files": [f.id for f in files],
                     "pending_rows": len(rest),
                     "alerts": [t.to_dict() for t in transitions],
+                    "state": _public_state(state),
                 },
                 now=now,
             )

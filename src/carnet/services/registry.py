@@ -256,6 +256,7 @@ class RegistryService:
                             "derived_from": mv.derived_from,
                             "allow_pickle": mv.allow_pickle,
                             "datasets": mv.datasets,
+                            "tags": dict(mv.tags),
                         },
                     )
                     return mv
@@ -341,7 +342,8 @@ class RegistryService:
             )
             if previous is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", field="alias")
-            record(self.ctx, tx, "model.alias.delete", "model", name, {"alias": alias, "previous": previous})
+            payload = {"alias": alias, "previous": previous, "reason": reason}
+            record(self.ctx, tx, "model.alias.delete", "model", name, payload)
             return previous
 
     def set_tags(self, name: str, tags: Mapping[str, str], version: int | None = None) -> None:

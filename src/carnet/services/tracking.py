@@ -22,6 +22,7 @@ from carnet.domain import (
     parse_filter,
     parse_order_by,
 )
+from carnet.domain.audit_digests import metric_row, metric_row_hash, metric_sum_key, sum_hex
 from carnet.domain.datasets import check_name
 from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
@@ -255,22 +256,25 @@ class TrackingService:
         if not metrics and not clean:
             return 0
         with self.ctx.store.transaction() as tx:
+            ended = False
             if allow_ended and not clean:
-                tx.runs.status(run_id)
+                ended = tx.runs.status(run_id).terminal
             else:
                 self._running(tx, run_id)
             payload = self._write_batch(tx, run_id, metrics, clean)
+            if ended:  # late values: the run's metric digest at its end, renewed (audit verify --deep)
+                payload["metrics_digest"] = tx.state.metric_digest(run_id)
             action = (
                 "run.log_batch" if metrics and clean else ("run.log_params" if clean else "run.log_metrics")
             )
             record(self.ctx, tx, action, "run", run_id, payload)
         return len(metrics)
 
-    @staticmethod
     def _write_batch(
-        tx: Transaction, run_id: str, metrics: Sequence[Metric], params: dict[str, str]
+        self, tx: Transaction, run_id: str, metrics: Sequence[Metric], params: dict[str, str]
     ) -> dict[str, Any]:
-        """Write params and metrics; returns the audit payload describing them."""
+        """Write params and metrics; returns the audit payload describing them (``values_sum``:
+        the order-free digest of the rows, which batches add up to, see carnet.domain.audit_digests)."""
         payload: dict[str, Any] = {}
         if params:
             tx.runs.add_params(run_id, params)
@@ -278,10 +282,14 @@ class TrackingService:
         if metrics:
             tx.runs.add_metrics(run_id, metrics)
             rows = [[m.key, None if m.value != m.value else m.value, m.step, m.timestamp] for m in metrics]
+            key = metric_sum_key(self.ctx.settings.audit_key)
+            hashes = (metric_row_hash(metric_row(m.key, m.value, m.step, m.timestamp), key) for m in metrics)
+            total = sum(hashes)
             payload.update(
                 count=len(metrics),
                 keys=sorted({m.key for m in metrics}),
                 values_sha256=hashlib.sha256(canonical_json(rows)).hexdigest(),
+                values_sum=sum_hex(total),
             )
         return payload
 
@@ -315,8 +323,9 @@ class TrackingService:
         with self.ctx.store.transaction() as tx:
             if tx.runs.finish(run_id, status, now, error):  # it was running: the common case
                 payload = self._write_batch(tx, run_id, metrics, clean)
-                # every metric value of the run at its end, so an edited row is found (audit verify --deep)
-                payload["metrics_digest"] = tx.state.metric_digest(run_id)
+                # the run's params, tags and every metric value at its end, so an edited row is found
+                # (audit verify --deep): one query a table
+                payload.update(tx.state.run_digests(run_id))
                 record(
                     self.ctx,
                     tx,
