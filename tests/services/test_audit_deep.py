@@ -328,16 +328,18 @@ def test_rows_without_any_event_are_reported(client: Client, services: Any) -> N
         r=rid,
     )
     _sql(services, "INSERT INTO params (run_id, key, value) VALUES (:r, 'a', '1')", r=rid)
-    _sql(
-        services,
-        "INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (:r, 'm', 1.0, 0, 1.0)",
-        r=rid,
-    )
+    for table in ("metrics", "latest_metrics"):
+        _sql(
+            services,
+            f"INSERT INTO {table} (run_id, key, value, step, timestamp) VALUES (:r, 'm', 1.0, 0, 1.0)",
+            r=rid,
+        )
     assert client.verify_audit().ok
     v = client.verify_audit(deep=True)
     assert [(m.table, m.key, m.expected) for m in v.state] == [
-        ("runs", rid, None), ("params", f"{rid}/a", None), ("metrics", rid, None), ("latest_metrics", f"{rid}/m", {"value": 1.0, "step": 0, "timestamp": 1.0}),
+        ("runs", rid, None), ("params", f"{rid}/a", None), ("metrics", rid, None), ("latest_metrics", f"{rid}/m", None),
     ]  # fmt: skip
+    assert v.state[3].found == {"value": 1.0, "step": 0, "timestamp": 1.0}
     assert v.state[0].found == {
         "project": "deep",
         "name": "forged",
