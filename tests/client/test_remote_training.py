@@ -231,8 +231,9 @@ def test_a_search_spec_runs_its_trials_where_the_data_is(sides: dict[str, Side])
     assert ("search", 2, 2) in remote_events and remote_events == local_events
     client = sides["remote"].client
     best = client.get_run(remote["best_run"])
-    assert best.parent_id == remote["run_id"] and best.tags["best_trial"] == str(remote["best_trial"])
-    parent = client.get_run(remote["run_id"])
+    assert remote["run_id"] == remote["best_run"] and [r["rank"] for r in remote["leaderboard"]] == [1, 2]
+    assert best.parent_id == remote["parent_run_id"] and best.tags["best_trial"] == str(remote["best_trial"])
+    parent = client.get_run(remote["parent_run_id"])
     assert parent.tags["kind"] == "search" and parent.environment.get("seed") == 5
 
 

@@ -108,7 +108,7 @@ search:
 """
     )
     result = ws.train(spec)
-    parent = ws.get_run(result["run_id"])
+    parent = ws.get_run(result["parent_run_id"])
     children = ws.child_runs(parent.id)
     assert len(children) == 5  # 4 trials + the refitted best
     assert parent.tags["best_run"] in children

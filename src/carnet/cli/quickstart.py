@@ -96,8 +96,16 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     refuse_server("carnet quickstart", uri)
     client = Client(uri, artifacts=artifacts)
     ctx.call_on_close(client.close)
+    previous = _check_workspace(client)  # every precondition, before the first change
     if not as_json:
-        out.print(f"[bold]carnet quickstart[/bold] in workspace {client.uri}")
+        if previous:
+            out.print(
+                f"[bold]carnet quickstart[/bold] continues in workspace {client.uri} (round {previous + 1}: "
+                f"the earlier runs and model versions are kept; for a fresh start use "
+                f"carnet --uri NEW_FOLDER quickstart)"
+            )
+        else:
+            out.print(f"[bold]carnet quickstart[/bold] in the new workspace {client.uri}")
 
     frame = load_breast_cancer(as_frame=True).frame
     held = frame.sample(frac=0.25, random_state=0).sort_index()
@@ -152,13 +160,14 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     served = monitored = None
     if governed["promoted"]:
         served = _serve_demo(client, held.drop(columns=["target"]))
-        monitored = _monitor_demo(client, holdout.ref)
+        monitored = _monitor_demo(client, holdout.ref, create=not _has_monitor(client))
     verification = client.verify_audit()
     elapsed = time.perf_counter() - started
     if as_json:
         emit_json(
             {
                 "workspace": client.uri,
+                "round": previous + 1,
                 "dataset": version.ref,
                 "runs": results,
                 "best_run": best["run_id"],
@@ -212,19 +221,63 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
         out.print(
             f"audit ledger: [red]BROKEN[/red] at event {verification.broken_seq}: {verification.reason}"
         )
-    u = f"--uri {uri} " if uri else ""
-    b = best["run_id"][:12]
     out.print(f"done in {elapsed:.1f}s. Next:")
-    out.print(f"  carnet {u}runs show {b}                      # metrics, plots, reports, the model")
-    out.print(f"  carnet {u}runs compare {' '.join(r['run_id'][:12] for r in results)} --only-diff")
-    out.print(f"  carnet {u}evaluate {b} {version.ref}")
-    out.print(f"  carnet {u}runs reproduce {b}")
-    out.print(f"  carnet {u}automl {version.ref} --target target --time-budget 60")
-    out.print(f"  carnet {u}models show {MODEL}@production")
-    out.print(f"  carnet {u}serve {MODEL}@production --port 8080")
-    out.print(f"  carnet {u}monitor show {MONITOR}; carnet {u}monitor report {MONITOR} -o monitor.html")
-    out.print(f"  carnet {u}models card {MODEL} {governed['version']} --format html --out card.html")
-    out.print(f"  carnet {u}audit log --subject run:{best['run_id']}")
+    runs = [r["run_id"] for r in results]
+    for line in next_steps(uri, best["run_id"], runs, version.ref, holdout.ref, governed):
+        out.print(f"  {line}")
+
+
+def next_steps(
+    uri: str | None, best: str, runs: list[str], dataset: str, holdout: str, governed: dict[str, Any]
+) -> list[str]:
+    """The commands that open what the quickstart made: reports, logs, metrics, lineage, explanations."""
+    u = f"--uri {uri} " if uri else ""
+    b = best[:12]
+    ref = f"{MODEL}/{governed['version']}"
+    return [
+        f"carnet {u}runs show {b}                 # metrics, params, artifacts, the model",
+        f"carnet {u}runs open {b}                 # the evaluation report in a browser",
+        f"carnet {u}runs artifacts {b} -o report  # download the reports and plots, verified",
+        f"carnet {u}runs log {b}                  # the training log",
+        f"carnet {u}runs metrics {b}              # every metric (--plot metrics.png)",
+        f"carnet {u}runs compare {' '.join(r[:12] for r in runs)} --only-diff",
+        f"carnet {u}evaluate {b} {holdout}        # score the model on rows it never saw",
+        f"carnet {u}explain {ref} {holdout} --rows 0-4 -o explain  # why it predicts what it does",
+        f"carnet {u}stress {ref} {holdout} -o stress.html",
+        f"carnet {u}lineage {dataset}             # what used the data, and what came of it",
+        f"carnet {u}runs reproduce {b}",
+        f"carnet {u}models show {MODEL}@production",
+        f"carnet {u}models card {ref} --format html -o card.html",
+        f"carnet {u}monitor show {MONITOR}",
+        f"carnet {u}monitor report {MONITOR} -o monitor.html",
+        f"carnet {u}audit log --subject run:{best}",
+        f"carnet {u}serve {MODEL}@production --port 8080   # inference; the REST API is carnet server",
+    ]
+
+
+def _check_workspace(client: Any) -> int:
+    """How many quickstarts this workspace has seen (0: none); refuses, before any change, a workspace
+    whose model or monitor of the same name is not the quickstart's."""
+    from carnet.errors import Conflict, NotFound
+
+    fix = "run the quickstart in a fresh workspace: carnet --uri NEW_FOLDER quickstart"
+    try:
+        model = client.get_model(MODEL)
+    except NotFound:
+        model = None
+    if model is not None and model.project != PROJECT:
+        raise Conflict(f"model {MODEL!r} exists in project {model.project!r}, not {PROJECT!r}; {fix}")
+    if _has_monitor(client):
+        monitor = client.services.monitoring.get(MONITOR)
+        if monitor.model != f"{MODEL}@production":
+            raise Conflict(f"monitor {MONITOR!r} watches {monitor.model}, not {MODEL}@production; {fix}")
+    if model is None:
+        return 0
+    return len(client.model_versions(MODEL))
+
+
+def _has_monitor(client: Any) -> bool:
+    return any(m.name == MONITOR for m in client.services.monitoring.list())
 
 
 def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
@@ -254,19 +307,21 @@ def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
     }
 
 
-def _monitor_demo(client: Any, reference: str) -> dict[str, Any]:
-    """A monitor over the served model's prediction log, one pass, and what it found."""
+def _monitor_demo(client: Any, reference: str, *, create: bool) -> dict[str, Any]:
+    """A monitor over the served model's prediction log (made on the first round), one pass, and what
+    it found."""
     service = client.services.monitoring
-    service.create(
-        {
-            "name": MONITOR,
-            "model": f"{MODEL}@production",
-            "reference": reference,
-            "target": "target",
-            "window": "150rows",
-            "rules": ["drift.share_drifted > 0.15"],
-        }
-    )
+    if create:
+        service.create(
+            {
+                "name": MONITOR,
+                "model": f"{MODEL}@production",
+                "reference": reference,
+                "target": "target",
+                "window": "150rows",
+                "rules": ["drift.share_drifted > 0.15"],
+            }
+        )
     result = service.run(MONITOR, flush=True)
     return {
         "name": MONITOR,

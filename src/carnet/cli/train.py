@@ -12,15 +12,29 @@ from carnet.cli.render import console, emit_json, get_client, handle_errors, jso
 __all__ = ["automl", "evaluate", "train"]
 
 
-def _metrics_table(title: str, metrics: dict[str, float], intervals: dict[str, Any]) -> Any:
+def _metrics_table(
+    title: str, metrics: dict[str, float], intervals: dict[str, Any], cv: dict[str, Any] | None = None
+) -> Any:
+    """Headline metrics: with cross-validation the mean ± std over the folds, else the value with
+    its bootstrap interval."""
     from rich.table import Table
 
+    if cv:
+        table = Table("metric", "mean over folds", "± std", title=title)
+        for name, value in metrics.items():
+            std = cv.get(f"cv_{name}_std")
+            table.add_row(name, _num(value), "" if std is None else f"{std:.2g}")
+        return table
     table = Table("metric", "value", "95% interval", title=title)
     for name, value in metrics.items():
         ci = intervals.get(name)
         interval = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
-        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value), interval)
+        table.add_row(name, _num(value), interval)
     return table
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @click.command()
@@ -45,6 +59,9 @@ def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
     client = get_client(ctx, create=True)
     with stage_progress(not as_json) as progress:
         outcome = client.train(spec.read_text(encoding="utf-8"), progress=progress)
+    if isinstance(outcome, dict):  # a spec with a search: section
+        _show_search(outcome, as_json)
+        return
     if as_json:
         emit_json(
             {
@@ -56,13 +73,53 @@ def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
         )
         return
     out = console()
-    out.print(_metrics_table(f"run {outcome.run_id}", outcome.metrics, outcome.intervals))
-    if outcome.cv:
-        out.print(
-            "cross-validation: "
-            + ", ".join(f"{k}={v:.4g}" for k, v in outcome.cv.items() if k.endswith("_mean"))
-        )
+    out.print(_metrics_table(f"run {outcome.run_id}", outcome.metrics, outcome.intervals, outcome.cv))
+    _fold_note(out, outcome.cv)
     out.print(f"details: carnet runs show {outcome.run_id}")
+
+
+def _fold_note(out: Any, cv: dict[str, Any]) -> None:
+    """Where the per-fold values are, under a cross-validated headline."""
+    if cv:
+        out.print("each fold's value: carnet runs metrics RUN fold_<metric> (step = fold)")
+
+
+def _show_search(result: dict[str, Any], as_json: bool) -> None:
+    """A search's leaderboard, best first, then the refitted best model's run."""
+    if as_json:
+        emit_json(result)
+        return
+    from rich.table import Table
+
+    metric, rows = result["metric"], result["leaderboard"]
+    table = Table(
+        "rank", "trial", metric, "params", "state", "seconds", "run",
+        title=f"search leaderboard ({result['direction']} {metric}, best first)",
+    )  # fmt: skip
+    shown = rows[:15]
+    for row in shown:
+        value = row["value"]
+        params = ", ".join(f"{k}={_num(v)}" for k, v in row["params"].items())
+        table.add_row(
+            str(row["rank"]),
+            str(row["trial"]),
+            "" if value is None else f"{value:.4g}",
+            params,
+            row["state"],
+            f"{row['seconds']:.1f}",
+            (row.get("run_id") or "")[:12],
+            style="bold green" if row["rank"] == 1 else None,
+        )
+    out = console()
+    out.print(table)
+    if len(rows) > len(shown):
+        out.print(f"... {len(rows) - len(shown)} more trials in search/leaderboard.json (or --json)")
+    cv = result.get("cv") or {}
+    title = f"best trial {result['best_trial']} refitted: run {result['run_id']}"
+    out.print(_metrics_table(title, result.get("metrics") or {}, result.get("intervals") or {}, cv))
+    _fold_note(out, cv)
+    out.print(f"search run: {result['parent_run_id']} ({result['trials']} trials)")
+    out.print(f"best model: carnet runs show {result['run_id']}")
 
 
 @click.command()

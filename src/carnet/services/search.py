@@ -163,6 +163,12 @@ class SearchService:
                 },
             )
             self.tracking.log_params(parent.id, {f"best.{k}": v for k, v in best.params.items()})
+            leaderboard = search_leaderboard(result, trial_runs)
+            self.tracking.log_artifact_bytes(
+                parent.id,
+                json.dumps(leaderboard, indent=2, default=str).encode(),
+                "search/leaderboard.json",
+            )
             self.tracking.log_metrics(
                 parent.id, [Metric(f"best_{result.metric}", _value(best.value), 0, time.time())]
             )
@@ -171,14 +177,21 @@ class SearchService:
             self.tracking.end_run(parent.id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
             raise
         return {
-            "run_id": parent.id,
+            "kind": "search",
+            "run_id": outcome.run_id,
+            "parent_run_id": parent.id,
             "best_run": outcome.run_id,
             "best_trial": best.number,
+            "best_trial_run": trial_runs.get(best.number),
             "metric": result.metric,
             "direction": result.direction,
             "best_value": best.value,
             "best_params": best.params,
             "trials": len(result.trials),
+            "leaderboard": leaderboard,
+            "metrics": outcome.metrics,
+            "intervals": {k: list(v) for k, v in outcome.intervals.items()},
+            "cv": outcome.cv,
         }
 
     # -- AutoML -------------------------------------------------------------------
@@ -283,6 +296,33 @@ class SearchService:
             "elapsed": result.elapsed,
             "test_metrics": outcome.metrics,
         }
+
+
+def search_leaderboard(result: Any, trial_runs: Mapping[int, str]) -> list[dict[str, Any]]:
+    """A search's trials best first (complete trials by their objective, then pruned, then failed),
+    each with its rank, trial number, objective value, params, state, seconds and child run."""
+    sign = -1.0 if result.direction == "maximize" else 1.0
+    order = {"complete": 0, "pruned": 1, "failed": 2}
+
+    def key(rec: Any) -> tuple[int, float, int]:
+        value = rec.value if rec.value is not None and rec.value == rec.value else None
+        return (order.get(rec.state, 3) if value is not None else 3, sign * (value or 0.0), rec.number)
+
+    rows = []
+    for rank, rec in enumerate(sorted(result.trials, key=key), start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "trial": rec.number,
+                "value": rec.value,
+                "params": rec.params,
+                "state": rec.state,
+                "seconds": rec.seconds,
+                "run_id": trial_runs.get(rec.number),
+                "error": rec.error,
+            }
+        )
+    return rows
 
 
 def _value(v: float | None) -> float:

@@ -269,12 +269,27 @@ class TrainingService:
     ) -> TrainOutcome:
         """Log the holdout evaluation's metrics, plots and reports, and the folds' scores."""
         now = time.time()
-        metrics = _evaluation_metrics(evaluation, now)
         cv: dict[str, float] = {}
+        headline, intervals = dict(evaluation.metrics), dict(evaluation.intervals)
+        context: dict[str, Any] = {
+            "run_id": run_id,
+            "dataset": spec.dataset,
+            "task": task.name,
+            "model": spec.model.name if spec.model else None,
+        }
         if len(result.folds) > 1:
+            # k folds: the headline is each metric's mean over the folds (its spread in cv_*_std, each
+            # fold's value as fold_<metric> at step = fold); the report and plots show the last fold
             for name, value in result.scores.items():
                 cv[f"cv_{name}_mean"] = float(value)
                 cv[f"cv_{name}_std"] = float(result.scores_std.get(name, 0.0))
+            headline = {k: result.scores.get(k, v) for k, v in headline.items()}
+            intervals = {}
+            context["evaluated_on"] = (
+                f"fold {len(result.folds)} of {len(result.folds)} (headline: mean over folds)"
+            )
+        metrics = _headline_metrics(headline, intervals, now)
+        if len(result.folds) > 1:
             for fold_result in result.folds:
                 metrics += [
                     Metric(f"fold_{k}", float(v), fold_result.fold, now)
@@ -284,20 +299,9 @@ class TrainingService:
         metrics += [Metric(k, v, 0, now) for k, v in cv.items() if finite(v)]
         metrics.append(Metric("fit_seconds", float(result.fit_seconds), 0, now))
         self.tracking.log_metrics(run_id, metrics)
-        self._store_evaluation(
-            run_id,
-            evaluation,
-            {
-                "run_id": run_id,
-                "dataset": spec.dataset,
-                "task": task.name,
-                "model": spec.model.name if spec.model else None,
-            },
-        )
-        log.line("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if finite(v)))
-        return TrainOutcome(
-            run_id, dict(evaluation.metrics), dict(evaluation.intervals), cv, evaluation, spec, result.fitted
-        )
+        self._store_evaluation(run_id, evaluation, context)
+        log.line("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in headline.items() if finite(v)))
+        return TrainOutcome(run_id, headline, intervals, cv, evaluation, spec, result.fitted)
 
     def _store_evaluation(
         self, run_id: str, evaluation: Any, context: dict[str, Any], prefix: str = ""
@@ -389,9 +393,25 @@ class TrainingService:
     def evaluate(self, run_id: str, dataset: str, *, progress: ProgressFn | None = None) -> TrainOutcome:
         """Score a trained run's model on a dataset version; the result is a new run linked to it."""
         source = self.tracking.get_run(run_id)
+        path = Path(dataset)
+        if path.suffix and path.exists():  # a file is checked against the model before it is registered
+            from carnet.data.tabular import read_table
+
+            meta = self._model_meta(run_id)
+            _check_evaluation_columns(meta, self.task(meta["task"]), read_table(path).column_names, str(path))
         ref = self.resolve_dataset(dataset, source.project)
         with self._helper(self.datasets.get(ref).num_rows) as helper:
             return self._evaluate(run_id, source, ref, helper, progress)
+
+    def _model_meta(self, run_id: str) -> dict[str, Any]:
+        """The stored model's metadata of a training run (its task, target and features)."""
+        arts = {a.path: a for a in self.tracking.list_artifacts(run_id)}
+        if MODEL_PATH not in arts or MODEL_META_PATH not in arts:
+            raise InvalidInput(
+                f"run {run_id} has no stored model; train one with: carnet train SPEC", field="run_id"
+            )
+        meta: dict[str, Any] = json.loads(self.ctx.artifacts.get_bytes(arts[MODEL_META_PATH].digest))
+        return meta
 
     def _evaluate(
         self, run_id: str, source: Any, ref: str, helper: Any, progress: ProgressFn | None
@@ -402,16 +422,8 @@ class TrainingService:
         task = self.task(meta["task"])
         _, frame = self.datasets.load_frame(ref)
         features = [f["name"] for f in meta["features"]]
-        missing = [c for c in features if c not in frame.columns]
-        if missing:
-            raise InvalidInput(
-                f"dataset {ref} lacks the model's feature columns: {', '.join(missing[:10])}", field="dataset"
-            )
         target = meta.get("target")
-        if task.supervised and (not target or target not in frame.columns):
-            raise InvalidInput(
-                f"dataset {ref} has no target column {target!r} to evaluate against", field="dataset"
-            )
+        _check_evaluation_columns(meta, task, list(frame.columns), f"dataset {ref}")
         options: dict[str, Any] = {}
         spec_text = self._artifact_text(run_id, SPEC_PATH)
         if spec_text:
@@ -528,10 +540,34 @@ def _headline(task: Any, names: list[str]) -> list[str]:
     return [primary, *others]
 
 
+def _check_evaluation_columns(meta: Mapping[str, Any], task: Any, columns: list[str], label: str) -> None:
+    """Refuse data lacking the model's feature columns or, for a supervised task, its target."""
+    have = set(columns)
+    missing = [f["name"] for f in meta["features"] if f["name"] not in have]
+    if missing:
+        raise InvalidInput(
+            f"{label} lacks the model's feature columns: {', '.join(missing[:10])}", field="dataset"
+        )
+    target = meta.get("target")
+    if task.supervised and (not target or target not in have):
+        raise InvalidInput(
+            f"{label} has no target column {target!r} to evaluate against; add it, or score the rows "
+            "without labels with: carnet serve",
+            field="dataset",
+        )
+
+
 def _evaluation_metrics(evaluation: Any, now: float) -> list[Metric]:
     """Headline metric values and their interval bounds (``<name>_ci_low`` / ``_ci_high``)."""
-    metrics = [Metric(k, float(v), 0, now) for k, v in evaluation.metrics.items() if finite(v)]
-    for name, (low, high) in evaluation.intervals.items():
+    return _headline_metrics(evaluation.metrics, evaluation.intervals, now)
+
+
+def _headline_metrics(
+    values: Mapping[str, Any], intervals: Mapping[str, tuple[float, float]], now: float
+) -> list[Metric]:
+    """Metric values and their interval bounds (``<name>_ci_low`` / ``_ci_high``)."""
+    metrics = [Metric(k, float(v), 0, now) for k, v in values.items() if finite(v)]
+    for name, (low, high) in intervals.items():
         metrics += [
             Metric(f"{name}_ci_low", float(low), 0, now),
             Metric(f"{name}_ci_high", float(high), 0, now),

@@ -1,0 +1,150 @@
+"""What a new user hits first: a search from ``carnet train``, cross-validated headlines, evaluating a
+file, and running the quickstart twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from carnet.cli.main import cli
+
+
+def invoke(*args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> str:
+    from sklearn.datasets import load_wine
+
+    ws = str(tmp_path / "ws")
+    wine = tmp_path / "wine.csv"
+    load_wine(as_frame=True).frame.to_csv(wine, index=False)
+    invoke("--uri", ws, "data", "add", str(wine), "--name", "wine")
+    return ws
+
+
+SEARCH = """
+dataset: wine@1
+task: multiclass
+target: target
+split: {kind: stratified_kfold, folds: 3}
+model: {name: random_forest, params: {n_estimators: 10}}
+search:
+  space: {max_depth: {type: int, low: 2, high: 6}}
+  n_trials: 3
+seed: 3
+"""
+
+
+def test_train_with_a_search_prints_the_leaderboard_and_the_refitted_best(ws: str, tmp_path: Path) -> None:
+    spec = tmp_path / "search.yaml"
+    spec.write_text(SEARCH)
+    out = invoke("--uri", ws, "train", str(spec))
+    assert "search leaderboard" in out and "best model: carnet runs show" in out
+    assert "Traceback" not in out
+
+    result = json.loads(invoke("--uri", ws, "train", str(spec), "--json"))
+    board = result["leaderboard"]
+    assert [row["rank"] for row in board] == [1, 2, 3]
+    values = [row["value"] for row in board]
+    assert values == sorted(values, reverse=True)  # f1_macro: best (highest) first
+    assert board[0]["trial"] == result["best_trial"] and board[0]["run_id"] == result["best_trial_run"]
+    shown = json.loads(invoke("--uri", ws, "runs", "show", result["run_id"], "--json"))
+    assert shown["parent_id"] == result["parent_run_id"]
+    assert shown["tags"]["best_trial"] == str(result["best_trial"])
+    assert any(a["path"].startswith("model/") for a in shown["artifacts"])  # the refit holds the model
+    parent = json.loads(invoke("--uri", ws, "runs", "show", result["parent_run_id"], "--json"))
+    assert parent["tags"]["best_run"] == result["run_id"]
+    assert "search/leaderboard.json" in {a["path"] for a in parent["artifacts"]}
+
+
+def test_kfold_headline_is_the_mean_over_folds(ws: str, tmp_path: Path) -> None:
+    spec = tmp_path / "kfold.yaml"
+    spec.write_text(
+        "dataset: wine@1\ntask: multiclass\ntarget: target\n"
+        "split: {kind: stratified_kfold, folds: 4}\nmodel: {name: logistic_regression}\nseed: 0\n"
+    )
+    out = json.loads(invoke("--uri", ws, "train", str(spec), "--json"))
+    for name, value in out["metrics"].items():
+        assert value == pytest.approx(out["cv"][f"cv_{name}_mean"]), name
+    assert out["intervals"] == {}  # no bootstrap interval of one fold under a mean over four
+    run = out["run_id"]
+    shown = json.loads(invoke("--uri", ws, "runs", "show", run, "--json"))
+    assert shown["metrics"]["accuracy"] == pytest.approx(out["cv"]["cv_accuracy_mean"])
+    text = invoke("--uri", ws, "train", str(spec))
+    assert "mean over folds" in text and "± std" in text
+
+    from carnet import Client
+
+    with Client(ws) as client:
+        folds = client.get_metric_history(run, "fold_accuracy")
+    assert sorted(m.step for m in folds) == [0, 1, 2, 3]
+    assert sum(m.value for m in folds) / 4 == pytest.approx(out["cv"]["cv_accuracy_mean"])
+
+
+def test_evaluate_refuses_a_file_without_the_target_before_registering_it(ws: str, tmp_path: Path) -> None:
+    spec = tmp_path / "one.yaml"
+    spec.write_text("dataset: wine@1\ntask: multiclass\ntarget: target\nmodel: {name: logistic_regression}\n")
+    run = json.loads(invoke("--uri", ws, "train", str(spec), "--json"))["run_id"]
+    from sklearn.datasets import load_wine
+
+    unlabeled = tmp_path / "unlabeled.csv"
+    load_wine(as_frame=True).frame.drop(columns=["target"]).to_csv(unlabeled, index=False)
+    before = json.loads(invoke("--uri", ws, "data", "list", "--json"))
+    result = CliRunner().invoke(cli, ["--uri", ws, "evaluate", run, str(unlabeled)])
+    assert result.exit_code == 2
+    assert "no target column 'target'" in result.output and "Traceback" not in result.output
+    assert json.loads(invoke("--uri", ws, "data", "list", "--json")) == before  # nothing registered
+
+    labeled = tmp_path / "labeled.csv"
+    load_wine(as_frame=True).frame.to_csv(labeled, index=False)
+    evaluated = json.loads(invoke("--uri", ws, "evaluate", run, str(labeled), "--json"))
+    assert evaluated["metrics"]["accuracy"] > 0.8
+
+
+def test_quickstart_runs_twice_in_one_workspace(tmp_path: Path) -> None:
+    ws = str(tmp_path / "qs")
+    first = json.loads(invoke("--uri", ws, "quickstart", "--json"))
+    assert first["round"] == 1 and first["model"]["promoted"] is True
+    again = CliRunner().invoke(cli, ["--uri", ws, "quickstart"])
+    assert again.exit_code == 0, again.output
+    assert "continues in workspace" in again.output and "round 2" in again.output
+    second = json.loads(invoke("--uri", ws, "quickstart", "--json"))
+    assert second["round"] == 3 and second["model"]["version"] == 3 and second["model"]["promoted"]
+    assert second["audit"]["ok"] is True
+    shown = json.loads(invoke("--uri", ws, "models", "show", "breast-cancer-clf@production", "--json"))
+    assert shown["version"] == 3
+
+
+def test_quickstart_refuses_a_foreign_monitor_before_any_change(tmp_path: Path) -> None:
+    from carnet import Client
+
+    ws = str(tmp_path / "qs")
+    data = tmp_path / "d.csv"
+    from sklearn.datasets import load_breast_cancer
+
+    load_breast_cancer(as_frame=True).frame.to_csv(data, index=False)
+    with Client(ws) as client:
+        version, _ = client.add_dataset(data, "other", project="mine")
+        run = client.train({"dataset": version.ref, "task": "binary", "target": "target", "project": "mine"})
+        client.register_model(run.run_id, "other-model")
+        client.set_model_alias("other-model", "live", 1)
+        client.services.monitoring.create(
+            {
+                "name": "breast-cancer-prod",
+                "model": "other-model@live",
+                "reference": version.ref,
+                "window": "50rows",
+            }
+        )
+        before = client.verify_audit().count
+    result = CliRunner().invoke(cli, ["--uri", ws, "quickstart"])
+    assert result.exit_code == 2 and "monitor 'breast-cancer-prod' watches other-model@live" in result.output
+    with Client(ws) as client:
+        assert client.verify_audit().count == before  # nothing was changed
