@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -79,16 +82,70 @@ def test_export_with_a_sample_types_each_column(mixed: pd.DataFrame) -> None:
     }
 
 
+class Doubler(TransformerMixin, BaseEstimator):
+    """A transformer skl2onnx knows no converter for."""
+
+    def fit(self, X: object, y: object = None) -> Doubler:
+        return self
+
+    def transform(self, X: object) -> np.ndarray:
+        return np.asarray(X, dtype=float) * 2
+
+
 def test_a_step_without_converter_is_named(mixed: pd.DataFrame) -> None:
-    cat = make_pipeline(CategoryStrings(), OneHotEncoder())
-    pre = ColumnTransformer([("num", StandardScaler(), ["a", "b"]), ("cat", cat, ["c"])])
+    pre = ColumnTransformer([("num", make_pipeline(Doubler(), StandardScaler()), ["a", "b"])])
     model = make_pipeline(pre, Ridge()).fit(mixed, mixed["a"])
     assert not OnnxFlavor().can_save(model)
-    with pytest.raises(InvalidInput, match=r"columntransformer/cat/categorystrings .*CategoryStrings") as err:
-        export_onnx(model, mixed)
+    with pytest.raises(InvalidInput, match=r"columntransformer/num/doubler .*Doubler") as err:
+        export_onnx(model, mixed[["a", "b"]])
     assert err.value.field == "model"
-    with pytest.raises(InvalidInput, match="CategoryStrings"):
+    with pytest.raises(InvalidInput, match="Doubler"):
         OnnxFlavor().dumps(model)
+
+
+def test_carnet_category_strings_export_with_missing_values(tmp_path: Path) -> None:
+    """A model carnet trains on a table with a categorical column (and missing values in it) exports
+    to ONNX and predicts exactly as the scikit-learn pipeline does, missing values included."""
+    from sklearn.datasets import load_wine
+
+    from carnet import Client
+
+    frame = load_wine(as_frame=True).frame
+    frame["cellar"] = np.where(frame["alcohol"] > 13, "north", "south")
+    frame.loc[::5, "cellar"] = None
+    frame["grade"] = np.where(frame["hue"] > 1, 1.0, 2.0)  # numbers used as categories below
+    frame["grade"] = frame["grade"].astype(object)
+    frame.loc[::7, "grade"] = "unknown"
+    path = tmp_path / "wine.csv"
+    frame.to_csv(path, index=False)
+    with Client(str(tmp_path / "ws")) as client:
+        version, _ = client.add_dataset(path, "wine")
+        spec = {"dataset": version.ref, "task": "multiclass", "target": "target",
+                "model": {"name": "random_forest", "params": {"n_estimators": 20}}, "seed": 0}  # fmt: skip
+        run = client.train(spec).run_id
+        client.register_model(run, "wine")
+        client.export_model("wine/1", tmp_path / "wine.onnx")
+        model = client.load_model("wine/1")
+    assert any(isinstance(est, CategoryStrings) for est in _steps(model))
+    loaded = OnnxFlavor().loads((tmp_path / "wine.onnx").read_bytes())
+    X = pd.read_csv(path).drop(columns=["target"])
+    assert X["cellar"].isna().sum() > 0
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert np.allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-5)
+
+
+def _steps(model: object) -> list[object]:
+    from sklearn.compose import ColumnTransformer as CT
+    from sklearn.pipeline import Pipeline
+
+    out: list[object] = [model]
+    if isinstance(model, Pipeline):
+        for _, step in model.steps:
+            out += _steps(step)
+    if isinstance(model, CT):
+        for _, est, _cols in model.transformers_:
+            out += _steps(est)
+    return out
 
 
 def test_bad_samples_and_models_are_invalid_input(data: tuple[pd.DataFrame, np.ndarray]) -> None:

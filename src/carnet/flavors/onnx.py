@@ -42,6 +42,23 @@ _NUMPY_TYPES = {
 }
 
 
+def _strings(values: Any) -> Any:
+    """A string input as carnet's pipelines see categories: missing values (NaN, None, ``pd.NA``) as
+    ``"nan"``, integral floats as integers (``1.0`` and ``1`` are one category)."""
+    import numpy as np
+    import pandas as pd
+
+    out = np.empty(values.shape, dtype=object)
+    for index, value in np.ndenumerate(values):
+        if value is None or pd.isna(value):
+            out[index] = "nan"
+        elif isinstance(value, float) and value.is_integer():
+            out[index] = str(int(value))
+        else:
+            out[index] = str(value)
+    return out
+
+
 def _is_onnx_proto(model: Any) -> bool:
     return type(model).__name__ == "ModelProto" and type(model).__module__.startswith("onnx")
 
@@ -72,14 +89,19 @@ def _leaves(model: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def _unsupported(model: Any) -> list[str]:
     """Steps of ``model`` skl2onnx has no converter for, as ``path (module.Class)``."""
-    try:
-        from skl2onnx._supported_operators import sklearn_operator_name_map
-    except ImportError:  # pragma: no cover - layout of another skl2onnx version
-        return []
+    from skl2onnx import get_model_alias
+
+    def known(est: Any) -> bool:
+        try:
+            get_model_alias(type(est))
+        except RuntimeError:
+            return False
+        return True
+
     return [
         f"{path} ({type(est).__module__}.{type(est).__qualname__})"
         for path, est in _leaves(model)
-        if type(est) not in sklearn_operator_name_map
+        if not known(est)
     ]
 
 
@@ -271,7 +293,7 @@ class OnnxModel:
             if dtype is None:
                 raise InvalidInput(f"ONNX input {name!r} has unsupported type {onnx_type}", field="X")
             if dtype == "object":
-                return np.asarray(values).astype(str).astype(object)
+                return _strings(np.asarray(values, dtype=object))
             return np.asarray(values).astype(dtype)
 
         frame = hasattr(X, "columns")

@@ -109,8 +109,20 @@ DENIED_NAMES = (
 #: non-estimator classes with their own state hooks or finalizer whose state is the model itself
 #: (their ``__setstate__`` rebuilds the native handle from model bytes)
 NATIVE_STATE_CLASSES = frozenset(
-    {"sklearn.tree._tree.Tree", "lightgbm.basic.Booster", "xgboost.core.Booster"}
+    {
+        "sklearn.tree._tree.Tree",
+        # the trees of hist_gradient_boosting: __setstate__ only re-types the node array
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # the search trees of nearest-neighbour models: their state is the tree's arrays
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "lightgbm.basic.Booster",
+        "xgboost.core.Booster",
+    }
 )
+
+#: modules whose every class is plain state behind native code (the distance metrics of neighbours)
+NATIVE_STATE_MODULES = ("sklearn.metrics._dist_metrics",)
 
 #: modules whose classes may be bases of a trusted class (plain data and abstract bases)
 _PLAIN_BASE_MODULES = frozenset({"builtins", "abc", "typing", "numbers", "_collections_abc"})
@@ -194,6 +206,8 @@ def denied(name: str, obj: Any = None) -> bool:
 def unsafe_instance(cls: type) -> bool:
     """A non-estimator class with a finalizer or its own state hooks (pickle-style side effects)."""
     if hasattr(cls, "get_params") or _where(cls) in NATIVE_STATE_CLASSES:
+        return False
+    if getattr(cls, "__module__", None) in NATIVE_STATE_MODULES:
         return False
     return any(
         hook in vars(base) for base in cls.__mro__ if base.__module__ != "builtins" for hook in _STATE_HOOKS

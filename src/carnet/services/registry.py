@@ -426,9 +426,10 @@ class RegistryService:
         from dataclasses import replace
 
         from carnet.flavors.onnx import export_onnx
+        from carnet.training.onnx_export import onnx_ready
 
         model, mv = self.load(ref)
-        data = export_onnx(model, _sample(mv))
+        data = export_onnx(onnx_ready(model), _sample(mv))
         if not register:
             return data, None
         info = self.ctx.artifacts.put_bytes(data)

@@ -80,7 +80,6 @@ MODELS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "gaussian_mixture": ("sklearn.mixture:GaussianMixture", {}),
         "agglomerative": ("sklearn.cluster:AgglomerativeClustering", {}),
         "dbscan": ("sklearn.cluster:DBSCAN", {}),
-        "birch": ("sklearn.cluster:Birch", {}),
     },
     "anomaly": {
         "isolation_forest": ("sklearn.ensemble:IsolationForest", {}),
