@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, out_option
 from carnet.errors import InvalidInput
 
 __all__ = ["drift"]
@@ -16,7 +16,7 @@ __all__ = ["drift"]
 @click.command()
 @click.argument("reference")
 @click.argument("current")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML report.")
+@out_option("Also write an HTML report to this file.", legacy=("--report",))
 @click.option("--method", "methods", multiple=True, help="COLUMN=METHOD (psi, js, wasserstein, chi2, ks).")
 @click.option("--multivariate", is_flag=True, help="Also run the domain-classifier check.")
 @click.option("--fail-on-drift", is_flag=True, help="Exit with code 1 when the dataset drifted.")
@@ -27,7 +27,7 @@ def drift(
     ctx: click.Context,
     reference: str,
     current: str,
-    report: Path | None,
+    out: Path | None,
     methods: tuple[str, ...],
     multivariate: bool,
     fail_on_drift: bool,
@@ -40,9 +40,10 @@ def drift(
 
     \b
     Example:
-      carnet drift churn-train@3 churn-march@1 --report drift.html
+      carnet drift churn-train@3 churn-march@1 -o drift.html
       carnet drift reference.parquet today.csv --method age=ks --json
     """
+    report = out
     options: dict[str, Any] = {}
     for m in methods:
         col, sep, method = m.partition("=")

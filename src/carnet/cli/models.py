@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.cli.render import (
+    console,
+    emit_json,
+    fmt_time,
+    get_client,
+    handle_errors,
+    json_option,
+    out_option,
+)
 from carnet.errors import GateFailed
 
 __all__ = ["models"]
@@ -37,6 +45,26 @@ def _version_dict(v: Any) -> dict[str, Any]:
         "created_at": v.created_at,
         "created_by": v.created_by,
     }
+
+
+def _version_of(
+    client: Any, ref: str, version: str | None, *, required: bool = True
+) -> tuple[str, int | None]:
+    """``(name, version)`` of ``NAME/3``, ``NAME@alias`` (resolved now) or the older ``NAME VERSION``;
+    ``NAME`` alone is the latest version (None) where ``required`` is False."""
+    from carnet.domain.models import ModelRef
+    from carnet.errors import InvalidInput
+
+    r = ModelRef.parse(ref, version)
+    if r.alias is not None:
+        return r.name, client.get_model_version(str(r)).version
+    if r.version is None and required:
+        raise InvalidInput(
+            f"name the version: {r.name}/VERSION or {r.name}@ALIAS (list them with: carnet models versions "
+            f"{r.name})",
+            field="ref",
+        )
+    return r.name, r.version
 
 
 def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -99,7 +127,11 @@ def register(
     """
     client = get_client(ctx)
     mv = client.register_model(
-        run_id, name, description=description, tags=_parse_tags(tags), derived_from=derived_from
+        client.resolve_run_id(run_id),
+        name,
+        description=description,
+        tags=_parse_tags(tags),
+        derived_from=derived_from,
     )
     if as_json:
         emit_json(_version_dict(mv))
@@ -291,8 +323,8 @@ def tag(
 
 
 @models.command("promote")
-@click.argument("name")
-@click.argument("version", type=int)
+@click.argument("ref", metavar="REF")
+@click.argument("version", required=False, metavar="[VERSION]")
 @click.option("--to", "alias", default="production", show_default=True, help="The alias to move.")
 @click.option("--dry-run", is_flag=True, help="Run the gates and show the table; change nothing.")
 @click.option(
@@ -307,22 +339,26 @@ def tag(
 @handle_errors
 def promote(
     ctx: click.Context,
-    name: str,
-    version: int,
+    ref: str,
+    version: str | None,
     alias: str,
     dry_run: bool,
     policy: Path | None,
     allow_pickle: bool,
     as_json: bool,
 ) -> None:
-    """Run the policy's gates on NAME VERSION and move the alias when all pass (exit 1 if refused).
+    """Run the policy's gates on a version and move the alias when all pass (exit 1 if refused).
+
+    REF is NAME/VERSION or NAME@ALIAS (NAME VERSION also works).
 
     \b
     Example:
-      carnet models promote churn 4 --to production
-      carnet models promote churn 4 --to production --dry-run --policy policy.yaml
+      carnet models promote churn/4 --to production
+      carnet models promote churn@staging --to production --dry-run --policy policy.yaml
     """
     client = get_client(ctx)
+    name, number = _version_of(client, ref, version)
+    assert number is not None
     status = console(stderr=True).status("running gates") if not as_json and sys.stderr.isatty() else None
 
     def progress(label: str, i: int, n: int) -> None:
@@ -335,7 +371,7 @@ def promote(
         try:
             result = client.promote(
                 name,
-                version,
+                number,
                 alias,
                 dry_run=dry_run,
                 policy=policy,
@@ -352,10 +388,10 @@ def promote(
     if as_json:
         emit_json(result)
     else:
-        title = f"{name}/{version} -> {alias}" + (" (dry run)" if dry_run else "")
+        title = f"{name}/{number} -> {alias}" + (" (dry run)" if dry_run else "")
         console().print(_gate_table(result, title))
         if result.passed:
-            click.echo(f"{'would move' if dry_run else 'moved'} {name}@{alias} to version {version}")
+            click.echo(f"{'would move' if dry_run else 'moved'} {name}@{alias} to version {number}")
         else:
             click.echo(
                 f"promotion refused: {sum(not r.passed for r in result.results)} gate(s) failed", err=True
@@ -365,25 +401,31 @@ def promote(
 
 
 @models.command("approve")
-@click.argument("name")
-@click.argument("version", type=int)
+@click.argument("ref", metavar="REF")
+@click.argument("version", required=False, metavar="[VERSION]")
 @click.option("--alias", default="production", show_default=True, help="The alias the approval is for.")
 @click.option("--comment", "-m", default="", help="Why you approve (recorded).")
 @json_option
 @click.pass_context
 @handle_errors
-def approve(ctx: click.Context, name: str, version: int, alias: str, comment: str, as_json: bool) -> None:
-    """Approve NAME VERSION for an alias as the configured user (CARNET_USER, else the OS user).
+def approve(
+    ctx: click.Context, ref: str, version: str | None, alias: str, comment: str, as_json: bool
+) -> None:
+    """Approve a version (REF: NAME/VERSION or NAME@ALIAS) for an alias as the signed-in user (on a
+    local workspace: CARNET_USER, else the OS user; such approvals are marked unauthenticated).
 
     \b
     Example:
-      carnet models approve churn 4 --comment "reviewed the fairness table"
+      carnet models approve churn/4 --comment "reviewed the fairness table"
     """
-    approval = get_client(ctx).approve(name, version, alias, comment)
+    client = get_client(ctx)
+    name, number = _version_of(client, ref, version)
+    assert number is not None
+    approval = client.approve(name, number, alias, comment)
     if as_json:
         emit_json(approval)
         return
-    click.echo(f"{approval.actor} approved {name}/{version} for {alias}")
+    click.echo(f"{approval.actor} approved {name}/{number} for {alias}")
 
 
 @models.command("rollback")
@@ -408,29 +450,30 @@ def rollback(ctx: click.Context, name: str, alias: str, reason: str, as_json: bo
 
 
 @models.command("card")
-@click.argument("name")
-@click.argument("version", type=int, required=False)
+@click.argument("ref", metavar="REF")
+@click.argument("version", required=False, metavar="[VERSION]")
 @click.option(
     "--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@out_option("Write to this file.", legacy=())
 @json_option
 @click.pass_context
 @handle_errors
 def card(
-    ctx: click.Context, name: str, version: int | None, fmt: str, out: Path | None, as_json: bool
+    ctx: click.Context, ref: str, version: str | None, fmt: str, out: Path | None, as_json: bool
 ) -> None:
-    """Render the model card of a version (latest when VERSION is omitted).
+    """Render the model card of a version (REF: NAME/VERSION, NAME@ALIAS, or NAME for the latest).
 
     \b
     Example:
-      carnet models card churn 4 --format html --out card.html
+      carnet models card churn/4 --format html -o card.html
     """
     client = get_client(ctx)
+    name, number = _version_of(client, ref, version, required=False)
     if as_json:
-        emit_json(client.model_card_data(name, version))
+        emit_json(client.model_card_data(name, number))
         return
-    text = client.model_card(name, version, fmt)
+    text = client.model_card(name, number, fmt)
     if out is None:
         click.echo(text)
         return
@@ -440,22 +483,24 @@ def card(
 
 
 @models.command("dossier")
-@click.argument("name")
-@click.argument("version", type=int, required=False)
-@click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The zip to write."
-)
+@click.argument("ref", metavar="REF")
+@click.argument("version", required=False, metavar="[VERSION]")
+@out_option("The zip to write.", required=True)
 @json_option
 @click.pass_context
 @handle_errors
-def dossier(ctx: click.Context, name: str, version: int | None, out: Path, as_json: bool) -> None:
+def dossier(ctx: click.Context, ref: str, version: str | None, out: Path, as_json: bool) -> None:
     """Write the auditor's dossier: card, reports, gate results, audit events and their verification.
+
+    REF is NAME/VERSION, NAME@ALIAS, or NAME for the latest version.
 
     \b
     Example:
-      carnet models dossier churn 4 --out churn-v4.zip
+      carnet models dossier churn/4 -o churn-v4.zip
     """
-    manifest = get_client(ctx).model_dossier(name, version, out)
+    client = get_client(ctx)
+    name, number = _version_of(client, ref, version, required=False)
+    manifest = client.model_dossier(name, number, out)
     if as_json:
         emit_json({"path": str(out), **manifest})
         return
@@ -465,9 +510,7 @@ def dossier(ctx: click.Context, name: str, version: int | None, out: Path, as_js
 @models.command("export")
 @click.argument("ref")
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
-@click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The file to write."
-)
+@out_option("The file to write.", required=True)
 @click.option("--register", is_flag=True, help="Also register the export as a new version of the model.")
 @json_option
 @click.pass_context
@@ -477,7 +520,7 @@ def export(ctx: click.Context, ref: str, fmt: str, out: Path, register: bool, as
 
     \b
     Example:
-      carnet models export churn@production --out churn.onnx --register
+      carnet models export churn@production -o churn.onnx --register
     """
     registered = get_client(ctx).export_model(ref, out, register=register)
     if as_json:

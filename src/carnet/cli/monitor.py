@@ -17,6 +17,7 @@ from carnet.cli.render import (
     get_client,
     handle_errors,
     json_option,
+    out_option,
     refuse_server,
     stage_progress,
     to_jsonable,
@@ -324,14 +325,12 @@ def show(ctx: click.Context, name: str, last: int, rollup: str | None, as_json: 
 
 @monitor.command("report")
 @click.argument("name")
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HTML file."
-)
+@out_option("The HTML file to write.", required=True, legacy=("--output",))
 @click.option("--last", type=int, help="Only the last N windows.")
 @json_option
 @click.pass_context
 @handle_errors
-def report(ctx: click.Context, name: str, output: Path, last: int | None, as_json: bool) -> None:
+def report(ctx: click.Context, name: str, out: Path, last: int | None, as_json: bool) -> None:
     """Write the monitor's HTML report: checks over time, latest distributions, alert history.
 
     \b
@@ -347,11 +346,11 @@ def report(ctx: click.Context, name: str, output: Path, last: int | None, as_jso
     latest = client.monitor_window_report(name, windows[-1].seq) if windows else None
     alerts = [a.to_dict() for a in client.list_alerts(name)]
     page = render_monitor_html(shown_spec(m), [w.to_dict() for w in windows], latest, alerts)
-    output.write_text(page, encoding="utf-8")
+    out.write_text(page, encoding="utf-8")
     if as_json:
-        emit_json({"report": str(output), "windows": len(windows), "alerts": len(alerts)})
+        emit_json({"report": str(out), "windows": len(windows), "alerts": len(alerts)})
         return
-    click.echo(f"wrote {output} ({len(windows)} windows, {len(alerts)} alerts)")
+    click.echo(f"wrote {out} ({len(windows)} windows, {len(alerts)} alerts)")
 
 
 @monitor.command("delete")

@@ -78,6 +78,38 @@ def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
 
 
+def out_option(
+    help: str,
+    *,
+    required: bool = False,
+    dir_okay: bool = False,
+    legacy: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """``-o/--out PATH``, the one spelling of an output file (or folder) in every command.
+
+    ``legacy`` names older spellings (``--output``, ``--report``) still accepted, hidden from help.
+    """
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            old = kwargs.pop("legacy_out", None)
+            if kwargs.get("out") is None:
+                kwargs["out"] = old
+            if required and kwargs["out"] is None:
+                raise click.UsageError("Missing option '-o' / '--out'.")
+            return f(*args, **kwargs)
+
+        path = click.Path(dir_okay=dir_okay, path_type=Path)
+        text = f"{help} (required)" if required else help
+        wrapped: Any = click.option("-o", "--out", "out", type=path, help=text)(inner)
+        if legacy:
+            wrapped = click.option(*legacy, "legacy_out", type=path, hidden=True)(wrapped)
+        return wrapped
+
+    return decorate
+
+
 def get_client(ctx: click.Context, *, create: bool = False) -> Any:
     """The workspace client for this invocation (``--uri`` / CARNET_URI / carnet.toml / ./.carnet)."""
     from carnet.client import Client

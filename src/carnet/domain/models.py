@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from carnet.errors import InvalidInput
+from carnet.errors import InvalidInput, NotFound
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -88,6 +89,21 @@ class ModelRef:
         if self.version is not None:
             return f"{self.name}/{self.version}"
         return self.name
+
+
+def missing_alias(name: str, alias: str, aliases: Sequence[str]) -> NotFound:
+    """NotFound for an alias a model does not have: the closest existing one suggested ("did you
+    mean 'production'?"), else the model's aliases and how to set one."""
+    import difflib
+
+    close = difflib.get_close_matches(alias, list(aliases), n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    elif aliases:
+        hint = f"its aliases: {', '.join(sorted(aliases))}"
+    else:
+        hint = f"it has none; set one with: carnet models alias {name} {alias} VERSION"
+    return NotFound(f"model {name!r} has no alias {alias!r}; {hint}", field="alias")
 
 
 def _version(raw: int | str) -> int:

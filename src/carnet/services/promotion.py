@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from carnet.domain import ColumnProfile, DatasetRef, ModelVersion, Policy, Promotion
-from carnet.domain.models import check_alias
+from carnet.domain.models import check_alias, missing_alias
 from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
@@ -259,7 +259,7 @@ class PromotionService:
             model_id = tx.models.model_id(name)
             current = tx.models.get_alias(model_id, alias)
             if current is None:
-                raise NotFound(f"model {name!r} has no alias {alias!r}", field="alias")
+                raise missing_alias(name, alias, list(tx.models.get_model(name).aliases))
             target = _previous_holder(tx.models.alias_history(model_id, alias))
             if target is None or target == current:
                 raise Conflict(

@@ -20,7 +20,7 @@ from carnet.domain import (
     RegisteredModel,
     Signature,
 )
-from carnet.domain.models import check_alias, check_model_name
+from carnet.domain.models import check_alias, check_model_name, missing_alias
 from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
 from carnet.services.context import ServiceContext, record
 from carnet.services.tracking import TrackingService
@@ -280,11 +280,7 @@ class RegistryService:
             if r.alias is not None:
                 number = tx.models.get_alias(model_id, r.alias)
                 if number is None:
-                    raise NotFound(
-                        f"model {r.name!r} has no alias {r.alias!r}; set one with: "
-                        f"carnet models alias {r.name} {r.alias} VERSION",
-                        field="alias",
-                    )
+                    raise missing_alias(r.name, r.alias, list(tx.models.get_model(r.name).aliases))
             if number is None:
                 number = tx.models.next_version(model_id) - 1
                 if number < 1:
@@ -341,7 +337,7 @@ class RegistryService:
                 model_id, alias, self.ctx.clock(), actor=self.ctx.actor, reason=reason
             )
             if previous is None:
-                raise NotFound(f"model {name!r} has no alias {alias!r}", field="alias")
+                raise missing_alias(name, alias, list(tx.models.get_model(name).aliases))
             payload = {"alias": alias, "previous": previous, "reason": reason}
             record(self.ctx, tx, "model.alias.delete", "model", name, payload)
             return previous
