@@ -148,3 +148,27 @@ def test_quickstart_refuses_a_foreign_monitor_before_any_change(tmp_path: Path) 
     assert result.exit_code == 2 and "monitor 'breast-cancer-prod' watches other-model@live" in result.output
     with Client(ws) as client:
         assert client.verify_audit().count == before  # nothing was changed
+
+
+def test_library_warnings_go_to_the_training_log_not_the_console(ws: str, tmp_path: Path) -> None:
+    spec = tmp_path / "short.yaml"
+    spec.write_text(
+        "dataset: wine@1\ntask: multiclass\ntarget: target\nsplit: {kind: stratified_kfold, folds: 3}\n"
+        "model: {name: logistic_regression, params: {max_iter: 5}}\n"
+    )
+    out = invoke("--uri", ws, "train", str(spec))
+    assert out.count("lbfgs failed to converge") == 1 and "see: carnet runs log" in out
+    assert "_check_optimize_result" not in out  # no raw warnings.warn lines
+    result = json.loads(invoke("--uri", ws, "train", str(spec), "--json"))
+    assert result["warnings"] == [
+        "ConvergenceWarning: lbfgs failed to converge after 5 iteration(s) (status=1): (x4)"
+    ]  # three folds and the refit
+
+    from carnet import Client
+
+    with Client(ws) as client:
+        log_artifact = next(
+            a for a in client.list_artifacts(result["run_id"]) if a.path == "logs/training.txt"
+        )
+        text = client.services.ctx.artifacts.get_bytes(log_artifact.digest).decode()
+    assert "warning: ConvergenceWarning: lbfgs failed to converge" in text

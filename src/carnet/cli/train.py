@@ -69,12 +69,17 @@ def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
                 "metrics": outcome.metrics,
                 "intervals": outcome.intervals,
                 "cv": outcome.cv,
+                "warnings": outcome.warnings,
             }
         )
         return
     out = console()
     out.print(_metrics_table(f"run {outcome.run_id}", outcome.metrics, outcome.intervals, outcome.cv))
     _fold_note(out, outcome.cv)
+    if outcome.warnings:
+        first = outcome.warnings[0]
+        more = f" and {len(outcome.warnings) - 1} more" if len(outcome.warnings) > 1 else ""
+        out.print(f"[yellow]library warning[/yellow]: {first}{more}; see: carnet runs log {outcome.run_id}")
     out.print(f"details: carnet runs show {outcome.run_id}")
 
 

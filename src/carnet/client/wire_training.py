@@ -136,6 +136,7 @@ def outcome_from_dict(d: Mapping[str, Any]) -> Any:
         cv=_numbers(d.get("cv")),
         evaluation=evaluation_from_dict(evaluation) if isinstance(evaluation, Mapping) else None,
         spec=load_spec(d["spec"]),
+        warnings=[str(w) for w in d.get("warnings") or []],
     )
 
 

@@ -170,6 +170,7 @@ class TrainOutcomeOut(BaseModel):
     cv: dict[str, float | None]
     spec: dict[str, Any]
     evaluation: EvaluationOut | None
+    warnings: list[str] = []
 
     @classmethod
     def of(cls, outcome: Any) -> TrainOutcomeOut:
@@ -184,6 +185,7 @@ class TrainOutcomeOut(BaseModel):
             cv=jsonable(outcome.cv),
             spec=spec_to_dict(outcome.spec),
             evaluation=EvaluationOut.of(evaluation) if isinstance(evaluation, EvaluationResult) else None,
+            warnings=list(getattr(outcome, "warnings", [])),
         )
 
 

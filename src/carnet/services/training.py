@@ -85,6 +85,8 @@ class TrainOutcome:
     evaluation: Any
     spec: TrainSpec
     fitted: Any = None
+    #: the libraries' warnings during the fit (also in the run's training log)
+    warnings: list[str] = field(default_factory=list)
 
 
 def flat_params(spec_dict: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -226,6 +228,8 @@ class TrainingService:
                 task, spec, frame, scorer=self.scorer(task, spec), features=features, progress=progress
             )
             log.line(f"fitted {len(result.folds)} fold(s) in {time.perf_counter() - started:.2f}s")
+            for warning in result.warnings:
+                log.line(f"warning: {warning}")
             model_bytes = self._offer_dumps(helper, result.fitted)
             if helper is not None:
                 log.line(f"plots and the model file are made in helper process {helper.pid}")
@@ -301,7 +305,9 @@ class TrainingService:
         self.tracking.log_metrics(run_id, metrics)
         self._store_evaluation(run_id, evaluation, context)
         log.line("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in headline.items() if finite(v)))
-        return TrainOutcome(run_id, headline, intervals, cv, evaluation, spec, result.fitted)
+        return TrainOutcome(
+            run_id, headline, intervals, cv, evaluation, spec, result.fitted, list(result.warnings)
+        )
 
     def _store_evaluation(
         self, run_id: str, evaluation: Any, context: dict[str, Any], prefix: str = ""

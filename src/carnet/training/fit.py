@@ -11,6 +11,7 @@ import dataclasses
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,8 @@ class FitResult:
     features: list[str]
     spec: TrainSpec  # as used: ``model`` filled in with the task's default when the spec had none
     fit_seconds: float
+    #: the libraries' warnings during the fits (``Category: message``, ``(xN)`` when repeated)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def holdout(self) -> FoldResult:
@@ -84,8 +87,40 @@ def _aggregate(folds: list[FoldResult]) -> tuple[dict[str, float], dict[str, flo
     return mean, std
 
 
-def _fit(task: Task, template: Any, rebuild: Callable[[], Any], X: Any, y: Any, spec: TrainSpec) -> Any:
-    """Fit a fresh copy of ``template``, turning the model's parameter errors into InvalidInput."""
+def _fit(
+    task: Task,
+    template: Any,
+    rebuild: Callable[[], Any],
+    X: Any,
+    y: Any,
+    spec: TrainSpec,
+    caught: list[warnings.WarningMessage] | None = None,
+) -> Any:
+    """Fit a fresh copy of ``template``, turning the model's parameter errors into InvalidInput; the
+    library warnings raised meanwhile go to ``caught`` (for the training log) instead of the console."""
+    if caught is None:
+        return _fit_quietly(task, template, rebuild, X, y, spec)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            return _fit_quietly(task, template, rebuild, X, y, spec)
+        finally:
+            caught += seen
+
+
+def summarize_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """``Category: first line of the message`` once per distinct warning, ``(xN)`` when repeated."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
+        key = f"{w.category.__name__}: {text}"
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{key} (x{n})" if n > 1 else key for key, n in counts.items()]
+
+
+def _fit_quietly(
+    task: Task, template: Any, rebuild: Callable[[], Any], X: Any, y: Any, spec: TrainSpec
+) -> Any:
     from sklearn.base import clone
 
     try:
@@ -184,11 +219,12 @@ def fit_and_evaluate(
 
     folds: list[FoldResult] = []
     fitted: Any = None
+    caught: list[warnings.WarningMessage] = []
     for i, (train_idx, test_idx) in enumerate(splits):
         train, test = frame.iloc[train_idx], frame.iloc[test_idx]
         y_train = train[target] if supervised else None
         t0 = time.perf_counter()
-        fitted = _fit(task, template, rebuild, train[features], y_train, spec)
+        fitted = _fit(task, template, rebuild, train[features], y_train, spec, caught)
         t1 = time.perf_counter()
         predictions = task.predict(fitted, test[features], options)
         t2 = time.perf_counter()
@@ -204,9 +240,10 @@ def fit_and_evaluate(
         if progress is not None:
             progress("refit", 0, 1)
         y_all = frame[target] if supervised else None
-        fitted = _fit(task, template, rebuild, frame[features], y_all, spec)
+        fitted = _fit(task, template, rebuild, frame[features], y_all, spec, caught)
         if progress is not None:
             progress("refit", 1, 1)
 
     mean, std = _aggregate(folds)
-    return FitResult(fitted, folds, mean, std, features, spec, time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return FitResult(fitted, folds, mean, std, features, spec, elapsed, summarize_warnings(caught))
