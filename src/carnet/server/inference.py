@@ -35,9 +35,12 @@ from carnet.serving.codecs import (
 from carnet.serving.mlflow import parse_mlflow_request
 from carnet.serving.outputs import v2_datatype
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "UNKNOWN_ENDPOINT", "create_app"]
 
 log = logging.getLogger("carnet.serve")
+
+#: the ``endpoint`` (and ``model``) label of requests to a name that is not served
+UNKNOWN_ENDPOINT = "__unknown__"
 
 #: requests with a larger body get 413
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -85,6 +88,7 @@ def create_app(
                 await asyncio.to_thread(predlog.close)
 
     app = FastAPI(title="carnet serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    _json_errors(app)
     app.state.runtime = runtime
     app.state.metrics = metrics
     background: set[asyncio.Task[None]] = set()  # shadow calls in flight (kept referenced)
@@ -149,7 +153,9 @@ def create_app(
     async def _infer(request: Request, protocol: str, name: str | None, version: int | None) -> Response:
         started = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        endpoint_name, loaded = name or "-", None
+        # a name that is not served shares one label value: request paths never create series
+        endpoint_name = (name if name in runtime.endpoints else UNKNOWN_ENDPOINT) if name is not None else "-"
+        loaded = None
         try:
             body = await _read_body(request, max_body_bytes)
             endpoint = runtime.endpoint(name) if name is not None else runtime.default_endpoint()
@@ -168,18 +174,20 @@ def create_app(
             else:
                 frame = parse_mlflow_request(body, request.headers.get("content-type", _JSON), signature)
                 request_id, requested = rid, None
+            if requested is not None:  # an unknown output is refused before the model runs
+                _check_requested(requested, loaded)
             outputs = await loaded.batcher.submit(frame)
+            ref = loaded.version
+            header_length = None
+            if protocol == "v2":
+                content, header_length = encode_v2_binary_response(
+                    ref.name, str(ref.version), request_id, outputs, requested, parsed.binary
+                )
+            else:
+                content = encode_mlflow_response(outputs)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the protocol's error form
             return _failure(exc, protocol, rid, endpoint_name, loaded, started, metrics)
         latency = time.perf_counter() - started
-        ref = loaded.version
-        header_length = None
-        if protocol == "v2":
-            content, header_length = encode_v2_binary_response(
-                ref.name, str(ref.version), request_id, outputs, requested, parsed.binary
-            )
-        else:
-            content = encode_mlflow_response(outputs)
         metrics.observe_request(endpoint_name, ref.name, ref.version, protocol, 200, latency)
         if predlog is not None:
             _log_prediction(predlog, request_id, endpoint_name, loaded, frame, outputs, latency, shadow=False)
@@ -270,6 +278,49 @@ def _failure(
     return Response(orjson.dumps(payload), status, media_type=_JSON, headers=headers)
 
 
+def _check_requested(requested: list[str], loaded: LoadedModel) -> None:
+    """Refuse output names the model does not return, naming the ones it does (its v2 metadata)."""
+    valid = [o["name"] for o in loaded.outputs]
+    unknown = [n for n in requested if n not in valid]
+    if unknown and valid:
+        raise InvalidInput(
+            f"unknown output(s) {', '.join(map(repr, unknown))}; {loaded.version.ref} returns "
+            f"{', '.join(map(repr, valid))}",
+            field="outputs",
+        )
+
+
+def _json_errors(app: FastAPI) -> None:
+    """Every error of the app is JSON in the v2 form: a bad path parameter is 400, an unknown route
+    404, anything unexpected 500 (logged), never a plain-text page."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        where = ".".join(str(p) for p in errors[0].get("loc", ())[1:]) if errors else "request"
+        reason = errors[0].get("msg", "invalid") if errors else str(exc)
+        return _json({"error": f"{where}: {reason}", "field": where}, 400)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "error"
+        return _json({"error": f"{detail}: {request.method} {request.url.path}"}, status)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        log.error(
+            "request %s %s %s failed: %s: %s", rid, request.method, request.url.path, type(exc).__name__, exc
+        )
+        return _json(
+            {"error": f"internal error ({type(exc).__name__}); request id {rid}", "request_id": rid}, 500
+        )
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
 def _guard(make: Callable[[], Response], protocol: str) -> Response:
     try:
         return make()
@@ -291,9 +342,7 @@ def _metadata(endpoint: Endpoint, version: int | None = None) -> dict[str, Any]:
         "inputs": [
             {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]} for c in mv.signature.inputs
         ],
-        "outputs": [
-            {"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]} for c in mv.signature.outputs
-        ],
+        "outputs": loaded.outputs,
         "parameters": {"model": mv.ref, "task": mv.task, "routes": sorted(endpoint.routes)},
     }
 

@@ -24,6 +24,7 @@ from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.services import Services
 from carnet.serving.batching import MicroBatcher
 from carnet.serving.codecs import validate_frame
+from carnet.serving.outputs import output_metadata
 from carnet.serving.predictor import compile_predictor
 from carnet.serving.routing import Route, Router
 
@@ -61,6 +62,7 @@ class LoadedModel:
     batcher: MicroBatcher
     loaded_at: float
     predict_path: str = "plain"  # how outputs are computed (see carnet.serving.predictor)
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # what infer returns, as v2 metadata
 
     @property
     def key(self) -> str:
@@ -331,7 +333,9 @@ class ServingRuntime:
         )
         await batcher.start()
         log.info("loaded %s (%s, %s predict path)", mv.ref, mv.flavor, path)
-        return LoadedModel(mv, model, batcher, time.time(), path)
+        prediction = next((c.dtype for c in mv.signature.outputs if c.name == "prediction"), "unknown")
+        outputs = output_metadata(model, family, classes, prediction, _example_frame(mv))
+        return LoadedModel(mv, model, batcher, time.time(), path, outputs)
 
     async def _retire(self, old: LoadedModel) -> None:
         await asyncio.sleep(DRAIN_SECONDS)

@@ -25,6 +25,7 @@ __all__ = [
     "encode_v2_binary_response",
     "encode_v2_response",
     "model_outputs",
+    "output_metadata",
     "v2_datatype",
 ]
 
@@ -64,6 +65,46 @@ def model_outputs(
                 f"{len(classes) if classes else 'classes'})"
             )
         out["predict_proba"] = proba
+    return out
+
+
+def output_metadata(
+    model: Any,
+    family: str | None,
+    classes: Sequence[Any] | None,
+    prediction_dtype: str,
+    example: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    """The v2 metadata of the outputs :func:`model_outputs` returns for this model, by the same names:
+    ``predict`` (one value per row) and, for a classifier with ``predict_proba``, ``predict_proba``
+    (rows x classes, FP64, its ``parameters.classes`` naming the columns).
+
+    The datatypes are those of the model's answer to ``example`` (the registered input example)
+    when it answers; else the labels' (``classes_``) for a classifier, or ``prediction_dtype``.
+    """
+    classifier = family == "classification" or (family is None and bool(classes))
+    labels = getattr(model, "classes_", None)
+    probe: dict[str, np.ndarray] = {}
+    if example is not None and len(example):
+        try:
+            probe = model_outputs(model, example, family, classes)
+        except Exception:  # noqa: BLE001 - a model that fails on its example: the declared types
+            probe = {}
+    if "predict" in probe:
+        predict_type = v2_datatype(probe["predict"].dtype)
+    elif classifier and labels is not None:
+        predict_type = v2_datatype(np.asarray(labels).dtype)
+    else:
+        predict_type = v2_datatype(prediction_dtype)
+    out: list[dict[str, Any]] = [{"name": "predict", "datatype": predict_type, "shape": [-1]}]
+    if classifier and callable(getattr(model, "predict_proba", None)):
+        names = list(classes) if classes else ([] if labels is None else np.asarray(labels).tolist())
+        proba: dict[str, Any] = {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(names) or -1]}
+        if names:
+            proba["parameters"] = {
+                "classes": [c if isinstance(c, int | float | str | bool) else str(c) for c in names]
+            }
+        out.append(proba)
     return out
 
 
