@@ -67,11 +67,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": (
         "carnet.cli.serve:serve",
-        "Serve registered models: Open Inference Protocol v2, MLflow /invocations, /metrics.",
+        "Model inference over HTTP; the REST API is carnet server.",
     ),
     "server": (
         "carnet.cli.server:server",
-        "Run the REST API: projects, runs, datasets, models and the audit ledger under /api/v1.",
+        "The REST API (/api/v1); for inference use carnet serve.",
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",

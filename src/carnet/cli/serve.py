@@ -7,12 +7,16 @@ from pathlib import Path
 
 import click
 
-from carnet.cli.render import get_client, handle_errors, json_option, refuse_server
+from carnet.cli.render import get_client, handle_errors, hinted, json_option, refuse_server
 
 __all__ = ["serve"]
 
 
-@click.command()
+@click.command(
+    cls=hinted(
+        "carnet serve answers predictions; the REST API (runs, datasets, registry) is: carnet server --help"
+    )
+)
 @click.argument("refs", nargs=-1)
 @click.option(
     "--deployment",
@@ -62,7 +66,9 @@ def serve(
     log_seconds: float,
     as_json: bool,
 ) -> None:
-    """Serve registered models: Open Inference Protocol v2, MLflow /invocations, /metrics.
+    """Model inference over HTTP; the REST API is carnet server.
+
+    Open Inference Protocol v2, MLflow /invocations and Prometheus /metrics.
 
     Each reference (NAME@alias, NAME/3) becomes the endpoint NAME. Deployments add weighted
     canaries, shadows and sticky routing. Alias moves (promotion, rollback) and deployment

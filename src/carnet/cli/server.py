@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import handle_errors, json_option, refuse_server
+from carnet.cli.render import handle_errors, hinted, json_option, refuse_server
 
 __all__ = ["is_loopback", "server"]
 
@@ -35,7 +35,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@click.command()
+@click.command(
+    cls=hinted("carnet server is the REST API; to serve models for inference use: carnet serve NAME@ALIAS")
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
@@ -82,7 +84,7 @@ def server(
     anchor_every: str | None,
     as_json: bool,
 ) -> None:
-    """Run the REST API: projects, runs, datasets, models and the audit ledger under /api/v1.
+    """The REST API (/api/v1); for inference use carnet serve.
 
     Errors are application/problem+json naming the field; the OpenAPI document is at
     /api/v1/openapi.json and liveness at /healthz. Authentication is required whenever the
