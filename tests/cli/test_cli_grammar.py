@@ -42,7 +42,9 @@ def test_model_references_everywhere(ws: tuple[str, str], tmp_path: Path) -> Non
     invoke("--uri", uri, "models", "register", run, "--name", "cancer")
     invoke("--uri", uri, "models", "alias", "cancer", "staging", "2")
     policy = tmp_path / "policy.yaml"
-    policy.write_text("name: p\naliases: [production]\nevaluation_data: cancer@1\ngates:\n  - {metric: roc_auc >= 0.5}\n")
+    policy.write_text(
+        "name: p\naliases: [production]\nevaluation_data: cancer@1\ngates:\n  - {metric: roc_auc >= 0.5}\n"
+    )
     invoke("--uri", uri, "models", "policy", "set", str(policy), "--model", "cancer")
 
     assert "approved cancer/2 for production" in invoke("--uri", uri, "models", "approve", "cancer@staging")
@@ -140,4 +142,5 @@ def test_serve_and_server_name_each_other() -> None:
     wrong = CliRunner().invoke(cli, ["server", "churn@production"])
     assert wrong.exit_code == 2 and "to serve models for inference use: carnet serve" in wrong.output
     wrong = CliRunner().invoke(cli, ["serve", "--training-slots", "2"])
-    assert wrong.exit_code == 2 and "the REST API (runs, datasets, registry) is: carnet server" in wrong.output
+    assert wrong.exit_code == 2
+    assert "the REST API (runs, datasets, registry) is: carnet server" in wrong.output

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "db": ("carnet.cli.workspace:db", "Manage the workspace's metadata database."),
     "projects": ("carnet.cli.runs:projects", "Projects group runs, datasets and models."),
-    "runs": ("carnet.cli.runs:runs", "Tracked runs: list, show, compare, delete, reproduce."),
+    "runs": ("carnet.cli.runs:runs", "Tracked runs: list, show, compare, artifacts, logs, metrics, reports."),
     "data": (
         "carnet.cli.data:data",
         "Versioned datasets: content stored once by digest, each version profiled.",

@@ -65,7 +65,7 @@ def projects_list(ctx: click.Context, as_json: bool) -> None:
 
 @click.group()
 def runs() -> None:
-    """Tracked runs: list, show, compare, delete, reproduce.
+    """Tracked runs: list, show, compare, artifacts, logs, metrics, reports.
 
     \b
     Example:
@@ -326,3 +326,14 @@ def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
         )
     if result["differing"]:
         sys.exit(1)
+
+
+def _add_file_commands() -> None:
+    """``runs artifacts | log | metrics | open`` live in their own module."""
+    from carnet.cli.runs_files import runs_artifacts, runs_log, runs_metrics, runs_open
+
+    for command in (runs_artifacts, runs_log, runs_metrics, runs_open):
+        runs.add_command(command)
+
+
+_add_file_commands()

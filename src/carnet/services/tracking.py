@@ -66,6 +66,9 @@ def artifact_path(name: str) -> str:
     return "/".join(parts)
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 class TrackingService:
     """Projects and runs. Every change appends its audit event in the same transaction."""
 
@@ -496,6 +499,41 @@ class TrackingService:
             return tx.runs.children(run_id)
 
     # -- search -----------------------------------------------------------
+    def _full_run_ids(self, expr: Any) -> Any:
+        """``run_id`` / ``parent_id`` compared (``=``, ``!=``, ``in``, ``not in``) with a unique prefix
+        of a run id (4 hex digits or more), as every other place that takes a run id accepts, compared
+        with the full id; an ambiguous prefix is refused, one no run has matches nothing."""
+        from dataclasses import replace as swap
+
+        from carnet.domain.search import Comparison, Logical
+
+        if isinstance(expr, Logical):
+            return swap(expr, items=tuple(self._full_run_ids(e) for e in expr.items))
+        if not (
+            isinstance(expr, Comparison)
+            and expr.kind == "attribute"
+            and expr.key in ("run_id", "parent_id")
+            and expr.op in ("=", "!=", "in", "not in")
+        ):
+            return expr
+
+        def full(value: Any) -> Any:
+            if isinstance(value, str) and 4 <= len(value) < 32 and all(c in _HEX for c in value.lower()):
+                with self.ctx.store.transaction(write=False) as tx:
+                    ids = tx.runs.ids_with_prefix(value.lower())
+                if len(ids) > 1:
+                    raise InvalidInput(
+                        f"run id prefix {value!r} in the filter matches {len(ids)} runs; "
+                        "give more characters",
+                        field="filter",
+                    )
+                return ids[0] if ids else value  # no run has it: the comparison matches nothing
+            return value
+
+        if isinstance(expr.value, tuple):
+            return swap(expr, value=tuple(full(v) for v in expr.value))
+        return swap(expr, value=full(expr.value))
+
     def search_runs(
         self,
         project: str | Sequence[str] | None = None,
@@ -506,7 +544,7 @@ class TrackingService:
         include_deleted: bool = False,
     ) -> RunPage:
         """Runs matching a filter (grammar in ``carnet.domain.search``), ordered and paged."""
-        where = parse_filter(filter)
+        where = self._full_run_ids(parse_filter(filter))
         order = parse_order_by(list(order_by or []))
         if (
             isinstance(max_results, bool)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, overload
 
 from carnet.domain import (
     Approval,
@@ -81,10 +81,29 @@ class ArtifactStore(Protocol):
 
 @dataclass(frozen=True)
 class RunPage:
-    """One page of search results and the token of the next page (None at the end)."""
+    """One page of search results and the token of the next page (None at the end).
+
+    A sequence of its runs: ``for run in page``, ``len(page)``, ``page[0]``, ``bool(page)``.
+    """
 
     runs: list[Run]
     next_page_token: str | None
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs)
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @overload
+    def __getitem__(self, index: int) -> Run: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Run]: ...
+    def __getitem__(self, index: int | slice) -> Run | list[Run]:
+        return self.runs[index]
+
+    def __bool__(self) -> bool:
+        return bool(self.runs)
 
 
 class ProjectRepo(Protocol):
