@@ -376,7 +376,8 @@ def test_the_stream_on_the_wire(sides: dict[str, Side]) -> None:
         assert events[0] == {"event": "started"}
         assert {"event": "progress", "stage": "fold", "done": 1, "total": 1} in events
         assert events[-1]["event"] == "result" and events[-1]["kind"] == "outcome"
-        assert set(events[-1]["result"]) == {"run_id", "metrics", "intervals", "cv", "spec", "evaluation", "warnings"}
+        fields = {"run_id", "metrics", "intervals", "cv", "spec", "evaluation", "warnings"}
+        assert set(events[-1]["result"]) == fields
         # found after the answer started: 200, then an error event with the problem document
         late = http.post("/train", json={"spec": {**spec, "target": "nope"}})
         assert late.status_code == 200
