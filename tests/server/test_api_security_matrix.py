@@ -204,6 +204,7 @@ BODIES: dict[str, Any] = {
     "reproduce_run": {},
 }
 QUERY: dict[str, dict[str, str]] = {
+    "lineage": {"ref": f"{DATASET}@1"},
     "upload_dataset": {"filename": "table.csv", "project": PROJECT},
     "delete_model_alias": {"reason": "matrix"},
     "upload_labels": {"model": MODEL, "filename": "labels.csv"},

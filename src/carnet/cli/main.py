@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.data:data",
         "Versioned datasets: content stored once by digest, each version profiled.",
     ),
+    "lineage": (
+        "carnet.cli.lineage:lineage",
+        "Where a dataset, run, model or endpoint came from, and what came of it.",
+    ),
     "audit": ("carnet.cli.audit:audit", "The tamper-evident audit ledger of every change."),
     "train": (
         "carnet.cli.train:train",

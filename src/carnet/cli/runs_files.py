@@ -91,9 +91,7 @@ def _artifact_text(client: Any, rid: str, path: str) -> str | None:
 
 @click.command("log")
 @click.argument("run_id")
-@click.option(
-    "--follow", "-f", is_flag=True, help="Wait while the run is running and print the log when it ends."
-)
+@click.option("--follow", "-f", is_flag=True, help="While the run is running, print what is new in its log.")
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
@@ -101,13 +99,14 @@ def _artifact_text(client: Any, rid: str, path: str) -> str | None:
     show_default=True,
     help="Seconds between checks.",
 )
+@json_option
 @click.pass_context
 @handle_errors
-def runs_log(ctx: click.Context, run_id: str, follow: bool, interval: float) -> None:
+def runs_log(ctx: click.Context, run_id: str, follow: bool, interval: float, as_json: bool) -> None:
     """Print a run's training log (RUN_ID may be a unique prefix).
 
     A training writes its log when it ends; --follow waits for a running run and prints what
-    is new each time the log changes.
+    is new each time the log changes (with --json: the whole log once the run has ended).
 
     \b
     Example:
@@ -116,23 +115,26 @@ def runs_log(ctx: click.Context, run_id: str, follow: bool, interval: float) -> 
     """
     client = get_client(ctx)
     rid = client.resolve_run_id(run_id)
-    shown = 0
+    shown = ""
     while True:
         run = client.get_run(rid)
         text = _artifact_text(client, rid, LOG_PATH)
-        if text is not None and len(text) > shown:
-            click.echo(text[shown:], nl=False)
-            shown = len(text)
+        if text is not None and len(text) > len(shown):
+            if not as_json:
+                click.echo(text[len(shown) :], nl=False)
+            shown = text
         if not follow or run.status.terminal:
             break
         time.sleep(interval)
-    if shown == 0:
+    if not shown:
         state = run.status.value.lower()
         raise NotFound(
             f"run {rid} ({state}) has no training log; only training runs write one (see: carnet runs "
             f"artifacts {rid[:12]})",
             field="run_id",
         )
+    if as_json:
+        emit_json({"run_id": rid, "status": run.status.value, "log": shown})
 
 
 @click.command("metrics")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.client.wire_ops import check_count, statuses
 from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment
+from carnet.domain.lineage import LineageGraph
 from carnet.domain.monitors import Alert, LabelFile
 from carnet.errors import NotFound
 from carnet.services import Services
@@ -24,6 +25,12 @@ class LocalOps:
     """The operations calls of the local client, over the in-process services."""
 
     services: Services
+
+    # -- lineage -------------------------------------------------------------------------------------
+    def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
+        """What ``ref`` (``data@3``, a run id, ``model/2``, ``model@alias``, an endpoint, a monitor)
+        came from and what came of it, ``depth`` steps each way."""
+        return self.services.lineage.lineage(ref, depth=depth)
 
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:

@@ -25,6 +25,7 @@ from carnet.client.wire_ops import (
     window_from_dict,
 )
 from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment, load_deployment
+from carnet.domain.lineage import LineageGraph
 from carnet.domain.monitors import Alert, LabelFile
 from carnet.errors import InvalidInput, NotFound
 
@@ -52,6 +53,12 @@ def _local_file(source: Any, what: str) -> Path | None:
 
 class RemoteOps(HttpTransport):
     """The operations calls of the remote client: deployments, monitors, alerts, labels, drift."""
+
+    # -- lineage -------------------------------------------------------------------------------------
+    def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
+        """What ``ref`` came from and what came of it, as the server sees it (objects of projects
+        the caller may not read are left out)."""
+        return LineageGraph.from_dict(self._json("GET", "/lineage", params={"ref": ref, "depth": depth}))
 
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:

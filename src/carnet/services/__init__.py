@@ -11,6 +11,7 @@ from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
+from carnet.services.lineage import LineageService
 from carnet.services.monitoring import MonitoringService
 from carnet.services.promotion import PromotionService
 from carnet.services.registry import RegistryService
@@ -27,6 +28,7 @@ __all__ = [
     "DatasetService",
     "DeploymentService",
     "DossierService",
+    "LineageService",
     "MonitoringService",
     "PromotionService",
     "RegistryService",
@@ -60,6 +62,7 @@ class Services:
         self.deployments = DeploymentService(ctx, self.registry)
         self.alerts = AlertService(ctx, self.promotion, self.training)
         self.monitoring = MonitoringService(ctx, self.registry, self.datasets, self.deployments, self.alerts)
+        self.lineage = LineageService(ctx, self.tracking)
 
     def close(self) -> None:
         """Release database connections."""

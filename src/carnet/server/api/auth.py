@@ -42,6 +42,7 @@ ROUTE_ROLES: dict[str, str] = {
     "create_project": "editor",
     "create_run": "editor",
     "search_runs": "viewer",
+    "lineage": "viewer",
     "get_run": "viewer",
     "update_run": "editor",
     "log_params": "editor",

@@ -6,6 +6,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -187,6 +188,23 @@ def list_inputs(run_id: str, c: Caller = Depends(caller)) -> list[RunInputOut]:
     """Dataset versions the run read."""
     c.require_run(run_id)
     return [RunInputOut.of(i) for i in c.services.tracking.list_inputs(run_id)]
+
+
+# -- lineage ----------------------------------------------------------------------------------------
+@router.get("/lineage", name="lineage")
+def lineage(
+    ref: str = Query(..., description="a dataset version, run id, model version, endpoint or monitor"),
+    depth: int = Query(6, ge=1, le=20, description="steps to follow upstream and downstream"),
+    c: Caller = Depends(caller),
+) -> dict[str, Any]:
+    """What ``ref`` came from and what came of it (nodes and edges); the caller needs viewer on the
+    project of ``ref``, and objects of projects they may not read are left out."""
+    graph = c.services.lineage.lineage(ref, depth=depth)
+    root = graph.nodes[graph.root]
+    if root.project is not None:
+        c.require(root.project, "viewer")
+    readable = {k for k, n in graph.nodes.items() if n.project is None or c.can(n.project, "viewer")}
+    return graph.keep(readable).to_dict()
 
 
 # -- artifacts --------------------------------------------------------------------------------------

@@ -167,3 +167,20 @@ class SqlDatasetRepo:
                 f"no dataset named {name!r}; list datasets with: carnet data list", field="dataset"
             )
         return [self._to_domain(r) for r in rows]
+
+    def derived(self, name: str, version: int) -> builtins.list[tuple[str, int]]:
+        """``(name, version)`` of the versions whose parent is ``name@version``."""
+        dv, ds = t.dataset_versions, t.datasets
+        parent = (
+            select(dv.c.id)
+            .join(ds, ds.c.id == dv.c.dataset_id)
+            .where(ds.c.name == name, dv.c.version == version)
+            .scalar_subquery()
+        )
+        rows: Any = self.conn.execute(
+            select(ds.c.name, dv.c.version)
+            .join(ds, ds.c.id == dv.c.dataset_id)
+            .where(dv.c.parent_id == parent)
+            .order_by(ds.c.name, dv.c.version)
+        ).all()
+        return [(str(n), int(v)) for n, v in rows]

@@ -360,6 +360,19 @@ class SqlRunRepo:
         ).all()
         return [RunInput(n, int(v), d, c) for n, v, d, c in rows]
 
+    def readers(self, name: str, version: int) -> builtins.list[tuple[str, str]]:
+        """``(run id, context)`` of every run that read dataset version ``name@version``."""
+        ri, dv, ds = t.run_inputs, t.dataset_versions, t.datasets
+        rows: Any = self.conn.execute(
+            select(ri.c.run_id, ri.c.context)
+            .join(dv, dv.c.id == ri.c.dataset_version_id)
+            .join(ds, ds.c.id == dv.c.dataset_id)
+            .join(_r, _r.c.id == ri.c.run_id)
+            .where(ds.c.name == name, dv.c.version == version)
+            .order_by(_r.c.start_time, ri.c.run_id)
+        ).all()
+        return [(str(r), str(c)) for r, c in rows]
+
     def children(self, run_id: str) -> builtins.list[str]:
         """Ids of the direct child runs."""
         q = select(_r.c.id).where(_r.c.parent_id == run_id).order_by(_r.c.start_time)
