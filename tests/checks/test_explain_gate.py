@@ -214,3 +214,20 @@ def test_a_lightgbm_model_loaded_by_the_native_flavor_is_explained_with_shap() -
     result = explain(loaded, X, get_task("binary"), method="auto", seed=0, max_rows=200)
     assert result.method == "shap" and result.note is None
     assert [r["feature"] for r in result.table()[:2]] == ["a", "b"]
+
+def test_the_gate_says_which_method_ran_when_shap_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without SHAP the gate says so in its measured text, with the install command."""
+    import sys
+
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    from carnet.checks.explain import explain
+
+    monkeypatch.setitem(sys.modules, "shap", None)
+    data = load_breast_cancer(as_frame=True)
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(data.data, data.target)
+    from carnet.tasks import get_task
+
+    att = explain(model, data.data, get_task("binary"), "auto", 0, 100, y=data.target)
+    assert att.method == "permutation" and att.note and "carnet[explain]" in att.note

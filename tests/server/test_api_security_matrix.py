@@ -201,6 +201,7 @@ BODIES: dict[str, Any] = {
     "train": {"spec": {"dataset": f"{DATASET}@1", "task": "binary", "target": "missing", "project": PROJECT}},
     "automl": {"data": f"{DATASET}@1", "target": "missing", "project": PROJECT, "time_budget": 1},
     "evaluate_run": {"data": f"{DATASET}@1"},
+    "explain": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1", "rows": "0"},
     "reproduce_run": {},
 }
 QUERY: dict[str, dict[str, str]] = {

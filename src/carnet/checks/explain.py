@@ -311,7 +311,11 @@ def explain(
             except Exception as exc:
                 if method == "shap":
                     raise
-                note = f"SHAP failed ({type(exc).__name__}: {exc}); used permutation importance"
+                if isinstance(exc, ImportError):
+                    note = 'SHAP is not installed (pip install "carnet[explain]"); used permutation'
+
+                else:
+                    note = f"SHAP failed ({type(exc).__name__}: {exc}); used permutation importance"
     target = np.asarray(model.predict(sample) if y is None else np.asarray(y)[rows])
     importance = _permutation(model, sample, target, family, seed, n_repeats)
     return Attributions(features, importance, "permutation", len(rows), None, note)
@@ -540,6 +544,7 @@ class ExplainabilityGate:
             threshold.append(f"rank corr >= {float(stability['min_rank_correlation']):g}")
         if found:
             measured.insert(0, f"forbidden in top {top_k}: {', '.join(found)}")
+        measured.append(f"by {att.method}" + (f" ({att.note})" if att.note else ""))
         details = {
             "method": att.method,
             "rows": att.rows,

@@ -82,12 +82,13 @@ def lineage(ctx: click.Context, ref: str, depth: int, fmt: str, out: Path | None
 
 def _print_tree(graph: Any) -> None:
     """The root, then what it came from (upstream) and what came of it (downstream), as trees."""
+    from rich.markup import escape
     from rich.tree import Tree
 
     def label(key: str, relation: str = "") -> str:
         node = graph.nodes[key]
-        via = f"[dim]{relation}[/dim] " if relation else ""
-        return f"{via}[{_STYLE.get(node.kind, 'white')}]{node.kind}[/] {node.label}"
+        via = f"[dim]{escape(relation)}[/dim] " if relation else ""
+        return f"{via}[{_STYLE.get(node.kind, 'white')}]{node.kind}[/] {escape(node.label)}"
 
     def grow(tree: Any, key: str, way: str, seen: set[str]) -> None:
         edges = graph.upstream(key) if way == "up" else graph.downstream(key)

@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.train:evaluate",
         "Evaluate a trained run's model on a dataset version; stores a report run.",
     ),
+    "explain": (
+        "carnet.cli.explain:explain",
+        "Why a model predicts what it does: per-row attributions and a global summary.",
+    ),
     "models": (
         "carnet.cli.models:models",
         "The model registry: versions, aliases, gated promotion, rollback, model cards.",

@@ -76,7 +76,8 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     Runs offline on scikit-learn's breast cancer dataset in under a minute: each candidate is a
     tracked `carnet train` run with metrics, bootstrap intervals, plots, reports and its model.
     The best one is registered and promoted to production through the project's policy
-    (metric, non-regression, SHAP explainability, stress, signature and approval gates),
+    (metric, non-regression, explainability, stress, signature and approval gates; the
+    explainability gate uses SHAP when carnet[explain] is installed, else permutation importance),
     judged on a held-out dataset version. It is then served over HTTP on 127.0.0.1, and a monitor
     over the prediction log finds the drift of a shifted batch of traffic and opens an alert.
 

@@ -79,7 +79,11 @@ def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
     if outcome.warnings:
         first = outcome.warnings[0]
         more = f" and {len(outcome.warnings) - 1} more" if len(outcome.warnings) > 1 else ""
-        out.print(f"[yellow]library warning[/yellow]: {first}{more}; see: carnet runs log {outcome.run_id}")
+        from rich.markup import escape
+
+        out.print(
+            f"[yellow]library warning[/yellow]: {escape(first)}{more}; see: carnet runs log {outcome.run_id}"
+        )
     out.print(f"details: carnet runs show {outcome.run_id}")
 
 

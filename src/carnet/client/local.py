@@ -298,6 +298,14 @@ class Client(LocalOps, LocalAdmin):
         """Evaluate a trained run's model on a dataset version (a new evaluation run)."""
         return self.services.training.evaluate(run_id, data, progress=progress)
 
+    def explain(
+        self, ref: str, data: str, *, rows: str | None = None, method: str = "shap", seed: int = 0
+    ) -> dict[str, Any]:
+        """Explain ``ref``'s (``NAME/3``, ``NAME@alias`` or a run id) predictions on rows of ``data``
+        (``0,5,10-20``; the first 5 by default) with SHAP, LIME or permutation importance; the
+        explanation is kept as a run (``run_id``) with its plots and HTML report."""
+        return self.services.explain.explain(ref, data, rows=rows, method=method, seed=seed)
+
     def reproduce(
         self, run_id: str, *, progress: Callable[[str, int, int], None] | None = None
     ) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import httpx
 from carnet.client.remote_http import HttpTransport, seg
 from carnet.client.wire_training import read_events, result_from_wire, spec_seed
 from carnet.domain import DatasetVersion
-from carnet.errors import InvalidInput, StorageError
+from carnet.errors import InvalidInput, NotFound, StorageError
 
 __all__ = ["RemoteTraining"]
 
@@ -83,6 +83,30 @@ class RemoteTraining(HttpTransport):
 
         body = {"environment": capture_environment()}
         return self._training(f"/runs/{seg(run_id)}/reproduce", body, progress)
+
+    def explain(
+        self, ref: str, data: str, *, rows: str | None = None, method: str = "shap", seed: int = 0
+    ) -> dict[str, Any]:
+        """Explain ``ref``'s predictions on rows of ``data`` on the server (a local file is uploaded
+        first, into the model's project); see :meth:`carnet.Client.explain`."""
+
+        def project() -> str:  # the model's (or the run's) project, as the server files the run
+            client: Any = self
+            if "/" in ref or "@" in ref:
+                return str(client.get_model(ref.replace("@", "/").split("/")[0]).project)
+            try:
+                return str(client.get_model(ref).project)
+            except NotFound:
+                return str(client.get_run(client.resolve_run_id(ref)).project)
+
+        body = {
+            "ref": ref,
+            "data": self._server_data(data, project),
+            "rows": rows,
+            "method": method,
+            "seed": seed,
+        }
+        return dict(self._json("POST", "/explain", json=body))
 
     # -- plumbing --------------------------------------------------------------------------------------
     def _server_data(self, text: str, project: str | Callable[[], str]) -> str:

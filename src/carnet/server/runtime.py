@@ -370,6 +370,16 @@ def _family(task: str | None) -> str | None:
     return str(get_task(task).family)
 
 
+def version_family(mv: ModelVersion) -> str | None:
+    """The task family of a served version (classification, regression ...), None when unknown."""
+    return (mv.extra or {}).get("family") or _family(mv.task)
+
+
+def example_frame(mv: ModelVersion) -> Any:
+    """The registered input example of ``mv`` as a validated frame (None when it has none)."""
+    return _example_frame(mv)
+
+
 def _freeze_heap() -> None:
     """Move everything allocated so far (libraries, loaded models) out of the garbage collector's reach.
 

@@ -11,6 +11,7 @@ from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
+from carnet.services.explain import ExplainService
 from carnet.services.lineage import LineageService
 from carnet.services.monitoring import MonitoringService
 from carnet.services.promotion import PromotionService
@@ -28,6 +29,7 @@ __all__ = [
     "DatasetService",
     "DeploymentService",
     "DossierService",
+    "ExplainService",
     "LineageService",
     "MonitoringService",
     "PromotionService",
@@ -63,6 +65,7 @@ class Services:
         self.alerts = AlertService(ctx, self.promotion, self.training)
         self.monitoring = MonitoringService(ctx, self.registry, self.datasets, self.deployments, self.alerts)
         self.lineage = LineageService(ctx, self.tracking)
+        self.explain = ExplainService(ctx, self.tracking, self.training, self.registry, self.datasets)
 
     def close(self) -> None:
         """Release database connections."""

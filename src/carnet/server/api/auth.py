@@ -117,6 +117,7 @@ ROUTE_ROLES: dict[str, str] = {
     "train": "editor",
     "automl": "editor",
     "evaluate_run": "editor",
+    "explain": "editor",
     "reproduce_run": "editor",
     # administration (server admins, '*'; a user may list, create and revoke their own tokens)
     "list_users": "admin",

@@ -36,6 +36,7 @@ from carnet.schemas import (
     NDJSON_MEDIA_TYPE,
     AutoMLIn,
     EvaluateIn,
+    ExplainIn,
     ReproduceIn,
     TrainIn,
     TrainingEventOut,
@@ -300,6 +301,29 @@ def evaluate_run(
         return _outcome(services.training.evaluate(source.id, ref, progress=progress))
 
     return _stream(request, work)
+
+
+@router.post("/explain", name="explain")
+def explain(body: ExplainIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Explain a version's (or a run's) predictions on rows of a dataset version: per-row attributions,
+    a global summary, and a run in the model's project holding the report (editor there)."""
+    services = c.services
+    project = _explain_project(c, body.ref)
+    c.require(project)
+    ref = _dataset_ref(c, body.data, "data")
+    return services.explain.explain(body.ref, ref, rows=body.rows, method=body.method, seed=body.seed)
+
+
+def _explain_project(c: Caller, ref: str) -> str:
+    """The project of the model version or run ``ref`` names (where the explanation run goes)."""
+    from carnet.domain.models import ModelRef
+
+    if "/" in ref or "@" in ref:
+        return c.services.registry.get_model(ModelRef.parse(ref).name).project
+    try:
+        return c.services.registry.get_model(ref).project
+    except NotFound:
+        return c.services.tracking.get_run(c.services.tracking.resolve_run_id(ref)).project
 
 
 @router.post(
