@@ -215,6 +215,7 @@ def test_a_lightgbm_model_loaded_by_the_native_flavor_is_explained_with_shap() -
     assert result.method == "shap" and result.note is None
     assert [r["feature"] for r in result.table()[:2]] == ["a", "b"]
 
+
 def test_the_gate_says_which_method_ran_when_shap_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without SHAP the gate says so in its measured text, with the install command."""
     import sys
