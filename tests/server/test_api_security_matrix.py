@@ -202,6 +202,7 @@ BODIES: dict[str, Any] = {
     "automl": {"data": f"{DATASET}@1", "target": "missing", "project": PROJECT, "time_budget": 1},
     "evaluate_run": {"data": f"{DATASET}@1"},
     "explain": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1", "rows": "0"},
+    "stress": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1"},
     "reproduce_run": {},
 }
 QUERY: dict[str, dict[str, str]] = {

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.explain:explain",
         "Why a model predicts what it does: per-row attributions and a global summary.",
     ),
+    "stress": (
+        "carnet.cli.stress:stress",
+        "Extreme scenarios on their own: noise, missing values, out-of-range values, subpopulations.",
+    ),
     "models": (
         "carnet.cli.models:models",
         "The model registry: versions, aliases, gated promotion, rollback, model cards.",

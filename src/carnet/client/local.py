@@ -306,6 +306,19 @@ class Client(LocalOps, LocalAdmin):
         explanation is kept as a run (``run_id``) with its plots and HTML report."""
         return self.services.explain.explain(ref, data, rows=rows, method=method, seed=seed)
 
+    def stress(
+        self,
+        ref: str,
+        data: str,
+        *,
+        scenarios: list[dict[str, Any]] | None = None,
+        metric: str | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """The stress gate's scenarios on their own (see ``carnet stress``): the metric on ``data``,
+        then under each perturbation, judged against its limit. Changes nothing."""
+        return self.services.promotion.stress(ref, data, scenarios=scenarios, metric=metric, seed=seed)
+
     def reproduce(
         self, run_id: str, *, progress: Callable[[str, int, int], None] | None = None
     ) -> dict[str, Any]:

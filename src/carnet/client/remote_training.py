@@ -108,6 +108,26 @@ class RemoteTraining(HttpTransport):
         }
         return dict(self._json("POST", "/explain", json=body))
 
+    def stress(
+        self,
+        ref: str,
+        data: str,
+        *,
+        scenarios: list[dict[str, Any]] | None = None,
+        metric: str | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """The stress scenarios of ``ref`` on a dataset version of the server (a local file is uploaded
+        first, into the model's project); see :meth:`carnet.Client.stress`."""
+        client: Any = self
+
+        def project() -> str:
+            return str(client.get_model(ref.replace("@", "/").split("/")[0]).project)
+
+        body: dict[str, Any] = {"ref": ref, "data": self._server_data(data, project), "scenarios": scenarios}
+        body |= {"metric": metric, "seed": seed}
+        return dict(self._json("POST", "/stress", json=body))
+
     # -- plumbing --------------------------------------------------------------------------------------
     def _server_data(self, text: str, project: str | Callable[[], str]) -> str:
         """``text`` itself, or for a local CSV/Parquet file the ``name@N`` it was uploaded as (named

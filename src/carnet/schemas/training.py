@@ -126,6 +126,18 @@ class ExplainIn(RequestBody):
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
+class StressIn(RequestBody):
+    """Run stress scenarios of a model version on a dataset version (changes nothing)."""
+
+    ref: str = Field(min_length=1, max_length=300, description="NAME/3 or NAME@alias")
+    data: str = Field(min_length=1, max_length=1024, description="a dataset version: name@N or name")
+    scenarios: list[dict[str, Any]] | None = Field(
+        None, max_length=50, description="the stress gate's grammar"
+    )
+    metric: str | None = Field(None, max_length=100)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
 class ReproduceIn(RequestBody):
     """Re-run a training from what it recorded."""
 

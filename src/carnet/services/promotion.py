@@ -182,7 +182,68 @@ class PromotionService:
             )
         return replace(promotion, id=pid)
 
-    def _context(self, mv: ModelVersion, alias: str, policy: Policy, allow_pickle: bool) -> Any:
+    def stress(
+        self,
+        ref: str,
+        data: str,
+        *,
+        scenarios: list[dict[str, Any]] | None = None,
+        metric: str | None = None,
+        seed: int = 0,
+        allow_pickle: bool = False,
+    ) -> dict[str, Any]:
+        """The stress gate's scenarios on their own: ``ref``'s metric on ``data`` (a dataset version or
+        a CSV/Parquet file), then under each perturbation (the defaults that fit the model's columns
+        when ``scenarios`` is None), each judged against its ``max_degradation``. Changes nothing.
+
+        Raises:
+            InvalidInput: a bad scenario (named, e.g. ``scenarios[1].fraction``) or data lacking the
+                model's columns.
+        """
+        from carnet.checks.stress import StressGate
+
+        config: dict[str, Any] = {}
+        if scenarios is not None:
+            config["scenarios"] = list(scenarios)
+        if metric is not None:
+            config["metric"] = metric
+        gate = StressGate()
+        gate.validate(config)  # a user mistake is an error, not a failed scenario
+        mv = self.registry.resolve(ref)
+        path = Path(data)
+        if path.suffix and path.exists():
+            from carnet.data import read_table
+
+            frame, data_ref = read_table(path).to_pandas(), str(path)
+        else:
+            version, frame = self.datasets.load_frame(data)
+            data_ref = version.ref
+        policy = Policy(name="stress", gates=(), seed=seed)
+        ctx = self._context(mv, "stress", policy, allow_pickle, frame=frame, data=data_ref)
+        if ctx.target is None or ctx.target not in frame.columns:
+            raise InvalidInput(
+                f"{data_ref} has no target column {ctx.target!r} to score against", field="data"
+            )
+        result = gate.check(config, ctx)
+        return {
+            "model": mv.ref,
+            "data": data_ref,
+            "passed": result.passed,
+            "measured": result.measured,
+            "error": result.error,
+            **dict(result.details or {}),
+        }
+
+    def _context(
+        self,
+        mv: ModelVersion,
+        alias: str,
+        policy: Policy,
+        allow_pickle: bool,
+        *,
+        frame: Any = None,
+        data: str | None = None,
+    ) -> Any:
         from carnet.checks import GateContext
         from carnet.tasks import get_task
 
@@ -199,15 +260,15 @@ class PromotionService:
             holder = None
         if holder is not None and holder.version != mv.version:
             incumbent, incumbent_version = self.registry.load(holder.ref, allow_pickle=allow_pickle)
-        frame = None
-        if policy.evaluation_data:
+        if frame is None and policy.evaluation_data:
+            data = policy.evaluation_data
             _, frame = self.datasets.load_frame(policy.evaluation_data)
+        if frame is not None:
             missing = [c for c in mv.signature.input_names() if c not in frame.columns]
             if missing:
                 raise InvalidInput(
-                    f"evaluation data {policy.evaluation_data} lacks the model's input columns "
-                    f"{', '.join(missing[:10])}",
-                    field="evaluation_data",
+                    f"evaluation data {data} lacks the model's input columns {', '.join(missing[:10])}",
+                    field="evaluation_data" if data == policy.evaluation_data else "data",
                 )
         return GateContext(
             task=task,

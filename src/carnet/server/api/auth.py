@@ -118,6 +118,7 @@ ROUTE_ROLES: dict[str, str] = {
     "automl": "editor",
     "evaluate_run": "editor",
     "explain": "editor",
+    "stress": "viewer",
     "reproduce_run": "editor",
     # administration (server admins, '*'; a user may list, create and revoke their own tokens)
     "list_users": "admin",

@@ -38,6 +38,7 @@ from carnet.schemas import (
     EvaluateIn,
     ExplainIn,
     ReproduceIn,
+    StressIn,
     TrainIn,
     TrainingEventOut,
     TrainOutcomeOut,
@@ -312,6 +313,19 @@ def explain(body: ExplainIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     c.require(project)
     ref = _dataset_ref(c, body.data, "data")
     return services.explain.explain(body.ref, ref, rows=body.rows, method=body.method, seed=body.seed)
+
+
+@router.post("/stress", name="stress")
+def stress(body: StressIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Stress scenarios of a model version on a dataset version: the metric without and under each
+    perturbation, judged against its limit; changes nothing (viewer on both projects)."""
+    from carnet.domain.models import ModelRef
+
+    c.require(c.services.registry.get_model(ModelRef.parse(body.ref).name).project)
+    ref = _dataset_ref(c, body.data, "data")
+    return c.services.promotion.stress(
+        body.ref, ref, scenarios=body.scenarios, metric=body.metric, seed=body.seed
+    )
 
 
 def _explain_project(c: Caller, ref: str) -> str:
