@@ -172,3 +172,33 @@ def test_library_warnings_go_to_the_training_log_not_the_console(ws: str, tmp_pa
         )
         text = client.services.ctx.artifacts.get_bytes(log_artifact.digest).decode()
     assert "warning: ConvergenceWarning: lbfgs failed to converge" in text
+
+
+def test_every_next_step_the_quickstart_prints_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the quickstart to every report, log, metric, lineage, explanation and stress run, through
+    the CLI alone: each hint it prints runs (serving, which blocks, excepted)."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)  # hints write their files (-o report, card.html ...) here
+    ws = str(tmp_path / "qs")
+    out = CliRunner().invoke(cli, ["--uri", ws, "quickstart"])
+    assert out.exit_code == 0, out.output
+    hints = [line.strip() for line in out.output.split("Next:", 1)[1].splitlines() if line.strip()]
+    assert len(hints) >= 15
+    assert any(" evaluate " in h and "breast-cancer-holdout@1" in h for h in hints)  # the holdout version
+    ran = 0
+    for hint in hints:
+        words = shlex.split(hint.split("#", 1)[0])
+        assert words[0] == "carnet", hint
+        if words[3] == "serve":
+            continue
+        if words[3:5] == ["runs", "open"]:
+            words.append("--no-browser")
+        if words[3:5] == ["runs", "reproduce"]:
+            continue  # tested on its own; slow here
+        result = CliRunner().invoke(cli, words[1:])
+        assert result.exit_code == 0, (hint, result.output)
+        ran += 1
+    assert ran >= 14
+    assert (tmp_path / "report" / "reports" / "evaluation.html").exists()
+    assert (tmp_path / "explain" / "report.html").exists() and (tmp_path / "stress.html").exists()

@@ -110,7 +110,7 @@ def test_train_evaluate_and_reproduce_give_what_a_local_workspace_gives(
     spec = write(tmp_path, SPEC)
     local = json.loads(run("--uri", servers.ws, "train", spec, "--json").stdout)
     served = json.loads(run("train", spec, "--json", env=remote(servers)).stdout)
-    assert set(served) == set(local) == {"run_id", "metrics", "intervals", "cv"}
+    assert set(served) == set(local) == {"run_id", "metrics", "intervals", "cv", "warnings"}
     _same(local["metrics"], served["metrics"])
     _same(local["cv"], served["cv"])
     assert served["intervals"].keys() == local["intervals"].keys()

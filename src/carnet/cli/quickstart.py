@@ -225,7 +225,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     out.print(f"done in {elapsed:.1f}s. Next:")
     runs = [r["run_id"] for r in results]
     for line in next_steps(uri, best["run_id"], runs, version.ref, holdout.ref, governed):
-        out.print(f"  {line}")
+        click.echo(f"  {line}")  # never wrapped: each line is a command to copy
 
 
 def next_steps(

@@ -36,10 +36,14 @@ PROGRESS_THRESHOLD = 64 * 1024 * 1024  # files above this size get a progress ba
 
 
 def console(stderr: bool = False) -> Any:
-    """A rich console (created on demand: rich is only loaded by the CLI)."""
+    """A rich console (created on demand: rich is only loaded by the CLI).
+
+    Text lines are not wrapped by rich (``soft_wrap``): a printed command stays on one line to copy;
+    tables still fit the terminal's width.
+    """
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def to_jsonable(obj: Any) -> Any:

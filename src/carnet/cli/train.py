@@ -20,7 +20,7 @@ def _metrics_table(
     from rich.table import Table
 
     if cv:
-        table = Table("metric", "mean over folds", "± std", title=title)
+        table = Table("metric", "mean over folds", "± std", title=f"{title} (cross-validation)")
         for name, value in metrics.items():
             std = cv.get(f"cv_{name}_std")
             table.add_row(name, _num(value), "" if std is None else f"{std:.2g}")
