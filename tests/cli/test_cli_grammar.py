@@ -131,16 +131,3 @@ def test_older_output_spellings_still_work(ws: tuple[str, str], tmp_path: Path) 
     assert "--report" not in invoke("drift", "--help")
     missing = CliRunner().invoke(cli, ["--uri", uri, "models", "dossier", "cancer/1"])
     assert missing.exit_code == 2 and "Missing option '-o' / '--out'" in missing.output
-
-
-def test_serve_and_server_name_each_other() -> None:
-    from carnet.cli.main import COMMANDS
-
-    assert "carnet server" in COMMANDS["serve"][1] and "carnet serve" in COMMANDS["server"][1]
-    top = invoke("--help")
-    assert "the REST API is carnet server" in top and "for inference use carnet serve" in top
-    wrong = CliRunner().invoke(cli, ["server", "churn@production"])
-    assert wrong.exit_code == 2 and "to serve models for inference use: carnet serve" in wrong.output
-    wrong = CliRunner().invoke(cli, ["serve", "--training-slots", "2"])
-    assert wrong.exit_code == 2
-    assert "the REST API (runs, datasets, registry) is: carnet server" in wrong.output

@@ -86,3 +86,37 @@ def test_serve_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_serve_help_has_an_example() -> None:
     text = CliRunner().invoke(cli, ["serve", "--help"]).output
     assert "Example" in text and "--json" in text
+
+
+def test_serve_and_server_say_what_they_are_and_name_each_other() -> None:
+    from carnet.cli.main import COMMANDS
+
+    assert COMMANDS["serve"][1] == "Serve models for inference; the REST API is carnet server."
+    assert COMMANDS["server"][1] == "Run the REST API (/api/v1); for inference use carnet serve."
+    top = CliRunner().invoke(cli, ["--help"]).output
+    assert COMMANDS["serve"][1] in top and COMMANDS["server"][1] in top  # not cut short
+    for name in ("serve", "server"):
+        assert COMMANDS[name][1] in CliRunner().invoke(cli, [name, "--help"]).output
+
+
+def test_a_usage_meant_for_the_other_command_is_one_line_naming_it() -> None:
+    expected = {
+        ("server", "churn@production"): "error: carnet server (the REST API) takes no arguments, got "
+        "'churn@production'; to serve models for inference use: carnet serve churn@production",
+        ("serve", "--training-slots", "2"): "error: --training-slots is an option of carnet server "
+        "(the REST API), not of carnet serve (model inference)",
+        ("serve", "m@production", "--no-auth"): "error: --no-auth is an option of carnet server "
+        "(the REST API), not of carnet serve (model inference)",
+        ("server", "--max-batch-rows=8"): "error: --max-batch-rows is an option of carnet serve "
+        "(model inference), not of carnet server (the REST API)",
+        ("server", "--deployment", "canary.yaml"): "error: --deployment is an option of carnet serve "
+        "(model inference), not of carnet server (the REST API)",
+        ("serve", "--uri", "ws", "m@production"): "error: --uri goes before the command: "
+        "carnet --uri ... serve",
+    }
+    for args, line in expected.items():
+        result = CliRunner().invoke(cli, list(args))
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output == line + "\n", args
+    other = CliRunner().invoke(cli, ["serve", "--bogus"])  # any other mistake: click's usage error
+    assert other.exit_code == 2 and "No such option '--bogus'" in other.output

@@ -79,11 +79,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": (
         "carnet.cli.serve:serve",
-        "Model inference over HTTP; the REST API is carnet server.",
+        "Serve models for inference; the REST API is carnet server.",
     ),
     "server": (
         "carnet.cli.server:server",
-        "The REST API (/api/v1); for inference use carnet serve.",
+        "Run the REST API (/api/v1); for inference use carnet serve.",
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",

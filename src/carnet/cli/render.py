@@ -114,25 +114,6 @@ def out_option(
     return decorate
 
 
-class HintedCommand(click.Command):
-    """A command whose usage errors end with a hint (``serve`` and ``server`` name each other)."""
-
-    hint = ""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            if not self.hint or self.hint in exc.message:
-                raise
-            raise click.UsageError(f"{exc.message}\n{self.hint}", exc.ctx) from None
-
-
-def hinted(hint: str) -> type[HintedCommand]:
-    """A :class:`HintedCommand` class whose usage errors end with ``hint``."""
-    return type("Hinted", (HintedCommand,), {"hint": hint})
-
-
 def get_client(ctx: click.Context, *, create: bool = False) -> Any:
     """The workspace client for this invocation (``--uri`` / CARNET_URI / carnet.toml / ./.carnet)."""
     from carnet.client import Client

@@ -4,19 +4,68 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from carnet.cli.render import get_client, handle_errors, hinted, json_option, refuse_server
+from carnet.cli.render import get_client, handle_errors, json_option, refuse_server
 
-__all__ = ["serve"]
+__all__ = ["OneLetterApart", "serve"]
+
+#: what ``carnet serve`` and ``carnet server`` are, in their usage errors
+_WHAT = {"serve": "model inference", "server": "the REST API"}
 
 
-@click.command(
-    cls=hinted(
-        "carnet serve answers predictions; the REST API (runs, datasets, registry) is: carnet server --help"
-    )
-)
+class _Confused(click.ClickException):
+    """A usage meant for the other command: one line ``error: ...``, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class OneLetterApart(click.Command):
+    """``carnet serve`` or ``carnet server``: an option only the other one has, or arguments given to
+    ``server`` (which takes none, e.g. a model reference), is one line naming the other command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        this = "serve" if self.name == "serve" else "server"
+        other = "server" if this == "serve" else "serve"
+        ctx.allow_extra_args = True  # extra arguments are answered below, naming the other command
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            root = ctx.find_root().command
+            if root is not self and exc.option_name in _options(root):  # e.g. --uri of carnet itself
+                raise _Confused(
+                    f"{exc.option_name} goes before the command: carnet {exc.option_name} ... {this}"
+                ) from None
+            if exc.option_name in _options(other):
+                raise _Confused(
+                    f"{exc.option_name} is an option of carnet {other} ({_WHAT[other]}), "
+                    f"not of carnet {this} ({_WHAT[this]})"
+                ) from None
+            raise
+        if rest:
+            given = " ".join(rest)
+            raise _Confused(
+                f"carnet {this} ({_WHAT[this]}) takes no arguments, got {given!r}; "
+                f"to serve models for inference use: carnet {other} {given}"
+            )
+        return rest
+
+
+def _options(command: str | click.Command) -> set[str]:
+    """The option spellings of a command (``serve``, ``server`` or a click command)."""
+    if isinstance(command, str):
+        from carnet.cli.server import server
+
+        command = serve if command == "serve" else server
+    return {o for p in command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
+
+
+@click.command(cls=OneLetterApart)
 @click.argument("refs", nargs=-1)
 @click.option(
     "--deployment",
@@ -66,7 +115,7 @@ def serve(
     log_seconds: float,
     as_json: bool,
 ) -> None:
-    """Model inference over HTTP; the REST API is carnet server.
+    """Serve models for inference; the REST API is carnet server.
 
     Open Inference Protocol v2, MLflow /invocations and Prometheus /metrics.
 

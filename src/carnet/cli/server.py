@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import handle_errors, hinted, json_option, refuse_server
+from carnet.cli.render import handle_errors, json_option, refuse_server
+from carnet.cli.serve import OneLetterApart
 
 __all__ = ["is_loopback", "server"]
 
@@ -35,9 +36,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@click.command(
-    cls=hinted("carnet server is the REST API; to serve models for inference use: carnet serve NAME@ALIAS")
-)
+@click.command(cls=OneLetterApart)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
@@ -84,7 +83,7 @@ def server(
     anchor_every: str | None,
     as_json: bool,
 ) -> None:
-    """The REST API (/api/v1); for inference use carnet serve.
+    """Run the REST API (/api/v1); for inference use carnet serve.
 
     Errors are application/problem+json naming the field; the OpenAPI document is at
     /api/v1/openapi.json and liveness at /healthz. Authentication is required whenever the
