@@ -51,6 +51,10 @@ class PayloadTooLarge(Exception):
     """The request body is over the configured limit."""
 
 
+class Unencodable(Exception):
+    """The model answered, but its answer has no form in the response (e.g. values JSON cannot hold)."""
+
+
 def create_app(
     runtime: ServingRuntime,
     *,
@@ -211,12 +215,17 @@ def create_app(
             outputs = await loaded.batcher.submit(frame)
             ref = loaded.version
             header_length = None
-            if protocol == "v2":
-                content, header_length = encode_v2_binary_response(
-                    ref.name, str(ref.version), request_id, outputs, requested, parsed.binary
-                )
-            else:
-                content = encode_mlflow_response(outputs)
+            try:
+                if protocol == "v2":
+                    content, header_length = encode_v2_binary_response(
+                        ref.name, str(ref.version), request_id, outputs, requested, parsed.binary
+                    )
+                else:
+                    content = encode_mlflow_response(outputs)
+            except CarnetError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - named as carnet's failure, not the model's
+                raise Unencodable(f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - every failure becomes the protocol's error form
             return _failure(exc, protocol, rid, endpoint_name, loaded, started, metrics)
         latency = time.perf_counter() - started
@@ -287,23 +296,18 @@ def _failure(
         status, message, kind = 415, exc.message, "bad_request"
     elif isinstance(exc, InvalidInput | CarnetError):
         status, message, kind = 400, exc.message, "bad_request"
+    elif isinstance(exc, Unencodable):
+        status, kind = 500, "encode_error"
+        message = f"the model's answer could not be encoded ({exc}); request id {rid}"
+        log.error("request %s: the answer of %s/%s could not be encoded: %s", rid, model, version, exc)
     else:
         status, kind = 500, "model_error"
         message = f"the model failed on this request ({type(exc).__name__}: {exc}); request id {rid}"
         log.error("request %s: model %s/%s raised %s: %s", rid, model, version, type(exc).__name__, exc)
     metrics.observe_request(endpoint, model, version, protocol, status, time.perf_counter() - started)
     metrics.observe_error(endpoint, model, version, protocol, kind)
-    if protocol == "v2":
-        payload: dict[str, Any] = {"error": message, "request_id": rid}
-    else:
-        code = {
-            400: "BAD_REQUEST",
-            404: "RESOURCE_DOES_NOT_EXIST",
-            413: "BAD_REQUEST",
-            415: "BAD_REQUEST",
-            503: "TEMPORARILY_UNAVAILABLE",
-        }
-        payload = {"error_code": code.get(status, "INTERNAL_ERROR"), "message": message, "request_id": rid}
+    payload = _error(protocol, status, message)
+    payload["request_id"] = rid
     field = getattr(exc, "field", None)
     if field and status in (400, 404, 415):
         payload["field"] = field
@@ -360,9 +364,34 @@ def _check_requested(requested: list[str], loaded: LoadedModel) -> None:
         )
 
 
+#: the MLflow ``error_code`` of each status (others are INTERNAL_ERROR)
+_MLFLOW_CODES = {
+    400: "BAD_REQUEST",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    405: "BAD_REQUEST",
+    413: "BAD_REQUEST",
+    415: "BAD_REQUEST",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+
+
+def _error(protocol: str, status: int, message: str) -> dict[str, Any]:
+    """An error body in the protocol's form: ``{"error"}`` for v2, ``{"error_code", "message"}``
+    for MLflow."""
+    if protocol == "v2":
+        return {"error": message}
+    return {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+
+
+def _protocol_of(path: str) -> str:
+    """The protocol whose error form a request path gets (MLflow for its invocation routes)."""
+    return "mlflow" if path == "/invocations" or path.startswith("/endpoints/") else "v2"
+
+
 def _json_errors(app: FastAPI) -> None:
-    """Every error of the app is JSON in the v2 form: a bad path parameter is 400, an unknown route
-    404, anything unexpected 500 (logged), never a plain-text page."""
+    """Every error of the app is JSON in the protocol's form (MLflow under ``/invocations`` and
+    ``/endpoints/``, v2 elsewhere): a bad path parameter is 400, an unknown route 404, a wrong
+    method 405, anything unexpected 500 with a request id (logged), never a plain-text page."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
@@ -370,21 +399,22 @@ def _json_errors(app: FastAPI) -> None:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
         where = ".".join(str(p) for p in errors[0].get("loc", ())[1:]) if errors else "request"
         reason = errors[0].get("msg", "invalid") if errors else str(exc)
-        return _json({"error": f"{where}: {reason}", "field": where}, 400)
+        body = _error(_protocol_of(request.url.path), 400, f"{where}: {reason}")
+        return _json({**body, "field": where}, 400)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "error"
-        return _json({"error": f"{detail}: {request.method} {request.url.path}"}, status)
+        message = f"{detail}: {request.method} {request.url.path}"
+        return _json(_error(_protocol_of(request.url.path), status, message), status)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         log.error(
             "request %s %s %s failed: %s: %s", rid, request.method, request.url.path, type(exc).__name__, exc
         )
-        return _json(
-            {"error": f"internal error ({type(exc).__name__}); request id {rid}", "request_id": rid}, 500
-        )
+        message = f"internal error ({type(exc).__name__}); request id {rid}"
+        return _json({**_error(_protocol_of(request.url.path), 500, message), "request_id": rid}, 500)
 
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
