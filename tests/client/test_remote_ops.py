@@ -194,7 +194,7 @@ def test_a_monitor_from_creation_to_deletion(side: Side, receiver: Receiver, tmp
 
     sample = side.frame.sample(200, random_state=5)
     ids = log_rows(side.workspace, side.models[1], sample.iloc[:100])
-    log_rows(side.workspace, side.models[1], shifted(sample.iloc[100:]), start=1_700_000_500.0)
+    log_rows(side.workspace, side.models[1], shifted(sample.iloc[100:]))
     result = c.run_monitor("cancer-prod")
     assert isinstance(result, PassResult) and result.monitor == "cancer-prod"
     assert [w.seq for w in result.windows] == [1, 2] and result.pending_rows == 0

@@ -59,11 +59,19 @@ def log_rows(
     rows: pd.DataFrame,
     *,
     version: int = 2,
-    start: float = 1_700_000_000.0,
+    start: float | None = None,
     step: float = 1.0,
     per_request: int = 1,
 ) -> list[str]:
-    """Predict ``rows`` and write them to the prediction log as the server would; the request ids."""
+    """Predict ``rows`` and write them to the prediction log as the server would; the request ids.
+
+    Rows are logged from ``start`` (default: now, as a live server logs them: after the monitors
+    the test made, which read from their creation on).
+    """
+    if start is None:
+        import time
+
+        start = time.time()
     X = rows.drop(columns=["target"], errors="ignore").reset_index(drop=True)
     log = PredictionLog(client.services.deployments.prediction_sink())
     ids = []

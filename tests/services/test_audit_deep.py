@@ -134,7 +134,8 @@ def _realistic(client: Client, services: Any, tmp_path: Path) -> dict[str, Any]:
     client.delete_deployment("old-ep")
     # a monitor with windows, an alert (acknowledged) and labels; a second one deleted
     client.create_monitor({"name": "deep-monitor", "model": f"{MODEL}@production", "reference": "cancer@1",
-                           "target": "target", "window": "50rows", "rules": ["drift.share_drifted > 0.3"]})  # fmt: skip
+                           "target": "target", "window": "50rows", "rules": ["drift.share_drifted > 0.3"],
+                           "since": "all"})  # fmt: skip
     sample = frame.sample(150, random_state=1).reset_index(drop=True)
     shifted = sample.copy()
     for c in [c for c in shifted.columns if c != "target"][:20]:

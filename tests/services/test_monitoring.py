@@ -84,7 +84,7 @@ def test_row_windows_and_idempotent_passes(ws) -> None:
 def test_time_windows_close_after_later_rows_or_the_lag(ws) -> None:
     client, frame, models = ws
     service = client.services.monitoring
-    service.create(_spec(window="1m"))
+    service.create(_spec(window="1m", since="all"))  # rows logged at fixed past times
     t0 = 1_700_000_040.0  # a minute boundary
     log_rows(client, models[1], frame.iloc[:90], start=t0, step=1.0)  # spans 1.5 minutes
     r = service.run("cancer-prod", now=t0 + 95)
@@ -228,7 +228,7 @@ def test_unknown_names(ws) -> None:
 def test_window_profiles_merge_into_a_daily_rollup(ws) -> None:
     client, frame, models = ws
     service = client.services.monitoring
-    service.create(_spec(window="1h"))
+    service.create(_spec(window="1h", since="all"))  # rows logged at fixed past times
     day = 1_700_006_400.0  # midnight UTC
     sample = frame.sample(300, random_state=4)
     log_rows(client, models[1], sample.iloc[:150], start=day, step=60.0)  # day 1: 150 rows over 2.5 h

@@ -160,8 +160,10 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     governed = _govern(client, best["run_id"], holdout.ref, out if not as_json else None)
     served = monitored = None
     if governed["promoted"]:
+        if not _has_monitor(client):  # made before the traffic: a monitor reads from its creation on
+            _create_monitor(client, holdout.ref)
         served = _serve_demo(client, held.drop(columns=["target"]))
-        monitored = _monitor_demo(client, holdout.ref, create=not _has_monitor(client))
+        monitored = _monitor_demo(client)
     verification = client.verify_audit()
     elapsed = time.perf_counter() - started
     if as_json:
@@ -308,21 +310,23 @@ def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
     }
 
 
-def _monitor_demo(client: Any, reference: str, *, create: bool) -> dict[str, Any]:
-    """A monitor over the served model's prediction log (made on the first round), one pass, and what
-    it found."""
+def _create_monitor(client: Any, reference: str) -> None:
+    """The monitor over the production model's prediction log (made on the first round)."""
+    client.services.monitoring.create(
+        {
+            "name": MONITOR,
+            "model": f"{MODEL}@production",
+            "reference": reference,
+            "target": "target",
+            "window": "150rows",
+            "rules": ["drift.share_drifted > 0.15"],
+        }
+    )
+
+
+def _monitor_demo(client: Any) -> dict[str, Any]:
+    """One pass of the monitor over the traffic just served, and what it found."""
     service = client.services.monitoring
-    if create:
-        service.create(
-            {
-                "name": MONITOR,
-                "model": f"{MODEL}@production",
-                "reference": reference,
-                "target": "target",
-                "window": "150rows",
-                "rules": ["drift.share_drifted > 0.15"],
-            }
-        )
     result = service.run(MONITOR, flush=True)
     return {
         "name": MONITOR,

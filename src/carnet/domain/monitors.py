@@ -65,6 +65,7 @@ MONITOR_KEYS = (
     "rules",
     "notify",
     "retrain",
+    "since",
 )
 #: the life of an alert
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
@@ -218,6 +219,7 @@ class Monitor:
     target: str | None = None
     drift: dict[str, Any] = field(default_factory=dict)
     retrain: dict[str, Any] | None = None
+    since: str = "creation"
     id: int | None = None
     state: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
@@ -247,6 +249,8 @@ class Monitor:
             spec["notify"] = [dict(n) for n in self.notify]
         if self.retrain is not None:
             spec["retrain"] = dict(self.retrain)
+        if self.since != "creation":
+            spec["since"] = self.since
         return spec
 
     def with_state(self, **changes: Any) -> Monitor:
@@ -390,7 +394,10 @@ def load_monitor(spec: Mapping[str, Any]) -> Monitor:
     target = spec.get("target")
     if target is not None and not isinstance(target, str):
         raise InvalidInput("target must be a column name", field="target")
+    since = spec.get("since", "creation")
+    since_time(since, 0.0)  # checked now, computed at creation
     return Monitor(
+        since=str(since),
         name=name,
         model=model,
         reference=reference,
@@ -401,6 +408,35 @@ def load_monitor(spec: Mapping[str, Any]) -> Monitor:
         target=target,
         drift=dict(drift),
         retrain=None if retrain is None else dict(retrain),
+    )
+
+
+def since_time(since: Any, now: float) -> float | None:
+    """When a monitor created at ``now`` starts reading the prediction log: ``creation`` (the
+    default: ``now``), ``all`` (None: every row logged so far), a duration before ``now`` (``7d``,
+    ``12h``), or a time (ISO 8601 such as ``2026-11-30T08:00:00Z``, or seconds since the epoch)."""
+    import datetime as dt
+
+    if since in (None, "creation"):
+        return now
+    if since == "all":
+        return None
+    if isinstance(since, int | float) and not isinstance(since, bool):
+        return float(since)
+    if isinstance(since, str):
+        m = _WINDOW.match(since)
+        if m is not None and m.group(2) != "rows":
+            return now - int(m.group(1)) * _UNITS[m.group(2)]
+        try:
+            stamp = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).timestamp()
+    raise InvalidInput(
+        f"since: {since!r}; write creation (the default), all, a duration back from now (7d, 12h) or a "
+        "time (2026-11-30T08:00:00Z)",
+        field="since",
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from carnet.checks.window import evaluate_window, realized_window
 from carnet.domain import Monitor, MonitorWindow, load_monitor
-from carnet.domain.monitors import LabelFile, check_monitor_name
+from carnet.domain.monitors import LabelFile, check_monitor_name, since_time
 from carnet.errors import AlreadyExists, InvalidInput, NotFound
 from carnet.services.alerts import AlertService, Transition
 from carnet.services.context import ServiceContext, record
@@ -125,6 +125,9 @@ class MonitoringService:
         state, mv = self.references.build(monitor)
         state.update({"last_file": 0, "carry": None, "carry_rows": 0, "closed_until": None, "labels_seen": 0})
         now = self.ctx.clock()
+        # rows logged from ``since`` on (default: from now), of the versions the alias held when each
+        # was logged (monitors made before this existed keep reading everything)
+        state.update(since=since_time(monitor.since, now), follow_alias=True)
         with self.ctx.store.transaction() as tx:
             stored = tx.monitors.insert(
                 replace(monitor, state=state, created_at=now, updated_at=now, actor=self.ctx.actor)
@@ -383,7 +386,7 @@ class MonitoringService:
             if f.id > int(state.get("last_file") or 0) and not f.shadow
         ]
         result = PassResult(monitor.name, files=len(files))
-        rows = self._read_rows(state.get("carry"), files, progress)
+        rows = self._scope(monitor, state, self._read_rows(state.get("carry"), files, progress))
         labels, labels_seen = self._labels(model_name, int(state.get("labels_seen") or 0))
         windows, rest = _cut(rows, monitor.window, state.get("closed_until"), now, flush)
         with self.ctx.store.transaction(write=False) as tx:
@@ -456,6 +459,37 @@ class MonitoringService:
         return result
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _scope(self, monitor: Monitor, state: Mapping[str, Any], rows: Any) -> Any:
+        """The rows this monitor watches: logged at or after its ``since``, by a version its alias has
+        held since then (another version's traffic, a canary's say, is not this model's)."""
+        import numpy as np
+
+        if rows.empty:
+            return rows
+        since = state.get("since")
+        if since is not None and "time" in rows.columns:
+            rows = rows[rows["time"].to_numpy() >= float(since)]
+        ref = monitor.model_ref
+        if state.get("follow_alias") and ref.alias and "version" in rows.columns and len(rows):
+            held = self._held_versions(ref.name, ref.alias, since)
+            rows = rows[np.isin(rows["version"].to_numpy(dtype=np.int64), list(held))]
+        return rows.reset_index(drop=True)
+
+    def _held_versions(self, name: str, alias: str, since: float | None) -> set[int]:
+        """Versions ``name@alias`` pointed to at ``since`` or later (ever, when ``since`` is None)."""
+        moves = self.registry.alias_history(name, alias)
+        held: set[int] = set()
+        before: int | None = None
+        for move in moves:  # oldest first
+            version = None if move["version"] is None else int(move["version"])
+            if since is not None and float(move["time"]) < since:
+                before = version
+            elif version is not None:
+                held.add(version)
+        if before is not None:
+            held.add(before)
+        return held
+
     def _read_rows(self, carry: str | None, files: builtins.list[Any], progress: ProgressFn | None) -> Any:
         import pandas as pd
         import pyarrow as pa
