@@ -278,3 +278,28 @@ def test_a_bad_retrain_spec_is_refused_at_creation(ws) -> None:
     with pytest.raises(InvalidInput) as exc:
         client.services.monitoring.create(_spec(retrain={"dataset": "cancer-ref@1", "task": "nope"}))
     assert exc.value.field.startswith("retrain")
+
+
+def test_a_new_monitor_starts_at_its_creation_and_watches_its_alias(ws) -> None:
+    """Rows logged before the monitor existed, and rows of a version its alias never held, are not
+    its traffic; ``since: all`` backfills the log of the versions the alias held."""
+    import time
+
+    client, frame, models = ws
+    service = client.services.monitoring
+    old = time.time() - 3600
+    log_rows(client, models[1], frame.iloc[:100], start=old)  # before the monitor: version 2
+    service.create(_spec(name="fresh"))
+    service.create(_spec(name="backfill", since="all"))
+    service.create(_spec(name="recent", since="2h"))
+    log_rows(client, models[0], frame.iloc[100:200], version=3)  # a version the alias never held (a canary)
+    log_rows(client, models[1], frame.iloc[200:300])  # production's
+    fresh = service.run("fresh", flush=True)
+    assert sum(w.rows for w in fresh.windows) == 100 and all(w.versions == (2,) for w in fresh.windows)
+    backfill = service.run("backfill", flush=True)
+    assert sum(w.rows for w in backfill.windows) == 200 and all(w.versions == (2,) for w in backfill.windows)
+    assert sum(w.rows for w in service.run("recent", flush=True).windows) == 200
+    assert service.get("fresh").state["since"] >= old + 3000
+    bad = pytest.raises(InvalidInput, match="since")
+    with bad:
+        service.create(_spec(name="bad", since="yesterday"))

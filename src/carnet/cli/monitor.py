@@ -85,6 +85,10 @@ def _load_yaml(path: Path, what: str) -> Any:
 )
 @click.option("--multivariate", is_flag=True, help="Also run the domain-classifier drift check.")
 @click.option(
+    "--since",
+    help="Read the prediction log from: creation (default), all (backfill), 7d, 12h, or a time (ISO 8601).",
+)
+@click.option(
     "--config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The whole monitor as YAML.",
@@ -107,7 +111,7 @@ def create(ctx: click.Context, name: str | None, config: Path | None, as_json: b
     spec: dict[str, Any] = dict(_load_yaml(config, "config") or {}) if config else {}
     if name:
         spec["name"] = name
-    for key in ("model", "reference", "window", "target"):
+    for key in ("model", "reference", "window", "target", "since"):
         if opts[key]:
             spec[key] = opts[key]
     if opts["checks"]:
