@@ -67,13 +67,22 @@ def drift(
 def _print(result: Any, report: Path | None) -> None:
     from rich.table import Table
 
-    table = Table("column", "kind", "method", "statistic", "p-value", "threshold", "drifted")
+    table = Table("column", "kind", "method", "statistic", "p-value", "decided by", "drifted")
     for c in [*result.columns, *result.outputs]:
         stat = "-" if c.statistic is None else f"{c.statistic:.4g}"
+        if c.statistic is not None and c.statistic_threshold is not None:
+            stat += f" {'>=' if c.statistic >= c.statistic_threshold else '<'} {c.statistic_threshold:.4g}"
         p = "-" if c.p_value is None else f"{c.p_value:.3g}"
+        if c.p_value is not None and c.p_threshold is not None:
+            p += f" {'<' if c.p_value < c.p_threshold else '>='} {c.p_threshold:.3g}"
         flag = "[red]yes[/red]" if c.drifted else "no"
-        table.add_row(c.column, c.kind, c.method, stat, p, f"{c.threshold:.4g}", flag)
+        decided = c.note if c.decided_by == "note" and c.note else c.decided_by
+        table.add_row(c.column, c.kind, c.method, stat, p, decided, flag)
     console().print(table)
+    click.echo(
+        "a distance drifts when it reaches its threshold and, with a significance check, its p-value "
+        "is below the level; a test (chi2, ks) drifts when its p-value is below the level"
+    )
     verdict = "DRIFT" if result.dataset_drift else "no drift"
     click.echo(
         f"{verdict}: {len(result.drifted_columns)} of {len(result.columns)} column(s) drifted "

@@ -203,6 +203,8 @@ def drift_report_from_dict(d: dict[str, Any]) -> Any:
             reference_missing=_num(c.get("reference_missing")),
             current_missing=_num(c.get("current_missing")),
             note=c.get("note"),
+            significance=c.get("p_threshold") if c["method"] not in ("chi2", "ks") else None,
+            decided_by=str(c.get("decided_by") or "note"),
         )
 
     mv = d.get("multivariate")

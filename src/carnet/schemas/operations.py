@@ -128,6 +128,9 @@ class ColumnDriftOut(BaseModel):
     reference_missing: float | None
     current_missing: float | None
     note: str | None
+    statistic_threshold: float | None = None
+    p_threshold: float | None = None
+    decided_by: str = "note"
 
 
 class MultivariateOut(BaseModel):

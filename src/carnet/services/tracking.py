@@ -67,6 +67,8 @@ def artifact_path(name: str) -> str:
 
 
 _HEX = frozenset("0123456789abcdef")
+#: how many runs an ambiguous id prefix in a filter is counted up to
+_PREFIX_COUNT = 100
 
 
 class TrackingService:
@@ -502,7 +504,7 @@ class TrackingService:
     def _full_run_ids(self, expr: Any) -> Any:
         """``run_id`` / ``parent_id`` compared (``=``, ``!=``, ``in``, ``not in``) with a unique prefix
         of a run id (4 hex digits or more), as every other place that takes a run id accepts, compared
-        with the full id; an ambiguous prefix is refused, one no run has matches nothing."""
+        with the full id; a prefix no run has, or several runs have, is refused."""
         from dataclasses import replace as swap
 
         from carnet.domain.search import Comparison, Logical
@@ -520,14 +522,19 @@ class TrackingService:
         def full(value: Any) -> Any:
             if isinstance(value, str) and 4 <= len(value) < 32 and all(c in _HEX for c in value.lower()):
                 with self.ctx.store.transaction(write=False) as tx:
-                    ids = tx.runs.ids_with_prefix(value.lower())
-                if len(ids) > 1:
-                    raise InvalidInput(
-                        f"run id prefix {value!r} in the filter matches {len(ids)} runs; "
-                        "give more characters",
+                    ids = tx.runs.ids_with_prefix(value.lower(), limit=_PREFIX_COUNT + 1)
+                if not ids:
+                    raise NotFound(
+                        f"no run id starts with {value!r} (in the filter); list runs with: carnet runs list",
                         field="filter",
                     )
-                return ids[0] if ids else value  # no run has it: the comparison matches nothing
+                if len(ids) > 1:
+                    many = f"more than {_PREFIX_COUNT}" if len(ids) > _PREFIX_COUNT else str(len(ids))
+                    raise InvalidInput(
+                        f"run id prefix {value!r} in the filter matches {many} runs; give more characters",
+                        field="filter",
+                    )
+                return ids[0]
             return value
 
         if isinstance(expr.value, tuple):

@@ -50,6 +50,23 @@ class ColumnDrift:
     reference_missing: float = 0.0
     current_missing: float = 0.0
     note: str | None = None
+    #: the p-value level a distance's significance check used (None: no check; for a test the
+    #: level is ``threshold``)
+    significance: float | None = None
+    #: what made the verdict: ``statistic`` (a distance below its threshold), ``p-value`` (a test,
+    #: or a distance over its threshold that the significance check did not confirm), ``both``
+    #: (a distance over its threshold, confirmed), or ``note`` (not judged)
+    decided_by: str = "note"
+
+    @property
+    def statistic_threshold(self) -> float | None:
+        """The threshold the statistic is compared with (None for a test, judged by its p-value)."""
+        return self.threshold if self.method in DISTANCES else None
+
+    @property
+    def p_threshold(self) -> float | None:
+        """The level the p-value must fall below (None when the p-value does not decide)."""
+        return self.significance if self.method in DISTANCES else self.threshold
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -69,6 +86,9 @@ class ColumnDrift:
             "reference_missing": self.reference_missing,
             "current_missing": self.current_missing,
             "note": self.note,
+            "statistic_threshold": self.statistic_threshold,
+            "p_threshold": self.p_threshold,
+            "decided_by": self.decided_by,
         }
 
 
@@ -187,7 +207,18 @@ def _column(
         stat = distance(method, ref, cur)
         p = binned_test(ref, cur).p_value if options.significance is not None else None
         significant = p is None or options.significance is None or p < options.significance
-        return replace(base, statistic=stat, p_value=p, drifted=bool(stat >= threshold and significant))
+        over = stat >= threshold
+        decided = "statistic" if not over else ("both" if p is not None else "statistic")
+        if over and not significant:
+            decided = "p-value"
+        return replace(
+            base,
+            statistic=stat,
+            p_value=p,
+            drifted=bool(over and significant),
+            significance=options.significance,
+            decided_by=decided,
+        )
     if method == "chi2":
         res = binned_test(ref, cur)
     else:
@@ -209,7 +240,13 @@ def _column(
                 field=name,
             )
         res = ks(_numbers(reference.sample.values[name]), cur_values)
-    return replace(base, statistic=res.statistic, p_value=res.p_value, drifted=bool(res.p_value < threshold))
+    return replace(
+        base,
+        statistic=res.statistic,
+        p_value=res.p_value,
+        drifted=bool(res.p_value < threshold),
+        decided_by="p-value",
+    )
 
 
 def detect_drift(

@@ -27,18 +27,24 @@ def _fmt(x: float | None) -> str:
 
 
 def _table(rows: Sequence[ColumnDrift], caption: str) -> str:
-    heads = ("Column", "Kind", "Method", "Statistic", "p-value", "Threshold", "Drifted", "Missing ref/cur")
+    heads = (
+        "Column", "Kind", "Method", "Statistic", "Statistic threshold", "p-value", "p-value level",
+        "Decided by", "Drifted", "Missing ref/cur",
+    )  # fmt: skip
     head = "".join(f"<th>{h}</th>" for h in heads)
     body = []
     for c in rows:
-        thr = _fmt(c.threshold) + (" (adaptive)" if c.adaptive else "")
+        stat_thr = "-" if c.statistic_threshold is None else _fmt(c.statistic_threshold)
+        stat_thr += " (adaptive)" if c.adaptive and c.statistic_threshold is not None else ""
+        p_thr = "-" if c.p_threshold is None else _fmt(c.p_threshold)
         verdict = "yes" if c.drifted else ("not judged" if c.statistic is None else "no")
         note = f' <span class="note">{html.escape(c.note)}</span>' if c.note else ""
         body.append(
             f'<tr class="{"drifted" if c.drifted else ""}"><td><a href="#col-{html.escape(c.column)}">'
             f"{html.escape(c.column)}</a></td><td>{c.kind}</td><td>{c.method}</td>"
-            f'<td class="num">{_fmt(c.statistic)}</td><td class="num">{_fmt(c.p_value)}</td>'
-            f'<td class="num">{thr}</td><td>{verdict}{note}</td>'
+            f'<td class="num">{_fmt(c.statistic)}</td><td class="num">{stat_thr}</td>'
+            f'<td class="num">{_fmt(c.p_value)}</td><td class="num">{p_thr}</td>'
+            f"<td>{html.escape(c.decided_by)}</td><td>{verdict}{note}</td>"
             f'<td class="num">{c.reference_missing:.1%} / {c.current_missing:.1%}</td></tr>'
         )
     return f"<h2>{caption}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
