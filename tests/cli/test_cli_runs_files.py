@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -116,3 +120,46 @@ def test_a_corrupted_artifact_is_never_written(uri: str, tmp_path: Path) -> None
     result = CliRunner().invoke(cli, ["--uri", uri, "runs", "artifacts", "dead", "-o", str(tmp_path / "dl")])
     assert result.exit_code == 1 and result.output.startswith("error: ") and result.output.count("\n") == 1
     assert not (tmp_path / "dl" / "notes" / "a.txt").exists()
+
+
+def test_log_follow_prints_until_the_run_ends(uri: str) -> None:
+    with Client(uri) as client:
+        run = client.create_run("default", "followed").id
+        client.log_artifact_bytes(run, b"step 1\n", "logs/training.txt")
+        got: dict[str, Any] = {}
+        follower = threading.Thread(
+            target=lambda: got.update(
+                result=CliRunner().invoke(
+                    cli, ["--uri", uri, "runs", "log", run[:10], "-f", "--interval", "0.1"]
+                )
+            )
+        )
+        follower.start()
+        client.log_artifact_bytes(run, b"step 1\nstep 2\n", "logs/training.txt")
+        client.end_run(run)
+        follower.join()
+    assert got["result"].exit_code == 0 and got["result"].output == "step 1\nstep 2\n"
+    assert carnet(uri, "runs", "log", run[:10], "--follow") == "step 1\nstep 2\n"  # ended: printed once
+
+
+def test_open_starts_the_browser_only_where_one_can_show(trained: tuple[Path, str], tmp_path: Path) -> None:
+    root, run = trained
+    browser = tmp_path / "browser.py"  # a "browser" that notes the address it was asked to show
+    browser.write_text(
+        f"import sys, pathlib\npathlib.Path({str(tmp_path / 'seen')!r}).write_text(sys.argv[1])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+    command = [sys.executable, "-m", "carnet.cli.main", "--uri", str(root / "ws"), "runs", "open", run[:8]]
+
+    headless = subprocess.run(
+        [*command, "-o", str(tmp_path / "a.html")], env=env, capture_output=True, text=True
+    )
+    assert headless.returncode == 0 and headless.stdout.startswith(f"wrote {tmp_path / 'a.html'}")
+    assert "no browser" in headless.stdout and not (tmp_path / "seen").exists()
+
+    env["BROWSER"] = f"{sys.executable} {browser} %s"
+    shown = subprocess.run(
+        [*command, "-o", str(tmp_path / "b.html")], env=env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert (tmp_path / "seen").read_text() == (tmp_path / "b.html").resolve().as_uri()

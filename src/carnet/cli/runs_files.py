@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -60,12 +61,8 @@ def runs_artifacts(
         if as_json:
             emit_json({"run_id": rid, "artifacts": rows})
             return
-        from rich.table import Table
-
-        table = Table("path", "size", "digest", title=f"artifacts of run {rid}")
-        for a in arts:
-            table.add_row(a.path, f"{a.size:,}", a.digest[:23])
-        console().print(table)
+        cells = [[a.path, f"{a.size:,}", a.digest[:23]] for a in arts]
+        console().print(_whole_cells(f"artifacts of run {rid}", ["path", "size", "digest"], cells))
         return
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -187,33 +184,42 @@ def runs_metrics(
             }
         )
         return
-    from rich.table import Table
-
     if show_all:
-        table = Table("metric", "step", "value", "time", title=f"metrics of run {rid}")
-        for k, ms in history.items():
-            for m in ms:
-                table.add_row(
-                    k,
-                    str(m.step),
-                    f"{m.value:.6g}",
-                    time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.timestamp)),
-                )
+        headers = ["metric", "step", "value", "time"]
+        rows = [
+            [
+                k,
+                str(m.step),
+                f"{m.value:.6g}",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.timestamp)),
+            ]
+            for k, ms in history.items()
+            for m in ms
+        ]
     else:
-        table = Table("metric", "values", "steps", "last", "min", "max", title=f"metrics of run {rid}")
+        headers = ["metric", "n", "steps", "last", "min", "max"]
+        rows = []
         for k, ms in history.items():
             values = [m.value for m in ms]
-            table.add_row(
-                k,
-                str(len(ms)),
-                f"{ms[0].step}-{ms[-1].step}" if len(ms) > 1 else str(ms[0].step) if ms else "-",
-                f"{values[-1]:.6g}" if values else "-",
-                f"{min(values):.6g}" if values else "-",
-                f"{max(values):.6g}" if values else "-",
-            )
+            steps = f"{ms[0].step}-{ms[-1].step}" if len(ms) > 1 else str(ms[0].step) if ms else "-"
+            shown = [f"{v:.6g}" for v in (values[-1], min(values), max(values))] if values else ["-"] * 3
+            rows.append([k, str(len(ms)), steps, *shown])
+    table = _whole_cells(f"metrics of run {rid}", headers, rows)
     console().print(table)
     if plot is not None:
         click.echo(f"wrote {plot}")
+
+
+def _whole_cells(title: str, headers: list[str], rows: list[list[str]]) -> Any:
+    """A table whose cells are never cut short (names up to 48 characters)."""
+    from rich.table import Column, Table
+
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    columns = [Column(h, min_width=min(w, 48), no_wrap=True) for h, w in zip(headers, widths, strict=True)]
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _plot(history: dict[str, list[Any]], path: Path, title: str) -> None:
@@ -242,6 +248,13 @@ def _plot(history: dict[str, list[Any]], path: Path, title: str) -> None:
         plt.close(fig)
 
 
+def _has_display() -> bool:
+    """Whether a graphical browser can be shown here (a terminal browser is never started unasked)."""
+    if sys.platform in ("darwin", "win32") or os.environ.get("BROWSER"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 @click.command("open")
 @click.argument("run_id")
 @out_option("Write the report to this file (default: a temporary file).")
@@ -251,6 +264,9 @@ def _plot(history: dict[str, list[Any]], path: Path, title: str) -> None:
 @handle_errors
 def runs_open(ctx: click.Context, run_id: str, out: Path | None, no_browser: bool, as_json: bool) -> None:
     """Write a run's HTML report (its evaluation report) and open it in a browser.
+
+    The file's path is printed either way; no browser is started with --no-browser, with
+    --json, or where none can show (no display, and no BROWSER set).
 
     \b
     Example:
@@ -274,7 +290,7 @@ def runs_open(ctx: click.Context, run_id: str, out: Path | None, no_browser: boo
     out.parent.mkdir(parents=True, exist_ok=True)
     client.download_artifact(rid, page, out)
     opened = False
-    if not no_browser and not as_json:
+    if not no_browser and not as_json and _has_display():
         import webbrowser
 
         opened = webbrowser.open(out.resolve().as_uri())
