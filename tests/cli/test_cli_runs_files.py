@@ -125,6 +125,8 @@ def test_a_corrupted_artifact_is_never_written(uri: str, tmp_path: Path) -> None
 def test_log_follow_prints_until_the_run_ends(uri: str) -> None:
     with Client(uri) as client:
         run = client.create_run("default", "followed").id
+        early = CliRunner().invoke(cli, ["--uri", uri, "runs", "log", run[:10]])
+        assert early.exit_code == 2 and "is running and has no log yet" in early.output
         client.log_artifact_bytes(run, b"step 1\n", "logs/training.txt")
         got: dict[str, Any] = {}
         follower = threading.Thread(

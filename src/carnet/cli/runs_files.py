@@ -124,9 +124,14 @@ def runs_log(ctx: click.Context, run_id: str, follow: bool, interval: float, as_
             break
         time.sleep(interval)
     if not shown:
-        state = run.status.value.lower()
+        if not run.status.terminal:
+            raise NotFound(
+                f"run {rid} is running and has no log yet; a training stores its log when it ends, "
+                f"wait for it with: carnet runs log {rid[:12]} --follow",
+                field="run_id",
+            )
         raise NotFound(
-            f"run {rid} ({state}) has no training log; only training runs write one (see: carnet runs "
+            f"run {rid} has no training log; only training runs write one (see: carnet runs "
             f"artifacts {rid[:12]})",
             field="run_id",
         )
