@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.checks.gates import reject_unknown, setting_bool, setting_number
 from carnet.domain.policies import GateResult
+from carnet.errors import InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
     from carnet.checks.context import GateContext
@@ -19,15 +20,24 @@ class ApprovalGate:
     name = "approval"
     description = "at least N distinct people approved this version for this alias"
 
-    _SETTINGS = ("required", "authenticated_only", "exclude_registrant")
+    _SETTINGS = ("required", "authenticated_only", "allow_unauthenticated", "exclude_registrant")
 
-    def _settings(self, config: dict[str, Any]) -> tuple[int, bool, bool]:
+    def _settings(self, config: dict[str, Any], has_users: bool = False) -> tuple[int, bool, bool]:
+        """``required``, whether only authenticated approvals count, ``exclude_registrant``.
+
+        Only authenticated approvals count when the policy says ``authenticated_only: true``, and by
+        default when the workspace has users; ``allow_unauthenticated: true`` relaxes that.
+        """
         required = int(setting_number(config, "required", 1, minimum=1, integer=True))
-        return (
-            required,
-            setting_bool(config, "authenticated_only", False),
-            setting_bool(config, "exclude_registrant", False),
-        )
+        only = setting_bool(config, "authenticated_only", False)
+        relaxed = setting_bool(config, "allow_unauthenticated", False)
+        if only and relaxed:
+            raise InvalidInput(
+                "authenticated_only and allow_unauthenticated contradict each other; keep one",
+                field="allow_unauthenticated",
+            )
+        authenticated = only or (has_users and not relaxed)
+        return required, authenticated, setting_bool(config, "exclude_registrant", False)
 
     def validate(self, config: dict[str, Any]) -> None:
         """Check the settings: ``required`` a whole number >= 1, the others booleans."""
@@ -36,7 +46,7 @@ class ApprovalGate:
 
     def check(self, config: dict[str, Any], ctx: GateContext) -> GateResult:
         """Count the distinct actors who approved this version for this alias."""
-        required, authenticated_only, exclude_registrant = self._settings(config)
+        required, authenticated_only, exclude_registrant = self._settings(config, ctx.workspace_has_users)
         version = ctx.candidate_version
         registrant = version.created_by
         approvers: list[dict[str, Any]] = []
@@ -76,12 +86,18 @@ class ApprovalGate:
         threshold = f">= {required} distinct approver{'s' if required != 1 else ''}"
         if qualifiers:
             threshold += f" ({', '.join(qualifiers)})"
-        details: dict[str, Any] = {"required": required, "approvers": approvers, "ignored": ignored}
+        details: dict[str, Any] = {
+            "required": required,
+            "approvers": approvers,
+            "ignored": ignored,
+            "authenticated_only": authenticated_only,
+            "unauthenticated_counted": sum(not a["authenticated"] for a in approvers),
+        }
         if count < required:
             details["note"] = (
                 f"{required - count} more approval(s) of {version.name}/{version.version} "
                 f"for alias {ctx.alias!r} needed"
             )
-        return GateResult(
-            self.name, self.name, count >= required, f"{count} of {required}", threshold, count, details
-        )
+        loose = details["unauthenticated_counted"]
+        measured = f"{count} of {required}" + (f" ({loose} unauthenticated)" if loose else "")
+        return GateResult(self.name, self.name, count >= required, measured, threshold, count, details)

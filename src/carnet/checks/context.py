@@ -36,6 +36,7 @@ class GateContext:
         training_profile: per-column profile of the candidate's training data (ranges,
             categories), when the registry knows it.
         seed: seeds every resampling and perturbation.
+        workspace_has_users: the workspace has users (approvals are then authenticated by default).
     """
 
     task: Task
@@ -51,6 +52,7 @@ class GateContext:
     approvals: list[Approval] = field(default_factory=list)
     training_profile: dict[str, ColumnProfile] = field(default_factory=dict)
     seed: int = 0
+    workspace_has_users: bool = False
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def require_data(self) -> pd.DataFrame:

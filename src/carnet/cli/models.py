@@ -425,7 +425,13 @@ def approve(
     if as_json:
         emit_json(approval)
         return
-    click.echo(f"{approval.actor} approved {name}/{number} for {alias}")
+    line = f"{approval.actor} approved {name}/{number} for {alias}"
+    if not approval.authenticated:
+        line += (
+            " (unauthenticated: no signed-in user, the name comes from CARNET_USER or the operating "
+            "system; where the workspace has users, policies count only authenticated approvals)"
+        )
+    click.echo(line)
 
 
 @models.command("rollback")

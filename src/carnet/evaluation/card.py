@@ -466,7 +466,20 @@ def _approvals(card: dict[str, Any]) -> _Section:
         ("comment", "comment"),
     ]
     if approvals:
-        blocks.append(_table(approvals, cols, what="approvals", cells={"time": _time_cell}))
+        marked = [
+            {**a, "authenticated": "yes" if a.get("authenticated") else "NO (unauthenticated)"}
+            for a in approvals
+        ]
+        blocks.append(_table(marked, cols, what="approvals", cells={"time": _time_cell}))
+        if any(not a.get("authenticated") for a in approvals):
+            blocks.append(
+                _Para(
+                    "Unauthenticated approvals were recorded without a signed-in user: on a local "
+                    "workspace the approver's name is whatever CARNET_USER (or the operating system) "
+                    "said, so one person can appear as several.",
+                    "fail",
+                )
+            )
     else:
         blocks.append(_missing("Approvals"))
     blocks.append(_Sub("Promotions"))

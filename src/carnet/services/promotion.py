@@ -284,7 +284,12 @@ class PromotionService:
             approvals=self.registry.approvals(mv.name, mv.version, alias),
             training_profile=self._training_profile(mv),
             seed=policy.seed,
+            workspace_has_users=self._has_users(),
         )
+
+    def _has_users(self) -> bool:
+        with self.ctx.store.transaction(write=False) as tx:
+            return bool(tx.auth.list_users())
 
     def _task_options(self, mv: ModelVersion) -> dict[str, Any]:
         if not mv.run_id:
