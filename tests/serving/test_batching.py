@@ -381,9 +381,11 @@ def test_full_batches_of_a_fast_model_run_on_the_loop_and_slow_ones_in_the_worke
 
         return seen, predict
 
-    async def go(delay: float) -> tuple[list[str], str]:
+    async def go(delay: float, inline_seconds: float) -> tuple[list[str], str]:
         seen, predict = recorder(delay)
-        batcher = MicroBatcher(predict, max_batch_rows=8, max_wait_ms=0, name="m")
+        batcher = MicroBatcher(
+            predict, max_batch_rows=8, max_wait_ms=0, name="m", inline_seconds=inline_seconds
+        )
         await batcher.start()
         try:
             big = pd.DataFrame({"x": np.arange(8.0)})
@@ -395,8 +397,10 @@ def test_full_batches_of_a_fast_model_run_on_the_loop_and_slow_ones_in_the_worke
             await batcher.stop()
         return seen, threading.current_thread().name
 
-    seen, loop_thread = run(go(0.0))
+    # the limit is generous for the fast model and tight for the slow one: a busy machine cannot
+    # flip the outcome (the default limit is 2 ms)
+    seen, loop_thread = run(go(0.0, inline_seconds=1.0))
     assert seen[:3] != [loop_thread] * 3  # the first batches measure the model in the worker
     assert seen[3:5] == [loop_thread, loop_thread] and seen[5] != loop_thread
-    seen, loop_thread = run(go(0.01))  # 10 ms per batch: never on the loop
+    seen, loop_thread = run(go(0.05, inline_seconds=0.01))  # 50 ms per batch: never on the loop
     assert loop_thread not in seen

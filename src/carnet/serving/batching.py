@@ -109,6 +109,7 @@ class MicroBatcher:
         name: str = "",
         on_batch: Callable[[int, int, float], None] | None = None,
         adaptive_wait: bool = True,
+        inline_seconds: float = INLINE_SECONDS,
     ) -> None:
         for field, value, low in (
             ("max_batch_rows", max_batch_rows, 1),
@@ -124,6 +125,7 @@ class MicroBatcher:
         self.name = name
         self.on_batch = on_batch
         self._adaptive = adaptive_wait
+        self._inline_seconds = float(inline_seconds)
         self._label = f"model {name!r}" if name else "the model"
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
@@ -328,7 +330,7 @@ class MicroBatcher:
         A full batch gains nothing from waiting, and for a model whose batches take under
         :data:`INLINE_SECONDS` the two thread hops cost more than the call blocks the loop.
         """
-        return rows >= self._max_rows and self._batches >= 3 and self._batch_seconds < INLINE_SECONDS
+        return rows >= self._max_rows and self._batches >= 3 and self._batch_seconds < self._inline_seconds
 
     def _fail_queued(self, exc: BaseException) -> None:
         while self._queue:
