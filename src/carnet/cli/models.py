@@ -88,6 +88,33 @@ def _gate_table(promotion: Any, title: str) -> Any:
     return table
 
 
+def _fairness_tables(promotion: Any) -> list[Any]:
+    """Each fairness evaluation's groups: size, rates, and whether it counted (groups under
+    ``min_group_size`` are listed, marked excluded)."""
+    from rich.table import Table
+
+    tables = []
+    for r in promotion.results:
+        if r.type != "fairness" or not r.details:
+            continue
+        minimum = r.details.get("min_group_size")
+        for ev in r.details.get("evaluations") or []:
+            title = f"fairness: {ev['column']} (class {ev['class']})"
+            table = Table("group", "rows", "selection rate", "TPR", "FPR", "accuracy", "counted", title=title)
+            for g in ev.get("groups") or []:
+                counted = "yes" if g["included"] else f"[yellow]excluded[/yellow]: under {minimum} rows"
+
+                def num(value: Any) -> str:
+                    return "-" if value is None else f"{value:.3f}"
+
+                table.add_row(
+                    str(g["group"]), str(g["n"]), num(g.get("selection_rate")), num(g.get("tpr")),
+                    num(g.get("fpr")), num(g.get("accuracy")), counted,
+                )  # fmt: skip
+            tables.append(table)
+    return tables
+
+
 @click.group()
 def models() -> None:
     """The model registry: versions, aliases, gated promotion, rollback, model cards.
@@ -390,6 +417,8 @@ def promote(
     else:
         title = f"{name}/{number} -> {alias}" + (" (dry run)" if dry_run else "")
         console().print(_gate_table(result, title))
+        for table in _fairness_tables(result):
+            console().print(table)
         if result.passed:
             click.echo(f"{'would move' if dry_run else 'moved'} {name}@{alias} to version {number}")
         else:
@@ -510,7 +539,15 @@ def dossier(ctx: click.Context, ref: str, version: str | None, out: Path, as_jso
     if as_json:
         emit_json({"path": str(out), **manifest})
         return
-    click.echo(f"wrote {out}: {len(manifest['files'])} files for {manifest['model']}")
+    import zipfile
+
+    with zipfile.ZipFile(out) as zf:
+        entries = len(zf.namelist())
+    listed = len(manifest["files"])
+    click.echo(
+        f"wrote {out}: {entries} files for {manifest['model']} ({listed} listed with their SHA-256 in "
+        "manifest.json, and the manifest)"
+    )
 
 
 @models.command("export")
