@@ -131,3 +131,13 @@ def test_older_output_spellings_still_work(ws: tuple[str, str], tmp_path: Path) 
     assert "--report" not in invoke("drift", "--help")
     missing = CliRunner().invoke(cli, ["--uri", uri, "models", "dossier", "cancer/1"])
     assert missing.exit_code == 2 and "Missing option '-o' / '--out'" in missing.output
+
+
+def test_tags_take_a_version_reference(ws: tuple[str, str]) -> None:
+    uri, run = ws
+    invoke("--uri", uri, "models", "register", run, "--name", "cancer")
+    invoke("--uri", uri, "models", "alias", "cancer", "production", "1")
+    out = json.loads(invoke("--uri", uri, "models", "tag", "cancer@production", "checked=yes", "--json"))
+    assert out == {"name": "cancer", "version": 1, "tags": {"checked": "yes"}}
+    shown = json.loads(invoke("--uri", uri, "models", "show", "cancer/1", "--json"))
+    assert shown["tags"]["checked"] == "yes"

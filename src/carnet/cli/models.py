@@ -317,15 +317,20 @@ def tag(
     delete_key: str | None,
     as_json: bool,
 ) -> None:
-    """Set tags (KEY=VALUE ...) on a model or one of its versions, or remove one.
+    """Set tags (KEY=VALUE ...) on a model (NAME) or one of its versions (NAME/3, NAME@alias, or
+    --version 3), or remove one.
 
     \b
     Example:
       carnet models tag churn team=risk
-      carnet models tag churn --version 3 validated=yes
+      carnet models tag churn/3 validated=yes
       carnet models tag churn --delete team
     """
     client = get_client(ctx)
+    if "/" in name or "@" in name:
+        if version is not None:
+            raise click.UsageError("give the version once: NAME/3 or --version 3")
+        name, version = _version_of(client, name, None)
     if delete_key:
         client.delete_model_tag(name, delete_key, version)
         result: dict[str, Any] = {"name": name, "version": version, "deleted": delete_key}
