@@ -234,7 +234,7 @@ def test_markdown_values():
         "2023-11-14 22:14:10 UTC",
         "bob",
         "production",
-        "no",
+        "NO (unauthenticated)",
         "ok",
     ]
     assert md_row(approvals, "2023-11-14 22:15:00 UTC")[1:6] == [
