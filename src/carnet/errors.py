@@ -25,6 +25,8 @@ No HTTP status lives here: the mapping is kept by the server.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AlreadyExists",
     "ArtifactCorrupted",
@@ -88,7 +90,12 @@ class Conflict(CarnetError):
 
 
 class GateFailed(CarnetError):
-    """A promotion gate did not pass."""
+    """A promotion gate did not pass; ``promotion`` holds the stored, refused promotion (its gate
+    results), when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None, promotion: Any = None) -> None:
+        super().__init__(message, field=field)
+        self.promotion = promotion
 
 
 class PermissionDenied(CarnetError):

@@ -297,7 +297,7 @@ def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
     try:
         promotion = client.promote(MODEL, mv.version, "production")
     except GateFailed as exc:
-        promotion = exc.promotion  # type: ignore[attr-defined]
+        promotion = exc.promotion
     finally:
         if status:
             status.stop()

@@ -460,17 +460,9 @@ class Client(LocalOps, LocalAdmin):
         Raises:
             GateFailed: a gate failed (not on a dry run); ``exc.promotion`` holds the results.
         """
-        from carnet.errors import GateFailed
-
-        promotion = self.services.promotion.promote(
+        return self.services.promotion.promote(
             name, version, alias, dry_run=dry_run, policy=policy, allow_pickle=allow_pickle, progress=progress
         )
-        if not promotion.passed and not dry_run:
-            failed = ", ".join(r.gate for r in promotion.results if not r.passed)
-            exc = GateFailed(f"promotion of {name}/{version} to {alias!r} refused: failed {failed}")
-            exc.promotion = promotion  # type: ignore[attr-defined]
-            raise exc
-        return promotion
 
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
         """Record the configured user's approval of a version for an alias."""

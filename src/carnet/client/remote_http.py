@@ -113,7 +113,7 @@ class HttpTransport:
             raise CarnetError(f"the carnet server answered {r.status_code}: {r.text[:200]}")
         exc = error_from_problem(doc)
         if isinstance(exc, GateFailed) and isinstance(doc.get("promotion"), dict):
-            exc.promotion = promotion_from_dict(doc["promotion"])  # type: ignore[attr-defined]
+            exc.promotion = promotion_from_dict(doc["promotion"])
         raise exc
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 from carnet.domain import ColumnProfile, DatasetRef, ModelVersion, Policy, Promotion
 from carnet.domain.models import check_alias, missing_alias
-from carnet.errors import Conflict, InvalidInput, NotFound
+from carnet.errors import Conflict, GateFailed, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.registry import RegistryService
@@ -109,9 +109,12 @@ class PromotionService:
         ``set_alias`` to move an alias without gates).
 
         Returns:
-            The promotion (``passed``, ``applied``, gate results). A dry run stores nothing.
+            The promotion (``passed``, ``applied``, gate results). A dry run stores nothing and
+            returns the promotion whether or not it passed.
 
         Raises:
+            GateFailed: a gate failed (not on a dry run): the refused promotion is stored and
+                audited first, and ``exc.promotion`` holds it.
             NotFound: unknown model or version. InvalidInput: bad policy or alias.
             Conflict: the alias moved while the gates ran.
         """
@@ -180,7 +183,15 @@ class PromotionService:
                     "gates": summary,
                 },
             )
-        return replace(promotion, id=pid)
+        stored = replace(promotion, id=pid)
+        if not passed:
+            failed = ", ".join(r.gate for r in results if not r.passed)
+            raise GateFailed(
+                f"promotion of {name}/{mv.version} to {alias!r} refused: failed {failed}",
+                field="gates",
+                promotion=stored,
+            )
+        return stored
 
     def stress(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from carnet.domain import ModelRef
-from carnet.errors import GateFailed, NotFound
+from carnet.errors import NotFound
 from carnet.schemas import (
     AliasIn,
     AliasOut,
@@ -118,14 +118,7 @@ def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> Pr
     c.require_policy_data(body.policy)  # an inline policy's evaluation data: read access to its project
     promotion = c.services.promotion.promote(
         name, body.version, body.alias, dry_run=body.dry_run, policy=body.policy
-    )
-    if not promotion.passed and not body.dry_run:
-        failed = ", ".join(r.gate for r in promotion.results if not r.passed)
-        exc = GateFailed(
-            f"promotion of {name}/{body.version} to {body.alias!r} refused: failed {failed}", field="gates"
-        )
-        exc.promotion = promotion  # type: ignore[attr-defined]
-        raise exc
+    )  # a refusal raises GateFailed with the promotion: the error handler answers 422 with its gates
     return PromotionOut.of(promotion)
 
 
