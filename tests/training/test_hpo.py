@@ -289,4 +289,7 @@ def test_timeout_kills_running_trials_in_worker_processes(frame: pd.DataFrame) -
     with pytest.raises(InvalidInput) as err:
         run_search(SleepyBinary(), spec, frame, scorer=score)  # owns (and kills) a 2-process pool
     assert err.value.field == "search.timeout"
+    deadline = time.monotonic() + 30  # killed workers are reaped asynchronously
+    while {p.pid for p in multiprocessing.active_children()} - before and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert {p.pid for p in multiprocessing.active_children()} <= before  # the 120 s fits were killed
