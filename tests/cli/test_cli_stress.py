@@ -51,7 +51,20 @@ def test_default_scenarios_table_json_and_report(ws: Path, tmp_path: Path) -> No
     page = report.read_text()
     assert page.startswith("<!doctype html>") and "out_of_range" in page and "<img" in page
     table = carnet(ws, "stress", "clf/1", "cancer@1")
-    assert "roc_auc" in table and "scenarios within limits" in table
+    assert "scenarios within limits" in table
+    lines = table.splitlines()
+    header = next(line for line in lines if "scenario" in line and "verdict" in line)
+    assert header.replace("┃", " ").split() == [
+        "scenario", "metric", "baseline", "stressed", "change", "limit", "verdict"
+    ]  # fmt: skip
+    for s in result["scenarios"]:  # relative limits: the change in percent of the baseline
+        line = next(line for line in lines if s["name"] in line).replace("│", " ").split()
+        change = 100 * (s["value"] - result["base"]) / result["base"]
+        verdict = "pass" if s["passed"] else "FAIL"
+        assert line == [
+            s["name"], "roc_auc", f"{result['base']:.4g}", f"{s['value']:.4g}", f"{change:+.2f}%",
+            f"{-100 * s['max_degradation']:+g}%", verdict,
+        ]  # fmt: skip
     with Client(str(ws / "ws")) as c:
         assert c.verify_audit().count == events  # a stress run changes nothing
 
@@ -85,6 +98,7 @@ def test_a_bad_scenario_is_one_line_and_exit_2(ws: Path, scenario: str, message:
         cli, ["--uri", str(ws / "ws"), "stress", "clf/1", "cancer@1", "--scenario", scenario]
     )
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
 
 
 def test_remote_stress_matches_local(ws: Path) -> None:

@@ -18,9 +18,8 @@ __all__ = ["explain"]
 @click.option(
     "--method",
     type=click.Choice(["shap", "lime", "permutation"]),
-    default="shap",
-    show_default=True,
-    help="SHAP (exact additivity), LIME (local linear fit) or permutation importance (global only).",
+    help="SHAP (exact additivity), LIME (local linear fit) or permutation importance (global only). "
+    "Default: SHAP when installed, else LIME, else permutation (the console says which ran).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the explainers.")
 @out_option("Write the report, plots and explanation.json to this folder.", dir_okay=True)
@@ -32,7 +31,7 @@ def explain(
     ref: str,
     data: str,
     rows: str | None,
-    method: str,
+    method: str | None,
     seed: int,
     out: Path | None,
     as_json: bool,
@@ -43,8 +42,9 @@ def explain(
     (name@N) or a CSV/Parquet file. Each explained row gets the contribution of every input
     column to the prediction (for a classifier, the probability of the positive or predicted
     class), from a base value. The explanation is kept as a run with its plots and an HTML
-    report. SHAP and LIME come with: pip install "carnet[explain]"; without them, the console
-    says which method ran instead.
+    report. SHAP and LIME come with: pip install "carnet[explain]". Without --method, the
+    console says which method ran when SHAP is missing; a --method whose library is missing is
+    an error (exit 2) naming the install command.
 
     \b
     Example:

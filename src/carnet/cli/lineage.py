@@ -110,3 +110,7 @@ def _print_tree(graph: Any) -> None:
     if not graph.downstream(graph.root):
         down.add("[dim]nothing yet[/dim]")
     out.print(root)
+    if graph.truncated:
+        out.print(
+            f"[yellow]cut at {len(graph.nodes)} objects: trace a nearer object or lower --depth[/yellow]"
+        )

@@ -104,23 +104,29 @@ def stress(
 
 def _print(result: dict[str, Any], out: Path | None) -> None:
     from rich.markup import escape
-    from rich.table import Table
+    from rich.table import Column, Table
 
     metric, base = result.get("metric"), result.get("base")
-    title = (
-        f"stress of {result['model']} on {result['data']}: {metric} = {base:.4g} unperturbed"
-        if base is not None
-        else "stress"
+    greater = bool(result.get("greater_is_better", True))
+    baseline = "" if base is None else f"{base:.4g}"
+    headers = ("scenario", "metric", "baseline", "stressed", "change", "limit", "verdict")
+    table = Table(
+        *(Column(h, overflow="fold") for h in headers),
+        title=escape(f"stress of {result['model']} on {result['data']}"),
     )
-    table = Table("scenario", "rows", str(metric), "degradation", "limit", "verdict", title=escape(title))
     for s in result.get("scenarios", []):
-        limit = f"{100 * s['max_degradation']:g}%" if s["relative"] else f"{s['max_degradation']:g}"
-        drop = ""
-        if s["degradation"] is not None:
-            drop = f"{100 * s['degradation']:+.2f}%" if s["relative"] else f"{s['degradation']:+.4g}"
+        relative, allowed = bool(s["relative"]), float(s["max_degradation"])
+        # the change of the metric, and the worst change allowed, in the scenario's terms
+        sign = -1 if greater else 1
+        limit = f"{sign * 100 * allowed:+g}%" if relative else f"{sign * allowed:+g}"
+        value = change = ""
+        if s["value"] is not None and base is not None:
+            value, delta = f"{s['value']:.4g}", s["value"] - base
+            change = f"{delta:+.4g}"
+            if relative:
+                change = f"{100 * delta / abs(base):+.2f}%" if base else ""
         verdict = "[green]pass[/green]" if s["passed"] else "[red]FAIL[/red]"
-        value = "" if s["value"] is None else f"{s['value']:.4g}"
-        table.add_row(escape(s["name"]), str(s.get("rows") or ""), value, drop, limit, verdict)
+        table.add_row(*(escape(v) for v in (s["name"], str(metric), baseline, value, change, limit)), verdict)
     con = console()
     con.print(table)
     for s in result.get("scenarios", []):

@@ -299,10 +299,12 @@ class Client(LocalOps, LocalAdmin):
         return self.services.training.evaluate(run_id, data, progress=progress)
 
     def explain(
-        self, ref: str, data: str, *, rows: str | None = None, method: str = "shap", seed: int = 0
+        self, ref: str, data: str, *, rows: str | None = None, method: str | None = None, seed: int = 0
     ) -> dict[str, Any]:
         """Explain ``ref``'s (``NAME/3``, ``NAME@alias`` or a run id) predictions on rows of ``data``
-        (``0,5,10-20``; the first 5 by default) with SHAP, LIME or permutation importance; the
+        (``0,5,10-20``; the first 5 by default) with ``method`` ``shap``, ``lime`` or ``permutation``
+        (None: SHAP when installed, else LIME, else permutation, with a ``note`` saying so; a method
+        named whose library is missing raises InvalidInput with the install command); the
         explanation is kept as a run (``run_id``) with its plots and HTML report."""
         return self.services.explain.explain(ref, data, rows=rows, method=method, seed=seed)
 

@@ -85,7 +85,7 @@ class RemoteTraining(HttpTransport):
         return self._training(f"/runs/{seg(run_id)}/reproduce", body, progress)
 
     def explain(
-        self, ref: str, data: str, *, rows: str | None = None, method: str = "shap", seed: int = 0
+        self, ref: str, data: str, *, rows: str | None = None, method: str | None = None, seed: int = 0
     ) -> dict[str, Any]:
         """Explain ``ref``'s predictions on rows of ``data`` on the server (a local file is uploaded
         first, into the model's project); see :meth:`carnet.Client.explain`."""

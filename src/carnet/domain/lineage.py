@@ -40,7 +40,7 @@ class LineageNode:
 @dataclass(frozen=True)
 class LineageEdge:
     """``source`` fed ``target`` (keys of nodes), as ``relation`` says: ``derived``, ``input``,
-    ``child``, ``evaluated``, ``registered``, ``served``, ``watched``, ``reference``."""
+    ``child``, ``evaluated``, ``registered``, ``served``, ``watched``, ``reference``, ``retrained``."""
 
     source: str
     target: str
@@ -53,12 +53,14 @@ class LineageEdge:
 @dataclass
 class LineageGraph:
     """The lineage of ``root``: every node reached upstream (what it came from) and downstream (what
-    came of it) within ``depth`` steps; edges point the way data flowed."""
+    came of it) within ``depth`` steps; edges point the way data flowed. ``truncated`` is True when
+    the walk stopped at its node limit before reaching ``depth``."""
 
     root: str
     depth: int
     nodes: dict[str, LineageNode] = field(default_factory=dict)
     edges: list[LineageEdge] = field(default_factory=list)
+    truncated: bool = False
 
     def add(self, node: LineageNode) -> None:
         self.nodes.setdefault(node.key, node)
@@ -77,13 +79,29 @@ class LineageGraph:
         return [e for e in self.edges if e.source == key]
 
     def keep(self, allowed: set[str]) -> LineageGraph:
-        """The graph restricted to the nodes in ``allowed`` (the root is always kept)."""
+        """The graph restricted to the nodes in ``allowed`` that are still linked to the root through
+        allowed nodes (the root is always kept): what is reached only through a left-out node is
+        left out too."""
         allowed = allowed | {self.root}
+        edges = [e for e in self.edges if e.source in allowed and e.target in allowed]
+        reached = {self.root}
+        for forward in (True, False):
+            ways: dict[str, list[str]] = {}
+            for e in edges:
+                near, far = (e.source, e.target) if forward else (e.target, e.source)
+                ways.setdefault(near, []).append(far)
+            frontier = [self.root]
+            while frontier:
+                for far in ways.get(frontier.pop(), []):
+                    if far not in reached:
+                        reached.add(far)
+                        frontier.append(far)
         return LineageGraph(
             self.root,
             self.depth,
-            {k: n for k, n in self.nodes.items() if k in allowed},
-            [e for e in self.edges if e.source in allowed and e.target in allowed],
+            {k: n for k, n in self.nodes.items() if k in reached},
+            [e for e in edges if e.source in reached and e.target in reached],
+            self.truncated,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,11 +111,12 @@ class LineageGraph:
             "depth": self.depth,
             "nodes": [n.to_dict() for n in nodes],
             "edges": [e.to_dict() for e in self.edges],
+            "truncated": self.truncated,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LineageGraph:
-        graph = cls(str(d["root"]), int(d["depth"]))
+        graph = cls(str(d["root"]), int(d["depth"]), truncated=bool(d.get("truncated", False)))
         for n in d.get("nodes", []):
             graph.add(
                 LineageNode(n["kind"], n["id"], n["label"], n.get("project"), dict(n.get("attrs") or {}))

@@ -41,21 +41,31 @@ def available(method: str) -> bool:
         return False
 
 
-def choose_method(requested: str) -> tuple[str, str | None]:
-    """The method that will run and, when it is not the one requested, why (with the install command).
+def choose_method(requested: str | None) -> tuple[str, str | None]:
+    """The method that will run and, when it is not SHAP, why (with the install command).
 
-    SHAP falls back to LIME, then to permutation importance; LIME falls back to permutation.
+    With no method requested, SHAP runs when installed, else LIME, else permutation importance
+    (the note says which ran and how to install the others). A method named explicitly runs or
+    is refused: an explicit choice never silently becomes another.
+
+    Raises:
+        InvalidInput: an unknown method, or one named explicitly whose library is not installed.
     """
+    if requested is None:
+        for method in METHODS:
+            if available(method):
+                if method == "shap":
+                    return method, None
+                return method, f"shap is not installed ({INSTALL_HINT}); {method} ran instead"
     if requested not in METHODS:
         raise InvalidInput(f"method must be one of {', '.join(METHODS)}, got {requested!r}", field="method")
-    fallbacks = {"shap": ["shap", "lime", "permutation"], "lime": ["lime", "permutation"]}
-    order = fallbacks.get(requested, [requested])
-    for method in order:
-        if available(method):
-            if method == requested:
-                return method, None
-            return method, f"{requested} is not installed ({INSTALL_HINT}); {method} ran instead"
-    return "permutation", f"{requested} is not installed ({INSTALL_HINT}); permutation ran instead"
+    if not available(requested):
+        raise InvalidInput(
+            f"method {requested} needs the {_LIBRARY[requested]} library, which is not installed: "
+            f"{INSTALL_HINT}",
+            field="method",
+        )
+    return requested, None
 
 
 @dataclass

@@ -122,7 +122,9 @@ class ExplainIn(RequestBody):
     ref: str = Field(min_length=1, max_length=300, description="NAME/3, NAME@alias or a run id")
     data: str = Field(min_length=1, max_length=1024, description="a dataset version: name@N or name")
     rows: str | None = Field(None, max_length=2000, description="row positions, e.g. 0,5,10-20")
-    method: str = Field("shap", description="shap, lime or permutation")
+    method: str | None = Field(
+        None, max_length=20, description="shap, lime or permutation; none: shap when installed, else lime"
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.server.inference_explain import add_explain_routes
 from carnet.server.metrics import ServingMetrics
 from carnet.server.runtime import Endpoint, LoadedModel, ServingRuntime
 from carnet.serving.batching import Overloaded
@@ -146,37 +147,9 @@ def create_app(
     async def infer_version(name: str, version: int, request: Request) -> Response:
         return await _infer(request, "v2", name, version)
 
-    @app.post("/v2/models/{name}/explain")
-    async def explain(name: str, request: Request) -> Response:
-        return await _explain(request, name, None)
-
-    @app.post("/v2/models/{name}/versions/{version}/explain")
-    async def explain_version(name: str, version: int, request: Request) -> Response:
-        return await _explain(request, name, version)
-
-    async def _explain(request: Request, name: str, version: int | None) -> Response:
-        """Attributions per row of a v2 request (``parameters.method``: shap or lime)."""
-        started = time.perf_counter()
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        endpoint_name = name if name in runtime.endpoints else UNKNOWN_ENDPOINT
-        loaded = None
-        try:
-            body = await _read_body(request, max_body_bytes)
-            endpoint = runtime.endpoint(name)
-            loaded = endpoint.version(version) if version is not None else endpoint.choose(None)
-            parsed = parse_v2_request(
-                body,
-                loaded.version.signature,
-                header_length=request.headers.get("inference-header-content-length"),
-            )
-            content = await asyncio.to_thread(_explanation, loaded, parsed, rid)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes the protocol's error form
-            return _failure(exc, "v2", rid, endpoint_name, loaded, started, metrics)
-        ref = loaded.version
-        metrics.observe_request(
-            endpoint_name, ref.name, ref.version, "explain", 200, time.perf_counter() - started
-        )
-        return Response(content, 200, media_type=_JSON, headers={"x-request-id": rid})
+    add_explain_routes(
+        app, runtime, metrics, lambda r: _read_body(r, max_body_bytes), _failure, UNKNOWN_ENDPOINT
+    )
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
@@ -312,44 +285,6 @@ def _failure(
     if field and status in (400, 404, 415):
         payload["field"] = field
     return Response(orjson.dumps(payload), status, media_type=_JSON, headers=headers)
-
-
-#: rows one explain request may hold (each costs a few hundred model calls)
-MAX_EXPLAIN_ROWS = 100
-
-
-def _explanation(loaded: LoadedModel, parsed: Any, rid: str) -> bytes:
-    """The JSON answer of an explain request: SHAP (or LIME) attributions of each row, against the
-    version's registered input example (or the request's own rows when it has none)."""
-    from carnet.evaluation.explain_local import choose_method, explain_rows
-    from carnet.server.runtime import example_frame, version_family
-
-    frame = parsed.frame
-    if len(frame) > MAX_EXPLAIN_ROWS:
-        raise InvalidInput(
-            f"explain at most {MAX_EXPLAIN_ROWS} rows per request, got {len(frame)}", field="inputs"
-        )
-    requested = str((parsed.parameters or {}).get("method", "shap"))
-    if requested not in ("shap", "lime"):
-        raise InvalidInput(f"parameters.method must be shap or lime, got {requested!r}", field="parameters")
-    method, note = choose_method(requested)
-    if method == "permutation":
-        raise InvalidInput(f"explanations need SHAP or LIME on the server: {note}", field="parameters")
-    background = example_frame(loaded.version)
-    if background is None or not len(background):
-        background = frame
-    family = version_family(loaded.version) or "classification"
-    explanation = explain_rows(loaded.model, frame, background[frame.columns], method=method, family=family)
-    ref = loaded.version
-    doc = {
-        "model_name": ref.name,
-        "model_version": str(ref.version),
-        "id": parsed.id or rid,
-        **explanation.to_dict(),
-    }
-    if note:
-        doc["note"] = note
-    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _check_requested(requested: list[str], loaded: LoadedModel) -> None:

@@ -123,20 +123,23 @@ class ExplainService:
         data: str,
         *,
         rows: str | None = None,
-        method: str = "shap",
+        method: str | None = None,
         seed: int = 0,
         record: bool = True,
     ) -> dict[str, Any]:
         """Explain ``ref`` (``NAME/3``, ``NAME@alias`` or a run id) on rows of ``data`` (a dataset
-        version or a CSV/Parquet file).
+        version or a CSV/Parquet file) with ``method`` (``shap``, ``lime`` or ``permutation``; None:
+        SHAP when installed, else LIME, else permutation importance).
 
-        Returns a dict: ``method`` (what ran), ``requested``, ``note`` (why another method ran,
-        with the install command), ``output`` (what is explained), ``rows`` (per-row attributions,
-        prediction, base value), ``global`` (mean |attribution| per feature, largest first), and
-        ``run_id`` (the run holding ``explain/explanation.json``, plots and ``explain/report.html``).
+        Returns a dict: ``method`` (what ran), ``requested`` (None when no method was named),
+        ``note`` (why SHAP did not run, with the install command), ``output`` (what is explained),
+        ``rows`` (per-row attributions, prediction, base value), ``global`` (mean |attribution| per
+        feature, largest first), and ``run_id`` (the run holding ``explain/explanation.json``, plots
+        and ``explain/report.html``).
 
         Raises:
-            InvalidInput: unknown method, bad rows, or data lacking the model's columns.
+            InvalidInput: unknown method, a method named explicitly whose library is not installed,
+                bad rows, or data lacking the model's columns.
         """
         from carnet.evaluation.explain_local import choose_method, explain_rows
 

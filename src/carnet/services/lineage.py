@@ -52,7 +52,10 @@ class LineageService:
             for direction in ("up", "down"):
                 seen = {root.key}
                 queue: deque[tuple[LineageNode, int]] = deque([(root, 0)])
-                while queue and len(graph.nodes) < MAX_NODES:
+                while queue:
+                    if len(graph.nodes) >= MAX_NODES:
+                        graph.truncated = True
+                        break
                     node, level = queue.popleft()
                     if level >= depth:
                         continue
@@ -79,6 +82,8 @@ class _Walker:
         self._deployments: list[Any] | None = None
         self._monitors: list[Any] | None = None
         self._aliases: dict[str, dict[str, int]] = {}
+        self._versions: dict[str, tuple[str, int] | None] = {}
+        self._datasets: dict[str, tuple[str, int] | None] = {}
 
     # -- nodes ------------------------------------------------------------------------------------
     def dataset(self, name: str, version: int | None) -> LineageNode:
@@ -88,8 +93,10 @@ class _Walker:
 
     def run(self, run_id: str) -> LineageNode:
         run = self.tx.runs.get(run_id)
-        attrs = {"name": run.name, "status": run.status.value, "kind": run.tags.get("kind", "")}
-        return LineageNode("run", run.id, f"{run.name} ({run.id[:12]})", run.project, attrs)
+        attrs = {"name": run.name, "status": run.status.value, "kind": run.tags.get("kind", ""),
+                 "deleted": run.deleted}  # fmt: skip
+        label = f"{run.name} ({run.id[:12]})" + (" (deleted)" if run.deleted else "")
+        return LineageNode("run", run.id, label, run.project, attrs)
 
     def model(self, name: str, version: int) -> LineageNode:
         mv = self.tx.models.get_version(name, version)
@@ -134,6 +141,11 @@ class _Walker:
 
     def model_version_of(self, ref: str) -> tuple[str, int] | None:
         """``(name, version)`` a model reference points at now (None when it points nowhere)."""
+        if ref not in self._versions:
+            self._versions[ref] = self._model_version_of(ref)
+        return self._versions[ref]
+
+    def _model_version_of(self, ref: str) -> tuple[str, int] | None:
         try:
             r = ModelRef.parse(ref)
             if r.alias is not None:
@@ -147,11 +159,14 @@ class _Walker:
             return None
 
     def dataset_of(self, ref: str) -> tuple[str, int] | None:
-        try:
-            dv = self.tx.datasets.get(*_dataset_parts(ref))
-        except CarnetError:
-            return None
-        return dv.name, dv.version
+        """``(name, version)`` a dataset reference points at now (None when it points nowhere)."""
+        if ref not in self._datasets:
+            try:
+                dv = self.tx.datasets.get(*_dataset_parts(ref))
+                self._datasets[ref] = (dv.name, dv.version)
+            except CarnetError:
+                self._datasets[ref] = None
+        return self._datasets[ref]
 
     # -- the root ---------------------------------------------------------------------------------
     def resolve(self, text: str) -> LineageNode:
@@ -185,10 +200,10 @@ class _Walker:
                 found = self.model_version_of(text)
                 return self.model(*found) if found else None
             if kind == "deployment":
-                dep = next((d for d in self.deployments() if d.endpoint == text), None)
-                return self.deployment(dep) if dep else None
-            mon = next((m for m in self.monitors() if m.name == text), None)
-            return self.monitor(mon) if mon else None
+                dep = self.tx.deployments.latest(text)
+                return self.deployment(dep) if dep is not None and not dep.deleted else None
+            mon = self.tx.monitors.get(text)
+            return self.monitor(mon) if mon is not None else None
         except CarnetError:
             return None
 
@@ -223,7 +238,13 @@ class _Walker:
         evaluated = run.tags.get("evaluates")
         if evaluated and self.tx.runs.exists(evaluated):
             out.append((self.run(evaluated), "evaluated", "up"))
+        alert_id = run.tags.get("carnet.alert", "")
+        alert = self.tx.monitors.get_alert(int(alert_id)) if alert_id.isdigit() else None
+        mon = self.tx.monitors.get(alert.monitor) if alert is not None else None
+        if mon is not None:
+            out.append((self.monitor(mon), "retrained", "up"))
         out += [(self.run(child), "child", "down") for child in self.tx.runs.children(run.id)]
+        out += [(self.run(e), "evaluated", "down") for e in self.tx.runs.evaluations(run.id)]
         out += [(self.model(n, v), "registered", "down") for n, v in self.tx.models.versions_of_run(run.id)]
         return out
 
@@ -248,7 +269,8 @@ class _Walker:
         return out
 
     def _deployment_steps(self, node: LineageNode) -> list[Step]:
-        dep = next(d for d in self.deployments() if d.endpoint == node.id)
+        dep = self.tx.deployments.latest(node.id)
+        assert dep is not None
         out: list[Step] = []
         for ref in [r.model for r in dep.routes] + list(dep.shadows):
             found = self.model_version_of(ref)
@@ -257,7 +279,8 @@ class _Walker:
         return out
 
     def _monitor_steps(self, node: LineageNode) -> list[Step]:
-        mon = next(m for m in self.monitors() if m.name == node.id)
+        mon = self.tx.monitors.get(node.id)
+        assert mon is not None
         out: list[Step] = []
         found = self.model_version_of(mon.model)
         if found:
@@ -265,6 +288,10 @@ class _Walker:
         data = self.dataset_of(mon.reference)
         if data:
             out.append((self.dataset(*data), "reference", "up"))
+        alerts = self.tx.monitors.alerts(mon.id) if mon.id is not None else []
+        retrained = {str(a["run"]) for alert in alerts for a in alert.actions
+                     if a.get("action") == "retrain" and a.get("ok") and a.get("run")}  # fmt: skip
+        out += [(self.run(rid), "retrained", "down") for rid in sorted(retrained) if self.tx.runs.exists(rid)]
         return out
 
 

@@ -198,13 +198,13 @@ def lineage(
     c: Caller = Depends(caller),
 ) -> dict[str, Any]:
     """What ``ref`` came from and what came of it (nodes and edges); the caller needs viewer on the
-    project of ``ref``, and objects of projects they may not read are left out."""
+    project of ``ref``, and objects they may not read are left out with what is reached only through
+    them (endpoints, which belong to no project, need viewer on every project, as their routes do)."""
     graph = c.services.lineage.lineage(ref, depth=depth)
-    root = graph.nodes[graph.root]
-    if root.project is not None:
-        c.require(root.project, "viewer")
-    readable = {k for k, n in graph.nodes.items() if n.project is None or c.can(n.project, "viewer")}
-    return graph.keep(readable).to_dict()
+    c.require(graph.nodes[graph.root].project, "viewer")
+    projects = {n.project for n in graph.nodes.values()}
+    allowed = {project for project in projects if c.can(project, "viewer")}
+    return graph.keep({k for k, n in graph.nodes.items() if n.project in allowed}).to_dict()
 
 
 # -- artifacts --------------------------------------------------------------------------------------

@@ -378,6 +378,16 @@ class SqlRunRepo:
         q = select(_r.c.id).where(_r.c.parent_id == run_id).order_by(_r.c.start_time)
         return list(self.conn.execute(q).scalars())
 
+    def evaluations(self, run_id: str) -> builtins.list[str]:
+        """Ids of the evaluation runs of ``run_id`` (tagged ``evaluates``), oldest first."""
+        q = (
+            select(_r.c.id)
+            .join(_tg, _tg.c.run_id == _r.c.id)
+            .where(_tg.c.key == "evaluates", _tg.c.value == run_id)
+            .order_by(_r.c.start_time, _r.c.id)
+        )
+        return list(self.conn.execute(q).scalars())
+
     # -- search -----------------------------------------------------------
     def search(
         self,

@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0006.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0007.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -275,6 +275,8 @@ CREATE TABLE dataset_versions (
 
 CREATE INDEX ix_dataset_versions_dataset_id_digest ON dataset_versions (dataset_id, digest);
 
+CREATE INDEX ix_dataset_versions_parent_id ON dataset_versions (parent_id);
+
 CREATE TABLE latest_metrics (
     run_id VARCHAR(32) NOT NULL,
     "key" VARCHAR(250) NOT NULL,
@@ -402,6 +404,8 @@ CREATE TABLE tags (
     CONSTRAINT fk_tags_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
 );
 
+CREATE INDEX ix_tags_key ON tags ("key");
+
 CREATE TABLE model_version_tags (
     version_id INTEGER NOT NULL,
     "key" VARCHAR(256) NOT NULL,
@@ -419,6 +423,8 @@ CREATE TABLE run_inputs (
     CONSTRAINT fk_run_inputs_dataset_version_id_dataset_versions FOREIGN KEY(dataset_version_id) REFERENCES dataset_versions (id)
 );
 
+CREATE INDEX ix_run_inputs_dataset_version_id ON run_inputs (dataset_version_id);
+
 CREATE TABLE alembic_version (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -426,4 +432,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0006');
+INSERT INTO alembic_version (version_num) VALUES ('0007');

@@ -108,6 +108,7 @@ tags = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    Index(None, "key"),
 )
 
 metrics = Table(
@@ -170,6 +171,7 @@ dataset_versions = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("dataset_id", "version"),
     Index(None, "dataset_id", "digest"),
+    Index(None, "parent_id"),
 )
 
 run_inputs = Table(
@@ -178,6 +180,7 @@ run_inputs = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
     Column("context", String(64), primary_key=True),
+    Index(None, "dataset_version_id"),
 )
 
 audit_events = Table(

@@ -1,6 +1,6 @@
-"""``carnet explain``, ``Client.explain`` (local and through a server) and ``POST
-/v2/models/{m}/explain`` in ``carnet serve``: SHAP attributions add up to the prediction, LIME gives one
-weight per column, a missing library is named with its install command."""
+"""``carnet explain`` and ``Client.explain`` (local and through a server) on a trained tree model: SHAP
+attributions add up to the prediction, LIME gives one weight per column, a missing library is named
+with its install command (and what ran instead, unless the method was asked for)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_inference_server import serve
 
 from carnet import Client
 from carnet.cli.main import cli
+from carnet.errors import InvalidInput
 from conftest import Workspace, serve_workspace
 
 
@@ -91,7 +89,11 @@ def test_a_missing_library_is_named_with_its_install_command(
         and 'pip install "carnet[explain]"' in out
         and "lime ran instead" in out
     )
+    asked = carnet(ws, "explain", "clf/1", "cancer@1", "--method", "shap", code=2)
+    assert asked.startswith("error: method shap needs the shap library") and len(asked.splitlines()) == 1
     monkeypatch.setitem(sys.modules, "lime", None)
+    asked = carnet(ws, "explain", "clf/1", "cancer@1", "--method", "lime", "--json", code=2)
+    assert 'pip install "carnet[explain]"' in asked and "Traceback" not in asked
     result = json.loads(carnet(ws, "explain", "clf/1", "cancer@1", "--rows", "0-20", "--json"))
     assert result["method"] == "permutation" and result["rows"] == [] and result["global"]
     bad = CliRunner().invoke(cli, ["--uri", str(ws / "ws"), "explain", "clf/1", "cancer@1", "--rows", "9999"])
@@ -104,40 +106,14 @@ def remote(ws: Path) -> Iterator[str]:
         yield served.uri
 
 
-def test_remote_explain_matches_local(ws: Path, remote: str) -> None:
+def test_remote_explain_matches_local(ws: Path, remote: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with Client(str(ws / "ws")) as local, Client(remote) as far:
         a = local.explain("clf/1", "cancer@1", rows="2")
         b = far.explain("clf/1", "cancer@1", rows="2")
-    assert a["rows"][0]["attributions"] == pytest.approx(b["rows"][0]["attributions"])
-    assert a["run_id"] != b["run_id"] and a["method"] == b["method"] == "shap"
-
-
-def test_serving_explain_route(ws: Path) -> None:
-    with Client(str(ws / "ws")) as c:
-        served = serve(c, ("clf@production",))
-        try:
-            X = c.services.datasets.load_frame("cancer@1")[1].drop(columns=["target"]).head(3)
-            body: dict[str, Any] = {
-                "inputs": [
-                    {
-                        "name": col,
-                        "shape": [3],
-                        "datatype": "BYTES" if col == "site" else "FP64",
-                        "data": X[col].tolist(),
-                    }
-                    for col in X.columns
-                ]
-            }
-            r = httpx.post(f"{served.url}/v2/models/clf/explain", json=body, timeout=120)
-            assert r.status_code == 200, r.text
-            doc = r.json()
-            assert doc["model_name"] == "clf" and doc["method"] == "shap" and len(doc["rows"]) == 3
-            proba = c.load_model("clf/1").predict_proba(X)[:, 1]
-            for row, p in zip(doc["rows"], proba, strict=True):
-                assert row["base_value"] + sum(row["attributions"].values()) == pytest.approx(p, abs=1e-6)
-            bad = httpx.post(
-                f"{served.url}/v2/models/clf/explain", json={**body, "parameters": {"method": "x"}}
-            )
-            assert bad.status_code == 400 and bad.json()["field"] == "parameters"
-        finally:
-            served.stop()
+        assert a["rows"][0]["attributions"] == pytest.approx(b["rows"][0]["attributions"])
+        assert a["run_id"] != b["run_id"] and a["method"] == b["method"] == "shap"
+        assert far.get_run(b["run_id"]).tags["kind"] == "explanation"
+        monkeypatch.setitem(sys.modules, "lime", None)  # unimportable in the server's thread too
+        with pytest.raises(InvalidInput, match="lime needs the lime library") as err:
+            far.explain("clf/1", "cancer@1", rows="2", method="lime")
+        assert err.value.field == "method"
