@@ -34,6 +34,14 @@ def _spec(**over: Any) -> dict[str, Any]:
     return spec
 
 
+def _boundary(size: int) -> float:
+    """The first multiple of ``size`` seconds after now (rows logged from there on are later than
+    every monitor and alias move the test made)."""
+    import time
+
+    return float((int(time.time()) // size + 1) * size)
+
+
 def _events(client: Client, action: str) -> list[Any]:
     return list(reversed(client.services.audit.log(action=action, limit=None)))
 
@@ -84,8 +92,8 @@ def test_row_windows_and_idempotent_passes(ws) -> None:
 def test_time_windows_close_after_later_rows_or_the_lag(ws) -> None:
     client, frame, models = ws
     service = client.services.monitoring
-    service.create(_spec(window="1m", since="all"))  # rows logged at fixed past times
-    t0 = 1_700_000_040.0  # a minute boundary
+    service.create(_spec(window="1m"))
+    t0 = _boundary(60)  # a minute boundary after the monitor's creation and the alias's last move
     log_rows(client, models[1], frame.iloc[:90], start=t0, step=1.0)  # spans 1.5 minutes
     r = service.run("cancer-prod", now=t0 + 95)
     assert [w.rows for w in r.windows] == [60] and r.pending_rows == 30
@@ -228,8 +236,8 @@ def test_unknown_names(ws) -> None:
 def test_window_profiles_merge_into_a_daily_rollup(ws) -> None:
     client, frame, models = ws
     service = client.services.monitoring
-    service.create(_spec(window="1h", since="all"))  # rows logged at fixed past times
-    day = 1_700_006_400.0  # midnight UTC
+    service.create(_spec(window="1h"))
+    day = _boundary(86_400)  # the next midnight UTC
     sample = frame.sample(300, random_state=4)
     log_rows(client, models[1], sample.iloc[:150], start=day, step=60.0)  # day 1: 150 rows over 2.5 h
     log_rows(client, models[1], shifted(sample.iloc[150:]), start=day + 86_400, step=60.0)  # day 2
@@ -280,26 +288,80 @@ def test_a_bad_retrain_spec_is_refused_at_creation(ws) -> None:
     assert exc.value.field.startswith("retrain")
 
 
-def test_a_new_monitor_starts_at_its_creation_and_watches_its_alias(ws) -> None:
-    """Rows logged before the monitor existed, and rows of a version its alias never held, are not
-    its traffic; ``since: all`` backfills the log of the versions the alias held."""
+def _log(client: Client, models: list[Any], version: int, rows: pd.DataFrame) -> float:
+    """Log ``rows`` as answered now by ``version``; when they were logged."""
     import time
+
+    now = time.time()
+    log_rows(client, models[version - 1], rows, version=version, start=now, step=0.0)
+    return now
+
+
+def test_a_new_monitor_reads_from_its_creation_the_versions_its_alias_served(ws) -> None:
+    """Rows logged before the monitor existed, and rows answered by a version its alias did not
+    point to when they were logged, are not its traffic; ``since`` backfills on request."""
+    import datetime as dt
 
     client, frame, models = ws
     service = client.services.monitoring
-    old = time.time() - 3600
-    log_rows(client, models[1], frame.iloc[:100], start=old)  # before the monitor: version 2
-    service.create(_spec(name="fresh"))
-    service.create(_spec(name="backfill", since="all"))
-    service.create(_spec(name="recent", since="2h"))
-    log_rows(client, models[0], frame.iloc[100:200], version=3)  # a version the alias never held (a canary)
-    log_rows(client, models[1], frame.iloc[200:300])  # production's
-    fresh = service.run("fresh", flush=True)
-    assert sum(w.rows for w in fresh.windows) == 100 and all(w.versions == (2,) for w in fresh.windows)
-    backfill = service.run("backfill", flush=True)
-    assert sum(w.rows for w in backfill.windows) == 200 and all(w.versions == (2,) for w in backfill.windows)
-    assert sum(w.rows for w in service.run("recent", flush=True).windows) == 200
-    assert service.get("fresh").state["since"] >= old + 3000
-    bad = pytest.raises(InvalidInput, match="since")
-    with bad:
+    client.set_model_alias(MODEL, "production", 1)
+    _log(client, models, 1, frame.iloc[:40])  # production's traffic then: version 1
+    client.set_model_alias(MODEL, "production", 2)
+    middle = _log(client, models, 2, frame.iloc[40:90])  # then version 2's
+    stamp = dt.datetime.fromtimestamp(middle - 0.001, dt.UTC).isoformat()
+    for name, since in (("fresh", None), ("backfill", "all"), ("hour", "1h"), ("stamp", stamp)):
+        service.create(_spec(name=name, window="1000rows", **({"since": since} if since else {})))
+    _log(client, models, 1, frame.iloc[90:120])  # version 1 still answers a route (a canary): not production
+    _log(client, models, 2, frame.iloc[120:180])
+    client.set_model_alias(MODEL, "production", 1)  # a rollback: the monitor follows the alias
+    _log(client, models, 1, frame.iloc[180:200])
+    _log(client, models, 2, frame.iloc[200:210])  # version 2 is not production any more
+
+    def seen(name: str) -> tuple[int, tuple[int, ...]]:
+        (window,) = service.run(name, flush=True).windows
+        return window.rows, window.versions
+
+    assert seen("fresh") == (60 + 20, (1, 2))
+    assert seen("backfill") == (40 + 50 + 60 + 20, (1, 2))
+    assert seen("hour") == (40 + 50 + 60 + 20, (1, 2))
+    assert seen("stamp") == (50 + 60 + 20, (1, 2))
+    assert service.get("fresh").state["since"] > middle
+    assert service.get("fresh").to_spec().get("since") is None
+    assert service.get("backfill").to_spec()["since"] == "all"
+    with pytest.raises(InvalidInput, match="since"):
         service.create(_spec(name="bad", since="yesterday"))
+
+
+def test_v1_traffic_before_a_monitor_on_v2_is_not_read_unless_backfilled(ws) -> None:
+    """The case as a user meets it: predictions of version 1, then version 2 promoted and a monitor
+    made on its alias; the monitor reads none of the earlier rows, ``since: all`` reads them all."""
+    client, frame, models = ws
+    service = client.services.monitoring
+    client.set_model_alias(MODEL, "production", 1)
+    _log(client, models, 1, frame.iloc[:150])
+    client.set_model_alias(MODEL, "production", 2)
+    service.create(_spec(name="new", window="100rows"))
+    service.create(_spec(name="all", window="100rows", since="all"))
+    assert service.run("new", flush=True).windows == []
+    assert [(w.rows, w.versions) for w in service.run("all", flush=True).windows] == [(100, (1,)), (50, (1,))]
+    _log(client, models, 2, frame.iloc[150:250])
+    assert [(w.rows, w.versions) for w in service.run("new").windows] == [(100, (2,))]
+
+
+def test_a_monitor_made_before_since_existed_keeps_reading_every_row(ws) -> None:
+    """A monitor stored without ``since`` (made by an earlier carnet) reads the whole log, every
+    version's rows, as it always did."""
+    client, frame, models = ws
+    service = client.services.monitoring
+    client.set_model_alias(MODEL, "production", 1)
+    _log(client, models, 1, frame.iloc[:40])
+    client.set_model_alias(MODEL, "production", 2)
+    m = service.create(_spec(name="legacy", window="1000rows"))
+    legacy = {k: v for k, v in m.state.items() if k not in ("since", "follow_alias")}
+    assert m.id is not None
+    with service.ctx.store.transaction() as tx:
+        tx.monitors.update_state(m.id, legacy, m.created_at)
+    _log(client, models, 1, frame.iloc[40:70])
+    _log(client, models, 2, frame.iloc[70:100])
+    (window,) = service.run("legacy", flush=True).windows
+    assert (window.rows, window.versions) == (100, (1, 2))

@@ -125,8 +125,8 @@ class MonitoringService:
         state, mv = self.references.build(monitor)
         state.update({"last_file": 0, "carry": None, "carry_rows": 0, "closed_until": None, "labels_seen": 0})
         now = self.ctx.clock()
-        # rows logged from ``since`` on (default: from now), of the versions the alias held when each
-        # was logged (monitors made before this existed keep reading everything)
+        # rows logged from ``since`` on (default: from now), each of the version the alias held when
+        # it was logged (monitors made before this existed have neither key and read everything)
         state.update(since=since_time(monitor.since, now), follow_alias=True)
         with self.ctx.store.transaction() as tx:
             stored = tx.monitors.insert(
@@ -460,35 +460,34 @@ class MonitoringService:
 
     # -- helpers ----------------------------------------------------------------------------------
     def _scope(self, monitor: Monitor, state: Mapping[str, Any], rows: Any) -> Any:
-        """The rows this monitor watches: logged at or after its ``since``, by a version its alias has
-        held since then (another version's traffic, a canary's say, is not this model's)."""
+        """The rows this monitor watches: logged at or after its ``since``, each answered by the
+        version its alias pointed to when the row was logged (another version's traffic, a canary's
+        say, is not this model's; after a promotion or a rollback the monitor follows the alias)."""
         import numpy as np
 
         if rows.empty:
             return rows
         since = state.get("since")
         if since is not None and "time" in rows.columns:
-            rows = rows[rows["time"].to_numpy() >= float(since)]
+            rows = rows[rows["time"].to_numpy(dtype=np.float64) >= float(since)]
         ref = monitor.model_ref
         if state.get("follow_alias") and ref.alias and "version" in rows.columns and len(rows):
-            held = self._held_versions(ref.name, ref.alias, since)
-            rows = rows[np.isin(rows["version"].to_numpy(dtype=np.int64), list(held))]
+            held = self._alias_versions_at(ref.name, ref.alias, rows["time"].to_numpy(dtype=np.float64))
+            rows = rows[rows["version"].to_numpy(dtype=np.int64) == held]
         return rows.reset_index(drop=True)
 
-    def _held_versions(self, name: str, alias: str, since: float | None) -> set[int]:
-        """Versions ``name@alias`` pointed to at ``since`` or later (ever, when ``since`` is None)."""
-        moves = self.registry.alias_history(name, alias)
-        held: set[int] = set()
-        before: int | None = None
-        for move in moves:  # oldest first
-            version = None if move["version"] is None else int(move["version"])
-            if since is not None and float(move["time"]) < since:
-                before = version
-            elif version is not None:
-                held.add(version)
-        if before is not None:
-            held.add(before)
-        return held
+    def _alias_versions_at(self, name: str, alias: str, times: Any) -> Any:
+        """The version ``name@alias`` pointed to at each of ``times`` (-1 where it pointed nowhere:
+        before it was first set, or after it was deleted)."""
+        import numpy as np
+
+        moves = sorted(self.registry.alias_history(name, alias), key=lambda m: float(m["time"]))
+        if not moves:
+            return np.full(len(times), -1, dtype=np.int64)
+        at = np.array([float(m["time"]) for m in moves], dtype=np.float64)
+        held = np.array([-1 if m["version"] is None else int(m["version"]) for m in moves], dtype=np.int64)
+        i = np.searchsorted(at, times, side="right") - 1  # the last move at or before each time
+        return np.where(i >= 0, held[np.clip(i, 0, None)], -1)
 
     def _read_rows(self, carry: str | None, files: builtins.list[Any], progress: ProgressFn | None) -> Any:
         import pandas as pd
