@@ -1,14 +1,16 @@
 """The one error tree of carnet.
 
 Every error carnet raises on purpose is a :class:`CarnetError`. The CLI turns
-them into one line and an exit code, the server (later) into problem+json.
+them into one line and an exit code, the server into problem+json (and
+:func:`error_from_problem` turns a problem document back into the error).
 No HTTP status lives here: the mapping is kept by the server.
 
 ::
 
     CarnetError
     ├── InvalidInput          bad argument, spec, filter, file or URI (user mistake)
-    │   └── FilterSyntaxError a search filter that does not parse (carries position)
+    │   ├── FilterSyntaxError a search filter that does not parse (carries position)
+    │   └── MetricUnavailable a metric cannot be computed from the given inputs
     ├── NotFound              no such project, run, dataset, artifact ...
     ├── AlreadyExists         a name or id that must be unique is taken
     ├── Conflict              the state forbids the change (e.g. run already finished)
@@ -18,6 +20,8 @@ No HTTP status lives here: the mapping is kept by the server.
     ├── StorageError          the metadata or artifact store failed or is unreachable
     │   ├── ArtifactCorrupted stored bytes no longer match their digest
     │   └── AuditIntegrityError the ledger's own bookkeeping is damaged (e.g. its head row is missing)
+    ├── DeliveryFailed        a notifier could not deliver an event (carries attempts)
+    ├── Overloaded            a model cannot take a request now (carries retry_after)
     ├── ConfigurationError    this process is set up inconsistently with the workspace (operator's fix)
     │   └── AuditKeyMismatch  CARNET_AUDIT_KEY differs from the key the audit ledger is written with
     └── AuditChainBroken      the audit ledger failed verification
@@ -36,13 +40,17 @@ __all__ = [
     "CarnetError",
     "ConfigurationError",
     "Conflict",
+    "DeliveryFailed",
     "FilterSyntaxError",
     "GateFailed",
     "InvalidInput",
+    "MetricUnavailable",
     "NotFound",
+    "Overloaded",
     "PermissionDenied",
     "StorageError",
     "Unauthenticated",
+    "error_from_problem",
 ]
 
 
@@ -77,6 +85,10 @@ class FilterSyntaxError(InvalidInput):
         self.text = text
 
 
+class MetricUnavailable(InvalidInput):
+    """A metric cannot be computed from the given inputs (e.g. no scores, no ``X``, not binary)."""
+
+
 class NotFound(CarnetError):
     """The named object does not exist."""
 
@@ -96,6 +108,22 @@ class GateFailed(CarnetError):
     def __init__(self, message: str, *, field: str | None = None, promotion: Any = None) -> None:
         super().__init__(message, field=field)
         self.promotion = promotion
+
+
+class DeliveryFailed(CarnetError):
+    """A notifier could not deliver an event; ``attempts`` is how many times it tried."""
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class Overloaded(CarnetError):
+    """The model cannot take the request now (queue full, or stopping): retry after ``retry_after`` s."""
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message or f"the model is overloaded; retry in {retry_after:.2f} s")
+        self.retry_after = retry_after
 
 
 class PermissionDenied(CarnetError):
@@ -136,3 +164,29 @@ class AuditChainBroken(CarnetError):
     def __init__(self, message: str, *, seq: int | None) -> None:
         super().__init__(message)
         self.seq = seq
+
+
+def error_from_problem(doc: dict[str, Any]) -> CarnetError:
+    """The :class:`CarnetError` a problem+json document describes (for HTTP clients).
+
+    Unknown class names give ``CarnetError`` with the document's detail.
+    """
+    name = str(doc.get("error") or "")
+    message = str(doc.get("detail") or doc.get("title") or "the server refused the request")
+    field = doc.get("field") if isinstance(doc.get("field"), str) else None
+    cls = globals().get(name) if name in __all__ else None
+    if cls is FilterSyntaxError:
+        return InvalidInput(message, field=field or "filter")
+    if cls is ArtifactCorrupted:
+        return ArtifactCorrupted(message, digest=str(doc.get("digest") or ""))
+    if cls is AuditChainBroken:
+        seq = doc.get("seq")
+        return AuditChainBroken(message, seq=seq if isinstance(seq, int) else None)
+    if cls is Overloaded:
+        retry = doc.get("retry_after")
+        return Overloaded(float(retry) if isinstance(retry, int | float) else 1.0, message)
+    if cls is DeliveryFailed:
+        return DeliveryFailed(message)
+    if isinstance(cls, type) and issubclass(cls, CarnetError):
+        return cls(message, field=field)
+    return CarnetError(message, field=field)

@@ -22,7 +22,6 @@ from carnet.checks import (
     MetricGate,
     NonRegressionGate,
     SignatureGate,
-    gate_registry,
     load_policy,
     run_gates,
 )
@@ -31,6 +30,7 @@ from carnet.domain import Approval, ColumnSpec, GateResult, ModelVersion, Signat
 from carnet.errors import InvalidInput
 from carnet.evaluation.bootstrap import percentile_interval, resample_weights, weighted_auc
 from carnet.plugins.api import Gate
+from carnet.plugins.registry import registry
 from carnet.tasks import get_task
 
 
@@ -400,26 +400,26 @@ class CrashingGate(ShapeGate):
 
 @pytest.fixture
 def third_party() -> Any:
-    gate_registry().register("min_rows", ShapeGate)
-    gate_registry().register("crashing", CrashingGate())
-    yield gate_registry()
-    gate_registry.cache_clear()  # a fresh registry for the other tests
+    registry("gate").register("min_rows", ShapeGate)
+    registry("gate").register("crashing", CrashingGate())
+    yield registry("gate")
+    registry("gate").reset()  # a fresh registry for the other tests
 
 
 def test_the_registry_holds_the_built_in_gates() -> None:
-    names = set(gate_registry().names())
+    names = set(registry("gate").names())
     assert {"metric", "non_regression", "signature", "approval"} <= names
     for name in ("metric", "non_regression", "signature", "approval"):
-        gate = gate_registry().get(name)
+        gate = registry("gate").get(name)
         assert isinstance(gate, Gate) and gate.name == name and gate.description
 
 
 def test_the_registry_rejects_an_object_that_is_not_a_gate() -> None:
     with pytest.raises(TypeError, match="missing check"):
-        gate_registry().register(
+        registry("gate").register(
             "half", type("Half", (), {"name": "half", "description": "", "validate": None})
         )
-    assert "half" not in gate_registry()
+    assert "half" not in registry("gate")
 
 
 def test_run_gates_runs_in_order_reports_progress_and_contains_crashes(

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from carnet.checks import gate_registry, load_policy, policy_to_dict
+from carnet.checks import load_policy, policy_to_dict
 from carnet.domain import GateResult, GateSpec
 from carnet.errors import InvalidInput
+from carnet.plugins.registry import registry
 
 POLICY = """
 name: production-policy
@@ -149,8 +150,7 @@ class FreshnessGate:
 
 
 def test_a_third_party_gate_is_loaded_and_validated_like_a_built_in() -> None:
-    registry = gate_registry()
-    registry.register("freshness", FreshnessGate)
+    registry("gate").register("freshness", FreshnessGate)
     try:
         policy = load_policy({"name": "p", "gates": [{"type": "freshness", "max_age": 86400}]})
         assert policy.gates == (GateSpec("freshness", {"max_age": 86400}),)
@@ -158,7 +158,7 @@ def test_a_third_party_gate_is_loaded_and_validated_like_a_built_in() -> None:
             load_policy({"name": "p", "gates": [{"type": "freshness", "max_age": 0}]})
         assert err.value.field == "gates[0].max_age" and "positive number" in err.value.message
     finally:
-        gate_registry.cache_clear()
+        registry("gate").reset()
     with pytest.raises(InvalidInput) as err:
         load_policy({"name": "p", "gates": [{"type": "freshness", "max_age": 1}]})
     assert err.value.field == "gates[0].type"

@@ -1,19 +1,26 @@
-"""The local and the remote SDK client offer the same calls: every public method of one exists on
-the other with the same parameters (names, kinds, defaults) and the same return annotation."""
+"""Both SDK clients implement :class:`ClientAPI`, the surface written once: every call is their own
+(none falls through to the protocol's stub), with the protocol's parameters and return type, and
+its documentation. mypy proves the same statically (both subclass the protocol)."""
 
 from __future__ import annotations
 
 import inspect
 
-from carnet.client import LocalClient, RemoteClient
+import pytest
 
-#: what only one side has, and why
-ONLY_LOCAL = {"settings"}  # the local workspace's resolved settings (an instance attribute)
-ONLY_REMOTE = {"services"}  # present remotely only to raise InvalidInput naming the local workspace
+from carnet.client import Client, ClientAPI, LocalClient, RemoteClient, connect
+
+#: the one public name beyond the protocol: the workspace's services (in-process; remotely it raises
+#: InvalidInput naming the local workspace it needs)
+BEYOND = {"services"}
 
 
-def _public(cls: type) -> set[str]:
-    return {name for name in dir(cls) if not name.startswith("_")}
+def _calls() -> list[str]:
+    return sorted(
+        n
+        for n, v in vars(ClientAPI).items()
+        if (not n.startswith("_") and callable(v)) or isinstance(v, property)
+    )
 
 
 def _shape(fn: object) -> tuple[list[tuple[str, object, object]], object]:
@@ -22,20 +29,39 @@ def _shape(fn: object) -> tuple[list[tuple[str, object, object]], object]:
     return params, sig.return_annotation
 
 
-def test_both_clients_have_the_same_public_calls() -> None:
-    local, remote = _public(LocalClient), _public(RemoteClient)
-    assert sorted(local - remote - ONLY_LOCAL) == []
-    assert sorted(remote - local - ONLY_REMOTE) == []
-    assert len(local & remote) > 60
+def test_the_protocol_declares_the_whole_surface() -> None:
+    calls = set(_calls())
+    assert len(calls) > 90
+    public = {n for n in dir(LocalClient) if not n.startswith("_")}
+    assert public - calls == set()  # services and settings are attributes of the instance
+    assert {n for n in dir(RemoteClient) if not n.startswith("_")} - calls == BEYOND
 
 
-def test_the_same_call_takes_the_same_arguments_and_returns_the_same_type() -> None:
-    differ = {}
-    for name in sorted(_public(LocalClient) & _public(RemoteClient)):
-        a, b = getattr(LocalClient, name), getattr(RemoteClient, name)
-        if isinstance(a, property) or isinstance(b, property):
-            assert isinstance(a, property) and isinstance(b, property), name
+@pytest.mark.parametrize("impl", [LocalClient, RemoteClient])
+def test_every_call_is_implemented_with_the_protocols_signature_and_docs(impl: type) -> None:
+    assert ClientAPI in impl.__mro__
+    stubs, differ = [], {}
+    for name in _calls():
+        declared, found = inspect.getattr_static(ClientAPI, name), inspect.getattr_static(impl, name)
+        if found is declared:
+            stubs.append(name)
             continue
-        if _shape(a) != _shape(b):
-            differ[name] = (str(inspect.signature(a)), str(inspect.signature(b)))
-    assert differ == {}
+        if isinstance(declared, property):
+            assert isinstance(found, property), name
+        elif _shape(declared) != _shape(found):
+            differ[name] = (str(inspect.signature(declared)), str(inspect.signature(found)))
+        assert inspect.getdoc(getattr(impl, name)), name
+    assert stubs == [] and differ == {}
+    assert inspect.getdoc(impl.create_run) == inspect.getdoc(ClientAPI.create_run)
+
+
+def test_connect_and_client_return_an_implementation_for_each_uri(tmp_path) -> None:
+    local = connect(tmp_path / "ws")
+    try:
+        assert isinstance(local, LocalClient) and isinstance(local, ClientAPI)
+    finally:
+        local.close()
+    remote = connect("http://127.0.0.1:9")  # no request is made until a call
+    assert isinstance(remote, RemoteClient) and isinstance(remote, ClientAPI)
+    assert isinstance(Client("http://127.0.0.1:9"), RemoteClient)
+    remote.close()

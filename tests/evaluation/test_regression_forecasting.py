@@ -10,9 +10,9 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
 from carnet.domain.training import Predictions
+from carnet.errors import MetricUnavailable
 from carnet.evaluation import evaluate, score, score_all
 from carnet.evaluation import metrics_regression as mr
-from carnet.evaluation.registry import MetricUnavailable
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ import pytest
 import sklearn.metrics as skm
 
 from carnet.domain.training import Predictions
-from carnet.errors import InvalidInput
+from carnet.errors import InvalidInput, MetricUnavailable
 from carnet.evaluation import evaluate, score
-from carnet.evaluation.registry import MetricUnavailable
 
 
 def test_non_probability_scores_skip_calibration_metrics():

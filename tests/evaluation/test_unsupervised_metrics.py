@@ -14,10 +14,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from carnet.domain.training import Predictions
-from carnet.errors import InvalidInput
+from carnet.errors import InvalidInput, MetricUnavailable
 from carnet.evaluation import evaluate, score
 from carnet.evaluation import metrics_unsupervised as mu
-from carnet.evaluation.registry import MetricUnavailable
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 from flavor_models import Doubler, ShellPayload, TouchPayload
 
 from carnet.errors import CarnetError, InvalidInput, PermissionDenied
-from carnet.flavors import PickleFlavor, flavor_for, flavor_named, flavor_registry
+from carnet.flavors import PickleFlavor, flavor_for, flavor_named
+from carnet.plugins.registry import registry
 
 X = np.array([[1.0, 2.0], [3.0, 4.0]])
 
@@ -44,7 +45,7 @@ def test_a_payload_never_runs_without_the_opt_in(payload: type, tmp_path: Path) 
     with pytest.raises(PermissionDenied):
         PickleFlavor().loads(data, allow_pickle="yes")  # type: ignore[arg-type]  # only True opts in
     # the same bytes handed to every safe flavor: a carnet error, nothing executed
-    for name, flavor in flavor_registry().items():
+    for name, flavor in registry("flavor").items():
         if flavor.requires_opt_in:
             continue
         with pytest.raises(CarnetError):

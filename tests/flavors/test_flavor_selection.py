@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from carnet.errors import InvalidInput, NotFound
-from carnet.flavors import Flavor, flavor_for, flavor_named, flavor_registry
+from carnet.flavors import Flavor, flavor_for, flavor_named
+from carnet.plugins.registry import registry
 
 X, Y = make_classification(120, 4, random_state=2)
 
@@ -62,7 +64,7 @@ class GreedyOptInFlavor(TaggedFlavor):
 
 
 def test_every_builtin_is_registered_through_entry_points() -> None:
-    names = flavor_registry().names()
+    names = registry("flavor").names()
     assert {"sklearn", "lightgbm", "xgboost", "onnx", "pickle"} <= set(names)
     for name in ("sklearn", "lightgbm", "xgboost", "onnx", "pickle"):
         flavor = flavor_named(name)
@@ -95,17 +97,16 @@ def test_flavor_for_prefers_native_formats(make: Any, expected: str) -> None:
 
 
 @pytest.fixture
-def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A registry of its own for the test (in-process registrations do not leak to other tests)."""
-    import carnet.flavors
-
-    monkeypatch.setattr(carnet.flavors, "_REGISTRY", None)
+def fresh_registry() -> Iterator[None]:
+    """In-process registrations of the test do not leak to other tests."""
+    yield
+    registry("flavor").reset()
 
 
 @pytest.mark.usefixtures("fresh_registry")
 def test_third_party_flavors_come_before_sklearn_and_opt_in_ones_never() -> None:
-    flavor_registry().register("zz_tagged", TaggedFlavor)
-    flavor_registry().register("aa_greedy", GreedyOptInFlavor())
+    registry("flavor").register("zz_tagged", TaggedFlavor)
+    registry("flavor").register("aa_greedy", GreedyOptInFlavor())
     assert flavor_for(Tagged()).name == "zz_tagged"
     assert flavor_for(LogisticRegression()).name == "sklearn"
     with pytest.raises(InvalidInput, match="no model flavor can store a Doubler"):
@@ -128,14 +129,15 @@ def test_a_plugin_missing_a_member_is_rejected_by_name() -> None:
             return None
 
     with pytest.raises(TypeError, match="requires_opt_in"):
-        flavor_registry().register("old", Old)
+        registry("flavor").register("old", Old)
 
 
 def test_importing_flavors_loads_no_model_library(tmp_path: Path) -> None:
     heavy = ["lightgbm", "xgboost", "onnx", "onnxruntime", "skl2onnx", "skops", "sklearn", "numpy"]
     code = (
         "import sys, json, carnet.flavors, carnet.testing\n"
-        "carnet.flavors.flavor_registry().names()\n"
+        "from carnet.plugins import registry\n"
+        "registry('flavor').names()\n"
         f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
     )
     out = subprocess.run(

@@ -18,7 +18,7 @@ from carnet import errors
 from carnet.bootstrap import open_services
 from carnet.cli.main import cli
 from carnet.cli.server import is_loopback
-from carnet.schemas import error_from_problem
+from carnet.errors import error_from_problem
 from carnet.server.api import (
     ERROR_STATUS,
     PUBLIC,

@@ -23,8 +23,8 @@ from monitoring_fixtures import MODEL, setup_workspace  # noqa: E402
 from carnet import Client  # noqa: E402
 from carnet.config import ServerPolicy, server_policy  # noqa: E402
 from carnet.errors import InvalidInput  # noqa: E402
-from carnet.services.destinations import check_url, guarded, pinned_request  # noqa: E402
-from carnet.services.notifiers import notify, validate_notifiers  # noqa: E402
+from carnet.notifiers.destinations import check_url, guarded, pinned_request  # noqa: E402
+from carnet.services.delivery import notify, validate_notifiers  # noqa: E402
 
 _USER_NUMBERS = itertools.count()
 INTERNAL_URLS = [

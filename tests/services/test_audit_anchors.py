@@ -26,10 +26,11 @@ from carnet.domain.anchors import ANCHOR_ACTION, Checkpoint, SignedCheckpoint
 from carnet.domain.audit import AuditEvent, chain_hash, payload_digest
 from carnet.errors import AuditKeyMismatch, ConfigurationError, InvalidInput
 from carnet.plugins.api import Witness
+from carnet.plugins.registry import registry
 from carnet.server.scheduler import start_anchoring
 from carnet.services.anchors import write_key_pair
 from carnet.testing import S3Server, moto_s3_server
-from carnet.witnesses import signing, witness_for, witness_registry
+from carnet.witnesses import signing, witness_for
 from carnet.witnesses.s3 import S3Witness
 from conftest import Workspace, serve_workspace
 
@@ -369,9 +370,9 @@ def test_a_witness_that_is_down_is_reported_and_anchoring_goes_on(
 
 # -- witnesses ----------------------------------------------------------------------------------
 def test_the_built_in_witnesses_are_plugins() -> None:
-    assert {"file", "s3", "http", "https"} <= set(witness_registry().names())
+    assert {"file", "s3", "http", "https"} <= set(registry("witness").names())
     for name in ("file", "s3", "https"):
-        witness = witness_registry().get(name)
+        witness = registry("witness").get(name)
         assert isinstance(witness, Witness) and witness.description
 
 

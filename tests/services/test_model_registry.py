@@ -12,6 +12,7 @@ import pytest
 
 from carnet import Client
 from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
+from carnet.plugins.registry import registry
 
 SPEC = """
 dataset: {ref}
@@ -213,12 +214,11 @@ def test_a_pickle_payload_never_runs_without_the_opt_in(ws: Client, services: An
         services.registry.load("evil/1", trusted=("builtins.object",))
     assert not marker.exists()
     # the same bytes handed to the safe flavor are refused without running anything
-    from carnet.flavors import flavor_registry
 
     data = services.ctx.artifacts.get_bytes(ws.get_model_version("evil/1").artifact_digest)
     assert data[:1] == b"\x80"  # the stored bytes are a pickle stream
     with pytest.raises(Exception) as err:
-        flavor_registry().get("sklearn").loads(data)
+        registry("flavor").get("sklearn").loads(data)
     assert type(err.value).__module__.startswith("carnet")
     assert not marker.exists()
 

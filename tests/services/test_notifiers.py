@@ -16,18 +16,11 @@ from typing import Any
 import pytest
 
 import carnet
-from carnet.errors import InvalidInput
+from carnet.errors import DeliveryFailed, InvalidInput
+from carnet.notifiers.builtin import SlackNotifier, WebhookNotifier
 from carnet.plugins.api import Notifier
-from carnet.services.notifiers import (
-    Delivery,
-    DeliveryFailed,
-    SlackNotifier,
-    WebhookNotifier,
-    get_notifier,
-    notifier_registry,
-    notify,
-    validate_notifiers,
-)
+from carnet.plugins.registry import registry
+from carnet.services.delivery import Delivery, get_notifier, notify, validate_notifiers
 
 EVENT: dict[str, Any] = {
     "event": "alert.opened",
@@ -95,7 +88,7 @@ def closed_port_url() -> str:
 
 
 def test_the_registry_holds_the_built_in_notifiers() -> None:
-    assert {"webhook", "slack", "logfile"} <= set(notifier_registry().names())
+    assert {"webhook", "slack", "logfile"} <= set(registry("notifier").names())
     for name in ("webhook", "slack", "logfile"):
         notifier = get_notifier(name)
         assert isinstance(notifier, Notifier) and notifier.name == name and notifier.description
@@ -103,10 +96,10 @@ def test_the_registry_holds_the_built_in_notifiers() -> None:
 
 def test_the_registry_rejects_an_object_that_is_not_a_notifier() -> None:
     with pytest.raises(TypeError, match="missing send"):
-        notifier_registry().register(
+        registry("notifier").register(
             "half", type("Half", (), {"name": "half", "description": "", "validate": None})
         )
-    assert "half" not in notifier_registry()
+    assert "half" not in registry("notifier")
 
 
 # -- webhook -----------------------------------------------------------------------------------
@@ -312,10 +305,10 @@ class BrokenPager(Pager):
 @pytest.fixture
 def pager() -> Iterator[Pager]:
     instance = Pager()
-    notifier_registry().register("pager", instance)
-    notifier_registry().register("broken", BrokenPager)
+    registry("notifier").register("pager", instance)
+    registry("notifier").register("broken", BrokenPager)
     yield instance
-    notifier_registry.cache_clear()  # a fresh registry for the other tests
+    registry("notifier").reset()  # a fresh registry for the other tests
 
 
 def test_a_third_party_notifier_is_validated_and_used_by_notify(pager: Pager, tmp_path: Path) -> None:

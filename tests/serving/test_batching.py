@@ -15,8 +15,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from carnet.errors import InvalidInput
-from carnet.serving import MicroBatcher, Overloaded, concat_frames, model_outputs
+from carnet.errors import InvalidInput, Overloaded
+from carnet.serving import MicroBatcher, concat_frames, model_outputs
 
 Outputs = dict[str, np.ndarray]
 

@@ -19,7 +19,8 @@ from sklearn.datasets import load_diabetes
 
 from carnet.domain.training import Predictions, SplitSpec
 from carnet.plugins.api import Task
-from carnet.tasks import default_split, get_task, required_columns, task_registry
+from carnet.plugins.registry import registry
+from carnet.tasks import default_split, get_task, required_columns
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "carnet_example_task"
 PIP = "pip install -e tests/fixtures/carnet_example_task --no-deps -q"
@@ -29,7 +30,7 @@ NAME = "quantile_regression"
 def _runs_like_a_builtin(task: Task) -> None:
     """The same calls the training engine makes on a built-in task."""
     assert isinstance(task, Task) and task.name == NAME and task.family == "regression"
-    assert get_task(NAME) is task and NAME in task_registry().names()
+    assert get_task(NAME) is task and NAME in registry("task").names()
     assert task.primary_metric() == ("mae", "minimize") and "mae" in task.default_metrics()
     assert task.default_model() in task.models()
     assert default_split(task) == SplitSpec() and required_columns(task, {}) == []  # optional extras
@@ -51,9 +52,9 @@ def _runs_like_a_builtin(task: Task) -> None:
 @pytest.fixture
 def fresh_registry() -> Iterator[None]:
     """Forget discovered entry points before and after (the registry is cached per process)."""
-    task_registry.cache_clear()
+    registry("task").reset()
     yield
-    task_registry.cache_clear()
+    registry("task").reset()
 
 
 def test_installed_example_plugin(fresh_registry: None) -> None:

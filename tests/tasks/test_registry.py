@@ -13,9 +13,10 @@ import pytest
 
 from carnet.domain.training import SplitSpec
 from carnet.errors import InvalidInput, NotFound
-from carnet.plugins import ENTRY_POINT_GROUPS, Registry
+from carnet.plugins import Registry
 from carnet.plugins.api import EVALUATION_FAMILIES, Task
-from carnet.tasks import check_task, default_split, get_task, required_columns, task_registry
+from carnet.plugins.registry import PLUGIN_KINDS, registry
+from carnet.tasks import default_split, get_task, required_columns
 
 BUILTINS = {
     "binary": "classification",
@@ -65,8 +66,8 @@ def test_entry_points_declare_every_builtin_task() -> None:
     declared = {ep.name: ep.value for ep in entry_points(group="carnet.tasks")}
     assert set(BUILTINS) <= set(declared)
     assert all(declared[name].startswith("carnet.tasks.") for name in BUILTINS)
-    assert set(BUILTINS) <= set(task_registry().names())
-    assert task_registry().group == ENTRY_POINT_GROUPS["task"] == "carnet.tasks"
+    assert set(BUILTINS) <= set(registry("task").names())
+    assert registry("task").group == PLUGIN_KINDS["task"].group == "carnet.tasks"
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
@@ -128,20 +129,20 @@ def test_unknown_task_lists_the_known_ones() -> None:
 def test_check_instantiates_classes_and_rejects_non_tasks() -> None:
     from carnet.tasks.regression import Regression
 
-    assert isinstance(check_task(Regression), Regression)
+    assert isinstance(PLUGIN_KINDS["task"].check(Regression), Regression)
 
     class NotATask:
         name = "half"
         family = "regression"
 
     with pytest.raises(TypeError, match="not a carnet task: missing description, supervised"):
-        check_task(NotATask)
+        PLUGIN_KINDS["task"].check(NotATask)
 
     class WrongFamily(Regression):
         family = "astrology"
 
     with pytest.raises(ValueError, match="family 'astrology'; expected one of classification"):
-        check_task(WrongFamily)
+        PLUGIN_KINDS["task"].check(WrongFamily)
 
 
 def test_broken_entry_point_is_reported_as_invalid_input(
@@ -165,11 +166,11 @@ def test_broken_entry_point_is_reported_as_invalid_input(
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: carnet-bad-task\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[carnet.tasks]\nastrology = carnet_bad_task:Astrology\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry: Registry[Task] = Registry("carnet.tasks", "task", check=check_task)
-    assert "astrology" in registry.names()
+    tasks: Registry[Task] = Registry("carnet.tasks", "task", check=PLUGIN_KINDS["task"].check)
+    assert "astrology" in tasks.names()
     with pytest.raises(InvalidInput, match=r"task plugin 'astrology' .* family 'astrology'"):
-        registry.get("astrology")
-    assert isinstance(registry.get("binary"), Task)
+        tasks.get("astrology")
+    assert isinstance(tasks.get("binary"), Task)
 
 
 def test_importing_and_loading_tasks_is_cheap() -> None:
@@ -179,8 +180,9 @@ def test_importing_and_loading_tasks_is_cheap() -> None:
         import json, sys
         import carnet.tasks
         before = [m for m in {heavy!r} if m in sys.modules]
-        from carnet.tasks import get_task, task_registry
-        tasks = [get_task(n) for n in task_registry().names() if n in {sorted(BUILTINS)!r}]
+        from carnet.plugins import registry
+        from carnet.tasks import get_task
+        tasks = [get_task(n) for n in registry("task").names() if n in {sorted(BUILTINS)!r}]
         [t.default_metrics() for t in tasks]
         after = [m for m in {heavy!r} if m in sys.modules]
         print(json.dumps([before, after, len(tasks)]))

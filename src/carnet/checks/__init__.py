@@ -7,7 +7,7 @@ judge it and return :class:`carnet.domain.GateResult` objects.
 
 from carnet.checks.approval import ApprovalGate
 from carnet.checks.context import GateContext
-from carnet.checks.gates import gate_registry, get_gate, run_gates
+from carnet.checks.gates import get_gate, run_gates
 from carnet.checks.metric_gates import MetricGate, NonRegressionGate
 from carnet.checks.policy import load_policy, policy_to_dict
 from carnet.checks.signature import SignatureGate
@@ -18,7 +18,6 @@ __all__ = [
     "MetricGate",
     "NonRegressionGate",
     "SignatureGate",
-    "gate_registry",
     "get_gate",
     "load_policy",
     "policy_to_dict",

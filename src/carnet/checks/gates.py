@@ -1,15 +1,14 @@
-"""The gate registry (entry-point group ``carnet.gates``) and the runner of a policy's gates."""
+"""Gate lookup (plugin kind ``gate``, group ``carnet.gates``) and the runner of a policy's gates."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from carnet.domain.policies import GateResult
 from carnet.errors import InvalidInput
-from carnet.plugins.api import ENTRY_POINT_GROUPS, Gate
-from carnet.plugins.registry import Registry
+from carnet.plugins.api import Gate
+from carnet.plugins.registry import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from carnet.checks.context import GateContext
@@ -17,8 +16,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ProgressFn",
-    "check_gate",
-    "gate_registry",
     "get_gate",
     "reject_unknown",
     "run_gates",
@@ -29,28 +26,6 @@ __all__ = [
 #: ``progress(label, i, n)``: gate ``i`` of ``n`` (from 1) named ``label`` is about to run
 ProgressFn = Callable[[str, int, int], None]
 
-_GATE_MEMBERS = ("name", "description", "validate", "check")
-
-
-def check_gate(obj: object) -> Gate:
-    """A gate instance from a loaded plugin object (a class is instantiated without arguments).
-
-    Raises:
-        TypeError: the object does not implement the :class:`~carnet.plugins.api.Gate` Protocol
-            (the message lists the missing members).
-    """
-    gate = obj() if isinstance(obj, type) else obj
-    if not isinstance(gate, Gate):
-        missing = [m for m in _GATE_MEMBERS if not hasattr(gate, m)]
-        raise TypeError(f"{obj!r} is not a carnet gate: missing {', '.join(missing) or 'Gate members'}")
-    return gate
-
-
-@functools.cache
-def gate_registry() -> Registry[Gate]:
-    """The registry of gates (entry-point group ``carnet.gates``); created once, discovered lazily."""
-    return Registry(ENTRY_POINT_GROUPS["gate"], "gate", check=check_gate)
-
 
 def get_gate(name: str) -> Gate:
     """The gate registered as ``name``.
@@ -59,7 +34,7 @@ def get_gate(name: str) -> Gate:
         NotFound: no such gate (the message lists the known ones).
         InvalidInput: the plugin failed to import or is not a valid gate.
     """
-    return gate_registry().get(name)
+    return registry("gate").get(name)
 
 
 def _describe(exc: BaseException) -> str:

@@ -114,8 +114,9 @@ def realized_performance(
             these inputs cannot give (e.g. ``roc_auc`` without ``y_score``).
     """
     from carnet.domain.training import Predictions
+    from carnet.errors import MetricUnavailable
     from carnet.evaluation.engine import bootstrap_intervals, prepare
-    from carnet.evaluation.registry import MetricUnavailable, default_metrics, get_metric
+    from carnet.evaluation.registry import default_metrics, get_metric
 
     family = _family(task_family)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:

@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from carnet.checks.gates import gate_registry
 from carnet.domain.datasets import DatasetRef
 from carnet.domain.models import check_alias
 from carnet.domain.policies import GateSpec, Policy
 from carnet.errors import InvalidInput, NotFound
+from carnet.plugins.registry import registry
 
 __all__ = ["POLICY_KEYS", "load_policy", "policy_to_dict"]
 
@@ -139,16 +139,16 @@ def _gate(item: Any, i: int) -> GateSpec:
             config["condition"] = config.pop("metric")
             renamed["condition"] = "metric"
     else:
-        raise _fail(f"{where}.type", f"{where} needs a type: one of {', '.join(gate_registry().names())}")
+        raise _fail(f"{where}.type", f"{where} needs a type: one of {', '.join(registry('gate').names())}")
     label = config.pop("name", "")
     if not isinstance(label, str):
         raise _fail(f"{where}.name", f"{where}.name must be a string label, got {label!r}")
     if not isinstance(kind, str) or not kind:
         raise _fail(f"{where}.type", f"{where}.type must be a gate type name, got {kind!r}")
     try:
-        gate = gate_registry().get(kind)
+        gate = registry("gate").get(kind)
     except NotFound:
-        names = gate_registry().names()
+        names = registry("gate").names()
         close = difflib.get_close_matches(kind, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise _fail(

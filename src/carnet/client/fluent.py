@@ -18,9 +18,10 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from carnet.client.api import ClientAPI
 from carnet.client.buffer import MetricBuffer, Param, split
+from carnet.client.connect import connect
 from carnet.client.environment import capture_environment
-from carnet.client.local import Client
 from carnet.domain import Artifact, DatasetVersion, Run, RunInput, RunStatus
 from carnet.domain.runs import check_params_unchanged
 from carnet.errors import Conflict, InvalidInput
@@ -45,16 +46,14 @@ __all__ = [
 
 _STACK: list[ActiveRun] = []
 _STACK_LOCK = threading.RLock()
-_CLIENTS: dict[tuple[str | None, str | None], tuple[Client, MetricBuffer]] = {}
+_CLIENTS: dict[tuple[str | None, str | None], tuple[ClientAPI, MetricBuffer]] = {}
 
 
-def _client_for(uri: str | None, artifacts: str | None) -> tuple[Client, MetricBuffer]:
+def _client_for(uri: str | None, artifacts: str | None) -> tuple[ClientAPI, MetricBuffer]:
     key = (uri or os.environ.get("CARNET_URI"), artifacts or os.environ.get("CARNET_ARTIFACTS"))
     with _STACK_LOCK:
         if key not in _CLIENTS:
-            from carnet.client import Client as Dispatching  # local workspace or carnet server
-
-            client = Dispatching(uri, artifacts=artifacts)
+            client = connect(uri, artifacts=artifacts)
             buf = MetricBuffer(
                 lambda rid, ms, ps: client.write_batch(rid, ms, ps, allow_ended=True),
                 interval=client.flush_interval,
@@ -92,7 +91,7 @@ class _Tee(io.TextIOBase):
 class ActiveRun:
     """A run in progress. Use as a context manager: an exception marks it failed."""
 
-    def __init__(self, client: Client, buffer: MetricBuffer, run: Run, capture_output: bool) -> None:
+    def __init__(self, client: ClientAPI, buffer: MetricBuffer, run: Run, capture_output: bool) -> None:
         self.client = client
         self._buffer = buffer
         self.id = run.id

@@ -1,4 +1,4 @@
-"""``carnet.Client``: the SDK over a workspace (in-process services for local URIs)."""
+"""``LocalClient``: the SDK over a workspace in this process (folder, ``sqlite:///``, ``postgresql://``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from carnet.bootstrap import open_services
+from carnet.client.api import ClientAPI
 from carnet.client.local_admin import LocalAdmin
 from carnet.client.local_ops import LocalOps
 from carnet.config import Settings
@@ -29,15 +30,11 @@ from carnet.domain import (
 from carnet.services import Services, Verification
 from carnet.store.interfaces import RunPage
 
-__all__ = ["Client"]
+__all__ = ["LocalClient"]
 
 
-class Client(LocalOps, LocalAdmin):
-    """Queries and changes a workspace addressed by a URI (folder, ``sqlite:///``, ``postgresql://``).
-
-    Every call is durable when it returns. For buffered metric logging inside a
-    run use :func:`carnet.start_run`.
-    """
+class LocalClient(LocalOps, LocalAdmin, ClientAPI):
+    """:class:`~carnet.client.api.ClientAPI` over the services of a workspace opened in this process."""
 
     def __init__(
         self,
@@ -51,14 +48,12 @@ class Client(LocalOps, LocalAdmin):
 
     @property
     def uri(self) -> str:
-        """The workspace URI."""
         return self.settings.uri
 
     def close(self) -> None:
-        """Release the database connections."""
         self.services.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> LocalClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,11 +61,9 @@ class Client(LocalOps, LocalAdmin):
 
     # -- projects and runs -------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
-        """Create a project."""
         return self.services.tracking.create_project(name, description)
 
     def list_projects(self) -> list[tuple[Project, int]]:
-        """Projects with their run counts."""
         return self.services.tracking.list_projects()
 
     def create_run(
@@ -83,58 +76,46 @@ class Client(LocalOps, LocalAdmin):
         tags: dict[str, Any] | None = None,
         environment: dict[str, Any] | None = None,
     ) -> Run:
-        """Start a run (status running)."""
         return self.services.tracking.create_run(
             project, name, parent_id=parent_id, params=params, tags=tags, environment=environment
         )
 
     def resolve_run_id(self, text: str) -> str:
-        """The full id of the run whose id starts with ``text`` (unique prefix of 4+ characters)."""
         return self.services.tracking.resolve_run_id(text)
 
     def get_run(self, run_id: str) -> Run:
-        """A run with params, tags and the latest value of each metric."""
         return self.services.tracking.get_run(run_id)
 
     def end_run(
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
     ) -> Run:
-        """End a run as finished, failed or killed."""
         self.services.tracking.end_run(run_id, RunStatus(status), error)
         return self.get_run(run_id)
 
     def delete_run(self, run_id: str) -> None:
-        """Soft-delete a run."""
         self.services.tracking.delete_run(run_id)
 
     def restore_run(self, run_id: str) -> None:
-        """Undo a soft delete."""
         self.services.tracking.delete_run(run_id, restore=True)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
-        """Record one param."""
         self.services.tracking.log_params(run_id, {key: value})
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        """Record params."""
         self.services.tracking.log_params(run_id, params)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        """Set one tag."""
         self.services.tracking.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        """Set tags."""
         self.services.tracking.set_tags(run_id, tags)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        """Remove a tag."""
         self.services.tracking.delete_tag(run_id, key)
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
     ) -> None:
-        """Record one metric value, durably."""
         m = self.services.tracking.make_metric(
             key, value, step, time.time() if timestamp is None else timestamp
         )
@@ -143,7 +124,6 @@ class Client(LocalOps, LocalAdmin):
     def log_metrics(
         self, run_id: str, metrics: dict[str, float], step: int = 0, timestamp: float | None = None
     ) -> None:
-        """Record several metric values at one step, in one transaction."""
         ts = time.time() if timestamp is None else timestamp
         make = self.services.tracking.make_metric
         self.services.tracking.log_metrics(run_id, [make(k, v, step, ts) for k, v in metrics.items()])
@@ -151,11 +131,9 @@ class Client(LocalOps, LocalAdmin):
     # -- what the fluent API writes through (the same on a remote client) ----------------------------
     @property
     def flush_interval(self) -> float:
-        """Seconds between background metric flushes of the fluent API."""
         return float(self.settings.flush_interval)
 
     def connect_artifacts(self) -> None:
-        """Open the artifact store now, so that it is usable at interpreter exit."""
         self.services.ctx.artifacts.connect()
 
     def write_batch(
@@ -166,7 +144,6 @@ class Client(LocalOps, LocalAdmin):
         *,
         allow_ended: bool = False,
     ) -> int:
-        """Metric values and params in one transaction."""
         return self.services.tracking.log_batch(run_id, metrics, params, allow_ended=allow_ended)
 
     def finish_run(
@@ -178,22 +155,18 @@ class Client(LocalOps, LocalAdmin):
         metrics: Sequence[Metric] = (),
         params: dict[str, Any] | None = None,
     ) -> None:
-        """End a run together with its last metric values and params (one transaction)."""
         self.services.tracking.end_run(run_id, RunStatus(status), error, metrics=list(metrics), params=params)
 
     def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
-        """Store bytes as one artifact of the run."""
         return self.services.tracking.log_artifact_bytes(run_id, data, artifact_path)
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
-        """Record a batch of :class:`Metric` values in one transaction."""
         make = self.services.tracking.make_metric
         return self.services.tracking.log_metrics(
             run_id, [make(m.key, m.value, m.step, m.timestamp) for m in metrics]
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value of one metric of a run."""
         return self.services.tracking.metric_history(run_id, key)
 
     def log_artifact(
@@ -203,27 +176,21 @@ class Client(LocalOps, LocalAdmin):
         artifact_path: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[Artifact]:
-        """Store a file or a folder under the run."""
         return self.services.tracking.log_artifact(run_id, local_path, artifact_path, progress)
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
-        """Artifacts of a run."""
         return self.services.tracking.list_artifacts(run_id)
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
-        """Copy an artifact (or folder of artifacts) of a run to ``dest``, verified."""
         return self.services.tracking.download_artifact(run_id, path, dest)
 
     def log_inputs(self, run_id: str, refs: Sequence[str], context: str = "training") -> list[RunInput]:
-        """Record dataset versions a run read."""
         return self.services.tracking.log_inputs(run_id, refs, context)
 
     def list_inputs(self, run_id: str) -> list[RunInput]:
-        """Dataset versions a run read."""
         return self.services.tracking.list_inputs(run_id)
 
     def child_runs(self, run_id: str) -> list[str]:
-        """Ids of a run's children."""
         return self.services.tracking.children(run_id)
 
     def search_runs(
@@ -235,57 +202,44 @@ class Client(LocalOps, LocalAdmin):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> RunPage:
-        """Runs matching a filter such as ``"metrics.auc > 0.9 and params.model = 'lgbm'"``.
-
-        See ``docs/tracking.md`` for the grammar. Returns one page and ``next_page_token``.
-        """
         return self.services.tracking.search_runs(
             project, filter, order_by, max_results, page_token, include_deleted
         )
 
     # -- datasets ------------------------------------------------------------
     def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
-        """Register a CSV or Parquet file as a dataset version (existing one if identical)."""
         return self.services.datasets.add(path, name, **kwargs)
 
     def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
-        """Register a DataFrame as a dataset version."""
         return self.services.datasets.log_dataframe(df, name, **kwargs)
 
     def get_dataset(self, ref: str) -> DatasetVersion:
-        """A dataset version by ``name@N`` (or the latest)."""
         return self.services.datasets.get(ref)
 
     def list_datasets(self) -> list[DatasetVersion]:
-        """Latest version of every dataset."""
         return self.services.datasets.list()
 
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
-        """Every version of a dataset."""
         return self.services.datasets.versions(name)
 
     def diff_datasets(self, a: str, b: str) -> Any:
-        """Schema and profile differences between two versions."""
         return self.services.datasets.diff(a, b)
 
     def download_dataset(
         self, ref: str, out: str | Path, progress: Callable[[int], None] | None = None
     ) -> Path:
-        """Write a version's file to ``out`` (a file path, or a folder)."""
         return self.services.datasets.download(ref, out, progress)
 
     # -- training ------------------------------------------------------------
     def train(
         self, spec: Any, *, jobs: int = 1, progress: Callable[[str, int, int], None] | None = None
     ) -> Any:
-        """Train from a spec (YAML text or path, dict, or TrainSpec); a search when it has one."""
         from carnet.client.environment import capture_environment
 
         env = capture_environment(_spec_seed(spec))
         return self.services.search.run_spec(spec, jobs=jobs, progress=progress, environment=env)
 
     def automl(self, data: str, **kwargs: Any) -> dict[str, Any]:
-        """Try model families within a time budget (see ``carnet automl``)."""
         from carnet.client.environment import capture_environment
 
         return self.services.search.automl(
@@ -295,17 +249,11 @@ class Client(LocalOps, LocalAdmin):
     def evaluate(
         self, run_id: str, data: str, *, progress: Callable[[str, int, int], None] | None = None
     ) -> Any:
-        """Evaluate a trained run's model on a dataset version (a new evaluation run)."""
         return self.services.training.evaluate(run_id, data, progress=progress)
 
     def explain(
         self, ref: str, data: str, *, rows: str | None = None, method: str | None = None, seed: int = 0
     ) -> dict[str, Any]:
-        """Explain ``ref``'s (``NAME/3``, ``NAME@alias`` or a run id) predictions on rows of ``data``
-        (``0,5,10-20``; the first 5 by default) with ``method`` ``shap``, ``lime`` or ``permutation``
-        (None: SHAP when installed, else LIME, else permutation, with a ``note`` saying so; a method
-        named whose library is missing raises InvalidInput with the install command); the
-        explanation is kept as a run (``run_id``) with its plots and HTML report."""
         return self.services.explain.explain(ref, data, rows=rows, method=method, seed=seed)
 
     def stress(
@@ -317,22 +265,16 @@ class Client(LocalOps, LocalAdmin):
         metric: str | None = None,
         seed: int = 0,
     ) -> dict[str, Any]:
-        """The stress gate's scenarios on their own (see ``carnet stress``): the metric on ``data``,
-        then under each perturbation, judged against its limit. Changes nothing."""
         return self.services.promotion.stress(ref, data, scenarios=scenarios, metric=metric, seed=seed)
 
     def reproduce(
         self, run_id: str, *, progress: Callable[[str, int, int], None] | None = None
     ) -> dict[str, Any]:
-        """Re-run a training from what it recorded and compare the metrics."""
         from carnet.client.environment import capture_environment
 
         return self.services.training.reproduce(run_id, progress=progress, environment=capture_environment())
 
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
-        """A fitted model, named by a registry reference (``NAME@alias``, ``NAME/3``, ``NAME``)
-        or by the id of the training run that stored it. The bytes are verified against the
-        recorded digest before anything is deserialised; only trusted types are rebuilt."""
         if "@" in ref or "/" in ref or self._is_model(ref):
             return self.services.registry.load(ref, trusted=trusted, allow_pickle=allow_pickle)[0]
         return self.services.training.load_model(ref, trusted=trusted)[0]
@@ -356,7 +298,6 @@ class Client(LocalOps, LocalAdmin):
         tags: dict[str, str] | None = None,
         derived_from: int | None = None,
     ) -> ModelVersion:
-        """Register the model a training run stored as the next version of ``name``."""
         return self.services.registry.register(
             self.resolve_run_id(run_id), name, description=description, tags=tags, derived_from=derived_from
         )
@@ -375,11 +316,6 @@ class Client(LocalOps, LocalAdmin):
         allow_pickle: bool = False,
         flavor: str | None = None,
     ) -> ModelVersion:
-        """Register an in-memory fitted model; ``sample`` is a DataFrame of its inputs.
-
-        ``allow_pickle`` is the audited opt-in a generic Python object needs; ``flavor`` forces
-        one flavor instead of the one that can store the model safely.
-        """
         return self.services.registry.register_object(
             model,
             name,
@@ -394,8 +330,6 @@ class Client(LocalOps, LocalAdmin):
         )
 
     def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
-        """Write the ONNX form of a scikit-learn version to ``out``; with ``register`` it also
-        becomes a new version (flavor ``onnx``, derived from the source)."""
         data, registered = self.services.registry.export_onnx(ref, register=register)
         target = Path(out)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -403,47 +337,36 @@ class Client(LocalOps, LocalAdmin):
         return registered
 
     def get_model(self, name: str) -> RegisteredModel:
-        """A registered model with its tags, aliases and latest version number."""
         return self.services.registry.get_model(name)
 
     def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        """Registered models (of one project)."""
         return self.services.registry.list_models(project)
 
     def model_versions(self, name: str) -> list[ModelVersion]:
-        """Every version of a registered model, oldest first."""
         return self.services.registry.versions(name)
 
     def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
-        """The version ``NAME/3``, ``NAME@alias`` or ``NAME`` (latest) names."""
         return self.services.registry.resolve(ref, version)
 
     def set_model_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
-        """Point an alias at a version without gates; returns the previous holder."""
         return self.services.registry.set_alias(name, alias, version, reason=reason)
 
     def delete_model_alias(self, name: str, alias: str) -> int:
-        """Remove an alias; returns the version it pointed at."""
         return self.services.registry.delete_alias(name, alias)
 
     def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
-        """Set tags on a registered model, or on one version."""
         self.services.registry.set_tags(name, tags, version)
 
     def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
-        """Remove a tag from a registered model or a version."""
         self.services.registry.delete_tag(name, key, version)
 
     def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
-        """Store a promotion policy (YAML text, a file path or a dict) for a model or a project."""
         return self.services.promotion.set_policy(source, model=model, project=project)
 
     def get_policy(self, name: str) -> Policy | None:
-        """The policy in force for a model (its own, else its project's default)."""
         return self.services.promotion.policy_for(name)
 
     def get_project_policy(self, project: str) -> Policy | None:
-        """A project's default promotion policy, or None."""
         return self.services.promotion.project_policy(project)
 
     def promote(
@@ -457,37 +380,26 @@ class Client(LocalOps, LocalAdmin):
         allow_pickle: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> Promotion:
-        """Run the policy's gates and move the alias when every gate passes.
-
-        Raises:
-            GateFailed: a gate failed (not on a dry run); ``exc.promotion`` holds the results.
-        """
         return self.services.promotion.promote(
             name, version, alias, dry_run=dry_run, policy=policy, allow_pickle=allow_pickle, progress=progress
         )
 
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
-        """Record the configured user's approval of a version for an alias."""
         return self.services.registry.approve(name, version, alias, comment)
 
     def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
-        """Move an alias back to its previous holder (audited, with the reason)."""
         return self.services.promotion.rollback(name, alias, reason=reason)
 
     def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
-        """Promotions and rollbacks of a model (one version)."""
         return self.services.promotion.promotions(name, version)
 
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
-        """The model card of a version as Markdown or self-contained HTML."""
         return self.services.dossier.card(name, version, fmt)
 
     def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """What the model card of a version shows, as data."""
         return self.services.dossier.card_data(name, version)
 
     def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
-        """Write the auditor's dossier zip of a version; returns its manifest."""
         return self.services.dossier.dossier(name, version, out)
 
     # -- deployments, monitors, alerts, labels and drift: in LocalOps (local_ops.py) -----------------
@@ -501,15 +413,11 @@ class Client(LocalOps, LocalAdmin):
         action: str | None = None,
         limit: int | None = 100,
     ) -> list[AuditEvent]:
-        """Audit events, newest first, optionally for one subject or action."""
         return self.services.audit.log(subject_type, subject_id, action=action, limit=limit)
 
     def verify_audit(
         self, *, anchors: bool = False, witnesses: Sequence[str] | None = None, deep: bool = False
     ) -> Verification:
-        """Recompute the audit hash chain; with ``anchors``, also compare the ledger with the latest
-        signed checkpoint at each witness (``witnesses``, else the configured ones); with ``deep``,
-        compare aliases, users, roles, tokens, params, tags and metrics with the fold of the ledger."""
         return self.services.audit.verify(anchors=anchors, witnesses=witnesses, deep=deep)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from carnet.client.api import ClientAPI
 from carnet.client.remote_admin import RemoteAdmin
 from carnet.client.remote_http import API_PREFIX, is_server_uri
 from carnet.client.remote_http import seg as _seg
@@ -48,11 +49,10 @@ from carnet.domain import (
     RunStatus,
 )
 from carnet.domain.datasets import check_name
+from carnet.domain.runs import MAX_METRICS_PER_BATCH, MAX_RESULTS_LIMIT
 from carnet.errors import ArtifactCorrupted, Conflict, InvalidInput, NotFound
-from carnet.schemas import MAX_METRICS_PER_BATCH
 from carnet.services import TrackingService, Verification
 from carnet.services.audit_state import StateMismatch
-from carnet.services.tracking import MAX_RESULTS_LIMIT
 from carnet.services.tracking import artifact_path as clean_artifact_path
 from carnet.store.interfaces import RunPage
 
@@ -77,7 +77,7 @@ def _metric_json(m: Metric) -> dict[str, Any]:
     return {"key": m.key, "value": value, "step": m.step, "timestamp": m.timestamp}
 
 
-class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
+class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, ClientAPI):
     """Queries and changes the workspace of a ``carnet server`` at ``url`` (``http(s)://host:port``).
 
     Args:
@@ -89,13 +89,11 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
 
     # -- projects and runs ---------------------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
-        """Create a project."""
         return project_from_dict(
             self._json("POST", "/projects", json={"name": name, "description": description})
         )
 
     def list_projects(self) -> list[tuple[Project, int]]:
-        """Projects with their run counts."""
         return [(project_from_dict(p), int(p.get("runs") or 0)) for p in self._json("GET", "/projects")]
 
     def create_run(
@@ -108,7 +106,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         tags: dict[str, Any] | None = None,
         environment: dict[str, Any] | None = None,
     ) -> Run:
-        """Start a run (status running)."""
         body = {
             "project": project,
             "name": name,
@@ -121,7 +118,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         return run_from_dict(self._json("POST", "/runs", json=body))
 
     def get_run(self, run_id: str) -> Run:
-        """A run with params, tags and the latest value of each metric."""
         run = run_from_dict(self._json("GET", f"/runs/{_seg(run_id)}"))
         if run.id != run_id:  # the route also resolves id prefixes: that is resolve_run_id's job
             raise NotFound(f"no run with id {run_id!r}; list runs with: carnet runs list", field="run_id")
@@ -130,55 +126,44 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
     def end_run(
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
     ) -> Run:
-        """End a run as finished, failed or killed."""
         body = {"status": RunStatus(status).value, "error": error}
         return run_from_dict(self._json("PATCH", f"/runs/{_seg(run_id)}", json=body))
 
     def delete_run(self, run_id: str) -> None:
-        """Soft-delete a run."""
         self._send("PATCH", f"/runs/{_seg(run_id)}", json={"deleted": True})
 
     def restore_run(self, run_id: str) -> None:
-        """Undo a soft delete."""
         self._send("PATCH", f"/runs/{_seg(run_id)}", json={"deleted": False})
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
-        """Record one param."""
         self.log_params(run_id, {key: value})
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        """Record params."""
         self._send("POST", f"/runs/{_seg(run_id)}/params", json={"params": _text(params)})
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        """Set one tag."""
         self.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        """Set tags."""
         self._send("POST", f"/runs/{_seg(run_id)}/tags", json={"tags": _text(tags)})
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        """Remove a tag."""
         self._send("DELETE", f"/runs/{_seg(run_id)}/tags/{quote(key, safe='/')}")
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
     ) -> None:
-        """Record one metric value, durably (one request)."""
         self.log_batch(run_id, [Metric(key, value, step, time.time() if timestamp is None else timestamp)])
 
     def log_metrics(
         self, run_id: str, metrics: dict[str, float], step: int = 0, timestamp: float | None = None
     ) -> None:
-        """Record several metric values at one step, in one request and one transaction."""
         ts = time.time() if timestamp is None else timestamp
         self.log_batch(run_id, [Metric(k, v, step, ts) for k, v in metrics.items()])
 
     # -- what the fluent API writes through (the same on a local client) ---------------------------
     @property
     def flush_interval(self) -> float:
-        """Seconds between background metric flushes of the fluent API (``CARNET_FLUSH_INTERVAL``)."""
         import os
 
         from carnet.config import flush_interval
@@ -196,7 +181,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         *,
         allow_ended: bool = False,
     ) -> int:
-        """Metric values and params in one POST per batch (params with the first)."""
         items, logged, extra = list(metrics), 0, dict(params or {})
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
             chunk = items[start : start + MAX_METRICS_PER_BATCH]
@@ -214,7 +198,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         metrics: Sequence[Metric] = (),
         params: dict[str, Any] | None = None,
     ) -> None:
-        """End a run together with its last metric values and params (one request)."""
         items = list(metrics)
         if len(items) > MAX_METRICS_PER_BATCH:  # the end request carries one batch at most
             self.write_batch(run_id, items[:-MAX_METRICS_PER_BATCH], allow_ended=False)
@@ -228,14 +211,11 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         self._json("PATCH", f"/runs/{_seg(run_id)}", json=body)
 
     def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
-        """Store bytes as one artifact of the run."""
         url = f"/runs/{_seg(run_id)}/artifacts/{quote(clean_artifact_path(artifact_path), safe='/')}"
         headers = {"Content-Type": "application/octet-stream"}
         return artifact_from_dict(self._json("PUT", url, content=data, headers=headers))
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
-        """Record a batch of :class:`Metric` values: one POST (and transaction) per batch of at most
-        ``MAX_METRICS_PER_BATCH`` values."""
         # checked here as the local client checks them: the server's schema would coerce "3" to 3
         items = [TrackingService.make_metric(m.key, m.value, m.step, m.timestamp) for m in metrics]
         logged = 0
@@ -246,7 +226,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         return logged
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value of one metric of a run."""
         rows = self._json("GET", f"/runs/{_seg(run_id)}/metrics/{quote(key, safe='/')}")
         return [metric_from_dict(m) for m in rows]
 
@@ -257,8 +236,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         artifact_path: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[Artifact]:
-        """Store a file or a folder under the run: a file streamed in one PUT, a folder's files in one
-        multipart POST recorded as one change (one transaction, one audit event), as locally."""
         src = Path(local_path)
         if not src.exists():
             raise InvalidInput(f"artifact {str(src)!r} does not exist", field="local_path")
@@ -288,11 +265,9 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         return [artifact_from_dict(a) for a in found]
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
-        """Artifacts of a run."""
         return [artifact_from_dict(a) for a in self._json("GET", f"/runs/{_seg(run_id)}/artifacts")]
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
-        """Copy an artifact (or folder of artifacts) of a run to ``dest``, verified."""
         want = clean_artifact_path(path)
         # every path the server lists is checked like ours, so none may climb out of ``dest``
         listed = self.list_artifacts(run_id)
@@ -323,7 +298,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         return out
 
     def log_inputs(self, run_id: str, refs: Sequence[str], context: str = "training") -> list[RunInput]:
-        """Record dataset versions a run read."""
         if not refs:  # nothing to record: the run must still exist and be running
             run = self.get_run(run_id)
             if run.status.terminal:
@@ -336,11 +310,9 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         return [run_input_from_dict(i) for i in self._json("POST", f"/runs/{_seg(run_id)}/inputs", json=body)]
 
     def list_inputs(self, run_id: str) -> list[RunInput]:
-        """Dataset versions a run read."""
         return [run_input_from_dict(i) for i in self._json("GET", f"/runs/{_seg(run_id)}/inputs")]
 
     def child_runs(self, run_id: str) -> list[str]:
-        """Ids of a run's children, oldest first (deleted ones included)."""
         run = self.get_run(run_id)
         ids: list[str] = []
         token: str | None = None
@@ -367,7 +339,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> RunPage:
-        """Runs matching a filter such as ``"metrics.auc > 0.9 and params.model = 'lgbm'"`` (one page)."""
         if isinstance(max_results, bool) or not isinstance(max_results, int):  # the schema would coerce
             raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
         projects = [project] if isinstance(project, str) else (list(project) if project is not None else None)
@@ -384,10 +355,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
 
     # -- datasets --------------------------------------------------------------------------------------
     def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
-        """Upload a CSV or Parquet file as a dataset version (existing one if identical).
-
-        Keyword arguments: ``project``, ``parent``, ``description``, ``source``, ``format``, ``progress``.
-        """
         check_name(name, "dataset name")  # before any byte is sent, with the local client's field
         src = Path(path)
         if not src.exists():
@@ -406,7 +373,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         return dataset_version_from_dict(r), bool(r.get("created"))
 
     def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
-        """Register a pandas DataFrame or Arrow table (uploaded as deterministic Parquet)."""
         from carnet.data import table_from_dataframe  # noqa: PLC0415 - pyarrow is loaded lazily
 
         with tempfile.TemporaryDirectory(prefix="carnet-df-") as tmp:
@@ -415,23 +381,19 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
             return self.add_dataset(path, name, **kwargs)
 
     def get_dataset(self, ref: str) -> DatasetVersion:
-        """A dataset version by ``name@N`` (or the latest)."""
         DatasetRef.parse(ref)  # a malformed reference is refused as locally, before it becomes a URL
         return dataset_version_from_dict(self._json("GET", f"/datasets/{_seg(ref)}"))
 
     def list_datasets(self) -> list[DatasetVersion]:
-        """Latest version of every dataset."""
         rows = self._json("GET", "/datasets", params={"profile": "true"})
         return [dataset_version_from_dict(v) for v in rows]
 
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
-        """Every version of a dataset, oldest first."""
         check_name(name, "dataset name")
         rows = self._json("GET", f"/datasets/{_seg(name)}/versions", params={"profile": "true"})
         return [dataset_version_from_dict(v) for v in rows]
 
     def diff_datasets(self, a: str, b: str) -> Any:
-        """Schema and profile differences from version ``a`` to version ``b`` (a ``VersionDiff``)."""
         from carnet.data import diff_versions  # noqa: PLC0415 - the same computation as the service's
 
         va, vb = self.get_dataset(a), self.get_dataset(b)
@@ -442,7 +404,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
     def download_dataset(
         self, ref: str, out: str | Path, progress: Callable[[int], None] | None = None
     ) -> Path:
-        """Write a version's file to ``out`` (a file path, or a folder), verified."""
         version = self.get_dataset(ref)
         dest = Path(out)
         if dest.is_dir() or str(out).endswith(("/", "\\")):
@@ -463,8 +424,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
         action: str | None = None,
         limit: int | None = 100,
     ) -> list[AuditEvent]:
-        """Audit events, newest first, optionally for one subject or action (``limit`` None, or 0 and
-        below as locally: every event, fetched in pages of 10,000)."""
         wanted = None if limit is None or limit <= 0 else int(limit)
         params: dict[str, Any] = {}
         for key, value in (("subject_type", subject_type), ("subject_id", subject_id), ("action", action)):
@@ -484,9 +443,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin):
     def verify_audit(
         self, *, anchors: bool = False, witnesses: Sequence[str] | None = None, deep: bool = False
     ) -> Verification:
-        """Recompute the audit hash chain on the server; with ``anchors``, the server also compares
-        the ledger with the latest signed checkpoint at each of its witnesses (its own
-        ``CARNET_AUDIT_WITNESSES``: a client cannot name others)."""
         if witnesses:
             raise InvalidInput(
                 "a server reads its own witnesses (CARNET_AUDIT_WITNESSES where it runs): call "

@@ -20,16 +20,9 @@ class RemoteAdmin(HttpTransport):
 
     # -- users and roles -----------------------------------------------------------------------------
     def list_users(self) -> list[User]:
-        """Every user by name, with their roles."""
         return [user_from_dict(u) for u in self._json("GET", "/users")]
 
     def add_user(self, name: str, roles: Mapping[str, str] | None = None) -> User:
-        """Create an enabled user, with roles per project (``{"*": "viewer"}``: every project).
-
-        Raises:
-            InvalidInput: a bad user name, project name or role (``field`` says which).
-            AlreadyExists: the name is taken.
-        """
         check_user_name(name)
         if roles is not None and not isinstance(roles, Mapping):  # what JSON could not carry
             raise InvalidInput("roles must map a project (or '*') to a role", field="roles")
@@ -37,45 +30,31 @@ class RemoteAdmin(HttpTransport):
         return user_from_dict(self._json("POST", "/users", json=body))
 
     def disable_user(self, name: str) -> User:
-        """Disable a user: none of their tokens authenticates any more (no change when disabled)."""
         return user_from_dict(self._json("POST", f"/users/{seg(existing_user(name))}/disable"))
 
     def enable_user(self, name: str) -> User:
-        """Enable a disabled user again: their tokens that were not revoked work again."""
         return user_from_dict(self._json("POST", f"/users/{seg(existing_user(name))}/enable"))
 
     def grant_role(self, user: str, project: str, role: str) -> User:
-        """Give ``user`` the ``role`` on ``project`` (``*``: every project), replacing the one held
-        there; the project need not exist yet."""
         check_project(project)
         check_role(role)  # checked here in the service's order: project, role, then the user
         path = f"/users/{seg(existing_user(user))}/roles/{seg(project)}"
         return user_from_dict(self._json("PUT", path, json={"role": role}))
 
     def revoke_role(self, user: str, project: str) -> User:
-        """Remove ``user``'s role on ``project``; NotFound when they hold none there."""
         check_project(project)
         path = f"/users/{seg(existing_user(user))}/roles/{seg(project)}"
         return user_from_dict(self._json("DELETE", path))
 
     # -- API tokens ----------------------------------------------------------------------------------
     def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
-        """API tokens (never their secrets) in creation order: every user's, or one user's."""
         path = "/tokens" if user is None else f"/users/{seg(existing_user(user))}/tokens"
         return [token_from_dict(t) for t in self._json("GET", path)]
 
     def create_token(self, user: str, label: str = "") -> tuple[str, TokenInfo]:
-        """Create an API token for ``user``; returns ``(secret, info)``: the secret is given this
-        once (only its hash is stored).
-
-        Raises:
-            NotFound: no such user.
-            Conflict: the user is disabled.
-        """
         path = f"/users/{seg(existing_user(user))}/tokens"
         created = self._json("POST", path, json={"label": label})
         return str(created["token"]), token_from_dict(created)
 
     def revoke_token(self, token_id: int) -> TokenInfo:
-        """Revoke an API token for good; Conflict when it already is."""
         return token_from_dict(self._json("DELETE", f"/tokens/{check_count(token_id, 'token_id')}"))

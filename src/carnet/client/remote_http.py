@@ -11,9 +11,16 @@ from urllib.parse import quote
 
 import httpx
 
+from carnet.client.api import ClientAPI
 from carnet.client.wire import promotion_from_dict
-from carnet.errors import ArtifactCorrupted, CarnetError, GateFailed, InvalidInput, StorageError
-from carnet.schemas import error_from_problem
+from carnet.errors import (
+    ArtifactCorrupted,
+    CarnetError,
+    GateFailed,
+    InvalidInput,
+    StorageError,
+    error_from_problem,
+)
 
 __all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "seg", "text_values"]
 
@@ -36,7 +43,7 @@ def text_values(values: dict[str, Any]) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else str(v) for k, v in values.items()}
 
 
-class HttpTransport:
+class HttpTransport(ClientAPI):
     """The HTTP side of :class:`~carnet.client.remote.RemoteClient`: one connection pool to a
     ``carnet server`` at ``url`` (``http(s)://host:port``), problem+json turned into carnet errors,
     verified streaming downloads and streaming uploads.
@@ -69,7 +76,6 @@ class HttpTransport:
 
     @property
     def uri(self) -> str:
-        """The server's URL."""
         return self._url
 
     @property
@@ -78,7 +84,6 @@ class HttpTransport:
         self._local_only("services")
 
     def close(self) -> None:
-        """Close the HTTP connections."""
         self._http.close()
 
     def __enter__(self) -> Self:
@@ -184,5 +189,4 @@ class HttpTransport:
         return self._json(method, path, content=self._chunks(src, progress), headers=headers, **kw)
 
     def resolve_run_id(self, text: str) -> str:
-        """The full id of the run whose id starts with ``text`` (unique prefix of 4+ characters)."""
         return str(self._json("GET", f"/runs/{seg(text)}")["id"])

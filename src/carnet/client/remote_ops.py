@@ -56,45 +56,32 @@ class RemoteOps(HttpTransport):
 
     # -- lineage -------------------------------------------------------------------------------------
     def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
-        """What ``ref`` came from and what came of it, as the server sees it (objects of projects
-        the caller may not read are left out)."""
         return LineageGraph.from_dict(self._json("GET", "/lineage", params={"ref": ref, "depth": depth}))
 
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:
-        """Store a deployment (YAML text, a file path of this machine or a dict) as its endpoint's
-        next revision; it is validated here first, then on the server (references resolve now)."""
         spec = load_deployment(source.to_spec() if isinstance(source, Deployment) else source)
         body = spec.to_spec()
         return deployment_from_dict(self._json("PUT", f"/deployments/{seg(spec.endpoint)}", json=body))
 
     def get_deployment(self, endpoint: str) -> Deployment:
-        """The current deployment of an endpoint."""
         return deployment_from_dict(self._json("GET", f"/deployments/{seg(endpoint)}"))
 
     def list_deployments(self) -> list[Deployment]:
-        """The current deployment of every endpoint."""
         return [deployment_from_dict(d) for d in self._json("GET", "/deployments")]
 
     def deployment_history(self, endpoint: str) -> list[Deployment]:
-        """Every revision of an endpoint's deployment, oldest first (deletions included)."""
         return [deployment_from_dict(d) for d in self._json("GET", f"/deployments/{seg(endpoint)}/history")]
 
     def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
-        """Stop routing an endpoint (audited); returns the revision that marks it deleted."""
         r = self._json("DELETE", f"/deployments/{seg(endpoint)}", params={"reason": reason})
         return deployment_from_dict(r)
 
     def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
-        """An endpoint's current deployment with every reference resolved to the version it names now."""
         return resolved_deployment_from_dict(self._json("GET", f"/deployments/{seg(endpoint)}/resolved"))
 
     # -- monitors ------------------------------------------------------------------------------------
     def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:
-        """Create a monitor from its spec; the server builds and stores its reference (audited).
-
-        The monitor comes back as the server shows it: notifier secrets are ``***``.
-        """
         if not isinstance(spec, Mapping):
             raise InvalidInput(
                 "a monitor must be a mapping with name, model, reference, window", field="monitor"
@@ -102,35 +89,28 @@ class RemoteOps(HttpTransport):
         return monitor_from_dict(self._json("POST", "/monitors", json=dict(spec)))
 
     def list_monitors(self) -> list[Monitor]:
-        """Every monitor the caller may read, by name (notifier secrets shown as ``***``)."""
         return [monitor_from_dict(m) for m in self._json("GET", "/monitors")]
 
     def get_monitor(self, name: str) -> Monitor:
-        """A monitor by name (notifier secrets shown as ``***``)."""
         return monitor_from_dict(self._json("GET", f"/monitors/{seg(name)}"))
 
     def run_monitor(
         self, name: str, *, flush: bool = False, progress: Callable[[str, int, int], None] | None = None
     ) -> PassResult:
-        """One pass on the server over the rows logged since the last one (``progress`` is not
-        reported over HTTP)."""
         return pass_from_dict(self._json("POST", f"/monitors/{seg(name)}/run", json={"flush": bool(flush)}))
 
     def monitor_windows(self, name: str, last: int | None = None) -> list[MonitorWindow]:
-        """The windows of a monitor, oldest first (the ``last`` ones when given)."""
         params = {} if last is None else {"last": check_count(last, "last")}
         rows = self._json("GET", f"/monitors/{seg(name)}/windows", params=params)
         return [window_from_dict(w) for w in rows]
 
     def monitor_window_report(self, name: str, seq: int) -> dict[str, Any]:
-        """The full JSON report of window ``seq``: per-column drift, data quality, estimates."""
         report: dict[str, Any] = self._json(
             "GET", f"/monitors/{seg(name)}/windows/{check_count(seq, 'seq')}/report"
         )
         return report
 
     def monitor_rollup(self, name: str, period: str = "1d", last: int | None = None) -> list[dict[str, Any]]:
-        """Input drift per period (``1d``, ``6h``), from the merged profiles of the windows."""
         params: dict[str, Any] = {"period": period}
         if last is not None:
             params["last"] = check_count(last, "last")
@@ -138,14 +118,12 @@ class RemoteOps(HttpTransport):
         return [rollup_from_dict(p) for p in periods]
 
     def delete_monitor(self, name: str) -> None:
-        """Delete a monitor (audited); its windows and alerts stay on record."""
         self._send("DELETE", f"/monitors/{seg(name)}")
 
     # -- alerts --------------------------------------------------------------------------------------
     def list_alerts(
         self, monitor: str | None = None, status: str | Sequence[str] | None = None
     ) -> list[Alert]:
-        """Alerts the caller may read, newest first: of one monitor, in some statuses."""
         params: dict[str, Any] = {}
         if monitor is not None:
             params["monitor"] = monitor
@@ -155,12 +133,10 @@ class RemoteOps(HttpTransport):
         return [alert_from_dict(a) for a in self._json("GET", "/alerts", params=params)]
 
     def acknowledge_alert(self, alert_id: int, comment: str = "") -> Alert:
-        """Mark an open alert as seen (it stays active until resolved); audited."""
         url = f"/alerts/{check_count(alert_id, 'alert_id')}/acknowledge"
         return alert_from_dict(self._json("POST", url, json={"comment": comment}))
 
     def resolve_alert(self, alert_id: int, comment: str = "") -> Alert:
-        """Close an open or acknowledged alert by hand; audited and notified."""
         url = f"/alerts/{check_count(alert_id, 'alert_id')}/resolve"
         return alert_from_dict(self._json("POST", url, json={"comment": comment}))
 
@@ -174,8 +150,6 @@ class RemoteOps(HttpTransport):
         row_column: str | None = None,
         model: str | None = None,
     ) -> LabelFile:
-        """Upload ground-truth labels (a CSV or Parquet file, streamed, or a DataFrame sent as
-        Parquet); the next monitoring pass joins them to the prediction log."""
         params: dict[str, Any] = {"id_column": id_column, "label_column": label_column}
         if row_column is not None:
             params["row_column"] = row_column
@@ -196,13 +170,6 @@ class RemoteOps(HttpTransport):
         )
 
     def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
-        """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file of this
-        machine or a DataFrame.
-
-        Two dataset versions are compared on the server (the reference through its stored profile).
-        When a side is a file or a DataFrame, the comparison runs here: a dataset version on the
-        other side is downloaded (verified against its digest) and profiled the way the server does.
-        """
         from carnet.checks.drift import DriftOptions, build_profile, detect_drift
 
         opts = DriftOptions.from_dict(dict(options)) if options else None  # checked first, as there

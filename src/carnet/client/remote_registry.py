@@ -40,7 +40,6 @@ class RemoteRegistry(HttpTransport):
         tags: dict[str, str] | None = None,
         derived_from: int | None = None,
     ) -> ModelVersion:
-        """Register the model a training run stored as the next version of ``name``."""
         body = {
             "run_id": self.resolve_run_id(run_id),
             "description": description,
@@ -63,12 +62,6 @@ class RemoteRegistry(HttpTransport):
         allow_pickle: bool = False,
         flavor: str | None = None,
     ) -> ModelVersion:
-        """Register an in-memory fitted model; ``sample`` is a DataFrame of its inputs.
-
-        The model is serialised here by the flavor that can save it safely (pickle only with
-        ``allow_pickle``, the audited opt-in) and sent with its signature; the server stores the
-        file under its digest without loading it.
-        """
         from carnet.services.registry import model_object
         from carnet.store.artifacts import hash_bytes
 
@@ -94,11 +87,7 @@ class RemoteRegistry(HttpTransport):
         )
 
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
-        """A fitted model, named by a registry reference (``NAME@alias``, ``NAME/3``, ``NAME``) or by
-        the id of the training run that stored it. The file is downloaded, checked against the
-        digest the server recorded, and rebuilt here by its flavor's safe loader (trusted types
-        only; pickle only with ``allow_pickle``)."""
-        from carnet.flavors import flavor_registry
+        from carnet.plugins.registry import registry
 
         if "@" in ref or "/" in ref or self._is_model(ref):
             mv = self.get_model_version(ref)
@@ -109,7 +98,7 @@ class RemoteRegistry(HttpTransport):
                 )
             url = f"/models/{_seg(mv.name)}/versions/{mv.version}/file"
             data = self._fetch(url, mv.artifact_digest)
-            flavor = flavor_registry().get(mv.flavor)
+            flavor = registry("flavor").get(mv.flavor)
             return flavor.loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
         return self._load_run_model(self.resolve_run_id(ref), trusted)
 
@@ -127,7 +116,7 @@ class RemoteRegistry(HttpTransport):
 
     def _load_run_model(self, run_id: str, trusted: tuple[str, ...]) -> Any:
         """The model a training run stored (``model/meta.json`` names its flavor and digest)."""
-        from carnet.flavors import flavor_registry
+        from carnet.plugins.registry import registry
         from carnet.services.registry import MODEL_META_PATH, MODEL_PATH
 
         arts = {a["path"]: a for a in self._json("GET", f"/runs/{_seg(run_id)}/artifacts")}
@@ -144,11 +133,9 @@ class RemoteRegistry(HttpTransport):
                 digest=digest,
             )
         data = self._fetch(base + MODEL_PATH, digest)
-        return flavor_registry().get(meta["flavor"]).loads(data, trusted=trusted)
+        return registry("flavor").get(meta["flavor"]).loads(data, trusted=trusted)
 
     def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
-        """Write the ONNX form of a scikit-learn version to ``out`` (converted by the server); with
-        ``register`` it also becomes a new version (flavor ``onnx``, derived from the source)."""
         mv = self.get_model_version(ref)
         base = f"/models/{_seg(mv.name)}/versions/{mv.version}"
         if not register:
@@ -162,22 +149,18 @@ class RemoteRegistry(HttpTransport):
         return registered
 
     def get_model(self, name: str) -> RegisteredModel:
-        """A registered model with its tags, aliases and latest version number."""
         if "@" in name or "/" in name:
             raise InvalidInput(f"{name!r} is a version reference; use get_model_version", field="name")
         return model_from_dict(self._json("GET", f"/models/{_seg(name)}"))
 
     def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        """Registered models (of one project)."""
         params = {"project": project} if project is not None else None
         return [model_from_dict(m) for m in self._json("GET", "/models", params=params)]
 
     def model_versions(self, name: str) -> list[ModelVersion]:
-        """Every version of a registered model, oldest first."""
         return [model_version_from_dict(v) for v in self._json("GET", f"/models/{_seg(name)}/versions")]
 
     def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
-        """The version ``NAME/3``, ``NAME@alias`` or ``NAME`` (latest) names."""
         if version is not None:
             path = f"/models/{_seg(ref)}/versions/{int(version)}"
         elif "@" in ref or "/" in ref:
@@ -187,29 +170,24 @@ class RemoteRegistry(HttpTransport):
         return model_version_from_dict(self._json("GET", path))
 
     def set_model_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
-        """Point an alias at a version without gates; returns the previous holder."""
         body = {"version": version, "reason": reason}
         previous = self._json("PUT", f"/models/{_seg(name)}/aliases/{_seg(alias)}", json=body)["previous"]
         return None if previous is None else int(previous)
 
     def delete_model_alias(self, name: str, alias: str) -> int:
-        """Remove an alias; returns the version it pointed at."""
         return int(self._json("DELETE", f"/models/{_seg(name)}/aliases/{_seg(alias)}")["previous"])
 
     def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
-        """Set tags on a registered model, or on one version."""
         if not isinstance(tags, dict) or not tags:
             raise InvalidInput("tags must be a non-empty mapping of key to value", field="tags")
         body = {"tags": _text(tags), "version": version}
         self._send("PUT", f"/models/{_seg(name)}/tags", json=body)
 
     def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
-        """Remove a tag from a registered model or a version."""
         params = {"version": version} if version is not None else None
         self._send("DELETE", f"/models/{_seg(name)}/tags/{_seg(key)}", params=params)
 
     def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
-        """Store a promotion policy (YAML text, a file path or a dict) for a model or a project."""
         from carnet.checks.policy import load_policy
 
         if (model is None) == (project is None):
@@ -220,11 +198,9 @@ class RemoteRegistry(HttpTransport):
         return load_policy(self._json("PUT", url, json=data)["policy"])
 
     def get_policy(self, name: str) -> Policy | None:
-        """The policy in force for a model (its own, else its project's default)."""
         return self._policy(f"/models/{_seg(name)}/policy")
 
     def get_project_policy(self, project: str) -> Policy | None:
-        """A project's default promotion policy, or None."""
         return self._policy(f"/projects/{_seg(project)}/policy")
 
     def _policy(self, url: str) -> Policy | None:
@@ -248,44 +224,31 @@ class RemoteRegistry(HttpTransport):
         allow_pickle: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> Promotion:
-        """Run the policy's gates on the server and move the alias when every gate passes.
-
-        ``policy`` may be a dict, YAML text or a YAML file path. ``allow_pickle`` is refused: the server
-        never loads pickled versions.
-
-        Raises:
-            GateFailed: a gate failed (not on a dry run); ``exc.promotion`` holds the results.
-        """
         if allow_pickle:
             raise InvalidInput("the carnet server never loads pickled models", field="allow_pickle")
         body = {"version": version, "alias": alias, "dry_run": dry_run, "policy": _policy_dict(policy)}
         return promotion_from_dict(self._json("POST", f"/models/{_seg(name)}/promote", json=body))
 
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
-        """Record the caller's approval of a version for an alias."""
         body = {"alias": alias, "comment": comment}
         url = f"/models/{_seg(name)}/versions/{int(version)}/approvals"
         return approval_from_dict(self._json("POST", url, json=body))
 
     def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
-        """Move an alias back to its previous holder (audited, with the reason)."""
         body = {"alias": alias, "reason": reason}
         return promotion_from_dict(self._json("POST", f"/models/{_seg(name)}/rollback", json=body))
 
     def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
-        """Promotions and rollbacks of a model (one version), oldest first."""
         params = {"version": version} if version is not None else None
         found = self._json("GET", f"/models/{_seg(name)}/promotions", params=params)
         return [promotion_from_dict(p) for p in found]
 
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
-        """The model card of a version as Markdown or self-contained HTML."""
         if fmt not in ("markdown", "html"):
             raise InvalidInput(f"card format must be markdown or html, got {fmt!r}", field="format")
         return self._send("GET", self._card_url(name, version), params={"format": fmt}).text
 
     def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """What the model card of a version shows, as data."""
         data: dict[str, Any] = self._json("GET", self._card_url(name, version), params={"format": "json"})
         return data
 
@@ -294,7 +257,6 @@ class RemoteRegistry(HttpTransport):
         return f"/models/{_seg(name)}/versions/{'latest' if version is None else int(version)}/card"
 
     def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
-        """Write the auditor's dossier zip of a version to ``out``; returns its manifest."""
         label = "latest" if version is None else str(int(version))
         target = self._download(f"/models/{_seg(name)}/versions/{label}/dossier", Path(out))
         with zipfile.ZipFile(target) as zf:

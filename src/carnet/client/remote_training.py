@@ -39,9 +39,6 @@ class RemoteTraining(HttpTransport):
     """The training calls of the remote client."""
 
     def train(self, spec: Any, *, jobs: int = 1, progress: ProgressFn | None = None) -> Any:
-        """Train from a spec (YAML text or path, dict, or TrainSpec) on the server; a search when it
-        has one. Returns a TrainOutcome (its ``fitted`` is None: the model stays with the run on the
-        server), or the search's summary dict."""
         from carnet.client.environment import capture_environment
         from carnet.domain.training import TrainSpec
         from carnet.training import load_spec, spec_to_dict
@@ -56,11 +53,6 @@ class RemoteTraining(HttpTransport):
         return self._training("/train", body, progress)
 
     def automl(self, data: str, **kwargs: Any) -> dict[str, Any]:
-        """Try model families within a time budget on the server (see ``carnet automl``).
-
-        Keyword arguments: ``target``, ``task``, ``time_budget``, ``project``, ``seed``, ``jobs``,
-        ``progress``.
-        """
         from carnet.client.environment import capture_environment
 
         progress = kwargs.pop("progress", None)
@@ -73,12 +65,10 @@ class RemoteTraining(HttpTransport):
         return self._training("/automl", body, progress)
 
     def evaluate(self, run_id: str, data: str, *, progress: ProgressFn | None = None) -> Any:
-        """Evaluate a trained run's model on a dataset version, on the server (a new evaluation run)."""
         ref = self._server_data(data, lambda: str(self._json("GET", f"/runs/{seg(run_id)}")["project"]))
         return self._training(f"/runs/{seg(run_id)}/evaluate", {"data": ref}, progress)
 
     def reproduce(self, run_id: str, *, progress: ProgressFn | None = None) -> dict[str, Any]:
-        """Re-run a training on the server from what it recorded and compare the metrics."""
         from carnet.client.environment import capture_environment
 
         body = {"environment": capture_environment()}
@@ -87,8 +77,6 @@ class RemoteTraining(HttpTransport):
     def explain(
         self, ref: str, data: str, *, rows: str | None = None, method: str | None = None, seed: int = 0
     ) -> dict[str, Any]:
-        """Explain ``ref``'s predictions on rows of ``data`` on the server (a local file is uploaded
-        first, into the model's project); see :meth:`carnet.Client.explain`."""
 
         def project() -> str:  # the model's (or the run's) project, as the server files the run
             client: Any = self
@@ -117,8 +105,6 @@ class RemoteTraining(HttpTransport):
         metric: str | None = None,
         seed: int = 0,
     ) -> dict[str, Any]:
-        """The stress scenarios of ``ref`` on a dataset version of the server (a local file is uploaded
-        first, into the model's project); see :meth:`carnet.Client.stress`."""
         client: Any = self
 
         def project() -> str:

@@ -46,7 +46,7 @@ def read_events(lines: Iterable[str], progress: ProgressFn | None = None) -> tup
         CarnetError: the ``error`` event's class (``InvalidInput``, ``NotFound`` ...), or
             StorageError when the stream ends without a result.
     """
-    from carnet.schemas import error_from_problem
+    from carnet.errors import error_from_problem
 
     waiting = False
     for line in lines:

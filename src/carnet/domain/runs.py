@@ -9,7 +9,22 @@ from typing import Any
 
 from carnet.errors import Conflict
 
-__all__ = ["Artifact", "Metric", "Project", "Run", "RunInput", "RunStatus", "check_params_unchanged"]
+__all__ = [
+    "MAX_METRICS_PER_BATCH",
+    "MAX_RESULTS_LIMIT",
+    "Artifact",
+    "Metric",
+    "Project",
+    "Run",
+    "RunInput",
+    "RunStatus",
+    "check_params_unchanged",
+]
+
+#: metric values one request (and one transaction) may carry
+MAX_METRICS_PER_BATCH = 100_000
+#: runs one search page may return at most
+MAX_RESULTS_LIMIT = 50_000
 
 
 class RunStatus(enum.StrEnum):

@@ -9,8 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from carnet.errors import InvalidInput
-from carnet.evaluation.registry import MetricUnavailable
+from carnet.errors import InvalidInput, MetricUnavailable
 
 __all__ = [
     "QUANTILES",

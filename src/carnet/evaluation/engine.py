@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from carnet.domain.training import Predictions
-from carnet.errors import InvalidInput
+from carnet.errors import InvalidInput, MetricUnavailable
 from carnet.evaluation._common import Impl, quiet
 from carnet.evaluation.bootstrap import run_bootstrap
-from carnet.evaluation.registry import METRICS, MetricUnavailable, check_family, get_metric
+from carnet.evaluation.registry import METRICS, check_family, get_metric
 from carnet.evaluation.result import EvaluationResult, Plot
 
 __all__ = [

@@ -18,16 +18,11 @@ __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
     "Metric",
-    "MetricUnavailable",
     "check_family",
     "default_metrics",
     "get_metric",
     "metric_names",
 ]
-
-
-class MetricUnavailable(InvalidInput):
-    """A metric cannot be computed from the given inputs (e.g. no scores, no ``X``, not binary)."""
 
 
 def _score_lazy(

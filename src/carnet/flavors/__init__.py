@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from carnet.errors import InvalidInput
-from carnet.flavors.base import Flavor, missing_members
+from carnet.flavors.base import Flavor
 from carnet.flavors.lightgbm import LightGBMClassifierModel, LightGBMFlavor, LightGBMModel
 from carnet.flavors.onnx import OnnxFlavor, OnnxModel, export_onnx
 from carnet.flavors.pyfunc import PickleFlavor
 from carnet.flavors.sklearn import TRUSTED_MODULE_PREFIXES, SklearnFlavor
 from carnet.flavors.xgboost import XGBoostFlavor
-from carnet.plugins.api import ENTRY_POINT_GROUPS
-from carnet.plugins.registry import Registry
+from carnet.plugins.registry import registry
 
 __all__ = [
     "AUTO_ORDER",
@@ -35,7 +34,6 @@ __all__ = [
     "export_onnx",
     "flavor_for",
     "flavor_named",
-    "flavor_registry",
 ]
 
 #: flavors tried first by :func:`flavor_for`, in this order (native formats before skops)
@@ -45,24 +43,6 @@ _FALLBACK = "sklearn"
 #: flavors :func:`flavor_for` never picks: ask for them by name
 EXPLICIT_ONLY = frozenset({"onnx", "pickle"})
 
-_REGISTRY: Registry[Flavor] | None = None
-
-
-def _check(obj: object) -> Flavor:
-    flavor = obj() if isinstance(obj, type) else obj
-    if not isinstance(flavor, Flavor):
-        missing = ", ".join(missing_members(flavor)) or "a member"
-        raise TypeError(f"{obj!r} does not implement the Flavor protocol (missing {missing})")
-    return flavor
-
-
-def flavor_registry() -> Registry[Flavor]:
-    """Flavors registered under the ``carnet.flavors`` entry-point group (built-ins included)."""
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = Registry(ENTRY_POINT_GROUPS["flavor"], "flavor", check=_check)
-    return _REGISTRY
-
 
 def flavor_named(name: str) -> Flavor:
     """The flavor registered as ``name``.
@@ -71,7 +51,7 @@ def flavor_named(name: str) -> Flavor:
         NotFound: no such flavor (the message lists the known ones).
         InvalidInput: the flavor plugin failed to load.
     """
-    return flavor_registry().get(name)
+    return registry("flavor").get(name)
 
 
 def _candidates(names: list[str]) -> list[str]:
@@ -91,7 +71,7 @@ def flavor_for(model: Any) -> Flavor:
     Raises:
         InvalidInput: no safe flavor can store the model.
     """
-    reg = flavor_registry()
+    reg = registry("flavor")
     for name in _candidates(reg.names()):
         try:
             flavor = reg.get(name)

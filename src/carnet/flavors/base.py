@@ -1,8 +1,9 @@
 """The model flavor seam: how a fitted model becomes bytes and comes back, safely.
 
-Besides the :class:`Flavor` protocol this module holds the small pieces the built-in
-flavors share: recognising a model type by name (without importing its library) and a
-deterministic zip envelope of a native model file plus JSON metadata (never pickle).
+The :class:`~carnet.plugins.api.Flavor` protocol is in :mod:`carnet.plugins.api`; this module holds
+the small pieces the built-in flavors share: recognising a model type by name (without importing
+its library) and a deterministic zip envelope of a native model file plus JSON metadata (never
+pickle).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from carnet.errors import CarnetError, InvalidInput
+from carnet.plugins.api import Flavor
 
 __all__ = [
     "ENVELOPE_META",
@@ -21,7 +23,6 @@ __all__ = [
     "decode_labels",
     "encode_labels",
     "is_fitted",
-    "missing_members",
     "pack_envelope",
     "type_names",
     "unpack_envelope",
@@ -33,51 +34,6 @@ ENVELOPE_META = "carnet.json"
 
 #: a fixed timestamp, so the same model always gives the same bytes
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-
-_MEMBERS = ("name", "file_name", "requires_opt_in", "can_save", "dumps", "loads")
-
-
-@runtime_checkable
-class Flavor(Protocol):
-    """Saves and loads one family of models.
-
-    ``loads`` must never execute code from the bytes beyond constructing objects of
-    trusted types; the caller has already checked the bytes against the registry digest.
-    A flavor whose format can run code (pickle) sets ``requires_opt_in = True`` and
-    refuses to load unless the caller passes ``allow_pickle=True``; it is never chosen
-    automatically. A flavor may declare ``tolerance: float`` when a round trip changes
-    numeric predictions slightly (e.g. float32 inference).
-    """
-
-    name: str
-    file_name: str
-    requires_opt_in: bool
-
-    def can_save(self, model: Any) -> bool:
-        """True when this flavor knows how to store ``model``."""
-        ...
-
-    def dumps(self, model: Any) -> bytes:
-        """Serialise a fitted model.
-
-        Raises:
-            InvalidInput: the model cannot be stored by this flavor.
-        """
-        ...
-
-    def loads(self, data: bytes, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
-        """Rebuild a model; types outside the flavor's allowlist and ``trusted`` are refused.
-
-        Raises:
-            InvalidInput: ``data`` is not a model file of this flavor.
-            PermissionDenied: the file holds untrusted types, or needs ``allow_pickle=True``.
-        """
-        ...
-
-
-def missing_members(obj: object) -> list[str]:
-    """Names of the :class:`Flavor` members ``obj`` lacks (empty when it implements the protocol)."""
-    return [m for m in _MEMBERS if not hasattr(obj, m)]
 
 
 def type_names(model: Any) -> set[str]:

@@ -1,6 +1,5 @@
-"""Extension points: Protocols and the generic lazy entry-point registry."""
+"""Extension points: the Protocols (``api``) and the one table of plugin kinds with its loader."""
 
-from carnet.plugins.api import ENTRY_POINT_GROUPS
-from carnet.plugins.registry import Registry
+from carnet.plugins.registry import PLUGIN_KINDS, PluginKind, Registry, registry
 
-__all__ = ["ENTRY_POINT_GROUPS", "Registry"]
+__all__ = ["PLUGIN_KINDS", "PluginKind", "Registry", "registry"]

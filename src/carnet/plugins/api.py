@@ -1,8 +1,8 @@
 """Protocols of carnet's extension points.
 
-Each extension point is a Protocol here plus a :class:`~carnet.plugins.registry.Registry`
-over its entry-point group. carnet's own implementations register through the same
-entry points (``[project.entry-points."carnet.tasks"]`` in ``pyproject.toml``).
+Every extension point is a Protocol here; :data:`carnet.plugins.registry.PLUGIN_KINDS` names its
+entry-point group and ``registry(kind)`` loads its plugins. carnet's own implementations register
+through the same entry points (``[project.entry-points."carnet.tasks"]`` in ``pyproject.toml``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; nothing heavy at import tim
     from carnet.domain.training import Predictions, SplitSpec
 
 __all__ = [
-    "ENTRY_POINT_GROUPS",
     "EVALUATION_FAMILIES",
+    "Flavor",
     "Gate",
     "ModelFactory",
     "Notifier",
@@ -27,17 +27,6 @@ __all__ = [
     "default_split",
     "required_columns",
 ]
-
-#: entry-point groups carnet discovers plugins in, by extension point
-ENTRY_POINT_GROUPS: dict[str, str] = {
-    "task": "carnet.tasks",
-    "flavor": "carnet.flavors",
-    "drift_test": "carnet.drift_tests",
-    "gate": "carnet.gates",
-    "explainer": "carnet.explainers",
-    "notifier": "carnet.notifiers",
-    "witness": "carnet.witnesses",
-}
 
 #: metric families of ``carnet.evaluation``; a task evaluates as one of them
 EVALUATION_FAMILIES = (
@@ -114,6 +103,44 @@ class Task(Protocol):
 
     def truth(self, frame: pd.DataFrame, target: str | None, options: dict[str, Any]) -> Any:
         """The ground truth for ``frame`` as the metric family expects it (None when unsupervised)."""
+        ...
+
+
+@runtime_checkable
+class Flavor(Protocol):
+    """Saves and loads one family of models.
+
+    ``loads`` must never execute code from the bytes beyond constructing objects of
+    trusted types; the caller has already checked the bytes against the registry digest.
+    A flavor whose format can run code (pickle) sets ``requires_opt_in = True`` and
+    refuses to load unless the caller passes ``allow_pickle=True``; it is never chosen
+    automatically. A flavor may declare ``tolerance: float`` when a round trip changes
+    numeric predictions slightly (e.g. float32 inference).
+    """
+
+    name: str
+    file_name: str
+    requires_opt_in: bool
+
+    def can_save(self, model: Any) -> bool:
+        """True when this flavor knows how to store ``model``."""
+        ...
+
+    def dumps(self, model: Any) -> bytes:
+        """Serialise a fitted model.
+
+        Raises:
+            InvalidInput: the model cannot be stored by this flavor.
+        """
+        ...
+
+    def loads(self, data: bytes, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
+        """Rebuild a model; types outside the flavor's allowlist and ``trusted`` are refused.
+
+        Raises:
+            InvalidInput: ``data`` is not a model file of this flavor.
+            PermissionDenied: the file holds untrusted types, or needs ``allow_pickle=True``.
+        """
         ...
 
 

@@ -1,20 +1,24 @@
-"""One generic, lazy plugin registry over Python entry points.
+"""The plugin table and its one loader: every kind of plugin, its entry-point group and Protocol,
+and ``registry(kind)``, a lazy registry over that group.
 
-Built-in implementations register through the same entry-point groups as
-third-party ones (declared in carnet's own ``pyproject.toml``), so the discovery
-path is always exercised. Nothing is discovered or imported until first lookup.
+Built-in implementations register through the same entry-point groups as third-party ones
+(declared in carnet's own ``pyproject.toml``), so the discovery path is always exercised. Nothing is
+discovered or imported until first lookup. Model: Kedro's ``ENTRY_POINT_GROUPS`` + ``load_entry_points``.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from carnet.errors import InvalidInput, NotFound
+from carnet.plugins.api import EVALUATION_FAMILIES, Flavor, Gate, Notifier, Task, Witness
 
-__all__ = ["Registry"]
+__all__ = ["PLUGIN_KINDS", "PluginKind", "Registry", "protocol_members", "registry"]
 
 T = TypeVar("T")
 
@@ -45,6 +49,12 @@ class Registry(Generic[T]):
     def register(self, name: str, obj: T) -> None:
         """Register an implementation in-process (tests, notebooks); overrides an entry point."""
         self._loaded[name] = self._check(obj) if self._check else obj
+
+    def reset(self) -> None:
+        """Forget in-process registrations and loaded plugins (entry points are rediscovered)."""
+        with self._lock:
+            self._entry_points = None
+            self._loaded.clear()
 
     def names(self) -> list[str]:
         """Every registered name, sorted (does not import the implementations)."""
@@ -80,3 +90,100 @@ class Registry(Generic[T]):
         """(name, implementation) for every plugin, loading each."""
         for name in self.names():
             yield name, self.get(name)
+
+
+# -- the one table of plugin kinds ----------------------------------------------------------------
+
+
+def protocol_members(protocol: type) -> list[str]:
+    """The public attributes and methods a :mod:`carnet.plugins.api` Protocol asks for, in order."""
+    names = list(getattr(protocol, "__annotations__", {}))
+    names += [n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")]
+    return [n for n in dict.fromkeys(names) if not n.startswith("_")]
+
+
+def _task_family(task: Any) -> None:
+    if task.family not in EVALUATION_FAMILIES:
+        raise ValueError(
+            f"task {task.name!r} has family {task.family!r}; expected one of {', '.join(EVALUATION_FAMILIES)}"
+        )
+
+
+@dataclass(frozen=True)
+class PluginKind:
+    """One extension point: its entry-point group, the Protocol a plugin implements, and any check
+    beyond the Protocol's members."""
+
+    name: str
+    group: str
+    protocol: type
+    extra_check: Callable[[Any], None] | None = None
+    description: str = ""
+
+    def check(self, obj: object) -> Any:
+        """A plugin instance from a loaded object (a class is instantiated without arguments).
+
+        Raises:
+            TypeError: the object lacks members of the Protocol (the message lists them).
+            ValueError: the extra check refused it.
+        """
+        plugin = obj() if isinstance(obj, type) else obj
+        missing = [m for m in protocol_members(self.protocol) if not hasattr(plugin, m)]
+        if missing:
+            raise TypeError(f"{obj!r} is not a carnet {self.name}: missing {', '.join(missing)}")
+        if self.extra_check is not None:
+            self.extra_check(plugin)
+        return plugin
+
+
+#: every kind of plugin carnet discovers, by name: the one place an extension point is declared
+PLUGIN_KINDS: dict[str, PluginKind] = {
+    kind.name: kind
+    for kind in (
+        PluginKind(
+            "task", "carnet.tasks", Task, _task_family, "a learning problem: split, fit, predict, truth"
+        ),
+        PluginKind(
+            "flavor", "carnet.flavors", Flavor, None, "how a fitted model becomes bytes and back, safely"
+        ),
+        PluginKind("gate", "carnet.gates", Gate, None, "one check of a promotion policy"),
+        PluginKind("notifier", "carnet.notifiers", Notifier, None, "where an alert or audit event is sent"),
+        PluginKind(
+            "witness", "carnet.witnesses", Witness, None, "an append-only place for audit checkpoints"
+        ),
+    )
+}
+
+PluginName = Literal["task", "flavor", "gate", "notifier", "witness"]
+
+
+@overload
+def registry(kind: Literal["task"]) -> Registry[Task]: ...
+@overload
+def registry(kind: Literal["flavor"]) -> Registry[Flavor]: ...
+@overload
+def registry(kind: Literal["gate"]) -> Registry[Gate]: ...
+@overload
+def registry(kind: Literal["notifier"]) -> Registry[Notifier]: ...
+@overload
+def registry(kind: Literal["witness"]) -> Registry[Witness]: ...
+@overload
+def registry(kind: str) -> Registry[Any]: ...
+
+
+def registry(kind: str) -> Registry[Any]:
+    """The registry of one plugin kind (created once, discovered lazily on first lookup).
+
+    Raises:
+        NotFound: no such kind (the message lists the known ones).
+    """
+    spec = PLUGIN_KINDS.get(kind)
+    if spec is None:
+        raise NotFound(f"unknown plugin kind {kind!r}; known: {', '.join(PLUGIN_KINDS)}", field="kind")
+    return _registry(spec.name)
+
+
+@functools.cache
+def _registry(kind: str) -> Registry[Any]:
+    spec = PLUGIN_KINDS[kind]
+    return Registry(spec.group, spec.name, check=spec.check)

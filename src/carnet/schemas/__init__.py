@@ -6,7 +6,7 @@ NaN metric values travel as ``null``.
 
 from carnet.schemas.admin import RoleIn, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut
 from carnet.schemas.audit import AuditEventOut, VerificationOut
-from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Problem, RequestBody, error_from_problem
+from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Problem, RequestBody
 from carnet.schemas.datasets import DatasetVersionOut, SchemaFieldOut
 from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
 from carnet.schemas.monitoring import (
@@ -131,5 +131,4 @@ __all__ = [
     "UserOut",
     "VerificationOut",
     "WindowOut",
-    "error_from_problem",
 ]

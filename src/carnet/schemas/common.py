@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-
-from carnet import errors
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "Problem",
     "RequestBody",
     "WireFloat",
-    "error_from_problem",
     "wire_float",
     "wire_floats",
 ]
@@ -65,26 +62,3 @@ class Problem(BaseModel):
     field: str | None = None
     error: str
     instance: str | None = None
-
-
-def error_from_problem(doc: dict[str, Any]) -> errors.CarnetError:
-    """The :class:`carnet.errors.CarnetError` a problem document describes (for HTTP clients).
-
-    Unknown class names give the nearest class for the status (or ``CarnetError``).
-    """
-    name = str(doc.get("error") or "")
-    message = str(doc.get("detail") or doc.get("title") or "the server refused the request")
-    field = doc.get("field") if isinstance(doc.get("field"), str) else None
-    cls = getattr(errors, name, None) if name in errors.__all__ else None
-    if cls is errors.FilterSyntaxError:
-        exc: errors.CarnetError = errors.InvalidInput(message, field=field or "filter")
-    elif cls is errors.ArtifactCorrupted:
-        exc = errors.ArtifactCorrupted(message, digest=str(doc.get("digest") or ""))
-    elif cls is errors.AuditChainBroken:
-        seq = doc.get("seq")
-        exc = errors.AuditChainBroken(message, seq=seq if isinstance(seq, int) else None)
-    elif isinstance(cls, type) and issubclass(cls, errors.CarnetError):
-        exc = cls(message, field=field)
-    else:
-        exc = errors.CarnetError(message, field=field)
-    return exc

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from carnet.domain import Artifact, Metric, Project, Run, RunInput
+from carnet.domain.runs import MAX_METRICS_PER_BATCH
 from carnet.schemas.common import RequestBody, WireFloat, wire_float, wire_floats
 from carnet.store.interfaces import RunPage
 
@@ -31,7 +32,6 @@ __all__ = [
 ]
 
 #: metric values one request may carry
-MAX_METRICS_PER_BATCH = 100_000
 
 
 def _scalar(value: Any) -> Any:

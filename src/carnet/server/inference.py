@@ -23,11 +23,10 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.errors import CarnetError, InvalidInput, NotFound, Overloaded
 from carnet.server.inference_explain import add_explain_routes
 from carnet.server.metrics import ServingMetrics
 from carnet.server.runtime import Endpoint, LoadedModel, ServingRuntime
-from carnet.serving.batching import Overloaded
 from carnet.serving.codecs import (
     encode_mlflow_response,
     encode_v2_binary_response,

@@ -159,7 +159,7 @@ class AlertService:
                 self._record(t.alert.id, outcomes)
 
     def _notify(self, monitor: Monitor, t: Transition) -> builtins.list[dict[str, Any]]:
-        from carnet.services.notifiers import notify
+        from carnet.services.delivery import notify
 
         event = {
             "event": f"alert.{t.kind}",

@@ -94,7 +94,7 @@ class MonitoringService:
             InvalidInput: a bad field (named). NotFound: the model alias or dataset does not exist.
             AlreadyExists: a monitor of that name exists.
         """
-        from carnet.services.notifiers import validate_notifiers
+        from carnet.services.delivery import validate_notifiers
         from carnet.services.validation import check_document
 
         monitor = load_monitor(check_document(spec, "") if isinstance(spec, Mapping) else spec)
@@ -610,7 +610,7 @@ def _read_frame(path: str | Path) -> Any:
 
 def shown_spec(monitor: Monitor) -> dict[str, Any]:
     """The monitor's spec with notifier secrets hidden (for the audit ledger and displays)."""
-    from carnet.services.notifiers import redacted
+    from carnet.services.delivery import redacted
 
     spec = monitor.to_spec()
     if "notify" in spec:

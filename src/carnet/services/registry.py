@@ -217,9 +217,9 @@ class RegistryService:
     def stored_flavor(flavor: str, allow_pickle: bool) -> Any:
         """The flavor a model file was written with, refused when it stores with pickle and
         ``allow_pickle`` is False (PermissionDenied; unknown flavor: NotFound)."""
-        from carnet.flavors import flavor_registry
+        from carnet.plugins.registry import registry
 
-        chosen = flavor_registry().get(flavor)
+        chosen = registry("flavor").get(flavor)
         if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
             raise PermissionDenied(
                 f"flavor {chosen.name!r} stores with pickle; pass allow_pickle=True to opt in (audited)"
@@ -460,8 +460,8 @@ class RegistryService:
         the registry recorded before anything is deserialised (ArtifactCorrupted otherwise).
         A version stored with pickle needs ``allow_pickle=True`` (PermissionDenied otherwise).
         """
-        from carnet.flavors import flavor_registry
         from carnet.flavors.trust import require_model
+        from carnet.plugins.registry import registry
 
         mv = self.resolve(ref, version)
         if mv.allow_pickle and not allow_pickle:
@@ -471,7 +471,7 @@ class RegistryService:
             )
         data = self.ctx.artifacts.get_bytes(mv.artifact_digest)
         model = (
-            flavor_registry().get(mv.flavor).loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
+            registry("flavor").get(mv.flavor).loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
         )
         return require_model(model, mv.flavor), mv  # whatever the flavor, only a model comes back
 
@@ -556,7 +556,8 @@ def model_object(
         PermissionDenied: only the pickle flavor can store the model and ``allow_pickle`` is False.
         InvalidInput: ``sample`` is not a DataFrame; no flavor can store the model; unknown task.
     """
-    from carnet.flavors import flavor_for, flavor_registry
+    from carnet.flavors import flavor_for
+    from carnet.plugins.registry import registry
 
     if not hasattr(sample, "columns") or not hasattr(sample, "dtypes"):
         raise InvalidInput("sample must be a pandas DataFrame of the model's inputs", field="sample")
@@ -565,7 +566,7 @@ def model_object(
 
         get_task(task)
     if flavor is not None:
-        chosen = flavor_registry().get(flavor)
+        chosen = registry("flavor").get(flavor)
     else:
         try:
             chosen = flavor_for(model)
@@ -575,7 +576,7 @@ def model_object(
                     f"no safe flavor can store a {type(model).__name__}; pass allow_pickle=True "
                     "(--allow-pickle) to store it with pickle (audited, and needed again to load it)"
                 ) from None
-            chosen = flavor_registry().get("pickle")
+            chosen = registry("flavor").get("pickle")
     if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
         raise PermissionDenied(
             f"flavor {chosen.name!r} stores with pickle; pass allow_pickle=True to opt in (audited)"

@@ -24,6 +24,7 @@ from carnet.domain import (
 )
 from carnet.domain.audit_digests import metric_row, metric_row_hash, metric_sum_key, sum_hex
 from carnet.domain.datasets import check_name
+from carnet.domain.runs import MAX_RESULTS_LIMIT
 from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.validation import (
@@ -40,7 +41,6 @@ from carnet.store.interfaces import RunPage, Transaction
 __all__ = ["DEFAULT_PROJECT", "MAX_RESULTS_LIMIT", "TrackingService", "artifact_path"]
 
 DEFAULT_PROJECT = "default"
-MAX_RESULTS_LIMIT = 50_000
 
 
 #: a percent-escape such as ``%2F``: refused in artifact paths (the server refuses them in URLs)

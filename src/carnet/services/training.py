@@ -377,8 +377,8 @@ class TrainingService:
     # -- loading and evaluating stored models ----------------------------------
     def load_model(self, run_id: str, *, trusted: tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
         """The fitted model of a training run (digest verified, types checked) and its metadata."""
-        from carnet.flavors import flavor_registry
         from carnet.flavors.trust import require_model
+        from carnet.plugins.registry import registry
 
         arts = {a.path: a for a in self.tracking.list_artifacts(run_id)}
         if MODEL_PATH not in arts or MODEL_META_PATH not in arts:
@@ -393,7 +393,7 @@ class TrainingService:
                 digest=digest,
             )
         data = self.ctx.artifacts.get_bytes(digest)  # verified against the digest while read
-        model = flavor_registry().get(str(meta.get("flavor"))).loads(data, trusted=trusted)
+        model = registry("flavor").get(str(meta.get("flavor"))).loads(data, trusted=trusted)
         return require_model(model, str(meta.get("flavor"))), meta
 
     def evaluate(self, run_id: str, dataset: str, *, progress: ProgressFn | None = None) -> TrainOutcome:

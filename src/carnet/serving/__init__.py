@@ -7,7 +7,7 @@ coalesces them per model with :class:`MicroBatcher`, picks a deployment route wi
 
 from __future__ import annotations
 
-from carnet.serving.batching import MicroBatcher, Overloaded, concat_frames
+from carnet.serving.batching import MicroBatcher, concat_frames
 from carnet.serving.codecs import V2Request, parse_v2_request, validate_frame
 from carnet.serving.mlflow import parse_mlflow_request
 from carnet.serving.outputs import (
@@ -21,7 +21,6 @@ from carnet.serving.routing import Route, Router
 
 __all__ = [
     "MicroBatcher",
-    "Overloaded",
     "Route",
     "Router",
     "V2Request",

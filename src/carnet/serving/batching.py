@@ -20,24 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from carnet.errors import CarnetError, InvalidInput
+from carnet.errors import InvalidInput, Overloaded
 from carnet.serving.codecs import _dtypes
 
-__all__ = ["MicroBatcher", "Overloaded", "concat_frames"]
+__all__ = ["MicroBatcher", "concat_frames"]
 
 _log = logging.getLogger(__name__)
 
 Outputs = dict[str, np.ndarray]
 #: below this wait score the batcher stops waiting for company (a lone client is not delayed)
 _WAIT_FLOOR = 0.25
-
-
-class Overloaded(CarnetError):
-    """The model cannot take the request now (queue full, or stopping): retry after ``retry_after`` s."""
-
-    def __init__(self, retry_after: float, message: str | None = None) -> None:
-        super().__init__(message or f"the model is overloaded; retry in {retry_after:.2f} s")
-        self.retry_after = retry_after
 
 
 def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

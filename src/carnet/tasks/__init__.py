@@ -17,12 +17,11 @@ use :func:`default_split` and :func:`required_columns`, which fall back.
 
 from __future__ import annotations
 
-import functools
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from carnet.plugins.api import ENTRY_POINT_GROUPS, EVALUATION_FAMILIES, Task, default_split, required_columns
-from carnet.plugins.registry import Registry
+from carnet.plugins.api import Task, default_split, required_columns
+from carnet.plugins.registry import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from carnet.tasks.anomaly import AnomalyDetection
@@ -43,11 +42,9 @@ __all__ = [
     "Recommendation",
     "Regression",
     "Task",
-    "check_task",
     "default_split",
     "get_task",
     "required_columns",
-    "task_registry",
 ]
 
 _LAZY = {
@@ -61,12 +58,6 @@ _LAZY = {
     "Regression": "carnet.tasks.regression",
 }
 
-#: what the Task Protocol asks for, to name the missing members of a rejected plugin
-_TASK_MEMBERS = (
-    *("name", "description", "supervised", "tabular", "family", "check_target", "default_metrics"),
-    *("primary_metric", "default_model", "candidate_models", "models", "split", "fit", "predict", "truth"),
-)
-
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
@@ -79,31 +70,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-def check_task(obj: object) -> Task:
-    """A task instance from a loaded plugin object (a class is instantiated without arguments).
-
-    Raises:
-        TypeError: the object does not implement the :class:`~carnet.plugins.api.Task` Protocol
-            (the message lists the missing members).
-        ValueError: its ``family`` is not one of the evaluation families.
-    """
-    task = obj() if isinstance(obj, type) else obj
-    if not isinstance(task, Task):
-        missing = [m for m in _TASK_MEMBERS if not hasattr(task, m)]
-        raise TypeError(f"{obj!r} is not a carnet task: missing {', '.join(missing) or 'Task members'}")
-    if task.family not in EVALUATION_FAMILIES:
-        raise ValueError(
-            f"task {task.name!r} has family {task.family!r}; expected one of {', '.join(EVALUATION_FAMILIES)}"
-        )
-    return task
-
-
-@functools.cache
-def task_registry() -> Registry[Task]:
-    """The registry of tasks (entry-point group ``carnet.tasks``); created once, discovered lazily."""
-    return Registry(ENTRY_POINT_GROUPS["task"], "task", check=check_task)
-
-
 def get_task(name: str) -> Task:
     """The task registered as ``name``.
 
@@ -111,4 +77,4 @@ def get_task(name: str) -> Task:
         NotFound: no such task (the message lists the known ones).
         InvalidInput: the plugin failed to import or is not a valid task.
     """
-    return task_registry().get(name)
+    return registry("task").get(name)

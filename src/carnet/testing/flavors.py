@@ -18,7 +18,8 @@ import zipfile
 from typing import Any
 
 from carnet.errors import ArtifactCorrupted, InvalidInput, PermissionDenied
-from carnet.flavors.base import Flavor, missing_members
+from carnet.plugins.api import Flavor
+from carnet.plugins.registry import PLUGIN_KINDS, protocol_members
 
 __all__ = ["check_flavor"]
 
@@ -126,7 +127,7 @@ def check_flavor(flavor: Any, model: Any, X: Any, *, allow_pickle: bool = False)
     Raises:
         AssertionError: naming the first violation.
     """
-    missing = missing_members(flavor)
+    missing = [m for m in protocol_members(PLUGIN_KINDS["flavor"].protocol) if not hasattr(flavor, m)]
     if missing or not isinstance(flavor, Flavor):
         raise _fail(flavor, f"does not implement the Flavor protocol: missing {', '.join(missing) or '?'}")
     for attr in ("name", "file_name"):

@@ -151,12 +151,12 @@ def _plugin_modules() -> set[str]:
     """
     from importlib.metadata import entry_points
 
-    from carnet.plugins.api import ENTRY_POINT_GROUPS
+    from carnet.plugins.registry import PLUGIN_KINDS
 
     roots = {
         ep.value.split(":", 1)[0].split(".", 1)[0]
-        for group in ENTRY_POINT_GROUPS.values()
-        for ep in entry_points(group=group)
+        for kind in PLUGIN_KINDS.values()
+        for ep in entry_points(group=kind.group)
     }
     return (roots - {"carnet"}) | {"carnet.tasks", "carnet.training.transformers"}
 

@@ -11,35 +11,13 @@ Built-ins, registered through the same entry points as third-party witnesses:
 
 from __future__ import annotations
 
-import functools
 import urllib.parse
 
 from carnet.errors import InvalidInput, NotFound
-from carnet.plugins.api import ENTRY_POINT_GROUPS, Witness
-from carnet.plugins.registry import Registry
+from carnet.plugins.api import Witness
+from carnet.plugins.registry import registry
 
-__all__ = ["check_witness", "redact_url", "witness_for", "witness_registry"]
-
-_WITNESS_MEMBERS = ("name", "description", "validate", "publish", "read")
-
-
-def check_witness(obj: object) -> Witness:
-    """A witness instance from a loaded plugin object (a class is instantiated without arguments).
-
-    Raises:
-        TypeError: the object does not implement :class:`~carnet.plugins.api.Witness`.
-    """
-    witness = obj() if isinstance(obj, type) else obj
-    if not isinstance(witness, Witness):
-        missing = [m for m in _WITNESS_MEMBERS if not hasattr(witness, m)]
-        raise TypeError(f"{obj!r} is not a carnet witness: missing {', '.join(missing) or 'Witness members'}")
-    return witness
-
-
-@functools.cache
-def witness_registry() -> Registry[Witness]:
-    """The registry of witnesses (entry-point group ``carnet.witnesses``), keyed by URL scheme."""
-    return Registry(ENTRY_POINT_GROUPS["witness"], "witness", check=check_witness)
+__all__ = ["redact_url", "witness_for"]
 
 
 def witness_for(url: str) -> Witness:
@@ -57,9 +35,9 @@ def witness_for(url: str) -> Witness:
         )
     scheme = url.split("://", 1)[0].lower()
     try:
-        witness = witness_registry().get(scheme)
+        witness = registry("witness").get(scheme)
     except NotFound:
-        known = ", ".join(f"{n}://" for n in witness_registry().names()) or "none"
+        known = ", ".join(f"{n}://" for n in registry("witness").names()) or "none"
         raise InvalidInput(
             f"no witness for {scheme}:// URLs ({redact_url(url)}); registered: {known} "
             "(a third-party witness must be installed, in the carnet.witnesses entry-point group)",
