@@ -31,9 +31,11 @@ def test_registry_covers_every_family_with_defaults():
         assert names and set(default_metrics(family)) <= set(names)
     assert set(default_metrics("classification", binary=True)) <= set(metric_names("classification"))
     assert "roc_auc_ovr" in default_metrics("classification", binary=False)
-    family, function, greater = METRICS[("regression", "rmse")]
-    assert (family, greater) == ("regression", False)
-    assert function([1.0, 2.0], Predictions("regression", [1.0, 4.0])) == pytest.approx(np.sqrt(2))
+    rmse = METRICS[("regression", "rmse")]
+    assert (rmse.family, rmse.greater_is_better) == ("regression", False)
+    assert score("regression", "rmse", [1.0, 2.0], Predictions("regression", [1.0, 4.0])) == pytest.approx(
+        np.sqrt(2)
+    )
     assert get_metric("classification", "roc_auc").greater_is_better
     assert not get_metric("anomaly", "anomaly_share").objective
 

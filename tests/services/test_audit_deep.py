@@ -12,6 +12,7 @@ verifies deep again. Runs on SQLite and PostgreSQL, in-process and through a liv
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -140,8 +141,9 @@ def _realistic(client: Client, services: Any, tmp_path: Path) -> dict[str, Any]:
     shifted = sample.copy()
     for c in [c for c in shifted.columns if c != "target"][:20]:
         shifted[c] = shifted[c] * 3.0
-    ids = _log_predictions(services, models[1], sample.head(100), 2, 1_700_000_000.0)
-    ids += _log_predictions(services, models[1], shifted.tail(50), 2, 1_700_000_500.0)
+    now = time.time()  # after the alias last moved: production's traffic
+    ids = _log_predictions(services, models[1], sample.head(100), 2, now)
+    ids += _log_predictions(services, models[1], shifted.tail(50), 2, now + 500)
     passed = client.run_monitor("deep-monitor")
     alert = next(t for t in passed.transitions if t.kind == "opened").alert
     client.acknowledge_alert(alert.id, "looking")

@@ -37,11 +37,11 @@ class OneLetterApart(click.Command):
             rest = super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
             root = ctx.find_root().command
-            if root is not self and exc.option_name in _options(root):  # e.g. --uri of carnet itself
+            if root is not self and exc.option_name in _options(ctx, root):  # e.g. --uri of carnet itself
                 raise _Confused(
                     f"{exc.option_name} goes before the command: carnet {exc.option_name} ... {this}"
                 ) from None
-            if exc.option_name in _options(other):
+            if exc.option_name in _options(ctx, other):
                 raise _Confused(
                     f"{exc.option_name} is an option of carnet {other} ({_WHAT[other]}), "
                     f"not of carnet {this} ({_WHAT[this]})"
@@ -56,12 +56,14 @@ class OneLetterApart(click.Command):
         return rest
 
 
-def _options(command: str | click.Command) -> set[str]:
-    """The option spellings of a command (``serve``, ``server`` or a click command)."""
+def _options(ctx: click.Context, command: str | click.Command) -> set[str]:
+    """The option spellings of a command: a click command, or a sibling's name under carnet's root."""
     if isinstance(command, str):
-        from carnet.cli.server import server
-
-        command = serve if command == "serve" else server
+        root = ctx.find_root()
+        found = root.command.get_command(root, command) if isinstance(root.command, click.Group) else None
+        if found is None:
+            return set()
+        command = found
     return {o for p in command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
 
 

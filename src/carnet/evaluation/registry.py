@@ -6,10 +6,8 @@ loaded when a metric is first computed.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from carnet.errors import InvalidInput
 from carnet.plugins.api import EVALUATION_FAMILIES
@@ -25,26 +23,11 @@ __all__ = [
 ]
 
 
-def _score_lazy(
-    family: str,
-    name: str,
-    truth: Any,
-    predictions: Any,
-    options: dict[str, Any] | None = None,
-    *,
-    X: Any = None,
-    fitted: Any = None,
-) -> float:
-    from carnet.evaluation.engine import score
-
-    return score(family, name, truth, predictions, options, X=X, fitted=fitted)
-
-
 @dataclass(frozen=True)
 class Metric:
-    """One metric: its family, a callable computing it, and its direction.
+    """One metric: its family, its direction and what it needs (computed by
+    :func:`carnet.evaluation.engine.score`).
 
-    ``function(truth, predictions, options=None, *, X=None, fitted=None) -> float``.
     ``objective`` is False for descriptive numbers (``n_clusters``, ``anomaly_share``) that
     model selection should not optimise. ``needs`` lists inputs beyond truth and ``y_pred``.
     """
@@ -56,14 +39,6 @@ class Metric:
     needs: tuple[str, ...] = ()
     objective: bool = True
     bootstrap: bool = True
-    function: Callable[..., float] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "function", functools.partial(_score_lazy, self.family, self.name))
-
-    def __iter__(self) -> Any:
-        """Unpacks as ``family, function, greater_is_better``."""
-        return iter((self.family, self.function, self.greater_is_better))
 
 
 def _m(family: str, name: str, up: bool, description: str, *needs: str, **kw: bool) -> Metric:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from carnet.domain.anchors import AnchorCheck
 from carnet.domain.audit import GENESIS_HASH, HEAD_MISSING, AuditEvent, chain_hash, payload_digest
 from carnet.errors import InvalidInput
-from carnet.services.audit_state import StateMismatch, deep_check
+from carnet.services.audit_runs import deep_check
+from carnet.services.audit_state import StateMismatch
 from carnet.services.context import ServiceContext
 
 __all__ = ["AuditService", "Verification"]

@@ -34,10 +34,11 @@ from carnet.domain.audit_digests import (
     sum_hex,
 )
 from carnet.errors import StorageError
-from carnet.services.audit_state import Mismatches, same
-from carnet.store.interfaces import StateReader
+from carnet.services.audit_fold import check_workspace
+from carnet.services.audit_state import DeepReport, Mismatches, same
+from carnet.store.interfaces import StateReader, Transaction
 
-__all__ = ["check_runs"]
+__all__ = ["check_runs", "deep_check"]
 
 _BATCH_ACTIONS = frozenset({"run.log_metrics", "run.log_batch", "run.end"})
 
@@ -288,3 +289,14 @@ def check_runs(reader: StateReader, out: Mismatches, audit_key: str | None) -> t
     checker = _Checker(reader, out, audit_key)
     checker.run()
     return checker.checked, checker.not_covered
+
+
+def deep_check(tx: Transaction, audit_key: str | None = None) -> DeepReport:
+    """Fold every event of ``tx``'s snapshot and compare with the current rows.
+
+    ``audit_key`` is ``CARNET_AUDIT_KEY`` (the row hashes of metric batches are keyed by it).
+    """
+    out = Mismatches()
+    check_workspace(tx.state, out)
+    checked, not_covered = check_runs(tx.state, out, audit_key)
+    return DeepReport(tuple(out.items), checked, not_covered)

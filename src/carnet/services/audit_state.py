@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from carnet.domain.audit import canonical_json
-from carnet.store.interfaces import Transaction
 
-__all__ = ["DeepReport", "Mismatches", "StateMismatch", "deep_check", "same"]
+__all__ = ["DeepReport", "Mismatches", "StateMismatch", "same", "shown_key"]
 
 
 @dataclass(frozen=True)
@@ -133,17 +132,3 @@ class Mismatches:
                     {i + 1: have[i]} if i < len(have) else {},
                     key=lambda n: f"{prefix}#{n}",  # noqa: B023 - used before the loop moves on
                 )
-
-
-def deep_check(tx: Transaction, audit_key: str | None = None) -> DeepReport:
-    """Fold every event of ``tx``'s snapshot and compare with the current rows.
-
-    ``audit_key`` is ``CARNET_AUDIT_KEY`` (the row hashes of metric batches are keyed by it).
-    """
-    from carnet.services.audit_fold import check_workspace
-    from carnet.services.audit_runs import check_runs
-
-    out = Mismatches()
-    check_workspace(tx.state, out)
-    checked, not_covered = check_runs(tx.state, out, audit_key)
-    return DeepReport(tuple(out.items), checked, not_covered)
