@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -228,3 +229,37 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("CARNET_ACTOR", "tester")  # CARNET_USER (deleted above) would win
     monkeypatch.chdir(tmp_path)
+
+
+# -- time by area: printed at the end of every run (CI's log keeps it) --------------------------------
+
+_AREA_SECONDS: Counter[str] = Counter()
+_AREA_TESTS: Counter[str] = Counter()
+
+
+def area_of(nodeid: str) -> str:
+    """The area of a test: its folder under ``tests/`` (``top`` for the files directly in it)."""
+    parts = nodeid.split("::", 1)[0].split("/")
+    if parts and parts[0] == "tests":
+        parts = parts[1:]
+    return parts[0] if len(parts) > 1 else "top"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's duration (setup, call, teardown) to its area."""
+    area = area_of(report.nodeid)
+    _AREA_SECONDS[area] += report.duration
+    if report.when == "call":
+        _AREA_TESTS[area] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per area, slowest first: seconds, share of the run, tests."""
+    total = sum(_AREA_SECONDS.values())
+    if not total:
+        return
+    terminalreporter.section("time by area")
+    for area, seconds in _AREA_SECONDS.most_common():
+        terminalreporter.write_line(
+            f"{area:<14} {seconds:8.1f} s {100 * seconds / total:5.1f} %  {_AREA_TESTS[area]:5d} tests"
+        )
