@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from carnet import Client
+from carnet.documents import read_document
 from carnet.domain import Deployment, DeploymentRoute, load_deployment
 from carnet.errors import InvalidInput, NotFound
 
@@ -44,7 +45,7 @@ def _events(client: Client, action: str) -> list[Any]:
 
 
 def test_load_deployment_reads_yaml_text_files_and_mappings(tmp_path: Path) -> None:
-    dep = load_deployment(YAML)
+    dep = load_deployment(read_document(YAML, "deployment"))
     assert dep == Deployment(
         endpoint="churn",
         routes=(DeploymentRoute("churn@production", 95.0), DeploymentRoute("churn/2", 5.0)),
@@ -55,7 +56,8 @@ def test_load_deployment_reads_yaml_text_files_and_mappings(tmp_path: Path) -> N
     assert dep.total_weight == 100.0
     path = tmp_path / "churn.yaml"
     path.write_text(YAML)
-    assert load_deployment(path) == load_deployment(str(path)) == dep
+    assert load_deployment(read_document(path, "deployment")) == dep
+    assert load_deployment(read_document(str(path), "deployment")) == dep
     assert load_deployment(dep.to_spec()) == dep
     short = load_deployment({"endpoint": "e", "routes": ["churn/1"], "shadows": "churn@staging"})
     assert short.routes == (DeploymentRoute("churn/1", 1.0),) and short.shadows == ("churn@staging",)
@@ -100,7 +102,7 @@ BAD = [
 @pytest.mark.parametrize(("spec", "field"), BAD)
 def test_load_deployment_names_the_offending_field(spec: Any, field: str) -> None:
     with pytest.raises(InvalidInput) as info:
-        load_deployment(spec)
+        load_deployment(read_document(spec, "deployment"))
     assert info.value.field == field
     assert "\n" not in info.value.message
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from carnet.documents import read_document
 from carnet.domain.datasets import DatasetRef
 from carnet.domain.models import check_alias
 from carnet.domain.policies import GateSpec, Policy
@@ -43,37 +44,6 @@ _EXAMPLE_GATE = '{type: approval, required: 1} or {metric: "roc_auc >= 0.85"}'
 
 def _fail(field: str, message: str) -> InvalidInput:
     return InvalidInput(message, field=field)
-
-
-def _read(source: str | Path | Mapping[str, Any]) -> Any:
-    """The raw data of a policy: a mapping as is, YAML text parsed, a file read and parsed."""
-    if isinstance(source, Mapping):
-        return source
-    if not isinstance(source, str | Path):
-        raise _fail("policy", f"a policy is YAML text, a file path or a mapping, got {type(source).__name__}")
-    is_path = isinstance(source, Path)
-    if isinstance(source, str) and "\n" not in source and source.strip():
-        candidate = Path(source.strip())
-        looks = candidate.suffix.lower() in (".yaml", ".yml", ".json") and ": " not in source
-        try:
-            is_path = looks or candidate.is_file()
-        except OSError:  # a one-line YAML text too long for a file name
-            is_path = False
-    text = str(source)
-    if is_path:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise _fail("policy", f"cannot read policy file {str(source)!r}: {exc.strerror or exc}") from None
-    import yaml  # type: ignore[import-untyped, unused-ignore]
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _fail("policy", f"policy is not valid YAML: {problem}{where}") from None
 
 
 def _text(data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -187,7 +157,7 @@ def load_policy(source: str | Path | Mapping[str, Any] | Policy) -> Policy:
         InvalidInput: ``field`` names the first problem precisely (``seed``, ``gates[2].margin``,
             ``gates[0].type``, ...) and the message says how to fix it.
     """
-    data = _read(policy_to_dict(source) if isinstance(source, Policy) else source)
+    data = read_document(policy_to_dict(source) if isinstance(source, Policy) else source, "policy")
     if not isinstance(data, Mapping):
         raise _fail("policy", f"a policy is a mapping with name and gates, got {type(data).__name__}")
     for key in data:

@@ -24,6 +24,7 @@ from carnet.client.wire_ops import (
     statuses,
     window_from_dict,
 )
+from carnet.documents import read_document
 from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment, load_deployment
 from carnet.domain.lineage import LineageGraph
 from carnet.domain.monitors import Alert, LabelFile
@@ -60,7 +61,9 @@ class RemoteOps(HttpTransport):
 
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:
-        spec = load_deployment(source.to_spec() if isinstance(source, Deployment) else source)
+        spec = load_deployment(
+            source.to_spec() if isinstance(source, Deployment) else read_document(source, "deployment")
+        )
         body = spec.to_spec()
         return deployment_from_dict(self._json("PUT", f"/deployments/{seg(spec.endpoint)}", json=body))
 

@@ -24,7 +24,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from carnet.domain.models import ModelRef, ModelVersion
@@ -200,42 +199,6 @@ def _fail(where: str, message: str) -> InvalidInput:
     return InvalidInput(f"{where}: {message}", field=where)
 
 
-def _read(source: str | Path | Mapping[str, Any]) -> Any:
-    """The raw data of a deployment: a mapping as is, YAML text parsed, a file read and parsed."""
-    if isinstance(source, Mapping):
-        return source
-    if not isinstance(source, str | Path):
-        raise InvalidInput(
-            f"a deployment is YAML text, a file path or a mapping, got {type(source).__name__}",
-            field="deployment",
-        )
-    is_path = isinstance(source, Path)
-    if isinstance(source, str) and "\n" not in source and source.strip():
-        candidate = Path(source.strip())
-        looks = candidate.suffix.lower() in (".yaml", ".yml", ".json") and ": " not in source
-        try:
-            is_path = looks or candidate.is_file()
-        except OSError:  # a one-line YAML text too long for a file name
-            is_path = False
-    text = str(source)
-    if is_path:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(
-                f"cannot read deployment file {str(source)!r}: {exc.strerror or exc}", field="deployment"
-            ) from None
-    import yaml  # type: ignore[import-untyped, unused-ignore]
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidInput(f"deployment is not valid YAML: {problem}{where}", field="deployment") from None
-
-
 def _unknown(data: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
     for key in data:
         if key not in allowed:
@@ -346,8 +309,9 @@ def _batching(value: Any) -> dict[str, Any]:
     return out
 
 
-def load_deployment(source: str | Path | Mapping[str, Any]) -> Deployment:
-    """Read and validate a deployment from YAML text, a YAML file or a mapping.
+def load_deployment(data: Mapping[str, Any]) -> Deployment:
+    """Validate a deployment given as a mapping (the edges read YAML text and files with
+    :func:`carnet.documents.read_document`).
 
     Returns:
         The deployment (revision 0: not stored yet).
@@ -356,7 +320,6 @@ def load_deployment(source: str | Path | Mapping[str, Any]) -> Deployment:
         InvalidInput: the first problem found; ``field`` names it precisely, e.g.
             ``routes[1].weight`` or ``batching.max_wait_ms``.
     """
-    data = _read(source)
     if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
         raise InvalidInput(
             f"a deployment is a mapping with endpoint and routes, e.g. endpoint: churn; got {data!r}",

@@ -341,30 +341,16 @@ class LabelFile:
 # -- loading and validation ---------------------------------------------------------------------
 
 
-def load_monitor(spec: Mapping[str, Any]) -> Monitor:
-    """A validated :class:`Monitor` from its mapping; InvalidInput names the bad field and the fix."""
-    if not isinstance(spec, Mapping):
-        raise InvalidInput("a monitor must be a mapping with name, model, reference, window", field="monitor")
-    unknown = sorted(set(map(str, spec)) - set(MONITOR_KEYS))
-    if unknown:
+def _reference(raw: Any) -> str:
+    if not isinstance(raw, str) or "@" not in raw:
         raise InvalidInput(
-            f"unknown monitor key(s) {', '.join(unknown)}; known keys: {', '.join(MONITOR_KEYS)}",
-            field=unknown[0],
+            f"reference {raw!r} must be a dataset version NAME@VERSION, e.g. churn-train@3", field="reference"
         )
-    for key in ("name", "model", "reference", "window"):
-        if spec.get(key) in (None, ""):
-            raise InvalidInput(f"a monitor needs {key}, e.g. {_EXAMPLES[key]}", field=key)
-    name = check_monitor_name(spec["name"])
-    model = _model(spec["model"])
-    reference = spec["reference"]
-    if not isinstance(reference, str) or "@" not in reference:
-        raise InvalidInput(
-            f"reference {reference!r} must be a dataset version NAME@VERSION, e.g. churn-train@3",
-            field="reference",
-        )
-    checks = spec.get("checks", list(CHECKS))
-    if isinstance(checks, str):
-        checks = [c.strip() for c in checks.split(",") if c.strip()]
+    return raw
+
+
+def _checks(raw: Any) -> tuple[str, ...]:
+    checks = [c.strip() for c in raw.split(",") if c.strip()] if isinstance(raw, str) else raw
     if not isinstance(checks, list) or not checks:
         raise InvalidInput(f"checks must be a non-empty list among {', '.join(CHECKS)}", field="checks")
     for i, c in enumerate(checks):
@@ -372,43 +358,42 @@ def load_monitor(spec: Mapping[str, Any]) -> Monitor:
             raise InvalidInput(
                 f"checks[{i}]: unknown check {c!r}; choose among {', '.join(CHECKS)}", field=f"checks[{i}]"
             )
-    rules_raw = spec.get("rules") or []
-    if not isinstance(rules_raw, list):
+    return tuple(dict.fromkeys(checks))
+
+
+def _rules(raw: Any) -> tuple[AlertRule, ...]:
+    if not isinstance(raw or [], list):
         raise InvalidInput("rules must be a list of rules like 'drift.share_drifted > 0.3'", field="rules")
-    rules = tuple(AlertRule.parse(r, f"rules[{i}]") for i, r in enumerate(rules_raw))
-    notify = spec.get("notify") or []
-    if not isinstance(notify, list) or not all(isinstance(n, Mapping) for n in notify):
+    return tuple(AlertRule.parse(r, f"rules[{i}]") for i, r in enumerate(raw or []))
+
+
+def _notify(raw: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(raw or [], list) or not all(isinstance(n, Mapping) for n in raw or []):
         raise InvalidInput("notify must be a list of notifier mappings with a type", field="notify")
-    retrain = spec.get("retrain")
-    if retrain is not None and not isinstance(retrain, Mapping):
+    return tuple(dict(n) for n in raw or [])
+
+
+def _retrain(raw: Any) -> dict[str, Any] | None:
+    if raw is not None and not isinstance(raw, Mapping):
         raise InvalidInput("retrain must be a training spec mapping", field="retrain")
-    if any("retrain" in r.actions for r in rules) and retrain is None:
-        raise InvalidInput(
-            "a rule has the retrain action but the monitor has no retrain spec; add retrain: {...} "
-            "(a training spec) or use --retrain FILE",
-            field="retrain",
-        )
-    drift = spec.get("drift") or {}
-    if not isinstance(drift, Mapping):
+    return None if raw is None else dict(raw)
+
+
+def _drift(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw or {}, Mapping):
         raise InvalidInput("drift must be a mapping of drift options", field="drift")
-    target = spec.get("target")
-    if target is not None and not isinstance(target, str):
+    return dict(raw or {})
+
+
+def _target(raw: Any) -> str | None:
+    if raw is not None and not isinstance(raw, str):
         raise InvalidInput("target must be a column name", field="target")
-    since = spec.get("since", "creation")
-    since_time(since, 0.0)  # checked now, computed at creation
-    return Monitor(
-        since=str(since),
-        name=name,
-        model=model,
-        reference=reference,
-        window=WindowSpec.parse(spec["window"]),
-        checks=tuple(dict.fromkeys(checks)),
-        rules=rules,
-        notify=tuple(dict(n) for n in notify),
-        target=target,
-        drift=dict(drift),
-        retrain=None if retrain is None else dict(retrain),
-    )
+    return raw
+
+
+def _since(raw: Any) -> str:
+    since_time(raw, 0.0)  # checked now, computed at creation
+    return str(raw)
 
 
 def since_time(since: Any, now: float) -> float | None:
@@ -463,3 +448,45 @@ def _model(raw: Any) -> str:
             field="model",
         )
     return str(ref)
+
+
+#: marks a key that has no default
+_REQUIRED = object()
+
+#: every key of a monitor spec: how it is read, and its value when absent (required keys have none)
+_MONITOR_FIELDS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "name": (check_monitor_name, _REQUIRED),
+    "model": (_model, _REQUIRED),
+    "reference": (_reference, _REQUIRED),
+    "window": (WindowSpec.parse, _REQUIRED),
+    "checks": (_checks, list(CHECKS)),
+    "rules": (_rules, []),
+    "notify": (_notify, []),
+    "retrain": (_retrain, None),
+    "drift": (_drift, {}),
+    "target": (_target, None),
+    "since": (_since, "creation"),
+}
+
+
+def load_monitor(spec: Mapping[str, Any]) -> Monitor:
+    """A validated :class:`Monitor` from its mapping; InvalidInput names the bad field and the fix."""
+    if not isinstance(spec, Mapping):
+        raise InvalidInput("a monitor must be a mapping with name, model, reference, window", field="monitor")
+    unknown = sorted(set(map(str, spec)) - set(MONITOR_KEYS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown monitor key(s) {', '.join(unknown)}; known keys: {', '.join(MONITOR_KEYS)}",
+            field=unknown[0],
+        )
+    for key, (_, default) in _MONITOR_FIELDS.items():
+        if default is _REQUIRED and spec.get(key) in (None, ""):
+            raise InvalidInput(f"a monitor needs {key}, e.g. {_EXAMPLES[key]}", field=key)
+    values = {key: read(spec.get(key, default)) for key, (read, default) in _MONITOR_FIELDS.items()}
+    if any("retrain" in r.actions for r in values["rules"]) and values["retrain"] is None:
+        raise InvalidInput(
+            "a rule has the retrain action but the monitor has no retrain spec; add retrain: {...} "
+            "(a training spec) or use --retrain FILE",
+            field="retrain",
+        )
+    return Monitor(**values)

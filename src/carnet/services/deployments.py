@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from carnet.documents import read_document
 from carnet.domain import (
     Deployment,
     ModelRef,
@@ -64,7 +65,9 @@ class DeploymentService:
 
         if isinstance(source, Mapping):
             check_document(source, "")
-        spec = load_deployment(source.to_spec() if isinstance(source, Deployment) else source)
+        spec = load_deployment(
+            source.to_spec() if isinstance(source, Deployment) else read_document(source, "deployment")
+        )
         check_document(spec.to_spec(), "")
         resolved = {
             where: self._resolve_ref(ref, where).ref

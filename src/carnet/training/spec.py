@@ -60,6 +60,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from carnet.documents import read_document
 from carnet.domain.training import (
     FeatureSpec,
     ModelSpec,
@@ -287,35 +288,7 @@ def _metrics(raw: Any) -> tuple[str, ...] | None:
 
 
 def _read(source: str | Path | Mapping[str, Any] | TrainSpec) -> Any:
-    if isinstance(source, TrainSpec):
-        return spec_to_dict(source)
-    if isinstance(source, Mapping):
-        return source
-    is_path = isinstance(source, Path)
-    if isinstance(source, str) and "\n" not in source and source.strip():
-        candidate = Path(source.strip())
-        looks = candidate.suffix.lower() in (".yaml", ".yml", ".json") and ": " not in source
-        try:
-            is_path = looks or candidate.is_file()
-        except OSError:  # e.g. a one-line YAML longer than a file name may be
-            is_path = False
-    if not isinstance(source, str | Path):
-        fail("spec", f"a spec is YAML text, a file path or a mapping, got {type(source).__name__}")
-    text = str(source)
-    if is_path:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            fail("spec", f"cannot read spec file {str(source)!r}: {exc.strerror or exc}")
-    import yaml  # type: ignore[import-untyped, unused-ignore]
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        fail("spec", f"spec is not valid YAML: {problem}{where}")
+    return spec_to_dict(source) if isinstance(source, TrainSpec) else read_document(source, "spec")
 
 
 def load_spec(source: str | Path | Mapping[str, Any] | TrainSpec) -> TrainSpec:
