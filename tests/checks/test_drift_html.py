@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carnet.checks.drift import DriftOptions, detect_drift, render_drift_html
+from carnet.checks.drift import DriftOptions, detect_drift
+from carnet.reports.drift import render_drift_html
 
 
 def _report(shift: bool):

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from carnet.errors import InvalidInput
-from carnet.evaluation.card import CARD_FORMAT, render_card_html, render_card_markdown
+from carnet.reports.card import CARD_FORMAT, render_card_html, render_card_markdown
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
 PNG_B64 = base64.b64encode(PNG).decode()

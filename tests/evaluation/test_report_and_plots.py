@@ -15,7 +15,7 @@ from sklearn.linear_model import LinearRegression
 
 from carnet.domain.training import Predictions
 from carnet.evaluation import EvaluationResult, Plot, evaluate, permutation_importance_plot
-from carnet.evaluation.report import render_html, to_json
+from carnet.reports.evaluation import render_html, to_json
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

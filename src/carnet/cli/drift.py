@@ -54,7 +54,7 @@ def drift(
         options["multivariate"] = True
     result = get_client(ctx).drift(reference, current, options or None)
     if report is not None:
-        from carnet.checks.drift import render_drift_html
+        from carnet.reports.drift import render_drift_html
 
         report.write_text(render_drift_html(result, title=f"Drift: {current} against {reference}"), "utf-8")
     if as_json:

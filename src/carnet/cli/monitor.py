@@ -341,7 +341,7 @@ def report(ctx: click.Context, name: str, out: Path, last: int | None, as_json: 
     Example:
       carnet monitor report churn-prod -o churn-prod.html
     """
-    from carnet.checks.monitor_report import render_monitor_html
+    from carnet.reports.monitor import render_monitor_html
     from carnet.services.monitoring import shown_spec
 
     client = get_client(ctx)

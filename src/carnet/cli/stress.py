@@ -90,7 +90,7 @@ def stress(
     scenarios = _scenarios(scenario_texts, scenario_file)
     result = get_client(ctx).stress(ref, data, scenarios=scenarios, metric=metric, seed=seed)
     if out is not None:
-        from carnet.checks.stress_report import render_stress_html
+        from carnet.reports.stress import render_stress_html
 
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_stress_html(result), encoding="utf-8")

@@ -36,11 +36,8 @@ __all__ = [
     "jsonable",
     "metric_names",
     "permutation_importance_plot",
-    "render_html",
-    "report",
     "score",
     "score_all",
-    "to_json",
 ]
 
 _LAZY = {
@@ -48,16 +45,11 @@ _LAZY = {
     "score": "carnet.evaluation.engine",
     "score_all": "carnet.evaluation.engine",
     "permutation_importance_plot": "carnet.evaluation.importance",
-    "render_html": "carnet.evaluation.report",
-    "to_json": "carnet.evaluation.report",
-    "report": "carnet.evaluation.report",
 }
 
 if TYPE_CHECKING:
-    from carnet.evaluation import report
     from carnet.evaluation.engine import evaluate, score, score_all
     from carnet.evaluation.importance import permutation_importance_plot
-    from carnet.evaluation.report import render_html, to_json
 
 
 def __getattr__(name: str) -> Any:
@@ -67,7 +59,7 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     mod = importlib.import_module(module)
-    value = mod if name == "report" else getattr(mod, name)
+    value = getattr(mod, name)
     globals()[name] = value
     return value
 

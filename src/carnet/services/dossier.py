@@ -52,7 +52,7 @@ class DossierService:
 
     def card_data(self, name: str, version: int | None = None, *, plots: bool = False) -> dict[str, Any]:
         """Everything the model card shows, as JSON-ready data."""
-        from carnet.evaluation.card import CARD_FORMAT
+        from carnet.reports.card import CARD_FORMAT
 
         mv = self.registry.resolve(name, version)
         model = self.registry.get_model(name)
@@ -127,7 +127,7 @@ class DossierService:
 
     def card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
         """The model card as Markdown (``markdown``) or self-contained HTML (``html``)."""
-        from carnet.evaluation.card import render_card_html, render_card_markdown
+        from carnet.reports.card import render_card_html, render_card_markdown
 
         if fmt not in ("markdown", "html"):
             raise InvalidInput(f"card format must be markdown or html, got {fmt!r}", field="format")
@@ -137,7 +137,7 @@ class DossierService:
 
     def dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
         """Write the auditor's dossier zip to ``out``; returns its manifest."""
-        from carnet.evaluation.card import render_card_html, render_card_markdown
+        from carnet.reports.card import render_card_html, render_card_markdown
 
         mv = self.registry.resolve(name, version)
         card = self.card_data(name, mv.version, plots=True)

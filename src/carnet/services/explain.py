@@ -172,7 +172,7 @@ class ExplainService:
     def _record(self, result: dict[str, Any], info: dict[str, Any], data_ref: str | None) -> str:
         """A finished run holding the explanation, its plots and its HTML report."""
         from carnet.domain import RunStatus
-        from carnet.evaluation.explain_report import explanation_plots, render_explanation_html
+        from carnet.reports.explain import explanation_plots, render_explanation_html
 
         run = self.tracking.create_run(
             info["project"],

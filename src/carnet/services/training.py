@@ -312,7 +312,7 @@ class TrainingService:
     def _store_evaluation(
         self, run_id: str, evaluation: Any, context: dict[str, Any], prefix: str = ""
     ) -> None:
-        from carnet.evaluation.report import render_html, to_json
+        from carnet.reports.evaluation import render_html, to_json
 
         for plot in evaluation.plots:
             self.tracking.log_artifact_bytes(run_id, plot.png, f"{prefix}plots/{plot.name}.png")

@@ -21,7 +21,6 @@ from carnet.checks.drift.profile import (
     RowSample,
     merge_profiles,
 )
-from carnet.checks.drift.report_html import render_drift_html
 from carnet.checks.drift.stats import (
     PSI_EPSILON,
     TestResult,
@@ -60,6 +59,5 @@ __all__ = [
     "merge_profiles",
     "profile_like",
     "psi",
-    "render_drift_html",
     "wasserstein_normalized",
 ]

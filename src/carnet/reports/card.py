@@ -5,8 +5,8 @@ data, metrics, fairness, top features, stress scenarios, gate results, limitatio
 approvals and promotions, audit (then plots, HTML images only, when the card has any). A
 missing section is a "not recorded" line; unknown keys are ignored.
 
-The HTML has inline CSS, PNGs embedded as validated base64 ``data:`` URIs and no external
-reference; every string from the card goes through :func:`html.escape`. Markdown tables escape
+The HTML (template ``card.html``) has inline CSS, PNGs embedded as validated base64 ``data:`` URIs
+and no external reference; every string from the card is escaped by the template. Markdown tables escape
 ``|`` and line breaks inside cells, and ``<`` everywhere, so card text cannot open raw HTML.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 from carnet.errors import InvalidInput
 from carnet.evaluation.result import jsonable
+from carnet.reports import render
 
 __all__ = ["CARD_FORMAT", "render_card_html", "render_card_markdown"]
 
@@ -33,25 +33,6 @@ MAX_PROFILE = 30
 MAX_TEXT = 300
 NOT_RECORDED = "not recorded"
 _PNG = b"\x89PNG\r\n\x1a\n"
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;
-background:#f6f7f9}
-main{max-width:1100px;margin:0 auto;padding:24px}
-header{background:#1d2330;color:#fff;padding:20px 24px}
-header h1{margin:0 0 4px;font-size:22px}header p{margin:0;opacity:.8}
-section{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:16px 20px;margin:16px 0}
-h2{font-size:17px;margin:0 0 12px}h3{font-size:15px;margin:18px 0 8px}
-table{border-collapse:collapse;font-size:13px;margin:4px 0 8px}
-th,td{border-bottom:1px solid #e8eaee;padding:4px 10px;text-align:left;vertical-align:top}
-th{background:#f0f2f5;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:16px}
-figure{margin:0;border:1px solid #e8eaee;border-radius:6px;padding:8px;background:#fff}
-figure img{max-width:100%;height:auto;display:block}figcaption{font-size:12px;color:#555;margin-top:4px}
-.muted{color:#777;font-size:12px}.scroll{overflow-x:auto}p.text{white-space:pre-wrap}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#c62828;font-weight:600}
-p.pass,p.fail{padding:6px 10px;border-radius:6px}p.pass{background:#e8f5ec}p.fail{background:#fdecec}
-"""
 
 
 # -- a format-neutral document ----------------------------------------------------------------------
@@ -71,6 +52,7 @@ class _Table:
     rows: tuple[tuple[_Cell, ...], ...]
     kv: bool = False
     note: str = ""
+    kind = "table"
 
 
 @dataclass(frozen=True)
@@ -79,6 +61,7 @@ class _Para:
 
     text: str
     cls: str = ""
+    kind = "para"
 
 
 @dataclass(frozen=True)
@@ -86,6 +69,7 @@ class _Sub:
     """A sub-heading."""
 
     title: str
+    kind = "sub"
 
 
 @dataclass(frozen=True)
@@ -93,6 +77,7 @@ class _Figures:
     """Plots as (name, title, base64 PNG or "" when the image data was invalid)."""
 
     plots: tuple[tuple[str, str, str], ...]
+    kind = "figures"
 
 
 _Block = _Table | _Para | _Sub | _Figures
@@ -615,67 +600,18 @@ def render_card_markdown(card: Mapping[str, Any]) -> str:
 
 
 # -- HTML ---------------------------------------------------------------------------------------------
-def _esc(text: str) -> str:
-    return html.escape(text).replace("\n", "<br>")
-
-
-def _html_cell(cell: _Cell, tag: str = "td") -> str:
-    cls = f' class="{cell.cls}"' if cell.cls else ""
-    return f"<{tag}{cls}>{_esc(cell.text)}</{tag}>"
-
-
-def _html_table(table: _Table) -> str:
-    if table.kv:
-        body = "".join(f"<tr>{_html_cell(k, 'th')}{_html_cell(v)}</tr>" for k, v in table.rows)
-        return f"<table>{body}</table>"
-    head = "<tr>" + "".join(f"<th>{_esc(h)}</th>" for h in table.head) + "</tr>"
-    body = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in table.rows)
-    note = f'<p class="muted">{_esc(table.note)}</p>' if table.note else ""
-    return f'<div class="scroll"><table>{head}{body}</table></div>{note}'
-
-
-def _html_figures(figures: _Figures) -> str:
-    out = []
-    for name, title, data in figures.plots:
-        if data:
-            out.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(title)}">'
-                f"<figcaption>{_esc(title)}</figcaption></figure>"
-            )
-        else:
-            out.append(f'<p class="muted">{_esc(name)}: invalid PNG, skipped</p>')
-    return f'<div class="grid">{"".join(out)}</div>'
-
-
-def _html_block(block: _Block) -> str:
-    if isinstance(block, _Table):
-        return _html_table(block)
-    if isinstance(block, _Sub):
-        return f"<h3>{_esc(block.title)}</h3>"
-    if isinstance(block, _Figures):
-        return _html_figures(block)
-    cls = f' class="{block.cls}"' if block.cls else ""
-    text = html.escape(block.text) if block.cls == "text" else _esc(block.text)
-    return f"<p{cls}>{text}</p>"
-
-
 def render_card_html(card: Mapping[str, Any]) -> str:
-    """The model card as one self-contained HTML page (inline CSS, embedded PNGs, nothing external).
+    """The model card as one self-contained HTML page (template ``card.html``: inline CSS, embedded
+    PNGs, nothing external).
 
     Raises:
         InvalidInput: the card has no name or version, or another ``format``.
     """
     title, subtitle, sections = _document(card)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{_esc(title)}</h1><p>{_esc(subtitle)}</p></header><main>",
-    ]
-    for section in sections:
-        anchor = section.title.lower().replace(" ", "-")
-        body = "".join(_html_block(b) for b in section.blocks)
-        parts.append(f'<section id="{anchor}"><h2>{_esc(section.title)}</h2>{body}</section>')
-    parts.append(f'<p class="muted">{CARD_FORMAT}</p></main></body></html>')
-    return "\n".join(parts)
+    return render(
+        "card.html",
+        title=title,
+        subtitle=subtitle,
+        sections=[(s.title.lower().replace(" ", "-"), s) for s in sections],
+        format=CARD_FORMAT,
+    )
