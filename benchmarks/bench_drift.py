@@ -78,7 +78,7 @@ def carnet_worker(mode: str, data: Path, out: Path, warmup: int) -> int:
     t0 = time.perf_counter()
     import pandas as pd
 
-    from carnet.checks.drift import DatasetProfile, build_profile, detect_drift
+    from carnet.monitoring.drift import DatasetProfile, build_profile, detect_drift
 
     import_s = time.perf_counter() - t0
     profile_path = data / "carnet-profile.json"
@@ -193,7 +193,7 @@ class Bench:
                 [
                     sys.executable,
                     "-c",
-                    "from carnet.checks.drift import build_profile, detect_drift, DatasetProfile",
+                    "from carnet.monitoring.drift import build_profile, detect_drift, DatasetProfile",
                 ],
                 capture_output=True,
                 text=True,
@@ -201,7 +201,9 @@ class Bench:
             )
             if probe.returncode != 0:
                 err = (probe.stderr.strip().splitlines() or ["?"])[-1]
-                self.notes["carnet"] = f"unavailable: carnet.checks.drift does not import here ({err[:160]})"
+                self.notes["carnet"] = (
+                    f"unavailable: carnet.monitoring.drift does not import here ({err[:160]})"
+                )
                 self.log(f"carnet: {self.notes['carnet']}")
                 sides = [s for s in sides if not s.startswith("carnet")]
         if "evidently" in sides:

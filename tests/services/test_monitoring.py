@@ -248,7 +248,7 @@ def test_window_profiles_merge_into_a_daily_rollup(ws) -> None:
     assert [d["rows"] for d in days] == [150, 150]
     assert days[0]["dataset_drift"] is False and days[1]["dataset_drift"] is True
     # the merged profile equals the profile of the day's rows counted at once
-    from carnet.checks.drift import detect_drift
+    from carnet.monitoring.drift import detect_drift
 
     direct = detect_drift(
         service.references.load(service.get("cancer-prod")).input_profile,

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 from carnet.domain import RunStatus
 
 if TYPE_CHECKING:
-    from carnet.checks.drift import DriftReport
     from carnet.domain import (
         Alert,
         Approval,
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     )
     from carnet.domain.auth import TokenInfo, User
     from carnet.domain.lineage import LineageGraph
+    from carnet.monitoring.drift import DriftReport
     from carnet.services import Verification
     from carnet.services.monitoring import PassResult
     from carnet.store.interfaces import RunPage

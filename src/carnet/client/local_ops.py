@@ -16,7 +16,7 @@ from carnet.errors import NotFound
 from carnet.services import Services
 
 if TYPE_CHECKING:
-    from carnet.checks.drift import DriftReport
+    from carnet.monitoring.drift import DriftReport
     from carnet.services.monitoring import PassResult
 
 __all__ = ["LocalOps"]

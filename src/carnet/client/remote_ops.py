@@ -31,7 +31,7 @@ from carnet.domain.monitors import Alert, LabelFile
 from carnet.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from carnet.checks.drift import DriftReport
+    from carnet.monitoring.drift import DriftReport
     from carnet.services.monitoring import PassResult
 
 __all__ = ["RemoteOps"]
@@ -173,7 +173,7 @@ class RemoteOps(HttpTransport):
         )
 
     def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
-        from carnet.checks.drift import DriftOptions, build_profile, detect_drift
+        from carnet.monitoring.drift import DriftOptions, build_profile, detect_drift
 
         opts = DriftOptions.from_dict(dict(options)) if options else None  # checked first, as there
         ref_file, cur_file = _local_file(reference, "reference"), _local_file(current, "current")

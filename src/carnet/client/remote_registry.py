@@ -188,7 +188,7 @@ class RemoteRegistry(HttpTransport):
         self._send("DELETE", f"/models/{_seg(name)}/tags/{_seg(key)}", params=params)
 
     def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
-        from carnet.checks.policy import load_policy
+        from carnet.gates.policy import load_policy
 
         if (model is None) == (project is None):
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
@@ -204,7 +204,7 @@ class RemoteRegistry(HttpTransport):
         return self._policy(f"/projects/{_seg(project)}/policy")
 
     def _policy(self, url: str) -> Policy | None:
-        from carnet.checks.policy import load_policy
+        from carnet.gates.policy import load_policy
 
         try:
             return load_policy(self._json("GET", url)["policy"])
@@ -270,7 +270,7 @@ class RemoteRegistry(HttpTransport):
 def _policy_dict(policy: Any) -> dict[str, Any] | None:
     """A policy (a mapping, YAML text or a YAML file) read and checked as locally, as the JSON object
     the server takes."""
-    from carnet.checks.policy import load_policy, policy_to_dict
+    from carnet.gates.policy import load_policy, policy_to_dict
 
     return None if policy is None else policy_to_dict(load_policy(policy))
 

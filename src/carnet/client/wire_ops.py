@@ -183,8 +183,8 @@ def pass_from_dict(d: dict[str, Any]) -> Any:
 
 # -- drift ------------------------------------------------------------------------------------------
 def drift_report_from_dict(d: dict[str, Any]) -> Any:
-    """A :class:`carnet.checks.drift.DriftReport` from ``DriftReportOut``."""
-    from carnet.checks.drift import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
+    """A :class:`carnet.monitoring.drift.DriftReport` from ``DriftReportOut``."""
+    from carnet.monitoring.drift import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
 
     def column(c: dict[str, Any]) -> ColumnDrift:
         return ColumnDrift(

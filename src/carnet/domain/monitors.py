@@ -10,7 +10,7 @@ A monitor is written as a mapping (YAML in a file, or CLI options) and validated
                                     # training target of the served version)
     window: 1h                      # or 10000rows; time windows close once the log moved past them
     checks: [drift, prediction_drift, quality, performance]
-    drift: {multivariate: false}    # optional drift options (see carnet.checks.drift)
+    drift: {multivariate: false}    # optional drift options (see carnet.monitoring.drift)
     rules:
       - "drift.share_drifted > 0.3 for 2"                        # a metric, a comparison, N windows
       - {when: "performance.estimated.roc_auc < 0.85", actions: [notify, rollback]}

@@ -150,7 +150,7 @@ class Gate(Protocol):
 
     ``validate`` runs when a policy is loaded, before anything is evaluated: it raises
     ``InvalidInput`` naming the field for a bad setting. ``check`` judges a candidate
-    model version with the :class:`carnet.checks.GateContext` the registry service
+    model version with the :class:`carnet.gates.GateContext` the registry service
     builds (models, evaluation data, the task, the incumbent, approvals) and returns a
     :class:`carnet.domain.GateResult`; it must not raise for a failing model (a crash of
     the model is a failed gate with ``error`` set).

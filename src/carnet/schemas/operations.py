@@ -162,5 +162,5 @@ class DriftReportOut(BaseModel):
 
     @classmethod
     def of(cls, report: Any) -> DriftReportOut:
-        """From a :class:`carnet.checks.drift.DriftReport`."""
+        """From a :class:`carnet.monitoring.drift.DriftReport`."""
         return cls.model_validate(finite(report.to_dict()))

@@ -15,9 +15,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from carnet.checks.window import OUTPUT, WindowReference
 from carnet.domain import ModelVersion, Monitor
 from carnet.errors import InvalidInput
+from carnet.monitoring.window import OUTPUT, WindowReference
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
 from carnet.services.registry import RegistryService
@@ -65,7 +65,7 @@ class ReferenceBuilder:
         The profile is keyed by the dataset's content digest and the column list, so a second
         call (or another monitor on the same data) reads it back instead of rescanning.
         """
-        from carnet.checks.drift import DatasetProfile, build_profile
+        from carnet.monitoring.drift import DatasetProfile, build_profile
 
         version = self.datasets.get(ref)
         key = _options_key({"columns": list(columns) if columns is not None else None})
@@ -87,8 +87,8 @@ class ReferenceBuilder:
     # -- a monitor's whole reference ------------------------------------------------------------
     def build(self, monitor: Monitor) -> tuple[dict[str, Any], ModelVersion]:
         """Build and store the reference of ``monitor``; returns the state entries and the version."""
-        from carnet.checks.drift import build_profile
-        from carnet.checks.quality import QualitySpec
+        from carnet.monitoring.drift import build_profile
+        from carnet.monitoring.quality import QualitySpec
         from carnet.serving.codecs import validate_frame
         from carnet.serving.outputs import model_outputs
 
@@ -144,12 +144,12 @@ class ReferenceBuilder:
             names = [f"{OUTPUT}predict_proba.{k}" for k in range(len(classes))]
             if not all(n in outputs.columns for n in names):
                 return None
-            from carnet.checks.performance import CBPE
+            from carnet.monitoring.performance import CBPE
 
             scores = np.column_stack([outputs[n].to_numpy(dtype=np.float64) for n in names])
             return CBPE.fit(scores, labels.to_numpy(), classes=classes)
         if family == "regression" and f"{OUTPUT}predict" in outputs.columns:
-            from carnet.checks.performance import DLE
+            from carnet.monitoring.performance import DLE
 
             preds = outputs[f"{OUTPUT}predict"].to_numpy(dtype=np.float64)
             return DLE.fit(inputs, preds, labels.to_numpy(dtype=np.float64))
@@ -158,8 +158,8 @@ class ReferenceBuilder:
     # -- reading it back ------------------------------------------------------------------------
     def load(self, monitor: Monitor) -> WindowReference:
         """The stored reference of ``monitor`` (cached by its digests)."""
-        from carnet.checks.drift import DatasetProfile
-        from carnet.checks.quality import QualitySpec
+        from carnet.monitoring.drift import DatasetProfile
+        from carnet.monitoring.quality import QualitySpec
 
         s = monitor.state
         key = "|".join(
@@ -171,7 +171,7 @@ class ReferenceBuilder:
         get = self.ctx.artifacts.get_bytes
         estimator = None
         if s.get("estimator"):
-            from carnet.checks.performance import CBPE, DLE
+            from carnet.monitoring.performance import CBPE, DLE
 
             cls = CBPE if s.get("estimator_kind") == "CBPE" else DLE
             estimator = cls.load(get(s["estimator"]))

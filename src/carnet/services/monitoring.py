@@ -3,7 +3,7 @@
 A pass (:meth:`MonitoringService.run`) reads the prediction-log files written since the last
 pass, plus the rows the last pass left in an unfinished window (kept as one Parquet artifact,
 the *carry*), cuts them into windows, judges every closed window against the stored reference
-(:func:`carnet.checks.window.evaluate_window`), joins ground-truth labels, and applies the
+(:func:`carnet.monitoring.window.evaluate_window`), joins ground-truth labels, and applies the
 alert rules. Windows, the new cursor, alert changes and the audit event are written in one
 transaction, so a pass that fails leaves nothing behind and running it again is harmless: a
 pass with no new rows changes nothing. Alert actions (notifiers, rollback, retraining) run
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from carnet.checks.window import evaluate_window, realized_window
 from carnet.domain import Monitor, MonitorWindow, load_monitor
 from carnet.domain.monitors import LabelFile, check_monitor_name, since_time
 from carnet.errors import AlreadyExists, InvalidInput, NotFound
+from carnet.monitoring.window import evaluate_window, realized_window
 from carnet.services.alerts import AlertService, Transition
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
@@ -174,8 +174,8 @@ class MonitoringService:
     def rollup(self, name: str, period: str = "1d", last: int | None = None) -> builtins.list[dict[str, Any]]:
         """Input drift per period (``1d``, ``6h``...), from the merged profiles of the windows that
         ended in it; the reference and the windows' rows are not read again."""
-        from carnet.checks.window import rollup
         from carnet.domain.monitors import WindowSpec
+        from carnet.monitoring.window import rollup
 
         spec = WindowSpec.parse(period, "period")
         if spec.kind != "time":
@@ -259,13 +259,13 @@ class MonitoringService:
 
         A dataset version as reference is read through its stored profile (built once, then never
         rescanned). With ``datasets_only`` a text is only ever a dataset version, never a file path
-        (what a server does with a request). Returns a :class:`carnet.checks.drift.DriftReport`.
+        (what a server does with a request). Returns a :class:`carnet.monitoring.drift.DriftReport`.
 
         Raises:
             InvalidInput: a bad option or a reference column missing from the current table (named).
             NotFound: no such dataset or file.
         """
-        from carnet.checks.drift import DriftOptions, build_profile, detect_drift
+        from carnet.monitoring.drift import DriftOptions, build_profile, detect_drift
 
         try:  # a bad option is named before any data is read
             opts = DriftOptions.from_dict(dict(options)) if options else None

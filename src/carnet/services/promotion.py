@@ -52,7 +52,7 @@ class PromotionService:
             InvalidInput: the policy is invalid (the field is named), or neither/both of
                 ``model`` and ``project`` given.
         """
-        from carnet.checks.policy import load_policy, policy_to_dict
+        from carnet.gates.policy import load_policy, policy_to_dict
 
         if (model is None) == (project is None):
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
@@ -74,7 +74,7 @@ class PromotionService:
 
     def policy_for(self, name: str) -> Policy | None:
         """The policy in force for a model: its own, else its project's default, else None."""
-        from carnet.checks.policy import load_policy
+        from carnet.gates.policy import load_policy
 
         with self.ctx.store.transaction(write=False) as tx:
             model_id = tx.models.model_id(name)
@@ -84,7 +84,7 @@ class PromotionService:
 
     def project_policy(self, project: str) -> Policy | None:
         """A project's default policy, or None."""
-        from carnet.checks.policy import load_policy
+        from carnet.gates.policy import load_policy
 
         with self.ctx.store.transaction(write=False) as tx:
             found = tx.models.get_policy(tx.projects.get(project).id, None)
@@ -118,8 +118,8 @@ class PromotionService:
             NotFound: unknown model or version. InvalidInput: bad policy or alias.
             Conflict: the alias moved while the gates ran.
         """
-        from carnet.checks.gates import run_gates
-        from carnet.checks.policy import load_policy, policy_to_dict
+        from carnet.gates.policy import load_policy, policy_to_dict
+        from carnet.gates.runner import run_gates
 
         check_alias(alias)
         mv = self.registry.resolve(name, version)
@@ -211,7 +211,7 @@ class PromotionService:
             InvalidInput: a bad scenario (named, e.g. ``scenarios[1].fraction``) or data lacking the
                 model's columns.
         """
-        from carnet.checks.stress import StressGate
+        from carnet.gates.stress import StressGate
 
         config: dict[str, Any] = {}
         if scenarios is not None:
@@ -255,7 +255,7 @@ class PromotionService:
         frame: Any = None,
         data: str | None = None,
     ) -> Any:
-        from carnet.checks import GateContext
+        from carnet.gates import GateContext
         from carnet.tasks import get_task
 
         if not mv.task:

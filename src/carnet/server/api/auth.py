@@ -254,7 +254,7 @@ class Caller:
         """Read access to the project of the dataset a policy's gates evaluate on (when it names one)."""
         if self.principal is None or policy is None:
             return
-        from carnet.checks.policy import load_policy
+        from carnet.gates.policy import load_policy
 
         self.require_refs(datasets=[load_policy(policy).evaluation_data or None])
 

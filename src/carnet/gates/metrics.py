@@ -1,0 +1,335 @@
+"""Metric gates: a threshold on one metric, and non-inferiority against the incumbent.
+
+Both compute metrics with :mod:`carnet.evaluation` on the policy's evaluation data. The
+non-regression gate uses a *paired* bootstrap: every resample draws the same rows for the
+candidate and the incumbent, so the noise both models share cancels out of the difference.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from carnet.domain.policies import GateResult
+from carnet.errors import CarnetError, InvalidInput
+from carnet.gates.runner import reject_unknown, setting_number
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from carnet.evaluation.registry import Metric
+    from carnet.gates.context import GateContext
+
+__all__ = ["MetricGate", "NonRegressionGate", "parse_condition"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+}
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_CONDITION = re.compile(rf"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|>|<)\s*({_NUMBER})\s*$")
+_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_condition(text: Any) -> tuple[str, str, float]:
+    """``"roc_auc >= 0.85"`` as ``("roc_auc", ">=", 0.85)``.
+
+    Raises:
+        InvalidInput: (field ``condition``) it is not ``METRIC OP NUMBER`` with OP one of
+            ``>= > <= < ==``.
+    """
+    match = _CONDITION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidInput(
+            f"condition must read METRIC OP NUMBER with OP one of {' '.join(_OPS)}, "
+            f'e.g. "roc_auc >= 0.85"; got {text!r}',
+            field="condition",
+        )
+    return match.group(1), match.group(2), float(match.group(3))
+
+
+def _fmt(value: float) -> str:
+    """A metric value for the results table: 4 significant digits, no exponent for large values."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
+def _signed(value: float) -> str:
+    """A difference for the results table: sign and 4 decimals."""
+    return f"{value:+.4f}" if abs(value) < 1e4 else f"{value:+.0f}"
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, CarnetError) else f"{type(exc).__name__}: {exc}"
+
+
+def _known_metric(ctx: GateContext, name: str) -> Metric:
+    """The metric ``name`` of the task's family, or InvalidInput listing the known ones."""
+    from carnet.evaluation.registry import METRICS, metric_names
+
+    family = ctx.task.family
+    metric = METRICS.get((family, name))
+    if metric is None:
+        raise InvalidInput(
+            f"unknown {family} metric {name!r} for task {ctx.task.name!r}; "
+            f"known: {', '.join(metric_names(family))}",
+            field="metric",
+        )
+    return metric
+
+
+def _model_predictions(ctx: GateContext, which: str) -> Any:
+    """Predictions of the candidate or the incumbent, each on its own input columns."""
+    version = ctx.incumbent_version if which == "incumbent" else None
+    columns = version.signature.input_names() if version is not None else []
+    if not columns or columns == ctx.features:
+        return ctx.predictions(which)
+    frame = ctx.require_data()
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"the evaluation data lacks the incumbent's input columns {', '.join(missing[:10])}",
+            field="evaluation_data",
+        )
+    return ctx.task.predict(ctx.incumbent, frame[columns], ctx.options)
+
+
+class _Scored:
+    """One model's metric on the evaluation rows: point value and bootstrap batches."""
+
+    def __init__(self, ctx: GateContext, metric: Metric, which: str) -> None:
+        import numpy as np
+
+        from carnet.evaluation.engine import prepare
+
+        model = ctx.incumbent if which == "incumbent" else ctx.candidate
+        X = ctx.X() if "X" in metric.needs else None
+        fitted = model if "fitted" in metric.needs else None
+        predictions = _model_predictions(ctx, which)
+        family, data = prepare(
+            metric.family, ctx.truth(), predictions, ctx.options, X=X, fitted=fitted, seed=ctx.seed
+        )
+        impl = family.impls[metric.name]
+        with np.errstate(all="ignore"):
+            self.value = float(impl.point(data))
+        self.n = int(data.n)
+        self.notes: list[str] = list(data.notes)
+        self.batch: Callable[[np.ndarray], np.ndarray] | None = None
+        if impl.batch is not None and metric.bootstrap:
+            self.batch = functools.partial(impl.batch, data)
+
+
+def _bootstrap_note(metric: Metric, *scored: _Scored) -> str | None:
+    """Why the rows cannot be resampled for ``metric`` (None when they can)."""
+    from carnet.evaluation.engine import MIN_BOOTSTRAP_ROWS
+
+    if any(s.batch is None for s in scored):
+        return f"{metric.name} does not support resampling"
+    n = scored[0].n
+    if n < MIN_BOOTSTRAP_ROWS:
+        return f"{n} rows, fewer than {MIN_BOOTSTRAP_ROWS}"
+    return None
+
+
+class MetricGate:
+    """A threshold on one metric of the candidate on the evaluation data."""
+
+    name = "metric"
+    description = "one metric of the candidate on the evaluation data meets a threshold, e.g. roc_auc >= 0.85"
+
+    _SETTINGS = ("condition", "metric", "op", "value", "bootstrap", "confidence")
+
+    def _condition(self, config: dict[str, Any]) -> tuple[str, str, float]:
+        """(metric, op, threshold) from either form of the settings; InvalidInput names the field."""
+        if "condition" in config:
+            if any(k in config for k in ("metric", "op", "value")):
+                raise InvalidInput(
+                    'give either condition: "METRIC OP NUMBER" or metric, op and value, not both',
+                    field="condition",
+                )
+            return parse_condition(config["condition"])
+        if "metric" not in config:
+            raise InvalidInput(
+                'a metric gate needs condition: "roc_auc >= 0.85" (or metric, op and value)',
+                field="condition",
+            )
+        name, op = config["metric"], config.get("op")
+        if not isinstance(name, str) or not _METRIC_NAME.match(name):
+            raise InvalidInput(f"metric must be a metric name such as roc_auc, got {name!r}", field="metric")
+        if op not in _OPS:
+            raise InvalidInput(f"op must be one of {', '.join(_OPS)}, got {op!r}", field="op")
+        if "value" not in config:
+            raise InvalidInput("a metric gate with metric and op needs value: a number", field="value")
+        value = setting_number(config, "value", 0.0)
+        return name, op, float(value)
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Check the settings' syntax; the metric name is checked against the task at ``check``."""
+        reject_unknown(config, self._SETTINGS, "metric")
+        self._condition(config)
+        setting_number(config, "bootstrap", 200, minimum=0, integer=True)
+        setting_number(config, "confidence", 0.95, minimum=0, maximum=1, open_interval=True)
+
+    def check(self, config: dict[str, Any], ctx: GateContext) -> GateResult:
+        """Compute the metric for the candidate and compare it with the threshold."""
+        name, op, limit = self._condition(config)
+        label, threshold = f"metric {name}", f"{op} {limit:g}"
+        resamples = int(setting_number(config, "bootstrap", 200, minimum=0, integer=True))
+        confidence = float(
+            setting_number(config, "confidence", 0.95, minimum=0, maximum=1, open_interval=True)
+        )
+        details: dict[str, Any] = {"metric": name, "op": op, "threshold": limit}
+        try:
+            metric = _known_metric(ctx, name)
+            scored = _Scored(ctx, metric, "candidate")
+        except Exception as exc:  # noqa: BLE001 - a model or data problem fails the gate, never raises
+            return GateResult(
+                label, self.name, False, threshold=threshold, details=details, error=_message(exc)
+            )
+        value = scored.value
+        details.update(value=value, n_rows=scored.n, greater_is_better=metric.greater_is_better)
+        notes = scored.notes
+        why = _bootstrap_note(metric, scored)
+        if resamples and why is None and scored.batch is not None:
+            from carnet.evaluation.bootstrap import run_bootstrap
+
+            intervals, more = run_bootstrap(scored.n, {name: scored.batch}, resamples, confidence, ctx.seed)
+            notes += more
+            if name in intervals:
+                details.update(ci=list(intervals[name]), confidence=confidence, bootstrap=resamples)
+        elif resamples:
+            notes.append(f"no confidence interval: {why}")
+        if notes:
+            details["notes"] = notes
+        if not math.isfinite(value):
+            return GateResult(
+                label, self.name, False, _fmt(value), threshold, None, details,
+                error=f"{name} is undefined on the evaluation data (e.g. a single class present)",
+            )  # fmt: skip
+        return GateResult(label, self.name, _OPS[op](value, limit), _fmt(value), threshold, value, details)
+
+
+class NonRegressionGate:
+    """Non-inferiority of the candidate to the incumbent, by a paired bootstrap on the same rows."""
+
+    name = "non_regression"
+    description = (
+        "the candidate is not worse than the version holding the alias by more than a margin "
+        "(lower bound of a paired bootstrap confidence interval of the difference)"
+    )
+
+    _SETTINGS = ("metric", "margin", "confidence", "n_bootstrap")
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Check the settings; the metric name is checked against the task at ``check``."""
+        reject_unknown(config, self._SETTINGS, "non_regression")
+        name = config.get("metric")
+        if name is not None and (not isinstance(name, str) or not _METRIC_NAME.match(name)):
+            raise InvalidInput(f"metric must be a metric name such as roc_auc, got {name!r}", field="metric")
+        self._settings(config)
+
+    @staticmethod
+    def _settings(config: dict[str, Any]) -> tuple[float, float, int]:
+        margin = setting_number(config, "margin", 0.005, minimum=0)
+        confidence = setting_number(config, "confidence", 0.95, minimum=0, maximum=1, open_interval=True)
+        resamples = setting_number(config, "n_bootstrap", 1000, minimum=1, integer=True)
+        return float(margin), float(confidence), int(resamples)
+
+    def check(self, config: dict[str, Any], ctx: GateContext) -> GateResult:
+        """Compare candidate and incumbent on the evaluation rows; passes with no incumbent."""
+        margin, confidence, resamples = self._settings(config)
+        name = config.get("metric") or ctx.primary_metric()[0]
+        label = f"non_regression {name}"
+        floor = f"{-margin:g}" if margin else "0"
+        threshold = f"lower bound >= {floor}"
+        details: dict[str, Any] = {"metric": name, "margin": margin, "confidence": confidence}
+        if ctx.incumbent is None:
+            details["note"] = f"no version holds alias {ctx.alias!r}: nothing to compare with"
+            return GateResult(label, self.name, True, "no incumbent", threshold, None, details)
+        if ctx.incumbent_version is not None:
+            details["incumbent_version"] = ctx.incumbent_version.version
+        try:
+            metric = _known_metric(ctx, name)
+            cand = _Scored(ctx, metric, "candidate")
+            inc = _Scored(ctx, metric, "incumbent")
+        except Exception as exc:  # noqa: BLE001 - a model or data problem fails the gate, never raises
+            return GateResult(
+                label, self.name, False, threshold=threshold, details=details, error=_message(exc)
+            )
+        sign = 1.0 if metric.greater_is_better else -1.0
+        diff = sign * (cand.value - inc.value)
+        details.update(
+            candidate=cand.value,
+            incumbent=inc.value,
+            difference=diff,
+            difference_is="candidate - incumbent" if sign > 0 else "incumbent - candidate (lower is better)",
+            n_rows=cand.n,
+        )
+        notes = list(dict.fromkeys([*cand.notes, *inc.notes]))
+        if not math.isfinite(diff):
+            details["notes"] = notes
+            return GateResult(
+                label, self.name, False, _fmt(diff), threshold, None, details,
+                error=f"{name} is undefined on the evaluation data for one of the models",
+            )  # fmt: skip
+        why = _bootstrap_note(metric, cand, inc)
+        interval: tuple[float, float] | None = None
+        if why is None and cand.batch is not None and inc.batch is not None:
+            interval, more = _paired_interval(
+                cand.batch, inc.batch, sign, cand.n, resamples, confidence, ctx.seed
+            )
+            notes += more
+        if interval is None:
+            notes.append(
+                f"no paired bootstrap ({why or 'undefined in every resample'}): compared point values"
+            )
+            low = diff
+            measured = _signed(diff)
+        else:
+            low = interval[0]
+            details.update(ci=list(interval), n_bootstrap=resamples)
+            measured = (
+                f"{_signed(diff)} ({confidence * 100:g}% CI {_signed(interval[0])} to {_signed(interval[1])})"
+            )
+        details["lower_bound"] = low
+        if notes:
+            details["notes"] = notes
+        return GateResult(label, self.name, low >= -margin, measured, threshold, diff, details)
+
+
+def _paired_interval(
+    candidate: Callable[[np.ndarray], np.ndarray],
+    incumbent: Callable[[np.ndarray], np.ndarray],
+    sign: float,
+    n: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[tuple[float, float] | None, list[str]]:
+    """Percentile interval of ``sign * (candidate - incumbent)`` over shared resamples of the rows."""
+    import numpy as np
+
+    from carnet.evaluation.bootstrap import percentile_interval, resample_weights
+
+    parts: list[np.ndarray] = []
+    with np.errstate(all="ignore"):
+        for W in resample_weights(n, resamples, seed):
+            parts.append(
+                sign * (np.asarray(candidate(W), dtype=float) - np.asarray(incumbent(W), dtype=float))
+            )
+    values = np.concatenate(parts)
+    undefined = int((~np.isfinite(values)).sum())
+    if undefined == values.size:
+        return None, []
+    notes = (
+        [f"difference undefined in {undefined} of {values.size} resamples (left out)"] if undefined else []
+    )
+    return percentile_interval(values, confidence), notes

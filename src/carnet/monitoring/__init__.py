@@ -1,0 +1,4 @@
+"""Production monitoring's engine: drift (``drift``), data quality (``quality``), performance with and
+without labels (``performance``, ``perf_*``) and the windows that tie them to the prediction log
+(``window``). Pure computation over frames and profiles; the monitoring service stores the results.
+"""
