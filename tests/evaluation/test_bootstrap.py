@@ -8,7 +8,7 @@ import sklearn.metrics as skm
 
 from carnet.domain.training import Predictions
 from carnet.evaluation import evaluate
-from carnet.evaluation.bootstrap import (
+from carnet.evaluation.resampling import (
     resample_weights,
     weighted_auc,
     weighted_average_precision,
@@ -64,7 +64,7 @@ def test_resample_weights_are_count_vectors_and_chunk_invariant(monkeypatch):
     chunks = list(resample_weights(50, 30, seed=3))
     W = np.concatenate(chunks)
     assert W.shape == (30, 50) and (W.sum(axis=1) == 50).all()
-    import carnet.evaluation.bootstrap as bs
+    import carnet.evaluation.resampling as bs
 
     monkeypatch.setattr(bs, "MAX_CELLS", 50 * 7)
     chunked = list(bs.resample_weights(50, 30, seed=3))

@@ -12,8 +12,8 @@ from carnet.domain.training import Predictions
 from carnet.errors import MetricUnavailable
 from carnet.evaluation import default_metrics, evaluate, score, score_all
 from carnet.evaluation import metrics_classification as mc
+from carnet.evaluation.catalog import metric_names
 from carnet.evaluation.classification_details import lift_gain_table
-from carnet.evaluation.registry import metric_names
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_classification, make_regression
 
 from carnet.flavors import flavor_for
-from carnet.training.models import MODELS
+from carnet.training.estimators import MODELS
 
 _X, _y = make_classification(n_samples=120, n_features=6, random_state=0)
 _Xr, _yr = make_regression(n_samples=120, n_features=6, random_state=0)

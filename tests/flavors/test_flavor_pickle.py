@@ -11,7 +11,7 @@ from flavor_models import Doubler, ShellPayload, TouchPayload
 
 from carnet.errors import CarnetError, InvalidInput, PermissionDenied
 from carnet.flavors import PickleFlavor, flavor_for, flavor_named
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 X = np.array([[1.0, 2.0], [3.0, 4.0]])
 

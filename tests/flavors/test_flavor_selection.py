@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from carnet.errors import InvalidInput, NotFound
 from carnet.flavors import Flavor, flavor_for, flavor_named
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 X, Y = make_classification(120, 4, random_state=2)
 

@@ -31,7 +31,7 @@ from carnet.flavors.trust import (
     resolve,
     unsafe_instance,
 )
-from carnet.serving.predictor import compile_predictor
+from carnet.inference.predictor import compile_predictor
 
 
 def _schema(data: bytes) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from carnet.domain import Approval, ColumnSpec, GateResult, ModelVersion, Signature
 from carnet.errors import InvalidInput
-from carnet.evaluation.bootstrap import percentile_interval, resample_weights, weighted_auc
+from carnet.evaluation.resampling import percentile_interval, resample_weights, weighted_auc
 from carnet.gates import (
     ApprovalGate,
     GateContext,
@@ -30,7 +30,7 @@ from carnet.gates import (
 )
 from carnet.gates.signature import dtype_kind
 from carnet.plugins.api import Gate
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 from carnet.tasks import get_task
 
 

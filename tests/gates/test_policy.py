@@ -11,7 +11,7 @@ import pytest
 from carnet.domain import GateResult, GateSpec
 from carnet.errors import InvalidInput
 from carnet.gates import load_policy, policy_to_dict
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 POLICY = """
 name: production-policy

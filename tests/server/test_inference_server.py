@@ -25,9 +25,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from carnet import Client
-from carnet.server.inference import create_app
+from carnet.inference.predlog import PredictionLog
 from carnet.server.runtime import BatchingConfig, ServingRuntime
-from carnet.serving.predlog import PredictionLog
+from carnet.server.v2 import create_app
 
 
 def _port() -> int:

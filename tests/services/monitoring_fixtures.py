@@ -17,8 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from carnet import Client
-from carnet.serving.outputs import model_outputs
-from carnet.serving.predlog import PredictionLog, PredictionRecord
+from carnet.inference.outputs import model_outputs
+from carnet.inference.predlog import PredictionLog, PredictionRecord
 
 MODEL = "cancer"
 

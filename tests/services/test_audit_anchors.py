@@ -26,7 +26,7 @@ from carnet.domain.anchors import ANCHOR_ACTION, Checkpoint, SignedCheckpoint
 from carnet.domain.audit import AuditEvent, chain_hash, payload_digest
 from carnet.errors import AuditKeyMismatch, ConfigurationError, InvalidInput
 from carnet.plugins.api import Witness
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 from carnet.server.scheduler import start_anchoring
 from carnet.services.anchors import write_key_pair
 from carnet.testing import S3Server, moto_s3_server

@@ -39,8 +39,8 @@ POLICY = {"name": "prod", "aliases": ["production"], "gates": [{"type": "approva
 
 def _log_predictions(services: Any, model: Any, rows: pd.DataFrame, version: int, start: float) -> list[str]:
     """Predict ``rows`` and write them to the prediction log as a server would; the request ids."""
-    from carnet.serving.outputs import model_outputs
-    from carnet.serving.predlog import PredictionLog, PredictionRecord
+    from carnet.inference.outputs import model_outputs
+    from carnet.inference.predlog import PredictionLog, PredictionRecord
 
     X = rows.drop(columns=["target"]).reset_index(drop=True)
     log = PredictionLog(services.deployments.prediction_sink())

@@ -12,7 +12,7 @@ import pytest
 
 from carnet import Client
 from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 SPEC = """
 dataset: {ref}

@@ -19,7 +19,7 @@ import carnet
 from carnet.errors import DeliveryFailed, InvalidInput
 from carnet.notifiers.builtin import SlackNotifier, WebhookNotifier
 from carnet.plugins.api import Notifier
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 from carnet.services.delivery import Delivery, get_notifier, notify, validate_notifiers
 
 EVENT: dict[str, Any] = {

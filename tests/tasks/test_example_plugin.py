@@ -19,7 +19,7 @@ from sklearn.datasets import load_diabetes
 
 from carnet.domain.training import Predictions, SplitSpec
 from carnet.plugins.api import Task
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 from carnet.tasks import default_split, get_task, required_columns
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "carnet_example_task"

@@ -15,7 +15,7 @@ from carnet.domain.training import SplitSpec
 from carnet.errors import InvalidInput, NotFound
 from carnet.plugins import Registry
 from carnet.plugins.api import EVALUATION_FAMILIES, Task
-from carnet.plugins.registry import PLUGIN_KINDS, registry
+from carnet.plugins.loader import PLUGIN_KINDS, registry
 from carnet.tasks import default_split, get_task, required_columns
 
 BUILTINS = {

@@ -136,9 +136,9 @@ def serve(
     import uvicorn
 
     from carnet.errors import InvalidInput
-    from carnet.server.inference import create_app
+    from carnet.inference.predlog import PredictionLog
     from carnet.server.runtime import BatchingConfig, ServingRuntime
-    from carnet.serving.predlog import PredictionLog
+    from carnet.server.v2 import create_app
 
     for name, value in (("max-batch-rows", max_batch_rows), ("max-queue-rows", max_queue_rows)):
         if value < 1:

@@ -87,7 +87,7 @@ class RemoteRegistry(HttpTransport):
         )
 
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
-        from carnet.plugins.registry import registry
+        from carnet.plugins.loader import registry
 
         if "@" in ref or "/" in ref or self._is_model(ref):
             mv = self.get_model_version(ref)
@@ -116,7 +116,7 @@ class RemoteRegistry(HttpTransport):
 
     def _load_run_model(self, run_id: str, trusted: tuple[str, ...]) -> Any:
         """The model a training run stored (``model/meta.json`` names its flavor and digest)."""
-        from carnet.plugins.registry import registry
+        from carnet.plugins.loader import registry
         from carnet.services.registry import MODEL_META_PATH, MODEL_PATH
 
         arts = {a["path"]: a for a in self._json("GET", f"/runs/{_seg(run_id)}/artifacts")}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from carnet.evaluation.registry import (
+from carnet.evaluation.catalog import (
     DEFAULT_METRICS,
     METRICS,
     Metric,

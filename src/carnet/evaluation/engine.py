@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from carnet.domain.training import Predictions
 from carnet.errors import InvalidInput, MetricUnavailable
 from carnet.evaluation._common import Impl, quiet
-from carnet.evaluation.bootstrap import run_bootstrap
-from carnet.evaluation.registry import METRICS, check_family, get_metric
+from carnet.evaluation.catalog import METRICS, check_family, get_metric
+from carnet.evaluation.resampling import run_bootstrap
 from carnet.evaluation.result import EvaluationResult, Plot
 
 __all__ = [
@@ -47,7 +47,7 @@ def _family(name: str) -> _Family:
     """The implementation of family ``name`` (its modules are imported on first use)."""
     from carnet.evaluation import plots as p
     from carnet.evaluation import plots_other as po
-    from carnet.evaluation.registry import default_metrics
+    from carnet.evaluation.catalog import default_metrics
 
     def fixed(family: str) -> Callable[[Any], list[str]]:
         return lambda _data: default_metrics(family)

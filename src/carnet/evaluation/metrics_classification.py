@@ -22,8 +22,8 @@ import numpy as np
 
 from carnet.errors import InvalidInput
 from carnet.evaluation._common import Impl, as_1d, check_length, unavailable
-from carnet.evaluation.bootstrap import weighted_auc, weighted_average_precision, weighted_confusion
-from carnet.evaluation.registry import default_metrics
+from carnet.evaluation.catalog import default_metrics
+from carnet.evaluation.resampling import weighted_auc, weighted_average_precision, weighted_confusion
 
 __all__ = ["ECE_BINS", "IMPLS", "ClassificationData", "defaults", "ece_parts", "prepare"]
 

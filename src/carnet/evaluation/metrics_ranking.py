@@ -23,7 +23,7 @@ import numpy as np
 
 from carnet.errors import InvalidInput
 from carnet.evaluation._common import Impl, option_int
-from carnet.evaluation.registry import default_metrics
+from carnet.evaluation.catalog import default_metrics
 
 __all__ = [
     "IMPLS",

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from carnet.evaluation._common import Impl, as_1d, check_length, option_int, summary, unavailable
-from carnet.evaluation.registry import default_metrics
+from carnet.evaluation.catalog import default_metrics
 
 __all__ = [
     "FORECAST_IMPLS",

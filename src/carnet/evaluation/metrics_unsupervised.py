@@ -33,7 +33,7 @@ from carnet.evaluation._common import (
     take_rows,
     unavailable,
 )
-from carnet.evaluation.bootstrap import weighted_auc, weighted_average_precision, weighted_top_k_hits
+from carnet.evaluation.resampling import weighted_auc, weighted_average_precision, weighted_top_k_hits
 
 __all__ = [
     "ANOMALY_IMPLS",

@@ -16,7 +16,7 @@ from carnet.flavors.onnx import OnnxFlavor, OnnxModel, export_onnx
 from carnet.flavors.pyfunc import PickleFlavor
 from carnet.flavors.sklearn import TRUSTED_MODULE_PREFIXES, SklearnFlavor
 from carnet.flavors.xgboost import XGBoostFlavor
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 __all__ = [
     "AUTO_ORDER",

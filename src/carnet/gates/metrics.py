@@ -21,7 +21,7 @@ from carnet.gates.runner import reject_unknown, setting_number
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from carnet.evaluation.registry import Metric
+    from carnet.evaluation.catalog import Metric
     from carnet.gates.context import GateContext
 
 __all__ = ["MetricGate", "NonRegressionGate", "parse_condition"]
@@ -73,7 +73,7 @@ def _message(exc: BaseException) -> str:
 
 def _known_metric(ctx: GateContext, name: str) -> Metric:
     """The metric ``name`` of the task's family, or InvalidInput listing the known ones."""
-    from carnet.evaluation.registry import METRICS, metric_names
+    from carnet.evaluation.catalog import METRICS, metric_names
 
     family = ctx.task.family
     metric = METRICS.get((family, name))
@@ -199,7 +199,7 @@ class MetricGate:
         notes = scored.notes
         why = _bootstrap_note(metric, scored)
         if resamples and why is None and scored.batch is not None:
-            from carnet.evaluation.bootstrap import run_bootstrap
+            from carnet.evaluation.resampling import run_bootstrap
 
             intervals, more = run_bootstrap(scored.n, {name: scored.batch}, resamples, confidence, ctx.seed)
             notes += more
@@ -317,7 +317,7 @@ def _paired_interval(
     """Percentile interval of ``sign * (candidate - incumbent)`` over shared resamples of the rows."""
     import numpy as np
 
-    from carnet.evaluation.bootstrap import percentile_interval, resample_weights
+    from carnet.evaluation.resampling import percentile_interval, resample_weights
 
     parts: list[np.ndarray] = []
     with np.errstate(all="ignore"):

@@ -33,7 +33,7 @@ from carnet.domain.datasets import DatasetRef
 from carnet.domain.models import check_alias
 from carnet.domain.policies import GateSpec, Policy
 from carnet.errors import InvalidInput, NotFound
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 __all__ = ["POLICY_KEYS", "load_policy", "policy_to_dict"]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from carnet.domain.policies import GateResult
 from carnet.errors import InvalidInput
 from carnet.plugins.api import Gate
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from carnet.domain.policies import Policy

@@ -115,8 +115,8 @@ def realized_performance(
     """
     from carnet.domain.training import Predictions
     from carnet.errors import MetricUnavailable
+    from carnet.evaluation.catalog import default_metrics, get_metric
     from carnet.evaluation.engine import bootstrap_intervals, prepare
-    from carnet.evaluation.registry import default_metrics, get_metric
 
     family = _family(task_family)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:

@@ -1,6 +1,6 @@
 """Protocols of carnet's extension points.
 
-Every extension point is a Protocol here; :data:`carnet.plugins.registry.PLUGIN_KINDS` names its
+Every extension point is a Protocol here; :data:`carnet.plugins.loader.PLUGIN_KINDS` names its
 entry-point group and ``registry(kind)`` loads its plugins. carnet's own implementations register
 through the same entry points (``[project.entry-points."carnet.tasks"]`` in ``pyproject.toml``).
 """

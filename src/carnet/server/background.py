@@ -60,7 +60,7 @@ def serve_in_thread(
 
     With ``log_predictions`` the prediction log goes to the workspace's artifact store, as with
     ``carnet serve`` (files are written at shutdown at the latest); ``predlog`` passes one instead.
-    Other keyword arguments go to :func:`carnet.server.inference.create_app` or, for
+    Other keyword arguments go to :func:`carnet.server.v2.create_app` or, for
     ``batching`` and ``allow_pickle``, to the runtime.
 
     Raises:
@@ -68,8 +68,8 @@ def serve_in_thread(
     """
     import uvicorn
 
-    from carnet.server.inference import create_app
     from carnet.server.runtime import ServingRuntime
+    from carnet.server.v2 import create_app
 
     runtime_options = {k: app_options.pop(k) for k in ("batching", "allow_pickle") if k in app_options}
     runtime = ServingRuntime(
@@ -77,7 +77,7 @@ def serve_in_thread(
     )
     runtime.check()
     if predlog is None and log_predictions:
-        from carnet.serving.predlog import PredictionLog
+        from carnet.inference.predlog import PredictionLog
 
         predlog = PredictionLog(services.deployments.prediction_sink())
     app = create_app(runtime, predlog=predlog, **app_options)

@@ -21,12 +21,12 @@ from typing import Any
 
 from carnet.domain import ModelRef, ModelVersion
 from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.inference.batching import MicroBatcher
+from carnet.inference.codecs import validate_frame
+from carnet.inference.outputs import output_metadata
+from carnet.inference.predictor import compile_predictor
+from carnet.inference.routing import Route, Router
 from carnet.services import Services
-from carnet.serving.batching import MicroBatcher
-from carnet.serving.codecs import validate_frame
-from carnet.serving.outputs import output_metadata
-from carnet.serving.predictor import compile_predictor
-from carnet.serving.routing import Route, Router
 
 __all__ = ["BatchingConfig", "Endpoint", "LoadedModel", "ServingRuntime"]
 
@@ -61,7 +61,7 @@ class LoadedModel:
     model: Any
     batcher: MicroBatcher
     loaded_at: float
-    predict_path: str = "plain"  # how outputs are computed (see carnet.serving.predictor)
+    predict_path: str = "plain"  # how outputs are computed (see carnet.inference.predictor)
     outputs: list[dict[str, Any]] = field(default_factory=list)  # what infer returns, as v2 metadata
 
     @property

@@ -22,7 +22,7 @@ from carnet.errors import InvalidInput, NotFound
 from carnet.notifiers.builtin import redact_url
 from carnet.notifiers.destinations import check_log_path, check_url, guarded
 from carnet.plugins.api import Notifier
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 from carnet.services.validation import check_document
 
 __all__ = [

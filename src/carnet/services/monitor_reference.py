@@ -87,10 +87,10 @@ class ReferenceBuilder:
     # -- a monitor's whole reference ------------------------------------------------------------
     def build(self, monitor: Monitor) -> tuple[dict[str, Any], ModelVersion]:
         """Build and store the reference of ``monitor``; returns the state entries and the version."""
+        from carnet.inference.codecs import validate_frame
+        from carnet.inference.outputs import model_outputs
         from carnet.monitoring.drift import build_profile
         from carnet.monitoring.quality import QualitySpec
-        from carnet.serving.codecs import validate_frame
-        from carnet.serving.outputs import model_outputs
 
         model, mv = self.registry.load(monitor.model)
         if mv.signature is None:

@@ -217,7 +217,7 @@ class RegistryService:
     def stored_flavor(flavor: str, allow_pickle: bool) -> Any:
         """The flavor a model file was written with, refused when it stores with pickle and
         ``allow_pickle`` is False (PermissionDenied; unknown flavor: NotFound)."""
-        from carnet.plugins.registry import registry
+        from carnet.plugins.loader import registry
 
         chosen = registry("flavor").get(flavor)
         if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
@@ -461,7 +461,7 @@ class RegistryService:
         A version stored with pickle needs ``allow_pickle=True`` (PermissionDenied otherwise).
         """
         from carnet.flavors.trust import require_model
-        from carnet.plugins.registry import registry
+        from carnet.plugins.loader import registry
 
         mv = self.resolve(ref, version)
         if mv.allow_pickle and not allow_pickle:
@@ -557,7 +557,7 @@ def model_object(
         InvalidInput: ``sample`` is not a DataFrame; no flavor can store the model; unknown task.
     """
     from carnet.flavors import flavor_for
-    from carnet.plugins.registry import registry
+    from carnet.plugins.loader import registry
 
     if not hasattr(sample, "columns") or not hasattr(sample, "dtypes"):
         raise InvalidInput("sample must be a pandas DataFrame of the model's inputs", field="sample")

@@ -378,7 +378,7 @@ class TrainingService:
     def load_model(self, run_id: str, *, trusted: tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
         """The fitted model of a training run (digest verified, types checked) and its metadata."""
         from carnet.flavors.trust import require_model
-        from carnet.plugins.registry import registry
+        from carnet.plugins.loader import registry
 
         arts = {a.path: a for a in self.tracking.list_artifacts(run_id)}
         if MODEL_PATH not in arts or MODEL_META_PATH not in arts:

@@ -21,7 +21,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from carnet.plugins.api import Task, default_split, required_columns
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from carnet.tasks.anomaly import AnomalyDetection

@@ -19,7 +19,7 @@ from typing import Any
 
 from carnet.errors import ArtifactCorrupted, InvalidInput, PermissionDenied
 from carnet.plugins.api import Flavor
-from carnet.plugins.registry import PLUGIN_KINDS, protocol_members
+from carnet.plugins.loader import PLUGIN_KINDS, protocol_members
 
 __all__ = ["check_flavor"]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from carnet.training.automl import AutoMLResult, LeaderboardEntry, run_automl
+from carnet.training.estimators import MODELS, check_model_path, invalid_params, known_models, resolve_model
 from carnet.training.executors import (
     DeadlineExceeded,
     Executor,
@@ -28,7 +29,6 @@ from carnet.training.hpo import (
     suggest,
     validate_space,
 )
-from carnet.training.models import MODELS, check_model_path, invalid_params, known_models, resolve_model
 from carnet.training.preprocess import build_pipeline, build_preprocessor, column_kinds, model_choice
 from carnet.training.spec import (
     DIRECTIONS,

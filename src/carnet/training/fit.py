@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.domain.training import ModelSpec, Predictions
 from carnet.errors import CarnetError, InvalidInput
-from carnet.training.models import invalid_params
+from carnet.training.estimators import invalid_params
 from carnet.training.preprocess import build_pipeline, model_choice
 from carnet.training.spec import validate_against_data
 

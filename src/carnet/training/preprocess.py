@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from carnet.errors import InvalidInput
-from carnet.training.models import resolve_model
+from carnet.training.estimators import resolve_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

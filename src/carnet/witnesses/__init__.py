@@ -15,7 +15,7 @@ import urllib.parse
 
 from carnet.errors import InvalidInput, NotFound
 from carnet.plugins.api import Witness
-from carnet.plugins.registry import registry
+from carnet.plugins.loader import registry
 
 __all__ = ["redact_url", "witness_for"]
 

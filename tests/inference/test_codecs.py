@@ -15,7 +15,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from carnet.domain.models import ColumnSpec, Signature
 from carnet.errors import InvalidInput
-from carnet.serving import (
+from carnet.inference import (
     encode_error,
     encode_mlflow_response,
     encode_v2_response,
@@ -24,7 +24,7 @@ from carnet.serving import (
     v2_datatype,
     validate_frame,
 )
-from carnet.serving.mlflow import parse_mlflow_request
+from carnet.inference.mlflow import parse_mlflow_request
 
 SIG = Signature(
     (

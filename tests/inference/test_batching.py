@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from carnet.errors import InvalidInput, Overloaded
-from carnet.serving import MicroBatcher, concat_frames, model_outputs
+from carnet.inference import MicroBatcher, concat_frames, model_outputs
 
 Outputs = dict[str, np.ndarray]
 

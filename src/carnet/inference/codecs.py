@@ -5,7 +5,7 @@ with its dtypes; outputs (``{"predict": array, ...}``) become response bytes. Co
 built directly from the JSON lists by numpy (no per-row Python work on numeric data), and
 frames whose columns share one numeric dtype are made from a single 2-D array.
 
-The response encoders live with the model outputs in :mod:`carnet.serving.outputs`;
+The response encoders live with the model outputs in :mod:`carnet.inference.outputs`;
 they are re-exported here so the whole wire API is importable from one module.
 
 Every user mistake raises :class:`~carnet.errors.InvalidInput` whose ``field`` names the
@@ -27,8 +27,8 @@ import pandas as pd
 
 from carnet.domain.models import ColumnSpec, Signature
 from carnet.errors import InvalidInput
-from carnet.serving.binary import V2_DTYPES, input_chunks, read_tensor, requested_outputs, split_body
-from carnet.serving.outputs import (
+from carnet.inference.binary import V2_DTYPES, input_chunks, read_tensor, requested_outputs, split_body
+from carnet.inference.outputs import (
     encode_error,
     encode_mlflow_response,
     encode_v2_binary_response,

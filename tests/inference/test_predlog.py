@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from carnet import Client
-from carnet.serving.predlog import PredictionLog, PredictionRecord
+from carnet.inference.predlog import PredictionLog, PredictionRecord
 
 NEVER = 3600.0  # a poll interval that leaves the work to roll()/flush() in the test's thread
 

@@ -24,16 +24,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from carnet.errors import CarnetError, InvalidInput, NotFound, Overloaded
-from carnet.server.inference_explain import add_explain_routes
-from carnet.server.metrics import ServingMetrics
-from carnet.server.runtime import Endpoint, LoadedModel, ServingRuntime
-from carnet.serving.codecs import (
+from carnet.inference.codecs import (
     encode_mlflow_response,
     encode_v2_binary_response,
     parse_v2_request,
 )
-from carnet.serving.mlflow import parse_mlflow_request
-from carnet.serving.outputs import v2_datatype
+from carnet.inference.mlflow import parse_mlflow_request
+from carnet.inference.outputs import v2_datatype
+from carnet.server.metrics import ServingMetrics
+from carnet.server.runtime import Endpoint, LoadedModel, ServingRuntime
+from carnet.server.v2_explain import add_explain_routes
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "UNKNOWN_ENDPOINT", "create_app"]
 
@@ -67,7 +67,7 @@ def create_app(
 
     Args:
         runtime: endpoints and their loaded models (started and stopped with the app).
-        predlog: a :class:`carnet.serving.predlog.PredictionLog` receiving every prediction,
+        predlog: a :class:`carnet.inference.predlog.PredictionLog` receiving every prediction,
             closed (flushed) at shutdown; None logs nothing.
         max_body_bytes: larger request bodies get 413.
         metrics: where Prometheus metrics go (a fresh registry by default).
@@ -400,7 +400,7 @@ def _log_prediction(
     *,
     shadow: bool,
 ) -> None:
-    from carnet.serving.predlog import PredictionRecord
+    from carnet.inference.predlog import PredictionRecord
 
     predlog.append(
         PredictionRecord(

@@ -11,8 +11,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from carnet.serving.outputs import model_outputs
-from carnet.serving.predictor import compile_predictor
+from carnet.inference.outputs import model_outputs
+from carnet.inference.predictor import compile_predictor
 
 
 @pytest.fixture(scope="module")

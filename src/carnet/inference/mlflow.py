@@ -1,6 +1,6 @@
 """The MLflow scoring protocol (``POST /invocations``): JSON forms and CSV into a checked DataFrame.
 
-Split from :mod:`carnet.serving.codecs`, whose column plans and converters it shares.
+Split from :mod:`carnet.inference.codecs`, whose column plans and converters it shares.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 
 from carnet.domain.models import Signature
 from carnet.errors import InvalidInput
-from carnet.serving.codecs import (
+from carnet.inference.codecs import (
     _CATEGORY,
     _TEXT,
     _column,

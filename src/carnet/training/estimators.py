@@ -151,7 +151,7 @@ def _plugin_modules() -> set[str]:
     """
     from importlib.metadata import entry_points
 
-    from carnet.plugins.registry import PLUGIN_KINDS
+    from carnet.plugins.loader import PLUGIN_KINDS
 
     roots = {
         ep.value.split(":", 1)[0].split(".", 1)[0]

@@ -13,7 +13,7 @@ gives the same outputs as the plain path on the model's registered input example
   per-call column checks (the same values, in the order the model was fitted on).
 
 Anything else (other frameworks, text columns, a pipeline that selects columns by name) uses
-:func:`carnet.serving.outputs.model_outputs` unchanged.
+:func:`carnet.inference.outputs.model_outputs` unchanged.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from carnet.errors import InvalidInput
-from carnet.serving.outputs import model_outputs
+from carnet.inference.outputs import model_outputs
 
 __all__ = ["Predictor", "compile_predictor"]
 

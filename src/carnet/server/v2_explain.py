@@ -19,9 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from carnet.errors import InvalidInput
+from carnet.inference.codecs import parse_v2_request
 from carnet.server.metrics import ServingMetrics
 from carnet.server.runtime import LoadedModel, ServingRuntime, example_frame, version_family
-from carnet.serving.codecs import parse_v2_request
 
 __all__ = ["MAX_EXPLAIN_ROWS", "add_explain_routes"]
 

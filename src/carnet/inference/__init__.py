@@ -1,23 +1,23 @@
 """Model serving, framework-free: wire codecs, micro-batching, traffic routing and model outputs.
 
-The HTTP layer (``carnet.server``) decodes requests with :mod:`~carnet.serving.codecs`,
+The HTTP layer (``carnet.server``) decodes requests with :mod:`~carnet.inference.codecs`,
 coalesces them per model with :class:`MicroBatcher`, picks a deployment route with
 :class:`Router` and answers with the encoded outputs of :func:`model_outputs`.
 """
 
 from __future__ import annotations
 
-from carnet.serving.batching import MicroBatcher, concat_frames
-from carnet.serving.codecs import V2Request, parse_v2_request, validate_frame
-from carnet.serving.mlflow import parse_mlflow_request
-from carnet.serving.outputs import (
+from carnet.inference.batching import MicroBatcher, concat_frames
+from carnet.inference.codecs import V2Request, parse_v2_request, validate_frame
+from carnet.inference.mlflow import parse_mlflow_request
+from carnet.inference.outputs import (
     encode_error,
     encode_mlflow_response,
     encode_v2_response,
     model_outputs,
     v2_datatype,
 )
-from carnet.serving.routing import Route, Router
+from carnet.inference.routing import Route, Router
 
 __all__ = [
     "MicroBatcher",

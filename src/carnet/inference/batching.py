@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from carnet.errors import InvalidInput, Overloaded
-from carnet.serving.codecs import _dtypes
+from carnet.inference.codecs import _dtypes
 
 __all__ = ["MicroBatcher", "concat_frames"]
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from carnet.errors import InvalidInput
-from carnet.serving import Route, Router
+from carnet.inference import Route, Router
 
 
 def shares(router: Router, draws: int = 20_000) -> dict[str, float]:

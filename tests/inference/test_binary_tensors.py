@@ -13,8 +13,8 @@ import pytest
 
 from carnet.domain.models import ColumnSpec, Signature
 from carnet.errors import InvalidInput
-from carnet.serving.binary import HEADER_LENGTH, requested_outputs, tensor_bytes
-from carnet.serving.codecs import encode_v2_binary_response, encode_v2_response, parse_v2_request
+from carnet.inference.binary import HEADER_LENGTH, requested_outputs, tensor_bytes
+from carnet.inference.codecs import encode_v2_binary_response, encode_v2_response, parse_v2_request
 
 SIG = Signature(
     (

@@ -17,7 +17,7 @@ import orjson
 import pandas as pd
 
 from carnet.errors import InvalidInput
-from carnet.serving.binary import join_body, tensor_bytes
+from carnet.inference.binary import join_body, tensor_bytes
 
 __all__ = [
     "encode_error",
