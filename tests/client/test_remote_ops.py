@@ -20,7 +20,7 @@ from monitoring_fixtures import MODEL, Receiver, log_rows, setup_workspace, shif
 
 from carnet.client import Client, LocalClient, RemoteClient  # noqa: E402
 from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment  # noqa: E402
-from carnet.domain.monitors import Alert, LabelFile  # noqa: E402
+from carnet.domain.monitors import Alert, LabelFile, PassResult  # noqa: E402
 from carnet.errors import (  # noqa: E402
     AlreadyExists,
     Conflict,
@@ -29,7 +29,7 @@ from carnet.errors import (  # noqa: E402
     PermissionDenied,
 )
 from carnet.server.api import create_api_app, serve_api_in_thread  # noqa: E402
-from carnet.services.monitoring import PassResult, shown_spec  # noqa: E402
+from carnet.services.monitoring import shown_spec  # noqa: E402
 from conftest import test_server_policy
 
 SECRET = "s3cret-hook-key"

@@ -38,10 +38,10 @@ if TYPE_CHECKING:
     )
     from carnet.domain.auth import TokenInfo, User
     from carnet.domain.lineage import LineageGraph
+    from carnet.domain.monitors import PassResult
+    from carnet.domain.runs import RunPage
+    from carnet.domain.verification import Verification
     from carnet.monitoring.drift import DriftReport
-    from carnet.services import Verification
-    from carnet.services.monitoring import PassResult
-    from carnet.store.interfaces import RunPage
 
 __all__ = ["ClientAPI"]
 

@@ -27,8 +27,9 @@ from carnet.domain import (
     RunInput,
     RunStatus,
 )
-from carnet.services import Services, Verification
-from carnet.store.interfaces import RunPage
+from carnet.domain.runs import RunPage
+from carnet.domain.verification import Verification
+from carnet.services import Services
 
 __all__ = ["LocalClient"]
 

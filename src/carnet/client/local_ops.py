@@ -16,8 +16,8 @@ from carnet.errors import NotFound
 from carnet.services import Services
 
 if TYPE_CHECKING:
+    from carnet.domain.monitors import PassResult
     from carnet.monitoring.drift import DriftReport
-    from carnet.services.monitoring import PassResult
 
 __all__ = ["LocalOps"]
 

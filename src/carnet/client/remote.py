@@ -48,13 +48,13 @@ from carnet.domain import (
     RunInput,
     RunStatus,
 )
+from carnet.domain.audit import StateMismatch
 from carnet.domain.datasets import check_name
-from carnet.domain.runs import MAX_METRICS_PER_BATCH, MAX_RESULTS_LIMIT
+from carnet.domain.runs import MAX_METRICS_PER_BATCH, MAX_RESULTS_LIMIT, RunPage
+from carnet.domain.verification import Verification
 from carnet.errors import ArtifactCorrupted, Conflict, InvalidInput, NotFound
-from carnet.services import TrackingService, Verification
-from carnet.services.audit_state import StateMismatch
+from carnet.services import TrackingService
 from carnet.services.tracking import artifact_path as clean_artifact_path
-from carnet.store.interfaces import RunPage
 
 __all__ = ["API_PREFIX", "RemoteClient", "is_server_uri"]
 

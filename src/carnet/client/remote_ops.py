@@ -31,8 +31,8 @@ from carnet.domain.monitors import Alert, LabelFile
 from carnet.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from carnet.domain.monitors import PassResult
     from carnet.monitoring.drift import DriftReport
-    from carnet.services.monitoring import PassResult
 
 __all__ = ["RemoteOps"]
 

@@ -160,8 +160,7 @@ def label_file_from_dict(d: dict[str, Any]) -> LabelFile:
 
 def pass_from_dict(d: dict[str, Any]) -> Any:
     """A :class:`carnet.services.monitoring.PassResult` from ``PassDetailOut``."""
-    from carnet.services.alerts import Transition
-    from carnet.services.monitoring import PassResult
+    from carnet.domain.monitors import PassResult, Transition
 
     transitions = [
         Transition(

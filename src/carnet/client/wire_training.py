@@ -125,7 +125,7 @@ def outcome_from_dict(d: Mapping[str, Any]) -> Any:
 
     ``fitted`` is None: the model stays on the server, stored with the run (``model/``).
     """
-    from carnet.services import TrainOutcome
+    from carnet.domain.training import TrainOutcome
     from carnet.training import load_spec
 
     evaluation = d.get("evaluation")

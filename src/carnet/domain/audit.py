@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ __all__ = [
     "HEAD_MISSING",
     "AuditEvent",
     "LedgerHead",
+    "StateMismatch",
     "canonical_json",
     "chain_hash",
     "check_key",
@@ -132,3 +135,39 @@ def check_key(head: LedgerHead, key: str | None) -> None:
             "ledger's key in every process that writes to the workspace",
             field="CARNET_AUDIT_KEY",
         )
+
+
+@dataclass(frozen=True)
+class StateMismatch:
+    """One difference between the ledger's fold and the database: table, key, both values
+    (``None``: no such row)."""
+
+    table: str
+    key: str
+    expected: Any
+    found: Any
+
+    @property
+    def message(self) -> str:
+        """One line: ``table key: the ledger says X, the database has Y``."""
+        said, has = _shown(self.expected), _shown(self.found)
+        return f"{self.table} {self.key}: the ledger says {said}, the database has {has}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {"table": self.table, "key": self.key, "expected": self.expected, "found": self.found}
+
+
+def _shown(value: Any) -> str:
+    return "(nothing)" if value is None else json.dumps(_plain(value), default=str)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like data with NaN as None (SQLite stores NaN as NULL) and tuples as lists."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -490,3 +490,39 @@ def load_monitor(spec: Mapping[str, Any]) -> Monitor:
             field="retrain",
         )
     return Monitor(**values)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An alert that changed state: ``opened``, ``resolved`` or ``acknowledged``."""
+
+    kind: str
+    alert: Alert
+    rule: AlertRule | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"kind": self.kind, "alert": self.alert.id, "rule": self.alert.rule, "value": self.alert.value}
+
+
+@dataclass
+class PassResult:
+    """What one monitoring pass did."""
+
+    monitor: str
+    windows: list[MonitorWindow] = field(default_factory=list)
+    relabeled: list[int] = field(default_factory=list)
+    pending_rows: int = 0
+    files: int = 0
+    transitions: list[Transition] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "monitor": self.monitor,
+            "windows": [w.to_dict() for w in self.windows],
+            "relabeled_windows": self.relabeled,
+            "pending_rows": self.pending_rows,
+            "files": self.files,
+            "alerts": [t.to_dict() for t in self.transitions],
+        }

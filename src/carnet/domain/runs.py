@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from carnet.errors import Conflict
 
@@ -17,6 +17,7 @@ __all__ = [
     "Project",
     "Run",
     "RunInput",
+    "RunPage",
     "RunStatus",
     "check_params_unchanged",
 ]
@@ -118,3 +119,30 @@ def check_params_unchanged(run_id: str, existing: Mapping[str, str], params: Map
                 f"log a new run to try {value!r}",
                 field=f"params.{key}",
             )
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of search results and the token of the next page (None at the end).
+
+    A sequence of its runs: ``for run in page``, ``len(page)``, ``page[0]``, ``bool(page)``.
+    """
+
+    runs: list[Run]
+    next_page_token: str | None
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs)
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @overload
+    def __getitem__(self, index: int) -> Run: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Run]: ...
+    def __getitem__(self, index: int | slice) -> Run | list[Run]:
+        return self.runs[index]
+
+    def __bool__(self) -> bool:
+        return bool(self.runs)

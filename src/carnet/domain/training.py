@@ -124,3 +124,18 @@ class Predictions:
     embedding: Any = None
     ranking: dict[Any, list[Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainOutcome:
+    """What a training produced: its run, headline metrics and the evaluation."""
+
+    run_id: str
+    metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    cv: dict[str, float]
+    evaluation: Any
+    spec: TrainSpec
+    fitted: Any = None
+    #: the libraries' warnings during the fit (also in the run's training log)
+    warnings: list[str] = field(default_factory=list)

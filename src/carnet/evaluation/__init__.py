@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from carnet.domain.evaluation import EvaluationResult, Plot, jsonable
 from carnet.evaluation.catalog import (
     DEFAULT_METRICS,
     METRICS,
@@ -22,7 +23,6 @@ from carnet.evaluation.catalog import (
     get_metric,
     metric_names,
 )
-from carnet.evaluation.result import EvaluationResult, Plot, jsonable
 
 __all__ = [
     "DEFAULT_METRICS",

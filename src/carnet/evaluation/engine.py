@@ -9,12 +9,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from carnet.domain.evaluation import EvaluationResult, Plot
 from carnet.domain.training import Predictions
 from carnet.errors import InvalidInput, MetricUnavailable
 from carnet.evaluation._common import Impl, quiet
 from carnet.evaluation.catalog import METRICS, check_family, get_metric
 from carnet.evaluation.resampling import run_bootstrap
-from carnet.evaluation.result import EvaluationResult, Plot
 
 __all__ = [
     "MIN_BOOTSTRAP_ROWS",

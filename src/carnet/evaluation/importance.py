@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from carnet.domain.evaluation import Plot
 from carnet.errors import InvalidInput
 from carnet.evaluation.plots import COLORS, figure, render, short
-from carnet.evaluation.result import Plot
 
 __all__ = [
     "MAX_ROWS",

@@ -1,6 +1,6 @@
 """Charts as PNG bytes (matplotlib ``Figure`` + Agg, no pyplot state) with the data they show.
 
-Every :class:`~carnet.evaluation.result.Plot` carries the JSON-ready series it was drawn
+Every :class:`~carnet.domain.evaluation.Plot` carries the JSON-ready series it was drawn
 from; curves are thinned to at most ``MAX_POINTS`` points and scatters sampled (seeded) to
 at most ``MAX_SCATTER`` points so reports stay small.
 """
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from carnet.domain.evaluation import Plot
 from carnet.evaluation._common import take_rows
-from carnet.evaluation.result import Plot
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

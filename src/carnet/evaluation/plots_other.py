@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from carnet.domain.evaluation import Plot
 from carnet.evaluation.plots import COLORS, figure, render, sample, short
-from carnet.evaluation.result import Plot
 
 if TYPE_CHECKING:
     from carnet.evaluation.metrics_ranking import RankingData

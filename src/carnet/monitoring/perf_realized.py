@@ -57,7 +57,7 @@ class RealizedPerformance:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
-        from carnet.evaluation.result import jsonable
+        from carnet.domain.evaluation import jsonable
 
         return jsonable(
             {

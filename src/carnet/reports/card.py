@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from carnet.domain.evaluation import jsonable
 from carnet.errors import InvalidInput
-from carnet.evaluation.result import jsonable
 from carnet.reports import render
 
 __all__ = ["CARD_FORMAT", "render_card_html", "render_card_markdown"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from carnet.monitoring.drift.detect import ColumnDrift, DriftReport
+from carnet.domain.drift import ColumnDrift, DriftReport
 from carnet.reports import render, safe
 
 __all__ = ["render_drift_html"]

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from carnet.evaluation.result import EvaluationResult, jsonable
+from carnet.domain.evaluation import EvaluationResult, jsonable
 from carnet.reports import render
 
 __all__ = ["FORMAT", "render_html", "to_json"]

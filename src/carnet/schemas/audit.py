@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from carnet.domain import AuditEvent
 from carnet.domain.anchors import AnchorCheck
-from carnet.services import Verification
+from carnet.domain.verification import Verification
 
 __all__ = ["AnchorCheckOut", "AuditEventOut", "VerificationOut"]
 

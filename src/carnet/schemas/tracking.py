@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from carnet.domain import Artifact, Metric, Project, Run, RunInput
-from carnet.domain.runs import MAX_METRICS_PER_BATCH
+from carnet.domain.runs import MAX_METRICS_PER_BATCH, RunPage
 from carnet.schemas.common import RequestBody, WireFloat, wire_float, wire_floats
-from carnet.store.interfaces import RunPage
 
 __all__ = [
     "MAX_METRICS_PER_BATCH",

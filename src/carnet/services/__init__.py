@@ -3,9 +3,11 @@
 The CLI, the SDK and (later) the REST API call these services and hold no logic.
 """
 
+from carnet.domain.training import TrainOutcome
+from carnet.domain.verification import Verification
 from carnet.services.alerts import AlertService
 from carnet.services.anchors import AnchorService
-from carnet.services.audit import AuditService, Verification
+from carnet.services.audit import AuditService
 from carnet.services.auth import AuthService
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
@@ -18,7 +20,7 @@ from carnet.services.promotion import PromotionService
 from carnet.services.registry import RegistryService
 from carnet.services.search import SearchService
 from carnet.services.tracking import DEFAULT_PROJECT, TrackingService, artifact_path
-from carnet.services.training import TrainingService, TrainOutcome
+from carnet.services.training import TrainingService
 
 __all__ = [
     "DEFAULT_PROJECT",

@@ -15,10 +15,10 @@ spec. Each outcome, failed or not, is appended to the alert's ``actions`` with i
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from carnet.domain.monitors import ALERT_STATUSES, Alert, AlertRule, Monitor, MonitorWindow
+from carnet.domain.monitors import ALERT_STATUSES, Alert, AlertRule, Monitor, MonitorWindow, Transition
 from carnet.errors import CarnetError, Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.promotion import PromotionService
@@ -26,19 +26,6 @@ from carnet.services.training import TrainingService
 from carnet.store.interfaces import Transaction
 
 __all__ = ["AlertService", "Transition"]
-
-
-@dataclass(frozen=True)
-class Transition:
-    """An alert that changed state: ``opened``, ``resolved`` or ``acknowledged``."""
-
-    kind: str
-    alert: Alert
-    rule: AlertRule | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"kind": self.kind, "alert": self.alert.id, "rule": self.alert.rule, "value": self.alert.value}
 
 
 class AlertService:

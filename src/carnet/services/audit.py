@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from carnet.domain.anchors import AnchorCheck
 from carnet.domain.audit import GENESIS_HASH, HEAD_MISSING, AuditEvent, chain_hash, payload_digest
+from carnet.domain.verification import Verification
 from carnet.errors import InvalidInput
 from carnet.services.audit_runs import deep_check
-from carnet.services.audit_state import StateMismatch
 from carnet.services.context import ServiceContext
 
 __all__ = ["AuditService", "Verification"]
-
-
-@dataclass(frozen=True)
-class Verification:
-    """Result of recomputing the chain: ok, how many events, and the first broken one."""
-
-    ok: bool
-    count: int
-    broken_seq: int | None = None
-    reason: str | None = None
-    #: with ``verify(anchors=True)``: the findings at each witness (see AnchorService.check)
-    anchors: tuple[AnchorCheck, ...] = ()
-    #: with ``verify(deep=True)``: every row that differs from the fold of the ledger
-    state: tuple[StateMismatch, ...] = ()
-    #: with ``verify(deep=True)``: ended runs whose metric values were checked / predate the digest
-    runs_checked: int | None = None
-    runs_not_covered: int | None = None
 
 
 class AuditService:

@@ -10,36 +10,13 @@ missing are differences too.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carnet.domain.audit import canonical_json
+from carnet.domain.audit import StateMismatch, _plain, canonical_json
 
 __all__ = ["DeepReport", "Mismatches", "StateMismatch", "same", "shown_key"]
-
-
-@dataclass(frozen=True)
-class StateMismatch:
-    """One difference between the ledger's fold and the database: table, key, both values
-    (``None``: no such row)."""
-
-    table: str
-    key: str
-    expected: Any
-    found: Any
-
-    @property
-    def message(self) -> str:
-        """One line: ``table key: the ledger says X, the database has Y``."""
-        said, has = _shown(self.expected), _shown(self.found)
-        return f"{self.table} {self.key}: the ledger says {said}, the database has {has}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON."""
-        return {"table": self.table, "key": self.key, "expected": self.expected, "found": self.found}
 
 
 @dataclass(frozen=True)
@@ -50,21 +27,6 @@ class DeepReport:
     mismatches: tuple[StateMismatch, ...]
     runs_checked: int
     runs_not_covered: int
-
-
-def _shown(value: Any) -> str:
-    return "(nothing)" if value is None else json.dumps(_plain(value), default=str)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-like data with NaN as None (SQLite stores NaN as NULL) and tuples as lists."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def same(a: Any, b: Any) -> bool:

@@ -22,15 +22,15 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from carnet.domain import Monitor, MonitorWindow, load_monitor
-from carnet.domain.monitors import LabelFile, check_monitor_name, since_time
+from carnet.domain.monitors import LabelFile, PassResult, check_monitor_name, since_time
 from carnet.errors import AlreadyExists, InvalidInput, NotFound
 from carnet.monitoring.window import evaluate_window, realized_window
-from carnet.services.alerts import AlertService, Transition
+from carnet.services.alerts import AlertService
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
@@ -43,29 +43,6 @@ __all__ = ["CLOSE_LAG", "MonitoringService", "PassResult", "shown_spec"]
 CLOSE_LAG = 120.0
 #: ``progress(label, done, total)``
 ProgressFn = Callable[[str, int, int], None]
-
-
-@dataclass
-class PassResult:
-    """What one monitoring pass did."""
-
-    monitor: str
-    windows: list[MonitorWindow] = field(default_factory=list)
-    relabeled: list[int] = field(default_factory=list)
-    pending_rows: int = 0
-    files: int = 0
-    transitions: list[Transition] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "monitor": self.monitor,
-            "windows": [w.to_dict() for w in self.windows],
-            "relabeled_windows": self.relabeled,
-            "pending_rows": self.pending_rows,
-            "files": self.files,
-            "alerts": [t.to_dict() for t in self.transitions],
-        }
 
 
 class MonitoringService:

@@ -24,7 +24,7 @@ from carnet.domain import (
 )
 from carnet.domain.audit_digests import metric_row, metric_row_hash, metric_sum_key, sum_hex
 from carnet.domain.datasets import check_name
-from carnet.domain.runs import MAX_RESULTS_LIMIT
+from carnet.domain.runs import MAX_RESULTS_LIMIT, RunPage
 from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.validation import (
@@ -36,7 +36,7 @@ from carnet.services.validation import (
     check_timestamp,
     param_value,
 )
-from carnet.store.interfaces import RunPage, Transaction
+from carnet.store.interfaces import Transaction
 
 __all__ = ["DEFAULT_PROJECT", "MAX_RESULTS_LIMIT", "TrackingService", "artifact_path"]
 

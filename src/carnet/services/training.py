@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from carnet.domain import DatasetRef, Metric, RunStatus
-from carnet.domain.training import Predictions, TrainSpec
+from carnet.domain.training import Predictions, TrainOutcome, TrainSpec
 from carnet.errors import ArtifactCorrupted, InvalidInput
 from carnet.evaluation import jsonable
 from carnet.services.context import ServiceContext
@@ -72,21 +72,6 @@ class MetricScorer:
         from carnet.evaluation import score_all
 
         return score_all(self.family, list(self.names), truth, predictions, dict(self.options))
-
-
-@dataclass
-class TrainOutcome:
-    """What a training produced: its run, headline metrics and the evaluation."""
-
-    run_id: str
-    metrics: dict[str, float]
-    intervals: dict[str, tuple[float, float]]
-    cv: dict[str, float]
-    evaluation: Any
-    spec: TrainSpec
-    fitted: Any = None
-    #: the libraries' warnings during the fit (also in the run's training log)
-    warnings: list[str] = field(default_factory=list)
 
 
 def flat_params(spec_dict: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -1,11 +1,6 @@
 """Storage: the metadata store (SQL) and the content-addressed artifact store."""
 
-from carnet.store.interfaces import (
-    ArtifactInfo,
-    ArtifactStore,
-    MetadataStore,
-    RunPage,
-    Transaction,
-)
+from carnet.domain.runs import RunPage
+from carnet.store.interfaces import ArtifactInfo, ArtifactStore, MetadataStore, Transaction
 
 __all__ = ["ArtifactInfo", "ArtifactStore", "MetadataStore", "RunPage", "Transaction"]

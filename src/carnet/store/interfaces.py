@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol, overload
+from typing import IO, Any, Protocol
 
 from carnet.domain import (
     Approval,
@@ -34,6 +34,7 @@ from carnet.domain import (
 from carnet.domain.audit import LedgerHead
 from carnet.domain.auth import TokenInfo, User
 from carnet.domain.monitors import Alert, LabelFile, Monitor, MonitorWindow
+from carnet.domain.runs import RunPage
 
 __all__ = [
     "ArtifactInfo",
@@ -77,33 +78,6 @@ class ArtifactStore(Protocol):
     def get_bytes(self, digest: str) -> bytes: ...
     def get_file(self, digest: str, dest: str | Path, progress: ProgressFn | None = None) -> Path: ...
     def open(self, digest: str) -> AbstractContextManager[IO[bytes]]: ...
-
-
-@dataclass(frozen=True)
-class RunPage:
-    """One page of search results and the token of the next page (None at the end).
-
-    A sequence of its runs: ``for run in page``, ``len(page)``, ``page[0]``, ``bool(page)``.
-    """
-
-    runs: list[Run]
-    next_page_token: str | None
-
-    def __iter__(self) -> Iterator[Run]:
-        return iter(self.runs)
-
-    def __len__(self) -> int:
-        return len(self.runs)
-
-    @overload
-    def __getitem__(self, index: int) -> Run: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Run]: ...
-    def __getitem__(self, index: int | slice) -> Run | list[Run]:
-        return self.runs[index]
-
-    def __bool__(self) -> bool:
-        return bool(self.runs)
 
 
 class ProjectRepo(Protocol):

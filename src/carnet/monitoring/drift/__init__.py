@@ -9,10 +9,17 @@ imported when a function runs, not with this package.
 
 from __future__ import annotations
 
+from carnet.domain.drift import (
+    DEFAULT_METHODS,
+    DEFAULT_THRESHOLDS,
+    ColumnDrift,
+    DriftOptions,
+    DriftReport,
+    MultivariateResult,
+)
 from carnet.monitoring.drift.build import build_profile, profile_like
-from carnet.monitoring.drift.detect import ColumnDrift, DriftReport, adaptive_threshold, detect_drift
-from carnet.monitoring.drift.multivariate import MultivariateResult, domain_classifier
-from carnet.monitoring.drift.options import DEFAULT_METHODS, DEFAULT_THRESHOLDS, DriftOptions
+from carnet.monitoring.drift.detect import adaptive_threshold, detect_drift
+from carnet.monitoring.drift.multivariate import domain_classifier
 from carnet.monitoring.drift.profile import (
     CategoricalProfile,
     ColumnProfile,

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+from carnet.domain.drift import DISTANCES, METHODS, TESTS
 from carnet.errors import InvalidInput
 from carnet.monitoring.drift.profile import ColumnProfile, NumericProfile
 from carnet.monitoring.drift.stats import TestResult, chi2_two_sample, grid_wasserstein, js_distance, psi
 
 __all__ = ["DISTANCES", "METHODS", "TESTS", "binned_test", "distance"]
-
-#: Distance methods: drift when the statistic reaches the threshold.
-DISTANCES = ("psi", "js", "wasserstein")
-#: Test methods: drift when the p-value falls below the threshold.
-TESTS = ("chi2", "ks")
-METHODS = DISTANCES + TESTS
 
 
 def distance(method: str, ref: ColumnProfile, cur: ColumnProfile) -> float:

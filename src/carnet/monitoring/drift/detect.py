@@ -2,138 +2,26 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from carnet.domain.drift import (
+    ADAPTIVE,
+    DISTANCES,
+    ColumnDrift,
+    DriftOptions,
+    DriftReport,
+)
 from carnet.errors import InvalidInput
 from carnet.monitoring.drift.build import Frame, build_profile, window
-from carnet.monitoring.drift.compare import DISTANCES, binned_test, distance
-from carnet.monitoring.drift.multivariate import MultivariateResult, domain_classifier
-from carnet.monitoring.drift.options import ADAPTIVE, DriftOptions
+from carnet.monitoring.drift.compare import binned_test, distance
+from carnet.monitoring.drift.multivariate import domain_classifier
 from carnet.monitoring.drift.profile import ColumnProfile, DatasetProfile
 from carnet.monitoring.drift.stats import ks
 
 __all__ = ["ColumnDrift", "DriftReport", "adaptive_threshold", "detect_drift"]
-
-
-def _json_float(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    """The drift verdict of one column.
-
-    ``statistic`` is the method's value (a distance, or the test statistic of chi2/ks);
-    ``p_value`` is the test's p-value for chi2/ks, and for distances the p-value of the
-    significance check (chi-square on the same bins), None when that check is off. ``threshold``
-    is the distance threshold, or the p-value level for tests; ``adaptive`` says it came from the
-    reference chunks. ``labels`` and the shares describe the bins (categories) for plots;
-    ``note`` says why a column could not be judged.
-    """
-
-    column: str
-    kind: str
-    method: str
-    statistic: float | None
-    p_value: float | None
-    threshold: float
-    drifted: bool
-    adaptive: bool = False
-    output: bool = False
-    labels: tuple[str, ...] = ()
-    reference_shares: tuple[float, ...] = ()
-    current_shares: tuple[float, ...] = ()
-    reference_missing: float = 0.0
-    current_missing: float = 0.0
-    note: str | None = None
-    #: the p-value level a distance's significance check used (None: no check; for a test the
-    #: level is ``threshold``)
-    significance: float | None = None
-    #: what made the verdict: ``statistic`` (a distance below its threshold), ``p-value`` (a test,
-    #: or a distance over its threshold that the significance check did not confirm), ``both``
-    #: (a distance over its threshold, confirmed), or ``note`` (not judged)
-    decided_by: str = "note"
-
-    @property
-    def statistic_threshold(self) -> float | None:
-        """The threshold the statistic is compared with (None for a test, judged by its p-value)."""
-        return self.threshold if self.method in DISTANCES else None
-
-    @property
-    def p_threshold(self) -> float | None:
-        """The level the p-value must fall below (None when the p-value does not decide)."""
-        return self.significance if self.method in DISTANCES else self.threshold
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "column": self.column,
-            "kind": self.kind,
-            "method": self.method,
-            "statistic": _json_float(self.statistic),
-            "p_value": _json_float(self.p_value),
-            "threshold": self.threshold,
-            "adaptive": self.adaptive,
-            "drifted": self.drifted,
-            "output": self.output,
-            "labels": list(self.labels),
-            "reference_shares": list(self.reference_shares),
-            "current_shares": list(self.current_shares),
-            "reference_missing": self.reference_missing,
-            "current_missing": self.current_missing,
-            "note": self.note,
-            "statistic_threshold": self.statistic_threshold,
-            "p_threshold": self.p_threshold,
-            "decided_by": self.decided_by,
-        }
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    """Drift of a dataset: feature columns, output columns, the dataset verdict.
-
-    ``share_drifted`` is the share of drifted feature columns; ``dataset_drift`` is true when it
-    reaches ``drift_share`` or when the multivariate check (if run) found drift.
-    """
-
-    columns: tuple[ColumnDrift, ...]
-    outputs: tuple[ColumnDrift, ...]
-    share_drifted: float
-    dataset_drift: bool
-    drift_share: float
-    multivariate: MultivariateResult | None
-    reference_rows: int
-    current_rows: int
-    options: DriftOptions
-
-    @property
-    def drifted_columns(self) -> tuple[str, ...]:
-        """Names of the drifted feature columns."""
-        return tuple(c.column for c in self.columns if c.drifted)
-
-    @property
-    def drifted_outputs(self) -> tuple[str, ...]:
-        """Names of the drifted output columns."""
-        return tuple(c.column for c in self.outputs if c.drifted)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "columns": [c.to_dict() for c in self.columns],
-            "outputs": [c.to_dict() for c in self.outputs],
-            "share_drifted": self.share_drifted,
-            "drifted_columns": list(self.drifted_columns),
-            "dataset_drift": self.dataset_drift,
-            "drift_share": self.drift_share,
-            "multivariate": self.multivariate.to_dict() if self.multivariate is not None else None,
-            "reference_rows": self.reference_rows,
-            "current_rows": self.current_rows,
-            "options": self.options.to_dict(),
-        }
 
 
 def adaptive_threshold(ref: ColumnProfile, method: str, k: float) -> float:

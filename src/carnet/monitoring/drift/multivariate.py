@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from carnet.domain.drift import MultivariateResult
 from carnet.errors import InvalidInput
 from carnet.monitoring.drift.profile import CategoricalProfile, ColumnProfile, RowSample
 
@@ -24,31 +24,6 @@ __all__ = ["MIN_ROWS", "MultivariateResult", "domain_classifier"]
 MIN_ROWS = 20
 _FOLDS = 5
 _MAX_CATEGORIES = 254  # HistGradientBoosting's categorical features take codes below max_bins (255)
-
-
-@dataclass(frozen=True)
-class MultivariateResult:
-    """The domain classifier's verdict.
-
-    ``auc`` is the out-of-fold ROC AUC; ``p_value`` is its one-sided p-value against 0.5 under no
-    drift (normal approximation of the Mann-Whitney statistic); ``drifted`` when ``auc >
-    threshold`` and, if a significance level is set, ``p_value`` is below it.
-    """
-
-    method: str
-    auc: float
-    threshold: float
-    p_value: float
-    drifted: bool
-    reference_rows: int
-    current_rows: int
-    columns: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out = asdict(self)
-        out["columns"] = list(self.columns)
-        return out
 
 
 def _encode(profile: ColumnProfile, values: Sequence[Any]) -> tuple[np.ndarray, bool]:

@@ -30,10 +30,13 @@ from carnet.errors import (
     CarnetError,
     ConfigurationError,
     Conflict,
+    DeliveryFailed,
     FilterSyntaxError,
     GateFailed,
     InvalidInput,
+    MetricUnavailable,
     NotFound,
+    Overloaded,
     PermissionDenied,
     StorageError,
     Unauthenticated,
@@ -67,6 +70,9 @@ ERROR_STATUS: dict[type[CarnetError], int] = {
     AuditIntegrityError: 500,
     ConfigurationError: 500,
     AuditKeyMismatch: 500,
+    MetricUnavailable: 422,
+    DeliveryFailed: 502,
+    Overloaded: 503,
 }
 
 _TITLES = {

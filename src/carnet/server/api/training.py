@@ -247,7 +247,7 @@ async def _events(request: Request, slots: TrainingSlots, work: Work) -> AsyncIt
 def train(body: TrainIn, request: Request, c: Caller = Depends(caller)) -> StreamingResponse:
     """Train from a spec on a dataset version of the server: one tracked run, or a search (a parent
     run, one child per trial, the best refitted) when the spec has a ``search`` section."""
-    from carnet.services import TrainOutcome
+    from carnet.domain.training import TrainOutcome
 
     spec = _spec(c, body.spec)
     jobs, env, services = _jobs(body.jobs), dict(body.environment), c.services

@@ -29,9 +29,8 @@ from sqlalchemy import (
 )
 
 from carnet.domain import Artifact, Expr, Metric, Run, RunInput, RunStatus
-from carnet.domain.runs import check_params_unchanged
+from carnet.domain.runs import RunPage, check_params_unchanged
 from carnet.errors import NotFound
-from carnet.store.interfaces import RunPage
 from carnet.store.sql import tables as t
 from carnet.store.sql.dialect import insert_for
 from carnet.store.sql.search import search_runs
