@@ -235,3 +235,57 @@ def test_roles_are_checked_on_the_monitored_models_project(api: Api) -> None:
     assert api.http.delete("/monitors/m-role", headers=api.as_("ed")).status_code == 204
     events = api.services.audit.log("monitor", "m-role")
     assert {e.actor for e in events} == {"ed"}
+
+
+def test_drift_on_uploaded_files_is_computed_by_the_server_and_names_bad_parts(
+    api: Api, tmp_path: Path
+) -> None:
+    frame: pd.DataFrame = api.extra["frame"]
+    features = frame  # the reference's columns, target included
+    current = tmp_path / "current.csv"
+    features.iloc[:120].assign(**{"mean radius": features["mean radius"].iloc[:120] * 3}).to_csv(
+        current, index=False
+    )
+    with current.open("rb") as f:
+        r = api.http.post(
+            "/drift/files",
+            data={"reference": "cancer-ref@1", "options": '{"drift_share": 0.01}'},
+            files={"current_file": ("current.csv", f)},
+            headers=api.as_("vic"),
+        )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    drifted = {c["column"] for c in report["columns"] if c["drifted"]}
+    assert "mean radius" in drifted and report["dataset_drift"] is True
+    assert report["current_rows"] == 120
+    parquet = features.iloc[:80].to_parquet(index=False)
+    both = api.http.post(
+        "/drift/files",
+        files={"reference_file": ("r.parquet", parquet), "current_file": ("c.parquet", parquet)},
+        headers=api.as_("vic"),
+    )
+    assert both.status_code == 200 and not any(c["drifted"] for c in both.json()["columns"]), both.text
+    cases = [
+        ({"reference": "cancer-ref@1"}, {}, "current"),  # neither side given
+        (
+            {"reference": "cancer-ref@1", "current": "cancer-ref@1"},
+            {"current_file": ("c.csv", b"a\n1\n")},
+            "current",
+        ),
+        ({"reference": "cancer-ref@1"}, {"current_file": ("c.txt", b"a\n1\n")}, "current_file"),
+        ({"reference": "cancer-ref@1", "options": "[1]"}, {"current_file": ("c.csv", b"a\n1\n")}, "options"),
+    ]
+    for data, files, field in cases:
+        problem(
+            api.http.post("/drift/files", data=data, files=files or None, headers=api.as_("vic")),
+            422,
+            "InvalidInput",
+            field,
+        )
+    refused = api.http.post(
+        "/drift/files",
+        data={"reference": "cancer-ref@1"},
+        files={"current_file": ("c.csv", b"a\n1\n")},
+        headers=api.as_("out"),
+    )
+    assert refused.status_code == 403, refused.text

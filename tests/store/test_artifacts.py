@@ -17,9 +17,10 @@ import blake3
 import fsspec
 import pytest
 
+from carnet.digests import ArtifactInfo, hash_file
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, StorageError
-from carnet.store.artifacts import CHUNK_SIZE, FsspecArtifactStore, hash_file
-from carnet.store.interfaces import ArtifactInfo, ArtifactStore
+from carnet.store.artifacts import CHUNK_SIZE, FsspecArtifactStore
+from carnet.store.interfaces import ArtifactStore
 from carnet.testing import S3Server, moto_s3_server
 
 EMPTY_BLAKE3 = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"

@@ -19,7 +19,8 @@ def test_local_round_trip_never_imports_fsspec(tmp_path: Path) -> None:
         """
         import io, sys
         from pathlib import Path
-        from carnet.store.artifacts import FsspecArtifactStore, hash_file
+        from carnet.store.artifacts import FsspecArtifactStore
+        from carnet.digests import hash_file
 
         top = Path(sys.argv[1])
         for root in ((top / "a").as_uri(), str(top / "b"), "relative/store"):

@@ -604,7 +604,7 @@ def policy_set(ctx: click.Context, file: Path, model: str | None, project: str |
     Example:
       carnet models policy set policy.yaml --project churn
     """
-    from carnet.gates.policy import policy_to_dict
+    from carnet.domain.policies import policy_to_dict
 
     stored = get_client(ctx).set_policy(file, model=model, project=project)
     if as_json:
@@ -629,7 +629,7 @@ def policy_show(ctx: click.Context, name: str | None, project: str | None, as_js
     Example:
       carnet models policy show churn --json
     """
-    from carnet.gates.policy import policy_to_dict
+    from carnet.domain.policies import policy_to_dict
 
     client = get_client(ctx)
     if (name is None) == (project is None):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from carnet.domain.monitors import PassResult
     from carnet.domain.runs import RunPage
     from carnet.domain.verification import Verification
-    from carnet.monitoring.drift import DriftReport
+    from carnet.domain.drift import DriftReport
 
 __all__ = ["ClientAPI"]
 

@@ -24,9 +24,9 @@ from carnet.client.connect import connect
 from carnet.client.environment import capture_environment
 from carnet.domain import Artifact, DatasetVersion, Run, RunInput, RunStatus
 from carnet.domain.runs import check_params_unchanged
+from carnet.domain.validation import check_key, param_value
 from carnet.errors import Conflict, InvalidInput
 from carnet.services.tracking import TrackingService
-from carnet.services.validation import check_key, param_value
 
 __all__ = [
     "ActiveRun",

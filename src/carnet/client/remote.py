@@ -49,12 +49,13 @@ from carnet.domain import (
     RunStatus,
 )
 from carnet.domain.audit import StateMismatch
+from carnet.domain.dataset_diff import diff_versions
 from carnet.domain.datasets import check_name
 from carnet.domain.runs import MAX_METRICS_PER_BATCH, MAX_RESULTS_LIMIT, RunPage
+from carnet.domain.validation import artifact_path as clean_artifact_path
+from carnet.domain.validation import make_metric
 from carnet.domain.verification import Verification
 from carnet.errors import ArtifactCorrupted, Conflict, InvalidInput, NotFound
-from carnet.services import TrackingService
-from carnet.services.tracking import artifact_path as clean_artifact_path
 
 __all__ = ["API_PREFIX", "RemoteClient", "is_server_uri"]
 
@@ -217,7 +218,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
         # checked here as the local client checks them: the server's schema would coerce "3" to 3
-        items = [TrackingService.make_metric(m.key, m.value, m.step, m.timestamp) for m in metrics]
+        items = [make_metric(m.key, m.value, m.step, m.timestamp) for m in metrics]
         logged = 0
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
             chunk = items[start : start + MAX_METRICS_PER_BATCH]
@@ -394,8 +395,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
         return [dataset_version_from_dict(v) for v in rows]
 
     def diff_datasets(self, a: str, b: str) -> Any:
-        from carnet.data import diff_versions  # noqa: PLC0415 - the same computation as the service's
-
         va, vb = self.get_dataset(a), self.get_dataset(b)
         return diff_versions(
             va.schema, va.profile, vb.schema, vb.profile, a_rows=va.num_rows, b_rows=vb.num_rows

@@ -139,7 +139,7 @@ class HttpTransport(ClientAPI):
         version's, a model version's): the bytes must match it, and the server's
         ``X-Carnet-Digest`` must name it. Without it, the server's header is what is checked.
         """
-        from carnet.store.artifacts import hash_file
+        from carnet.digests import hash_file
 
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".carnet-", dir=dest.parent)

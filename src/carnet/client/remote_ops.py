@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
-import tempfile
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carnet.client.remote_http import HttpTransport, seg
-from carnet.client.wire import dataset_version_from_dict
 from carnet.client.wire_ops import (
     alert_from_dict,
     check_count,
@@ -31,10 +31,23 @@ from carnet.domain.monitors import Alert, LabelFile
 from carnet.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from carnet.domain.drift import DriftReport
     from carnet.domain.monitors import PassResult
-    from carnet.monitoring.drift import DriftReport
 
 __all__ = ["RemoteOps"]
+
+
+def _parquet(frame: Any, what: str) -> bytes:
+    """A DataFrame as Parquet bytes (how it travels to the server)."""
+    if not hasattr(frame, "to_parquet"):
+        raise InvalidInput(
+            f"{what} must be a dataset version NAME@V, a CSV/Parquet file or a DataFrame, "
+            f"got {type(frame).__name__}",
+            field=what,
+        )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _local_file(source: Any, what: str) -> Path | None:
@@ -173,31 +186,21 @@ class RemoteOps(HttpTransport):
         )
 
     def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
-        from carnet.monitoring.drift import DriftOptions, build_profile, detect_drift
-
-        opts = DriftOptions.from_dict(dict(options)) if options else None  # checked first, as there
         ref_file, cur_file = _local_file(reference, "reference"), _local_file(current, "current")
-        both_versions = isinstance(reference, str) and isinstance(current, str)
-        if both_versions and ref_file is None and cur_file is None:
+        if options is not None and not isinstance(options, Mapping):
+            raise InvalidInput("options must be a mapping of drift options", field="options")
+        if isinstance(reference, str) and isinstance(current, str) and ref_file is None and cur_file is None:
             body = {"reference": reference, "current": current, "options": dict(options) if options else None}
             return drift_report_from_dict(self._json("POST", "/drift", json=body))
-        with tempfile.TemporaryDirectory(prefix="carnet-drift-") as tmp:
-            ref_profile = build_profile(self._frame(reference, ref_file, Path(tmp)))
-            frame = self._frame(current, cur_file, Path(tmp))
-        return detect_drift(ref_profile, frame, opts)
-
-    def _frame(self, source: Any, file: Path | None, tmp: Path) -> Any:
-        """A DataFrame from a local file, a dataset version (downloaded, verified) or a DataFrame."""
-        from carnet.data import read_table
-
-        if file is not None:
-            return read_table(file).to_pandas()
-        if not isinstance(source, str):
-            return source
-        version = dataset_version_from_dict(self._json("GET", f"/datasets/{seg(source)}"))
-        suffix = "".join(Path(version.source).suffixes[-2:]).lower()  # as the workspace reads it
-        if version.format == "parquet" or suffix not in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
-            suffix = f".{version.format}"
-        dest = tmp / f"{len(list(tmp.iterdir()))}{suffix}"
-        self._download(f"/datasets/{seg(version.ref)}/file", dest, digest=version.digest)
-        return read_table(dest, version.format).to_pandas()  # type: ignore[arg-type]
+        # a file or a DataFrame of this machine goes up with the request; the server compares
+        data = {"options": json.dumps(dict(options))} if options else {}
+        files: dict[str, Any] = {}
+        with contextlib.ExitStack() as stack:
+            for what, source, file in (("reference", reference, ref_file), ("current", current, cur_file)):
+                if file is not None:
+                    files[f"{what}_file"] = (file.name, stack.enter_context(open(file, "rb")))
+                elif isinstance(source, str):
+                    data[what] = source
+                else:
+                    files[f"{what}_file"] = (f"{what}.parquet", _parquet(source, what))
+            return drift_report_from_dict(self._json("POST", "/drift/files", data=data, files=files))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,8 +20,10 @@ from carnet.client.wire import (
     model_version_from_dict,
     promotion_from_dict,
 )
+from carnet.documents import read_document
 from carnet.domain import Approval, ModelVersion, Policy, Promotion, RegisteredModel
-from carnet.domain.models import check_model_name
+from carnet.domain.models import MODEL_META_PATH, MODEL_PATH, check_model_name
+from carnet.domain.policies import policy_from_dict, policy_to_dict
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
 
 __all__ = ["RemoteRegistry"]
@@ -62,8 +64,8 @@ class RemoteRegistry(HttpTransport):
         allow_pickle: bool = False,
         flavor: str | None = None,
     ) -> ModelVersion:
-        from carnet.services.registry import model_object
-        from carnet.store.artifacts import hash_bytes
+        from carnet.digests import hash_bytes
+        from carnet.flavors.packaging import model_object
 
         check_model_name(name)
         obj = model_object(model, sample, task=task, allow_pickle=allow_pickle, flavor=flavor)
@@ -117,7 +119,6 @@ class RemoteRegistry(HttpTransport):
     def _load_run_model(self, run_id: str, trusted: tuple[str, ...]) -> Any:
         """The model a training run stored (``model/meta.json`` names its flavor and digest)."""
         from carnet.plugins.loader import registry
-        from carnet.services.registry import MODEL_META_PATH, MODEL_PATH
 
         arts = {a["path"]: a for a in self._json("GET", f"/runs/{_seg(run_id)}/artifacts")}
         if MODEL_PATH not in arts or MODEL_META_PATH not in arts:
@@ -188,14 +189,12 @@ class RemoteRegistry(HttpTransport):
         self._send("DELETE", f"/models/{_seg(name)}/tags/{_seg(key)}", params=params)
 
     def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
-        from carnet.gates.policy import load_policy
-
         if (model is None) == (project is None):
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
         data = _policy_dict(source)
         where = f"models/{_seg(model)}" if model is not None else f"projects/{_seg(str(project))}"
         url = f"/{where}/policy"
-        return load_policy(self._json("PUT", url, json=data)["policy"])
+        return policy_from_dict(self._json("PUT", url, json=data)["policy"])
 
     def get_policy(self, name: str) -> Policy | None:
         return self._policy(f"/models/{_seg(name)}/policy")
@@ -204,10 +203,8 @@ class RemoteRegistry(HttpTransport):
         return self._policy(f"/projects/{_seg(project)}/policy")
 
     def _policy(self, url: str) -> Policy | None:
-        from carnet.gates.policy import load_policy
-
         try:
-            return load_policy(self._json("GET", url)["policy"])
+            return policy_from_dict(self._json("GET", url)["policy"])
         except NotFound as exc:
             if exc.field == "policy":  # the model or project exists and has no policy
                 return None
@@ -267,12 +264,17 @@ class RemoteRegistry(HttpTransport):
         return manifest
 
 
-def _policy_dict(policy: Any) -> dict[str, Any] | None:
-    """A policy (a mapping, YAML text or a YAML file) read and checked as locally, as the JSON object
-    the server takes."""
-    from carnet.gates.policy import load_policy, policy_to_dict
-
-    return None if policy is None else policy_to_dict(load_policy(policy))
+def _policy_dict(policy: Any) -> Any:
+    """A policy (a Policy, a mapping, YAML text or a YAML file of this machine) as the JSON document
+    the server takes and validates."""
+    if policy is None:
+        return None
+    data = policy_to_dict(policy) if isinstance(policy, Policy) else read_document(policy, "policy")
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            f"a policy is a mapping with name and gates, got {type(data).__name__}", field="policy"
+        )
+    return dict(data)
 
 
 def _json_scalar(value: Any) -> Any:

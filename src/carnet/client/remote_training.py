@@ -9,8 +9,7 @@ and the result is rebuilt into the types the local client returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -18,7 +17,9 @@ import httpx
 
 from carnet.client.remote_http import HttpTransport, seg
 from carnet.client.wire_training import read_events, result_from_wire, spec_seed
+from carnet.documents import read_document
 from carnet.domain import DatasetVersion
+from carnet.domain.training import TrainSpec, spec_as_dict
 from carnet.errors import InvalidInput, NotFound, StorageError
 
 __all__ = ["RemoteTraining"]
@@ -40,13 +41,15 @@ class RemoteTraining(HttpTransport):
 
     def train(self, spec: Any, *, jobs: int = 1, progress: ProgressFn | None = None) -> Any:
         from carnet.client.environment import capture_environment
-        from carnet.domain.training import TrainSpec
-        from carnet.training import load_spec, spec_to_dict
 
-        parsed = spec if isinstance(spec, TrainSpec) else load_spec(spec)
-        parsed = replace(parsed, dataset=self._server_data(parsed.dataset, parsed.project))
+        data = spec_as_dict(spec) if isinstance(spec, TrainSpec) else read_document(spec, "spec")
+        if not isinstance(data, Mapping):
+            raise InvalidInput("a training spec is a mapping with dataset and task", field="spec")
+        data = dict(data)
+        if isinstance(data.get("dataset"), str):  # a local file is uploaded; the server checks the rest
+            data["dataset"] = self._server_data(data["dataset"], str(data.get("project") or "default"))
         body = {
-            "spec": spec_to_dict(parsed),
+            "spec": data,
             "jobs": jobs,
             "environment": capture_environment(spec_seed(spec)),
         }

@@ -183,7 +183,7 @@ def pass_from_dict(d: dict[str, Any]) -> Any:
 # -- drift ------------------------------------------------------------------------------------------
 def drift_report_from_dict(d: dict[str, Any]) -> Any:
     """A :class:`carnet.monitoring.drift.DriftReport` from ``DriftReportOut``."""
-    from carnet.monitoring.drift import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
+    from carnet.domain.drift import ColumnDrift, DriftOptions, DriftReport, MultivariateResult
 
     def column(c: dict[str, Any]) -> ColumnDrift:
         return ColumnDrift(

@@ -1,5 +1,5 @@
 """Remote training on the wire: the NDJSON event stream of a training route, read back into what the
-local client returns (:class:`~carnet.services.TrainOutcome` with its
+local client returns (:class:`~carnet.domain.training.TrainOutcome` with its
 :class:`~carnet.evaluation.EvaluationResult`, or the dicts of a search, AutoML or reproduction,
 with NaN restored where the server sent ``null`` for a metric value)."""
 
@@ -94,7 +94,7 @@ def _intervals(values: Mapping[str, Any] | None) -> dict[str, tuple[float, float
 
 def evaluation_from_dict(d: Mapping[str, Any]) -> Any:
     """An :class:`~carnet.evaluation.EvaluationResult` from its wire form (plots with their PNG)."""
-    from carnet.evaluation import EvaluationResult, Plot
+    from carnet.domain.evaluation import EvaluationResult, Plot
 
     plots = [
         Plot(
@@ -121,12 +121,11 @@ def evaluation_from_dict(d: Mapping[str, Any]) -> Any:
 
 
 def outcome_from_dict(d: Mapping[str, Any]) -> Any:
-    """A :class:`~carnet.services.TrainOutcome` from its wire form.
+    """A :class:`~carnet.domain.training.TrainOutcome` from its wire form.
 
     ``fitted`` is None: the model stays on the server, stored with the run (``model/``).
     """
-    from carnet.domain.training import TrainOutcome
-    from carnet.training import load_spec
+    from carnet.domain.training import TrainOutcome, spec_from_dict
 
     evaluation = d.get("evaluation")
     return TrainOutcome(
@@ -135,7 +134,7 @@ def outcome_from_dict(d: Mapping[str, Any]) -> Any:
         intervals=_intervals(d.get("intervals")),
         cv=_numbers(d.get("cv")),
         evaluation=evaluation_from_dict(evaluation) if isinstance(evaluation, Mapping) else None,
-        spec=load_spec(d["spec"]),
+        spec=spec_from_dict(d["spec"]),
         warnings=[str(w) for w in d.get("warnings") or []],
     )
 

@@ -7,7 +7,6 @@ pandas are imported only when a function runs.
 
 from __future__ import annotations
 
-from carnet.data.diff import Change, ColumnDiff, TypeChange, VersionDiff, diff_versions
 from carnet.data.profiling import TableProfiler, column_kind
 from carnet.data.tabular import (
     FORMATS,
@@ -18,6 +17,7 @@ from carnet.data.tabular import (
     scan_table,
     table_from_dataframe,
 )
+from carnet.domain.dataset_diff import Change, ColumnDiff, TypeChange, VersionDiff, diff_versions
 
 __all__ = [
     "FORMATS",

@@ -11,6 +11,8 @@ from carnet.errors import InvalidInput, NotFound
 
 __all__ = [
     "ALIAS_PATTERN",
+    "MODEL_META_PATH",
+    "MODEL_PATH",
     "ColumnSpec",
     "ModelRef",
     "ModelVersion",
@@ -19,6 +21,10 @@ __all__ = [
     "check_alias",
     "check_model_name",
 ]
+
+#: where a training run stores its model and the model's metadata, among its artifacts
+MODEL_PATH = "model/model.skops"
+MODEL_META_PATH = "model/meta.json"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 #: alias names: letters, digits, ``_`` and ``-``; not all digits (``NAME/3`` names a version)

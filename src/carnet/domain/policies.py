@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Approval", "GateResult", "GateSpec", "Policy", "Promotion"]
+__all__ = [
+    "Approval",
+    "GateResult",
+    "GateSpec",
+    "Policy",
+    "Promotion",
+    "policy_from_dict",
+    "policy_to_dict",
+]
 
 
 @dataclass(frozen=True)
@@ -125,3 +135,44 @@ class Promotion:
     created_at: float
     kind: str = "promote"
     reason: str = ""
+
+
+def policy_to_dict(policy: Policy) -> dict[str, Any]:
+    """The policy as a JSON-ready mapping in canonical form; ``load_policy`` reads it back."""
+    return {
+        "name": policy.name,
+        "aliases": list(policy.aliases),
+        "evaluation_data": policy.evaluation_data,
+        "target": policy.target,
+        "seed": policy.seed,
+        "intended_use": policy.intended_use,
+        "limitations": policy.limitations,
+        "gates": [
+            {"type": g.type, **({"name": g.name} if g.name else {}), **copy.deepcopy(g.config)}
+            for g in policy.gates
+        ],
+    }
+
+
+def policy_from_dict(data: Mapping[str, Any]) -> Policy:
+    """A policy from the canonical form :func:`policy_to_dict` (or a server) wrote, without
+    validating it again (``carnet.gates.load_policy`` validates any other document)."""
+    gates = tuple(
+        GateSpec(
+            str(g["type"]),
+            {k: copy.deepcopy(v) for k, v in g.items() if k not in ("type", "name")},
+            str(g.get("name") or ""),
+        )
+        for g in data.get("gates") or []
+    )
+    return Policy(
+        name=str(data["name"]),
+        gates=gates,
+        evaluation_data=data.get("evaluation_data"),
+        target=data.get("target"),
+        aliases=tuple(data.get("aliases") or ()),
+        intended_use=str(data.get("intended_use") or ""),
+        limitations=str(data.get("limitations") or ""),
+        seed=int(data.get("seed") or 0),
+        source=copy.deepcopy(dict(data)),
+    )

@@ -5,8 +5,9 @@ Pure dataclasses: parsing and validation of specs live in ``carnet.training.spec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, TypeVar, cast
 
 __all__ = [
     "FeatureSpec",
@@ -15,8 +16,13 @@ __all__ = [
     "PreprocessSpec",
     "SearchSpec",
     "SplitSpec",
+    "TrainOutcome",
     "TrainSpec",
+    "spec_as_dict",
+    "spec_from_dict",
 ]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -139,3 +145,49 @@ class TrainOutcome:
     fitted: Any = None
     #: the libraries' warnings during the fit (also in the run's training log)
     warnings: list[str] = field(default_factory=list)
+
+
+def _lists(value: Any) -> Any:
+    """``value`` with tuples as lists, recursively (JSON's shapes)."""
+    if isinstance(value, Mapping):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value
+
+
+def spec_as_dict(spec: TrainSpec) -> dict[str, Any]:
+    """A spec as plain data, every key in the order ``load_spec`` reads (no validation: see
+    :func:`carnet.training.spec_to_dict` for the checked form)."""
+    return cast(dict[str, Any], _lists(asdict(spec)))
+
+
+def _build(cls: type[T], data: Any) -> T:
+    """``cls`` from a mapping, keeping only its fields (a newer peer's extra keys are ignored)."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in dict(data or {}).items() if k in names})
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> TrainSpec:
+    """A spec from the plain data :func:`spec_as_dict` (or a server) wrote, without validation."""
+    features = dict(data.get("features") or {})
+    include = features.get("include")
+    model = data.get("model")
+    search = data.get("search")
+    metrics = data.get("metrics")
+    base = _build(TrainSpec, {k: v for k, v in data.items() if k not in _NESTED})
+    return replace(
+        base,
+        features=FeatureSpec(
+            include=None if include is None else tuple(include), exclude=tuple(features.get("exclude") or ())
+        ),
+        split=_build(SplitSpec, data.get("split")),
+        preprocess=_build(PreprocessSpec, data.get("preprocess")),
+        model=None if not model else ModelSpec(str(model["name"]), dict(model.get("params") or {})),
+        search=None if not search else _build(SearchSpec, search),
+        metrics=None if metrics is None else tuple(metrics),
+        task_options=dict(data.get("task_options") or {}),
+    )
+
+
+_NESTED = frozenset({"features", "split", "preprocess", "model", "search", "metrics", "task_options"})

@@ -31,7 +31,7 @@ from typing import Any
 from carnet.documents import read_document
 from carnet.domain.datasets import DatasetRef
 from carnet.domain.models import check_alias
-from carnet.domain.policies import GateSpec, Policy
+from carnet.domain.policies import GateSpec, Policy, policy_to_dict
 from carnet.errors import InvalidInput, NotFound
 from carnet.plugins.loader import registry
 
@@ -178,20 +178,3 @@ def load_policy(source: str | Path | Mapping[str, Any] | Policy) -> Policy:
         seed=_seed(data.get("seed", 0)),
         source=copy.deepcopy(dict(data)),
     )
-
-
-def policy_to_dict(policy: Policy) -> dict[str, Any]:
-    """The policy as a JSON-ready mapping in canonical form; ``load_policy`` reads it back."""
-    return {
-        "name": policy.name,
-        "aliases": list(policy.aliases),
-        "evaluation_data": policy.evaluation_data,
-        "target": policy.target,
-        "seed": policy.seed,
-        "intended_use": policy.intended_use,
-        "limitations": policy.limitations,
-        "gates": [
-            {"type": g.type, **({"name": g.name} if g.name else {}), **copy.deepcopy(g.config)}
-            for g in policy.gates
-        ],
-    }

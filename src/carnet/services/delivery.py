@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from carnet.config import ServerPolicy
+from carnet.domain.validation import check_document
 from carnet.errors import InvalidInput, NotFound
 from carnet.notifiers.builtin import redact_url
 from carnet.notifiers.destinations import check_log_path, check_url, guarded
 from carnet.plugins.api import Notifier
 from carnet.plugins.loader import registry
-from carnet.services.validation import check_document
 
 __all__ = [
     "Delivery",

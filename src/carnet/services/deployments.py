@@ -61,7 +61,7 @@ class DeploymentService:
             InvalidInput: the spec is invalid (``field`` names the entry, e.g. ``routes[1].weight``).
             NotFound: a reference names no model, version or alias (``field`` names the entry).
         """
-        from carnet.services.validation import check_document
+        from carnet.domain.validation import check_document
 
         if isinstance(source, Mapping):
             check_document(source, "")

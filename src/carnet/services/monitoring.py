@@ -71,8 +71,8 @@ class MonitoringService:
             InvalidInput: a bad field (named). NotFound: the model alias or dataset does not exist.
             AlreadyExists: a monitor of that name exists.
         """
+        from carnet.domain.validation import check_document
         from carnet.services.delivery import validate_notifiers
-        from carnet.services.validation import check_document
 
         monitor = load_monitor(check_document(spec, "") if isinstance(spec, Mapping) else spec)
         checked = validate_notifiers(list(monitor.notify), server=self.ctx.settings.server)

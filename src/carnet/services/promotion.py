@@ -52,11 +52,12 @@ class PromotionService:
             InvalidInput: the policy is invalid (the field is named), or neither/both of
                 ``model`` and ``project`` given.
         """
-        from carnet.gates.policy import load_policy, policy_to_dict
+        from carnet.domain.policies import policy_to_dict
+        from carnet.gates.policy import load_policy
 
         if (model is None) == (project is None):
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
-        from carnet.services.validation import check_document
+        from carnet.domain.validation import check_document
 
         policy = load_policy(source if not isinstance(source, Mapping) else check_document(dict(source), ""))
         text = json.dumps(check_document(policy_to_dict(policy), ""), sort_keys=True)
@@ -118,7 +119,8 @@ class PromotionService:
             NotFound: unknown model or version. InvalidInput: bad policy or alias.
             Conflict: the alias moved while the gates ran.
         """
-        from carnet.gates.policy import load_policy, policy_to_dict
+        from carnet.domain.policies import policy_to_dict
+        from carnet.gates.policy import load_policy
         from carnet.gates.runner import run_gates
 
         check_alias(alias)

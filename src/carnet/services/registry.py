@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from carnet.domain import (
@@ -20,17 +19,15 @@ from carnet.domain import (
     RegisteredModel,
     Signature,
 )
-from carnet.domain.models import check_alias, check_model_name, missing_alias
+from carnet.domain.models import MODEL_META_PATH, MODEL_PATH, check_alias, check_model_name, missing_alias
+from carnet.domain.validation import check_document, check_text
 from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
+from carnet.flavors.packaging import ModelObject, model_object
 from carnet.services.context import ServiceContext, record
 from carnet.services.tracking import TrackingService
-from carnet.services.training import input_example
-from carnet.services.validation import check_document, check_text
 
 __all__ = ["ModelObject", "RegistryService", "model_object"]
 
-MODEL_PATH = "model/model.skops"
-MODEL_META_PATH = "model/meta.json"
 _REPORT_PREFIXES = ("reports/",)
 
 
@@ -133,6 +130,10 @@ class RegistryService:
         """
         check_model_name(name)
         check_text(str(description), "description")
+        if task:
+            from carnet.tasks import get_task
+
+            get_task(task)
         obj = model_object(model, sample, task=task, allow_pickle=allow_pickle, flavor=flavor)
         info = self.ctx.artifacts.put_bytes(obj.data)
         return self.register_stored(
@@ -533,65 +534,3 @@ def _object_extra(task: str | None, classes: Sequence[Any] | None) -> dict[str, 
     if classes is not None:
         extra["classes"] = list(classes)
     return extra
-
-
-@dataclass(frozen=True)
-class ModelObject:
-    """An in-memory model as the registry stores it: its flavor's bytes and what describes them."""
-
-    flavor: str
-    data: bytes
-    signature: Signature
-    input_example: list[dict[str, Any]]
-    classes: list[Any] | None
-
-
-def model_object(
-    model: Any, sample: Any, *, task: str | None = None, allow_pickle: bool = False, flavor: str | None = None
-) -> ModelObject:
-    """Serialise a fitted model with the flavor that can save it safely (pickle only with the
-    opt-in) and describe its inputs from ``sample`` (a DataFrame).
-
-    Raises:
-        PermissionDenied: only the pickle flavor can store the model and ``allow_pickle`` is False.
-        InvalidInput: ``sample`` is not a DataFrame; no flavor can store the model; unknown task.
-    """
-    from carnet.flavors import flavor_for
-    from carnet.plugins.loader import registry
-
-    if not hasattr(sample, "columns") or not hasattr(sample, "dtypes"):
-        raise InvalidInput("sample must be a pandas DataFrame of the model's inputs", field="sample")
-    if task:
-        from carnet.tasks import get_task
-
-        get_task(task)
-    if flavor is not None:
-        chosen = registry("flavor").get(flavor)
-    else:
-        try:
-            chosen = flavor_for(model)
-        except InvalidInput:
-            if not allow_pickle:
-                raise PermissionDenied(
-                    f"no safe flavor can store a {type(model).__name__}; pass allow_pickle=True "
-                    "(--allow-pickle) to store it with pickle (audited, and needed again to load it)"
-                ) from None
-            chosen = registry("flavor").get("pickle")
-    if getattr(chosen, "requires_opt_in", False) and not allow_pickle:
-        raise PermissionDenied(
-            f"flavor {chosen.name!r} stores with pickle; pass allow_pickle=True to opt in (audited)"
-        )
-    classes = getattr(model, "classes_", None)
-    labels: list[Any] | None = None
-    if classes is not None:
-        try:
-            labels = [c.item() if hasattr(c, "item") else c for c in list(classes)]
-        except TypeError:
-            labels = None
-    return ModelObject(
-        flavor=chosen.name,
-        data=chosen.dumps(model),
-        signature=Signature(tuple(ColumnSpec(str(c), str(d)) for c, d in sample.dtypes.items())),
-        input_example=input_example(sample, [str(c) for c in sample.columns]),
-        classes=labels,
-    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
@@ -25,17 +24,16 @@ from carnet.domain import (
 from carnet.domain.audit_digests import metric_row, metric_row_hash, metric_sum_key, sum_hex
 from carnet.domain.datasets import check_name
 from carnet.domain.runs import MAX_RESULTS_LIMIT, RunPage
-from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from carnet.services.context import ServiceContext, record
-from carnet.services.validation import (
+from carnet.domain.validation import (
+    artifact_path,
     check_document,
     check_key,
-    check_metric_value,
-    check_step,
     check_text,
-    check_timestamp,
+    make_metric,
     param_value,
 )
+from carnet.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from carnet.services.context import ServiceContext, record
 from carnet.store.interfaces import Transaction
 
 __all__ = ["DEFAULT_PROJECT", "MAX_RESULTS_LIMIT", "TrackingService", "artifact_path"]
@@ -44,26 +42,6 @@ DEFAULT_PROJECT = "default"
 
 
 #: a percent-escape such as ``%2F``: refused in artifact paths (the server refuses them in URLs)
-_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-
-
-def artifact_path(name: str) -> str:
-    """Normalise a run artifact path (metadata only, never a filesystem path): ``a/b.txt``."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("artifact path must be a non-empty string", field="artifact_path")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidInput(f"artifact path {name!r} contains a control character", field="artifact_path")
-    if _PERCENT_ESCAPE.search(name):
-        raise InvalidInput(
-            f"artifact path {name!r} contains a percent-escape; use the plain name", field="artifact_path"
-        )
-    p = PurePosixPath(name.replace("\\", "/"))
-    parts = [x for x in p.parts if x not in ("", ".", "/")]
-    if not parts or any(x == ".." for x in parts):
-        raise InvalidInput(
-            f"artifact path {name!r} must be relative and must not contain '..'", field="artifact_path"
-        )
-    return "/".join(parts)
 
 
 _HEX = frozenset("0123456789abcdef")
@@ -235,10 +213,7 @@ class TrackingService:
     @staticmethod
     def make_metric(key: str, value: Any, step: int, timestamp: float) -> Metric:
         """A validated metric value."""
-        check_key(key, "metric")
-        return Metric(
-            key, check_metric_value(value, key), check_step(step, key), check_timestamp(timestamp, key)
-        )
+        return make_metric(key, value, step, timestamp)
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric], *, allow_ended: bool = False) -> int:
         """Append a batch of metric values in one transaction; returns how many were written."""

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from carnet.domain import DatasetRef, Metric, RunStatus
+from carnet.domain.models import MODEL_META_PATH, MODEL_PATH
 from carnet.domain.training import Predictions, TrainOutcome, TrainSpec
 from carnet.errors import ArtifactCorrupted, InvalidInput
 from carnet.evaluation import jsonable
+from carnet.flavors.packaging import input_example
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
 from carnet.services.tracking import TrackingService
@@ -27,8 +29,6 @@ from carnet.services.tracking import TrackingService
 __all__ = ["MetricScorer", "TrainOutcome", "TrainingService", "finite", "flat_params"]
 
 ProgressFn = Callable[[str, int, int], None]
-MODEL_PATH = "model/model.skops"
-MODEL_META_PATH = "model/meta.json"
 SPEC_PATH = "spec.yaml"
 #: what a helper process imports while the main one loads data and fits
 HELPER_MODULES = (
@@ -564,13 +564,6 @@ def _headline_metrics(
             Metric(f"{name}_ci_high", float(high), 0, now),
         ]
     return metrics
-
-
-def input_example(frame: Any, features: list[str], rows: int = 3) -> list[dict[str, Any]]:
-    """The first rows of the features as JSON-ready records (missing values as None)."""
-    head = frame[features].head(rows).astype(object)
-    records = head.where(head.notna(), None).to_dict("records")
-    return [{k: jsonable(v) for k, v in rec.items()} for rec in records]
 
 
 def finite(v: Any) -> bool:

@@ -29,25 +29,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from carnet.digests import ALGORITHM, CHUNK_SIZE, ArtifactInfo, _digest, _new_hasher, hash_bytes, hash_file
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, StorageError
-from carnet.store.interfaces import ArtifactInfo, ProgressFn
+from carnet.store.interfaces import ProgressFn
 
 __all__ = ["ALGORITHM", "CHUNK_SIZE", "FsspecArtifactStore", "hash_bytes", "hash_file"]
 
-ALGORITHM = "blake3"
-CHUNK_SIZE = 4 * 1024 * 1024
 _DIGEST_RE = re.compile(r"blake3:([0-9a-f]{64})")
 _T = TypeVar("_T")
-
-
-def _new_hasher() -> Any:
-    import blake3
-
-    return blake3.blake3(max_threads=blake3.blake3.AUTO)
-
-
-def _digest(hasher: Any) -> str:
-    return f"{ALGORITHM}:{hasher.hexdigest()}"
 
 
 def _check_digest(digest: object) -> str:
@@ -120,26 +109,6 @@ def _fsync_dir(folder: str) -> None:
             raise
     finally:
         os.close(fd)
-
-
-def hash_bytes(data: bytes) -> str:
-    """The digest content is stored under (``blake3:<hex>``), without storing it."""
-    hasher = _new_hasher()
-    hasher.update(data)
-    return _digest(hasher)
-
-
-def hash_file(path: str | Path, progress: ProgressFn | None = None) -> ArtifactInfo:
-    """Digest and size of a local file, without storing it (one read pass, in chunks)."""
-    hasher = _new_hasher()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            hasher.update(chunk)
-            size += len(chunk)
-            if progress is not None:
-                progress(len(chunk))
-    return ArtifactInfo(_digest(hasher), size)
 
 
 class FsspecArtifactStore:

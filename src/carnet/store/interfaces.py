@@ -10,10 +10,10 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from carnet.digests import ArtifactInfo
 from carnet.domain import (
     Approval,
     Artifact,
@@ -53,14 +53,6 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class ArtifactInfo:
-    """What the artifact store knows of stored content: its digest and size in bytes."""
-
-    digest: str
-    size: int
 
 
 class ArtifactStore(Protocol):

@@ -58,7 +58,7 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from carnet.documents import read_document
 from carnet.domain.training import (
@@ -68,6 +68,7 @@ from carnet.domain.training import (
     SearchSpec,
     SplitSpec,
     TrainSpec,
+    spec_as_dict,
 )
 from carnet.plugins.api import required_columns
 from carnet.training._checks import (
@@ -324,53 +325,9 @@ def load_spec(source: str | Path | Mapping[str, Any] | TrainSpec) -> TrainSpec:
 
 
 def spec_to_dict(spec: TrainSpec) -> dict[str, Any]:
-    """The resolved spec as plain JSON/YAML-ready data (every key; ``load_spec`` reads it back)."""
-    s, p = spec.split, spec.preprocess
-    return {
-        "dataset": spec.dataset,
-        "task": spec.task,
-        "target": spec.target,
-        "features": {
-            "include": None if spec.features.include is None else list(spec.features.include),
-            "exclude": list(spec.features.exclude),
-        },
-        "split": {
-            "kind": s.kind,
-            "test_size": s.test_size,
-            "folds": s.folds,
-            "group_column": s.group_column,
-            "time_column": s.time_column,
-            "shuffle": s.shuffle,
-        },
-        "preprocess": {
-            "impute_numeric": p.impute_numeric,
-            "impute_categorical": p.impute_categorical,
-            "scale": p.scale,
-            "encode": p.encode,
-            "date_parts": p.date_parts,
-            "max_categories": p.max_categories,
-        },
-        "model": None
-        if spec.model is None
-        else {"name": spec.model.name, "params": plain(spec.model.params, "model.params")},
-        "search": None
-        if spec.search is None
-        else {
-            "space": plain(spec.search.space, "search.space"),
-            "n_trials": spec.search.n_trials,
-            "timeout": spec.search.timeout,
-            "sampler": spec.search.sampler,
-            "pruner": spec.search.pruner,
-            "metric": spec.search.metric,
-            "direction": spec.search.direction,
-            "n_jobs": spec.search.n_jobs,
-        },
-        "metrics": None if spec.metrics is None else list(spec.metrics),
-        "seed": spec.seed,
-        "project": spec.project,
-        "name": spec.name,
-        "task_options": plain(spec.task_options, "task_options"),
-    }
+    """The resolved spec as plain JSON/YAML-ready data (every key; ``load_spec`` reads it back);
+    params, search space and task options are checked to be plain data."""
+    return cast(dict[str, Any], plain(spec_as_dict(spec), ""))
 
 
 # --------------------------------------------------------------------------- spec x data

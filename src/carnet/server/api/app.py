@@ -55,7 +55,14 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024 * 1024
 DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024
 #: routes whose body is a streamed file: they get ``max_body_bytes``, every other ``max_json_bytes``
 UPLOAD_ROUTES = frozenset(
-    {"upload_artifact", "upload_artifacts", "upload_dataset", "upload_labels", "log_model_object"}
+    {
+        "upload_artifact",
+        "upload_artifacts",
+        "upload_dataset",
+        "upload_labels",
+        "log_model_object",
+        "detect_drift_files",
+    }
 )
 
 _PROBLEM = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}

@@ -113,6 +113,7 @@ ROUTE_ROLES: dict[str, str] = {
     "upload_labels": "editor",
     # ad hoc drift (the projects of both dataset versions)
     "detect_drift": "viewer",
+    "detect_drift_files": "viewer",
     # training on the server's data (editor where the runs go; viewer on the dataset's project)
     "train": "editor",
     "automl": "editor",

@@ -144,7 +144,7 @@ def _model_project(c: Caller, name: str) -> str:
 
 
 def _policy_out(subject: str, name: str, policy: Any) -> PolicyOut:
-    from carnet.gates.policy import policy_to_dict
+    from carnet.domain.policies import policy_to_dict
 
     if policy is None:
         where = f"model {name!r} nor its project" if subject == "model" else f"project {name!r}"

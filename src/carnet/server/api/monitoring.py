@@ -11,9 +11,14 @@ its retraining writes to.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path as FilePath
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from carnet.domain import Monitor
@@ -216,6 +221,65 @@ def detect_drift(body: DriftIn, c: Caller = Depends(caller)) -> DriftReportOut:
     c.require(current.project)
     report = c.services.monitoring.drift(reference.ref, current.ref, body.options, datasets_only=True)
     return DriftReportOut.of(report)
+
+
+@router.post("/drift/files", name="detect_drift_files", response_model=DriftReportOut, tags=["drift"])
+async def detect_drift_files(
+    reference: str | None = Form(None, description="the reference dataset version (or send reference_file)"),
+    current: str | None = Form(None, description="the current dataset version (or send current_file)"),
+    options: str | None = Form(None, description="drift options as a JSON object"),
+    reference_file: UploadFile | None = File(None, description="the reference table: CSV, TSV or Parquet"),
+    current_file: UploadFile | None = File(None, description="the current table: CSV, TSV or Parquet"),
+    c: Caller = Depends(caller),
+) -> DriftReportOut:
+    """Compare two tables now, either side a dataset version or an uploaded CSV/Parquet file (the
+    SDK's drift on a file or a DataFrame of the caller's machine). Uploaded files are read once and
+    not kept; a dataset version as reference is read through its stored profile."""
+    try:
+        opts = json.loads(options) if options else None
+    except ValueError:
+        raise InvalidInput("options must be a JSON object of drift options", field="options") from None
+    if opts is not None and not isinstance(opts, dict):
+        raise InvalidInput("options must be a JSON object of drift options", field="options")
+    sides: list[Any] = []
+    temps: list[Any] = []
+    try:
+        for what, ref, upload in (
+            ("reference", reference, reference_file),
+            ("current", current, current_file),
+        ):
+            if (ref is None) == (upload is None):
+                raise InvalidInput(f"give {what} (a dataset version) or {what}_file, not both", field=what)
+            if ref is not None:
+                version = await run_in_threadpool(c.services.datasets.get, ref)
+                c.require(version.project)
+                sides.append(version.ref)
+                continue
+            assert upload is not None
+            suffix = _suffix(upload.filename, None)
+            if not suffix:
+                raise InvalidInput(
+                    f"{what}_file must be a .csv, .tsv or .parquet file, got {upload.filename!r}",
+                    field=f"{what}_file",
+                )
+            temp = await run_in_threadpool(_spool, upload, suffix)
+            temps.append(temp)
+            sides.append(temp)
+        report = await run_in_threadpool(
+            c.services.monitoring.drift, sides[0], sides[1], opts, datasets_only=True
+        )
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+    return DriftReportOut.of(report)
+
+
+def _spool(upload: UploadFile, suffix: str) -> FilePath:
+    """An uploaded file copied to a private temp file named with its suffix (the reader goes by it)."""
+    fd, name = tempfile.mkstemp(prefix="carnet-drift-", suffix=suffix)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(upload.file, out)
+    return FilePath(name)
 
 
 # -- labels -----------------------------------------------------------------------------------------

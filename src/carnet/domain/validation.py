@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from carnet.domain.runs import Metric
 from carnet.errors import InvalidInput
 
 __all__ = [
     "MAX_DOCUMENT_DEPTH",
     "MAX_KEY",
     "MAX_VALUE",
+    "artifact_path",
     "check_document",
     "check_key",
     "check_metric_value",
     "check_step",
     "check_text",
     "check_timestamp",
+    "make_metric",
     "param_value",
 ]
 
@@ -130,3 +134,34 @@ def check_timestamp(timestamp: Any, key: str) -> float:
             field="timestamp",
         )
     return value
+
+
+def make_metric(key: str, value: Any, step: int, timestamp: float) -> Metric:
+    """A validated metric value (key, finite-or-NaN number, 64-bit step, finite timestamp)."""
+    check_key(key, "metric")
+    return Metric(key, check_metric_value(value, key), check_step(step, key), check_timestamp(timestamp, key))
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def artifact_path(name: str) -> str:
+    """Normalise a run artifact path (metadata only, never a filesystem path): ``a/b.txt``.
+
+    Backslashes are separators; empty and ``.`` segments go; ``..``, control characters and
+    percent-escapes are refused.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("artifact path must be a non-empty string", field="artifact_path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidInput(f"artifact path {name!r} contains a control character", field="artifact_path")
+    if _PERCENT_ESCAPE.search(name):
+        raise InvalidInput(
+            f"artifact path {name!r} contains a percent-escape; use the plain name", field="artifact_path"
+        )
+    parts = [x for x in name.replace("\\", "/").split("/") if x not in ("", ".")]
+    if not parts or any(x == ".." for x in parts):
+        raise InvalidInput(
+            f"artifact path {name!r} must be relative and must not contain '..'", field="artifact_path"
+        )
+    return "/".join(parts)
