@@ -37,11 +37,11 @@ if TYPE_CHECKING:
         RunInput,
     )
     from carnet.domain.auth import TokenInfo, User
+    from carnet.domain.drift import DriftReport
     from carnet.domain.lineage import LineageGraph
     from carnet.domain.monitors import PassResult
     from carnet.domain.runs import RunPage
     from carnet.domain.verification import Verification
-    from carnet.domain.drift import DriftReport
 
 __all__ = ["ClientAPI"]
 
