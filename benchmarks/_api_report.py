@@ -6,14 +6,14 @@ Every function reads a finished ``Bench`` (its medians, memory figures, errors a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from _api_servers import SERVER_LABELS, SERVERS
 from bench_serving import _ratio, _table
 from bench_tracking import _fmt_ratio
 
-if TYPE_CHECKING:
-    from bench_api import Bench
+#: the finished ``Bench`` of ``bench_api.py`` (not imported: that script imports this module)
+Bench = Any
 
 SCENARIO_LABELS = {
     "per_call": "{metrics:,} x log_metric, one request each (one run)",

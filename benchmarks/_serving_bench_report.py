@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bench_serving import Bench
+#: the finished ``Bench`` of ``bench_serving.py`` (not imported: that script imports this module)
+Bench = Any
 
 
 # -- report --------------------------------------------------------------------------------

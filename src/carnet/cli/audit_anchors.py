@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from carnet.cli.render import emit_json, get_client, handle_errors, json_option, refuse_server
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 __all__ = ["anchor", "anchoring_dict", "echo_anchoring", "echo_findings", "keygen", "witness_option"]
 
 
-def witness_option(help_text: str) -> Any:
+def witness_option(help_text: str) -> Callable[[F], F]:
     """``--witness URL`` (repeatable)."""
-    return click.option("--witness", "-w", "witnesses", multiple=True, metavar="URL", help=help_text)
+    option: Callable[[F], F] = click.option(
+        "--witness", "-w", "witnesses", multiple=True, metavar="URL", help=help_text
+    )
+    return option
 
 
 def anchoring_dict(a: Any) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def _load_yaml(path: Path, what: str) -> Any:
 @json_option
 @click.pass_context
 @handle_errors
-def create(ctx: click.Context, name: str | None, config: Path | None, as_json: bool, **opts: Any) -> None:
+def create(ctx: click.Context, /, name: str | None, config: Path | None, as_json: bool, **opts: Any) -> None:
     """Create a monitor: the followed version predicts the reference once, and its profiles,
     data-quality spec and performance estimator are stored.
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -109,7 +109,7 @@ def out_option(
         wrapped: Any = click.option("-o", "--out", "out", type=path, help=text)(inner)
         if legacy:
             wrapped = click.option(*legacy, "legacy_out", type=path, hidden=True)(wrapped)
-        return wrapped
+        return cast("F", wrapped)
 
     return decorate
 

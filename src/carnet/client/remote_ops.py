@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from carnet.client.remote_http import HttpTransport, seg
 from carnet.client.wire_ops import (
@@ -113,7 +113,10 @@ class RemoteOps(HttpTransport):
     def run_monitor(
         self, name: str, *, flush: bool = False, progress: Callable[[str, int, int], None] | None = None
     ) -> PassResult:
-        return pass_from_dict(self._json("POST", f"/monitors/{seg(name)}/run", json={"flush": bool(flush)}))
+        return cast(
+            "PassResult",
+            pass_from_dict(self._json("POST", f"/monitors/{seg(name)}/run", json={"flush": bool(flush)})),
+        )
 
     def monitor_windows(self, name: str, last: int | None = None) -> list[MonitorWindow]:
         params = {} if last is None else {"last": check_count(last, "last")}
@@ -191,7 +194,7 @@ class RemoteOps(HttpTransport):
             raise InvalidInput("options must be a mapping of drift options", field="options")
         if isinstance(reference, str) and isinstance(current, str) and ref_file is None and cur_file is None:
             body = {"reference": reference, "current": current, "options": dict(options) if options else None}
-            return drift_report_from_dict(self._json("POST", "/drift", json=body))
+            return cast("DriftReport", drift_report_from_dict(self._json("POST", "/drift", json=body)))
         # a file or a DataFrame of this machine goes up with the request; the server compares
         data = {"options": json.dumps(dict(options))} if options else {}
         files: dict[str, Any] = {}
@@ -203,4 +206,7 @@ class RemoteOps(HttpTransport):
                     data[what] = source
                 else:
                     files[f"{what}_file"] = (f"{what}.parquet", _parquet(source, what))
-            return drift_report_from_dict(self._json("POST", "/drift/files", data=data, files=files))
+            return cast(
+                "DriftReport",
+                drift_report_from_dict(self._json("POST", "/drift/files", data=data, files=files)),
+            )

@@ -65,7 +65,7 @@ class RemoteTraining(HttpTransport):
         args = {k: v for k, v in kwargs.items() if v is not None}
         ref = self._server_data(data, str(args.get("project", "default")))
         body = {"data": ref, **args, "environment": capture_environment(kwargs.get("seed"))}
-        return self._training("/automl", body, progress)
+        return cast("dict[str, Any]", self._training("/automl", body, progress))
 
     def evaluate(self, run_id: str, data: str, *, progress: ProgressFn | None = None) -> Any:
         ref = self._server_data(data, lambda: str(self._json("GET", f"/runs/{seg(run_id)}")["project"]))
@@ -75,7 +75,7 @@ class RemoteTraining(HttpTransport):
         from carnet.client.environment import capture_environment
 
         body = {"environment": capture_environment()}
-        return self._training(f"/runs/{seg(run_id)}/reproduce", body, progress)
+        return cast("dict[str, Any]", self._training(f"/runs/{seg(run_id)}/reproduce", body, progress))
 
     def explain(
         self, ref: str, data: str, *, rows: str | None = None, method: str | None = None, seed: int = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from carnet.client.wire import model_version_from_dict
 from carnet.domain import (
@@ -49,7 +49,7 @@ def check_count(value: Any, field: str) -> int:
     naming ``field`` otherwise (as the server's 422)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
         raise InvalidInput(f"{field} must be a whole number >= 1, got {value!r}", field=field)
-    return value
+    return cast("int", value)
 
 
 def statuses(status: str | Sequence[str] | None) -> list[str] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from carnet.errors import InvalidInput
 
@@ -153,7 +153,7 @@ def _consumed(raw: pa.NativeFile, gz: bool, blocks: int) -> int:
     decompressed position: there the (slightly early) raw position is used.
     """
     read_raw = raw.tell()
-    return read_raw if gz else min(read_raw, blocks * BLOCK_SIZE)
+    return cast("int", read_raw if gz else min(read_raw, blocks * BLOCK_SIZE))
 
 
 def iter_csv_batches(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from carnet.domain.datasets import ColumnProfile, SchemaField
 
@@ -25,7 +25,7 @@ class Change:
     def delta(self) -> float | None:
         """``new - old`` when both are numbers, else None."""
         if _is_number(self.old) and _is_number(self.new):
-            return self.new - self.old
+            return cast("float | None", self.new - self.old)
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def _is_number(x: Any) -> bool:
 def _same(a: Any, b: Any) -> bool:
     if _is_number(a) and _is_number(b):
         return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
-    return a == b
+    return cast("bool", a == b)
 
 
 def _column_diff(a: ColumnProfile, b: ColumnProfile) -> ColumnDiff | None:

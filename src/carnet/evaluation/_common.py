@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -155,7 +155,7 @@ def numeric_matrix(X: Any, notes: list[str], fieldname: str = "X") -> np.ndarray
         med = np.where(np.isfinite(med), med, 0.0)
         mat = np.where(missing, med[None, :], mat)
         notes.append(f"{fieldname}: filled {int(missing.sum())} missing value(s) with column medians")
-    return mat
+    return cast("np.ndarray", mat)
 
 
 def take_rows(n: int, limit: int, seed: int) -> np.ndarray | None:

@@ -16,7 +16,7 @@ weighted confusion matrices and weighted rank statistics (checked equal in the t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class ClassificationData:
 
     @property
     def is_pos(self) -> np.ndarray:
-        return self.t == 1
+        return cast("np.ndarray", self.t == 1)
 
 
 def _label_space(classes: list[Any] | None, y: np.ndarray, y_pred: np.ndarray) -> list[Any]:
@@ -319,7 +319,7 @@ def _macro(kind: str) -> Any:
     def batch(C: np.ndarray, data: ClassificationData) -> np.ndarray:
         pc = _per_class(C)
         present = pc["present"]
-        return (pc[kind] * present).sum(axis=1) / present.sum(axis=1)
+        return cast("np.ndarray", (pc[kind] * present).sum(axis=1) / present.sum(axis=1))
 
     return batch
 
@@ -327,7 +327,7 @@ def _macro(kind: str) -> Any:
 def _weighted(kind: str) -> Any:
     def batch(C: np.ndarray, data: ClassificationData) -> np.ndarray:
         pc = _per_class(C)
-        return (pc[kind] * pc["support"]).sum(axis=1) / pc["support"].sum(axis=1)
+        return cast("np.ndarray", (pc[kind] * pc["support"]).sum(axis=1) / pc["support"].sum(axis=1))
 
     return batch
 
@@ -340,13 +340,13 @@ def _binary(kind: str) -> Any:
 
 
 def _acc_batch(C: np.ndarray, data: ClassificationData) -> np.ndarray:
-    return np.trace(C, axis1=1, axis2=2) / C.sum(axis=(1, 2))
+    return cast("np.ndarray", np.trace(C, axis1=1, axis2=2) / C.sum(axis=(1, 2)))
 
 
 def _bal_batch(C: np.ndarray, data: ClassificationData) -> np.ndarray:
     pc = _per_class(C)
     has = pc["support"] > 0
-    return (pc["recall"] * has).sum(axis=1) / has.sum(axis=1)
+    return cast("np.ndarray", (pc["recall"] * has).sum(axis=1) / has.sum(axis=1))
 
 
 _CONF = {
@@ -379,20 +379,20 @@ def _row_log_loss(data: ClassificationData) -> np.ndarray:
     eps = np.finfo(float).eps
     known = data.t < proba.shape[1]  # labels without a column get probability 0
     p_true = np.where(known, proba[np.arange(data.n), np.where(known, data.t, 0)], 0.0)
-    return -np.log(np.clip(p_true, eps, 1 - eps))
+    return cast("np.ndarray", -np.log(np.clip(p_true, eps, 1 - eps)))
 
 
 def _ece_batch(data: ClassificationData, W: np.ndarray) -> np.ndarray:
     conf, correct, bins = ece_parts(data)
     onehot = np.zeros((data.n, ECE_BINS))
     onehot[np.arange(data.n), bins] = correct - conf
-    return np.abs(W @ onehot).sum(axis=1) / W.sum(axis=1)
+    return cast("np.ndarray", np.abs(W @ onehot).sum(axis=1) / W.sum(axis=1))
 
 
 def _ovr_batch(data: ClassificationData, W: np.ndarray) -> np.ndarray:
     proba = _need_proba(data, "roc_auc_ovr")
     aucs = [weighted_auc(proba[:, j], data.t == j, W) for j in range(proba.shape[1])]
-    return np.mean(aucs, axis=0)
+    return cast("np.ndarray", np.mean(aucs, axis=0))
 
 
 IMPLS: dict[str, Impl] = {

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class RegressionData:
 
     @property
     def residual(self) -> np.ndarray:
-        return self.y - self.y_hat
+        return cast("np.ndarray", self.y - self.y_hat)
 
 
 @dataclass
@@ -145,7 +145,7 @@ def _mae(data: RegressionData) -> float:
 
 
 def _mape_terms(data: RegressionData) -> np.ndarray:
-    return np.abs(data.residual) / np.maximum(np.abs(data.y), np.finfo(np.float64).eps)
+    return cast("np.ndarray", np.abs(data.residual) / np.maximum(np.abs(data.y), np.finfo(np.float64).eps))
 
 
 def _mape(data: RegressionData) -> float:
@@ -175,7 +175,7 @@ def _r2_batch(data: RegressionData, W: np.ndarray) -> np.ndarray:
 
 
 def _rmse_batch(data: RegressionData, W: np.ndarray) -> np.ndarray:
-    return np.sqrt((W @ data.residual**2) / W.sum(axis=1))
+    return cast("np.ndarray", np.sqrt((W @ data.residual**2) / W.sum(axis=1)))
 
 
 IMPLS: dict[str, Impl] = {
@@ -213,7 +213,7 @@ def _mase(data: ForecastData) -> float:
 
 
 def _mase_batch(data: ForecastData, W: np.ndarray) -> np.ndarray:
-    return (W @ np.abs(data.residual)) / W.sum(axis=1) / naive_scale(data)
+    return cast("np.ndarray", (W @ np.abs(data.residual)) / W.sum(axis=1) / naive_scale(data))
 
 
 FORECAST_IMPLS: dict[str, Impl] = {

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -153,7 +153,7 @@ def _ari_batch(data: ClusteringData, W: np.ndarray) -> np.ndarray:
     C = np.stack([np.bincount(codes, weights=w, minlength=kt * kp) for w in W]).reshape(-1, kt, kp)
 
     def pairs(x: np.ndarray) -> np.ndarray:
-        return x * (x - 1) / 2.0
+        return cast("np.ndarray", x * (x - 1) / 2.0)
 
     sum_ij = pairs(C).sum(axis=(1, 2))
     sum_a, sum_b = pairs(C.sum(axis=2)).sum(axis=1), pairs(C.sum(axis=1)).sum(axis=1)

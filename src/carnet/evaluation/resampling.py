@@ -8,6 +8,7 @@ product or a grouped cumulative sum over ``W`` instead of ``B`` calls into sciki
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import cast
 
 import numpy as np
 
@@ -133,7 +134,7 @@ def weighted_top_k_hits(score: np.ndarray, positive: np.ndarray, W: np.ndarray, 
     Ws = W[:, order]
     before = np.cumsum(Ws, axis=1) - Ws
     taken = np.clip(np.asarray(k, dtype=float).reshape(-1, 1) - before, 0.0, Ws)
-    return (taken * positive[order].astype(float)).sum(axis=1)
+    return cast("np.ndarray", (taken * positive[order].astype(float)).sum(axis=1))
 
 
 def weighted_confusion(true_codes: np.ndarray, pred_codes: np.ndarray, k: int, W: np.ndarray) -> np.ndarray:

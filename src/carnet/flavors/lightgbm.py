@@ -10,7 +10,7 @@ text, readable by any LightGBM) and ``carnet.json`` (kind, class labels, best it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from carnet.errors import InvalidInput
 from carnet.flavors.base import (
@@ -85,7 +85,7 @@ class LightGBMModel:
     @property
     def objective_(self) -> str | None:
         """The objective the booster was trained with."""
-        return self.booster_.params.get("objective")
+        return cast("str | None", self.booster_.params.get("objective"))
 
     def predict(
         self,

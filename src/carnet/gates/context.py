@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from carnet.domain import Approval, ColumnProfile, ModelVersion
 
@@ -84,7 +84,7 @@ class GateContext:
         key = ("predictions", which)
         if key not in self._cache:
             self._cache[key] = self.predict(self.require_data(), which)
-        return self._cache[key]
+        return cast("Predictions", self._cache[key])
 
     def predict(self, frame: pd.DataFrame, which: str = "candidate") -> Predictions:
         """Predictions of the candidate (or incumbent) on other rows (not cached); each model

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from carnet.domain.policies import GateResult
 from carnet.errors import InvalidInput
@@ -418,7 +418,7 @@ def _whole(config: dict[str, Any], key: str, default: int, low: int, field: str 
         raise InvalidInput(
             f"{field or key} must be a whole number >= {low}, got {value!r}", field=field or key
         )
-    return value
+    return cast("int", value)
 
 
 def _stability_settings(config: dict[str, Any]) -> dict[str, Any] | None:

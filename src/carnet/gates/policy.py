@@ -26,7 +26,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from carnet.documents import read_document
 from carnet.domain.datasets import DatasetRef
@@ -91,7 +91,7 @@ def _evaluation_data(value: Any) -> str | None:
 def _seed(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _fail("seed", f"seed must be a whole number >= 0, got {value!r}")
-    return value
+    return cast("int", value)
 
 
 def _gate(item: Any, i: int) -> GateSpec:

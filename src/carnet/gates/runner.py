@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from carnet.domain.policies import GateResult
 from carnet.errors import InvalidInput
@@ -118,4 +118,4 @@ def setting_number(
         hi = "" if maximum is None else f"{'<' if open_interval else '<='} {maximum:g}"
         bounds = " and ".join(b for b in (lo, hi) if b)
         raise InvalidInput(f"{key} must be {what}{' ' + bounds if bounds else ''}, got {value!r}", field=key)
-    return value
+    return cast("float", value)

@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -176,7 +176,7 @@ def _scalars(col: _Col, values: Any) -> np.ndarray:
         raise _bad(col, list(values[0]), 0, ": one scalar per row, not a list")
     if arr.dtype.kind == "O":
         _scan(col, arr, lambda v: not isinstance(v, list | dict | tuple), ": one scalar per row, not a list")
-    return arr
+    return cast("np.ndarray", arr)
 
 
 def _floats(col: _Col, values: Any) -> np.ndarray:

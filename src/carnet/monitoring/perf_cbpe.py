@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class Calibration:
         """Calibrated probabilities of ``scores`` (piecewise-linear, clipped at the ends)."""
         if self.x is None or self.y is None:
             return scores
-        return np.interp(scores, np.asarray(self.x), np.asarray(self.y))
+        return cast("np.ndarray", np.interp(scores, np.asarray(self.x), np.asarray(self.y)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -417,4 +417,4 @@ def _predict(raw: np.ndarray, threshold: float) -> np.ndarray:
     """Predicted class codes: positive score >= threshold (binary) or the arg-max (multiclass)."""
     if raw.shape[1] == 2:
         return (raw[:, 1] >= threshold).astype(int)
-    return raw.argmax(axis=1)
+    return cast("np.ndarray", raw.argmax(axis=1))

@@ -16,7 +16,7 @@ import base64
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -210,7 +210,7 @@ class _LossModel:
         return cls("sklearn", model)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.clip(np.asarray(self.model.predict(X), dtype=float), 0.0, None)
+        return cast("np.ndarray", np.clip(np.asarray(self.model.predict(X), dtype=float), 0.0, None))
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "lightgbm":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from carnet.errors import InvalidInput
 
@@ -59,16 +59,19 @@ class RealizedPerformance:
         """A JSON-ready dict (NaN becomes None)."""
         from carnet.domain.evaluation import jsonable
 
-        return jsonable(
-            {
-                "family": self.family,
-                "rows": self.rows,
-                "metrics": self.metrics,
-                "intervals": {k: list(v) for k, v in self.intervals.items()},
-                "confidence": self.confidence,
-                "bootstrap": self.bootstrap,
-                "notes": self.notes,
-            }
+        return cast(
+            "dict[str, Any]",
+            jsonable(
+                {
+                    "family": self.family,
+                    "rows": self.rows,
+                    "metrics": self.metrics,
+                    "intervals": {k: list(v) for k, v in self.intervals.items()},
+                    "confidence": self.confidence,
+                    "bootstrap": self.bootstrap,
+                    "notes": self.notes,
+                }
+            ),
         )
 
 

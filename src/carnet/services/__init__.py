@@ -1,6 +1,6 @@
 """The application layer: every use case of carnet is one method here.
 
-The CLI, the SDK and (later) the REST API call these services and hold no logic.
+The CLI, the SDK, the REST API and the web pages call these services and hold no logic.
 """
 
 from carnet.domain.training import TrainOutcome

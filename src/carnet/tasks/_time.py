@@ -7,7 +7,7 @@ here works on 1-D numpy arrays of ``datetime64[ns]`` or ``int64``.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from carnet.errors import InvalidInput
 
@@ -62,7 +62,7 @@ def parse_time(values: Any, column: str = "time", field: str = "time_column") ->
     if pd.api.types.is_float_dtype(dtype):
         arr = series.to_numpy(dtype=float)
         if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            return arr.astype("int64")
+            return cast("np.ndarray", arr.astype("int64"))
         raise InvalidInput(
             f"time column {column!r} holds fractional numbers; use datetimes or integer periods",
             field=field,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from carnet.domain.training import Predictions
 from carnet.errors import InvalidInput
@@ -96,7 +96,7 @@ class AnomalyDetection(UnsupervisedTask):
         import numpy as np
 
         if hasattr(fitted, "predict"):
-            return (np.asarray(fitted.predict(X)) == -1).astype(np.int64)
+            return cast("np.ndarray", (np.asarray(fitted.predict(X)) == -1).astype(np.int64))
         if hasattr(fitted, "decision_function"):
             return (np.asarray(fitted.decision_function(X)) < 0).astype(np.int64)
         offset = float(getattr(last, "offset_", -1.5))

@@ -7,7 +7,7 @@ import path: keep the module path and class names stable.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -103,10 +103,12 @@ def _strings(col: pd.Series) -> np.ndarray:
     missing = col.isna().to_numpy()
     if isinstance(col.dtype, pd.CategoricalDtype):
         labels = np.asarray([_text(c) for c in col.cat.categories] + [np.nan], dtype=object)
-        return labels[col.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing NaN
+        return cast(
+            "np.ndarray", labels[col.cat.codes.to_numpy()]
+        )  # code -1 (missing) picks the trailing NaN
     values = col.to_numpy(dtype=object, na_value=np.nan)  # None, pd.NA -> NaN
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return values
+        return cast("np.ndarray", values)
     return np.asarray([np.nan if m else _text(v) for v, m in zip(values, missing, strict=True)], dtype=object)
 
 

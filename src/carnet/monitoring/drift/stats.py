@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -211,7 +211,7 @@ def _cdf(
         ramp = np.clip((t - lo[:, None]) / np.where(width > 0, width, 1.0), 0.0, 1.0)
     point = (t >= lo[:, None]) if right else (t > lo[:, None])
     share = np.where(width > 0, ramp, point)
-    return start[:, None] + mass[:, None] * share
+    return cast("np.ndarray", start[:, None] + mass[:, None] * share)
 
 
 def grid_wasserstein(
@@ -268,4 +268,4 @@ def grid_wasserstein(
         )
         inner = float(np.sum((b - a) * _segment_abs(d_a, d_b)))
     w = inner + (float(cur_tail_low) + float(cur_tail_high)) / m
-    return w / scale if scale > 0 else w
+    return cast("float", w / scale if scale > 0 else w)

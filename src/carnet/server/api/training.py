@@ -25,7 +25,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
@@ -89,7 +89,7 @@ class TrainingSlots:
 def configure(app: FastAPI, *, slots: int = 1, heartbeat: float = DEFAULT_HEARTBEAT) -> TrainingSlots:
     """Give ``app`` its training slots (``app.state.training``)."""
     app.state.training = TrainingSlots(slots, heartbeat=heartbeat)
-    return app.state.training
+    return cast("TrainingSlots", app.state.training)
 
 
 class _Cancelled(BaseException):  # noqa: N818 - not an error: the client went away

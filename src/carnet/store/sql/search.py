@@ -9,8 +9,8 @@ query, so results are the same as with an outer join and ``NULLS LAST``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from sqlalchemy import Connection, Select, and_, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -34,7 +34,7 @@ _KIND_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}
 
 
 def _apply(col: Any, op: str, value: Any) -> ColumnElement[bool]:
-    ops = {
+    ops: dict[str, Callable[[], Any]] = {
         "=": lambda: col == value,
         "!=": lambda: col != value,
         "<": lambda: col < value,
@@ -48,7 +48,7 @@ def _apply(col: Any, op: str, value: Any) -> ColumnElement[bool]:
     }
     if op not in ops:
         raise InvalidInput(f"unsupported operator {op!r}", field="filter")
-    return ops[op]()
+    return cast("ColumnElement[bool]", ops[op]())
 
 
 def compile_filter(expr: Expr) -> ColumnElement[bool]:
