@@ -252,6 +252,9 @@ def build(spec: RouteSpec, live: LiveApi) -> Req:
     if spec.name == "upload_artifacts":
         form = {"data": {"paths": json.dumps(["many/a.txt"])}, "files": [("files", ("a.txt", b"a"))]}
         return Req(spec.method, path, form=form)
+    if spec.name == "detect_drift_files":  # multipart; either side may be a dataset version
+        form = {"data": {"reference": "ref@1", "current": "ref@1"}, "files": {}}
+        return Req(spec.method, path, form=form)
     if spec.name == "log_model_object":
         meta = {"flavor": "sklearn", "signature": [{"name": "x", "dtype": "float64"}], "project": PROJECT}
         form = {"data": {"meta": json.dumps(meta)}, "files": {"file": ("model", b"model bytes")}}
