@@ -356,14 +356,14 @@ def test_a_witness_that_is_down_is_reported_and_anchoring_goes_on(
     with socket.socket() as sock, workspace.client() as c:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        down = f"http://127.0.0.1:{port}/hook?token=abc"
+        down = f"http://127.0.0.1:{port}/hook?token=not-hex-secret"
         c.create_project("p")
         result = c.services.anchors.anchor([anchor_env, down])
         assert [d.ok for d in result.deliveries] == [True, False] and result.ok is False
         assert f"POST http://127.0.0.1:{port}/hook failed" in str(result.deliveries[1].error)
         payload = events(c)[-1].payload
         assert (payload["witnesses"], payload["failed"]) == ([anchor_env], [f"http://127.0.0.1:{port}/hook"])
-        assert "abc" not in json.dumps(payload)  # credentials never reach the ledger
+        assert "not-hex-secret" not in json.dumps(payload)  # credentials never reach the ledger
         nothing = c.services.anchors.anchor([down])
         assert nothing.event_seq is None and len(events(c)) == 2  # no witness took it: no event
 

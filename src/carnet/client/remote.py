@@ -15,7 +15,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -51,7 +51,7 @@ from carnet.domain import (
 from carnet.domain.audit import StateMismatch
 from carnet.domain.dataset_diff import diff_versions
 from carnet.domain.datasets import check_name
-from carnet.domain.runs import MAX_METRICS_PER_BATCH, MAX_RESULTS_LIMIT, RunPage
+from carnet.domain.runs import MAX_METRICS_PER_BATCH, MAX_RESULTS_LIMIT, RunPage, select_artifacts
 from carnet.domain.validation import artifact_path as clean_artifact_path
 from carnet.domain.validation import make_metric
 from carnet.domain.verification import Verification
@@ -282,18 +282,13 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
                     f"the server listed artifact path {a.path!r}, which is not a plain relative path",
                     digest=a.digest,
                 )
-        arts = [a for a in listed if a.path == want or a.path.startswith(want + "/")]
-        if not arts:
-            raise NotFound(
-                f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path"
-            )
         target_dir = Path(dest)
         out = []
-        for a in arts:
-            if a.path == want:
-                target = target_dir / PurePosixPath(a.path).name if target_dir.is_dir() else target_dir
+        for a, under in select_artifacts(listed, want, run_id):
+            if under is None:
+                target = target_dir / a.path.rsplit("/", 1)[-1] if target_dir.is_dir() else target_dir
             else:
-                target = target_dir.joinpath(*PurePosixPath(a.path).relative_to(want).parts)
+                target = target_dir.joinpath(*under)
             url = f"/runs/{_seg(run_id)}/artifacts/{quote(a.path, safe='/')}"
             out.append(self._download(url, target, digest=a.digest))
         return out
@@ -406,11 +401,8 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
         version = self.get_dataset(ref)
         dest = Path(out)
         if dest.is_dir() or str(out).endswith(("/", "\\")):
-            suffix = "".join(Path(version.source).suffixes[-2:]) if version.source else ""
-            if not suffix or suffix.lstrip(".").split(".")[0] not in ("csv", "tsv", "parquet", "pq"):
-                suffix = f".{version.format}"
             check_name(version.name, "dataset")  # the server's name becomes a file name here
-            dest = dest / f"{version.name}-v{version.version}{suffix}"
+            dest = dest / version.file_name
         url = f"/datasets/{_seg(version.ref)}/file"
         return self._download(url, dest, progress, digest=version.digest)
 

@@ -145,3 +145,27 @@ class DatasetVersion:
     def ref(self) -> str:
         """``name@version``."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def source_suffix(self) -> str:
+        """The last two suffixes of the registered file's name (``.csv.gz``, ``.parquet``; "" if none)."""
+        base = self.source.replace("\\", "/").rsplit("/", 1)[-1].lstrip(".")
+        return "".join(f".{part}" for part in base.split(".")[1:][-2:])
+
+    @property
+    def read_suffix(self) -> str:
+        """The suffix a reader recognises the stored table by: the source's (lower case) for CSV/TSV,
+        else ``.<format>``."""
+        suffix = self.source_suffix.lower()
+        if self.format == "parquet" or suffix not in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
+            return f".{self.format}"
+        return suffix
+
+    @property
+    def file_name(self) -> str:
+        """The name a download into a folder takes: ``NAME-vN`` and the registered file's extension
+        (``.<format>`` when it has none carnet reads)."""
+        suffix = self.source_suffix
+        if not suffix or suffix.lstrip(".").split(".")[0] not in ("csv", "tsv", "parquet", "pq"):
+            suffix = f".{self.format}"
+        return f"{self.name}-v{self.version}{suffix}"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from carnet.errors import Conflict
+from carnet.errors import Conflict, NotFound
 
 __all__ = [
     "MAX_METRICS_PER_BATCH",
@@ -20,6 +20,7 @@ __all__ = [
     "RunPage",
     "RunStatus",
     "check_params_unchanged",
+    "select_artifacts",
 ]
 
 #: metric values one request (and one transaction) may carry
@@ -146,3 +147,22 @@ class RunPage:
 
     def __bool__(self) -> bool:
         return bool(self.runs)
+
+
+def select_artifacts(
+    artifacts: Sequence[Artifact], want: str, run_id: str
+) -> list[tuple[Artifact, tuple[str, ...] | None]]:
+    """What a download of ``want`` (a normalised artifact path: one file, or a folder) copies: each
+    artifact with its path's parts under ``want``, or None for ``want`` itself (it keeps its name).
+
+    Raises:
+        NotFound: the run has no artifact at or under ``want``.
+    """
+    chosen = [
+        (a, None if a.path == want else tuple(a.path[len(want) + 1 :].split("/")))
+        for a in artifacts
+        if a.path == want or a.path.startswith(want + "/")
+    ]
+    if not chosen:
+        raise NotFound(f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path")
+    return chosen

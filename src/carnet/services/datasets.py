@@ -180,11 +180,8 @@ class DatasetService:
         from carnet.data import read_table  # noqa: PLC0415 - the reader the profile used
 
         version = self.get(ref)
-        suffix = "".join(Path(version.source).suffixes[-2:]).lower()
-        if version.format == "parquet" or suffix not in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
-            suffix = f".{version.format}"
         with tempfile.TemporaryDirectory(prefix="carnet-data-") as tmp:
-            path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / f"data{suffix}")
+            path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / f"data{version.read_suffix}")
             frame = read_table(path, version.format).to_pandas()  # type: ignore[arg-type]
         return version, frame
 
@@ -197,9 +194,6 @@ class DatasetService:
         version = self.get(ref)
         dest = Path(out)
         if dest.is_dir() or str(out).endswith(("/", "\\")):
-            suffix = "".join(Path(version.source).suffixes[-2:]) if version.source else ""
-            if not suffix or suffix.lstrip(".").split(".")[0] not in ("csv", "tsv", "parquet", "pq"):
-                suffix = f".{version.format}"
-            dest = dest / f"{version.name}-v{version.version}{suffix}"
+            dest = dest / version.file_name
         dest.parent.mkdir(parents=True, exist_ok=True)
         return self.ctx.artifacts.get_file(version.digest, dest, progress)

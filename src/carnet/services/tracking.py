@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
 from carnet.domain import (
@@ -23,7 +23,7 @@ from carnet.domain import (
 )
 from carnet.domain.audit_digests import metric_row, metric_row_hash, metric_sum_key, sum_hex
 from carnet.domain.datasets import check_name
-from carnet.domain.runs import MAX_RESULTS_LIMIT, RunPage
+from carnet.domain.runs import MAX_RESULTS_LIMIT, RunPage, select_artifacts
 from carnet.domain.validation import (
     artifact_path,
     check_document,
@@ -420,18 +420,13 @@ class TrackingService:
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
         """Copy one artifact (or every artifact under a folder path) to ``dest``, verified."""
         want = artifact_path(path)
-        arts = [a for a in self.list_artifacts(run_id) if a.path == want or a.path.startswith(want + "/")]
-        if not arts:
-            raise NotFound(
-                f"run {run_id} has no artifact {want!r}; see: carnet runs show {run_id}", field="path"
-            )
         dest = Path(dest)
         out = []
-        for a in arts:
-            if a.path == want:
-                target = dest / PurePosixPath(a.path).name if dest.is_dir() else dest
+        for a, under in select_artifacts(self.list_artifacts(run_id), want, run_id):
+            if under is None:
+                target = dest / a.path.rsplit("/", 1)[-1] if dest.is_dir() else dest
             else:
-                target = dest.joinpath(*PurePosixPath(a.path).relative_to(want).parts)
+                target = dest.joinpath(*under)
             target.parent.mkdir(parents=True, exist_ok=True)
             out.append(self.ctx.artifacts.get_file(a.digest, target))
         return out
