@@ -136,7 +136,6 @@ def serve(
     import uvicorn
 
     from carnet.errors import InvalidInput
-    from carnet.inference.predlog import PredictionLog
     from carnet.server.runtime import BatchingConfig, ServingRuntime
     from carnet.server.v2 import create_app
 
@@ -162,10 +161,8 @@ def serve(
     runtime.check()  # a wrong reference or an unloadable model: one line, exit 2, before listening
     predlog = None
     if not no_prediction_log:
-        predlog = PredictionLog(
-            services.deployments.prediction_sink(),
-            max_rows_per_file=log_rows,
-            max_seconds_per_file=log_seconds,
+        predlog = services.deployments.prediction_log(
+            max_rows_per_file=log_rows, max_seconds_per_file=log_seconds
         )
 
     def started() -> None:

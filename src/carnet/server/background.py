@@ -77,9 +77,7 @@ def serve_in_thread(
     )
     runtime.check()
     if predlog is None and log_predictions:
-        from carnet.inference.predlog import PredictionLog
-
-        predlog = PredictionLog(services.deployments.prediction_sink())
+        predlog = services.deployments.prediction_log()
     app = create_app(runtime, predlog=predlog, **app_options)
     port = free_port()
     server = uvicorn.Server(

@@ -9,7 +9,7 @@ from carnet.services.alerts import AlertService
 from carnet.services.anchors import AnchorService
 from carnet.services.audit import AuditService
 from carnet.services.auth import AuthService
-from carnet.services.context import ServiceContext, record
+from carnet.services.context import ContentReader, ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
@@ -68,6 +68,11 @@ class Services:
         self.monitoring = MonitoringService(ctx, self.registry, self.datasets, self.deployments, self.alerts)
         self.lineage = LineageService(ctx, self.tracking)
         self.explain = ExplainService(ctx, self.tracking, self.training, self.registry, self.datasets)
+
+    @property
+    def content(self) -> ContentReader:
+        """Verified reads of stored content by digest (what the download routes stream)."""
+        return self.ctx.artifacts
 
     def close(self) -> None:
         """Release database connections."""

@@ -5,14 +5,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from carnet.config import Settings
 from carnet.domain.audit import AuditEvent
 from carnet.domain.auth import Principal
 from carnet.store.interfaces import ArtifactStore, MetadataStore, Transaction
 
-__all__ = ["ServiceContext", "record"]
+__all__ = ["ContentReader", "ServiceContext", "record"]
+
+
+class ContentReader(Protocol):
+    """Verified reads of stored content by digest: what a download streams (the bytes are checked
+    against the digest before any is handed out)."""
+
+    def size(self, digest: str) -> int: ...
+    def get_bytes(self, digest: str) -> bytes: ...
+    def get_file(
+        self, digest: str, dest: str | Path, progress: Callable[[int], None] | None = None
+    ) -> Path: ...
 
 
 @dataclass

@@ -18,7 +18,7 @@ import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carnet.documents import read_document
 from carnet.domain import (
@@ -35,6 +35,9 @@ from carnet.domain.models import check_model_name
 from carnet.errors import AlreadyExists, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.registry import RegistryService
+
+if TYPE_CHECKING:
+    from carnet.inference.predlog import PredictionLog
 
 __all__ = ["DeploymentService"]
 
@@ -279,3 +282,16 @@ class DeploymentService:
             )
 
         return sink
+
+    def prediction_log(
+        self, *, max_rows_per_file: int = 50_000, max_seconds_per_file: float = 60.0
+    ) -> PredictionLog:
+        """A prediction log writer into this workspace (a file per ``max_rows_per_file`` rows or
+        ``max_seconds_per_file`` seconds, whichever comes first); the server closes it on exit."""
+        from carnet.inference.predlog import PredictionLog
+
+        return PredictionLog(
+            self.prediction_sink(),
+            max_rows_per_file=max_rows_per_file,
+            max_seconds_per_file=max_seconds_per_file,
+        )

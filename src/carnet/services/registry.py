@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 from carnet.domain import (
     Approval,
@@ -150,6 +150,11 @@ class RegistryService:
             allow_pickle=allow_pickle,
             classes=obj.classes,
         )
+
+    def store_model_file(self, stream: IO[bytes]) -> str:
+        """Store an uploaded model file's bytes (content-addressed, never loaded); returns the digest
+        :meth:`register_stored` takes."""
+        return self.ctx.artifacts.put_stream(stream).digest
 
     def register_stored(
         self,

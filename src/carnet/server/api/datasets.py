@@ -153,4 +153,4 @@ def download_dataset(ref: str, c: Caller = Depends(caller)) -> Response:
     """The file of a version, checked against its digest before any byte is sent."""
     version = c.services.datasets.get(ref)
     c.require(version.project)
-    return download_response(c.services.ctx.artifacts, version.digest, version.size, _file_name(version))
+    return download_response(c.services.content, version.digest, version.size, _file_name(version))

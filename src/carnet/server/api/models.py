@@ -61,7 +61,7 @@ def _meta(text: str) -> ModelObjectIn:
 
 def _store_upload(c: Caller, upload: Any) -> str:
     """Copy the uploaded file into the content store; returns its digest."""
-    return str(c.services.ctx.artifacts.put_stream(upload).digest)
+    return c.services.registry.store_model_file(upload)
 
 
 @router.post(
@@ -127,7 +127,7 @@ def download_model_file(name: str, version: str, c: Caller = Depends(caller)) ->
     its own ``allow_pickle`` opt-in; the server never loads them.
     """
     mv = _version(c, name, version)
-    store = c.services.ctx.artifacts
+    store = c.services.content
     return download_response(store, mv.artifact_digest, store.size(mv.artifact_digest), mv.file_name)
 
 

@@ -22,7 +22,7 @@ from starlette.background import BackgroundTask
 
 from carnet.errors import InvalidInput
 from carnet.services import artifact_path
-from carnet.store.interfaces import ArtifactStore
+from carnet.services.context import ContentReader
 
 __all__ = ["check_artifact_path", "download_response", "receive_to_temp"]
 
@@ -85,7 +85,7 @@ def _disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def download_response(store: ArtifactStore, digest: str, size: int, filename: str) -> Response:
+def download_response(store: ContentReader, digest: str, size: int, filename: str) -> Response:
     """The verified content of ``digest`` as an ``application/octet-stream`` attachment.
 
     Raises:

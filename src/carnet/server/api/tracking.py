@@ -295,4 +295,4 @@ def download_artifact(run_id: str, path: str, c: Caller = Depends(caller)) -> Re
     found = next((a for a in c.services.tracking.list_artifacts(run_id) if a.path == clean), None)
     if found is None:
         raise NotFound(f"run {run_id} has no artifact {clean!r}", field="path")
-    return download_response(c.services.ctx.artifacts, found.digest, found.size, found.path)
+    return download_response(c.services.content, found.digest, found.size, found.path)

@@ -148,7 +148,7 @@ def _recorded_spec(c: Caller, run_id: str) -> Any:
     if found is None:
         return None
     try:
-        data = yaml.safe_load(c.services.ctx.artifacts.get_bytes(found.digest).decode("utf-8"))
+        data = yaml.safe_load(c.services.content.get_bytes(found.digest).decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError, RecursionError):
         data = None
     if not isinstance(data, dict):
