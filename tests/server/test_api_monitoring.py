@@ -265,6 +265,13 @@ def test_drift_on_uploaded_files_is_computed_by_the_server_and_names_bad_parts(
         headers=api.as_("vic"),
     )
     assert both.status_code == 200 and not any(c["drifted"] for c in both.json()["columns"]), both.text
+    # two uploads touch no project, but a caller without the route's role anywhere is still refused
+    nowhere = api.http.post(
+        "/drift/files",
+        files={"reference_file": ("r.parquet", parquet), "current_file": ("c.parquet", parquet)},
+        headers=api.as_("out"),
+    )
+    problem(nowhere, 403, "PermissionDenied", "project")
     cases = [
         ({"reference": "cancer-ref@1"}, {}, "current"),  # neither side given
         (

@@ -27,6 +27,7 @@ __all__ = [
     "check_key",
     "key_fingerprint",
     "payload_digest",
+    "plain_json",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -159,15 +160,15 @@ class StateMismatch:
 
 
 def _shown(value: Any) -> str:
-    return "(nothing)" if value is None else json.dumps(_plain(value), default=str)
+    return "(nothing)" if value is None else json.dumps(plain_json(value), default=str)
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """JSON-like data with NaN as None (SQLite stores NaN as NULL) and tuples as lists."""
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     return value

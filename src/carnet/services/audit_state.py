@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carnet.domain.audit import StateMismatch, _plain, canonical_json
+from carnet.domain.audit import StateMismatch, canonical_json, plain_json
 
 __all__ = ["DeepReport", "Mismatches", "StateMismatch", "same", "shown_key"]
 
@@ -31,7 +31,7 @@ class DeepReport:
 
 def same(a: Any, b: Any) -> bool:
     """Whether two values are the same data (canonical JSON, NaN equal to NULL)."""
-    return a == b or canonical_json(_plain(a)) == canonical_json(_plain(b))
+    return a == b or canonical_json(plain_json(a)) == canonical_json(plain_json(b))
 
 
 def _order(key: Any) -> Any:
@@ -55,7 +55,7 @@ class Mismatches:
 
     def add(self, table: str, key: str, expected: Any, found: Any) -> None:
         """One difference."""
-        self.items.append(StateMismatch(table, key, _plain(expected), _plain(found)))
+        self.items.append(StateMismatch(table, key, plain_json(expected), plain_json(found)))
 
     def compare(
         self,
