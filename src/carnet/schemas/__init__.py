@@ -6,9 +6,10 @@ NaN metric values travel as ``null``.
 
 from carnet.schemas.admin import RoleIn, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut
 from carnet.schemas.audit import AuditEventOut, VerificationOut
-from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Problem, RequestBody
+from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Health, Problem, RequestBody
 from carnet.schemas.datasets import DatasetVersionOut, SchemaFieldOut
 from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
+from carnet.schemas.models import ModelObjectIn, ModelTagsIn
 from carnet.schemas.monitoring import (
     AlertNoteIn,
     AlertOut,
@@ -18,6 +19,13 @@ from carnet.schemas.monitoring import (
     PassOut,
     RollupOut,
     WindowOut,
+)
+from carnet.schemas.operations import (
+    DriftIn,
+    DriftReportOut,
+    MonitorStateOut,
+    PassDetailOut,
+    ResolvedDeploymentOut,
 )
 from carnet.schemas.registry import (
     AliasIn,
@@ -83,21 +91,28 @@ __all__ = [
     "DatasetVersionOut",
     "DeploymentOut",
     "DeploymentRouteOut",
+    "DriftIn",
+    "DriftReportOut",
     "EvaluateIn",
     "EvaluationOut",
     "ExplainIn",
     "GateResultOut",
+    "Health",
     "InputsIn",
     "LabelFileOut",
     "LoggedOut",
     "MetricIn",
     "MetricOut",
     "MetricsBatchIn",
+    "ModelObjectIn",
     "ModelOut",
+    "ModelTagsIn",
     "ModelVersionOut",
     "MonitorOut",
     "MonitorRunIn",
+    "MonitorStateOut",
     "ParamsIn",
+    "PassDetailOut",
     "PassOut",
     "PlotOut",
     "PolicyOut",
@@ -109,6 +124,7 @@ __all__ = [
     "RegisterIn",
     "ReproduceIn",
     "RequestBody",
+    "ResolvedDeploymentOut",
     "RoleIn",
     "RollbackIn",
     "RollupOut",

@@ -62,3 +62,10 @@ class Problem(BaseModel):
     field: str | None = None
     error: str
     instance: str | None = None
+
+
+class Health(BaseModel):
+    """The server answers, and which carnet it runs."""
+
+    status: str
+    version: str

@@ -20,21 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carnet.config import ServerPolicy
 from carnet.errors import InvalidInput
+from carnet.operations import API_PREFIX, OPERATIONS
 from carnet.schemas import PROBLEM_MEDIA_TYPE, Problem
-from carnet.server.api import (
-    admin,
-    audit,
-    datasets,
-    deployments,
-    health,
-    models,
-    monitoring,
-    registry,
-    tracking,
-    training,
-)
+from carnet.server.api import training
 from carnet.server.api.auth import ApiState
 from carnet.server.api.errors import PayloadTooLarge, install_error_handlers
+from carnet.server.api.routes import add_operations
 from carnet.services import Services
 
 __all__ = [
@@ -48,22 +39,12 @@ __all__ = [
     "serve_api_in_thread",
 ]
 
-API_PREFIX = "/api/v1"
 #: largest upload (artifact, dataset file) by default
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024 * 1024
 #: largest JSON request body by default
 DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024
 #: routes whose body is a streamed file: they get ``max_body_bytes``, every other ``max_json_bytes``
-UPLOAD_ROUTES = frozenset(
-    {
-        "upload_artifact",
-        "upload_artifacts",
-        "upload_dataset",
-        "upload_labels",
-        "log_model_object",
-        "detect_drift_files",
-    }
-)
+UPLOAD_ROUTES = frozenset(op.name for op in OPERATIONS if op.upload)
 
 _PROBLEM = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -175,11 +156,7 @@ def create_api_app(
     install_error_handlers(app)
     training.configure(app, slots=training_slots)
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, max_json_bytes=json_limit)
-    app.include_router(health.router)
-    # deployments (with the policy routes) and models before registry: its GET /models/{ref:path}
-    # takes the rest
-    for module in (tracking, datasets, deployments, monitoring, models, registry, training, audit, admin):
-        app.include_router(module.router, prefix=API_PREFIX, responses=_RESPONSES)
+    add_operations(app, _RESPONSES)
     return app
 
 

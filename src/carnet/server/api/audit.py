@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from carnet.errors import ConfigurationError, InvalidInput
 from carnet.schemas import AuditEventOut, VerificationOut
 from carnet.server.api.auth import Caller, caller
 
-__all__ = ["MAX_EVENTS", "router"]
+__all__ = [
+    "MAX_EVENTS",
+    "audit_events",
+    "audit_verify",
+]
 
-router = APIRouter(tags=["audit"])
 
 #: events one request returns at most
 MAX_EVENTS = 10_000
 
 
-@router.get("/audit/events", name="audit_events", response_model=list[AuditEventOut])
 def audit_events(
     subject_type: str | None = Query(None, description="run, dataset, model, project ..."),
     subject_id: str | None = Query(None, description="one subject (with subject_type)"),
@@ -32,7 +34,6 @@ def audit_events(
     return [AuditEventOut.of(e) for e in events]
 
 
-@router.get("/audit/verify", name="audit_verify", response_model=VerificationOut)
 def audit_verify(
     anchors: bool = Query(False, description="also compare with the server's witnesses' signed checkpoints"),
     deep: bool = Query(False, description="also compare the state tables with the fold of the ledger"),

@@ -1,8 +1,9 @@
-"""Who calls, and what they may do: the bearer-token dependency and THE route -> role table.
+"""Who calls, and what they may do: the bearer-token dependency and the route -> role lookup.
 
-Every route of the API names the role it needs in :data:`ROUTE_ROLES` (a test fails when a route
-has no entry). A handler says which project the request touches with ``caller.require(project)``;
-the role comes from the table. Reads need ``viewer`` on the project of the run, dataset or model,
+Every operation of the API names the role it needs in the operation table
+(:data:`carnet.operations.OPERATIONS`; :data:`ROUTE_ROLES` is its route -> role view). A handler
+says which project the request touches with ``caller.require(project)``; the role comes from the
+table. Reads need ``viewer`` on the project of the run, dataset or model,
 writes ``editor``, approvals ``approver``, alias moves, promotions and rollbacks ``admin``. Routes
 without a project (the audit ledger) need the role on every project (``*``). A change that names
 an object of another project (a dataset version, a run) also needs ``viewer`` there:
@@ -25,114 +26,14 @@ from fastapi import Request
 from carnet.config import ServerPolicy, server_policy
 from carnet.domain.auth import Principal
 from carnet.errors import InvalidInput, PermissionDenied, Unauthenticated
+from carnet.operations import OPERATIONS, PUBLIC
 from carnet.services import Services
 
 __all__ = ["PUBLIC", "ROUTE_ROLES", "ApiState", "Caller", "caller"]
 
-#: the pseudo-role of routes anyone may call, without a token
-PUBLIC = "public"
-
-#: THE table: route name -> role the caller needs (on the project the request touches)
-ROUTE_ROLES: dict[str, str] = {
-    # service
-    "healthz": PUBLIC,
-    "openapi": PUBLIC,
-    # tracking
-    "list_projects": "viewer",
-    "create_project": "editor",
-    "create_run": "editor",
-    "search_runs": "viewer",
-    "lineage": "viewer",
-    "get_run": "viewer",
-    "update_run": "editor",
-    "log_params": "editor",
-    "log_metrics": "editor",
-    "metric_history": "viewer",
-    "set_tags": "editor",
-    "delete_tag": "editor",
-    "log_inputs": "editor",
-    "list_inputs": "viewer",
-    "list_artifacts": "viewer",
-    "upload_artifact": "editor",
-    "upload_artifacts": "editor",
-    "download_artifact": "viewer",
-    # datasets
-    "list_datasets": "viewer",
-    "dataset_versions": "viewer",
-    "get_dataset": "viewer",
-    "upload_dataset": "editor",
-    "download_dataset": "viewer",
-    # registry
-    "list_models": "viewer",
-    "model_versions": "viewer",
-    "get_model_version": "viewer",
-    "register_model_version": "editor",
-    "approve_model_version": "approver",
-    "set_model_alias": "admin",
-    "delete_model_alias": "admin",
-    "promote_model": "admin",
-    "rollback_model": "admin",
-    "get_model": "viewer",
-    # model files, tags, promotion history, cards and dossiers
-    "log_model_object": "editor",
-    "download_model_file": "viewer",
-    "export_model_onnx": "viewer",
-    "register_model_onnx": "editor",
-    "set_model_tags": "editor",
-    "delete_model_tag": "editor",
-    "model_promotions": "viewer",
-    "model_card": "viewer",
-    "model_dossier": "viewer",
-    # audit
-    "audit_events": "viewer",
-    "audit_verify": "viewer",
-    # deployments (not per project: the role on every project, '*')
-    "list_deployments": "viewer",
-    "get_deployment": "viewer",
-    "deployment_history": "viewer",
-    "set_deployment": "admin",
-    "delete_deployment": "admin",
-    "resolve_deployment": "viewer",
-    # promotion policies
-    "get_model_policy": "viewer",
-    "set_model_policy": "admin",
-    "get_project_policy": "viewer",
-    "set_project_policy": "admin",
-    # monitoring (the project of the monitored model)
-    "list_monitors": "viewer",
-    "create_monitor": "editor",
-    "get_monitor": "viewer",
-    "run_monitor": "editor",
-    "monitor_windows": "viewer",
-    "monitor_rollup": "viewer",
-    "monitor_window_report": "viewer",
-    "delete_monitor": "editor",
-    "list_alerts": "viewer",
-    "acknowledge_alert": "approver",
-    "resolve_alert": "approver",
-    "upload_labels": "editor",
-    # ad hoc drift (the projects of both dataset versions)
-    "detect_drift": "viewer",
-    "detect_drift_files": "viewer",
-    # training on the server's data (editor where the runs go; viewer on the dataset's project)
-    "train": "editor",
-    "automl": "editor",
-    "evaluate_run": "editor",
-    "explain": "editor",
-    "stress": "viewer",
-    "reproduce_run": "editor",
-    # administration (server admins, '*'; a user may list, create and revoke their own tokens)
-    "list_users": "admin",
-    "create_user": "admin",
-    "disable_user": "admin",
-    "enable_user": "admin",
-    "grant_role": "admin",
-    "revoke_role": "admin",
-    "list_user_tokens": "admin",
-    "list_tokens": "admin",
-    "create_user_token": "admin",
-    "revoke_user_token": "admin",
-}
+#: route name -> role the caller needs (on the project the request touches), from the operation
+#: table; the OpenAPI document is public
+ROUTE_ROLES: dict[str, str] = {"openapi": PUBLIC, **{op.name: op.role for op in OPERATIONS}}
 
 _RUN_CACHE_SIZE = 10_000
 

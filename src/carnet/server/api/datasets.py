@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from carnet.domain import DatasetRef, DatasetVersion
@@ -14,9 +14,14 @@ from carnet.schemas import DatasetVersionOut
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import download_response, receive_to_temp
 
-__all__ = ["router"]
+__all__ = [
+    "dataset_versions",
+    "download_dataset",
+    "get_dataset",
+    "list_datasets",
+    "upload_dataset",
+]
 
-router = APIRouter(tags=["datasets"])
 
 _SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".pq")
 
@@ -36,7 +41,6 @@ def _file_name(v: DatasetVersion) -> str:
     return f"{v.name}-v{v.version}{suffix}"
 
 
-@router.get("/datasets", name="list_datasets", response_model=list[DatasetVersionOut])
 def list_datasets(
     project: str | None = Query(None, description="only datasets of this project"),
     profile: bool = Query(False, description="include each version's column profile"),
@@ -50,7 +54,6 @@ def list_datasets(
     ]
 
 
-@router.get("/datasets/{name}/versions", name="dataset_versions", response_model=list[DatasetVersionOut])
 def dataset_versions(
     name: str,
     profile: bool = Query(False, description="include each version's column profile"),
@@ -64,7 +67,6 @@ def dataset_versions(
     return [DatasetVersionOut.of(v, profile=profile) for v in versions]
 
 
-@router.get("/datasets/{ref}", name="get_dataset", response_model=DatasetVersionOut)
 def get_dataset(ref: str, c: Caller = Depends(caller)) -> DatasetVersionOut:
     """One version (``name@N``; ``name`` alone: the latest) with its schema and column profile."""
     version = c.services.datasets.get(ref)
@@ -72,21 +74,6 @@ def get_dataset(ref: str, c: Caller = Depends(caller)) -> DatasetVersionOut:
     return DatasetVersionOut.of(version)
 
 
-@router.post(
-    "/datasets/{name}",
-    name="upload_dataset",
-    response_model=DatasetVersionOut,
-    responses={201: {"model": DatasetVersionOut, "description": "A new version was stored"}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    },
-)
 async def upload_dataset(
     name: str,
     request: Request,
@@ -143,12 +130,6 @@ def _owner(c: Caller, name: str, project: str) -> str:
         return project
 
 
-@router.get(
-    "/datasets/{ref}/file",
-    name="download_dataset",
-    response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The version's file"}},
-)
 def download_dataset(ref: str, c: Caller = Depends(caller)) -> Response:
     """The file of a version, checked against its digest before any byte is sent."""
     version = c.services.datasets.get(ref)

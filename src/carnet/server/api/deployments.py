@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from carnet.errors import InvalidInput, NotFound
@@ -19,42 +19,33 @@ from carnet.schemas import DeploymentOut, PolicyOut
 from carnet.schemas.operations import ResolvedDeploymentOut
 from carnet.server.api.auth import Caller, caller
 
-__all__ = ["router"]
-
-router = APIRouter()
-
-_POLICY_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "application/yaml": {"schema": {"type": "string"}},
-            "text/plain": {"schema": {"type": "string"}},
-        },
-    }
-}
+__all__ = [
+    "delete_deployment",
+    "deployment_history",
+    "get_deployment",
+    "get_model_policy",
+    "get_project_policy",
+    "list_deployments",
+    "resolve_deployment",
+    "set_deployment",
+    "set_model_policy",
+    "set_project_policy",
+]
 
 
 # -- deployments ------------------------------------------------------------------------------------
-@router.get("/deployments", name="list_deployments", response_model=list[DeploymentOut], tags=["deployments"])
 def list_deployments(c: Caller = Depends(caller)) -> list[DeploymentOut]:
     """The current revision of every deployed endpoint, by name (deleted ones left out)."""
     c.require(None)
     return [DeploymentOut.of(d) for d in c.services.deployments.list()]
 
 
-@router.get(
-    "/deployments/{endpoint}", name="get_deployment", response_model=DeploymentOut, tags=["deployments"]
-)
 def get_deployment(endpoint: str, c: Caller = Depends(caller)) -> DeploymentOut:
     """The current revision of an endpoint (404 when never deployed, or deleted)."""
     c.require(None)
     return DeploymentOut.of(c.services.deployments.get(endpoint))
 
 
-@router.put(
-    "/deployments/{endpoint}", name="set_deployment", response_model=DeploymentOut, tags=["deployments"]
-)
 def set_deployment(
     endpoint: str,
     spec: dict[str, Any] = Body(..., description="the deployment spec: {endpoint, routes, shadows, ...}"),
@@ -75,24 +66,12 @@ def set_deployment(
     return DeploymentOut.of(c.services.deployments.set({**spec, "endpoint": endpoint}))
 
 
-@router.get(
-    "/deployments/{endpoint}/history",
-    name="deployment_history",
-    response_model=list[DeploymentOut],
-    tags=["deployments"],
-)
 def deployment_history(endpoint: str, c: Caller = Depends(caller)) -> list[DeploymentOut]:
     """Every revision of an endpoint, oldest first, deletions included."""
     c.require(None)
     return [DeploymentOut.of(d) for d in c.services.deployments.history(endpoint)]
 
 
-@router.get(
-    "/deployments/{endpoint}/resolved",
-    name="resolve_deployment",
-    response_model=ResolvedDeploymentOut,
-    tags=["deployments"],
-)
 def resolve_deployment(endpoint: str, c: Caller = Depends(caller)) -> ResolvedDeploymentOut:
     """The current revision with every reference resolved to the version it names now (404 naming
     the entry, e.g. ``shadows[0]``, when one no longer resolves)."""
@@ -100,9 +79,6 @@ def resolve_deployment(endpoint: str, c: Caller = Depends(caller)) -> ResolvedDe
     return ResolvedDeploymentOut.of(c.services.deployments.resolve(endpoint))
 
 
-@router.delete(
-    "/deployments/{endpoint}", name="delete_deployment", response_model=DeploymentOut, tags=["deployments"]
-)
 def delete_deployment(
     endpoint: str, reason: str = Query("", description="why (recorded)"), c: Caller = Depends(caller)
 ) -> DeploymentOut:
@@ -155,20 +131,12 @@ def _policy_out(subject: str, name: str, policy: Any) -> PolicyOut:
     return PolicyOut(subject=subject, name=name, policy=policy_to_dict(policy))
 
 
-@router.get("/models/{name}/policy", name="get_model_policy", response_model=PolicyOut, tags=["policies"])
 def get_model_policy(name: str, c: Caller = Depends(caller)) -> PolicyOut:
     """The policy in force for a model: its own, else its project's default (404 when neither)."""
     _model_project(c, name)
     return _policy_out("model", name, c.services.promotion.policy_for(name))
 
 
-@router.put(
-    "/models/{name}/policy",
-    name="set_model_policy",
-    response_model=PolicyOut,
-    tags=["policies"],
-    openapi_extra=_POLICY_BODY,
-)
 async def set_model_policy(name: str, request: Request, c: Caller = Depends(caller)) -> PolicyOut:
     """Validate and store a model's own policy (YAML text, or a JSON object); audited."""
     await run_in_threadpool(_model_project, c, name)
@@ -178,22 +146,12 @@ async def set_model_policy(name: str, request: Request, c: Caller = Depends(call
     return _policy_out("model", name, policy)
 
 
-@router.get(
-    "/projects/{project}/policy", name="get_project_policy", response_model=PolicyOut, tags=["policies"]
-)
 def get_project_policy(project: str, c: Caller = Depends(caller)) -> PolicyOut:
     """A project's default policy (404 when it has none)."""
     c.require(project)
     return _policy_out("project", project, c.services.promotion.project_policy(project))
 
 
-@router.put(
-    "/projects/{project}/policy",
-    name="set_project_policy",
-    response_model=PolicyOut,
-    tags=["policies"],
-    openapi_extra=_POLICY_BODY,
-)
 async def set_project_policy(project: str, request: Request, c: Caller = Depends(caller)) -> PolicyOut:
     """Validate and store a project's default policy (YAML text, or a JSON object); audited."""
     await run_in_threadpool(c.require, project)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
@@ -27,13 +27,17 @@ from carnet.schemas.models import ModelObjectIn, ModelTagsIn
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import download_response
 
-__all__ = ["router"]
-
-router = APIRouter(tags=["registry"])
-
-_BINARY: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes"}
-}
+__all__ = [
+    "delete_model_tag",
+    "download_model_file",
+    "export_model_onnx",
+    "log_model_object",
+    "model_card",
+    "model_dossier",
+    "model_promotions",
+    "register_model_onnx",
+    "set_model_tags",
+]
 
 
 def _require_model(c: Caller, name: str) -> str:
@@ -64,9 +68,6 @@ def _store_upload(c: Caller, upload: Any) -> str:
     return c.services.registry.store_model_file(upload)
 
 
-@router.post(
-    "/models/{name}/objects", name="log_model_object", status_code=201, response_model=ModelVersionOut
-)
 async def log_model_object(
     name: str,
     meta: str = Form(..., description="ModelObjectIn as JSON: flavor, signature, input example, ..."),
@@ -114,12 +115,6 @@ def _project_for(c: Caller, name: str, wanted: str) -> str:
         return wanted
 
 
-@router.get(
-    "/models/{name}/versions/{version}/file",
-    name="download_model_file",
-    response_class=Response,
-    responses=_BINARY,
-)
 def download_model_file(name: str, version: str, c: Caller = Depends(caller)) -> Response:
     """The stored model file of a version, checked against its digest before any byte is sent.
 
@@ -131,12 +126,6 @@ def download_model_file(name: str, version: str, c: Caller = Depends(caller)) ->
     return download_response(store, mv.artifact_digest, store.size(mv.artifact_digest), mv.file_name)
 
 
-@router.get(
-    "/models/{name}/versions/{version}/onnx",
-    name="export_model_onnx",
-    response_class=Response,
-    responses=_BINARY,
-)
 def export_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> Response:
     """The ONNX form of a scikit-learn version (422 naming the step ONNX cannot express)."""
     mv = _version(c, name, version)
@@ -145,12 +134,6 @@ def export_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> R
     return Response(data, media_type="application/octet-stream", headers=headers)
 
 
-@router.post(
-    "/models/{name}/versions/{version}/onnx",
-    name="register_model_onnx",
-    status_code=201,
-    response_model=ModelVersionOut,
-)
 def register_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> ModelVersionOut:
     """Register the ONNX form of a version as the model's next version (flavor ``onnx``)."""
     mv = _version(c, name, version)
@@ -159,7 +142,6 @@ def register_model_onnx(name: str, version: str, c: Caller = Depends(caller)) ->
     return ModelVersionOut.of(registered)
 
 
-@router.put("/models/{name}/tags", name="set_model_tags", status_code=204, response_class=Response)
 def set_model_tags(name: str, body: ModelTagsIn, c: Caller = Depends(caller)) -> Response:
     """Set tags on a registered model, or on one version (``version``); audited."""
     _require_model(c, name)
@@ -167,9 +149,6 @@ def set_model_tags(name: str, body: ModelTagsIn, c: Caller = Depends(caller)) ->
     return Response(status_code=204)
 
 
-@router.delete(
-    "/models/{name}/tags/{key:path}", name="delete_model_tag", status_code=204, response_class=Response
-)
 def delete_model_tag(
     name: str,
     key: str,
@@ -182,7 +161,6 @@ def delete_model_tag(
     return Response(status_code=204)
 
 
-@router.get("/models/{name}/promotions", name="model_promotions", response_model=list[PromotionOut])
 def model_promotions(
     name: str,
     version: int | None = Query(None, description="only this version's promotions"),
@@ -193,17 +171,6 @@ def model_promotions(
     return [PromotionOut.of(p) for p in c.services.promotion.promotions(name, version)]
 
 
-@router.get(
-    "/models/{name}/versions/{version}/card",
-    name="model_card",
-    response_class=Response,
-    responses={
-        200: {
-            "content": {"text/markdown": {}, "text/html": {}, "application/json": {}},
-            "description": "The card as Markdown, self-contained HTML, or its data as JSON",
-        }
-    },
-)
 def model_card(
     name: str,
     version: str,
@@ -221,12 +188,6 @@ def model_card(
     return PlainTextResponse(text, media_type="text/markdown")
 
 
-@router.get(
-    "/models/{name}/versions/{version}/dossier",
-    name="model_dossier",
-    response_class=Response,
-    responses={200: {"content": {"application/zip": {}}, "description": "The dossier zip"}},
-)
 def model_dossier(name: str, version: str, c: Caller = Depends(caller)) -> Response:
     """The auditor's dossier of a version: a zip with the card, lineage, gate results, reports and
     the audit events with their hash-chain verification (``manifest.json`` lists every file)."""

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path as FilePath
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import Body, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from carnet.domain import Monitor
@@ -37,9 +37,23 @@ from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import receive_to_temp
 from carnet.services.monitoring import shown_spec
 
-__all__ = ["router"]
+__all__ = [
+    "acknowledge_alert",
+    "create_monitor",
+    "delete_monitor",
+    "detect_drift",
+    "detect_drift_files",
+    "get_monitor",
+    "list_alerts",
+    "list_monitors",
+    "monitor_rollup",
+    "monitor_window_report",
+    "monitor_windows",
+    "resolve_alert",
+    "run_monitor",
+    "upload_labels",
+]
 
-router = APIRouter(tags=["monitoring"])
 
 #: the largest id or count a query accepts (the database's integers are 64-bit)
 _MAX_INT = 2**63 - 1
@@ -66,7 +80,6 @@ def _monitor(c: Caller, name: str) -> Monitor:
     return monitor
 
 
-@router.get("/monitors", name="list_monitors", response_model=list[MonitorStateOut])
 def list_monitors(c: Caller = Depends(caller)) -> list[MonitorStateOut]:
     """The monitors the caller may read, by name."""
     return [
@@ -76,7 +89,6 @@ def list_monitors(c: Caller = Depends(caller)) -> list[MonitorStateOut]:
     ]
 
 
-@router.post("/monitors", name="create_monitor", status_code=201, response_model=MonitorStateOut)
 def create_monitor(
     spec: dict[str, Any] = Body(..., description="the monitor spec: {name, model, reference, window, ...}"),
     c: Caller = Depends(caller),
@@ -102,14 +114,12 @@ def create_monitor(
     return MonitorStateOut.with_state(created, shown_spec(created))
 
 
-@router.get("/monitors/{name}", name="get_monitor", response_model=MonitorStateOut)
 def get_monitor(name: str, c: Caller = Depends(caller)) -> MonitorStateOut:
     """One monitor, its notifier secrets redacted."""
     monitor = _monitor(c, name)
     return MonitorStateOut.with_state(monitor, shown_spec(monitor))
 
 
-@router.post("/monitors/{name}/run", name="run_monitor", response_model=PassDetailOut)
 def run_monitor(name: str, body: MonitorRunIn | None = None, c: Caller = Depends(caller)) -> PassDetailOut:
     """One pass over the prediction-log rows logged since the last one; ``flush`` closes the
     unfinished window too. Alert actions run after the pass is stored."""
@@ -118,7 +128,6 @@ def run_monitor(name: str, body: MonitorRunIn | None = None, c: Caller = Depends
     return PassDetailOut.of_pass(c.services.monitoring.run(name, flush=flush))
 
 
-@router.get("/monitors/{name}/windows", name="monitor_windows", response_model=list[WindowOut])
 def monitor_windows(
     name: str,
     last: int | None = Query(None, ge=1, le=_MAX_INT, description="only the last N windows"),
@@ -129,9 +138,6 @@ def monitor_windows(
     return [WindowOut.of(w) for w in c.services.monitoring.windows(name, last=last)]
 
 
-@router.get(
-    "/monitors/{name}/windows/{seq}/report", name="monitor_window_report", response_model=dict[str, Any]
-)
 def monitor_window_report(
     name: str,
     seq: int = Path(..., ge=1, le=_MAX_INT, description="the window's number"),
@@ -142,7 +148,6 @@ def monitor_window_report(
     return c.services.monitoring.window_report(c.services.monitoring.window(name, seq))
 
 
-@router.get("/monitors/{name}/rollup", name="monitor_rollup", response_model=list[RollupOut])
 def monitor_rollup(
     name: str,
     period: str = Query("1d", description="a duration such as 1d or 6h"),
@@ -154,7 +159,6 @@ def monitor_rollup(
     return [RollupOut.of(r) for r in c.services.monitoring.rollup(name, period, last=last)]
 
 
-@router.delete("/monitors/{name}", name="delete_monitor", status_code=204, response_class=Response)
 def delete_monitor(name: str, c: Caller = Depends(caller)) -> Response:
     """Delete a monitor (audited); its windows and alerts stay on record."""
     _monitor(c, name)
@@ -175,7 +179,6 @@ def _alert_monitor(c: Caller, alert_id: int) -> Monitor | None:
     return monitor
 
 
-@router.get("/alerts", name="list_alerts", response_model=list[AlertOut])
 def list_alerts(
     monitor: str | None = Query(None, description="only this monitor's alerts"),
     status: list[str] | None = Query(None, description="open, acknowledged or resolved (repeatable)"),
@@ -190,7 +193,6 @@ def list_alerts(
     return [AlertOut.of(a) for a in alerts if c.can(projects.get(a.monitor))]
 
 
-@router.post("/alerts/{alert_id}/acknowledge", name="acknowledge_alert", response_model=AlertOut)
 def acknowledge_alert(
     alert_id: int = _ALERT_ID, body: AlertNoteIn | None = None, c: Caller = Depends(caller)
 ) -> AlertOut:
@@ -200,7 +202,6 @@ def acknowledge_alert(
     return AlertOut.of(c.services.alerts.acknowledge(alert_id, comment, monitor))
 
 
-@router.post("/alerts/{alert_id}/resolve", name="resolve_alert", response_model=AlertOut)
 def resolve_alert(
     alert_id: int = _ALERT_ID, body: AlertNoteIn | None = None, c: Caller = Depends(caller)
 ) -> AlertOut:
@@ -211,7 +212,6 @@ def resolve_alert(
 
 
 # -- ad hoc drift -----------------------------------------------------------------------------------
-@router.post("/drift", name="detect_drift", response_model=DriftReportOut, tags=["drift"])
 def detect_drift(body: DriftIn, c: Caller = Depends(caller)) -> DriftReportOut:
     """Compare two dataset versions now: per-column drift and the dataset verdict. The reference is
     read through its stored profile (built once); neither side is ever read as a server file."""
@@ -223,7 +223,6 @@ def detect_drift(body: DriftIn, c: Caller = Depends(caller)) -> DriftReportOut:
     return DriftReportOut.of(report)
 
 
-@router.post("/drift/files", name="detect_drift_files", response_model=DriftReportOut, tags=["drift"])
 async def detect_drift_files(
     reference: str | None = Form(None, description="the reference dataset version (or send reference_file)"),
     current: str | None = Form(None, description="the current dataset version (or send current_file)"),
@@ -295,21 +294,6 @@ def _suffix(filename: str | None, fmt: str | None) -> str:
     return known or (f".{fmt}" if fmt else "")
 
 
-@router.post(
-    "/labels",
-    name="upload_labels",
-    status_code=201,
-    response_model=LabelFileOut,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    },
-)
 async def upload_labels(
     request: Request,
     id_column: str = Query("request_id", description="the column of the prediction's request id"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from carnet.domain import ModelRef
 from carnet.errors import NotFound
@@ -20,9 +20,18 @@ from carnet.schemas import (
 )
 from carnet.server.api.auth import Caller, caller
 
-__all__ = ["router"]
-
-router = APIRouter(tags=["registry"])
+__all__ = [
+    "approve_model_version",
+    "delete_model_alias",
+    "get_model",
+    "get_model_version",
+    "list_models",
+    "model_versions",
+    "promote_model",
+    "register_model_version",
+    "rollback_model",
+    "set_model_alias",
+]
 
 
 def _require_model(c: Caller, name: str) -> str:
@@ -32,7 +41,6 @@ def _require_model(c: Caller, name: str) -> str:
     return project
 
 
-@router.get("/models", name="list_models", response_model=list[ModelOut])
 def list_models(
     project: str | None = Query(None, description="only models of this project"), c: Caller = Depends(caller)
 ) -> list[ModelOut]:
@@ -40,14 +48,12 @@ def list_models(
     return [ModelOut.of(m) for m in c.services.registry.list_models(project) if c.can(m.project)]
 
 
-@router.get("/models/{name}/versions", name="model_versions", response_model=list[ModelVersionOut])
 def model_versions(name: str, c: Caller = Depends(caller)) -> list[ModelVersionOut]:
     """Every version of a model, oldest first."""
     _require_model(c, name)
     return [ModelVersionOut.of(v) for v in c.services.registry.versions(name)]
 
 
-@router.get("/models/{name}/versions/{version}", name="get_model_version", response_model=ModelVersionOut)
 def get_model_version(name: str, version: str, c: Caller = Depends(caller)) -> ModelVersionOut:
     """One version by number, or ``latest``."""
     _require_model(c, name)
@@ -55,9 +61,6 @@ def get_model_version(name: str, version: str, c: Caller = Depends(caller)) -> M
     return ModelVersionOut.of(c.services.registry.resolve(ref))
 
 
-@router.post(
-    "/models/{name}/versions", name="register_model_version", status_code=201, response_model=ModelVersionOut
-)
 def register_model_version(name: str, body: RegisterIn, c: Caller = Depends(caller)) -> ModelVersionOut:
     """Register the model a training run stored as the next version of ``name`` (created when new)."""
     run_project = c.state.run_project(body.run_id) if c.principal is not None else None
@@ -74,12 +77,6 @@ def register_model_version(name: str, body: RegisterIn, c: Caller = Depends(call
     return ModelVersionOut.of(version)
 
 
-@router.post(
-    "/models/{name}/versions/{version}/approvals",
-    name="approve_model_version",
-    status_code=201,
-    response_model=ApprovalOut,
-)
 def approve_model_version(
     name: str, version: int, body: ApprovalIn, c: Caller = Depends(caller)
 ) -> ApprovalOut:
@@ -88,7 +85,6 @@ def approve_model_version(
     return ApprovalOut.of(c.services.registry.approve(name, version, body.alias, body.comment))
 
 
-@router.put("/models/{name}/aliases/{alias}", name="set_model_alias", response_model=AliasOut)
 def set_model_alias(name: str, alias: str, body: AliasIn, c: Caller = Depends(caller)) -> AliasOut:
     """Point an alias at a version, without gates (audited with the reason)."""
     _require_model(c, name)
@@ -96,7 +92,6 @@ def set_model_alias(name: str, alias: str, body: AliasIn, c: Caller = Depends(ca
     return AliasOut(name=name, alias=alias, version=body.version, previous=previous)
 
 
-@router.delete("/models/{name}/aliases/{alias}", name="delete_model_alias", response_model=AliasOut)
 def delete_model_alias(
     name: str, alias: str, reason: str = Query("", description="why (recorded)"), c: Caller = Depends(caller)
 ) -> AliasOut:
@@ -106,7 +101,6 @@ def delete_model_alias(
     return AliasOut(name=name, alias=alias, version=None, previous=previous)
 
 
-@router.post("/models/{name}/promote", name="promote_model", response_model=PromotionOut)
 def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> PromotionOut:
     """Run the policy's gates on a version; move the alias when all pass.
 
@@ -122,14 +116,12 @@ def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> Pr
     return PromotionOut.of(promotion)
 
 
-@router.post("/models/{name}/rollback", name="rollback_model", response_model=PromotionOut)
 def rollback_model(name: str, body: RollbackIn, c: Caller = Depends(caller)) -> PromotionOut:
     """Move an alias back to the version that held it before (audited with the reason)."""
     _require_model(c, name)
     return PromotionOut.of(c.services.promotion.rollback(name, body.alias, reason=body.reason))
 
 
-@router.get("/models/{ref:path}", name="get_model", response_model=ModelOut | ModelVersionOut)
 def get_model(ref: str, c: Caller = Depends(caller)) -> ModelOut | ModelVersionOut:
     """``NAME``: the registered model. ``NAME@alias`` or ``NAME/3``: the version it names."""
     if "@" not in ref and "/" not in ref:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from carnet.domain import Metric, RunStatus
@@ -35,9 +35,26 @@ from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import check_artifact_path, download_response, receive_to_temp
 from carnet.services import TrackingService
 
-__all__ = ["router"]
-
-router = APIRouter(tags=["tracking"])
+__all__ = [
+    "create_project",
+    "create_run",
+    "delete_tag",
+    "download_artifact",
+    "get_run",
+    "lineage",
+    "list_artifacts",
+    "list_inputs",
+    "list_projects",
+    "log_inputs",
+    "log_metrics",
+    "log_params",
+    "metric_history",
+    "search_runs",
+    "set_tags",
+    "update_run",
+    "upload_artifact",
+    "upload_artifacts",
+]
 
 
 def _metrics(tracking: TrackingService, items: Sequence[MetricIn]) -> list[Metric]:
@@ -54,13 +71,11 @@ def _metrics(tracking: TrackingService, items: Sequence[MetricIn]) -> list[Metri
 
 
 # -- projects ---------------------------------------------------------------------------------------
-@router.get("/projects", name="list_projects", response_model=list[ProjectOut])
 def list_projects(c: Caller = Depends(caller)) -> list[ProjectOut]:
     """Projects the caller may read, with their run counts."""
     return [ProjectOut.of(p, n) for p, n in c.services.tracking.list_projects() if c.can(p.name)]
 
 
-@router.post("/projects", name="create_project", status_code=201, response_model=ProjectOut)
 def create_project(body: ProjectIn, c: Caller = Depends(caller)) -> ProjectOut:
     """Create a project (409 when the name is taken)."""
     c.require(body.name)
@@ -68,7 +83,6 @@ def create_project(body: ProjectIn, c: Caller = Depends(caller)) -> ProjectOut:
 
 
 # -- runs -------------------------------------------------------------------------------------------
-@router.post("/runs", name="create_run", status_code=201, response_model=RunOut)
 def create_run(body: RunCreate, c: Caller = Depends(caller)) -> RunOut:
     """Start a run; its project is created when missing."""
     c.require(body.project)
@@ -84,7 +98,6 @@ def create_run(body: RunCreate, c: Caller = Depends(caller)) -> RunOut:
     return RunOut.of(run)
 
 
-@router.post("/runs/search", name="search_runs", response_model=RunPageOut)
 def search_runs(body: RunSearch, c: Caller = Depends(caller)) -> RunPageOut:
     """Runs matching a filter (``metrics.auc > 0.9 and params.model = 'lgbm'``), ordered, one page."""
     projects = body.projects
@@ -99,7 +112,6 @@ def search_runs(body: RunSearch, c: Caller = Depends(caller)) -> RunPageOut:
     return RunPageOut.of(page)
 
 
-@router.get("/runs/{run_id}", name="get_run", response_model=RunOut)
 def get_run(run_id: str, c: Caller = Depends(caller)) -> RunOut:
     """A run (by id, or a unique prefix of 4+ characters) with params, tags and latest metrics."""
     run_id = c.services.tracking.resolve_run_id(run_id)
@@ -107,7 +119,6 @@ def get_run(run_id: str, c: Caller = Depends(caller)) -> RunOut:
     return RunOut.of(c.services.tracking.get_run(run_id))
 
 
-@router.patch("/runs/{run_id}", name="update_run", response_model=RunOut)
 def update_run(run_id: str, body: RunPatch, c: Caller = Depends(caller)) -> RunOut:
     """End a run (``status``, with its last metric values and params), or delete/restore it."""
     c.require_run(run_id)
@@ -133,7 +144,6 @@ def update_run(run_id: str, body: RunPatch, c: Caller = Depends(caller)) -> RunO
     return RunOut.of(tracking.get_run(run_id))
 
 
-@router.post("/runs/{run_id}/params", name="log_params", response_model=LoggedOut)
 def log_params(run_id: str, body: ParamsIn, c: Caller = Depends(caller)) -> LoggedOut:
     """Record params (immutable: another value for a logged key is 409)."""
     c.require_run(run_id)
@@ -141,7 +151,6 @@ def log_params(run_id: str, body: ParamsIn, c: Caller = Depends(caller)) -> Logg
     return LoggedOut(logged=len(body.params))
 
 
-@router.post("/runs/{run_id}/metrics", name="log_metrics", response_model=LoggedOut)
 def log_metrics(run_id: str, body: MetricsBatchIn, c: Caller = Depends(caller)) -> LoggedOut:
     """Write a batch of metric values (and params) in one transaction and one audit event."""
     c.require_run(run_id)
@@ -152,14 +161,12 @@ def log_metrics(run_id: str, body: MetricsBatchIn, c: Caller = Depends(caller)) 
     return LoggedOut(logged=count)
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}", name="metric_history", response_model=list[MetricOut])
 def metric_history(run_id: str, key: str, c: Caller = Depends(caller)) -> list[MetricOut]:
     """Every value of one metric of a run (NaN as null)."""
     c.require_run(run_id)
     return [MetricOut.of(m) for m in c.services.tracking.metric_history(run_id, key)]
 
 
-@router.post("/runs/{run_id}/tags", name="set_tags", response_model=LoggedOut)
 def set_tags(run_id: str, body: TagsIn, c: Caller = Depends(caller)) -> LoggedOut:
     """Set tags (allowed after the run ended)."""
     c.require_run(run_id)
@@ -167,7 +174,6 @@ def set_tags(run_id: str, body: TagsIn, c: Caller = Depends(caller)) -> LoggedOu
     return LoggedOut(logged=len(body.tags))
 
 
-@router.delete("/runs/{run_id}/tags/{key:path}", name="delete_tag", status_code=204)
 def delete_tag(run_id: str, key: str, c: Caller = Depends(caller)) -> Response:
     """Remove one tag."""
     c.require_run(run_id)
@@ -175,7 +181,6 @@ def delete_tag(run_id: str, key: str, c: Caller = Depends(caller)) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/runs/{run_id}/inputs", name="log_inputs", response_model=list[RunInputOut])
 def log_inputs(run_id: str, body: InputsIn, c: Caller = Depends(caller)) -> list[RunInputOut]:
     """Record dataset versions the run read (``name@N``; ``name``: the latest)."""
     c.require_run(run_id)
@@ -183,7 +188,6 @@ def log_inputs(run_id: str, body: InputsIn, c: Caller = Depends(caller)) -> list
     return [RunInputOut.of(i) for i in c.services.tracking.log_inputs(run_id, body.datasets, body.context)]
 
 
-@router.get("/runs/{run_id}/inputs", name="list_inputs", response_model=list[RunInputOut])
 def list_inputs(run_id: str, c: Caller = Depends(caller)) -> list[RunInputOut]:
     """Dataset versions the run read."""
     c.require_run(run_id)
@@ -191,7 +195,6 @@ def list_inputs(run_id: str, c: Caller = Depends(caller)) -> list[RunInputOut]:
 
 
 # -- lineage ----------------------------------------------------------------------------------------
-@router.get("/lineage", name="lineage")
 def lineage(
     ref: str = Query(..., description="a dataset version, run id, model version, endpoint or monitor"),
     depth: int = Query(6, ge=1, le=20, description="steps to follow upstream and downstream"),
@@ -208,7 +211,6 @@ def lineage(
 
 
 # -- artifacts --------------------------------------------------------------------------------------
-@router.get("/runs/{run_id}/artifacts", name="list_artifacts", response_model=list[ArtifactOut])
 def list_artifacts(
     run_id: str,
     prefix: str | None = Query(None, description="only paths under this folder"),
@@ -223,18 +225,6 @@ def list_artifacts(
     return [ArtifactOut.of(a) for a in arts]
 
 
-@router.put(
-    "/runs/{run_id}/artifacts/{path:path}",
-    name="upload_artifact",
-    status_code=201,
-    response_model=ArtifactOut,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
-)
 async def upload_artifact(
     run_id: str, path: str, request: Request, c: Caller = Depends(caller)
 ) -> ArtifactOut:
@@ -256,9 +246,6 @@ async def upload_artifact(
     return ArtifactOut.of(items[0])
 
 
-@router.post(
-    "/runs/{run_id}/artifacts", name="upload_artifacts", status_code=201, response_model=list[ArtifactOut]
-)
 async def upload_artifacts(
     run_id: str,
     paths: str = Form(..., description="JSON list: the artifact path of each file part, in order"),
@@ -282,12 +269,6 @@ async def upload_artifacts(
     return [ArtifactOut.of(a) for a in recorded]
 
 
-@router.get(
-    "/runs/{run_id}/artifacts/{path:path}",
-    name="download_artifact",
-    response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The artifact's bytes"}},
-)
 def download_artifact(run_id: str, path: str, c: Caller = Depends(caller)) -> Response:
     """The bytes of one artifact, checked against their digest before any is sent."""
     clean = check_artifact_path(path)

@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from carnet.errors import Conflict, InvalidInput, NotFound
@@ -45,24 +45,23 @@ from carnet.schemas import (
 )
 from carnet.server.api.auth import Caller, caller
 
-__all__ = ["DEFAULT_HEARTBEAT", "TrainingSlots", "configure", "router"]
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "TrainingSlots",
+    "automl",
+    "configure",
+    "evaluate_run",
+    "explain",
+    "reproduce_run",
+    "stress",
+    "train",
+]
 
-router = APIRouter(tags=["training"])
 
 #: seconds without news after which a stream sends a heartbeat line
 DEFAULT_HEARTBEAT = 10.0
 
 Work = Callable[[Callable[[str, int, int], None]], TrainingEventOut]
-
-
-def _stream_doc() -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI description of a training stream (a fresh copy per route)."""
-    return {
-        200: {
-            "description": "The training's events, one JSON object per line, ending with `result` or `error`",
-            "content": {NDJSON_MEDIA_TYPE: {"schema": TrainingEventOut.model_json_schema()}},
-        }
-    }
 
 
 class TrainingSlots:
@@ -243,7 +242,6 @@ async def _events(request: Request, slots: TrainingSlots, work: Work) -> AsyncIt
 
 
 # -- routes ----------------------------------------------------------------------------------------
-@router.post("/train", name="train", response_class=StreamingResponse, responses=_stream_doc())
 def train(body: TrainIn, request: Request, c: Caller = Depends(caller)) -> StreamingResponse:
     """Train from a spec on a dataset version of the server: one tracked run, or a search (a parent
     run, one child per trial, the best refitted) when the spec has a ``search`` section."""
@@ -259,7 +257,6 @@ def train(body: TrainIn, request: Request, c: Caller = Depends(caller)) -> Strea
     return _stream(request, work)
 
 
-@router.post("/automl", name="automl", response_class=StreamingResponse, responses=_stream_doc())
 def automl(body: AutoMLIn, request: Request, c: Caller = Depends(caller)) -> StreamingResponse:
     """Try model families and preprocessing within a time budget; the best is refitted and stored."""
     c.require(body.project)
@@ -285,9 +282,6 @@ def automl(body: AutoMLIn, request: Request, c: Caller = Depends(caller)) -> Str
     return _stream(request, work)
 
 
-@router.post(
-    "/runs/{run_id}/evaluate", name="evaluate_run", response_class=StreamingResponse, responses=_stream_doc()
-)
 def evaluate_run(
     run_id: str, body: EvaluateIn, request: Request, c: Caller = Depends(caller)
 ) -> StreamingResponse:
@@ -304,7 +298,6 @@ def evaluate_run(
     return _stream(request, work)
 
 
-@router.post("/explain", name="explain")
 def explain(body: ExplainIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     """Explain a version's (or a run's) predictions on rows of a dataset version: per-row attributions,
     a global summary, and a run in the model's project holding the report (editor there)."""
@@ -315,7 +308,6 @@ def explain(body: ExplainIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     return services.explain.explain(body.ref, ref, rows=body.rows, method=body.method, seed=body.seed)
 
 
-@router.post("/stress", name="stress")
 def stress(body: StressIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     """Stress scenarios of a model version on a dataset version: the metric without and under each
     perturbation, judged against its limit; changes nothing (viewer on both projects)."""
@@ -340,12 +332,6 @@ def _explain_project(c: Caller, ref: str) -> str:
         return c.services.tracking.get_run(c.services.tracking.resolve_run_id(ref)).project
 
 
-@router.post(
-    "/runs/{run_id}/reproduce",
-    name="reproduce_run",
-    response_class=StreamingResponse,
-    responses=_stream_doc(),
-)
 def reproduce_run(
     run_id: str, body: ReproduceIn, request: Request, c: Caller = Depends(caller)
 ) -> StreamingResponse:
