@@ -74,7 +74,7 @@ class Operation:
         """Whether the body is a streamed file."""
         return self.body in _UPLOADS
 
-    def url(self, **params: object) -> str:
+    def url(self, /, **params: object) -> str:
         """The path with ``params`` filled in, percent-encoded (``{x:path}`` keeps its slashes).
 
         Raises:
@@ -332,7 +332,7 @@ def operation(name: str) -> Operation:
     return _BY_NAME[name]
 
 
-def call(name: str, **params: object) -> Call:
+def call(name: str, /, **params: object) -> Call:
     """The request for operation ``name`` with its path ``params`` filled in."""
     op = _BY_NAME[name]
     return Call(op.method, op.url(**params))

@@ -17,12 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from carnet.client.api import ClientAPI
 from carnet.client.remote_admin import RemoteAdmin
 from carnet.client.remote_http import API_PREFIX, is_server_uri
-from carnet.client.remote_http import seg as _seg
 from carnet.client.remote_http import text_values as _text
 from carnet.client.remote_ops import RemoteOps
 from carnet.client.remote_registry import RemoteRegistry
@@ -56,6 +54,7 @@ from carnet.domain.validation import artifact_path as clean_artifact_path
 from carnet.domain.validation import make_metric
 from carnet.domain.verification import Verification
 from carnet.errors import ArtifactCorrupted, Conflict, InvalidInput, NotFound
+from carnet.operations import call
 
 __all__ = ["API_PREFIX", "RemoteClient", "is_server_uri"]
 
@@ -91,11 +90,11 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
     # -- projects and runs ---------------------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
         return project_from_dict(
-            self._json("POST", "/projects", json={"name": name, "description": description})
+            self._json(call("create_project"), json={"name": name, "description": description})
         )
 
     def list_projects(self) -> list[tuple[Project, int]]:
-        return [(project_from_dict(p), int(p.get("runs") or 0)) for p in self._json("GET", "/projects")]
+        return [(project_from_dict(p), int(p.get("runs") or 0)) for p in self._json(call("list_projects"))]
 
     def create_run(
         self,
@@ -116,10 +115,10 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
             # stored as JSON text with str() for what JSON lacks, as a local workspace does
             "environment": json.loads(json.dumps(environment or {}, default=str)),
         }
-        return run_from_dict(self._json("POST", "/runs", json=body))
+        return run_from_dict(self._json(call("create_run"), json=body))
 
     def get_run(self, run_id: str) -> Run:
-        run = run_from_dict(self._json("GET", f"/runs/{_seg(run_id)}"))
+        run = run_from_dict(self._json(call("get_run", run_id=run_id)))
         if run.id != run_id:  # the route also resolves id prefixes: that is resolve_run_id's job
             raise NotFound(f"no run with id {run_id!r}; list runs with: carnet runs list", field="run_id")
         return run
@@ -128,28 +127,28 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
     ) -> Run:
         body = {"status": RunStatus(status).value, "error": error}
-        return run_from_dict(self._json("PATCH", f"/runs/{_seg(run_id)}", json=body))
+        return run_from_dict(self._json(call("update_run", run_id=run_id), json=body))
 
     def delete_run(self, run_id: str) -> None:
-        self._send("PATCH", f"/runs/{_seg(run_id)}", json={"deleted": True})
+        self._send(call("update_run", run_id=run_id), json={"deleted": True})
 
     def restore_run(self, run_id: str) -> None:
-        self._send("PATCH", f"/runs/{_seg(run_id)}", json={"deleted": False})
+        self._send(call("update_run", run_id=run_id), json={"deleted": False})
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         self.log_params(run_id, {key: value})
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        self._send("POST", f"/runs/{_seg(run_id)}/params", json={"params": _text(params)})
+        self._send(call("log_params", run_id=run_id), json={"params": _text(params)})
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        self._send("POST", f"/runs/{_seg(run_id)}/tags", json={"tags": _text(tags)})
+        self._send(call("set_tags", run_id=run_id), json={"tags": _text(tags)})
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self._send("DELETE", f"/runs/{_seg(run_id)}/tags/{quote(key, safe='/')}")
+        self._send(call("delete_tag", run_id=run_id, key=key))
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
@@ -186,7 +185,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
             chunk = items[start : start + MAX_METRICS_PER_BATCH]
             body = {"metrics": [_metric_json(m) for m in chunk], "params": extra, "allow_ended": allow_ended}
-            logged += int(self._json("POST", f"/runs/{_seg(run_id)}/metrics", json=body)["logged"])
+            logged += int(self._json(call("log_metrics", run_id=run_id), json=body)["logged"])
             extra = {}
         return logged
 
@@ -209,12 +208,12 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
             "metrics": [_metric_json(m) for m in items],
             "params": dict(params or {}),
         }
-        self._json("PATCH", f"/runs/{_seg(run_id)}", json=body)
+        self._json(call("update_run", run_id=run_id), json=body)
 
     def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
-        url = f"/runs/{_seg(run_id)}/artifacts/{quote(clean_artifact_path(artifact_path), safe='/')}"
+        at = call("upload_artifact", run_id=run_id, path=clean_artifact_path(artifact_path))
         headers = {"Content-Type": "application/octet-stream"}
-        return artifact_from_dict(self._json("PUT", url, content=data, headers=headers))
+        return artifact_from_dict(self._json(at, content=data, headers=headers))
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
         # checked here as the local client checks them: the server's schema would coerce "3" to 3
@@ -223,11 +222,11 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
             chunk = items[start : start + MAX_METRICS_PER_BATCH]
             body = {"metrics": [_metric_json(m) for m in chunk]}
-            logged += int(self._json("POST", f"/runs/{_seg(run_id)}/metrics", json=body)["logged"])
+            logged += int(self._json(call("log_metrics", run_id=run_id), json=body)["logged"])
         return logged
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        rows = self._json("GET", f"/runs/{_seg(run_id)}/metrics/{quote(key, safe='/')}")
+        rows = self._json(call("metric_history", run_id=run_id, key=key))
         return [metric_from_dict(m) for m in rows]
 
     def log_artifact(
@@ -254,19 +253,19 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
             targets = [(src, target)]
         if not src.is_dir():
             ((path, target),) = targets
-            url = f"/runs/{_seg(run_id)}/artifacts/{quote(target, safe='/')}"
-            return [artifact_from_dict(self._upload("PUT", url, path, progress))]
+            at = call("upload_artifact", run_id=run_id, path=target)
+            return [artifact_from_dict(self._upload(at, path, progress))]
         with contextlib.ExitStack() as stack:
             parts = [
                 ("files", (path.name, _Reader(stack.enter_context(open(path, "rb")), progress)))
                 for path, _ in targets
             ]
             data = {"paths": json.dumps([target for _, target in targets])}
-            found = self._json("POST", f"/runs/{_seg(run_id)}/artifacts", data=data, files=parts)
+            found = self._json(call("upload_artifacts", run_id=run_id), data=data, files=parts)
         return [artifact_from_dict(a) for a in found]
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
-        return [artifact_from_dict(a) for a in self._json("GET", f"/runs/{_seg(run_id)}/artifacts")]
+        return [artifact_from_dict(a) for a in self._json(call("list_artifacts", run_id=run_id))]
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
         want = clean_artifact_path(path)
@@ -289,8 +288,8 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
                 target = target_dir / a.path.rsplit("/", 1)[-1] if target_dir.is_dir() else target_dir
             else:
                 target = target_dir.joinpath(*under)
-            url = f"/runs/{_seg(run_id)}/artifacts/{quote(a.path, safe='/')}"
-            out.append(self._download(url, target, digest=a.digest))
+            at = call("download_artifact", run_id=run_id, path=a.path)
+            out.append(self._download(at, target, digest=a.digest))
         return out
 
     def log_inputs(self, run_id: str, refs: Sequence[str], context: str = "training") -> list[RunInput]:
@@ -303,10 +302,10 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
                 )
             return []
         body = {"datasets": [str(r) for r in refs], "context": context}
-        return [run_input_from_dict(i) for i in self._json("POST", f"/runs/{_seg(run_id)}/inputs", json=body)]
+        return [run_input_from_dict(i) for i in self._json(call("log_inputs", run_id=run_id), json=body)]
 
     def list_inputs(self, run_id: str) -> list[RunInput]:
-        return [run_input_from_dict(i) for i in self._json("GET", f"/runs/{_seg(run_id)}/inputs")]
+        return [run_input_from_dict(i) for i in self._json(call("list_inputs", run_id=run_id))]
 
     def child_runs(self, run_id: str) -> list[str]:
         run = self.get_run(run_id)
@@ -346,7 +345,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
             "page_token": page_token,
             "include_deleted": include_deleted,
         }
-        page = self._json("POST", "/runs/search", json=body)
+        page = self._json(call("search_runs"), json=body)
         return RunPage([run_from_dict(r) for r in page["runs"]], page.get("next_page_token"))
 
     # -- datasets --------------------------------------------------------------------------------------
@@ -365,7 +364,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
         params = {k: str(v) for k, v in kwargs.items() if v is not None}
         params["filename"] = src.name
         params.setdefault("source", str(src.resolve()))
-        r = self._upload("POST", f"/datasets/{_seg(name)}", src, progress, params=params)
+        r = self._upload(call("upload_dataset", name=name), src, progress, params=params)
         return dataset_version_from_dict(r), bool(r.get("created"))
 
     def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
@@ -378,15 +377,15 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         DatasetRef.parse(ref)  # a malformed reference is refused as locally, before it becomes a URL
-        return dataset_version_from_dict(self._json("GET", f"/datasets/{_seg(ref)}"))
+        return dataset_version_from_dict(self._json(call("get_dataset", ref=ref)))
 
     def list_datasets(self) -> list[DatasetVersion]:
-        rows = self._json("GET", "/datasets", params={"profile": "true"})
+        rows = self._json(call("list_datasets"), params={"profile": "true"})
         return [dataset_version_from_dict(v) for v in rows]
 
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
         check_name(name, "dataset name")
-        rows = self._json("GET", f"/datasets/{_seg(name)}/versions", params={"profile": "true"})
+        rows = self._json(call("dataset_versions", name=name), params={"profile": "true"})
         return [dataset_version_from_dict(v) for v in rows]
 
     def diff_datasets(self, a: str, b: str) -> Any:
@@ -403,8 +402,8 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
         if dest.is_dir() or str(out).endswith(("/", "\\")):
             check_name(version.name, "dataset")  # the server's name becomes a file name here
             dest = dest / version.file_name
-        url = f"/datasets/{_seg(version.ref)}/file"
-        return self._download(url, dest, progress, digest=version.digest)
+        at = call("download_dataset", ref=version.ref)
+        return self._download(at, dest, progress, digest=version.digest)
 
     # -- audit -----------------------------------------------------------------------------------------
     def audit_log(
@@ -425,7 +424,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
             page = _MAX_EVENTS if wanted is None else min(_MAX_EVENTS, wanted - len(events))
             if events:
                 params["before_seq"] = events[-1].seq
-            got = self._json("GET", "/audit/events", params={**params, "limit": page})
+            got = self._json(call("audit_events"), params={**params, "limit": page})
             events.extend(audit_event_from_dict(e) for e in got)
             if len(got) < page:
                 break
@@ -441,7 +440,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, Clien
                 field="witnesses",
             )
         params = {k: "true" for k, on in (("anchors", anchors), ("deep", deep)) if on}
-        d = self._json("GET", "/audit/verify", params=params or None)
+        d = self._json(call("audit_verify"), params=params or None)
         found = tuple(anchor_check_from_dict(a) for a in d.get("anchors") or ())
         state = tuple(
             StateMismatch(str(m["table"]), str(m["key"]), m.get("expected"), m.get("found"))

@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, Self
-from urllib.parse import quote
 
 import httpx
 
@@ -21,21 +20,16 @@ from carnet.errors import (
     StorageError,
     error_from_problem,
 )
+from carnet.operations import API_PREFIX, Call, call
 
-__all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "seg", "text_values"]
+__all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "text_values"]
 
-API_PREFIX = "/api/v1"
 _CHUNK = 1024 * 1024
 
 
 def is_server_uri(uri: object) -> bool:
     """Whether ``uri`` names a carnet server (``http://`` or ``https://``)."""
     return isinstance(uri, str) and uri.strip().lower().startswith(("http://", "https://"))
-
-
-def seg(text: str) -> str:
-    """One path segment, percent-encoded (slashes included)."""
-    return quote(str(text), safe="")
 
 
 def text_values(values: dict[str, Any]) -> dict[str, str]:
@@ -100,9 +94,10 @@ class HttpTransport(ClientAPI):
             field="uri",
         )
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, at: Call, **kwargs: Any) -> httpx.Response:
+        """Send the request of one operation (:func:`carnet.operations.call` makes ``at``)."""
         try:
-            r = self._http.request(method, path, **kwargs)
+            r = self._http.request(at.method, at.path, **kwargs)
         except httpx.TransportError as exc:
             raise StorageError(f"cannot reach the carnet server at {self._url}: {exc}") from exc
         if r.is_error:
@@ -121,12 +116,12 @@ class HttpTransport(ClientAPI):
             exc.promotion = promotion_from_dict(doc["promotion"])
         raise exc
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
+    def _json(self, at: Call, **kwargs: Any) -> Any:
+        return self._send(at, **kwargs).json()
 
     def _download(
         self,
-        path: str,
+        at: Call,
         dest: Path,
         progress: Callable[[int], None] | None = None,
         params: Any = None,
@@ -147,7 +142,7 @@ class HttpTransport(ClientAPI):
         try:
             with os.fdopen(fd, "wb") as f:
                 try:
-                    with self._http.stream("GET", path, params=params) as r:
+                    with self._http.stream(at.method, at.path, params=params) as r:
                         if r.is_error:
                             r.read()
                             self._raise(r)
@@ -182,11 +177,9 @@ class HttpTransport(ClientAPI):
                     progress(len(chunk))
                 yield chunk
 
-    def _upload(
-        self, method: str, path: str, src: Path, progress: Callable[[int], None] | None, **kw: Any
-    ) -> Any:
+    def _upload(self, at: Call, src: Path, progress: Callable[[int], None] | None, **kw: Any) -> Any:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(src.stat().st_size)}
-        return self._json(method, path, content=self._chunks(src, progress), headers=headers, **kw)
+        return self._json(at, content=self._chunks(src, progress), headers=headers, **kw)
 
     def resolve_run_id(self, text: str) -> str:
-        return str(self._json("GET", f"/runs/{seg(text)}")["id"])
+        return str(self._json(call("get_run", run_id=text))["id"])

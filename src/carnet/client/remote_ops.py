@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from carnet.client.remote_http import HttpTransport, seg
+from carnet.client.remote_http import HttpTransport
 from carnet.client.wire_ops import (
     alert_from_dict,
     check_count,
@@ -29,6 +29,7 @@ from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment
 from carnet.domain.lineage import LineageGraph
 from carnet.domain.monitors import Alert, LabelFile
 from carnet.errors import InvalidInput, NotFound
+from carnet.operations import call
 
 if TYPE_CHECKING:
     from carnet.domain.drift import DriftReport
@@ -70,7 +71,7 @@ class RemoteOps(HttpTransport):
 
     # -- lineage -------------------------------------------------------------------------------------
     def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
-        return LineageGraph.from_dict(self._json("GET", "/lineage", params={"ref": ref, "depth": depth}))
+        return LineageGraph.from_dict(self._json(call("lineage"), params={"ref": ref, "depth": depth}))
 
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:
@@ -78,23 +79,23 @@ class RemoteOps(HttpTransport):
             source.to_spec() if isinstance(source, Deployment) else read_document(source, "deployment")
         )
         body = spec.to_spec()
-        return deployment_from_dict(self._json("PUT", f"/deployments/{seg(spec.endpoint)}", json=body))
+        return deployment_from_dict(self._json(call("set_deployment", endpoint=spec.endpoint), json=body))
 
     def get_deployment(self, endpoint: str) -> Deployment:
-        return deployment_from_dict(self._json("GET", f"/deployments/{seg(endpoint)}"))
+        return deployment_from_dict(self._json(call("get_deployment", endpoint=endpoint)))
 
     def list_deployments(self) -> list[Deployment]:
-        return [deployment_from_dict(d) for d in self._json("GET", "/deployments")]
+        return [deployment_from_dict(d) for d in self._json(call("list_deployments"))]
 
     def deployment_history(self, endpoint: str) -> list[Deployment]:
-        return [deployment_from_dict(d) for d in self._json("GET", f"/deployments/{seg(endpoint)}/history")]
+        return [deployment_from_dict(d) for d in self._json(call("deployment_history", endpoint=endpoint))]
 
     def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
-        r = self._json("DELETE", f"/deployments/{seg(endpoint)}", params={"reason": reason})
+        r = self._json(call("delete_deployment", endpoint=endpoint), params={"reason": reason})
         return deployment_from_dict(r)
 
     def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
-        return resolved_deployment_from_dict(self._json("GET", f"/deployments/{seg(endpoint)}/resolved"))
+        return resolved_deployment_from_dict(self._json(call("resolve_deployment", endpoint=endpoint)))
 
     # -- monitors ------------------------------------------------------------------------------------
     def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:
@@ -102,30 +103,30 @@ class RemoteOps(HttpTransport):
             raise InvalidInput(
                 "a monitor must be a mapping with name, model, reference, window", field="monitor"
             )
-        return monitor_from_dict(self._json("POST", "/monitors", json=dict(spec)))
+        return monitor_from_dict(self._json(call("create_monitor"), json=dict(spec)))
 
     def list_monitors(self) -> list[Monitor]:
-        return [monitor_from_dict(m) for m in self._json("GET", "/monitors")]
+        return [monitor_from_dict(m) for m in self._json(call("list_monitors"))]
 
     def get_monitor(self, name: str) -> Monitor:
-        return monitor_from_dict(self._json("GET", f"/monitors/{seg(name)}"))
+        return monitor_from_dict(self._json(call("get_monitor", name=name)))
 
     def run_monitor(
         self, name: str, *, flush: bool = False, progress: Callable[[str, int, int], None] | None = None
     ) -> PassResult:
         return cast(
             "PassResult",
-            pass_from_dict(self._json("POST", f"/monitors/{seg(name)}/run", json={"flush": bool(flush)})),
+            pass_from_dict(self._json(call("run_monitor", name=name), json={"flush": bool(flush)})),
         )
 
     def monitor_windows(self, name: str, last: int | None = None) -> list[MonitorWindow]:
         params = {} if last is None else {"last": check_count(last, "last")}
-        rows = self._json("GET", f"/monitors/{seg(name)}/windows", params=params)
+        rows = self._json(call("monitor_windows", name=name), params=params)
         return [window_from_dict(w) for w in rows]
 
     def monitor_window_report(self, name: str, seq: int) -> dict[str, Any]:
         report: dict[str, Any] = self._json(
-            "GET", f"/monitors/{seg(name)}/windows/{check_count(seq, 'seq')}/report"
+            call("monitor_window_report", name=name, seq=check_count(seq, "seq"))
         )
         return report
 
@@ -133,11 +134,11 @@ class RemoteOps(HttpTransport):
         params: dict[str, Any] = {"period": period}
         if last is not None:
             params["last"] = check_count(last, "last")
-        periods = self._json("GET", f"/monitors/{seg(name)}/rollup", params=params)
+        periods = self._json(call("monitor_rollup", name=name), params=params)
         return [rollup_from_dict(p) for p in periods]
 
     def delete_monitor(self, name: str) -> None:
-        self._send("DELETE", f"/monitors/{seg(name)}")
+        self._send(call("delete_monitor", name=name))
 
     # -- alerts --------------------------------------------------------------------------------------
     def list_alerts(
@@ -149,15 +150,15 @@ class RemoteOps(HttpTransport):
         wanted = statuses(status)
         if wanted:
             params["status"] = wanted
-        return [alert_from_dict(a) for a in self._json("GET", "/alerts", params=params)]
+        return [alert_from_dict(a) for a in self._json(call("list_alerts"), params=params)]
 
     def acknowledge_alert(self, alert_id: int, comment: str = "") -> Alert:
-        url = f"/alerts/{check_count(alert_id, 'alert_id')}/acknowledge"
-        return alert_from_dict(self._json("POST", url, json={"comment": comment}))
+        at = call("acknowledge_alert", alert_id=check_count(alert_id, "alert_id"))
+        return alert_from_dict(self._json(at, json={"comment": comment}))
 
     def resolve_alert(self, alert_id: int, comment: str = "") -> Alert:
-        url = f"/alerts/{check_count(alert_id, 'alert_id')}/resolve"
-        return alert_from_dict(self._json("POST", url, json={"comment": comment}))
+        at = call("resolve_alert", alert_id=check_count(alert_id, "alert_id"))
+        return alert_from_dict(self._json(at, json={"comment": comment}))
 
     # -- ground truth and drift ----------------------------------------------------------------------
     def add_labels(
@@ -179,13 +180,13 @@ class RemoteOps(HttpTransport):
             if not path.is_file():
                 raise InvalidInput(f"{path} is not a file", field="file")
             params["filename"] = str(source)  # names the file in messages, as on a workspace
-            return label_file_from_dict(self._upload("POST", "/labels", path, None, params=params))
+            return label_file_from_dict(self._upload(call("upload_labels"), path, None, params=params))
         buf = io.BytesIO()
         source.to_parquet(buf, index=False)
         params.update(format="parquet", filename="DataFrame")
         headers = {"Content-Type": "application/octet-stream"}
         return label_file_from_dict(
-            self._json("POST", "/labels", content=buf.getvalue(), headers=headers, params=params)
+            self._json(call("upload_labels"), content=buf.getvalue(), headers=headers, params=params)
         )
 
     def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
@@ -194,7 +195,7 @@ class RemoteOps(HttpTransport):
             raise InvalidInput("options must be a mapping of drift options", field="options")
         if isinstance(reference, str) and isinstance(current, str) and ref_file is None and cur_file is None:
             body = {"reference": reference, "current": current, "options": dict(options) if options else None}
-            return cast("DriftReport", drift_report_from_dict(self._json("POST", "/drift", json=body)))
+            return cast("DriftReport", drift_report_from_dict(self._json(call("detect_drift"), json=body)))
         # a file or a DataFrame of this machine goes up with the request; the server compares
         data = {"options": json.dumps(dict(options))} if options else {}
         files: dict[str, Any] = {}
@@ -208,5 +209,5 @@ class RemoteOps(HttpTransport):
                     files[f"{what}_file"] = (f"{what}.parquet", _parquet(source, what))
             return cast(
                 "DriftReport",
-                drift_report_from_dict(self._json("POST", "/drift/files", data=data, files=files)),
+                drift_report_from_dict(self._json(call("detect_drift_files"), data=data, files=files)),
             )

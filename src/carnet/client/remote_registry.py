@@ -9,10 +9,8 @@ import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from carnet.client.remote_http import HttpTransport
-from carnet.client.remote_http import seg as _seg
 from carnet.client.remote_http import text_values as _text
 from carnet.client.wire import (
     approval_from_dict,
@@ -25,6 +23,7 @@ from carnet.domain import Approval, ModelVersion, Policy, Promotion, RegisteredM
 from carnet.domain.models import MODEL_META_PATH, MODEL_PATH, check_model_name
 from carnet.domain.policies import policy_from_dict, policy_to_dict
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
+from carnet.operations import Call, call
 
 __all__ = ["RemoteRegistry"]
 
@@ -48,7 +47,7 @@ class RemoteRegistry(HttpTransport):
             "tags": _text(tags or {}),
             "derived_from": derived_from,
         }
-        return model_version_from_dict(self._json("POST", f"/models/{_seg(name)}/versions", json=body))
+        return model_version_from_dict(self._json(call("register_model_version", name=name), json=body))
 
     def log_model(
         self,
@@ -85,7 +84,7 @@ class RemoteRegistry(HttpTransport):
         files = {"file": ("model", obj.data, "application/octet-stream")}
         data = {"meta": json.dumps(meta, default=_json_scalar)}
         return model_version_from_dict(
-            self._json("POST", f"/models/{_seg(name)}/objects", data=data, files=files)
+            self._json(call("log_model_object", name=name), data=data, files=files)
         )
 
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
@@ -98,8 +97,8 @@ class RemoteRegistry(HttpTransport):
                     f"{mv.ref} was stored with pickle (flavor {mv.flavor!r}); loading runs code from the "
                     "file: pass allow_pickle=True (--allow-pickle) if you trust its source"
                 )
-            url = f"/models/{_seg(mv.name)}/versions/{mv.version}/file"
-            data = self._fetch(url, mv.artifact_digest)
+            at = call("download_model_file", name=mv.name, version=mv.version)
+            data = self._fetch(at, mv.artifact_digest)
             flavor = registry("flavor").get(mv.flavor)
             return flavor.loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
         return self._load_run_model(self.resolve_run_id(ref), trusted)
@@ -111,100 +110,102 @@ class RemoteRegistry(HttpTransport):
             return False
         return True
 
-    def _fetch(self, url: str, digest: str) -> bytes:
-        """The bytes at ``url``, verified against ``digest`` (the one the registry recorded)."""
+    def _fetch(self, at: Call, digest: str) -> bytes:
+        """The bytes ``at`` answers, verified against ``digest`` (the one the registry recorded)."""
         with tempfile.TemporaryDirectory(prefix="carnet-model-") as folder:
-            return self._download(url, Path(folder) / "model", digest=digest).read_bytes()
+            return self._download(at, Path(folder) / "model", digest=digest).read_bytes()
 
     def _load_run_model(self, run_id: str, trusted: tuple[str, ...]) -> Any:
         """The model a training run stored (``model/meta.json`` names its flavor and digest)."""
         from carnet.plugins.loader import registry
 
-        arts = {a["path"]: a for a in self._json("GET", f"/runs/{_seg(run_id)}/artifacts")}
+        arts = {a["path"]: a for a in self._json(call("list_artifacts", run_id=run_id))}
         if MODEL_PATH not in arts or MODEL_META_PATH not in arts:
             raise InvalidInput(
                 f"run {run_id} has no stored model; train one with: carnet train SPEC", field="run_id"
             )
-        base = f"/runs/{_seg(run_id)}/artifacts/"
-        meta = json.loads(self._fetch(base + MODEL_META_PATH, arts[MODEL_META_PATH]["digest"]))
+        at = call("download_artifact", run_id=run_id, path=MODEL_META_PATH)
+        meta = json.loads(self._fetch(at, arts[MODEL_META_PATH]["digest"]))
         digest = arts[MODEL_PATH]["digest"]
         if meta.get("digest") != digest:
             raise ArtifactCorrupted(
                 f"model of run {run_id}: recorded digest {meta.get('digest')} does not match {digest}",
                 digest=digest,
             )
-        data = self._fetch(base + MODEL_PATH, digest)
+        data = self._fetch(call("download_artifact", run_id=run_id, path=MODEL_PATH), digest)
         return registry("flavor").get(meta["flavor"]).loads(data, trusted=trusted)
 
     def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
         mv = self.get_model_version(ref)
-        base = f"/models/{_seg(mv.name)}/versions/{mv.version}"
         if not register:
-            self._download(base + "/onnx", Path(out))
+            self._download(call("export_model_onnx", name=mv.name, version=mv.version), Path(out))
             return None
-        registered = model_version_from_dict(self._json("POST", base + "/onnx"))
-        url = f"/models/{_seg(registered.name)}/versions/{registered.version}/file"
+        at = call("register_model_onnx", name=mv.name, version=mv.version)
+        registered = model_version_from_dict(self._json(at))
+        at = call("download_model_file", name=registered.name, version=registered.version)
         target = Path(out)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(self._fetch(url, registered.artifact_digest))
+        target.write_bytes(self._fetch(at, registered.artifact_digest))
         return registered
 
     def get_model(self, name: str) -> RegisteredModel:
         if "@" in name or "/" in name:
             raise InvalidInput(f"{name!r} is a version reference; use get_model_version", field="name")
-        return model_from_dict(self._json("GET", f"/models/{_seg(name)}"))
+        return model_from_dict(self._json(call("get_model", ref=name)))
 
     def list_models(self, project: str | None = None) -> list[RegisteredModel]:
         params = {"project": project} if project is not None else None
-        return [model_from_dict(m) for m in self._json("GET", "/models", params=params)]
+        return [model_from_dict(m) for m in self._json(call("list_models"), params=params)]
 
     def model_versions(self, name: str) -> list[ModelVersion]:
-        return [model_version_from_dict(v) for v in self._json("GET", f"/models/{_seg(name)}/versions")]
+        return [model_version_from_dict(v) for v in self._json(call("model_versions", name=name))]
 
     def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
         if version is not None:
-            path = f"/models/{_seg(ref)}/versions/{int(version)}"
+            at = call("get_model_version", name=ref, version=int(version))
         elif "@" in ref or "/" in ref:
-            path = f"/models/{quote(ref, safe='/@')}"
+            at = call("get_model", ref=ref)
         else:
-            path = f"/models/{_seg(ref)}/versions/latest"
-        return model_version_from_dict(self._json("GET", path))
+            at = call("get_model_version", name=ref, version="latest")
+        return model_version_from_dict(self._json(at))
 
     def set_model_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
         body = {"version": version, "reason": reason}
-        previous = self._json("PUT", f"/models/{_seg(name)}/aliases/{_seg(alias)}", json=body)["previous"]
+        previous = self._json(call("set_model_alias", name=name, alias=alias), json=body)["previous"]
         return None if previous is None else int(previous)
 
     def delete_model_alias(self, name: str, alias: str) -> int:
-        return int(self._json("DELETE", f"/models/{_seg(name)}/aliases/{_seg(alias)}")["previous"])
+        return int(self._json(call("delete_model_alias", name=name, alias=alias))["previous"])
 
     def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
         if not isinstance(tags, dict) or not tags:
             raise InvalidInput("tags must be a non-empty mapping of key to value", field="tags")
         body = {"tags": _text(tags), "version": version}
-        self._send("PUT", f"/models/{_seg(name)}/tags", json=body)
+        self._send(call("set_model_tags", name=name), json=body)
 
     def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
         params = {"version": version} if version is not None else None
-        self._send("DELETE", f"/models/{_seg(name)}/tags/{_seg(key)}", params=params)
+        self._send(call("delete_model_tag", name=name, key=key), params=params)
 
     def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
         if (model is None) == (project is None):
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
         data = _policy_dict(source)
-        where = f"models/{_seg(model)}" if model is not None else f"projects/{_seg(str(project))}"
-        url = f"/{where}/policy"
-        return policy_from_dict(self._json("PUT", url, json=data)["policy"])
+        if model is not None:
+            at = call("set_model_policy", name=model)
+        else:
+            at = call("set_project_policy", project=project)
+        return policy_from_dict(self._json(at, json=data)["policy"])
 
     def get_policy(self, name: str) -> Policy | None:
-        return self._policy(f"/models/{_seg(name)}/policy")
+        return self._policy(call("get_model_policy", name=name))
 
     def get_project_policy(self, project: str) -> Policy | None:
-        return self._policy(f"/projects/{_seg(project)}/policy")
+        return self._policy(call("get_project_policy", project=project))
 
-    def _policy(self, url: str) -> Policy | None:
+    def _policy(self, at: Call) -> Policy | None:
         try:
-            return policy_from_dict(self._json("GET", url)["policy"])
+            return policy_from_dict(self._json(at)["policy"])
         except NotFound as exc:
             if exc.field == "policy":  # the model or project exists and has no policy
                 return None
@@ -224,38 +225,38 @@ class RemoteRegistry(HttpTransport):
         if allow_pickle:
             raise InvalidInput("the carnet server never loads pickled models", field="allow_pickle")
         body = {"version": version, "alias": alias, "dry_run": dry_run, "policy": _policy_dict(policy)}
-        return promotion_from_dict(self._json("POST", f"/models/{_seg(name)}/promote", json=body))
+        return promotion_from_dict(self._json(call("promote_model", name=name), json=body))
 
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
         body = {"alias": alias, "comment": comment}
-        url = f"/models/{_seg(name)}/versions/{int(version)}/approvals"
-        return approval_from_dict(self._json("POST", url, json=body))
+        at = call("approve_model_version", name=name, version=int(version))
+        return approval_from_dict(self._json(at, json=body))
 
     def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
         body = {"alias": alias, "reason": reason}
-        return promotion_from_dict(self._json("POST", f"/models/{_seg(name)}/rollback", json=body))
+        return promotion_from_dict(self._json(call("rollback_model", name=name), json=body))
 
     def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
         params = {"version": version} if version is not None else None
-        found = self._json("GET", f"/models/{_seg(name)}/promotions", params=params)
+        found = self._json(call("model_promotions", name=name), params=params)
         return [promotion_from_dict(p) for p in found]
 
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
         if fmt not in ("markdown", "html"):
             raise InvalidInput(f"card format must be markdown or html, got {fmt!r}", field="format")
-        return self._send("GET", self._card_url(name, version), params={"format": fmt}).text
+        return self._send(self._card(name, version), params={"format": fmt}).text
 
     def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = self._json("GET", self._card_url(name, version), params={"format": "json"})
+        data: dict[str, Any] = self._json(self._card(name, version), params={"format": "json"})
         return data
 
     @staticmethod
-    def _card_url(name: str, version: int | None) -> str:
-        return f"/models/{_seg(name)}/versions/{'latest' if version is None else int(version)}/card"
+    def _card(name: str, version: int | None) -> Call:
+        return call("model_card", name=name, version="latest" if version is None else int(version))
 
     def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
         label = "latest" if version is None else str(int(version))
-        target = self._download(f"/models/{_seg(name)}/versions/{label}/dossier", Path(out))
+        target = self._download(call("model_dossier", name=name, version=label), Path(out))
         with zipfile.ZipFile(target) as zf:
             entry = next((n for n in zf.namelist() if n.endswith("/manifest.json")), None)
             if entry is None:

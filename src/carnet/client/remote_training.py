@@ -15,12 +15,13 @@ from typing import Any, Protocol, cast
 
 import httpx
 
-from carnet.client.remote_http import HttpTransport, seg
+from carnet.client.remote_http import HttpTransport
 from carnet.client.wire_training import read_events, result_from_wire, spec_seed
 from carnet.documents import read_document
 from carnet.domain import DatasetVersion
 from carnet.domain.training import TrainSpec, spec_as_dict
 from carnet.errors import InvalidInput, NotFound, StorageError
+from carnet.operations import Call, call
 
 __all__ = ["RemoteTraining"]
 
@@ -53,7 +54,7 @@ class RemoteTraining(HttpTransport):
             "jobs": jobs,
             "environment": capture_environment(spec_seed(spec)),
         }
-        return self._training("/train", body, progress)
+        return self._training(call("train"), body, progress)
 
     def automl(self, data: str, **kwargs: Any) -> dict[str, Any]:
         from carnet.client.environment import capture_environment
@@ -65,17 +66,17 @@ class RemoteTraining(HttpTransport):
         args = {k: v for k, v in kwargs.items() if v is not None}
         ref = self._server_data(data, str(args.get("project", "default")))
         body = {"data": ref, **args, "environment": capture_environment(kwargs.get("seed"))}
-        return cast("dict[str, Any]", self._training("/automl", body, progress))
+        return cast("dict[str, Any]", self._training(call("automl"), body, progress))
 
     def evaluate(self, run_id: str, data: str, *, progress: ProgressFn | None = None) -> Any:
-        ref = self._server_data(data, lambda: str(self._json("GET", f"/runs/{seg(run_id)}")["project"]))
-        return self._training(f"/runs/{seg(run_id)}/evaluate", {"data": ref}, progress)
+        ref = self._server_data(data, lambda: str(self._json(call("get_run", run_id=run_id))["project"]))
+        return self._training(call("evaluate_run", run_id=run_id), {"data": ref}, progress)
 
     def reproduce(self, run_id: str, *, progress: ProgressFn | None = None) -> dict[str, Any]:
         from carnet.client.environment import capture_environment
 
         body = {"environment": capture_environment()}
-        return cast("dict[str, Any]", self._training(f"/runs/{seg(run_id)}/reproduce", body, progress))
+        return cast("dict[str, Any]", self._training(call("reproduce_run", run_id=run_id), body, progress))
 
     def explain(
         self, ref: str, data: str, *, rows: str | None = None, method: str | None = None, seed: int = 0
@@ -97,7 +98,7 @@ class RemoteTraining(HttpTransport):
             "method": method,
             "seed": seed,
         }
-        return dict(self._json("POST", "/explain", json=body))
+        return dict(self._json(call("explain"), json=body))
 
     def stress(
         self,
@@ -115,7 +116,7 @@ class RemoteTraining(HttpTransport):
 
         body: dict[str, Any] = {"ref": ref, "data": self._server_data(data, project), "scenarios": scenarios}
         body |= {"metric": metric, "seed": seed}
-        return dict(self._json("POST", "/stress", json=body))
+        return dict(self._json(call("stress"), json=body))
 
     # -- plumbing --------------------------------------------------------------------------------------
     def _server_data(self, text: str, project: str | Callable[[], str]) -> str:
@@ -133,13 +134,13 @@ class RemoteTraining(HttpTransport):
         version, _ = cast(_Datasets, self).add_dataset(path, name, project=owner)
         return str(version.ref)
 
-    def _training(self, path: str, body: dict[str, Any], progress: ProgressFn | None) -> Any:
+    def _training(self, at: Call, body: dict[str, Any], progress: ProgressFn | None) -> Any:
         """POST a training request and follow its event stream to the result."""
         base = self._http.timeout
         read = None if base.read is None else max(base.read, _MIN_STREAM_READ)
         timeout = httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
         try:
-            with self._http.stream("POST", path, json=body, timeout=timeout) as r:
+            with self._http.stream(at.method, at.path, json=body, timeout=timeout) as r:
                 if r.is_error:
                     r.read()
                     self._raise(r)

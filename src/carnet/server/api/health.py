@@ -7,7 +7,7 @@ from importlib.metadata import version
 from carnet.schemas import Health
 
 __all__ = [
-        "healthz",
+    "healthz",
 ]
 
 
