@@ -304,3 +304,28 @@ def test_the_setting_is_read_from_the_environment(tmp_path: Path) -> None:
     )
     (tmp_path / "carnet.toml").write_text('allowed_model_modules = ["catboost"]\n')
     assert server_policy({}, tmp_path).allowed_model_modules == ("catboost",)
+
+
+def test_an_upload_refused_for_its_description_leaves_no_file_in_the_store(tmp_path: Path) -> None:
+    """The task, name and flavor are checked before the file's bytes are stored."""
+    ws = tmp_path / "ws"
+    with Client(str(ws)) as client:
+        objects = lambda: {p for p in ws.rglob("*") if p.is_file() and "objects" in p.parts}  # noqa: E731
+        with running_api(client.services, {"ed": {"demo": "editor"}}) as api:
+            before = objects()
+            meta = {
+                "flavor": "sklearn",
+                "signature": [{"name": "x", "dtype": "float64"}],
+                "project": "demo",
+                "task": "no_such_task",
+            }
+            r = api.http.post(
+                "/models/m/objects",
+                data={"meta": json.dumps(meta)},
+                files={"file": ("model.skops", sio.dumps(StandardScaler()), "application/octet-stream")},
+                headers=api.as_("ed"),
+            )
+            assert 400 <= r.status_code < 500, r.text
+            assert "no_such_task" in r.json()["detail"]
+            assert objects() == before
+            assert api.http.get("/models/m", headers=api.as_("ed")).status_code == 404

@@ -180,10 +180,9 @@ class RegistryService:
             PermissionDenied: the flavor stores with pickle and ``allow_pickle`` is False.
             InvalidInput: bad name, task or tags.
         """
-        check_model_name(name)
-        check_text(str(description), "description")
-        check_document(list(example), "input_example")
-        chosen = self.stored_flavor(flavor, allow_pickle)
+        chosen, extra = self.check_stored(
+            name, flavor, allow_pickle, task=task, description=description, example=example, classes=classes
+        )
         pickled = bool(getattr(chosen, "requires_opt_in", False))
         if not self.ctx.artifacts.exists(digest):
             raise NotFound(f"no stored model file has digest {digest}; upload it first", field="digest")
@@ -198,7 +197,6 @@ class RegistryService:
                     "store models with carnet's own flavors",
                     field="file",
                 )
-        extra = _object_extra(task, classes)
         version = ModelVersion(
             name=name,
             version=0,
@@ -218,6 +216,31 @@ class RegistryService:
             extra=extra,
         )
         return self._insert(version, project)
+
+    def check_stored(
+        self,
+        name: str,
+        flavor: str,
+        allow_pickle: bool,
+        *,
+        task: str | None = None,
+        description: str = "",
+        example: Sequence[Mapping[str, Any]] = (),
+        classes: Sequence[Any] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Every check :meth:`register_stored` makes of a model object's description, done before
+        its file is stored (so a refused upload leaves nothing behind); returns the flavor and
+        the version's ``extra`` (task family, class labels).
+
+        Raises:
+            InvalidInput: bad name, description, input example or task.
+            NotFound, PermissionDenied: as :meth:`stored_flavor`.
+        """
+        check_model_name(name)
+        check_text(str(description), "description")
+        check_document(list(example), "input_example")
+        chosen = self.stored_flavor(flavor, allow_pickle)
+        return chosen, _object_extra(task, classes)
 
     @staticmethod
     def stored_flavor(flavor: str, allow_pickle: bool) -> Any:

@@ -82,7 +82,17 @@ async def log_model_object(
     body = _meta(meta)
     project = await run_in_threadpool(_project_for, c, name, body.project)
     await run_in_threadpool(c.require, project)
-    c.services.registry.stored_flavor(body.flavor, body.allow_pickle)
+    await run_in_threadpool(  # everything but the file is checked before a byte of it is stored
+        lambda: c.services.registry.check_stored(
+            name,
+            body.flavor,
+            body.allow_pickle,
+            task=body.task,
+            description=body.description,
+            example=body.input_example,
+            classes=body.classes,
+        )
+    )
     digest = await run_in_threadpool(_store_upload, c, file.file)
     if body.digest is not None and body.digest != digest:
         raise ArtifactCorrupted(
