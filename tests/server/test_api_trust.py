@@ -329,3 +329,24 @@ def test_an_upload_refused_for_its_description_leaves_no_file_in_the_store(tmp_p
             assert "no_such_task" in r.json()["detail"]
             assert objects() == before
             assert api.http.get("/models/m", headers=api.as_("ed")).status_code == 404
+
+
+def test_a_model_file_that_does_not_match_the_digest_sent_is_not_registered(tmp_path: Path) -> None:
+    with (
+        Client(str(tmp_path / "ws")) as client,
+        running_api(client.services, {"ed": {"demo": "editor"}}) as api,
+    ):
+        meta = {
+            "flavor": "sklearn",
+            "signature": [{"name": "x", "dtype": "float64"}],
+            "project": "demo",
+            "digest": "blake3:" + "0" * 64,
+        }
+        r = api.http.post(
+            "/models/m/objects",
+            data={"meta": json.dumps(meta)},
+            files={"file": ("model.skops", sio.dumps(StandardScaler()), "application/octet-stream")},
+            headers=api.as_("ed"),
+        )
+        assert r.json()["error"] == "ArtifactCorrupted", r.text
+        assert api.http.get("/models/m", headers=api.as_("ed")).status_code == 404

@@ -151,10 +151,53 @@ class RegistryService:
             classes=obj.classes,
         )
 
-    def store_model_file(self, stream: IO[bytes]) -> str:
-        """Store an uploaded model file's bytes (content-addressed, never loaded); returns the digest
-        :meth:`register_stored` takes."""
-        return self.ctx.artifacts.put_stream(stream).digest
+    def register_upload(
+        self,
+        name: str,
+        stream: IO[bytes],
+        flavor: str,
+        signature: Signature,
+        example: Sequence[Mapping[str, Any]] = (),
+        *,
+        digest: str | None = None,
+        project: str = "default",
+        task: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        derived_from: int | None = None,
+        allow_pickle: bool = False,
+        classes: Sequence[Any] | None = None,
+    ) -> ModelVersion:
+        """Register an uploaded model file (serialised by a remote client's flavor, never loaded
+        here) as the next version of ``name``. Its description is checked before a byte of it is
+        stored, so a refused upload leaves nothing behind.
+
+        Raises:
+            ArtifactCorrupted: the bytes received do not have ``digest`` (the one the client sent).
+            InvalidInput, NotFound, PermissionDenied: as :meth:`register_stored`.
+        """
+        self.check_stored(
+            name, flavor, allow_pickle, task=task, description=description, example=example, classes=classes
+        )
+        stored = self.ctx.artifacts.put_stream(stream).digest
+        if digest is not None and digest != stored:
+            raise ArtifactCorrupted(
+                f"the model file received has digest {stored}, not {digest} as sent", digest=stored
+            )
+        return self.register_stored(
+            name,
+            stored,
+            flavor,
+            signature,
+            example,
+            project=project,
+            task=task,
+            description=description,
+            tags=tags,
+            derived_from=derived_from,
+            allow_pickle=allow_pickle,
+            classes=classes,
+        )
 
     def register_stored(
         self,

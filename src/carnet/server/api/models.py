@@ -11,7 +11,6 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from fastapi import Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -21,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse
 
 from carnet.domain import ColumnSpec, ModelRef, ModelVersion, Signature
-from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound
+from carnet.errors import InvalidInput, NotFound
 from carnet.schemas import ModelVersionOut, PromotionOut
 from carnet.schemas.models import ModelObjectIn, ModelTagsIn
 from carnet.server.api.auth import Caller, caller
@@ -63,11 +62,6 @@ def _meta(text: str) -> ModelObjectIn:
         raise InvalidInput(f"meta.{where}: {first.get('msg', 'invalid')}", field=f"meta.{where}") from None
 
 
-def _store_upload(c: Caller, upload: Any) -> str:
-    """Copy the uploaded file into the content store; returns its digest."""
-    return c.services.registry.store_model_file(upload)
-
-
 async def log_model_object(
     name: str,
     meta: str = Form(..., description="ModelObjectIn as JSON: flavor, signature, input example, ..."),
@@ -82,30 +76,15 @@ async def log_model_object(
     body = _meta(meta)
     project = await run_in_threadpool(_project_for, c, name, body.project)
     await run_in_threadpool(c.require, project)
-    await run_in_threadpool(  # everything but the file is checked before a byte of it is stored
-        lambda: c.services.registry.check_stored(
-            name,
-            body.flavor,
-            body.allow_pickle,
-            task=body.task,
-            description=body.description,
-            example=body.input_example,
-            classes=body.classes,
-        )
-    )
-    digest = await run_in_threadpool(_store_upload, c, file.file)
-    if body.digest is not None and body.digest != digest:
-        raise ArtifactCorrupted(
-            f"the model file received has digest {digest}, not {body.digest} as sent", digest=digest
-        )
     signature = Signature(tuple(ColumnSpec(col.name, col.dtype) for col in body.signature))
     version = await run_in_threadpool(
-        lambda: c.services.registry.register_stored(
+        lambda: c.services.registry.register_upload(
             name,
-            digest,
+            file.file,
             body.flavor,
             signature,
             body.input_example,
+            digest=body.digest,
             project=project,
             task=body.task,
             description=body.description,
