@@ -83,7 +83,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "server": (
         "carnet.cli.server:server",
-        "Run the REST API (/api/v1); for inference use carnet serve.",
+        "Run the REST API (/api/v1) and the web UI (/); for inference use carnet serve.",
+    ),
+    "ui": (
+        "carnet.cli.server:ui",
+        "Open the web UI of this workspace on 127.0.0.1 (runs, models, approvals, the ledger).",
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",

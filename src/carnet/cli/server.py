@@ -12,7 +12,7 @@ import click
 from carnet.cli.render import handle_errors, json_option, refuse_server
 from carnet.cli.serve import OneLetterApart
 
-__all__ = ["is_loopback", "server"]
+__all__ = ["is_loopback", "server", "ui"]
 
 
 def _duration(text: str, option: str) -> float:
@@ -82,8 +82,9 @@ def server(
     training_slots: int,
     anchor_every: str | None,
     as_json: bool,
+    open_browser: bool = False,
 ) -> None:
-    """Run the REST API (/api/v1); for inference use carnet serve.
+    """Run the REST API (/api/v1) and the web UI (/); for inference use carnet serve.
 
     Errors are application/problem+json naming the field; the OpenAPI document is at
     /api/v1/openapi.json and liveness at /healthz. Authentication is required whenever the
@@ -134,13 +135,15 @@ def server(
             if not self.started:
                 return
             if as_json:
-                info = {"url": url, "api": f"{url}/api/v1", "auth": auth, "workspace": client.uri}
+                info = {"url": url, "api": f"{url}/api/v1", "ui": f"{url}/", "auth": auth, "workspace": client.uri}
                 click.echo(json.dumps(info))
             else:
                 click.echo(
                     f"carnet server at {url}/api/v1 (authentication {'required' if auth else 'off'}), "
-                    f"workspace {client.uri}; OpenAPI: {url}/api/v1/openapi.json  (Ctrl-C stops)"
+                    f"workspace {client.uri}; OpenAPI: {url}/api/v1/openapi.json; web UI: {url}/  (Ctrl-C stops)"
                 )
+            if open_browser:
+                _open_browser(f"{url}/")
 
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=10
@@ -159,3 +162,51 @@ def server(
     if not srv.started:
         click.echo(f"error: cannot listen on {host}:{port} (see the message above)", err=True)
         sys.exit(2)
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` in a browser where one can show (a display, or BROWSER set); say so otherwise."""
+    import os
+    import webbrowser
+
+    if os.environ.get("BROWSER") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in (
+        "darwin",
+        "win32",
+    ):
+        webbrowser.open(url)
+    else:
+        click.echo(f"no browser can be opened here: open {url}", err=True)
+
+
+@click.command()
+@click.option("--port", default=5000, show_default=True, type=int, help="Port on 127.0.0.1.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the UI in a browser once it listens.")
+@click.option("--uri", metavar="URI", help="Workspace to show (default: carnet's --uri, CARNET_URI ...).")
+@click.option("--require-auth", is_flag=True, help="Ask for an API token even on 127.0.0.1.")
+@json_option
+@click.pass_context
+@handle_errors
+def ui(ctx: click.Context, port: int, open_browser: bool, uri: str | None, require_auth: bool, as_json: bool) -> None:
+    """Open the web UI of this workspace on 127.0.0.1 (no sign-in on loopback, as the API).
+
+    The same server as carnet server: the UI at /, the REST API at /api/v1. Ctrl-C stops it.
+
+    \b
+    Example:
+      carnet ui --open
+      carnet ui --port 8000 --uri ./my-workspace
+    """
+    ctx.invoke(
+        server,
+        host="127.0.0.1",
+        port=port,
+        require_auth=True if require_auth else None,
+        uri=uri,
+        artifacts=None,
+        max_body_mb=1024.0,
+        max_json_mb=16.0,
+        training_slots=1,
+        anchor_every=None,
+        as_json=as_json,
+        open_browser=open_browser,
+    )

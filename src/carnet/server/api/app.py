@@ -116,8 +116,9 @@ def create_api_app(
     max_json_bytes: int | None = None,
     training_slots: int = 1,
     policy: ServerPolicy | None = None,
+    ui: bool = True,
 ) -> FastAPI:
-    """The FastAPI app of the REST API over ``services``.
+    """The FastAPI app of the REST API over ``services`` (and the web UI under ``/``).
 
     Args:
         services: the workspace's services (the server's own actor is used when auth is off).
@@ -128,6 +129,7 @@ def create_api_app(
         training_slots: trainings (train, AutoML, evaluate, reproduce) run at once; others queue.
         policy: what callers may make the server's machine do (notifier folder, hosts allowed
             beside public ones); default: from ``CARNET_NOTIFIER_*`` and ``carnet.toml``.
+        ui: also serve the web UI (:mod:`carnet.server.ui`) under ``/``.
 
     Raises:
         InvalidInput: a limit is not positive, no training slot, or auth is required without an
@@ -157,6 +159,10 @@ def create_api_app(
     training.configure(app, slots=training_slots)
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, max_json_bytes=json_limit)
     add_operations(app, _RESPONSES)
+    if ui:
+        from carnet.server.ui import add_ui
+
+        add_ui(app)
     return app
 
 

@@ -12,6 +12,7 @@ and answered without internal paths.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "PayloadTooLarge",
     "install_error_handlers",
     "problem_response",
+    "problem_of",
     "status_for",
 ]
 
@@ -142,6 +144,12 @@ def problem_response(
         body["instance"] = instance
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def problem_of(request: Request, exc: CarnetError) -> tuple[int, dict[str, Any]]:
+    """The status and problem detail the API answers for ``exc`` (the web UI renders the same)."""
+    response = _carnet_error(request, exc)
+    return response.status_code, json.loads(bytes(response.body))
 
 
 def _carnet_error(request: Request, exc: CarnetError) -> JSONResponse:

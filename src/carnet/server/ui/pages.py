@@ -1,0 +1,129 @@
+"""UI pages: sign-in and out, the projects (home) page, the audit ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from carnet.domain.auth import Principal
+from carnet.errors import InvalidInput, Unauthenticated
+from carnet.server.api import audit, tracking
+from carnet.server.ui.app import render
+from carnet.server.ui.session import (
+    check_csrf,
+    ended_session_cookie,
+    local_path,
+    session_cookie,
+    ui_caller,
+)
+
+__all__ = ["ui_audit", "ui_audit_verify", "ui_home", "ui_login", "ui_login_post", "ui_logout"]
+
+_AUDIT_FILTERS = ("subject_type", "subject_id", "action", "actor")
+
+
+def ui_login(request: Request) -> Response:
+    """The sign-in form (an API token); straight to the home page where no sign-in is needed."""
+    if not request.app.state.carnet.require_auth:
+        return RedirectResponse(local_path(request.query_params.get("next")), status_code=303)
+    return render(request, "login.html", next=local_path(request.query_params.get("next")), error=None)
+
+
+async def ui_login_post(request: Request) -> Response:
+    """Check the token like the API does; on success keep it in the session cookie."""
+    form = await check_csrf(request)
+    target = local_path(str(form.get("next") or ""))
+    state = request.app.state.carnet
+    if not state.require_auth:
+        return RedirectResponse(target, status_code=303)
+    token = str(form.get("token") or "").strip()
+    try:
+        if not token or len(token) > 512 or not token.isascii() or not token.isprintable() or " " in token:
+            raise Unauthenticated("paste an API token (carnet users token create NAME)", field="token")
+        principal = await run_in_threadpool(state.auth.authenticate, token)
+        if not isinstance(principal, Principal):
+            raise Unauthenticated("the token is not valid", field="token")
+    except Unauthenticated as exc:
+        return render(request, "login.html", status=401, next=target, error=exc.message)
+    response = RedirectResponse(target, status_code=303)
+    response.headers.append("set-cookie", session_cookie(token, secure=request.url.scheme == "https"))
+    return response
+
+
+async def ui_logout(request: Request) -> Response:
+    """End the browser's session."""
+    await check_csrf(request)
+    response = RedirectResponse("/login" if request.app.state.carnet.require_auth else "/", status_code=303)
+    response.headers.append("set-cookie", ended_session_cookie())
+    return response
+
+
+def ui_home(request: Request) -> Response:
+    """The projects the user may read, with their run counts."""
+    projects = tracking.list_projects(ui_caller(request, "list_projects"))
+    return render(request, "home.html", projects=projects)
+
+
+def ui_audit(request: Request) -> Response:
+    """The audit ledger, newest first, filtered by subject, action and actor (in the URL), a page at
+    a time (``before`` = the sequence number the next page starts under)."""
+    q = request.query_params
+    filters = {k: (q.get(k) or "").strip() or None for k in _AUDIT_FILTERS}
+    limit = int_param(request, "limit", 100, 1, 1000)
+    before: int | None = int_param(request, "before", 0, 0, 2**62) or None
+    caller = ui_caller(request, "audit_events")
+    events: list[Any] = []
+    exhausted = False
+    for _ in range(50):  # the actor is filtered here: read batches until the page is full
+        batch = audit.audit_events(
+            subject_type=filters["subject_type"],
+            subject_id=filters["subject_id"],
+            action=filters["action"],
+            limit=1000 if filters["actor"] else limit + 1,
+            before_seq=before,
+            c=caller,
+        )
+        events += [e for e in batch if filters["actor"] in (None, e.actor)]
+        if not batch or len(events) > limit or not filters["actor"]:
+            exhausted = not batch or (not filters["actor"] and len(batch) <= limit)
+            break
+        before = batch[-1].seq
+    page = events[:limit]
+    more = len(events) > limit or not exhausted
+    return render(
+        request,
+        "audit.html",
+        events=page,
+        filters={k: v or "" for k, v in filters.items()},
+        next_before=page[-1].seq if more and page and page[-1].seq > 1 else None,
+    )
+
+
+async def ui_audit_verify(request: Request) -> Response:
+    """Walk the whole chain (and the state, with ``deep``) and show the verdict."""
+    form = await check_csrf(request)
+    deep = str(form.get("deep") or "") in ("1", "on", "true")
+    caller = ui_caller(request, "audit_verify")
+    verdict = await run_in_threadpool(lambda: audit.audit_verify(anchors=False, deep=deep, c=caller))
+    return render(request, "verify.html", verdict=verdict, deep=deep)
+
+
+def _int(text: str | None, default: int, field: str, low: int, high: int) -> int:
+    """A whole number from the query string, between ``low`` and ``high``."""
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a whole number, got {text[:40]!r}", field=field) from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{field} must be between {low} and {high}", field=field)
+    return value
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """The query parameter ``name`` as a whole number (InvalidInput naming it otherwise)."""
+    return _int(request.query_params.get(name), default, name, low, high)

@@ -1,0 +1,266 @@
+"""UI pages of experiment tracking: the runs table, one run, its metric series and files, compare."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from carnet.errors import InvalidInput
+from carnet.schemas import RunOut, RunSearch
+from carnet.server.api import tracking
+from carnet.server.ui.app import json_script, render
+from carnet.server.ui.pages import int_param
+from carnet.server.ui.series import DEFAULT_POINTS, MAX_POINTS, downsample
+from carnet.server.ui.session import REPORT_CSP, ui_caller
+
+__all__ = ["ui_compare", "ui_run", "ui_run_artifact", "ui_run_series", "ui_runs"]
+
+#: runs a grouped table reads at most
+MAX_GROUPED = 10_000
+#: runs one compare shows at most
+MAX_COMPARED = 100
+_SHOWN_KEYS = 4
+_INLINE = {
+    ".html": "text/html; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".log": "text/plain; charset=utf-8",
+    ".yaml": "text/plain; charset=utf-8",
+    ".csv": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+}
+
+
+def _columns(runs: Sequence[RunOut], chosen: str) -> list[str]:
+    """The pinned columns (``metrics.x``, ``params.y``) the URL names; the first few keys otherwise."""
+    if chosen:
+        cols = [c.strip() for c in chosen.split(",") if c.strip()]
+        bad = [c for c in cols if not c.startswith(("metrics.", "params.", "tags."))]
+        if bad:
+            raise InvalidInput(f"columns are metrics.KEY, params.KEY or tags.KEY, got {bad[0]!r}", field="cols")
+        return cols[:50]
+    metrics = sorted({k for r in runs for k in r.metrics})
+    params = sorted({k for r in runs for k in r.params})
+    return [f"metrics.{k}" for k in metrics[:_SHOWN_KEYS]] + [f"params.{k}" for k in params[:_SHOWN_KEYS]]
+
+
+def cell(run: RunOut, column: str) -> Any:
+    """The value a run shows in ``column``."""
+    kind, _, key = column.partition(".")
+    return {"metrics": run.metrics, "params": run.params, "tags": run.tags}[kind].get(key)
+
+
+def _groups(runs: Sequence[RunOut], by: str, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Runs grouped by the value of ``by`` with each metric column's mean, std and count."""
+    grouped: dict[str, list[RunOut]] = {}
+    for run in runs:
+        grouped.setdefault(str(cell(run, by) if cell(run, by) is not None else "(none)"), []).append(run)
+    rows = []
+    for value, members in sorted(grouped.items()):
+        stats: dict[str, Any] = {}
+        for column in columns:
+            if not column.startswith("metrics."):
+                values = {str(cell(r, column)) for r in members if cell(r, column) is not None}
+                stats[column] = {"text": ", ".join(sorted(values)[:3]) + (" ..." if len(values) > 3 else "")}
+                continue
+            nums = [float(v) for r in members if isinstance(v := cell(r, column), int | float) and math.isfinite(v)]
+            stats[column] = {
+                "mean": statistics.fmean(nums) if nums else None,
+                "std": statistics.stdev(nums) if len(nums) > 1 else None,
+                "n": len(nums),
+            }
+        rows.append({"value": value, "count": len(members), "stats": stats, "ids": [r.id for r in members]})
+    return rows
+
+
+def ui_runs(request: Request) -> Response:
+    """Runs of the readable projects: the filter grammar, sort, pages, chosen columns, grouping."""
+    q = request.query_params
+    projects = [p for p in q.getlist("project") if p] or None
+    text = (q.get("filter") or "").strip() or None
+    order = (q.get("order") or "").strip()
+    size = int_param(request, "n", 50, 1, 500)
+    group = (q.get("group") or "").strip()
+    caller = ui_caller(request, "search_runs")
+    search = RunSearch(projects=projects, filter=text, order_by=[order] if order else [], max_results=size)
+    if group:
+        if not group.startswith(("params.", "tags.", "metrics.")):
+            raise InvalidInput(f"group by params.KEY or tags.KEY, got {group!r}", field="group")
+        runs: list[RunOut] = []
+        token: str | None = None
+        while len(runs) < MAX_GROUPED:
+            page = tracking.search_runs(search.model_copy(update={"max_results": 1000, "page_token": token}), caller)
+            runs += page.runs
+            token = page.next_page_token
+            if token is None:
+                break
+        columns = [c for c in _columns(runs, q.get("cols") or "") if c != group]
+        return render(
+            request,
+            "runs.html",
+            runs=[],
+            groups=_groups(runs, group, columns),
+            truncated=token is not None,
+            columns=columns,
+            keys=_keys(runs),
+            query=_query(q),
+            next_token=None,
+            cell=cell,
+        )
+    page = tracking.search_runs(search.model_copy(update={"page_token": q.get("page") or None}), caller)
+    columns = _columns(page.runs, q.get("cols") or "")
+    return render(
+        request,
+        "runs.html",
+        runs=page.runs,
+        groups=None,
+        truncated=False,
+        columns=columns,
+        keys=_keys(page.runs),
+        query=_query(q),
+        next_token=page.next_page_token,
+        cell=cell,
+    )
+
+
+def _keys(runs: Sequence[RunOut]) -> list[str]:
+    """Every column a run of the page could show (for the column chooser)."""
+    keys = {f"metrics.{k}" for r in runs for k in r.metrics} | {f"params.{k}" for r in runs for k in r.params}
+    return sorted(keys | {f"tags.{k}" for r in runs for k in r.tags if not k.startswith("carnet.")})
+
+
+def _query(q: Any) -> dict[str, Any]:
+    """The page's query (without the page token), to build the links that keep it."""
+    return {k: q.getlist(k) if k == "project" else q.get(k) for k in q.keys() if k != "page" and q.get(k)}
+
+
+def ui_run(request: Request, run_id: str) -> Response:
+    """One run: params, latest metrics with charts, inputs, files, the training log, children."""
+    caller = ui_caller(request, "get_run")
+    run = tracking.get_run(run_id, caller)
+    artifacts = tracking.list_artifacts(run.id, prefix=None, c=ui_caller(request, "list_artifacts"))
+    inputs = tracking.list_inputs(run.id, ui_caller(request, "list_inputs"))
+    children = tracking.search_runs(
+        RunSearch(projects=[run.project], filter=f"parent_id = '{run.id}'", max_results=200), caller
+    ).runs
+    paths = {a.path for a in artifacts}
+    log = next((p for p in ("logs/training.txt", "logs/training.log") if p in paths), None)
+    report = "reports/evaluation.html" if "reports/evaluation.html" in paths else None
+    images = [a.path for a in artifacts if a.path.endswith(".png")]
+    if request.headers.get("hx-request") == "true" and request.query_params.get("part") == "log":
+        # 286 tells htmx to stop polling: the run has ended
+        status = 200 if run.status == "running" else 286
+        return render(request, "run_log.html", status=status, run=run, log_text=_log_text(request, run.id, log))
+    return render(
+        request,
+        "run.html",
+        run=run,
+        artifacts=artifacts,
+        inputs=inputs,
+        children=children,
+        report=report,
+        images=images,
+        log_path=log,
+        log_text=_log_text(request, run.id, log),
+        metric_keys=sorted(run.metrics),
+    )
+
+
+def _log_text(request: Request, run_id: str, path: str | None, limit: int = 200_000) -> str:
+    """The end of the run's training log (verified like every download), or empty."""
+    if path is None:
+        return ""
+    response = tracking.download_artifact(run_id, path, ui_caller(request, "download_artifact"))
+    data = bytes(getattr(response, "body", b"") or b"")
+    return data[-limit:].decode("utf-8", errors="replace")
+
+
+def ui_run_series(request: Request, run_id: str) -> Response:
+    """A metric's history, downsampled to ``points`` buckets with min/max envelopes (JSON); a
+    ``start``/``end`` step range is bucketed on its own (a zoom)."""
+    key = request.query_params.get("key") or ""
+    if not key:
+        raise InvalidInput("name the metric: ?key=NAME", field="key")
+    points = int_param(request, "points", DEFAULT_POINTS, 2, MAX_POINTS)
+    start, end = _float(request, "start"), _float(request, "end")
+    caller = ui_caller(request, "metric_history")
+    run_id = caller.services.tracking.resolve_run_id(run_id)
+    caller.require_run(run_id)
+    history = caller.services.tracking.metric_history(run_id, key)
+    series = downsample([m.step for m in history], [m.value for m in history], points=points, start=start, end=end)
+    return JSONResponse({"run": run_id, "key": key, **series})
+
+
+def _float(request: Request, name: str) -> float | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number, got {text[:40]!r}", field=name) from None
+    if not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a finite number", field=name)
+    return value
+
+
+def ui_run_artifact(request: Request, run_id: str, path: str) -> Response:
+    """A file of a run, verified against its digest; shown in the browser when it is text, an image
+    or an HTML report (sandboxed: no script, no network), downloaded otherwise."""
+    response = tracking.download_artifact(run_id, path, ui_caller(request, "download_artifact"))
+    suffix = PurePosixPath(path).suffix.lower()
+    if request.query_params.get("download") or suffix not in _INLINE:
+        return response
+    response.headers["content-type"] = _INLINE[suffix]
+    response.headers["content-disposition"] = "inline"
+    if suffix in (".html", ".svg"):
+        response.headers["content-security-policy"] = REPORT_CSP
+    return response
+
+
+def ui_compare(request: Request) -> Response:
+    """2 to 100 runs side by side: params (differences first), metrics, overlaid charts, parallel
+    coordinates and a scatter of any two columns."""
+    ids = [i for raw in request.query_params.getlist("run") for i in raw.split(",") if i.strip()]
+    if not 1 <= len(ids) <= MAX_COMPARED:
+        raise InvalidInput(f"compare 2 to {MAX_COMPARED} runs: ?run=ID&run=ID", field="run")
+    caller = ui_caller(request, "get_run")
+    runs = [tracking.get_run(i.strip(), caller) for i in dict.fromkeys(ids)]
+    params = sorted({k for r in runs for k in r.params})
+    metrics = sorted({k for r in runs for k in r.metrics})
+    differing = [k for k in params if len({r.params.get(k) for r in runs}) > 1]
+    table = {
+        "runs": [{"id": r.id, "name": r.name} for r in runs],
+        "columns": [f"params.{k}" for k in differing] + [f"metrics.{k}" for k in metrics],
+        "rows": [[_plain(cell(r, c)) for c in [f"params.{k}" for k in differing] + [f"metrics.{k}" for k in metrics]] for r in runs],
+    }
+    return render(
+        request,
+        "compare.html",
+        runs=runs,
+        params=sorted(params, key=lambda k: (k not in differing, k)),
+        differing=set(differing),
+        metrics=metrics,
+        table_json=json_script(table),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON: numbers as numbers (non-finite as null), other values as text."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else str(value)
