@@ -25,7 +25,10 @@ PINS: dict[str, tuple[str, dict[str, str]]] = {
     "htmx.org": ("2.0.11", {"package/dist/htmx.min.js": "htmx.min.js"}),
     "uplot": (
         "1.6.32",
-        {"package/dist/uPlot.iife.min.js": "uPlot.iife.min.js", "package/dist/uPlot.min.css": "uPlot.min.css"},
+        {
+            "package/dist/uPlot.iife.min.js": "uPlot.iife.min.js",
+            "package/dist/uPlot.min.css": "uPlot.min.css",
+        },
     ),
 }
 REGISTRY = "https://registry.npmjs.org"
@@ -77,7 +80,9 @@ def check() -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="verify the vendored files only")
     args = parser.parse_args()
     if args.check:

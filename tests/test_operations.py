@@ -13,6 +13,7 @@ import carnet.server.api.routes as routes
 from carnet.operations import API_PREFIX, OPERATIONS, Operation, call, operation
 from carnet.server.api import ROUTE_ROLES, create_api_app
 from carnet.server.api.app import UPLOAD_ROUTES, iter_routes
+from carnet.server.ui import PAGES
 
 CLIENT = Path(routes.__file__).parents[2] / "client"
 
@@ -27,7 +28,15 @@ def test_every_route_is_an_operation_of_the_table_in_its_order() -> None:
     declared = [
         (op.name, [op.method], (API_PREFIX if op.api else "") + op.path, op.status) for op in OPERATIONS
     ]
-    assert built == declared
+    pages = [(p.name, [p.method], p.path, 200) for p in PAGES]
+    assert built == declared + pages
+
+
+def test_every_page_names_an_operation_whose_role_it_takes() -> None:
+    for page in PAGES:
+        if page.operation != "public":
+            assert page.role == ROUTE_ROLES[page.operation], page.name
+    assert {p.name for p in PAGES}.isdisjoint(ROUTE_ROLES)
 
 
 def test_names_and_routes_are_declared_once() -> None:

@@ -135,12 +135,13 @@ def server(
             if not self.started:
                 return
             if as_json:
-                info = {"url": url, "api": f"{url}/api/v1", "ui": f"{url}/", "auth": auth, "workspace": client.uri}
-                click.echo(json.dumps(info))
+                info = {"url": url, "api": f"{url}/api/v1", "ui": f"{url}/", "auth": auth}
+                click.echo(json.dumps({**info, "workspace": client.uri}))
             else:
                 click.echo(
                     f"carnet server at {url}/api/v1 (authentication {'required' if auth else 'off'}), "
-                    f"workspace {client.uri}; OpenAPI: {url}/api/v1/openapi.json; web UI: {url}/  (Ctrl-C stops)"
+                    f"workspace {client.uri}; OpenAPI: {url}/api/v1/openapi.json; web UI: {url}/ "
+                    " (Ctrl-C stops)"
                 )
             if open_browser:
                 _open_browser(f"{url}/")
@@ -169,10 +170,8 @@ def _open_browser(url: str) -> None:
     import os
     import webbrowser
 
-    if os.environ.get("BROWSER") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in (
-        "darwin",
-        "win32",
-    ):
+    shown = any(os.environ.get(v) for v in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))
+    if shown or sys.platform in ("darwin", "win32"):
         webbrowser.open(url)
     else:
         click.echo(f"no browser can be opened here: open {url}", err=True)
@@ -186,7 +185,9 @@ def _open_browser(url: str) -> None:
 @json_option
 @click.pass_context
 @handle_errors
-def ui(ctx: click.Context, port: int, open_browser: bool, uri: str | None, require_auth: bool, as_json: bool) -> None:
+def ui(
+    ctx: click.Context, port: int, open_browser: bool, uri: str | None, require_auth: bool, as_json: bool
+) -> None:
     """Open the web UI of this workspace on 127.0.0.1 (no sign-in on loopback, as the API).
 
     The same server as carnet server: the UI at /, the REST API at /api/v1. Ctrl-C stops it.

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet.errors import CarnetError
 from carnet.operations import API_PREFIX, PUBLIC, operation
@@ -85,6 +86,17 @@ PAGES: tuple[Page, ...] = (
     Page("ui_dossier", "GET /models/{name}/{version}/dossier", "model_dossier", "models"),
     Page("ui_version", "GET /models/{name}/{version}", "get_model_version", "models"),
     Page("ui_model", "GET /models/{name}", "model_versions", "models"),
+    Page("ui_datasets", "GET /datasets", "list_datasets", "ops"),
+    Page("ui_dataset_diff", "GET /datasets/{name}/diff", "get_dataset", "ops"),
+    Page("ui_dataset_version", "GET /datasets/{name}/{version}", "get_dataset", "ops"),
+    Page("ui_dataset", "GET /datasets/{name}", "dataset_versions", "ops"),
+    Page("ui_deployments", "GET /deployments", "list_deployments", "ops"),
+    Page("ui_deployment", "GET /deployments/{endpoint}", "resolve_deployment", "ops"),
+    Page("ui_monitors", "GET /monitors", "list_monitors", "ops"),
+    Page("ui_monitor", "GET /monitors/{name}", "get_monitor", "ops"),
+    Page("ui_alert_acknowledge", "POST /alerts/{alert_id}/acknowledge", "acknowledge_alert", "ops"),
+    Page("ui_alert_resolve", "POST /alerts/{alert_id}/resolve", "resolve_alert", "ops"),
+    Page("ui_lineage", "GET /lineage", "lineage", "ops"),
     Page("ui_audit", "GET /audit", "audit_events", "pages"),
     Page("ui_audit_verify", "POST /audit/verify", "audit_verify", "pages"),
 )
@@ -141,12 +153,15 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         .get_template(template)
         .render(
             request=request,
-            user=principal.user if principal is not None else (None if state.require_auth else state.services.ctx.settings.actor),
+            user=principal.user
+            if principal is not None
+            else (None if state.require_auth else state.services.ctx.settings.actor),
             signed_in=principal is not None,
             require_auth=state.require_auth,
             csrf=csrf_token(request),
             csrf_field=CSRF_FIELD,
-            partial=request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true",
+            partial=request.headers.get("hx-request") == "true"
+            and request.headers.get("hx-boosted") != "true",
             **context,
         )
     )
@@ -199,6 +214,20 @@ def add_ui(app: FastAPI) -> None:
             response_class=HTMLResponse,
         )
     app.add_middleware(SecurityHeaders, api_prefix=API_PREFIX)
+    api_handler = app.exception_handlers[StarletteHTTPException]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Unknown pages and methods outside the API: the API's problem, as a page for browsers."""
+        response = api_handler(request, exc)
+        if inspect.isawaitable(response):
+            response = await response
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if request.url.path.startswith((API_PREFIX, "/healthz", "/static/")) or not wants_html:
+            return response  # type: ignore[no-any-return]
+        problem = json.loads(bytes(response.body))
+        return render(request, "error.html", status=response.status_code, problem=problem)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 def json_script(value: Any) -> str:

@@ -56,7 +56,9 @@ def ui_version(request: Request, name: str, version: str) -> Response:
     """One version: signature, metrics, lineage, aliases, its promotions; the promote and approve
     forms for the roles that may use them."""
     mv = registry.get_model_version(name, version, ui_caller(request, "get_model_version"))
-    history = model_routes.model_promotions(name, version=mv.version, c=ui_caller(request, "model_promotions"))
+    history = model_routes.model_promotions(
+        name, version=mv.version, c=ui_caller(request, "model_promotions")
+    )
     project = registry.get_model(name, ui_caller(request, "get_model")).project  # type: ignore[union-attr]
     return render(
         request,
@@ -102,7 +104,9 @@ async def ui_approve(request: Request, name: str, version: str) -> Response:
     """Record the user's approval of a version for an alias; back to where the form was."""
     form = await check_csrf(request)
     number = _version_number(version)
-    body = ApprovalIn(alias=str(form.get("alias") or "production").strip(), comment=str(form.get("comment") or ""))
+    body = ApprovalIn(
+        alias=str(form.get("alias") or "production").strip(), comment=str(form.get("comment") or "")
+    )
     caller = ui_caller(request, "approve_model_version")
     await run_in_threadpool(registry.approve_model_version, name, number, body, caller)
     back = "/approvals" if form.get("back") == "approvals" else f"/models/{quote(name, safe='')}/{number}"

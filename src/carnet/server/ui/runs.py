@@ -45,7 +45,9 @@ def _columns(runs: Sequence[RunOut], chosen: str) -> list[str]:
         cols = [c.strip() for c in chosen.split(",") if c.strip()]
         bad = [c for c in cols if not c.startswith(("metrics.", "params.", "tags."))]
         if bad:
-            raise InvalidInput(f"columns are metrics.KEY, params.KEY or tags.KEY, got {bad[0]!r}", field="cols")
+            raise InvalidInput(
+                f"columns are metrics.KEY, params.KEY or tags.KEY, got {bad[0]!r}", field="cols"
+            )
         return cols[:50]
     metrics = sorted({k for r in runs for k in r.metrics})
     params = sorted({k for r in runs for k in r.params})
@@ -55,7 +57,8 @@ def _columns(runs: Sequence[RunOut], chosen: str) -> list[str]:
 def cell(run: RunOut, column: str) -> Any:
     """The value a run shows in ``column``."""
     kind, _, key = column.partition(".")
-    return {"metrics": run.metrics, "params": run.params, "tags": run.tags}[kind].get(key)
+    values: dict[str, Any] = {"metrics": run.metrics, "params": run.params, "tags": run.tags}
+    return values[kind].get(key)
 
 
 def _groups(runs: Sequence[RunOut], by: str, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -71,7 +74,11 @@ def _groups(runs: Sequence[RunOut], by: str, columns: Sequence[str]) -> list[dic
                 values = {str(cell(r, column)) for r in members if cell(r, column) is not None}
                 stats[column] = {"text": ", ".join(sorted(values)[:3]) + (" ..." if len(values) > 3 else "")}
                 continue
-            nums = [float(v) for r in members if isinstance(v := cell(r, column), int | float) and math.isfinite(v)]
+            nums = [
+                float(v)
+                for r in members
+                if isinstance(v := cell(r, column), int | float) and math.isfinite(v)
+            ]
             stats[column] = {
                 "mean": statistics.fmean(nums) if nums else None,
                 "std": statistics.stdev(nums) if len(nums) > 1 else None,
@@ -97,7 +104,9 @@ def ui_runs(request: Request) -> Response:
         runs: list[RunOut] = []
         token: str | None = None
         while len(runs) < MAX_GROUPED:
-            page = tracking.search_runs(search.model_copy(update={"max_results": 1000, "page_token": token}), caller)
+            page = tracking.search_runs(
+                search.model_copy(update={"max_results": 1000, "page_token": token}), caller
+            )
             runs += page.runs
             token = page.next_page_token
             if token is None:
@@ -139,7 +148,7 @@ def _keys(runs: Sequence[RunOut]) -> list[str]:
 
 def _query(q: Any) -> dict[str, Any]:
     """The page's query (without the page token), to build the links that keep it."""
-    return {k: q.getlist(k) if k == "project" else q.get(k) for k in q.keys() if k != "page" and q.get(k)}
+    return {k: q.getlist(k) if k == "project" else q.get(k) for k in q if k != "page" and q.get(k)}
 
 
 def ui_run(request: Request, run_id: str) -> Response:
@@ -158,7 +167,9 @@ def ui_run(request: Request, run_id: str) -> Response:
     if request.headers.get("hx-request") == "true" and request.query_params.get("part") == "log":
         # 286 tells htmx to stop polling: the run has ended
         status = 200 if run.status == "running" else 286
-        return render(request, "run_log.html", status=status, run=run, log_text=_log_text(request, run.id, log))
+        return render(
+            request, "run_log.html", status=status, run=run, log_text=_log_text(request, run.id, log)
+        )
     return render(
         request,
         "run.html",
@@ -195,7 +206,9 @@ def ui_run_series(request: Request, run_id: str) -> Response:
     run_id = caller.services.tracking.resolve_run_id(run_id)
     caller.require_run(run_id)
     history = caller.services.tracking.metric_history(run_id, key)
-    series = downsample([m.step for m in history], [m.value for m in history], points=points, start=start, end=end)
+    series = downsample(
+        [m.step for m in history], [m.value for m in history], points=points, start=start, end=end
+    )
     return JSONResponse({"run": run_id, "key": key, **series})
 
 
@@ -240,7 +253,13 @@ def ui_compare(request: Request) -> Response:
     table = {
         "runs": [{"id": r.id, "name": r.name} for r in runs],
         "columns": [f"params.{k}" for k in differing] + [f"metrics.{k}" for k in metrics],
-        "rows": [[_plain(cell(r, c)) for c in [f"params.{k}" for k in differing] + [f"metrics.{k}" for k in metrics]] for r in runs],
+        "rows": [
+            [
+                _plain(cell(r, c))
+                for c in [f"params.{k}" for k in differing] + [f"metrics.{k}" for k in metrics]
+            ]
+            for r in runs
+        ],
     }
     return render(
         request,

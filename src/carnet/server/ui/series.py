@@ -47,7 +47,14 @@ def downsample(
     x, y = x[keep], y[keep]
     total = len(x)
     if total <= points:
-        return {"step": _plain(x), "value": _plain(y), "min": _plain(y), "max": _plain(y), "raw": True, "total": total}
+        return {
+            "step": _plain(x),
+            "value": _plain(y),
+            "min": _plain(y),
+            "max": _plain(y),
+            "raw": True,
+            "total": total,
+        }
     edges = np.linspace(x[0], x[-1], points + 1)
     bucket = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, points - 1)
     finite = np.isfinite(y)

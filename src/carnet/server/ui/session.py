@@ -125,13 +125,16 @@ async def check_csrf(request: Request) -> dict[str, Any]:
     if origin and origin != "null":
         parts = urlsplit(origin)
         if parts.netloc != request.headers.get("host", request.url.netloc):
-            raise CsrfRefused("this form was sent from another site; open carnet's page and retry", field="origin")
+            raise CsrfRefused(
+                "this form was sent from another site; open carnet's page and retry", field="origin"
+            )
     form = dict(await request.form())
     sent = str(form.pop(CSRF_FIELD, "") or request.headers.get(CSRF_HEADER, ""))
     expected = request.cookies.get(CSRF_COOKIE, "")
     if not expected or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfRefused(
-            "the form's security token is missing or stale; reload the page and send it again", field="csrf_token"
+            "the form's security token is missing or stale; reload the page and send it again",
+            field="csrf_token",
         )
     return {k: v for k, v in form.items()}
 
