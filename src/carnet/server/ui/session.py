@@ -166,13 +166,14 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 names = {k.lower() for k, _ in headers}
-                if b"content-security-policy" not in names:
-                    headers.append((b"content-security-policy", CSP.encode()))
-                headers += [
+                for name, value in (
+                    (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
                     (b"cross-origin-opener-policy", b"same-origin"),
-                ]
+                ):
+                    if name not in names:
+                        headers.append((name, value))
                 token = scope.get("state", {}).get("new_csrf")
                 if token:
                     cookie = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
