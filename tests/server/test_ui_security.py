@@ -36,7 +36,9 @@ RANK = {role: i for i, role in enumerate(ROLES)}
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     with live_api(tmp_path_factory.mktemp("ui-matrix")) as api:
-        api.services.deployments.set({"endpoint": ENDPOINT, "routes": [{"model": f"{MODEL}@production", "weight": 100}]})
+        api.services.deployments.set(
+            {"endpoint": ENDPOINT, "routes": [{"model": f"{MODEL}@production", "weight": 100}]}
+        )
         yield api
 
 
@@ -135,7 +137,11 @@ def test_each_role_gets_what_the_api_would_give_it(live: LiveApi, page: Page) ->
             assert status == 200, (page.name, user, status)
             continue
         if page.name in UNKNOWN:
-            assert status in (403, 404) if not _allowed(page, user) else status == 404, (page.name, user, status)
+            assert status in (403, 404) if not _allowed(page, user) else status == 404, (
+                page.name,
+                user,
+                status,
+            )
             continue
         if _allowed(page, user):  # through to the operation (which may refuse the request itself)
             assert status not in (401, 403), (page.name, user, status, r.text[:300])
@@ -147,7 +153,12 @@ def test_each_role_gets_what_the_api_would_give_it(live: LiveApi, page: Page) ->
 
 def test_filtered_pages_leave_out_what_the_caller_cannot_read(live: LiveApi) -> None:
     with _client(live, "outsider") as out, _client(live, "viewer") as viewer:
-        for path, needle in (("/", PROJECT), ("/models", MODEL), ("/datasets", DATASET), ("/monitors", MONITOR)):
+        for path, needle in (
+            ("/", PROJECT),
+            ("/models", MODEL),
+            ("/datasets", DATASET),
+            ("/monitors", MONITOR),
+        ):
             assert needle in viewer.get(path).text, path
             assert f">{needle}<" not in out.get(path).text, path
         assert live.run_id[:8] in viewer.get("/runs").text
@@ -175,13 +186,24 @@ def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie_and_never_redirect
         page = http.get("/login?next=/models")
         assert page.status_code == 200 and 'name="token"' in page.text
         bad = http.post("/login", data=_form(http, token="carnet_wrong", next="/models"))
-        assert bad.status_code == 401 and 'role="alert"' in bad.text and SESSION_COOKIE not in bad.headers.get("set-cookie", "")
+        assert (
+            bad.status_code == 401
+            and 'role="alert"' in bad.text
+            and SESSION_COOKIE not in bad.headers.get("set-cookie", "")
+        )
         ok = http.post("/login", data=_form(http, token=live.tokens["viewer"], next="/models"))
         assert ok.status_code == 303 and ok.headers["location"] == "/models"
         cookie = ok.headers["set-cookie"]
-        assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert (
+            cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        )
         assert http.get("/models").status_code == 200
-        for target in ("//attacker.example/x", "https://attacker.example", "/\\attacker.example", "javascript:alert(1)"):
+        for target in (
+            "//attacker.example/x",
+            "https://attacker.example",
+            "/\\attacker.example",
+            "javascript:alert(1)",
+        ):
             r = http.post("/login", data=_form(http, token=live.tokens["viewer"], next=target))
             assert r.headers["location"] == "/", target
         out = http.post("/logout", data=_form(http))
@@ -225,6 +247,11 @@ def test_the_vendored_front_end_matches_its_manifest_and_stays_small() -> None:
     assert {"htmx.min.js", "uPlot.iife.min.js", "uPlot.min.css"} <= set(manifest)
     for name, entry in manifest.items():
         assert hashlib.sha256((folder / "vendor" / name).read_bytes()).hexdigest() == entry["sha256"], name
-    shipped = [*folder.glob("*.js"), *folder.glob("*.css"), *(folder / "vendor").glob("*.js"), *(folder / "vendor").glob("*.css")]
+    shipped = [
+        *folder.glob("*.js"),
+        *folder.glob("*.css"),
+        *(folder / "vendor").glob("*.js"),
+        *(folder / "vendor").glob("*.css"),
+    ]
     total = sum(len(gzip.compress(p.read_bytes())) for p in shipped)
     assert total < 100 * 1024, total

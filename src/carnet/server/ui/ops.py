@@ -18,7 +18,7 @@ from carnet.errors import InvalidInput
 from carnet.schemas import AlertNoteIn
 from carnet.server.api import datasets, deployments, monitoring, tracking
 from carnet.server.ui.app import render
-from carnet.server.ui.lineage_svg import lineage_svg
+from carnet.server.ui.lineage_svg import lineage_svg, node_link
 from carnet.server.ui.pages import int_param
 from carnet.server.ui.session import check_csrf, ui_caller
 
@@ -310,12 +310,12 @@ def _neighbours(graph: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     nodes: dict[str, dict[str, Any]] = {n["key"]: n for n in graph.get("nodes") or []}
     root = graph.get("root")
     up = [
-        nodes[e["source"]] | {"relation": e["relation"]}
+        nodes[e["source"]] | {"relation": e["relation"], "link": node_link(nodes[e["source"]])}
         for e in graph.get("edges") or []
         if e["target"] == root and e["source"] in nodes
     ]
     down = [
-        nodes[e["target"]] | {"relation": e["relation"]}
+        nodes[e["target"]] | {"relation": e["relation"], "link": node_link(nodes[e["target"]])}
         for e in graph.get("edges") or []
         if e["source"] == root and e["target"] in nodes
     ]
