@@ -40,7 +40,6 @@
     el.dataset.points = String(s.step.length);
     el.dataset.total = String(s.total);
     const opts = Object.assign(chartSize(el), {
-      title: el.dataset.title,
       scales: { x: { time: false } },
       series: [{ label: "step" },
         { label: "value", stroke: palette[0], width: 1.5 },
@@ -76,7 +75,7 @@
       data.push(col);
       series.push({ label: runs[i].slice(0, 8), stroke: palette[i % palette.length], width: 1.5, spanGaps: true, points: { show: steps.length < 50 } });
     });
-    new uPlot(Object.assign(chartSize(el), { title: el.dataset.title, scales: { x: { time: false } }, series }), data, el);
+    new uPlot(Object.assign(chartSize(el), { scales: { x: { time: false } }, series }), data, el);
     el.dataset.drawn = "1";
   }
 
@@ -143,7 +142,7 @@
         svgEl("text", { x: x(k), y: 14, "text-anchor": "middle" }, g).textContent = c + (logs.has(c) ? " (log)" : "");
         const b = brushes.get(c);
         if (b) { svgEl("rect", { class: "brush", x: x(k) - 8, width: 16, y: b[0], height: b[1] - b[0] }, g); }
-        const hit = svgEl("rect", { x: x(k) - 10, width: 20, y: top, height: bottom - top, fill: "transparent", "data-axis": c }, g);
+        const hit = svgEl("rect", { x: x(k) - 10, width: 20, y: top - 8, height: bottom - top + 16, fill: "transparent", "data-axis": c }, g);
         let start = null;
         const toY = (ev) => { const pt = svg.createSVGPoint(); pt.x = ev.clientX; pt.y = ev.clientY; return pt.matrixTransform(svg.getScreenCTM().inverse()).y; };
         hit.addEventListener("pointerdown", (ev) => { start = toY(ev); hit.setPointerCapture(ev.pointerId); });
