@@ -48,8 +48,8 @@ __all__ = [
     "ERROR_STATUS",
     "PayloadTooLarge",
     "install_error_handlers",
-    "problem_response",
     "problem_of",
+    "problem_response",
     "status_for",
 ]
 

@@ -223,7 +223,7 @@ def add_ui(app: FastAPI) -> None:
             response = await response
         wants_html = "text/html" in request.headers.get("accept", "")
         if request.url.path.startswith((API_PREFIX, "/healthz", "/static/")) or not wants_html:
-            return response  # type: ignore[no-any-return]
+            return response
         problem = json.loads(bytes(response.body))
         return render(request, "error.html", status=response.status_code, problem=problem)
 
