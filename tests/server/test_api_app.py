@@ -29,6 +29,7 @@ from carnet.server.api import (
 )
 from carnet.server.api.app import iter_routes
 from carnet.server.api.auth import caller
+from carnet.server.ui import UI_ROLES
 from carnet.services import Services
 
 
@@ -69,13 +70,17 @@ def test_healthz_and_the_openapi_document_are_served(url: str) -> None:
 
 def test_every_route_declares_its_role_and_checks_the_caller(services: Services) -> None:
     app = create_api_app(services, require_auth=False)
-    routes = list(iter_routes(app.routes))
+    # the web UI's pages have their own table (checked page by page by tests/server/test_ui_security.py)
+    # and its static files are public
+    routes = [r for r in iter_routes(app.routes) if r.name not in UI_ROLES and r.name != "static"]
     names = [r.name for r in routes]
     missing = [n for n in names if n not in ROUTE_ROLES]
     assert not missing, f"routes without an entry in ROUTE_ROLES: {missing}"
     assert len(names) == len(set(names)), "route names must be unique: they key the role table"
     assert set(ROUTE_ROLES) == set(names), f"stale entries: {set(ROUTE_ROLES) - set(names)}"
     assert set(ROUTE_ROLES.values()) <= {PUBLIC, "viewer", "editor", "approver", "admin"}
+    assert set(UI_ROLES.values()) <= {PUBLIC, "viewer", "editor", "approver", "admin"}
+    assert {r.name for r in iter_routes(app.routes)} - set(names) == {*UI_ROLES, "static"}
     for route in routes:
         if not isinstance(route, APIRoute):
             assert ROUTE_ROLES[route.name] == PUBLIC, route.name
