@@ -60,6 +60,8 @@ def _path(page: Page, live: LiveApi) -> str:
     query = {
         "ui_compare": f"?run={live.run_id}",
         "ui_run_series": "?key=loss",
+        "ui_run_chart": "?key=loss",
+        "ui_compare_series": f"?key=loss&run={live.run_id}",
         "ui_dataset_diff": "?a=1&b=1",
         "ui_lineage": f"?ref={DATASET}@1",
     }.get(page.name, "")
@@ -147,7 +149,7 @@ def test_each_role_gets_what_the_api_would_give_it(live: LiveApi, page: Page) ->
             assert status not in (401, 403), (page.name, user, status, r.text[:300])
         else:
             assert status == 403, (page.name, user, status)
-            if page.name != "ui_run_series":
+            if not page.name.endswith("_series"):
                 assert "Permission" in r.text and r.headers["content-type"].startswith("text/html")
 
 

@@ -75,7 +75,9 @@ PAGES: tuple[Page, ...] = (
     Page("ui_home", "GET /", "list_projects", "pages"),
     Page("ui_runs", "GET /runs", "search_runs", "runs"),
     Page("ui_compare", "GET /compare", "get_run", "runs"),
+    Page("ui_compare_series", "GET /compare/series", "metric_history", "runs"),
     Page("ui_run_series", "GET /runs/{run_id}/series", "metric_history", "runs"),
+    Page("ui_run_chart", "GET /runs/{run_id}/chart", "metric_history", "runs"),
     Page("ui_run_artifact", "GET /runs/{run_id}/files/{path:path}", "download_artifact", "runs"),
     Page("ui_run", "GET /runs/{run_id}", "get_run", "runs"),
     Page("ui_models", "GET /models", "list_models", "models"),
@@ -176,7 +178,7 @@ def _error_page(request: Request, exc: CarnetError) -> Response:
             target = "/"
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
     status, problem = problem_of(request, exc)
-    if request.url.path.endswith("/series"):
+    if request.url.path.endswith("/series"):  # the charts' data: JSON
         return JSONResponse(problem, status_code=status, media_type="application/problem+json")
     return render(request, "error.html", status=status, problem=problem)
 

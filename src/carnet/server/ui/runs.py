@@ -19,7 +19,15 @@ from carnet.server.ui.pages import int_param
 from carnet.server.ui.series import DEFAULT_POINTS, MAX_POINTS, downsample
 from carnet.server.ui.session import REPORT_CSP, ui_caller
 
-__all__ = ["ui_compare", "ui_run", "ui_run_artifact", "ui_run_series", "ui_runs"]
+__all__ = [
+    "ui_compare",
+    "ui_compare_series",
+    "ui_run",
+    "ui_run_artifact",
+    "ui_run_chart",
+    "ui_run_series",
+    "ui_runs",
+]
 
 #: runs a grouped table reads at most
 MAX_GROUPED = 10_000
@@ -194,22 +202,45 @@ def _log_text(request: Request, run_id: str, path: str | None, limit: int = 200_
     return data[-limit:].decode("utf-8", errors="replace")
 
 
-def ui_run_series(request: Request, run_id: str) -> Response:
-    """A metric's history, downsampled to ``points`` buckets with min/max envelopes (JSON); a
-    ``start``/``end`` step range is bucketed on its own (a zoom)."""
-    key = request.query_params.get("key") or ""
-    if not key:
-        raise InvalidInput("name the metric: ?key=NAME", field="key")
-    points = int_param(request, "points", DEFAULT_POINTS, 2, MAX_POINTS)
+def _series(request: Request, run_id: str, key: str, points: int) -> dict[str, Any]:
+    """One run's metric history, bucketed (the run's project needs the caller's role)."""
     start, end = _float(request, "start"), _float(request, "end")
     caller = ui_caller(request, "metric_history")
     run_id = caller.services.tracking.resolve_run_id(run_id)
     caller.require_run(run_id)
     history = caller.services.tracking.metric_history(run_id, key)
-    series = downsample(
-        [m.step for m in history], [m.value for m in history], points=points, start=start, end=end
-    )
-    return JSONResponse({"run": run_id, "key": key, **series})
+    steps, values = [m.step for m in history], [m.value for m in history]
+    return {"run": run_id, "key": key, **downsample(steps, values, points=points, start=start, end=end)}
+
+
+def _key(request: Request) -> str:
+    key = request.query_params.get("key") or ""
+    if not key:
+        raise InvalidInput("name the metric: ?key=NAME", field="key")
+    return key
+
+
+def ui_run_series(request: Request, run_id: str) -> Response:
+    """A metric's history, downsampled to ``points`` buckets with min/max envelopes (JSON); a
+    ``start``/``end`` step range is bucketed on its own (a zoom)."""
+    points = int_param(request, "points", DEFAULT_POINTS, 2, MAX_POINTS)
+    return JSONResponse(_series(request, run_id, _key(request), points))
+
+
+def ui_compare_series(request: Request) -> Response:
+    """One metric of up to 100 runs in one answer (``?key=K&run=ID&run=ID``), each bucketed to
+    ``points`` (default 500): what a compare chart draws."""
+    key = _key(request)
+    ids = _run_ids(request)
+    points = int_param(request, "points", 500, 2, MAX_POINTS)
+    return JSONResponse({"key": key, "series": [_series(request, i, key, points) for i in ids]})
+
+
+def ui_run_chart(request: Request, run_id: str) -> Response:
+    """One metric of a run on a page of its own, large (``?key=K``)."""
+    key = _key(request)
+    run = tracking.get_run(run_id, ui_caller(request, "get_run"))
+    return render(request, "chart.html", run=run, key=key)
 
 
 def _float(request: Request, name: str) -> float | None:
@@ -242,11 +273,8 @@ def ui_run_artifact(request: Request, run_id: str, path: str) -> Response:
 def ui_compare(request: Request) -> Response:
     """2 to 100 runs side by side: params (differences first), metrics, overlaid charts, parallel
     coordinates and a scatter of any two columns."""
-    ids = [i for raw in request.query_params.getlist("run") for i in raw.split(",") if i.strip()]
-    if not 1 <= len(ids) <= MAX_COMPARED:
-        raise InvalidInput(f"compare 2 to {MAX_COMPARED} runs: ?run=ID&run=ID", field="run")
     caller = ui_caller(request, "get_run")
-    runs = [tracking.get_run(i.strip(), caller) for i in dict.fromkeys(ids)]
+    runs = [tracking.get_run(i, caller) for i in _run_ids(request)]
     params = sorted({k for r in runs for k in r.params})
     metrics = sorted({k for r in runs for k in r.metrics})
     differing = [k for k in params if len({r.params.get(k) for r in runs}) > 1]
@@ -270,6 +298,15 @@ def ui_compare(request: Request) -> Response:
         metrics=metrics,
         table_json=json_script(table),
     )
+
+
+def _run_ids(request: Request) -> list[str]:
+    """The runs a compare names (``?run=ID&run=ID`` or ``?run=ID,ID``), each once, 1 to 100."""
+    ids = [i.strip() for raw in request.query_params.getlist("run") for i in raw.split(",") if i.strip()]
+    ids = list(dict.fromkeys(ids))
+    if not 1 <= len(ids) <= MAX_COMPARED:
+        raise InvalidInput(f"compare 2 to {MAX_COMPARED} runs: ?run=ID&run=ID", field="run")
+    return ids
 
 
 def _plain(value: Any) -> Any:

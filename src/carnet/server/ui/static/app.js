@@ -31,7 +31,7 @@
     return r.json();
   }
 
-  function chartSize(el) { return { width: Math.max(320, el.clientWidth || 460), height: 240 }; }
+  function chartSize(el) { return { width: Math.max(320, el.clientWidth || 460), height: el.classList.contains("large") ? 480 : 240 }; }
 
   // one run's metric: mean line with a min-max band; a selected range is fetched at full resolution
   async function singleChart(el) {
@@ -61,31 +61,39 @@
     el.dataset.drawn = "1";
   }
 
-  // one metric of several runs, overlaid on the union of their steps
+  // one metric of several runs (one request for all), overlaid on the union of their steps
   async function multiChart(el) {
-    const runs = el.dataset.runs.split(",").filter(Boolean);
-    const all = await Promise.all(runs.map((id) => getJSON("/runs/" + id + "/series?key=" + encodeURIComponent(el.dataset.key) + "&points=500").catch(() => null)));
-    const steps = Array.from(new Set(all.flatMap((s) => (s ? s.step : [])))).sort((a, b) => a - b);
+    const all = (await getJSON(el.dataset.series)).series;
+    const steps = Array.from(new Set(all.flatMap((s) => s.step))).sort((a, b) => a - b);
     const index = new Map(steps.map((x, i) => [x, i]));
     const data = [steps];
     const series = [{ label: "step" }];
     all.forEach((s, i) => {
       const col = new Array(steps.length).fill(null);
-      if (s) { s.step.forEach((x, j) => { col[index.get(x)] = s.value[j]; }); }
+      s.step.forEach((x, j) => { col[index.get(x)] = s.value[j]; });
       data.push(col);
-      series.push({ label: runs[i].slice(0, 8), stroke: palette[i % palette.length], width: 1.5, spanGaps: true, points: { show: steps.length < 50 } });
+      series.push({ label: s.run.slice(0, 8), stroke: palette[i % palette.length], width: 1.5, spanGaps: true, points: { show: steps.length < 50 } });
     });
     new uPlot(Object.assign(chartSize(el), { scales: { x: { time: false } }, series }), data, el);
     el.dataset.drawn = "1";
   }
 
+  function draw(el) {
+    if (el.dataset.drawing) { return; }
+    el.dataset.drawing = "1";
+    (el.classList.contains("multi") ? multiChart(el) : singleChart(el)).catch((err) => {
+      const p = document.createElement("p"); p.className = "error"; p.textContent = String(err.message || err); el.appendChild(p);
+    });
+  }
+
+  // charts are drawn when they come into view: a run with a hundred metrics fetches what is seen
+  const seen = typeof IntersectionObserver === "undefined" ? null : new IntersectionObserver((entries) => {
+    entries.forEach((e) => { if (e.isIntersecting) { seen.unobserve(e.target); draw(e.target); } });
+  }, { rootMargin: "200px" });
+
   function charts(root) {
     if (typeof uPlot === "undefined") { return; }
-    root.querySelectorAll("figure.chart:not([data-drawn])").forEach((el) => {
-      (el.classList.contains("multi") ? multiChart(el) : singleChart(el)).catch((err) => {
-        const p = document.createElement("p"); p.className = "error"; p.textContent = String(err.message || err); el.appendChild(p);
-      });
-    });
+    root.querySelectorAll("figure.chart:not([data-drawn])").forEach((el) => { seen ? seen.observe(el) : draw(el); });
   }
 
   const SVG = "http://www.w3.org/2000/svg";
