@@ -163,7 +163,8 @@ def test_compare_three_runs_and_brush_an_axis(browser: Any, live: Live) -> None:
     page.mouse.move(x, box["y"] + box["height"] * 0.25, steps=5)
     page.mouse.up()
     page.locator("#parcoords[data-kept='1']").wait_for()
-    assert page.locator("figure.chart.multi[data-drawn]").count() >= 1
+    page.locator("figure.chart.multi").first.scroll_into_view_if_needed()
+    page.locator("figure.chart.multi[data-drawn]").first.wait_for()  # drawn once in view
     page.screenshot(path=str(live.shots / "compare.png"), full_page=True)
     page.context.close()
 

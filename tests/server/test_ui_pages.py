@@ -144,7 +144,9 @@ def test_compare_marks_the_params_that_differ(http: httpx.Client, site: Site) ->
     assert '<tr class=""><th>params.seed</th>' in page.text  # the three share seed 0
     assert 'id="compare-data"' in page.text and 'data-series="/compare/series?key=auc&amp;run=' in page.text
     assert http.get("/compare").status_code == 422
-    both = http.get("/compare/series", params={"key": "loss", "run": f"{site.spike_run},{site.runs[0]}"}).json()
+    both = http.get(
+        "/compare/series", params={"key": "loss", "run": f"{site.spike_run},{site.runs[0]}"}
+    ).json()
     assert [s["total"] for s in both["series"]] == [100_000, 0] and len(both["series"][0]["step"]) <= 500
     chart = http.get(f"/runs/{site.spike_run}/chart", params={"key": "loss"})
     assert chart.status_code == 200 and f'data-series="/runs/{site.spike_run}/series?key=loss"' in chart.text
