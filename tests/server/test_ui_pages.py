@@ -4,7 +4,6 @@ verify), the metric series and its downsampling, and an XSS corpus rendered as t
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from ui_seed import MODEL, XSS, seed, traffic
 
 from carnet.bootstrap import open_services
 from carnet.server.api import create_api_app, serve_api_in_thread
-from carnet.server.ui.series import downsample
 from carnet.server.ui.session import CSRF_COOKIE
 from carnet.services import Services
 
@@ -124,17 +122,6 @@ def test_a_long_series_is_bucketed_with_its_spike_and_a_zoom_is_full_resolution(
     assert (
         http.get(f"/runs/{site.spike_run}/series", params={"key": "loss", "start": "nan"}).status_code == 422
     )
-
-
-def test_downsample_keeps_every_extreme_and_the_raw_series_when_short() -> None:
-    steps = list(range(10_000))
-    values = [float(i % 100) for i in steps]
-    values[777] = -5.0
-    values[4242] = math.nan
-    out = downsample(steps, values, points=100)
-    assert len(out["step"]) == 100 and min(out["min"]) == -5.0 and max(out["max"]) == 99.0
-    short = downsample([3, 1, 2], [30.0, 10.0, math.inf])
-    assert short["raw"] and short["step"] == [1.0, 2.0, 3.0] and short["value"] == [10.0, None, 30.0]
 
 
 def test_compare_marks_the_params_that_differ(http: httpx.Client, site: Site) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -278,6 +279,28 @@ class TrackingService:
         with self.ctx.store.transaction(write=False) as tx:
             tx.runs.status(run_id)
             return tx.runs.metric_history(run_id, key)
+
+    def metric_series(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        points: int = 1500,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> dict[str, Any]:
+        """One metric of a run made small enough to draw: at most ``points`` buckets of steps (between
+        ``start`` and ``end``), each with its mean step, mean, minimum and maximum, so a spike in one
+        step survives; the values as they are when there are ``points`` or fewer. Bucketed by the
+        database, so 100,000 steps never leave it one by one."""
+        if isinstance(points, bool) or not isinstance(points, int) or not 2 <= points <= 10_000:
+            raise InvalidInput("points must be between 2 and 10000", field="points")
+        for name, bound in (("start", start), ("end", end)):
+            if bound is not None and not math.isfinite(bound):
+                raise InvalidInput(f"{name} must be a finite step", field=name)
+        with self.ctx.store.transaction(write=False) as tx:
+            tx.runs.status(run_id)
+            return tx.runs.metric_buckets(run_id, key, points, start, end)
 
     def end_run(
         self,

@@ -16,7 +16,6 @@ from carnet.schemas import RunOut, RunSearch
 from carnet.server.api import tracking
 from carnet.server.ui.app import json_script, render
 from carnet.server.ui.pages import int_param
-from carnet.server.ui.series import DEFAULT_POINTS, MAX_POINTS, downsample
 from carnet.server.ui.session import REPORT_CSP, ui_caller
 
 __all__ = [
@@ -31,6 +30,8 @@ __all__ = [
 
 #: runs a grouped table reads at most
 MAX_GROUPED = 10_000
+#: buckets a chart gets by default, and at most
+DEFAULT_POINTS, MAX_POINTS = 1500, 10_000
 #: runs one compare shows at most
 MAX_COMPARED = 100
 _SHOWN_KEYS = 4
@@ -208,9 +209,8 @@ def _series(request: Request, run_id: str, key: str, points: int) -> dict[str, A
     caller = ui_caller(request, "metric_history")
     run_id = caller.services.tracking.resolve_run_id(run_id)
     caller.require_run(run_id)
-    history = caller.services.tracking.metric_history(run_id, key)
-    steps, values = [m.step for m in history], [m.value for m in history]
-    return {"run": run_id, "key": key, **downsample(steps, values, points=points, start=start, end=end)}
+    series = caller.services.tracking.metric_series(run_id, key, points=points, start=start, end=end)
+    return {"run": run_id, "key": key, **series}
 
 
 def _key(request: Request) -> str:

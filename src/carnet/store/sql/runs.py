@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     func,
     literal,
@@ -128,6 +129,14 @@ def _upsert_tags(conn: Connection) -> Any:
 
 def _metric_value(v: float | None) -> float:
     return math.nan if v is None else float(v)
+
+
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def _finite(v: Any) -> float | None:
+    """A stored value as JSON can carry it: NaN (stored as NULL) and the infinities are None."""
+    return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
 def _store_value(v: float) -> float | None:
@@ -311,6 +320,47 @@ class SqlRunRepo:
             .order_by(_m.c.step, _m.c.timestamp, _m.c.id)
         ).all()
         return [Metric(k, _metric_value(v), int(s), float(ts)) for k, v, s, ts in rows]
+
+    def metric_buckets(
+        self, run_id: str, key: str, points: int, start: float | None = None, end: float | None = None
+    ) -> dict[str, Any]:
+        """One metric's history between steps ``start`` and ``end`` in at most ``points`` buckets of
+        equal step width, computed by the database: each bucket's mean step, and the mean, minimum and
+        maximum of its finite values (None where it has none). With ``points`` steps or fewer the
+        values come back as they are (``raw``)."""
+        where = [_m.c.run_id == run_id, _m.c.key == key]
+        if start is not None:
+            where.append(_m.c.step >= math.ceil(start))
+        if end is not None:
+            where.append(_m.c.step <= math.floor(end))
+        counted: Any = self.conn.execute(
+            select(func.count(), func.min(_m.c.step), func.max(_m.c.step)).where(*where)
+        ).one()
+        total, low, high = int(counted[0]), counted[1], counted[2]
+        if total <= points:
+            rows: Any = self.conn.execute(
+                select(_m.c.step, _m.c.value).where(*where).order_by(_m.c.step, _m.c.timestamp, _m.c.id)
+            ).all()
+            values = [_finite(v) for _, v in rows]
+            steps = [float(st) for st, _ in rows]
+            return {"step": steps, "value": values, "min": values, "max": values, "raw": True, "total": total}
+        span = int(high) - int(low) + 1
+        bucket = (((_m.c.step - int(low)) * points) // span).label("bucket")  # 0..points-1
+        finite = case((_m.c.value.between(-_FLOAT_MAX, _FLOAT_MAX), _m.c.value), else_=null())
+        rows = self.conn.execute(
+            select(bucket, func.avg(_m.c.step), func.avg(finite), func.min(finite), func.max(finite))
+            .where(*where)
+            .group_by(bucket)
+            .order_by(bucket)
+        ).all()
+        return {
+            "step": [float(round(float(st))) for _, st, _, _, _ in rows],
+            "value": [_finite(v) for _, _, v, _, _ in rows],
+            "min": [_finite(v) for _, _, _, v, _ in rows],
+            "max": [_finite(v) for _, _, _, _, v in rows],
+            "raw": False,
+            "total": total,
+        }
 
     # -- artifacts and inputs ---------------------------------------------
     def add_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
