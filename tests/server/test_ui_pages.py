@@ -198,6 +198,11 @@ def test_deployment_monitor_and_alert_pages(http: httpx.Client, site: Site) -> N
 def test_the_ledger_page_filters_and_verifies(http: httpx.Client, site: Site) -> None:
     page = http.get("/audit", params={"action": "model.approve"})
     assert page.status_code == 200 and "model.approve" in page.text and "run.create" not in page.text
+    today = http.get("/audit", params={"since": "2000-01-01", "until": "2999-12-31", "actor": "root"})
+    assert today.status_code == 200 and "run.create" in today.text
+    past = http.get("/audit", params={"until": "2001-01-01"})
+    assert "No event matches" in past.text
+    assert http.get("/audit", params={"since": "yesterday"}).status_code == 422
     verdict = http.post("/audit/verify", data=_form(http))
     assert verdict.status_code == 200 and re.search(r"OK: \d+ events verified", verdict.text)
 

@@ -68,38 +68,74 @@ def ui_home(request: Request) -> Response:
 
 
 def ui_audit(request: Request) -> Response:
-    """The audit ledger, newest first, filtered by subject, action and actor (in the URL), a page at
-    a time (``before`` = the sequence number the next page starts under)."""
+    """The audit ledger, newest first, filtered by subject, action, actor and time (``since`` and
+    ``until``, dates or ISO times, UTC), a page at a time (``before`` = the sequence number the
+    next page starts under)."""
     q = request.query_params
     filters = {k: (q.get(k) or "").strip() or None for k in _AUDIT_FILTERS}
+    since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until", end=True)
     limit = int_param(request, "limit", 100, 1, 1000)
     before: int | None = int_param(request, "before", 0, 0, 2**62) or None
     caller = ui_caller(request, "audit_events")
+    here = bool(filters["actor"]) or since is not None or until is not None  # filtered here, not by the API
+
+    def kept(e: Any) -> bool:
+        return (
+            filters["actor"] in (None, e.actor)
+            and (since is None or e.time >= since)
+            and (until is None or e.time <= until)
+        )
+
     events: list[Any] = []
     exhausted = False
-    for _ in range(50):  # the actor is filtered here: read batches until the page is full
+    for _ in range(50):  # read batches until the page is full
         batch = audit.audit_events(
             subject_type=filters["subject_type"],
             subject_id=filters["subject_id"],
             action=filters["action"],
-            limit=1000 if filters["actor"] else limit + 1,
+            limit=1000 if here else limit + 1,
             before_seq=before,
             c=caller,
         )
-        events += [e for e in batch if filters["actor"] in (None, e.actor)]
-        if not batch or len(events) > limit or not filters["actor"]:
-            exhausted = not batch or (not filters["actor"] and len(batch) <= limit)
+        events += [e for e in batch if kept(e)]
+        older = since is not None and bool(batch) and batch[-1].time < since  # newest first: done
+        if not batch or len(events) > limit or not here or older:
+            exhausted = not batch or older or (not here and len(batch) <= limit)
             break
         before = batch[-1].seq
     page = events[:limit]
     more = len(events) > limit or not exhausted
+    shown = {k: v or "" for k, v in filters.items()} | {
+        "since": q.get("since") or "",
+        "until": q.get("until") or "",
+    }
     return render(
         request,
         "audit.html",
         events=page,
-        filters={k: v or "" for k, v in filters.items()},
+        filters=shown,
         next_before=page[-1].seq if more and page and page[-1].seq > 1 else None,
     )
+
+
+def _time(text: str | None, field: str, *, end: bool = False) -> float | None:
+    """A date (``2026-12-05``: its start, or its end with ``end``) or an ISO time, as epoch seconds (UTC
+    unless the text names a zone)."""
+    from datetime import UTC, datetime, timedelta
+
+    if not text or not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be a date (2026-12-05) or an ISO time, got {text[:40]!r}", field=field
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end and len(text.strip()) == 10:
+        moment += timedelta(days=1) - timedelta(microseconds=1)
+    return moment.timestamp()
 
 
 async def ui_audit_verify(request: Request) -> Response:
