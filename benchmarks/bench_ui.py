@@ -10,7 +10,9 @@ One carnet workspace (SQLite, and the same again on PostgreSQL) and one MLflow S
 same runs: ``--runs`` runs x 50 params x 100 metrics, and on ``--long-runs`` of them a ``loss`` of
 ``--steps`` steps. carnet's are written through its services, audit events included; MLflow's in
 bulk into the schema MLflow creates (``_ui_mlflow_seed.py``). The seeded stores are kept in
-``--work`` and reused while their sizes match.
+``--work`` (and the database ``carnet_bench_ui``) and reused while their sizes match. PostgreSQL's
+planner statistics are refreshed (``ANALYZE``) before measuring, as autovacuum does on its own
+some time after a bulk load.
 
 Both servers run on 127.0.0.1 (``carnet server``, which serves the UI, and ``mlflow ui`` from
 ``.bench-venv``). Headless Chromium (Debian's, driven by Playwright) opens each page ``--repeat``
@@ -90,16 +92,28 @@ def seed_mlflow(db: Path, count: int, long_runs: int, steps: int) -> dict[str, A
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def postgres_uri(base: str) -> str:
-    """A fresh database ``carnet_bench_ui`` on the server of ``base`` (dropped first)."""
+def postgres_uri(base: str, *, fresh: bool) -> str:
+    """The database ``carnet_bench_ui`` on the server of ``base`` (dropped and made again if ``fresh``)."""
     import sqlalchemy as sa
 
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text("DROP DATABASE IF EXISTS carnet_bench_ui WITH (FORCE)"))
-        c.execute(sa.text("CREATE DATABASE carnet_bench_ui"))
-    admin.dispose()
+    if fresh:
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text("DROP DATABASE IF EXISTS carnet_bench_ui WITH (FORCE)"))
+            c.execute(sa.text("CREATE DATABASE carnet_bench_ui"))
+        admin.dispose()
     return base.rsplit("/", 1)[0] + "/carnet_bench_ui"
+
+
+def analyze(uri: str) -> None:
+    """Refresh PostgreSQL's planner statistics, as autovacuum does on its own some time after a bulk
+    load (without them the planner scans whole tables for a page of 50 runs)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(uri, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(sa.text("ANALYZE"))
+    engine.dispose()
 
 
 # -- servers -----------------------------------------------------------------------------------------
@@ -299,13 +313,19 @@ def main() -> None:
             print("measuring mlflow ui")
             result["mlflow"] = measure_mlflow(browser, url, experiment, long_run, args.repeat)
         if args.postgres != "none":
-            uri = postgres_uri(args.postgres)
             artifacts = args.work / "pg-artifacts"
-            shutil.rmtree(artifacts, ignore_errors=True)
-            print("seeding carnet on PostgreSQL")
-            result["seeding"]["carnet_postgres_s"] = seed_carnet(
-                uri, str(artifacts), args.runs, args.long_runs, args.steps
-            )
+            state = json.loads(marker.read_text())
+            seeded = state.get("postgres") == sizes and artifacts.exists()
+            uri = postgres_uri(args.postgres, fresh=not seeded)
+            if not seeded:
+                shutil.rmtree(artifacts, ignore_errors=True)
+                print("seeding carnet on PostgreSQL")
+                state["seeding"]["carnet_postgres_s"] = seed_carnet(
+                    uri, str(artifacts), args.runs, args.long_runs, args.steps
+                )
+                marker.write_text(json.dumps({**state, "postgres": sizes}))
+            result["seeding"] = state["seeding"]
+            analyze(uri)
             with carnet_server(uri, str(artifacts)) as url:
                 print("measuring carnet (PostgreSQL)")
                 result["carnet_postgres"] = measure_carnet(browser, url, long_run, compare, args.repeat)
