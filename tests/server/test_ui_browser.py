@@ -121,6 +121,22 @@ def test_sign_in_filter_runs_and_group_by_seed(browser: Any, live: Live) -> None
     page.context.close()
 
 
+def test_child_runs_fold_under_their_parent(browser: Any, live: Live) -> None:
+    t = live.services.tracking
+    parent = t.create_run("nest", "study")
+    for i in range(3):
+        t.create_run("nest", f"trial-{i}", parent_id=parent.id)
+    page = _page(browser, live, "root")
+    page.goto(f"{live.url}/runs?project=nest")
+    children = page.locator(f"tr[data-parent='{parent.id}']")
+    assert children.count() == 3 and all(not children.nth(i).is_visible() for i in range(3))
+    page.click(f"button[data-toggle='{parent.id}']")
+    assert all(children.nth(i).is_visible() for i in range(3))
+    page.click(f"button[data-toggle='{parent.id}']")
+    assert not children.first.is_visible()
+    page.context.close()
+
+
 def test_a_100k_step_chart_is_drawn_and_zooms_to_full_resolution(browser: Any, live: Live) -> None:
     page = _page(browser, live, "root")
     page.goto(f"{live.url}/runs/{live.spike_run}")

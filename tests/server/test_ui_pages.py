@@ -124,6 +124,17 @@ def test_a_long_series_is_bucketed_with_its_spike_and_a_zoom_is_full_resolution(
     )
 
 
+def test_child_runs_come_right_under_their_parent(http: httpx.Client, site: Site) -> None:
+    t = site.services.tracking
+    parent = t.create_run("nest", "study")
+    trials = [t.create_run("nest", f"trial-{i}", parent_id=parent.id).id for i in range(3)]
+    page = http.get("/runs", params={"project": "nest", "order": "start_time ASC"})
+    rows = re.findall(r'<tr class="[^"]*" data-run="(\w+)"(?: data-parent="(\w+)")?>', page.text)
+    assert rows[0] == (parent.id, "") and [r[0] for r in rows[1:]] == trials
+    assert all(r[1] == parent.id for r in rows[1:])
+    assert f'data-toggle="{parent.id}"' in page.text
+
+
 def test_compare_marks_the_params_that_differ(http: httpx.Client, site: Site) -> None:
     page = http.get("/compare", params=[("run", r) for r in site.runs[:3]])
     assert page.status_code == 200
@@ -167,6 +178,8 @@ def test_promotion_dry_run_approval_queue_approve_and_promote(http: httpx.Client
     assert "Nothing waits for an approval" in http.get("/approvals").text
     model = http.get(f"/models/{MODEL}")
     assert "applied" in model.text and "refused" in model.text
+    moves = re.findall(r"<td>production</td><td>(\w+)</td><td class=\"num\">(\d+)</td>", model.text)
+    assert moves[0][1] == "2" and moves[-1] == (moves[-1][0], "1")  # newest first: 2, then the first set
 
 
 def test_deployment_monitor_and_alert_pages(http: httpx.Client, site: Site) -> None:

@@ -43,12 +43,15 @@ def ui_model(request: Request, name: str) -> Response:
     model = registry.get_model(name, ui_caller(request, "get_model"))
     versions = registry.model_versions(name, ui_caller(request, "model_versions"))
     history = model_routes.model_promotions(name, version=None, c=ui_caller(request, "model_promotions"))
+    # the moves of its aliases (set, promoted, rolled back, removed): read once the role is checked above
+    moves = ui_caller(request, "model_versions").services.registry.alias_history(name)
     return render(
         request,
         "model.html",
         model=model,
         versions=sorted(versions, key=lambda v: -v.version),
         history=list(reversed(history)),
+        moves=list(reversed(moves)),
     )
 
 

@@ -138,7 +138,7 @@ def ui_runs(request: Request) -> Response:
     return render(
         request,
         "runs.html",
-        runs=page.runs,
+        runs=nested(page.runs),
         groups=None,
         truncated=False,
         columns=columns,
@@ -147,6 +147,28 @@ def ui_runs(request: Request) -> Response:
         next_token=page.next_page_token,
         cell=cell,
     )
+
+
+def nested(runs: Sequence[RunOut]) -> list[dict[str, Any]]:
+    """The page's runs with the children of a run on the same page (a search's trials, an AutoML
+    study's candidates) right under it: ``{"run", "depth", "children"}``, in page order."""
+    on_page = {r.id for r in runs}
+    children: dict[str, list[RunOut]] = {}
+    for r in runs:
+        if r.parent_id in on_page:
+            children.setdefault(str(r.parent_id), []).append(r)
+    rows: list[dict[str, Any]] = []
+
+    def add(run: RunOut, depth: int) -> None:
+        kids = children.get(run.id, [])
+        rows.append({"run": run, "depth": depth, "children": len(kids)})
+        for kid in kids:
+            add(kid, depth + 1)
+
+    for r in runs:
+        if r.parent_id not in on_page:
+            add(r, 0)
+    return rows
 
 
 def _keys(runs: Sequence[RunOut]) -> list[str]:

@@ -205,7 +205,25 @@
     parcoords(data); scatter(data);
   }
 
-  function enhance(root) { localTimes(root); columnChooser(root); charts(root); }
+  // child runs (a search's trials) fold under their parent: collapsed once the script runs
+  function nesting(root) {
+    const kids = (id) => Array.from(document.querySelectorAll('tr[data-parent="' + id + '"]'));
+    const close = (id) => kids(id).forEach((tr) => {
+      tr.hidden = true;
+      const inner = tr.querySelector("button.toggle");
+      if (inner) { inner.setAttribute("aria-expanded", "false"); close(inner.dataset.toggle); }
+    });
+    root.querySelectorAll("button.toggle[data-toggle]").forEach((b) => {
+      b.setAttribute("aria-expanded", "false");
+      b.addEventListener("click", () => {
+        if (b.getAttribute("aria-expanded") === "true") { b.setAttribute("aria-expanded", "false"); close(b.dataset.toggle); }
+        else { b.setAttribute("aria-expanded", "true"); kids(b.dataset.toggle).forEach((tr) => { tr.hidden = false; }); }
+      });
+    });
+    root.querySelectorAll("tr.child").forEach((tr) => { tr.hidden = true; });
+  }
+
+  function enhance(root) { localTimes(root); columnChooser(root); nesting(root); charts(root); }
   document.addEventListener("DOMContentLoaded", () => { enhance(document); compare(); });
   document.addEventListener("htmx:afterSwap", (e) => enhance(e.target));
 })();
