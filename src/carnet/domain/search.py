@@ -35,6 +35,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from carnet.errors import FilterSyntaxError, InvalidInput
 
@@ -366,9 +367,36 @@ def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[tuple[st
     return out
 
 
-def encode_page_token(offset: int) -> str:
-    """Opaque token for the search page that starts at ``offset``."""
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+def encode_page_token(offset: int, after: tuple[float, str] | None = None) -> str:
+    """Opaque token for the search page that starts at ``offset``; with ``after`` (the start time
+    and id of the last run shown, in the default order) the next page is read from that key on
+    (keyset pagination: as fast on page 600 as on page 1, and stable while runs are added)."""
+    payload: dict[str, Any] = {"offset": offset}
+    if after is not None:
+        payload["after"] = [after[0], after[1]]
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
+def decode_page_after(token: str | None) -> tuple[float, str] | None:
+    """The keyset position of a page token (None for a token that has only an offset)."""
+    if not token:
+        return None
+    decode_page_token(token)  # the same checks
+    after = json.loads(base64.urlsafe_b64decode(token.encode())).get("after")
+    if after is None:
+        return None
+    if (
+        not isinstance(after, list)
+        or len(after) != 2
+        or isinstance(after[0], bool)
+        or not isinstance(after[0], int | float)
+        or not isinstance(after[1], str)
+        or len(after[1]) > 64
+    ):
+        raise InvalidInput(
+            "invalid page_token: pass the next_page_token of a previous search", field="page_token"
+        )
+    return float(after[0]), after[1]
 
 
 def decode_page_token(token: str | None) -> int:

@@ -18,6 +18,7 @@ from carnet.domain import (
     RunInput,
     RunStatus,
     canonical_json,
+    decode_page_after,
     decode_page_token,
     parse_filter,
     parse_order_by,
@@ -552,7 +553,7 @@ class TrackingService:
             or not 1 <= max_results <= MAX_RESULTS_LIMIT
         ):
             raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
-        offset = decode_page_token(page_token)
+        offset, after = decode_page_token(page_token), decode_page_after(page_token)
         with self.ctx.store.transaction(write=False) as tx:
             if project is None:
                 ids = [p.id for p in tx.projects.list()]
@@ -561,4 +562,4 @@ class TrackingService:
                 ids = [self._project_id(tx, check_text(str(n), "projects")) for n in names]
             if not ids:
                 return RunPage([], None)
-            return tx.runs.search(ids, where, order, max_results, offset, include_deleted)
+            return tx.runs.search(ids, where, order, max_results, offset, include_deleted, after=after)

@@ -119,6 +119,8 @@ class RunRepo(Protocol):
         max_results: int,
         offset: int,
         include_deleted: bool,
+        *,
+        after: tuple[float, str] | None = None,
     ) -> RunPage: ...
 
 

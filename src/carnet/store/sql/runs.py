@@ -446,9 +446,11 @@ class SqlRunRepo:
         max_results: int,
         offset: int,
         include_deleted: bool,
+        *,
+        after: tuple[float, str] | None = None,
     ) -> RunPage:
         """Runs of the projects matching ``where``, ordered, one page at a time (see ``search.py``)."""
         rows, next_token = search_runs(
-            self.conn, project_ids, where, order_by, max_results, offset, include_deleted
+            self.conn, project_ids, where, order_by, max_results, offset, include_deleted, after=after
         )
         return RunPage(self.hydrate(rows), next_token)

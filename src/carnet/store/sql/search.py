@@ -105,8 +105,14 @@ def search_runs(
     max_results: int,
     offset: int,
     include_deleted: bool,
+    *,
+    after: tuple[float, str] | None = None,
 ) -> tuple[list[Any], str | None]:
-    """One page of ``runs`` rows (with ``project_name``) and the next page token."""
+    """One page of ``runs`` rows (with ``project_name``) and the next page token.
+
+    In the default order (newest first) pages are read by key: the token holds the start time and
+    id of the last run shown and the next page starts after it, whatever its depth. Other orders
+    page by offset."""
     r, dialect = t.runs, conn.dialect.name
     conds: list[ColumnElement[bool]] = []
     if not include_deleted:
@@ -114,6 +120,11 @@ def search_runs(
     if where is not None:
         conds.append(compile_filter(where))
     limit = max_results + 1
+    keyset = not order_by
+    if keyset and after is not None:
+        start, last = after
+        conds.append(or_(r.c.start_time < start, and_(r.c.start_time == start, r.c.id > last)))
+        offset = 0
     if not order_by or order_by[0][0] != "metric":
         query = (
             select(r, t.projects.c.name.label("project_name"))
@@ -126,7 +137,11 @@ def search_runs(
             conn, project_ids, conds, order_by, limit, offset, _requires_metric(where, order_by[0][1])
         )
     more = len(rows) > max_results
-    return list(rows[:max_results]), encode_page_token(offset + max_results) if more else None
+    if not more:
+        return list(rows), None
+    page = list(rows[:max_results])
+    position = (float(page[-1].start_time), str(page[-1].id)) if keyset else None
+    return page, encode_page_token(offset + max_results, position)
 
 
 def _requires_metric(where: Expr | None, key: str) -> bool:
