@@ -135,6 +135,30 @@ def test_child_runs_come_right_under_their_parent(http: httpx.Client, site: Site
     assert f'data-toggle="{parent.id}"' in page.text
 
 
+def test_a_studys_leaderboard_is_a_table_on_its_parent_run(http: httpx.Client, site: Site) -> None:
+    import json
+
+    t = site.services.tracking
+    parent = t.create_run("nest", "search")
+    trial = t.create_run("nest", "trial", parent_id=parent.id)
+    rows = [
+        {
+            "rank": 1,
+            "trial": 3,
+            "value": 0.91234,
+            "params": {"C": 0.5},
+            "state": "COMPLETE",
+            "run_id": trial.id,
+        },
+        {"rank": 2, "trial": 1, "value": 0.8, "params": {"C": XSS[0]}, "state": "COMPLETE", "run_id": None},
+    ]
+    t.log_artifact_bytes(parent.id, json.dumps(rows).encode(), "search/leaderboard.json")
+    page = http.get(f"/runs/{parent.id}").text
+    assert "<th>rank</th><th>trial</th><th>value</th><th>params</th><th>state</th><th>Run</th>" in page
+    assert f'<td>0.9123</td><td>C=0.5</td><td>COMPLETE</td><td><a href="/runs/{trial.id}">' in page
+    assert XSS[0] not in page and "C=&lt;script&gt;" in page
+
+
 def test_compare_marks_the_params_that_differ(http: httpx.Client, site: Site) -> None:
     page = http.get("/compare", params=[("run", r) for r in site.runs[:3]])
     assert page.status_code == 200

@@ -195,6 +195,7 @@ def ui_run(request: Request, run_id: str) -> Response:
     log = next((p for p in ("logs/training.txt", "logs/training.log") if p in paths), None)
     report = "reports/evaluation.html" if "reports/evaluation.html" in paths else None
     images = [a.path for a in artifacts if a.path.endswith(".png")]
+    board = next((p for p in ("search/leaderboard.json", "automl/leaderboard.json") if p in paths), None)
     if request.headers.get("hx-request") == "true" and request.query_params.get("part") == "log":
         # 286 tells htmx to stop polling: the run has ended
         status = 200 if run.status == "running" else 286
@@ -213,7 +214,36 @@ def ui_run(request: Request, run_id: str) -> Response:
         log_path=log,
         log_text=_log_text(request, run.id, log),
         metric_keys=sorted(run.metrics),
+        leaderboard=_leaderboard(request, run.id, board),
     )
+
+
+def _leaderboard(request: Request, run_id: str, path: str | None, limit: int = 200) -> dict[str, Any] | None:
+    """A search's or AutoML study's leaderboard (stored with its parent run, best first) as a table:
+    its columns and up to ``limit`` rows; None when the run has none or it is not a list of rows."""
+    import json
+
+    if path is None:
+        return None
+    response = tracking.download_artifact(run_id, path, ui_caller(request, "download_artifact"))
+    try:
+        rows = json.loads(bytes(getattr(response, "body", b"") or b""))
+    except ValueError:
+        return None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return None
+    columns = list(dict.fromkeys(k for r in rows[:limit] for k in r if k != "run_id"))
+    shown = [
+        {
+            "run_id": str(r.get("run_id") or ""),
+            "cells": [
+                ", ".join(f"{k}={v}" for k, v in c.items()) if isinstance(c, dict) else c
+                for c in (r.get(k) for k in columns)
+            ],
+        }
+        for r in rows[:limit]
+    ]
+    return {"path": path, "columns": columns, "rows": shown, "total": len(rows)}
 
 
 def _log_text(request: Request, run_id: str, path: str | None, limit: int = 200_000) -> str:
