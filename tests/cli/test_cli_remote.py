@@ -132,9 +132,17 @@ def test_projects_and_runs_list_the_same(sides: tuple[Side, Side]) -> None:
     listed = both(sides, "runs", "list", "-p", "demo", "-f", "metrics.auc > 0.8", "-o", "metrics.auc desc")
     assert [r["name"] for r in listed["runs"]] == ["trial-2", "trial-1"]
     assert listed["runs"][1]["params"] == {"lr": "0.1", "depth": "3"}
-    page = both(sides, "runs", "list", "-n", "2")
-    assert len(page["runs"]) == 2 and page["next_page_token"]
-    both(sides, "runs", "list", "-n", "2", "--page-token", page["next_page_token"])
+    # a page token holds the position of the last run shown (its start time and id): each side
+    # pages with its own token, and both show the same pages
+    firsts = [side.json("runs", "list", "-n", "2") for side in sides]
+    assert firsts[0]["runs"] == firsts[1]["runs"] and len(firsts[0]["runs"]) == 2
+    assert all(f["next_page_token"] for f in firsts)
+    seconds = [
+        side.json("runs", "list", "-n", "2", "--page-token", f["next_page_token"])
+        for side, f in zip(sides, firsts, strict=True)
+    ]
+    assert seconds[0] == seconds[1] and len(seconds[0]["runs"]) == 2
+    assert {r["name"] for r in firsts[0]["runs"]}.isdisjoint(r["name"] for r in seconds[0]["runs"])
 
 
 def test_runs_show_and_compare_the_same(sides: tuple[Side, Side]) -> None:

@@ -92,7 +92,7 @@ def test_serve_and_server_say_what_they_are_and_name_each_other() -> None:
     from carnet.cli.main import COMMANDS
 
     assert COMMANDS["serve"][1] == "Serve models for inference; the REST API is carnet server."
-    assert COMMANDS["server"][1] == "Run the REST API (/api/v1); for inference use carnet serve."
+    assert COMMANDS["server"][1] == "Run the REST API and web UI; for inference use carnet serve."
     top = CliRunner().invoke(cli, ["--help"]).output
     assert COMMANDS["serve"][1] in top and COMMANDS["server"][1] in top  # not cut short
     for name in ("serve", "server"):

@@ -83,11 +83,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "server": (
         "carnet.cli.server:server",
-        "Run the REST API (/api/v1) and the web UI (/); for inference use carnet serve.",
+        "Run the REST API and web UI; for inference use carnet serve.",
     ),
     "ui": (
         "carnet.cli.server:ui",
-        "Open the web UI of this workspace on 127.0.0.1 (runs, models, approvals, the ledger).",
+        "Open the web UI of this workspace on 127.0.0.1 (no sign-in on loopback, as the API).",
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",

@@ -84,9 +84,9 @@ def server(
     as_json: bool,
     open_browser: bool = False,
 ) -> None:
-    """Run the REST API (/api/v1) and the web UI (/); for inference use carnet serve.
+    """Run the REST API and web UI; for inference use carnet serve.
 
-    Errors are application/problem+json naming the field; the OpenAPI document is at
+    The REST API is under /api/v1, the web UI under / (see carnet ui). Errors are application/problem+json naming the field; the OpenAPI document is at
     /api/v1/openapi.json and liveness at /healthz. Authentication is required whenever the
     server listens on anything but loopback (--no-auth is refused there) and can be required
     on loopback with --require-auth.
