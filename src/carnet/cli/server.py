@@ -86,7 +86,8 @@ def server(
 ) -> None:
     """Run the REST API and web UI; for inference use carnet serve.
 
-    The REST API is under /api/v1, the web UI under / (see carnet ui). Errors are application/problem+json naming the field; the OpenAPI document is at
+    The REST API is under /api/v1, the web UI under / (see carnet ui). Errors are
+    application/problem+json naming the field; the OpenAPI document is at
     /api/v1/openapi.json and liveness at /healthz. Authentication is required whenever the
     server listens on anything but loopback (--no-auth is refused there) and can be required
     on loopback with --require-auth.
