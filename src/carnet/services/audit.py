@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -28,11 +29,20 @@ class AuditService:
         action: str | None = None,
         limit: int | None = 100,
         before_seq: int | None = None,
+        actor: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[AuditEvent]:
-        """Events, newest first, optionally for one subject (``run``, ``run:ID``) or action, and
-        older than ``before_seq`` (to page through the ledger)."""
+        """Events, newest first, optionally for one subject (``run``, ``run:ID``), action or actor,
+        between ``since`` and ``until`` (seconds since the epoch), and older than ``before_seq`` (to
+        page through the ledger)."""
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None and (isinstance(bound, bool) or not math.isfinite(bound)):
+                raise InvalidInput(f"{name} must be a finite time in seconds since the epoch", field=name)
         with self.ctx.store.transaction(write=False) as tx:
-            return tx.audit.list(subject_type, subject_id, limit, action, before_seq)
+            return tx.audit.list(
+                subject_type, subject_id, limit, action, before_seq, actor=actor, since=since, until=until
+            )
 
     def verify(
         self, *, anchors: bool = False, witnesses: Sequence[str] | None = None, deep: bool = False

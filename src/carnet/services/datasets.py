@@ -185,6 +185,36 @@ class DatasetService:
             frame = read_table(path, version.format).to_pandas()  # type: ignore[arg-type]
         return version, frame
 
+    def histograms(self, ref: str | DatasetRef, bins: int = 20) -> dict[str, Any]:
+        """Histograms of a version's numeric columns, read from its verified file: per column the
+        ``bars`` (count, share of the tallest, low and high edge) and the ``low``/``high`` of the range."""
+        import numpy as np
+        import pandas as pd
+
+        _, frame = self.load_frame(ref)
+        result: dict[str, Any] = {}
+        for column in frame.columns:
+            series = frame[column]
+            if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+                continue
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                continue
+            counts, edges = np.histogram(values, bins=bins)
+            top = int(counts.max()) or 1
+            result[str(column)] = {
+                "bars": [
+                    {"share": c / top, "count": int(c), "low": float(lo), "high": float(hi)}
+                    for c, lo, hi in zip(
+                        counts.tolist(), edges[:-1].tolist(), edges[1:].tolist(), strict=True
+                    )
+                ],
+                "low": float(edges[0]),
+                "high": float(edges[-1]),
+            }
+        return result
+
     def download(self, ref: str | DatasetRef, out: str | Path, progress: Progress | None = None) -> Path:
         """Copy a version's file to ``out`` (verified against its digest).
 

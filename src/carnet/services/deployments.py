@@ -263,6 +263,20 @@ class DeploymentService:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.deployments.list_prediction_files(endpoint, model, version, since)
 
+    def request_rates(self, endpoint: str, *, hours: int = 24) -> builtins.list[dict[str, Any]]:
+        """Requests per hour over the last ``hours`` per model version serving ``endpoint``, from the
+        prediction log's files (each file counted in the hour of its last request): ``{"model",
+        "version", "shadow", "hours": [count per hour, oldest first], "total", "top"}``."""
+        since = self.ctx.clock() - hours * 3600
+        buckets: dict[tuple[str, int, bool], builtins.list[int]] = {}
+        for f in self.prediction_files(endpoint=endpoint, since=since):
+            hour = min(hours - 1, max(0, int((float(f.last_time) - since) // 3600)))
+            buckets.setdefault((f.model, int(f.version), bool(f.shadow)), [0] * hours)[hour] += int(f.rows)
+        return [
+            {"model": m, "version": v, "shadow": s, "hours": c, "total": sum(c), "top": max(c) or 1}
+            for (m, v, s), c in sorted(buckets.items())
+        ]
+
     def prediction_sink(self) -> PredictionSink:
         """The sink of a prediction log writer: stores the Parquet bytes in the artifact store and
         indexes the file (``meta``: endpoint, model, version, rows, first_time, last_time, shadow)."""

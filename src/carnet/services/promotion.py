@@ -379,6 +379,26 @@ class PromotionService:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.models.promotions(name, version)
 
+    def awaiting_approval(self, name: str) -> list[Promotion]:
+        """Promotions of a model that wait only for approvals: for each version and alias, the newest
+        promotion, when it was refused and every gate it failed is an approval gate, for a version
+        the alias does not already hold (the approvals queue)."""
+        with self.ctx.store.transaction(write=False) as tx:
+            history = tx.models.promotions(name, None)
+            aliases = tx.models.get_model(name).aliases
+        latest: dict[tuple[int, str], Promotion] = {}
+        for p in history:
+            if p.kind == "promote":
+                latest[(p.version, p.alias)] = p
+        waiting = []
+        for (version, alias), p in sorted(latest.items()):
+            failed = [r for r in p.results if not r.passed]
+            if p.applied or not failed or any(r.type != "approval" for r in failed):
+                continue
+            if aliases.get(alias) != version:
+                waiting.append(p)
+        return waiting
+
 
 def _previous_holder(history: list[dict[str, Any]]) -> int | None:
     """The version a rollback returns to: the holder before the current one, skipping undone moves.

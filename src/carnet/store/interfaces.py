@@ -158,6 +158,10 @@ class AuditRepo(Protocol):
         limit: int | None,
         action: str | None,
         before_seq: int | None = None,
+        *,
+        actor: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> builtins.list[AuditEvent]: ...
     def iter_all(self) -> Iterator[AuditEvent]: ...
     def head(self) -> tuple[int, str]: ...

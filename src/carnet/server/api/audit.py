@@ -25,12 +25,28 @@ def audit_events(
     action: str | None = Query(None, description="e.g. model.promote"),
     limit: int = Query(100, ge=1, le=MAX_EVENTS),
     before_seq: int | None = Query(None, ge=1, description="only events older than this sequence number"),
+    actor: str | None = Query(None, description="only events of this actor"),
+    since: float | None = Query(
+        None, description="only events at or after this time (seconds since the epoch)"
+    ),
+    until: float | None = Query(
+        None, description="only events at or before this time (seconds since the epoch)"
+    ),
     c: Caller = Depends(caller),
 ) -> list[AuditEventOut]:
     """Events, newest first (the ledger spans every project: the role is needed on ``*``). Page
     through a longer ledger with ``before_seq`` = the ``seq`` of the last event received."""
     c.require(None)
-    events = c.services.audit.log(subject_type, subject_id, action=action, limit=limit, before_seq=before_seq)
+    events = c.services.audit.log(
+        subject_type,
+        subject_id,
+        action=action,
+        limit=limit,
+        before_seq=before_seq,
+        actor=actor,
+        since=since,
+        until=until,
+    )
     return [AuditEventOut.of(e) for e in events]
 
 

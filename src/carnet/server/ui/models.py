@@ -3,7 +3,6 @@ approvals queue, approving."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
@@ -14,12 +13,10 @@ from carnet.errors import GateFailed, InvalidInput
 from carnet.schemas import ApprovalIn, PromoteIn, PromotionOut
 from carnet.server.api import models as model_routes
 from carnet.server.api import registry
-from carnet.server.api.auth import Caller
 from carnet.server.ui.app import render
 from carnet.server.ui.session import REPORT_CSP, check_csrf, ui_caller
 
 __all__ = [
-    "pending_promotions",
     "ui_approvals",
     "ui_approve",
     "ui_card",
@@ -116,35 +113,21 @@ async def ui_approve(request: Request, name: str, version: str) -> Response:
     return RedirectResponse(back, status_code=303)
 
 
-def pending_promotions(caller: Caller, models: list[Any]) -> list[dict[str, Any]]:
-    """Refused promotions waiting only for approvals: the newest per version and alias, whose
-    failed gates are all approval gates, for a version the alias does not already hold."""
-    pending = []
-    for model in models:
-        aliases = dict(model.aliases)
-        latest: dict[tuple[int, str], Any] = {}
-        for p in model_routes.model_promotions(model.name, version=None, c=caller):
-            if p.kind == "promote":
-                latest[(p.version, p.alias)] = p
-        for (version, alias), p in sorted(latest.items()):
-            failed = [r for r in p.results if not r.passed]
-            if p.applied or not failed or any(r.type != "approval" for r in failed):
-                continue
-            if aliases.get(alias) == version:
-                continue
-            pending.append({"model": model, "promotion": p, "project": model.project})
-    return pending
-
-
 def ui_approvals(request: Request) -> Response:
     """The approvals queue: promotions refused only for want of approvals, with their gates, an
     approve form for approvers and a promote button for admins."""
-    caller = ui_caller(request, "list_models")
-    found = registry.list_models(project=None, c=caller)
-    queue = pending_promotions(ui_caller(request, "model_promotions"), found)
-    for item in queue:
-        item["may_approve"] = _may(request, "approve_model_version", item["project"])
-        item["may_promote"] = _may(request, "promote_model", item["project"])
+    found = registry.list_models(project=None, c=ui_caller(request, "list_models"))  # readable ones
+    promotion = ui_caller(request, "model_promotions").services.promotion
+    queue = [
+        {
+            "promotion": PromotionOut.of(p),
+            "project": model.project,
+            "may_approve": _may(request, "approve_model_version", model.project),
+            "may_promote": _may(request, "promote_model", model.project),
+        }
+        for model in found
+        for p in promotion.awaiting_approval(model.name)
+    ]
     return render(request, "approvals.html", queue=queue)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from carnet.errors import InvalidInput
+from carnet.errors import InvalidInput, NotFound
 from carnet.schemas import AlertNoteIn
 from carnet.server.api import datasets, deployments, monitoring, tracking
 from carnet.server.ui.app import render
@@ -73,34 +72,12 @@ def ui_dataset_version(request: Request, name: str, version: str) -> Response:
 
 
 def _histograms_of(caller: Any, ref: str, digest: str) -> dict[str, Any]:
-    """Histograms of the numeric columns (bars as fractions of the tallest), cached by digest."""
+    """Histograms of the numeric columns (:meth:`DatasetService.histograms`), cached by digest."""
     with _lock:
         if digest in _histograms:
             _histograms.move_to_end(digest)
             return _histograms[digest]
-    import numpy as np
-    import pandas as pd
-
-    _, frame = caller.services.datasets.load_frame(ref)
-    result: dict[str, Any] = {}
-    for column in frame.columns:
-        series = frame[column]
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        values = values[np.isfinite(values)]
-        if values.size == 0:
-            continue
-        counts, edges = np.histogram(values, bins=_BINS)
-        top = int(counts.max()) or 1
-        result[str(column)] = {
-            "bars": [
-                {"share": c / top, "count": int(c), "low": float(lo), "high": float(hi)}
-                for c, lo, hi in zip(counts.tolist(), edges[:-1].tolist(), edges[1:].tolist(), strict=True)
-            ],
-            "low": float(edges[0]),
-            "high": float(edges[-1]),
-        }
+    result: dict[str, Any] = caller.services.datasets.histograms(ref, bins=_BINS)
     with _lock:
         _histograms[digest] = result
         while len(_histograms) > 32:
@@ -132,34 +109,13 @@ def ui_deployment(request: Request, endpoint: str) -> Response:
     caller = ui_caller(request, "resolve_deployment")
     resolved = deployments.resolve_deployment(endpoint, caller)
     history = deployments.deployment_history(endpoint, ui_caller(request, "deployment_history"))
-    since = time.time() - 24 * 3600
-    files = caller.services.deployments.prediction_files(endpoint=endpoint, since=since)
     return render(
         request,
         "deployment.html",
         resolved=resolved,
         history=list(reversed(history)),
-        rates=_rates(files, since),
+        rates=caller.services.deployments.request_rates(endpoint),
     )
-
-
-def _rates(files: list[Any], since: float) -> list[dict[str, Any]]:
-    """Requests per hour over the last day, per model version (from the prediction log's files)."""
-    buckets: dict[tuple[str, int, bool], list[int]] = {}
-    for f in files:
-        hour = min(23, max(0, int((float(f.last_time) - since) // 3600)))
-        buckets.setdefault((f.model, int(f.version), bool(f.shadow)), [0] * 24)[hour] += int(f.rows)
-    return [
-        {
-            "model": m,
-            "version": v,
-            "shadow": s,
-            "hours": counts,
-            "total": sum(counts),
-            "top": max(counts) or 1,
-        }
-        for (m, v, s), counts in sorted(buckets.items())
-    ]
 
 
 # -- monitors and alerts ----------------------------------------------------------------------------
@@ -202,7 +158,7 @@ def _monitor_project(request: Request, model: str) -> str | None:
     services = ui_caller(request, "get_monitor").services
     try:
         return str(services.registry.get_model(ModelRef.parse(model).name).project)
-    except Exception:  # noqa: BLE001 - a monitor of a deleted model still shows
+    except NotFound:  # a monitor of a deleted model still shows
         return None
 
 

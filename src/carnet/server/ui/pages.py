@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -73,38 +71,19 @@ def ui_audit(request: Request) -> Response:
     next page starts under)."""
     q = request.query_params
     filters = {k: (q.get(k) or "").strip() or None for k in _AUDIT_FILTERS}
-    since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until", end=True)
     limit = int_param(request, "limit", 100, 1, 1000)
-    before: int | None = int_param(request, "before", 0, 0, 2**62) or None
-    caller = ui_caller(request, "audit_events")
-    here = bool(filters["actor"]) or since is not None or until is not None  # filtered here, not by the API
-
-    def kept(e: Any) -> bool:
-        return (
-            filters["actor"] in (None, e.actor)
-            and (since is None or e.time >= since)
-            and (until is None or e.time <= until)
-        )
-
-    events: list[Any] = []
-    exhausted = False
-    for _ in range(50):  # read batches until the page is full
-        batch = audit.audit_events(
-            subject_type=filters["subject_type"],
-            subject_id=filters["subject_id"],
-            action=filters["action"],
-            limit=1000 if here else limit + 1,
-            before_seq=before,
-            c=caller,
-        )
-        events += [e for e in batch if kept(e)]
-        older = since is not None and bool(batch) and batch[-1].time < since  # newest first: done
-        if not batch or len(events) > limit or not here or older:
-            exhausted = not batch or older or (not here and len(batch) <= limit)
-            break
-        before = batch[-1].seq
+    events = audit.audit_events(
+        subject_type=filters["subject_type"],
+        subject_id=filters["subject_id"],
+        action=filters["action"],
+        limit=limit + 1,
+        before_seq=int_param(request, "before", 0, 0, 2**62) or None,
+        actor=filters["actor"],
+        since=_time(q.get("since"), "since"),
+        until=_time(q.get("until"), "until", end=True),
+        c=ui_caller(request, "audit_events"),
+    )
     page = events[:limit]
-    more = len(events) > limit or not exhausted
     shown = {k: v or "" for k, v in filters.items()} | {
         "since": q.get("since") or "",
         "until": q.get("until") or "",
@@ -114,7 +93,7 @@ def ui_audit(request: Request) -> Response:
         "audit.html",
         events=page,
         filters=shown,
-        next_before=page[-1].seq if more and page and page[-1].seq > 1 else None,
+        next_before=page[-1].seq if len(events) > limit else None,
     )
 
 

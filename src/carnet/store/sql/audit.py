@@ -182,10 +182,21 @@ class SqlAuditRepo:
         limit: int | None = None,
         action: str | None = None,
         before_seq: int | None = None,
+        *,
+        actor: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[AuditEvent]:
-        """Events, newest first, optionally for one subject or action, older than ``before_seq``."""
+        """Events, newest first, optionally for one subject, action or actor, between the times
+        ``since`` and ``until`` (inclusive), older than ``before_seq``."""
         a = t.audit_events
         q = select(a)
+        if actor:
+            q = q.where(a.c.actor == actor)
+        if since is not None:
+            q = q.where(a.c.time >= since)
+        if until is not None:
+            q = q.where(a.c.time <= until)
         if before_seq is not None:
             q = q.where(a.c.seq < before_seq)
         if subject_type:
