@@ -271,6 +271,14 @@ def test_an_xss_corpus_renders_as_text_on_every_page(http: httpx.Client, site: S
     assert "{{7*7}}" in http.get("/datasets/table/1").text
 
 
+def test_a_log_larger_than_a_streamed_download_still_shows_its_tail(http: httpx.Client, site: Site) -> None:
+    t = site.services.tracking
+    run = t.create_run("demo", "chatty")
+    t.log_artifact_bytes(run.id, b"x" * (5 * 2**20) + b"\nTHE END\n", "logs/training.txt")
+    page = http.get(f"/runs/{run.id}").text
+    assert "THE END" in page and "larger than" not in page
+
+
 def test_a_running_runs_log_is_polled_until_it_ends(http: httpx.Client, site: Site) -> None:
     t = site.services.tracking
     run = t.create_run("demo", "live")

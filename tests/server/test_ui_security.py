@@ -110,11 +110,18 @@ def _allowed(page: Page, user: str) -> bool:
 MATRIX = [p for p in PAGES if p.name not in PUBLIC_PAGES]
 
 
-def test_every_page_is_in_the_matrix() -> None:
-    known = GLOBAL | FILTERED | PUBLIC_PAGES | UNKNOWN
+def test_the_matrix_tables_follow_the_api_s() -> None:
+    from test_api_security_matrix import FILTERED_ROUTES, GLOBAL_ROUTES
+
+    names = {p.name for p in PAGES}
+    assert GLOBAL | FILTERED | PUBLIC_PAGES | UNKNOWN <= names, "stale entries in the UI matrix"
     for page in PAGES:
         assert page.role in (*ROLES, "public"), page.name
-        assert page.name in known or page.role in ROLES, page.name
+        assert (page.name in PUBLIC_PAGES) == (page.role == "public"), page.name
+        # a page is global exactly when the operation it takes its role from is
+        assert (page.name in GLOBAL) == (page.operation in GLOBAL_ROUTES), page.name
+        if page.name in FILTERED:
+            assert page.operation in FILTERED_ROUTES | {"list_projects"}, page.name
 
 
 @pytest.mark.parametrize("page", MATRIX, ids=lambda p: p.name)

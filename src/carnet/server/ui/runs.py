@@ -225,9 +225,11 @@ def _leaderboard(request: Request, run_id: str, path: str | None, limit: int = 2
 
     if path is None:
         return None
-    response = tracking.download_artifact(run_id, path, ui_caller(request, "download_artifact"))
+    data = _artifact_bytes(request, run_id, path)
+    if data is None:
+        return None
     try:
-        rows = json.loads(bytes(getattr(response, "body", b"") or b""))
+        rows = json.loads(data)
     except ValueError:
         return None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -246,12 +248,29 @@ def _leaderboard(request: Request, run_id: str, path: str | None, limit: int = 2
     return {"path": path, "columns": columns, "rows": shown, "total": len(rows)}
 
 
+#: largest file a page reads to show (a log's tail, a leaderboard); larger ones are downloaded
+SHOWN_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _artifact_bytes(request: Request, run_id: str, path: str) -> bytes | None:
+    """A file of a run, read whole and checked against its digest (as every download), for a page
+    to show; None when it is larger than :data:`SHOWN_MAX_BYTES`."""
+    caller = ui_caller(request, "download_artifact")
+    caller.require_run(run_id)
+    found = next((a for a in caller.services.tracking.list_artifacts(run_id) if a.path == path), None)
+    if found is None or found.size > SHOWN_MAX_BYTES:
+        return None
+    return bytes(caller.services.content.get_bytes(found.digest))
+
+
 def _log_text(request: Request, run_id: str, path: str | None, limit: int = 200_000) -> str:
-    """The end of the run's training log (verified like every download), or empty."""
+    """The end of the run's training log (verified like every download), or a note when it is too
+    large to show here."""
     if path is None:
         return ""
-    response = tracking.download_artifact(run_id, path, ui_caller(request, "download_artifact"))
-    data = bytes(getattr(response, "body", b"") or b"")
+    data = _artifact_bytes(request, run_id, path)
+    if data is None:
+        return f"(the log is larger than {SHOWN_MAX_BYTES // 2**20} MB: download {path} below)"
     return data[-limit:].decode("utf-8", errors="replace")
 
 
