@@ -294,6 +294,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _O("explain", "POST /explain", "editor", out="dict", body="ExplainIn"),
         _O("stress", "POST /stress", "viewer", out="dict", body="StressIn"),
         _O("reproduce_run", "POST /runs/{run_id}/reproduce", "editor", body="ReproduceIn", returns="stream"),
+        _O("derive_model", "POST /derive", "editor", body="DeriveIn", returns="stream"),
     ),
     *_area(
         "audit",

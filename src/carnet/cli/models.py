@@ -645,3 +645,12 @@ def policy_show(ctx: click.Context, name: str | None, project: str | None, as_js
     import yaml  # type: ignore[import-untyped, unused-ignore]
 
     click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+def _attach() -> None:
+    from carnet.cli.derive import derive
+
+    models.add_command(derive)
+
+
+_attach()

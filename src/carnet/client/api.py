@@ -336,6 +336,28 @@ class ClientAPI(Protocol):
         """Re-run a training from what it recorded and compare the metrics."""
         ...
 
+    def derive(
+        self,
+        ref: str,
+        data: str,
+        *,
+        reuse: str | None = None,
+        params: dict[str, Any] | None = None,
+        refit_preprocessing: bool = False,
+        register: bool = True,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Continue the registered model ``ref`` on ``data`` (a dataset version or a file) by ``reuse``
+        (``warm_start``, ``finetune``, ``frozen_features``; None: what its model supports) and register
+        the result as the model's next version (``derived_from`` the parent).
+
+        Returns ``run_id``, ``model``, ``version``, ``derived_from``, ``reuse``, ``dataset``, ``metrics``
+        (``{name: {"parent", "derived"}}`` on the same held-out rows), ``fit_seconds`` and
+        ``parent_fit_seconds``. Raises InvalidInput (field ``model.reuse``) naming what the parent's
+        model supports when it cannot be continued as asked.
+        """
+        ...
+
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
         """A fitted model, named by a registry reference (``NAME@alias``, ``NAME/3``, ``NAME``)
         or by the id of the training run that stored it. The bytes are verified against the

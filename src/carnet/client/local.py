@@ -275,6 +275,30 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
 
         return self.services.training.reproduce(run_id, progress=progress, environment=capture_environment())
 
+    def derive(
+        self,
+        ref: str,
+        data: str,
+        *,
+        reuse: str | None = None,
+        params: dict[str, Any] | None = None,
+        refit_preprocessing: bool = False,
+        register: bool = True,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        from carnet.client.environment import capture_environment
+
+        return self.services.reuse.derive(
+            ref,
+            data,
+            reuse=reuse,
+            params=params,
+            refit_preprocessing=refit_preprocessing,
+            register=register,
+            progress=progress,
+            environment=capture_environment(),
+        )
+
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
         if "@" in ref or "/" in ref or self._is_model(ref):
             return self.services.registry.load(ref, trusted=trusted, allow_pickle=allow_pickle)[0]

@@ -72,6 +72,34 @@ class RemoteTraining(HttpTransport):
         ref = self._server_data(data, lambda: str(self._json(call("get_run", run_id=run_id))["project"]))
         return self._training(call("evaluate_run", run_id=run_id), {"data": ref}, progress)
 
+    def derive(
+        self,
+        ref: str,
+        data: str,
+        *,
+        reuse: str | None = None,
+        params: dict[str, Any] | None = None,
+        refit_preprocessing: bool = False,
+        register: bool = True,
+        progress: ProgressFn | None = None,
+    ) -> dict[str, Any]:
+        from carnet.client.environment import capture_environment
+
+        def project() -> str:  # a local file becomes a dataset of the parent model's project
+            client: Any = self
+            return str(client.get_model(ref.replace("@", "/").split("/")[0]).project)
+
+        body = {
+            "ref": ref,
+            "data": self._server_data(data, project),
+            "reuse": reuse,
+            "params": dict(params or {}),
+            "refit_preprocessing": refit_preprocessing,
+            "register": register,
+            "environment": capture_environment(),
+        }
+        return cast("dict[str, Any]", self._training(call("derive_model"), body, progress))
+
     def reproduce(self, run_id: str, *, progress: ProgressFn | None = None) -> dict[str, Any]:
         from carnet.client.environment import capture_environment
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar, cast
 
 __all__ = [
+    "REUSE_MODES",
     "FeatureSpec",
     "ModelSpec",
     "Predictions",
@@ -69,12 +70,24 @@ class PreprocessSpec:
     max_categories: int = 50
 
 
+#: how a model is made from a registered one (``model.reuse``)
+REUSE_MODES = ("warm_start", "finetune", "frozen_features")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model by short name (``hist_gradient_boosting``, ``lightgbm``, ...) or class path, and its params."""
+    """A model by short name (``hist_gradient_boosting``, ``lightgbm``, ...) or class path, and its params.
+
+    ``parent`` (``from:`` in a spec) names a registered model version to start from instead of
+    from scratch, ``reuse`` how (one of :data:`REUSE_MODES`); ``refit_preprocessing`` refits the
+    parent's preprocessing on the new rows instead of reusing it as fitted.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    reuse: str | None = None
+    refit_preprocessing: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,8 +171,23 @@ def _lists(value: Any) -> Any:
 
 def spec_as_dict(spec: TrainSpec) -> dict[str, Any]:
     """A spec as plain data, every key in the order ``load_spec`` reads (no validation: see
-    :func:`carnet.training.spec_to_dict` for the checked form)."""
-    return cast(dict[str, Any], _lists(asdict(spec)))
+    :func:`carnet.training.spec_to_dict` for the checked form). A model's ``parent`` is written as
+    ``from``; a model made from scratch has no reuse keys."""
+    data = cast(dict[str, Any], _lists(asdict(spec)))
+    model = data.get("model")
+    if model is not None:
+        parent = model.pop("parent")
+        if parent is None:
+            del model["reuse"], model["refit_preprocessing"]
+        else:
+            data["model"] = {
+                "name": model["name"],
+                "from": parent,
+                "reuse": model["reuse"],
+                "refit_preprocessing": model["refit_preprocessing"],
+                "params": model["params"],
+            }
+    return data
 
 
 def _build(cls: type[T], data: Any) -> T:
@@ -183,10 +211,20 @@ def spec_from_dict(data: Mapping[str, Any]) -> TrainSpec:
         ),
         split=_build(SplitSpec, data.get("split")),
         preprocess=_build(PreprocessSpec, data.get("preprocess")),
-        model=None if not model else ModelSpec(str(model["name"]), dict(model.get("params") or {})),
+        model=None if not model else _model_spec(model),
         search=None if not search else _build(SearchSpec, search),
         metrics=None if metrics is None else tuple(metrics),
         task_options=dict(data.get("task_options") or {}),
+    )
+
+
+def _model_spec(model: Mapping[str, Any]) -> ModelSpec:
+    return ModelSpec(
+        str(model["name"]),
+        dict(model.get("params") or {}),
+        parent=model.get("from"),
+        reuse=model.get("reuse"),
+        refit_preprocessing=bool(model.get("refit_preprocessing", False)),
     )
 
 

@@ -32,6 +32,8 @@ class GateContext:
         options: the task options the model was trained with.
         incumbent: the fitted model now holding ``alias`` (None when no version holds it).
         incumbent_version: its registry record.
+        parent: the fitted model the candidate was derived from (``model.from``), when it has one.
+        parent_version: the parent's registry record.
         approvals: approvals recorded for this version and alias.
         training_profile: per-column profile of the candidate's training data (ranges,
             categories), when the registry knows it.
@@ -49,6 +51,8 @@ class GateContext:
     options: dict[str, Any] = field(default_factory=dict)
     incumbent: Any = None
     incumbent_version: ModelVersion | None = None
+    parent: Any = None
+    parent_version: ModelVersion | None = None
     approvals: list[Approval] = field(default_factory=list)
     training_profile: dict[str, ColumnProfile] = field(default_factory=dict)
     seed: int = 0

@@ -7,6 +7,7 @@ candidate and the incumbent, so the noise both models share cancels out of the d
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
@@ -222,15 +223,23 @@ class NonRegressionGate:
 
     name = "non_regression"
     description = (
-        "the candidate is not worse than the version holding the alias by more than a margin "
-        "(lower bound of a paired bootstrap confidence interval of the difference)"
+        "the candidate is not worse than the version holding the alias (or, for a derived model, "
+        "its parent) by more than a margin (lower bound of a paired bootstrap confidence interval "
+        "of the difference)"
     )
 
-    _SETTINGS = ("metric", "margin", "confidence", "n_bootstrap")
+    _SETTINGS = ("metric", "margin", "confidence", "n_bootstrap", "against")
 
     def validate(self, config: dict[str, Any]) -> None:
         """Check the settings; the metric name is checked against the task at ``check``."""
         reject_unknown(config, self._SETTINGS, "non_regression")
+        against = config.get("against")
+        if against is not None and against not in ("parent", "alias"):
+            raise InvalidInput(
+                "against must be parent (the model a derived version started from) or alias, "
+                f"got {against!r}",
+                field="against",
+            )
         name = config.get("metric")
         if name is not None and (not isinstance(name, str) or not _METRIC_NAME.match(name)):
             raise InvalidInput(f"metric must be a metric name such as roc_auc, got {name!r}", field="metric")
@@ -244,7 +253,15 @@ class NonRegressionGate:
         return float(margin), float(confidence), int(resamples)
 
     def check(self, config: dict[str, Any], ctx: GateContext) -> GateResult:
-        """Compare candidate and incumbent on the evaluation rows; passes with no incumbent."""
+        """Compare candidate and incumbent on the evaluation rows; passes with no incumbent.
+
+        A derived candidate (``model.from``) is compared with its parent unless ``against: alias``.
+        """
+        against = config.get("against") or ("parent" if ctx.parent_version is not None else "alias")
+        if against == "parent" and ctx.parent_version is not None:
+            ctx = dataclasses.replace(
+                ctx, incumbent=ctx.parent, incumbent_version=ctx.parent_version, _cache={}
+            )
         margin, confidence, resamples = self._settings(config)
         name = config.get("metric") or ctx.primary_metric()[0]
         label = f"non_regression {name}"
@@ -256,6 +273,12 @@ class NonRegressionGate:
             return GateResult(label, self.name, True, "no incumbent", threshold, None, details)
         if ctx.incumbent_version is not None:
             details["incumbent_version"] = ctx.incumbent_version.version
+            derived = against == "parent" and ctx.parent_version is not None
+            details["compared_with"] = (
+                f"parent {ctx.incumbent_version.ref}"
+                if derived
+                else f"alias {ctx.alias} ({ctx.incumbent_version.ref})"
+            )
         try:
             metric = _known_metric(ctx, name)
             cand = _Scored(ctx, metric, "candidate")

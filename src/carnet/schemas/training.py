@@ -140,6 +140,20 @@ class StressIn(RequestBody):
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
+class DeriveIn(RequestBody):
+    """Continue a registered model on a dataset version of the server; register the next version."""
+
+    ref: str = Field(min_length=1, max_length=300, description="the parent: NAME, NAME/3 or NAME@alias")
+    data: str = Field(min_length=1, max_length=1024, description="a dataset version: name@N or name")
+    reuse: Literal["warm_start", "finetune", "frozen_features"] | None = Field(
+        None, description="how to continue the parent (null: what its model supports)"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="model params of the derivation")
+    refit_preprocessing: bool = False
+    register: bool = Field(True, description="register the result as the parent model's next version")
+    environment: Environment = Field(default_factory=dict)
+
+
 class ReproduceIn(RequestBody):
     """Re-run a training from what it recorded."""
 
@@ -218,7 +232,8 @@ class TrainingEventOut(BaseModel):
 
     ``queued`` (waiting for a training slot), ``started``, ``progress`` (``stage``, ``done``,
     ``total``), ``heartbeat`` (nothing new), then ``result`` (``kind``: ``outcome`` for a training
-    or an evaluation, ``search``, ``automl`` or ``reproduce``; ``result``: what the SDK returns) or
+    or an evaluation, ``search``, ``automl``, ``reproduce`` or ``derive``; ``result``: what the SDK
+    returns) or
     ``error`` (``problem``: the problem+json document the error would have had as a response).
     """
 
@@ -226,7 +241,7 @@ class TrainingEventOut(BaseModel):
     stage: str | None = None
     done: int | None = None
     total: int | None = None
-    kind: Literal["outcome", "search", "automl", "reproduce"] | None = None
+    kind: Literal["outcome", "search", "automl", "reproduce", "derive"] | None = None
     result: dict[str, Any] | None = None
     problem: dict[str, Any] | None = None
 

@@ -18,6 +18,7 @@ from carnet.services.lineage import LineageService
 from carnet.services.monitoring import MonitoringService
 from carnet.services.promotion import PromotionService
 from carnet.services.registry import RegistryService
+from carnet.services.reuse import ReuseService
 from carnet.services.search import SearchService
 from carnet.services.tracking import DEFAULT_PROJECT, TrackingService, artifact_path
 from carnet.services.training import TrainingService
@@ -36,6 +37,7 @@ __all__ = [
     "MonitoringService",
     "PromotionService",
     "RegistryService",
+    "ReuseService",
     "SearchService",
     "ServiceContext",
     "Services",
@@ -61,6 +63,7 @@ class Services:
         self.training = TrainingService(ctx, self.tracking, self.datasets)
         self.search = SearchService(ctx, self.tracking, self.training)
         self.registry = RegistryService(ctx, self.tracking)
+        self.reuse = ReuseService(ctx, self.tracking, self.training, self.registry)
         self.promotion = PromotionService(ctx, self.registry, self.datasets, self.tracking)
         self.dossier = DossierService(ctx, self.registry, self.promotion, self.datasets, self.audit)
         self.deployments = DeploymentService(ctx, self.registry)

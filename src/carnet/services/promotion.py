@@ -16,7 +16,7 @@ from typing import Any
 
 from carnet.domain import ColumnProfile, DatasetRef, ModelVersion, Policy, Promotion
 from carnet.domain.models import check_alias, missing_alias
-from carnet.errors import Conflict, GateFailed, InvalidInput, NotFound
+from carnet.errors import Conflict, GateFailed, InvalidInput, NotFound, PermissionDenied
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.registry import RegistryService
@@ -247,6 +247,19 @@ class PromotionService:
             **dict(result.details or {}),
         }
 
+    def _parent(self, mv: ModelVersion, incumbent: Any, incumbent_version: Any) -> tuple[Any, Any]:
+        """The model ``mv`` was derived from and its record (None, None when it has none or it is gone)."""
+        reuse = mv.extra.get("reuse")
+        if not isinstance(reuse, dict) or not reuse.get("from"):
+            return None, None
+        ref = str(reuse["from"])
+        if incumbent_version is not None and incumbent_version.ref == ref:
+            return incumbent, incumbent_version
+        try:
+            return self.registry.load(ref)
+        except (NotFound, PermissionDenied):
+            return None, None
+
     def _context(
         self,
         mv: ModelVersion,
@@ -273,6 +286,7 @@ class PromotionService:
             holder = None
         if holder is not None and holder.version != mv.version:
             incumbent, incumbent_version = self.registry.load(holder.ref, allow_pickle=allow_pickle)
+        parent, parent_version = self._parent(mv, incumbent, incumbent_version)
         if frame is None and policy.evaluation_data:
             data = policy.evaluation_data
             _, frame = self.datasets.load_frame(policy.evaluation_data)
@@ -294,6 +308,8 @@ class PromotionService:
             options=self._task_options(mv),
             incumbent=incumbent,
             incumbent_version=incumbent_version,
+            parent=parent,
+            parent_version=parent_version,
             approvals=self.registry.approvals(mv.name, mv.version, alias),
             training_profile=self._training_profile(mv),
             seed=policy.seed,

@@ -57,6 +57,9 @@ class RegistryService:
         Raises:
             NotFound: unknown run, or ``derived_from`` is not a version of ``name``.
             InvalidInput: the run stored no model; bad name.
+
+        A model the run derived from a registered one (``model.from``) records the parent in
+        ``extra["reuse"]``; registered under the parent's name, ``derived_from`` is set to it.
         """
         check_model_name(name)
         check_text(str(description), "description")
@@ -74,6 +77,9 @@ class RegistryService:
                 digest=str(meta.get("digest")),
             )
         inputs = self.tracking.list_inputs(run.id)
+        reuse = meta.get("reuse") if isinstance(meta.get("reuse"), Mapping) else None
+        if reuse is not None and derived_from is None and reuse.get("model") == name:
+            derived_from = int(reuse["version"])  # a derived model's parent, recorded by its training
         version = ModelVersion(
             name=name,
             version=0,
@@ -99,6 +105,7 @@ class RegistryService:
                 "family": meta.get("family"),
                 "model": meta.get("model"),
                 "plots": {p: a.digest for p, a in sorted(arts.items()) if p.startswith("plots/")},
+                **({"reuse": dict(reuse)} if reuse is not None else {}),
             },
         )
         return self._insert(version, run.project)

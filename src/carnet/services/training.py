@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carnet.domain import DatasetRef, Metric, RunStatus
 from carnet.domain.models import MODEL_META_PATH, MODEL_PATH
@@ -25,6 +25,9 @@ from carnet.flavors.packaging import input_example
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
 from carnet.services.tracking import TrackingService
+
+if TYPE_CHECKING:  # pragma: no cover
+    from carnet.services.reuse import Parent
 
 __all__ = ["MetricScorer", "TrainOutcome", "TrainingService", "finite", "flat_params"]
 
@@ -154,11 +157,23 @@ class TrainingService:
         from carnet.training import load_spec
 
         spec = spec if isinstance(spec, TrainSpec) else load_spec(spec)
+        parent = None
+        if spec.model is not None and spec.model.parent is not None:
+            from carnet.services.reuse import prepare_parent
+
+            spec, parent = prepare_parent(self.ctx, self.tracking, self.registry, spec)
         task = self.task(spec.task)
         spec = self.complete_spec(spec, task)
         ref = spec.dataset
         with self._helper(self.datasets.get(ref).num_rows) as helper:
-            return self._train(spec, task, helper, progress, parent_id, environment, tags)
+            return self._train(spec, task, helper, progress, parent_id, environment, tags, parent)
+
+    @property
+    def registry(self) -> Any:
+        """The model registry (parents of derived models are read from it)."""
+        from carnet.services.registry import RegistryService
+
+        return RegistryService(self.ctx, self.tracking)
 
     def _helper(self, rows: int) -> contextlib.AbstractContextManager[Any]:
         """A helper process for big evaluations (started now, to warm up while data loads)."""
@@ -181,14 +196,23 @@ class TrainingService:
         parent_id: str | None,
         environment: dict[str, Any] | None,
         tags: dict[str, str] | None,
+        parent: Parent | None = None,
     ) -> TrainOutcome:
         from carnet.training import build_pipeline, fit_and_evaluate, spec_to_dict, validate_against_data
 
         ref = spec.dataset
         _, frame = self.datasets.load_frame(ref)
         # everything is checked before a run exists: a bad spec leaves nothing behind
+        estimator = None
+        if parent is not None:
+            from carnet.services.reuse import check_parent_inputs
+
+            check_parent_inputs(parent.version, frame, f"dataset {ref}")
+            estimator = _derivation(parent, spec, task)
+            tags = {**(tags or {}), "derived_from": parent.version.ref, "reuse": parent.mode}
         features = validate_against_data(spec, task, frame)
-        build_pipeline(spec, task, frame, features)  # unknown model, params or preprocessing choices
+        if parent is None:
+            build_pipeline(spec, task, frame, features)  # unknown model, params or preprocessing choices
         resolved = spec_to_dict(spec)
         run = self.tracking.create_run(
             spec.project,
@@ -209,8 +233,16 @@ class TrainingService:
             self.tracking.log_artifact_bytes(run.id, _yaml(resolved).encode(), SPEC_PATH)
             log.line(f"dataset {ref}: {len(frame)} rows, {len(features)} features; task {task.name}")
             started = time.perf_counter()
+            if parent is not None:
+                log.line(f"derived from {parent.version.ref} by {parent.mode}")
             result = fit_and_evaluate(
-                task, spec, frame, scorer=self.scorer(task, spec), features=features, progress=progress
+                task,
+                spec,
+                frame,
+                scorer=self.scorer(task, spec),
+                features=features,
+                progress=progress,
+                estimator=estimator,
             )
             log.line(f"fitted {len(result.folds)} fold(s) in {time.perf_counter() - started:.2f}s")
             for warning in result.warnings:
@@ -220,8 +252,12 @@ class TrainingService:
                 log.line(f"plots and the model file are made in helper process {helper.pid}")
             pending = self._begin_evaluation(task, spec, frame, result, helper)
             evaluation = pending.result()
-            self._store_model(run.id, task, spec, result, features, frame, model_bytes)
+            refit = bool(spec.model and spec.model.refit_preprocessing)
+            reuse = None if parent is None else parent.record(refit)
+            self._store_model(run.id, task, spec, result, features, frame, model_bytes, reuse)
             outcome = self._record_fit(run.id, task, spec, result, evaluation, log)
+            if parent is not None:
+                self._score_parent(run.id, parent, task, spec, frame, result, log)
             self.tracking.log_artifact_bytes(run.id, log.text().encode(), "logs/training.txt")
             self.tracking.end_run(run.id, RunStatus.FINISHED)
             return outcome
@@ -233,6 +269,25 @@ class TrainingService:
                 status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
                 self.tracking.end_run(run.id, status, f"{type(exc).__name__}: {exc}"[:2000])
             raise
+
+    def _score_parent(
+        self,
+        run_id: str,
+        parent: Parent,
+        task: Any,
+        spec: TrainSpec,
+        frame: Any,
+        result: Any,
+        log: _TrainingLog,
+    ) -> None:
+        """The parent's metrics on the same held-out rows, as ``parent_<metric>`` (what reuse changed)."""
+        fold = result.holdout
+        rows = frame.iloc[fold.test_index][result.features]
+        scores = self.scorer(task, spec)(task.predict(parent.model, rows, spec.task_options), fold.truth)
+        now = time.time()
+        metrics = [Metric(f"parent_{k}", float(v), 0, now) for k, v in scores.items() if finite(v)]
+        self.tracking.log_metrics(run_id, metrics)
+        log.line("parent on the same rows: " + ", ".join(f"{m.key}={m.value:.4g}" for m in metrics))
 
     def _begin_evaluation(self, task: Any, spec: TrainSpec, frame: Any, result: Any, helper: Any) -> Any:
         """Start the full evaluation of the holdout fold (plots and importance on ``helper``)."""
@@ -332,6 +387,7 @@ class TrainingService:
         features: list[str],
         frame: Any,
         offloaded: Any = None,
+        reuse: dict[str, Any] | None = None,
     ) -> None:
         """The fitted model and its metadata as run artifacts (``offloaded``: a future of its bytes)."""
         from carnet.flavors import flavor_for
@@ -357,6 +413,8 @@ class TrainingService:
             "model": spec.model.name if spec.model else None,
             "input_example": input_example(frame, features),
         }
+        if reuse is not None:
+            meta["reuse"] = reuse
         self.tracking.log_artifact_bytes(run_id, json.dumps(meta, indent=2).encode(), MODEL_META_PATH)
 
     # -- loading and evaluating stored models ----------------------------------
@@ -504,6 +562,21 @@ class TrainingService:
             "differing": differing,
             "warnings": warnings,
         }
+
+
+def _derivation(parent: Parent, spec: TrainSpec, task: Any) -> Callable[[], Any]:
+    """Builds the estimator each fold fits: the parent continued by its reuse mode."""
+    from carnet.training.reuse import Derivation
+
+    model = spec.model
+    params = dict(model.params) if model else {}
+    refit = bool(model and model.refit_preprocessing)
+    supervised = bool(task.supervised)
+
+    def build() -> Any:
+        return Derivation(parent.model, parent.mode, params, refit_preprocessing=refit, supervised=supervised)
+
+    return build
 
 
 class _TrainingLog:

@@ -55,6 +55,9 @@ MODELS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "svc": ("sklearn.svm:SVC", {}),
         "decision_tree": ("sklearn.tree:DecisionTreeClassifier", {}),
         "dummy": ("sklearn.dummy:DummyClassifier", {}),
+        "sgd": ("sklearn.linear_model:SGDClassifier", {"loss": "log_loss"}),
+        "mlp": ("sklearn.neural_network:MLPClassifier", {"max_iter": 500}),
+        "naive_bayes": ("sklearn.naive_bayes:GaussianNB", {}),
         "lightgbm": ("lightgbm:LGBMClassifier", _LGBM),
         "xgboost": ("xgboost:XGBClassifier", _ONE_JOB),
     },
@@ -71,6 +74,8 @@ MODELS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "svr": ("sklearn.svm:SVR", {}),
         "decision_tree": ("sklearn.tree:DecisionTreeRegressor", {}),
         "dummy": ("sklearn.dummy:DummyRegressor", {}),
+        "sgd": ("sklearn.linear_model:SGDRegressor", {}),
+        "mlp": ("sklearn.neural_network:MLPRegressor", {"max_iter": 500}),
         "lightgbm": ("lightgbm:LGBMRegressor", _LGBM),
         "xgboost": ("xgboost:XGBRegressor", _ONE_JOB),
     },
@@ -93,6 +98,7 @@ MODELS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "kernel_pca": ("sklearn.decomposition:KernelPCA", {}),
         "factor_analysis": ("sklearn.decomposition:FactorAnalysis", {}),
         "nmf": ("sklearn.decomposition:NMF", {}),
+        "incremental_pca": ("sklearn.decomposition:IncrementalPCA", {}),
     },
 }
 

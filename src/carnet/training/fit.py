@@ -174,6 +174,7 @@ def fit_and_evaluate(
     progress: ProgressFn | None = None,
     on_fold: Callable[[int, dict[str, float]], None] | None = None,
     refit: bool = True,
+    estimator: Callable[[], Any] | None = None,
 ) -> FitResult:
     """Fit ``spec``'s model on every split of ``frame`` and score each test part.
 
@@ -188,6 +189,8 @@ def fit_and_evaluate(
         on_fold: called as ``on_fold(i, scores)`` after each fold; an exception it raises
             (e.g. ``optuna.TrialPruned``) propagates unchanged and stops the evaluation.
         refit: with several folds, refit on all rows (else the last fold's model is kept).
+        estimator: builds what is fitted per fold instead of the spec's pipeline (a
+            :class:`~carnet.training.reuse.Derivation` when the spec starts from a registered model).
 
     Returns:
         a :class:`FitResult`; identical scores for the same spec, data and seed.
@@ -212,10 +215,11 @@ def fit_and_evaluate(
     splits = list(task.split(frame, target, spec.split, spec.seed, options))
     if not splits:
         raise InvalidInput(f"task {task.name!r} produced no train/test split for this data", field="split")
-    template = build_pipeline(spec, task, frame, features)
 
     def rebuild() -> Any:
-        return build_pipeline(spec, task, frame, features)
+        return estimator() if estimator is not None else build_pipeline(spec, task, frame, features)
+
+    template = rebuild()
 
     folds: list[FoldResult] = []
     fitted: Any = None

@@ -28,6 +28,10 @@ are required; the values shown for the rest are examples, defaults are noted)::
     model:                      # or a plain string, short for ``name``; null = the task's default
       name: random_forest       # a short name (see carnet.training.known_models) or a class path
       params: {n_estimators: 300, max_depth: 8}
+      from: null                # a registered model to start from (NAME, NAME/3, NAME@alias); then
+                                # task, target, features and preprocessing default to the parent's
+      reuse: null               # warm_start | finetune | frozen_features (null = what the parent supports)
+      refit_preprocessing: false  # true: refit the parent's preprocessing on the new rows
     search:                     # optional hyperparameter search (Optuna)
       space:
         n_estimators: {type: int, low: 100, high: 500, step: 100}
@@ -62,6 +66,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from carnet.documents import read_document
 from carnet.domain.training import (
+    REUSE_MODES,
     FeatureSpec,
     ModelSpec,
     PreprocessSpec,
@@ -182,11 +187,30 @@ def _model(raw: Any) -> ModelSpec | None:
         return None
     if isinstance(raw, str):
         raw = {"name": raw}
-    m = section(raw, "model", ("name", "params"))
-    if "name" not in m:
-        fail("model.name", "model.name is required (a short name such as random_forest, or a class path)")
-    name = as_str(m["name"], "model.name")
-    return ModelSpec(name=name, params=free_mapping(m.get("params"), "model.params"))
+    m = section(raw, "model", ("name", "params", "from", "reuse", "refit_preprocessing"))
+    params = free_mapping(m.get("params"), "model.params")
+    parent = as_str(m.get("from"), "model.from", optional=True)
+    if parent is None:
+        for key in ("reuse", "refit_preprocessing"):
+            if key in m:
+                fail(f"model.{key}", f"model.{key} needs model.from: the registered model to start from")
+        if "name" not in m:
+            fail("model.name", "model.name is required (a short name such as random_forest, or a class path)")
+        return ModelSpec(name=as_str(m["name"], "model.name"), params=params)
+    if not parent.strip() or any(c.isspace() for c in parent):
+        fail(
+            "model.from",
+            f"model.from must be a registered model (NAME, NAME/3 or NAME@alias), got {parent!r}",
+        )
+    # the name is the parent's model (filled in when the parent is resolved): "" until then
+    name = as_str(m["name"], "model.name") if m.get("name") else ""
+    return ModelSpec(
+        name=name,
+        params=params,
+        parent=parent,
+        reuse=one_of(m.get("reuse"), "model.reuse", REUSE_MODES, optional=True),
+        refit_preprocessing=as_bool(m.get("refit_preprocessing", False), "model.refit_preprocessing"),
+    )
 
 
 def _space_entry(raw: Any, path: str) -> dict[str, Any]:
@@ -303,19 +327,27 @@ def load_spec(source: str | Path | Mapping[str, Any] | TrainSpec) -> TrainSpec:
     """
     data = _read(source)
     m = section(data, "", _TOP_KEYS)
-    for key in ("dataset", "task"):
-        if key not in m:
-            fail(key, f"{key} is required in a training spec")
+    model = _model(m.get("model"))
+    derived = model is not None and model.parent is not None
+    if "dataset" not in m:
+        fail("dataset", "dataset is required in a training spec")
+    if "task" not in m and not derived:
+        fail(
+            "task", "task is required in a training spec (or model.from: the registered model to start from)"
+        )
+    search = _search(m.get("search"))
+    if derived and search is not None:
+        fail("search", "search cannot be combined with model.from: tune the parent, then derive from it")
     d = TrainSpec(dataset="", task="")
     return TrainSpec(
         dataset=as_str(m["dataset"], "dataset"),
-        task=as_str(m["task"], "task"),
+        task=as_str(m["task"], "task") if "task" in m else "",
         target=as_str(m.get("target"), "target", optional=True),
         features=_features(m.get("features")),
         split=_split(m.get("split")),
         preprocess=_preprocess(m.get("preprocess")),
-        model=_model(m.get("model")),
-        search=_search(m.get("search")),
+        model=model,
+        search=search,
         metrics=_metrics(m.get("metrics")),
         seed=as_int(m.get("seed", d.seed), "seed", minimum=0, maximum=_MAX_SEED),
         project=as_str(m.get("project", d.project), "project"),

@@ -35,6 +35,7 @@ from carnet.evaluation import jsonable
 from carnet.schemas import (
     NDJSON_MEDIA_TYPE,
     AutoMLIn,
+    DeriveIn,
     EvaluateIn,
     ExplainIn,
     ReproduceIn,
@@ -50,6 +51,7 @@ __all__ = [
     "TrainingSlots",
     "automl",
     "configure",
+    "derive_model",
     "evaluate_run",
     "explain",
     "reproduce_run",
@@ -129,9 +131,16 @@ def _spec(c: Caller, raw: dict[str, Any]) -> Any:
     from carnet.training import load_spec
 
     spec = load_spec(raw)
-    c.require(spec.project)
+    if spec.model is not None and spec.model.parent is not None:  # a derived model: its parent's project
+        from carnet.domain.models import ModelRef
+
+        project = c.services.registry.get_model(ModelRef.parse(spec.model.parent).name).project
+        c.require(spec.project if spec.project != "default" else project)
+        c.require_read(project)
+    else:
+        c.require(spec.project)
+        c.services.training.task(spec.task)
     c.services.training.check_on_server(spec)  # a class path is refused before anything imports it
-    c.services.training.task(spec.task)
     return replace(spec, dataset=_dataset_ref(c, spec.dataset, "dataset"))
 
 
@@ -330,6 +339,31 @@ def _explain_project(c: Caller, ref: str) -> str:
         return c.services.registry.get_model(ref).project
     except NotFound:
         return c.services.tracking.get_run(c.services.tracking.resolve_run_id(ref)).project
+
+
+def derive_model(body: DeriveIn, request: Request, c: Caller = Depends(caller)) -> StreamingResponse:
+    """Continue a registered model on a dataset version (warm start, fine-tuning) and register the
+    result as the model's next version (editor on the model's project)."""
+    from carnet.domain.models import ModelRef
+
+    c.require(c.services.registry.get_model(ModelRef.parse(body.ref).name).project)
+    ref = _dataset_ref(c, body.data, "data")
+    services, env = c.services, dict(body.environment)
+
+    def work(progress: Callable[[str, int, int], None]) -> TrainingEventOut:
+        result = services.reuse.derive(
+            body.ref,
+            ref,
+            reuse=body.reuse,
+            params=body.params,
+            refit_preprocessing=body.refit_preprocessing,
+            register=body.register,
+            progress=progress,
+            environment=env,
+        )
+        return _result("derive", result)
+
+    return _stream(request, work)
 
 
 def reproduce_run(
