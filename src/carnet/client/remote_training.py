@@ -95,7 +95,7 @@ class RemoteTraining(HttpTransport):
             "reuse": reuse,
             "params": dict(params or {}),
             "refit_preprocessing": refit_preprocessing,
-            "register": register,
+            "register_version": register,
             "environment": capture_environment(),
         }
         return cast("dict[str, Any]", self._training(call("derive_model"), body, progress))

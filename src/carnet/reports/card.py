@@ -221,6 +221,7 @@ def _details(card: dict[str, Any]) -> _Section:
         ("Created by", _field(card.get("created_by"))),
         ("Source run", _field(card.get("source_run"))),
         ("Derived from", _field(f"version {derived}" if isinstance(derived, int) else derived)),
+        ("Reuse", _field(card.get("reuse"))),
         ("Tags", _field(", ".join(f"{k}={_text(tags[k])}" for k in sorted(tags)))),
     ]
     blocks: list[_Block] = [_kv(rows), _Sub("Description")]
@@ -429,6 +430,7 @@ def _lineage(card: dict[str, Any]) -> _Section:
         "run": "Run",
         "datasets": "Datasets",
         "derived_from": "Derived from",
+        "reuse_chain": "Reuse chain",
         "parent_runs": "Parent runs",
     }
     rows = [(label, _field(lineage.get(key), empty="none")) for key, label in known.items()]

@@ -150,7 +150,7 @@ class DeriveIn(RequestBody):
     )
     params: dict[str, Any] = Field(default_factory=dict, description="model params of the derivation")
     refit_preprocessing: bool = False
-    register: bool = Field(True, description="register the result as the parent model's next version")
+    register_version: bool = Field(True, description="register the result as the parent model's next version")
     environment: Environment = Field(default_factory=dict)
 
 

@@ -74,6 +74,7 @@ class DossierService:
             "created_by": mv.created_by,
             "source_run": mv.run_id,
             "derived_from": mv.derived_from,
+            "reuse": _reuse(mv),
             "intended_use": (policy.intended_use if policy else "") or mv.description,
             "limitations": policy.limitations if policy else "",
             "signature": mv.signature.to_dict(),
@@ -100,7 +101,8 @@ class DossierService:
             "lineage": {
                 "run": mv.run_id,
                 "datasets": mv.datasets,
-                "derived_from": f"{mv.name}/{mv.derived_from}" if mv.derived_from else None,
+                "derived_from": _parent_ref(mv),
+                "reuse_chain": self._chain(mv),
             },
         }
         card.update(_from_gates(last))
@@ -229,6 +231,24 @@ class DossierService:
         top = [{"feature": r["feature"], "importance": r["importance_mean"]} for r in table[:10]]
         return {"top_features": top, "attribution_method": "permutation (training evaluation)"} if top else {}
 
+    def _chain(self, mv: ModelVersion, limit: int = 50) -> list[str]:
+        """``mv``'s ancestry, oldest first: ``churn/1``, ``churn/2 (warm_start)``, ... (``mv`` last)."""
+        chain: list[str] = []
+        current: ModelVersion | None = mv
+        seen: set[str] = set()
+        while current is not None and current.ref not in seen and len(chain) < limit:
+            seen.add(current.ref)
+            reuse = current.extra.get("reuse")
+            how = f" ({reuse.get('reuse')})" if isinstance(reuse, dict) and reuse.get("reuse") else ""
+            chain.append(current.ref + how)
+            parent = _parent_ref(current)
+            try:
+                current = self.registry.resolve(parent) if parent else None
+            except NotFound:
+                chain.append(f"{parent} (deleted)")
+                current = None
+        return chain[::-1] if len(chain) > 1 else []
+
     def _events(self, mv: ModelVersion) -> list[AuditEvent]:
         """Audit events about the model, the runs behind its versions and their datasets, in order."""
         subjects = {("model", mv.name)}
@@ -281,6 +301,23 @@ def _promotion_row(p: Promotion, full: bool = False) -> dict[str, Any]:
         row["results"] = [r.to_dict() for r in p.results]
         row["policy"] = p.policy
     return row
+
+
+def _parent_ref(mv: ModelVersion) -> str | None:
+    """``NAME/VERSION`` of the version ``mv`` was derived from (None when made from scratch)."""
+    reuse = mv.extra.get("reuse")
+    if isinstance(reuse, dict) and reuse.get("from"):
+        return str(reuse["from"])
+    return f"{mv.name}/{mv.derived_from}" if mv.derived_from else None
+
+
+def _reuse(mv: ModelVersion) -> str | None:
+    """How ``mv`` was made from its parent (``warm_start from churn/1``), None when from scratch."""
+    reuse = mv.extra.get("reuse")
+    if not isinstance(reuse, dict) or not reuse.get("from"):
+        return None
+    refit = ", preprocessing refitted" if reuse.get("refit_preprocessing") else ""
+    return f"{reuse.get('reuse')} from {reuse['from']}{refit}"
 
 
 def _version_dict(mv: ModelVersion) -> dict[str, Any]:

@@ -255,8 +255,12 @@ class _Walker:
         out: list[Step] = []
         if mv.run_id and self.tx.runs.exists(mv.run_id):
             out.append((self.run(mv.run_id), "registered", "up"))
+        reuse = mv.extra.get("reuse") if isinstance(mv.extra.get("reuse"), dict) else {}
+        parent = (str(reuse.get("model") or ""), reuse.get("version"))
         if mv.derived_from:
             out.append((self.model(name, mv.derived_from), "derived", "up"))
+        elif parent[0] and isinstance(parent[1], int) and parent[0] != name:  # from another model
+            out.append((self.model(parent[0], parent[1]), "derived", "up"))
         out += [(self.model(name, v.version), "derived", "down")
                 for v in self.tx.models.versions(name) if v.derived_from == version]  # fmt: skip
         for dep in self.deployments():

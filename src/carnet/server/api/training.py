@@ -357,7 +357,7 @@ def derive_model(body: DeriveIn, request: Request, c: Caller = Depends(caller)) 
             reuse=body.reuse,
             params=body.params,
             refit_preprocessing=body.refit_preprocessing,
-            register=body.register,
+            register=body.register_version,
             progress=progress,
             environment=env,
         )
