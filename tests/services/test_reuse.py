@@ -89,7 +89,8 @@ def test_derive_registers_the_next_version_and_says_what_changed(client: Any, pa
     assert card["reuse"] == "warm_start from churn/1"
     assert card["lineage"]["reuse_chain"] == ["churn/1", "churn/2 (warm_start)"]
     graph = client.lineage("churn/2")
-    assert [(e.source, e.target) for e in graph.edges if e.relation == "derived"] == [("model:churn/1", "model:churn/2")]
+    derived = [(e.source, e.target) for e in graph.edges if e.relation == "derived"]
+    assert derived == [("model:churn/1", "model:churn/2")]
 
 
 def test_new_rows_are_checked_against_the_parent_before_anything_runs(
@@ -104,12 +105,13 @@ def test_new_rows_are_checked_against_the_parent_before_anything_runs(
     assert info.value.field == "dataset"
     retyped = tmp_path / "retyped.csv"
     frame.assign(f3="high").to_csv(retyped, index=False)
-    with pytest.raises(InvalidInput, match=r"retypes the parent churn/1's inputs: f3 \(float64 -> (object|str)\)"):
+    retyped_f3 = r"retypes the parent churn/1's inputs: f3 \(float64 -> (object|str)\)"
+    with pytest.raises(InvalidInput, match=retyped_f3):
         client.derive("churn", str(retyped))
     with pytest.raises(InvalidInput, match="differs from the parent's") as info:
         client.train({"dataset": parent["new"], "target": "plan", "model": {"from": "churn"}})
     assert info.value.field == "target"
-    with pytest.raises(InvalidInput, match="search cannot be combined with model.from"):
+    with pytest.raises(InvalidInput, match=r"search cannot be combined with model\.from"):
         client.train(
             {
                 "dataset": parent["new"],

@@ -117,15 +117,15 @@ def test_the_parents_preprocessing_is_reused_as_fitted_unless_refit_is_asked() -
 
 
 def test_refused_combinations_name_what_would_work() -> None:
-    _, forest, (X, y) = _parent("binary", "random_forest", {"n_estimators": 10})
+    _, forest, _ = _parent("binary", "random_forest", {"n_estimators": 10})
     with pytest.raises(InvalidInput, match=r"supports warm_start \(add trees.*finetune is for torch") as info:
         check_reuse(forest, "finetune", "churn/1")
     assert info.value.field == "model.reuse"
     _, knn, _ = _parent("binary", "knn")
-    with pytest.raises(InvalidInput, match="cannot be continued.*lightgbm, xgboost, random_forest"):
+    with pytest.raises(InvalidInput, match=r"cannot be continued.*lightgbm, xgboost, random_forest"):
         check_reuse(knn, None, "churn/2")
     _, hgb, _ = _parent("binary", "hist_gradient_boosting", {"max_iter": 20})
-    with pytest.raises(InvalidInput, match="re-bins its input.*lightgbm"):
+    with pytest.raises(InvalidInput, match=r"re-bins its input.*lightgbm"):
         check_reuse(hgb, "warm_start", "churn/3")
 
 
