@@ -112,6 +112,9 @@ class Settings:
         storage_options: extra fsspec options for the artifact filesystem.
         offload_rows: evaluations of at least this many rows draw their plots and permutation
             importance in a helper process while the main one stores the model (0 = never).
+        hooks: lifecycle hook plugins besides the ``carnet.hooks`` entry points, as
+            ``pkg.module:object`` paths (``CARNET_HOOKS``, comma-separated, or ``hooks`` in
+            ``carnet.toml``); see :mod:`carnet.plugins.hooks`.
         server: the rules for callers of a carnet server, set only in a process serving the REST
             API; None in an embedded process (the caller is the machine's user).
     """
@@ -128,6 +131,7 @@ class Settings:
     flush_interval: float = 1.0
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     offload_rows: int = 50_000
+    hooks: tuple[str, ...] = ()
     server: ServerPolicy | None = None
 
     @property
@@ -204,6 +208,18 @@ def _witnesses(env: Mapping[str, str], toml: Mapping[str, Any]) -> tuple[str, ..
     return tuple(u.strip() for u in raw if u.strip())
 
 
+def _hooks(env: Mapping[str, str], toml: Mapping[str, Any]) -> tuple[str, ...]:
+    """``CARNET_HOOKS`` (comma-separated), else ``hooks`` of carnet.toml: ``pkg.module:object`` paths."""
+    raw: Any = env.get("CARNET_HOOKS") or toml.get("hooks") or ()
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list | tuple) or not all(isinstance(u, str) for u in raw):
+        raise InvalidInput(
+            'hooks in carnet.toml must be a list of plugin paths, e.g. ["my_pkg.hooks:plugin"]', field="hooks"
+        )
+    return tuple(u.strip() for u in raw if u.strip())
+
+
 def _check_artifact_root(root: str, cwd: Path) -> str:
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     if scheme not in _ARTIFACT_SCHEMES:
@@ -260,6 +276,7 @@ def resolve_settings(
         "audit_witnesses": _witnesses(env, toml),
         "flush_interval": flush_interval(env),
         "offload_rows": _offload_rows(env),
+        "hooks": _hooks(env, toml),
     }
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("", "file"):

@@ -43,6 +43,7 @@ __all__ = [
     "DeliveryFailed",
     "FilterSyntaxError",
     "GateFailed",
+    "HookRefused",
     "InvalidInput",
     "MetricUnavailable",
     "NotFound",
@@ -99,6 +100,17 @@ class AlreadyExists(CarnetError):
 
 class Conflict(CarnetError):
     """The object's current state forbids the requested change."""
+
+
+class HookRefused(Conflict):
+    """A lifecycle hook (``before_*``) refused the change; ``hook`` and ``plugin`` say which.
+
+    A hook plugin raises it as ``HookRefused("reason")``; carnet adds the hook and plugin names."""
+
+    def __init__(self, message: str, *, field: str | None = None, hook: str = "", plugin: str = "") -> None:
+        super().__init__(message, field=field)
+        self.hook = hook
+        self.plugin = plugin
 
 
 class GateFailed(CarnetError):

@@ -166,6 +166,7 @@ def serve(
         )
 
     def started() -> None:
+        runtime.announce(host, port)
         url = f"http://{host}:{port}"
         info = {name: sorted(e.routes) for name, e in runtime.endpoints.items()}
         if as_json:

@@ -27,6 +27,7 @@ from carnet.inference.outputs import output_metadata
 from carnet.inference.predictor import compile_predictor
 from carnet.inference.routing import Route, Router
 from carnet.services import Services
+from carnet.services.hooks import hooks_of
 
 __all__ = ["BatchingConfig", "Endpoint", "LoadedModel", "ServingRuntime"]
 
@@ -165,6 +166,12 @@ class ServingRuntime:
                         mv.ref, allow_pickle=self.allow_pickle
                     )[0]
         return {p["name"]: sorted({mv.ref for mv, _ in p["routes"]}) for p in plans}
+
+    def announce(self, host: str, port: int) -> None:
+        """Tell hook plugins (``after_serve_start``) which versions are about to be served, and where."""
+        hooks = hooks_of(self.services.ctx)
+        refs = sorted({ref for e in self.endpoints.values() for ref in e.routes})
+        hooks.after(self.services.ctx, "after_serve_start", models=refs, host=host, port=port)
 
     async def start(self) -> None:
         """Load every endpoint's models (raises when one cannot load), then follow changes."""
@@ -318,6 +325,12 @@ class ServingRuntime:
         on_batch = self.on_batch
 
         predict, path = compile_predictor(model, family, classes, _input_columns(mv), _example_frame(mv))
+        hooks = hooks_of(self.services.ctx)
+        if hooks.active:  # hook plugins' predict_batch wrappers see every batch
+            compiled = predict
+
+            def predict(frame: Any, _inner: Any = compiled, _ref: str = mv.ref) -> Any:
+                return hooks.predict(_ref, frame, _inner)
 
         def observed(rows: int, requests: int, seconds: float, ref: str = mv.ref) -> None:
             if on_batch is not None:

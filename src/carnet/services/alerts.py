@@ -21,6 +21,7 @@ from typing import Any
 from carnet.domain.monitors import ALERT_STATUSES, Alert, AlertRule, Monitor, MonitorWindow, Transition
 from carnet.errors import CarnetError, Conflict, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
+from carnet.services.hooks import hooks_of
 from carnet.services.promotion import PromotionService
 from carnet.services.training import TrainingService
 from carnet.store.interfaces import Transaction
@@ -86,6 +87,8 @@ class AlertService:
             )
         if monitor is not None and monitor.notify:
             self._notify(monitor, Transition(status, alert))
+        if status == "resolved":
+            hooks_of(self.ctx).after(self.ctx, "after_alert_resolve", alert=alert)
         return alert
 
     # -- rules, inside a monitoring pass ----------------------------------------------------------
@@ -132,7 +135,11 @@ class AlertService:
     # -- actions, after the pass committed --------------------------------------------------------
     def act(self, monitor: Monitor, transitions: builtins.list[Transition]) -> None:
         """Run the actions of the rules behind ``transitions``; record every outcome on its alert."""
+        hooks = hooks_of(self.ctx)
         for t in transitions:
+            if t.kind in ("opened", "resolved"):
+                hook = "after_alert_open" if t.kind == "opened" else "after_alert_resolve"
+                hooks.after(self.ctx, hook, alert=t.alert)
             rule = t.rule
             actions = rule.actions if rule is not None else ("notify",)
             outcomes: list[dict[str, Any]] = []

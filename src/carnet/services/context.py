@@ -63,8 +63,9 @@ def record(
     *,
     now: float | None = None,
 ) -> AuditEvent:
-    """Append the audit event of a change, inside the transaction that makes the change."""
-    return tx.audit.append(
+    """Append the audit event of a change, inside the transaction that makes the change (hook
+    plugins' ``after_audit_append`` see it once the transaction has committed)."""
+    event = tx.audit.append(
         actor=ctx.actor,
         action=action,
         subject_type=subject_type,
@@ -73,3 +74,23 @@ def record(
         time=ctx.clock() if now is None else now,
         key=ctx.settings.audit_key,
     )
+    if ctx.settings.hooks or _entry_point_hooks():
+        from carnet.services.hooks import hooks_of
+
+        runner = hooks_of(ctx)
+        if runner.active:
+            tx.on_commit(lambda: runner.audited(ctx, event))
+    return event
+
+
+def _entry_point_hooks() -> bool:
+    """Whether any installed package declares a ``carnet.hooks`` entry point (looked up once)."""
+    global _HOOK_ENTRY_POINTS
+    if _HOOK_ENTRY_POINTS is None:
+        from importlib.metadata import entry_points
+
+        _HOOK_ENTRY_POINTS = bool(entry_points(group="carnet.hooks"))
+    return _HOOK_ENTRY_POINTS
+
+
+_HOOK_ENTRY_POINTS: bool | None = None

@@ -13,6 +13,7 @@ from carnet.domain import DatasetRef, DatasetVersion
 from carnet.domain.datasets import check_name
 from carnet.errors import AlreadyExists, InvalidInput
 from carnet.services.context import ServiceContext, record
+from carnet.services.hooks import hooks_of
 from carnet.services.tracking import DEFAULT_PROJECT, TrackingService
 
 __all__ = ["DatasetService"]
@@ -61,6 +62,8 @@ class DatasetService:
         if format is not None and format not in ("csv", "parquet"):
             raise InvalidInput(f"unknown format {format!r}; use csv or parquet", field="format")
         fmt = format or detect_format(src)
+        hooks = hooks_of(self.ctx)
+        hooks.before(self.ctx, "before_dataset_add", name=name, project=project, source=source or str(src))
         parent_ref = DatasetRef.parse(parent) if isinstance(parent, str) else parent
         if parent_ref is not None and parent_ref.version is None:
             with self.ctx.store.transaction(write=False) as tx:
@@ -70,11 +73,13 @@ class DatasetService:
         info = self.ctx.artifacts.put_file(src, progress)
         for _attempt in range(3):
             try:
-                return self._record(
+                added = self._record(
                     name, project, fmt, info.digest, info.size, summary, src, source, parent_ref, description
                 )
             except AlreadyExists:  # another writer took the version number; take the next one
                 continue
+            hooks.after(self.ctx, "after_dataset_add", version=added[0], created=added[1])
+            return added
         raise AlreadyExists(f"could not allocate a version number for dataset {name!r}; retry", field="name")
 
     def _record(

@@ -255,7 +255,8 @@ class _Walker:
         out: list[Step] = []
         if mv.run_id and self.tx.runs.exists(mv.run_id):
             out.append((self.run(mv.run_id), "registered", "up"))
-        reuse = mv.extra.get("reuse") if isinstance(mv.extra.get("reuse"), dict) else {}
+        found = mv.extra.get("reuse")
+        reuse: dict[str, Any] = found if isinstance(found, dict) else {}
         parent = (str(reuse.get("model") or ""), reuse.get("version"))
         if mv.derived_from:
             out.append((self.model(name, mv.derived_from), "derived", "up"))

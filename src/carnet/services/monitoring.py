@@ -34,6 +34,7 @@ from carnet.services.alerts import AlertService
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
+from carnet.services.hooks import hooks_of
 from carnet.services.monitor_reference import ReferenceBuilder, outputs_for_drift
 from carnet.services.registry import RegistryService
 
@@ -432,6 +433,9 @@ class MonitoringService:
                 now=now,
             )
         result.transitions = transitions
+        hooks = hooks_of(self.ctx)
+        for window in new:
+            hooks.after(self.ctx, "after_monitor_window", monitor=monitor.name, window=window)
         self.alerts.act(monitor, transitions)
         return result
 

@@ -8,17 +8,19 @@ and audit event; a failing one is stored and audited as refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from carnet.domain import ColumnProfile, DatasetRef, ModelVersion, Policy, Promotion
+from carnet.domain import ColumnProfile, DatasetRef, GateResult, ModelVersion, Policy, Promotion
 from carnet.domain.models import check_alias, missing_alias
 from carnet.errors import Conflict, GateFailed, InvalidInput, NotFound, PermissionDenied
 from carnet.services.context import ServiceContext, record
 from carnet.services.datasets import DatasetService
+from carnet.services.hooks import hooks_of
 from carnet.services.registry import RegistryService
 from carnet.services.tracking import TrackingService
 
@@ -138,8 +140,14 @@ class PromotionService:
                 f"policy {chosen.name!r} guards aliases {', '.join(chosen.aliases)}, not {alias!r}",
                 field="alias",
             )
-        ctx = self._context(mv, alias, chosen, allow_pickle)
-        results = run_gates(chosen, ctx, progress=progress)
+        hooks = hooks_of(self.ctx)
+        with hooks.quiet() if dry_run else contextlib.nullcontext():
+            hooks.before(self.ctx, "before_promote", version=mv, alias=alias, dry_run=dry_run)
+            ctx = self._context(mv, alias, chosen, allow_pickle)
+            results = run_gates(chosen, ctx, progress=progress)
+            results += _hook_gates(
+                hooks.after(self.ctx, "promotion_gates", version=mv, alias=alias, context=ctx)
+            )
         passed = all(r.passed for r in results)
         previous = ctx.incumbent_version.version if ctx.incumbent_version is not None else None
         promotion = Promotion(
@@ -186,6 +194,7 @@ class PromotionService:
                 },
             )
         stored = replace(promotion, id=pid)
+        hooks.after(self.ctx, "after_promote", promotion=stored)
         if not passed:
             failed = ", ".join(r.gate for r in results if not r.passed)
             raise GateFailed(
@@ -350,6 +359,13 @@ class PromotionService:
         check_alias(alias)
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a rollback needs a reason (--reason TEXT)", field="reason")
+        hooks = hooks_of(self.ctx)
+        hooks.before(self.ctx, "before_rollback", name=name, alias=alias, reason=reason)
+        promotion = self._rollback(name, alias, reason)
+        hooks.after(self.ctx, "after_rollback", promotion=promotion)
+        return promotion
+
+    def _rollback(self, name: str, alias: str, reason: str) -> Promotion:
         with self.ctx.store.transaction() as tx:
             model_id = tx.models.model_id(name)
             current = tx.models.get_alias(model_id, alias)
@@ -434,3 +450,20 @@ def _previous_holder(history: list[dict[str, Any]]) -> int | None:
         elif move["version"] is not None and (not stack or stack[-1] != move["version"]):
             stack.append(int(move["version"]))
     return stack[-2] if len(stack) >= 2 else None
+
+
+def _hook_gates(contributed: list[Any]) -> list[GateResult]:
+    """The gate results hook plugins returned (``promotion_gates``); anything else is a failed gate."""
+    out: list[GateResult] = []
+    for value in contributed:
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, GateResult):
+                out.append(item)
+            else:
+                out.append(
+                    GateResult(
+                        "hook", "hook", False,
+                        error=f"a promotion_gates hook returned {type(item).__name__}, not a GateResult",
+                    )
+                )  # fmt: skip
+    return out

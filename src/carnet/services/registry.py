@@ -24,6 +24,7 @@ from carnet.domain.validation import check_document, check_text
 from carnet.errors import AlreadyExists, ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
 from carnet.flavors.packaging import ModelObject, model_object
 from carnet.services.context import ServiceContext, record
+from carnet.services.hooks import hooks_of
 from carnet.services.tracking import TrackingService
 
 __all__ = ["ModelObject", "RegistryService", "model_object"]
@@ -306,6 +307,13 @@ class RegistryService:
         return chosen
 
     def _insert(self, version: ModelVersion, project: str) -> ModelVersion:
+        hooks = hooks_of(self.ctx)
+        hooks.before(self.ctx, "before_register", run_id=version.run_id, name=version.name)
+        mv = self._insert_version(version, project)
+        hooks.after(self.ctx, "after_register", version=mv)
+        return mv
+
+    def _insert_version(self, version: ModelVersion, project: str) -> ModelVersion:
         from dataclasses import replace
 
         for _attempt in range(3):
@@ -391,6 +399,20 @@ class RegistryService:
     def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
         """Point ``alias`` at a version (no gates: see promotion for that); returns the previous one."""
         check_alias(alias)
+        hooks = hooks_of(self.ctx)
+        if hooks.active:
+            try:
+                holder: int | None = self.resolve(f"{name}@{alias}").version
+            except NotFound:
+                holder = None
+            hooks.before(
+                self.ctx, "before_alias_move", name=name, alias=alias, version=version, previous=holder
+            )
+        previous = self._move_alias(name, alias, version, reason)
+        hooks.after(self.ctx, "after_alias_move", name=name, alias=alias, version=version, previous=previous)
+        return previous
+
+    def _move_alias(self, name: str, alias: str, version: int, reason: str) -> int | None:
         with self.ctx.store.transaction() as tx:
             model_id = tx.models.model_id(name)
             tx.models.version_id(model_id, version, name)

@@ -24,6 +24,7 @@ from carnet.evaluation import jsonable
 from carnet.flavors.packaging import input_example
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
+from carnet.services.hooks import hooks_of
 from carnet.services.tracking import TrackingService
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -165,8 +166,12 @@ class TrainingService:
         task = self.task(spec.task)
         spec = self.complete_spec(spec, task)
         ref = spec.dataset
+        hooks = hooks_of(self.ctx)
+        hooks.before(self.ctx, "before_train", spec=spec)
         with self._helper(self.datasets.get(ref).num_rows) as helper:
-            return self._train(spec, task, helper, progress, parent_id, environment, tags, parent)
+            outcome = self._train(spec, task, helper, progress, parent_id, environment, tags, parent)
+        hooks.after(self.ctx, "after_train", run_id=outcome.run_id, spec=spec, metrics=dict(outcome.metrics))
+        return outcome
 
     @property
     def registry(self) -> Any:

@@ -349,6 +349,9 @@ class Transaction(Protocol):
     def auth(self) -> AuthRepo: ...
     @property
     def state(self) -> StateReader: ...
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never when it rolls back)."""
+        ...
 
 
 class MetadataStore(Protocol):

@@ -38,17 +38,25 @@ _ONE_PASS = ("GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "Cate
 
 
 def unwrap(fitted: Any) -> tuple[Any, Any]:
-    """(the fitted pipeline or model, the label-encoding wrapper around it or None)."""
-    from carnet.tasks.label_encoding import LabelEncodedClassifier
+    """(the fitted pipeline or model, the label-encoding wrapper around it or None).
 
-    if isinstance(fitted, LabelEncodedClassifier):
+    The classification tasks wrap models that need labels 0..k-1 (XGBoost) in a
+    ``LabelEncodedClassifier``: a fitted ``estimator_`` answering in the wrapper's ``classes_``.
+    """
+    if type(fitted).__name__ == "LabelEncodedClassifier" and hasattr(fitted, "estimator_"):
         return fitted.estimator_, fitted
     return fitted, None
 
 
-def _last(fitted: Any) -> Any:
-    from carnet.tasks._base import final_step
+def final_step(fitted: Any) -> tuple[Any, Any]:
+    """(the pipeline without its last step or None, the last step) of a fitted estimator."""
+    steps = getattr(fitted, "steps", None)
+    if isinstance(steps, list) and steps and hasattr(fitted, "__getitem__"):
+        return (fitted[:-1] if len(steps) > 1 else None), steps[-1][1]
+    return None, fitted
 
+
+def _last(fitted: Any) -> Any:
     return final_step(unwrap(fitted)[0])[1]
 
 
@@ -188,9 +196,6 @@ class Derivation:
         import numpy as np
         from sklearn.base import clone
 
-        from carnet.tasks._base import final_step
-        from carnet.tasks.label_encoding import LabelEncodedClassifier
-
         inner, wrapper = unwrap(self.parent)
         inner = copy.deepcopy(inner)
         head, model = final_step(inner)
@@ -216,8 +221,7 @@ class Derivation:
         else:
             fitted = model
         if wrapper is not None:
-            out = LabelEncodedClassifier(wrapper.estimator)
-            out.classes_ = wrapper.classes_
+            out = copy.copy(wrapper)  # the same wrapper class, answering in the parent's classes
             out.estimator_ = fitted
             return out
         return fitted

@@ -192,7 +192,7 @@ def _model(raw: Any) -> ModelSpec | None:
     parent = as_str(m.get("from"), "model.from", optional=True)
     if parent is None:
         for key in ("reuse", "refit_preprocessing"):
-            if key in m:
+            if m.get(key) not in (None, False):
                 fail(f"model.{key}", f"model.{key} needs model.from: the registered model to start from")
         if "name" not in m:
             fail("model.name", "model.name is required (a short name such as random_forest, or a class path)")

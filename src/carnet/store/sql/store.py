@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +91,11 @@ class SqlTransaction:
     monitors: SqlMonitorRepo = field(init=False)
     auth: SqlAuthRepo = field(init=False)
     state: SqlStateReader = field(init=False)
+    committed: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never when it rolls back)."""
+        self.committed.append(callback)
 
     def __post_init__(self) -> None:
         self.projects = SqlProjectRepo(self.conn)
@@ -150,7 +155,8 @@ class SqlMetadataStore:
                     opts["isolation_level"] = "REPEATABLE READ"
                 conn = conn.execution_options(**opts)
             with conn.begin():
-                yield SqlTransaction(conn)
+                tx = SqlTransaction(conn)
+                yield tx
         except CarnetError:
             raise
         except IntegrityError as exc:
@@ -161,6 +167,8 @@ class SqlMetadataStore:
             raise StorageError(f"metadata database error on {self._safe_url()}: {_first_line(exc)}") from exc
         finally:
             conn.close()
+        for callback in tx.committed:  # observers only: they never raise (see carnet.services.hooks)
+            callback()
 
     def close(self) -> None:
         """Release pooled connections."""
