@@ -204,6 +204,7 @@ BODIES: dict[str, Any] = {
     "explain": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1", "rows": "0"},
     "stress": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1"},
     "reproduce_run": {},
+    "derive_model": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1"},
 }
 QUERY: dict[str, dict[str, str]] = {
     "lineage": {"ref": f"{DATASET}@1"},

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 
 __all__ = [
     "REUSE_MODES",
+    "SPEC_PATH",
     "FeatureSpec",
     "ModelSpec",
     "Predictions",
@@ -70,6 +71,8 @@ class PreprocessSpec:
     max_categories: int = 50
 
 
+#: where a training run stores its resolved spec
+SPEC_PATH = "spec.yaml"
 #: how a model is made from a registered one (``model.reuse``)
 REUSE_MODES = ("warm_start", "finetune", "frozen_features")
 

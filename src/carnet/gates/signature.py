@@ -49,7 +49,7 @@ def dtype_kind(dtype: str) -> str:
     return text
 
 
-def retyped(old: str, new: str) -> bool:
+def is_retyped(old: str, new: str) -> bool:
     """Whether an input typed ``old`` before is typed incompatibly as ``new`` now.
 
     Same kind is compatible (``int32`` -> ``int64``, ``object`` -> ``category``), and so is
@@ -91,7 +91,7 @@ class SignatureGate:
         retyped = [
             {"column": name, "from": before[name], "to": after[name]}
             for name in before
-            if name in after and retyped(before[name], after[name])
+            if name in after and is_retyped(before[name], after[name])
         ]
         details: dict[str, Any] = {
             "incumbent_version": ctx.incumbent_version.version,

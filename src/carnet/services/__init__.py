@@ -14,6 +14,7 @@ from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
 from carnet.services.explain import ExplainService
+from carnet.services.hooks import hooks_of
 from carnet.services.lineage import LineageService
 from carnet.services.monitoring import MonitoringService
 from carnet.services.promotion import PromotionService
@@ -55,6 +56,7 @@ class Services:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        ctx.hooks_factory = hooks_of
         self.tracking = TrackingService(ctx)
         self.datasets = DatasetService(ctx, self.tracking)
         self.audit = AuditService(ctx)

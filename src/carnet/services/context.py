@@ -41,6 +41,8 @@ class ServiceContext:
     artifacts: ArtifactStore
     clock: Callable[[], float] = field(default=time.time)
     principal: Principal | None = None
+    #: builds the workspace's hook runner (:func:`carnet.services.hooks.hooks_of`; set by ``Services``)
+    hooks_factory: Callable[[ServiceContext], Any] | None = None
 
     @property
     def actor(self) -> str:
@@ -74,10 +76,8 @@ def record(
         time=ctx.clock() if now is None else now,
         key=ctx.settings.audit_key,
     )
-    if ctx.settings.hooks or _entry_point_hooks():
-        from carnet.services.hooks import hooks_of
-
-        runner = hooks_of(ctx)
+    if ctx.hooks_factory is not None and (ctx.settings.hooks or _entry_point_hooks()):
+        runner = ctx.hooks_factory(ctx)
         if runner.active:
             tx.on_commit(lambda: runner.audited(ctx, event))
     return event

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from carnet.domain.models import ModelRef, ModelVersion
-from carnet.domain.training import FeatureSpec, ModelSpec, PreprocessSpec, TrainSpec
+from carnet.domain.training import SPEC_PATH, FeatureSpec, ModelSpec, PreprocessSpec, TrainSpec
 from carnet.errors import InvalidInput
 from carnet.services.context import ServiceContext
 from carnet.services.registry import RegistryService
@@ -23,8 +23,6 @@ from carnet.services.tracking import TrackingService
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-    from carnet.services.training import TrainingService
 
 __all__ = ["Parent", "ReuseService", "check_parent_inputs", "prepare_parent"]
 
@@ -54,7 +52,6 @@ class Parent:
 
 def _parent_spec(ctx: ServiceContext, tracking: TrackingService, mv: ModelVersion) -> TrainSpec | None:
     """The training spec of the run that made ``mv`` (None for a model registered without one)."""
-    from carnet.services.training import SPEC_PATH
     from carnet.training import load_spec
 
     if not mv.run_id:
@@ -153,7 +150,7 @@ def check_parent_inputs(mv: ModelVersion, frame: pd.DataFrame, label: str) -> No
     Raises:
         InvalidInput: field ``dataset``, naming the columns.
     """
-    from carnet.gates.signature import retyped
+    from carnet.gates.signature import is_retyped
 
     missing = [c.name for c in mv.signature.inputs if c.name not in frame.columns]
     if missing:
@@ -163,7 +160,7 @@ def check_parent_inputs(mv: ModelVersion, frame: pd.DataFrame, label: str) -> No
     changed = [
         f"{c.name} ({c.dtype} -> {frame[c.name].dtype})"
         for c in mv.signature.inputs
-        if retyped(c.dtype, str(frame[c.name].dtype))
+        if is_retyped(c.dtype, str(frame[c.name].dtype))
     ]
     if changed:
         raise InvalidInput(
@@ -179,7 +176,7 @@ class ReuseService:
         self,
         ctx: ServiceContext,
         tracking: TrackingService,
-        training: TrainingService,
+        training: Any,  # carnet.services.training.TrainingService (which imports this module)
         registry: RegistryService,
     ) -> None:
         self.ctx = ctx

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.domain import DatasetRef, Metric, RunStatus
 from carnet.domain.models import MODEL_META_PATH, MODEL_PATH
-from carnet.domain.training import Predictions, TrainOutcome, TrainSpec
+from carnet.domain.training import SPEC_PATH, Predictions, TrainOutcome, TrainSpec
 from carnet.errors import ArtifactCorrupted, InvalidInput
 from carnet.evaluation import jsonable
 from carnet.flavors.packaging import input_example
@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MetricScorer", "TrainOutcome", "TrainingService", "finite", "flat_params"]
 
 ProgressFn = Callable[[str, int, int], None]
-SPEC_PATH = "spec.yaml"
 #: what a helper process imports while the main one loads data and fits
 HELPER_MODULES = (
     "numpy",

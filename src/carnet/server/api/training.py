@@ -149,7 +149,7 @@ def _recorded_spec(c: Caller, run_id: str) -> Any:
     artifacts are uploaded by its editors, and a spec that names a file is never read here."""
     import yaml  # type: ignore[import-untyped, unused-ignore]
 
-    from carnet.services.training import SPEC_PATH
+    from carnet.domain.training import SPEC_PATH
     from carnet.training import load_spec
 
     found = next((a for a in c.services.tracking.list_artifacts(run_id) if a.path == SPEC_PATH), None)
