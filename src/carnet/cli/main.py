@@ -89,6 +89,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.server:ui",
         "Open the web UI of this workspace on 127.0.0.1 (no sign-in on loopback, as the API).",
     ),
+    "plugins": (
+        "carnet.cli.plugins:plugins",
+        "Plugins: tasks, flavors, gates, notifiers, witnesses and lifecycle hooks, built in or installed.",
+    ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",
         "Version a dataset, train three models, promote the best, serve it, monitor it, check the ledger.",

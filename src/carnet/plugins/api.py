@@ -20,6 +20,7 @@ __all__ = [
     "EVALUATION_FAMILIES",
     "Flavor",
     "Gate",
+    "HookPlugin",
     "ModelFactory",
     "Notifier",
     "Task",
@@ -189,6 +190,12 @@ class Notifier(Protocol):
     def send(self, config: dict[str, Any], event: dict[str, Any]) -> None:
         """Deliver ``event``; raises on failure."""
         ...
+
+
+@runtime_checkable
+class HookPlugin(Protocol):
+    """A lifecycle hook plugin (entry-point group ``carnet.hooks``): any module or object whose
+    ``@hookimpl`` functions are named after the hooks of :class:`carnet.plugins.hooks.HookSpecs`."""
 
 
 @runtime_checkable

@@ -23,7 +23,16 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["HOOK_NAMES", "PROJECT", "HookSpecs", "hookimpl", "hookspec", "load_object", "plugin_manager"]
+__all__ = [
+    "HOOK_NAMES",
+    "PROJECT",
+    "HookSpecs",
+    "check_hook_plugin",
+    "hookimpl",
+    "hookspec",
+    "load_object",
+    "plugin_manager",
+]
 
 #: pluggy's project name for carnet's hooks
 PROJECT = "carnet"
@@ -128,6 +137,25 @@ class _CorePredict:
         return predict(inputs)
 
 
+def check_hook_plugin(plugin: Any) -> list[str]:
+    """The hooks ``plugin`` implements.
+
+    Raises:
+        ValueError: it implements a hook carnet does not have, or none at all.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(HookSpecs)
+    try:
+        pm.register(plugin, name="checked")
+        pm.check_pending()
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise ValueError(f"hook plugin implements a hook carnet does not have or misuses one: {exc}") from exc
+    hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+    if not hooks:
+        raise ValueError("hook plugin implements no hook (mark functions with carnet.plugins.hooks.hookimpl)")
+    return hooks
+
+
 def load_object(path: str) -> Any:
     """The object ``pkg.module:name`` (or a module ``pkg.module``) names.
 
@@ -147,9 +175,10 @@ def load_object(path: str) -> Any:
         raise ValueError(f"hook plugin {path!r}: {module_name!r} has no {attr!r}") from exc
 
 
-def plugin_manager(extra: tuple[str, ...] = ()) -> pluggy.PluginManager:
-    """A plugin manager with carnet's hook specs, the ``carnet.hooks`` entry points and ``extra``
-    plugins (``pkg.module:object`` paths from the workspace's settings).
+def plugin_manager(found: list[tuple[str, Any]], extra: tuple[str, ...] = ()) -> pluggy.PluginManager:
+    """A plugin manager with carnet's hook specs, the ``found`` plugins (``(name, object)`` from the
+    plugin registry's ``hook`` kind: the ``carnet.hooks`` entry points) and ``extra`` plugins
+    (``pkg.module:object`` paths from the workspace's settings).
 
     Raises:
         ValueError: an ``extra`` path cannot be loaded, or a plugin implements an unknown hook.
@@ -157,7 +186,9 @@ def plugin_manager(extra: tuple[str, ...] = ()) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(HookSpecs)
     pm.register(_CorePredict(), name="carnet.core")
-    pm.load_setuptools_entrypoints(GROUP)
+    for name, plugin in found:
+        if pm.get_plugin(name) is None:
+            pm.register(plugin, name=name)
     for path in extra:
         if pm.get_plugin(path) is None:
             pm.register(load_object(path), name=path)

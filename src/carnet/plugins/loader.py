@@ -16,9 +16,9 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from carnet.errors import InvalidInput, NotFound
-from carnet.plugins.api import EVALUATION_FAMILIES, Flavor, Gate, Notifier, Task, Witness
+from carnet.plugins.api import EVALUATION_FAMILIES, Flavor, Gate, HookPlugin, Notifier, Task, Witness
 
-__all__ = ["PLUGIN_KINDS", "PluginKind", "Registry", "protocol_members", "registry"]
+__all__ = ["PLUGIN_KINDS", "PluginKind", "Registry", "installed", "protocol_members", "registry"]
 
 T = TypeVar("T")
 
@@ -109,6 +109,13 @@ def _task_family(task: Any) -> None:
         )
 
 
+def _hook_names(plugin: Any) -> None:
+    """A hook plugin implements at least one of carnet's hooks, and no hook carnet does not have."""
+    from carnet.plugins.hooks import check_hook_plugin
+
+    check_hook_plugin(plugin)
+
+
 @dataclass(frozen=True)
 class PluginKind:
     """One extension point: its entry-point group, the Protocol a plugin implements, and any check
@@ -119,6 +126,8 @@ class PluginKind:
     protocol: type
     extra_check: Callable[[Any], None] | None = None
     description: str = ""
+    #: a class found under the group is instantiated without arguments (hook plugins are used as they are)
+    instantiate: bool = True
 
     def check(self, obj: object) -> Any:
         """A plugin instance from a loaded object (a class is instantiated without arguments).
@@ -127,7 +136,7 @@ class PluginKind:
             TypeError: the object lacks members of the Protocol (the message lists them).
             ValueError: the extra check refused it.
         """
-        plugin = obj() if isinstance(obj, type) else obj
+        plugin = obj() if isinstance(obj, type) and self.instantiate else obj
         missing = [m for m in protocol_members(self.protocol) if not hasattr(plugin, m)]
         if missing:
             raise TypeError(f"{obj!r} is not a carnet {self.name}: missing {', '.join(missing)}")
@@ -151,10 +160,18 @@ PLUGIN_KINDS: dict[str, PluginKind] = {
         PluginKind(
             "witness", "carnet.witnesses", Witness, None, "an append-only place for audit checkpoints"
         ),
+        PluginKind(
+            "hook",
+            "carnet.hooks",
+            HookPlugin,
+            _hook_names,
+            "lifecycle hooks: refuse or observe a change, contribute gates, wrap predictions",
+            instantiate=False,
+        ),
     )
 }
 
-PluginName = Literal["task", "flavor", "gate", "notifier", "witness"]
+PluginName = Literal["task", "flavor", "gate", "notifier", "witness", "hook"]
 
 
 @overload
@@ -187,3 +204,26 @@ def registry(kind: str) -> Registry[Any]:
 def _registry(kind: str) -> Registry[Any]:
     spec = PLUGIN_KINDS[kind]
     return Registry(spec.group, spec.name, check=spec.check)
+
+
+def installed(kind: str | None = None) -> list[dict[str, str]]:
+    """Every plugin found through the entry points (and registered in-process), without loading
+    any: kind, name, package, version and the object it points at."""
+    kinds = [registry(kind).kind] if kind is not None else list(PLUGIN_KINDS)
+    out: list[dict[str, str]] = []
+    for name in kinds:
+        reg = registry(name)
+        points = {ep.name: ep for ep in entry_points(group=reg.group)}
+        for plugin in reg.names():
+            ep = points.get(plugin)
+            dist = ep.dist if ep is not None else None
+            out.append(
+                {
+                    "kind": name,
+                    "name": plugin,
+                    "package": dist.name if dist is not None else "in-process",
+                    "version": dist.version if dist is not None else "",
+                    "value": ep.value if ep is not None else "",
+                }
+            )
+    return out

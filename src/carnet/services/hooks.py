@@ -30,9 +30,8 @@ _RUNNERS: dict[tuple[str, tuple[str, ...]], HookRunner] = {}
 _LOCK = threading.Lock()
 
 
-def _version_of(plugin: Any, dist: Any) -> str:
-    if dist is not None:
-        return str(getattr(dist, "version", "") or "unknown")
+def _version_of(plugin: Any) -> str:
+    """The version of the distribution a plugin object's top-level package comes from."""
     top = (getattr(plugin, "__module__", None) or getattr(plugin, "__name__", "") or "").split(".")[0]
     names = packages_distributions().get(top) or []
     for name in names:
@@ -46,19 +45,19 @@ class HookRunner:
 
     def __init__(self, extra: tuple[str, ...] = ()) -> None:
         from carnet.plugins.hooks import plugin_manager
+        from carnet.plugins.loader import installed, registry
 
         try:
-            self.pm = plugin_manager(extra)
+            self.pm = plugin_manager(list(registry("hook").items()), extra)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="hooks") from exc
-        dists = {id(p): d for p, d in self.pm.list_plugin_distinfo()}
+        known = {p["name"]: (p["package"], p["version"]) for p in installed("hook")}
         self.plugins: dict[str, tuple[str, str]] = {}  # plugin name -> (package, version)
         for name, plugin in self.pm.list_name_plugin():
             if name == "carnet.core" or plugin is None:
                 continue
-            dist = dists.get(id(plugin))
-            package = str(getattr(dist, "project_name", "") or name)
-            self.plugins[name] = (package, _version_of(plugin, dist))
+            package, ver = known.get(name, (name, ""))
+            self.plugins[name] = (package, ver or _version_of(plugin))
         self.active = bool(self.plugins)
         self._quiet = _Quiet()
 

@@ -1,0 +1,79 @@
+"""``carnet plugins``: every extension found through the plugin registry, and the hook plugins in force."""
+
+from __future__ import annotations
+
+import click
+
+from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option
+
+__all__ = ["plugins"]
+
+
+@click.group()
+def plugins() -> None:
+    """Plugins: tasks, flavors, gates, notifiers, witnesses and lifecycle hooks, built in or installed.
+
+    \b
+    Example:
+      carnet plugins list
+      carnet plugins list --kind hook --json
+    """
+
+
+@plugins.command("list")
+@click.option(
+    "--kind",
+    type=click.Choice(["task", "flavor", "gate", "notifier", "witness", "hook"]),
+    help="Only plugins of this kind.",
+)
+@json_option
+@click.pass_context
+@handle_errors
+def list_plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
+    """List every plugin with its kind, package and version (nothing is imported to list them).
+
+    Hook plugins named by the workspace's ``hooks`` setting (carnet.toml or CARNET_HOOKS) are
+    listed too, with the hooks they implement.
+
+    \b
+    Example:
+      carnet plugins list --kind gate
+    """
+    from carnet.plugins.loader import installed
+
+    rows = installed(kind)
+    if kind in (None, "hook"):
+        from carnet.services.hooks import HookRunner
+
+        settings = get_client(ctx).services.ctx.settings if _local(ctx) else None
+        extra = tuple(settings.hooks) if settings is not None else ()
+        listed = {r["name"]: r for r in rows if r["kind"] == "hook"}
+        for plugin in HookRunner(extra).describe():
+            row = listed.get(plugin["name"])
+            if row is None:
+                row = {
+                    "kind": "hook",
+                    "name": plugin["name"],
+                    "package": plugin["package"],
+                    "version": plugin["version"],
+                    "value": "workspace setting hooks",
+                }
+                rows.append(row)
+            row["hooks"] = ", ".join(plugin["hooks"])
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("kind", "name", "package", "version", "from")
+    for row in rows:
+        table.add_row(row["kind"], row["name"], row["package"], row["version"] or "-", row["value"] or "-")
+    console().print(table)
+
+
+def _local(ctx: click.Context) -> bool:
+    """Whether the workspace is a local one (a server's hook settings are its own)."""
+    from carnet.config import chosen_uri
+
+    uri = (ctx.find_root().obj or {}).get("uri")
+    return not chosen_uri(uri).startswith(("http://", "https://"))
