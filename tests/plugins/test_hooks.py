@@ -231,3 +231,26 @@ def test_a_refusal_over_http_is_a_409_problem_the_sdk_raises_again(
         server.stop()
         services.close()
     assert pd.DataFrame(_hook_events(client))["outcome"].tolist().count("refused") == 2
+
+
+def test_plugins_list_shows_every_kind_with_package_and_version(
+    hooked: tuple[Client, Any], tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from carnet.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--uri", str(tmp_path / "ws"), "plugins", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    kinds = {r["kind"] for r in rows}
+    assert kinds == {"task", "flavor", "gate", "notifier", "witness", "hook"}
+    example = next(r for r in rows if r["name"] == "quantile_regression")
+    assert (example["package"], example["version"]) == ("carnet-example-task", "0.1.0")
+    assert next(r for r in rows if r["name"] == "lightgbm" and r["kind"] == "flavor")["package"] == "carnet"
+    hook = next(r for r in rows if r["kind"] == "hook")
+    assert hook["name"] == "carnet_test_governance:plugin" and "before_train" in hook["hooks"]
+    table = CliRunner().invoke(cli, ["--uri", str(tmp_path / "ws"), "plugins", "list", "--kind", "gate"])
+    assert table.exit_code == 0 and "non_regression" in table.output and "task" not in table.output
