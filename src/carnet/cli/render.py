@@ -16,7 +16,14 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from carnet.errors import ArtifactCorrupted, AuditChainBroken, CarnetError, GateFailed, InvalidInput
+from carnet.errors import (
+    ArtifactCorrupted,
+    AuditChainBroken,
+    CarnetError,
+    GateFailed,
+    HookRefused,
+    InvalidInput,
+)
 
 __all__ = [
     "PROGRESS_THRESHOLD",
@@ -139,8 +146,9 @@ def refuse_server(command: str, uri: str | None) -> None:
 
 
 def exit_code_for(exc: CarnetError) -> int:
-    """1 for a failed check (corruption, broken ledger, failed gate), 2 for a user mistake."""
-    return 1 if isinstance(exc, ArtifactCorrupted | AuditChainBroken | GateFailed) else 2
+    """1 for a failed check (corruption, broken ledger, failed gate, a hook's refusal), 2 for a user
+    mistake."""
+    return 1 if isinstance(exc, ArtifactCorrupted | AuditChainBroken | GateFailed | HookRefused) else 2
 
 
 def handle_errors(f: F) -> F:
