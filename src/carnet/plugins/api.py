@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; nothing heavy at import tim
 
 __all__ = [
     "EVALUATION_FAMILIES",
+    "Encoder",
     "Flavor",
     "Gate",
     "HookPlugin",
@@ -189,6 +190,36 @@ class Notifier(Protocol):
 
     def send(self, config: dict[str, Any], event: dict[str, Any]) -> None:
         """Deliver ``event``; raises on failure."""
+        ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into vectors (entry-point group ``carnet.encoders``).
+
+    ``transformer(params)`` returns an unfitted scikit-learn transformer over a sequence of texts
+    (``fit(texts)``, ``transform(texts) -> (n, d)`` floats); a ``trainable`` encoder learns from
+    the texts it is fitted on (TF-IDF), a pretrained one only reads its weights. Its weights come
+    from an installed package, never from the network. ``identity(params)`` names what the vectors
+    are built on (``package``, ``version``, ``digest`` of the weights), so a model that uses the
+    encoder is reproducible and its card says what it was built on. ``validate(params)`` raises
+    ``InvalidInput`` naming the field for a bad setting.
+    """
+
+    name: str
+    description: str
+    trainable: bool
+
+    def validate(self, params: dict[str, Any]) -> None:
+        """Check the encoder's settings; InvalidInput names the bad one."""
+        ...
+
+    def transformer(self, params: dict[str, Any]) -> Any:
+        """An unfitted transformer over texts."""
+        ...
+
+    def identity(self, params: dict[str, Any]) -> dict[str, str]:
+        """``package``, ``version`` and ``digest`` of what the vectors are built on."""
         ...
 
 

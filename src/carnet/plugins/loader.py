@@ -16,7 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from carnet.errors import InvalidInput, NotFound
-from carnet.plugins.api import EVALUATION_FAMILIES, Flavor, Gate, HookPlugin, Notifier, Task, Witness
+from carnet.plugins.api import EVALUATION_FAMILIES, Encoder, Flavor, Gate, HookPlugin, Notifier, Task, Witness
 
 __all__ = ["PLUGIN_KINDS", "PluginKind", "Registry", "installed", "protocol_members", "registry"]
 
@@ -160,6 +160,7 @@ PLUGIN_KINDS: dict[str, PluginKind] = {
         PluginKind(
             "witness", "carnet.witnesses", Witness, None, "an append-only place for audit checkpoints"
         ),
+        PluginKind("encoder", "carnet.encoders", Encoder, None, "turns a text column into vectors"),
         PluginKind(
             "hook",
             "carnet.hooks",
@@ -171,7 +172,7 @@ PLUGIN_KINDS: dict[str, PluginKind] = {
     )
 }
 
-PluginName = Literal["task", "flavor", "gate", "notifier", "witness", "hook"]
+PluginName = Literal["task", "flavor", "gate", "notifier", "witness", "encoder", "hook"]
 
 
 @overload
@@ -184,6 +185,8 @@ def registry(kind: Literal["gate"]) -> Registry[Gate]: ...
 def registry(kind: Literal["notifier"]) -> Registry[Notifier]: ...
 @overload
 def registry(kind: Literal["witness"]) -> Registry[Witness]: ...
+@overload
+def registry(kind: Literal["encoder"]) -> Registry[Encoder]: ...
 @overload
 def registry(kind: str) -> Registry[Any]: ...
 

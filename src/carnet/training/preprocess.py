@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from carnet.domain.training import PreprocessSpec, TrainSpec
     from carnet.plugins.api import Task
 
-__all__ = ["build_pipeline", "build_preprocessor", "column_kinds", "model_choice"]
+__all__ = ["build_pipeline", "build_preprocessor", "column_kinds", "model_choice", "text_columns"]
 
 _TARGET_FAMILIES = ("classification", "regression")
 
@@ -93,6 +93,7 @@ def build_preprocessor(
     *,
     options: Mapping[str, Any] | None = None,
     seed: int = 0,
+    text_encoder: Any = None,
 ) -> Any:
     """An unfitted ``ColumnTransformer`` for ``features`` of ``frame`` (dense float output).
 
@@ -108,9 +109,13 @@ def build_preprocessor(
         task: the task; target encoding needs a classification or regression task.
         options: the spec's ``task_options`` (``date_columns``).
         seed: random state of the target encoder's internal folds.
+        text_encoder: the transformer for ``pre.text``'s columns when the caller resolved it (an
+            encoder registered in a workspace, frozen); default: a new
+            :class:`~carnet.training.text.TextEmbedding` of the installed encoder plugin it names.
 
     Raises:
-        InvalidInput: ``preprocess.encode: target`` for another task family; duration columns.
+        InvalidInput: ``preprocess.encode: target`` for another task family; duration columns; an
+            unknown text column or encoder.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -125,6 +130,8 @@ def build_preprocessor(
             field="preprocess.encode",
         )
     kinds = column_kinds(frame, features, (options or {}).get("date_columns", ()))
+    texts = text_columns(frame, features, pre, kinds["categorical"]) if pre.text is not None else []
+    kinds["categorical"] = [c for c in kinds["categorical"] if c not in texts]
 
     def chain(steps: list[tuple[str, Any]]) -> Any:
         return Pipeline(steps) if steps else "passthrough"
@@ -144,7 +151,63 @@ def build_preprocessor(
         parts = ("year", "month", "day", "weekday", "hour") if pre.date_parts else ("epoch",)
         steps = [("parts", DateParts(parts=parts)), *_numeric_steps(pre)]
         transformers.append(("date", Pipeline(steps), kinds["datetime"]))
+    for column in texts:
+        transformers.append((f"text_{column}", _text_step(pre, text_encoder), [column]))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+
+
+def text_columns(
+    frame: pd.DataFrame, features: list[str], pre: PreprocessSpec, candidates: list[str]
+) -> list[str]:
+    """The columns ``pre.text`` embeds: the ones it names, else every free-text column among the
+    string ``candidates`` (three words or more on average, in a sample of up to 1,000 values).
+
+    Raises:
+        InvalidInput: a named column that is not a feature.
+    """
+    assert pre.text is not None
+    if pre.text.columns is not None:
+        missing = [c for c in pre.text.columns if c not in features]
+        if missing:
+            raise InvalidInput(
+                f"preprocess.text.columns names {', '.join(missing)}, not feature columns",
+                field="preprocess.text.columns",
+            )
+        return list(pre.text.columns)
+    found = []
+    for column in candidates:
+        values = frame[column].dropna().astype(str).head(1000)
+        if len(values) and values.str.split().str.len().mean() >= 3:
+            found.append(column)
+    if not found:
+        raise InvalidInput(
+            "preprocess.text found no free-text column (three words or more on average); name them in "
+            "preprocess.text.columns",
+            field="preprocess.text.columns",
+        )
+    return found
+
+
+def _text_step(pre: PreprocessSpec, resolved: Any) -> Any:
+    """The transformer of one text column: the caller's resolved encoder, or an installed plugin's."""
+    if resolved is not None:
+        return resolved
+    from carnet.errors import NotFound
+    from carnet.plugins.loader import registry
+    from carnet.training.text import TextEmbedding
+
+    assert pre.text is not None
+    try:
+        plugin = registry("encoder").get(pre.text.encoder)
+    except NotFound as exc:
+        raise InvalidInput(
+            f"preprocess.text.encoder {pre.text.encoder!r} is neither an installed encoder "
+            f"({', '.join(registry('encoder').names())}) nor one registered in this workspace "
+            "(carnet encoders list)",
+            field="preprocess.text.encoder",
+        ) from exc
+    plugin.validate(dict(pre.text.params))
+    return TextEmbedding(pre.text.encoder, dict(pre.text.params) or None)
 
 
 def model_choice(spec: TrainSpec, task: Task) -> tuple[str, dict[str, Any]]:
@@ -154,7 +217,9 @@ def model_choice(spec: TrainSpec, task: Task) -> tuple[str, dict[str, Any]]:
     return spec.model.name, dict(spec.model.params)
 
 
-def build_pipeline(spec: TrainSpec, task: Task, frame: pd.DataFrame, features: list[str]) -> Any:
+def build_pipeline(
+    spec: TrainSpec, task: Task, frame: pd.DataFrame, features: list[str], *, text_encoder: Any = None
+) -> Any:
     """An unfitted ``Pipeline([("preprocess", ...), ("model", ...)])``; the bare model for non-tabular tasks.
 
     The result works with ``sklearn.base.clone``; the model gets ``spec.seed``.
@@ -166,6 +231,12 @@ def build_pipeline(spec: TrainSpec, task: Task, frame: pd.DataFrame, features: l
     from sklearn.pipeline import Pipeline
 
     pre = build_preprocessor(
-        spec.preprocess, frame, features, task, options=spec.task_options, seed=spec.seed
+        spec.preprocess,
+        frame,
+        features,
+        task,
+        options=spec.task_options,
+        seed=spec.seed,
+        text_encoder=text_encoder,
     )
     return Pipeline([("preprocess", pre), ("model", model)])

