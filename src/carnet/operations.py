@@ -286,6 +286,14 @@ OPERATIONS: tuple[Operation, ...] = (
         _O("get_model", "GET /models/{ref:path}", "viewer", out="ModelOut | ModelVersionOut"),
     ),
     *_area(
+        "encoders",
+        "encoders",
+        _O("add_encoder", "POST /encoders", "editor", out="ModelVersionOut", body="EncoderIn", status=201),
+        _O("list_encoders", "GET /encoders", "viewer", out="list[ModelVersionOut]"),
+        _O("get_encoder", "GET /encoders/{ref:path}", "viewer", out="ModelVersionOut"),
+        _O("embed", "POST /embed", "viewer", body="EmbedIn", returns="file"),
+    ),
+    *_area(
         "training",
         "training",
         _O("train", "POST /train", "editor", body="TrainIn", returns="stream"),

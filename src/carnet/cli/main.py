@@ -89,6 +89,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.server:ui",
         "Open the web UI of this workspace on 127.0.0.1 (no sign-in on loopback, as the API).",
     ),
+    "encoders": (
+        "carnet.cli.encoders:encoders",
+        "Text encoders registered in the workspace: versioned, audited, reusable by any spec.",
+    ),
+    "embed": (
+        "carnet.cli.encoders:embed",
+        "Turn DATA's text column into vectors with ENCODER (registered or installed), as Parquet.",
+    ),
     "plugins": (
         "carnet.cli.plugins:plugins",
         "Plugins: tasks, flavors, gates, notifiers, witnesses and lifecycle hooks, built in or installed.",

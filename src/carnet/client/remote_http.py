@@ -127,6 +127,8 @@ class HttpTransport(ClientAPI):
         params: Any = None,
         *,
         digest: str | None = None,
+        json: Any = None,
+        headers_out: dict[str, str] | None = None,
     ) -> Path:
         """Stream a download into a temp file beside ``dest``, check its digest, then rename.
 
@@ -142,10 +144,12 @@ class HttpTransport(ClientAPI):
         try:
             with os.fdopen(fd, "wb") as f:
                 try:
-                    with self._http.stream(at.method, at.path, params=params) as r:
+                    with self._http.stream(at.method, at.path, params=params, json=json) as r:
                         if r.is_error:
                             r.read()
                             self._raise(r)
+                        if headers_out is not None:
+                            headers_out.update({k.lower(): v for k, v in r.headers.items()})
                         sent = r.headers.get("X-Carnet-Digest")
                         if digest is not None and sent is not None and sent != digest:
                             raise ArtifactCorrupted(

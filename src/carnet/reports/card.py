@@ -222,6 +222,7 @@ def _details(card: dict[str, Any]) -> _Section:
         ("Source run", _field(card.get("source_run"))),
         ("Derived from", _field(f"version {derived}" if isinstance(derived, int) else derived)),
         ("Reuse", _field(card.get("reuse"))),
+        ("Built on", _field(card.get("built_on"))),
         ("Tags", _field(", ".join(f"{k}={_text(tags[k])}" for k in sorted(tags)))),
     ]
     blocks: list[_Block] = [_kv(rows), _Sub("Description")]

@@ -9,6 +9,7 @@ from carnet.schemas.audit import AuditEventOut, VerificationOut
 from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Health, Problem, RequestBody
 from carnet.schemas.datasets import DatasetVersionOut, SchemaFieldOut
 from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
+from carnet.schemas.encoders import EmbedIn, EncoderIn
 from carnet.schemas.models import ModelObjectIn, ModelTagsIn
 from carnet.schemas.monitoring import (
     AlertNoteIn,
@@ -95,6 +96,8 @@ __all__ = [
     "DeriveIn",
     "DriftIn",
     "DriftReportOut",
+    "EmbedIn",
+    "EncoderIn",
     "EvaluateIn",
     "EvaluationOut",
     "ExplainIn",

