@@ -246,7 +246,7 @@ def test_plugins_list_shows_every_kind_with_package_and_version(
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     kinds = {r["kind"] for r in rows}
-    assert kinds == {"task", "flavor", "gate", "notifier", "witness", "hook"}
+    assert kinds == {"task", "flavor", "gate", "notifier", "witness", "encoder", "hook"}
     example = next(r for r in rows if r["name"] == "quantile_regression")
     assert (example["package"], example["version"]) == ("carnet-example-task", "0.1.0")
     assert next(r for r in rows if r["name"] == "lightgbm" and r["kind"] == "flavor")["package"] == "carnet"

@@ -135,3 +135,31 @@ def test_embed_writes_vectors_with_the_kept_columns(
     assert info.value.field == "column" and not (tmp_path / "x.parquet").exists()
     with pytest.raises(InvalidInput, match="register it fitted first"):
         client.embed("tfidf", data["ref"], "review", tmp_path / "y.parquet")
+
+
+@pytest.mark.local_only(reason="the CLI runs on a local workspace")
+def test_the_cli_adds_lists_and_embeds(workspace: Any, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from carnet.cli.main import cli
+
+    path = tmp_path / "reviews.csv"
+    reviews().to_csv(path, index=False)
+    base = ["--uri", workspace.uri, *(["--artifacts", workspace.artifacts] if workspace.artifacts else [])]
+    runner = CliRunner()
+    added = runner.invoke(
+        cli, [*base, "encoders", "add", "h", "--encoder", "hashing", "--param", "dimension=32"]
+    )
+    assert added.exit_code == 0 and "registered encoder h/1: hashing, 32-d" in added.output
+    listed = json.loads(runner.invoke(cli, [*base, "encoders", "list", "--json"]).output)
+    assert [(e["ref"], e["dimension"]) for e in listed] == [("h/1", 32)]
+    out = tmp_path / "v.parquet"
+    done = runner.invoke(
+        cli, [*base, "embed", "h", str(path), "-c", "review", "--keep", "id", "-o", str(out), "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["rows"] == 240 and pq.read_table(out).num_rows == 240
+    bad = runner.invoke(cli, [*base, "embed", "h", str(path), "-c", "nope", "-o", str(out)])
+    assert bad.exit_code == 2 and len([x for x in bad.output.splitlines() if x.strip()]) == 1

@@ -99,7 +99,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "plugins": (
         "carnet.cli.plugins:plugins",
-        "Plugins: tasks, flavors, gates, notifiers, witnesses and lifecycle hooks, built in or installed.",
+        "Plugins: tasks, flavors, gates, notifiers, witnesses, encoders and hooks, built in or installed.",
     ),
     "quickstart": (
         "carnet.cli.quickstart:quickstart",

@@ -11,7 +11,7 @@ __all__ = ["plugins"]
 
 @click.group()
 def plugins() -> None:
-    """Plugins: tasks, flavors, gates, notifiers, witnesses and lifecycle hooks, built in or installed.
+    """Plugins: tasks, flavors, gates, notifiers, witnesses, encoders and hooks, built in or installed.
 
     \b
     Example:
@@ -23,7 +23,7 @@ def plugins() -> None:
 @plugins.command("list")
 @click.option(
     "--kind",
-    type=click.Choice(["task", "flavor", "gate", "notifier", "witness", "hook"]),
+    type=click.Choice(["task", "flavor", "gate", "notifier", "witness", "encoder", "hook"]),
     help="Only plugins of this kind.",
 )
 @json_option
