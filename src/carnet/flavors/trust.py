@@ -53,6 +53,7 @@ TRUSTED_MODULE_PREFIXES = (
     "carnet.tasks.",
     "carnet.training.transformers.",
     "carnet.training.text.",
+    "carnet.training.torch_models.",
     "collections.OrderedDict",
     "collections.defaultdict",
 )

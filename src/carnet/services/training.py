@@ -264,6 +264,7 @@ class TrainingService:
             reuse = None if parent is None else parent.record(refit)
             self._store_model(run.id, task, spec, result, features, frame, model_bytes, reuse, encoders)
             outcome = self._record_fit(run.id, task, spec, result, evaluation, log)
+            self._log_epochs(run.id, result.fitted, log)
             if parent is not None:
                 self._score_parent(run.id, parent, task, spec, frame, result, log)
             self.tracking.log_artifact_bytes(run.id, log.text().encode(), "logs/training.txt")
@@ -277,6 +278,25 @@ class TrainingService:
                 status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
                 self.tracking.end_run(run.id, status, f"{type(exc).__name__}: {exc}"[:2000])
             raise
+
+    def _log_epochs(self, run_id: str, fitted: Any, log: _TrainingLog) -> None:
+        """A network's per-epoch history (loss, validation loss and metric, learning rate) as the
+        run's ``epoch_*`` metrics, step = epoch."""
+        from carnet.training.reuse import final_step, unwrap
+
+        history = getattr(final_step(unwrap(fitted)[0])[1], "history_", None)
+        if not isinstance(history, list) or not history:
+            return
+        now = time.time()
+        metrics = [
+            Metric(f"epoch_{key}", float(value), int(row["epoch"]), now)
+            for row in history
+            for key, value in row.items()
+            if key != "epoch" and finite(value)
+        ]
+        self.tracking.log_metrics(run_id, metrics)
+        best = getattr(final_step(unwrap(fitted)[0])[1], "best_epoch_", None)
+        log.line(f"trained {len(history)} epoch(s); kept the weights of epoch {best}")
 
     def _text_encoder(self, spec: TrainSpec) -> tuple[Any, list[dict[str, Any]] | None]:
         """A registered encoder ``preprocess.text.encoder`` names, frozen, and its record; (None, None)

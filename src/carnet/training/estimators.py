@@ -58,6 +58,7 @@ MODELS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "sgd": ("sklearn.linear_model:SGDClassifier", {"loss": "log_loss"}),
         "mlp": ("sklearn.neural_network:MLPClassifier", {"max_iter": 500}),
         "naive_bayes": ("sklearn.naive_bayes:GaussianNB", {}),
+        "torch_mlp": ("carnet.training.torch_models:TorchMLPClassifier", {}),
         "lightgbm": ("lightgbm:LGBMClassifier", _LGBM),
         "xgboost": ("xgboost:XGBClassifier", _ONE_JOB),
     },
@@ -76,6 +77,7 @@ MODELS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "dummy": ("sklearn.dummy:DummyRegressor", {}),
         "sgd": ("sklearn.linear_model:SGDRegressor", {}),
         "mlp": ("sklearn.neural_network:MLPRegressor", {"max_iter": 500}),
+        "torch_mlp": ("carnet.training.torch_models:TorchMLPRegressor", {}),
         "lightgbm": ("lightgbm:LGBMRegressor", _LGBM),
         "xgboost": ("xgboost:XGBRegressor", _ONE_JOB),
     },
@@ -146,6 +148,9 @@ def _import_class(path: str, name: str) -> Any:
             f"model {name!r} must name an estimator class with get_params (scikit-learn API)",
             field="model.name",
         )
+    installed = getattr(cls, "carnet_check_installed", None)
+    if callable(installed):  # a model whose library is an extra says so before anything runs
+        installed()
     return cls
 
 
