@@ -54,6 +54,7 @@ TRUSTED_MODULE_PREFIXES = (
     "carnet.training.transformers.",
     "carnet.training.text.",
     "carnet.training.torch_models.",
+    "carnet.training.torch_text.",
     "collections.OrderedDict",
     "collections.defaultdict",
 )

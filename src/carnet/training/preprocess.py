@@ -188,6 +188,24 @@ def text_columns(
     return found
 
 
+def _raw_text(spec: TrainSpec, frame: pd.DataFrame, features: list[str], model: str) -> Any:
+    """The one text column a text network reads, passed through unchanged."""
+    from sklearn.compose import ColumnTransformer
+
+    text = spec.preprocess.text
+    if text is not None and text.columns is not None:
+        chosen = list(text.columns)
+    else:
+        chosen = [c for c in column_kinds(frame, features)["categorical"]]
+    if len(chosen) != 1 or chosen[0] not in features:
+        raise InvalidInput(
+            f"model {model} reads one text column; the features give "
+            f"{', '.join(map(str, chosen)) or 'none'}: select it with features: [COLUMN]",
+            field="features",
+        )
+    return ColumnTransformer([("text", "passthrough", chosen)], remainder="drop", sparse_threshold=0.0)
+
+
 def _text_step(pre: PreprocessSpec, resolved: Any) -> Any:
     """The transformer of one text column: the caller's resolved encoder, or an installed plugin's."""
     if resolved is not None:
@@ -229,6 +247,9 @@ def build_pipeline(
     if not task.tabular:
         return model
     from sklearn.pipeline import Pipeline
+
+    if getattr(model, "carnet_raw_text", False):  # a text network reads its one text column as is
+        return Pipeline([("preprocess", _raw_text(spec, frame, features, name)), ("model", model)])
 
     pre = build_preprocessor(
         spec.preprocess,
