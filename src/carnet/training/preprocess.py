@@ -192,15 +192,11 @@ def _raw_text(spec: TrainSpec, frame: pd.DataFrame, features: list[str], model: 
     """The one text column a text network reads, passed through unchanged."""
     from sklearn.compose import ColumnTransformer
 
-    text = spec.preprocess.text
-    if text is not None and text.columns is not None:
-        chosen = list(text.columns)
-    else:
-        chosen = [c for c in column_kinds(frame, features)["categorical"]]
-    if len(chosen) != 1 or chosen[0] not in features:
+    chosen = list(features)
+    if len(chosen) != 1 or column_kinds(frame, chosen)["categorical"] != chosen:
         raise InvalidInput(
-            f"model {model} reads one text column; the features give "
-            f"{', '.join(map(str, chosen)) or 'none'}: select it with features: [COLUMN]",
+            f"model {model} reads one text column and nothing else; the features are "
+            f"{', '.join(map(str, chosen[:10]))}: select the text column with features: [COLUMN]",
             field="features",
         )
     return ColumnTransformer([("text", "passthrough", chosen)], remainder="drop", sparse_threshold=0.0)
