@@ -100,6 +100,9 @@ _ALL: list[Metric] = [
 ]
 
 #: every metric, by (family, name)
+_ALL.append(
+    _m("multitask", "mean_primary", True, "mean of each target's primary metric (ROC AUC, macro F1 or R²)")
+)
 METRICS: Mapping[tuple[str, str], Metric] = {(m.family, m.name): m for m in _ALL}
 
 _BINARY = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"]
@@ -118,6 +121,7 @@ DEFAULT_METRICS: Mapping[str, tuple[str, ...]] = {
     _D: ("explained_variance", "trustworthiness", "reconstruction_error"),
     _F: ("mae", "rmse", "smape", "mase"),
     _S: ("precision_at_k", "recall_at_k", "ndcg_at_k", "coverage"),
+    "multitask": ("mean_primary",),
 }
 
 
@@ -138,7 +142,29 @@ def metric_names(family: str) -> list[str]:
 
 
 def get_metric(family: str, name: str) -> Metric:
-    """The registered metric, or ``InvalidInput`` (field ``metrics``) naming the valid choices."""
+    """The registered metric, or ``InvalidInput`` (field ``metrics``) naming the valid choices.
+
+    A ``multitask`` metric may also be ``TARGET.METRIC``: the classification or regression metric
+    ``METRIC`` of one target (its direction and needs are that metric's).
+    """
+    if family == "multitask" and "." in str(name):
+        target, _, inner = str(name).rpartition(".")
+        found = METRICS.get(("classification", inner)) or METRICS.get(("regression", inner))
+        if not target or found is None:
+            raise InvalidInput(
+                f"unknown multitask metric {name!r}: TARGET.METRIC with a classification or regression "
+                "metric (e.g. churned.roc_auc, spend.rmse), or mean_primary",
+                field="metrics",
+            )
+        return Metric(
+            name,
+            family,
+            found.greater_is_better,
+            found.description,
+            found.needs,
+            found.objective,
+            found.bootstrap,
+        )
     metric = METRICS.get((check_family(family), name))
     if metric is None:
         raise InvalidInput(

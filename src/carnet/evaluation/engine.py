@@ -13,7 +13,7 @@ from carnet.domain.evaluation import EvaluationResult, Plot
 from carnet.domain.training import Predictions
 from carnet.errors import InvalidInput, MetricUnavailable
 from carnet.evaluation._common import Impl, quiet
-from carnet.evaluation.catalog import METRICS, check_family, get_metric
+from carnet.evaluation.catalog import check_family, get_metric
 from carnet.evaluation.resampling import run_bootstrap
 
 __all__ = [
@@ -48,6 +48,11 @@ def _family(name: str) -> _Family:
     from carnet.evaluation import plots as p
     from carnet.evaluation import plots_other as po
     from carnet.evaluation.catalog import default_metrics
+
+    if name == "multitask":
+        from carnet.evaluation import multitask as mt
+
+        return _Family(mt.prepare, mt.IMPLS, mt.details, mt.defaults, mt.plots)
 
     def fixed(family: str) -> Callable[[Any], list[str]]:
         return lambda _data: default_metrics(family)
@@ -343,7 +348,7 @@ def begin_evaluation(
         plots=[],
         confidence=float(confidence),
         bootstrap=bootstrap if intervals else 0,
-        greater_is_better={name: METRICS[(family, name)].greater_is_better for name in values},
+        greater_is_better={name: get_metric(family, name).greater_is_better for name in values},
         notes=notes,
     )
     return pending
@@ -373,7 +378,7 @@ def bootstrap_intervals(
         key: functools.partial(batch, data)
         for key, value in values.items()
         if (batch := impl.impls[names.get(key, key)].batch) is not None
-        and METRICS[(family, names.get(key, key))].bootstrap
+        and get_metric(family, names.get(key, key)).bootstrap
         and math.isfinite(value)
     }
     return run_bootstrap(data.n, batches, bootstrap, float(confidence), seed)

@@ -35,8 +35,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
 }
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_CONDITION = re.compile(rf"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|>|<)\s*({_NUMBER})\s*$")
-_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONDITION = re.compile(rf"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|>|<)\s*({_NUMBER})\s*$")
+#: a metric name, or a multitask model's ``target.metric``
+_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 def parse_condition(text: Any) -> tuple[str, str, float]:
@@ -74,10 +75,13 @@ def _message(exc: BaseException) -> str:
 
 def _known_metric(ctx: GateContext, name: str) -> Metric:
     """The metric ``name`` of the task's family, or InvalidInput listing the known ones."""
-    from carnet.evaluation.catalog import METRICS, metric_names
+    from carnet.evaluation.catalog import get_metric, metric_names
 
     family = ctx.task.family
-    metric = METRICS.get((family, name))
+    try:
+        metric = get_metric(family, name)
+    except InvalidInput:
+        metric = None
     if metric is None:
         raise InvalidInput(
             f"unknown {family} metric {name!r} for task {ctx.task.name!r}; "

@@ -52,6 +52,8 @@ def model_outputs(
             not match the frame (or the classes).
     """
     rows = frame.shape[0]
+    if family == "multitask":
+        return _multitask_outputs(model, frame)
     predictions = np.asarray(model.predict(frame))
     if predictions.shape[:1] != (rows,):
         raise ValueError(f"the model returned {predictions.shape[:1] or 'no'} predictions for {rows} rows")
@@ -65,6 +67,21 @@ def model_outputs(
                 f"{len(classes) if classes else 'classes'})"
             )
         out["predict_proba"] = proba
+    return out
+
+
+def _multitask_outputs(model: Any, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A multitask model's outputs: each target's labels or values by the target's name, and a
+    classification target's probabilities as ``<target>_proba``."""
+    steps = getattr(model, "steps", None)
+    head, last = (model[:-1], steps[-1][1]) if steps else (None, model)
+    inputs = head.transform(frame) if head is not None else frame
+    out: dict[str, np.ndarray] = {}
+    for target in last.targets_:
+        out[str(target)] = np.asarray(last.predict_target(inputs, target))
+        proba = last.predict_proba_target(inputs, target)
+        if proba is not None:
+            out[f"{target}_proba"] = np.asarray(proba, dtype=np.float64)
     return out
 
 
@@ -82,6 +99,8 @@ def output_metadata(
     The datatypes are those of the model's answer to ``example`` (the registered input example)
     when it answers; else the labels' (``classes_``) for a classifier, or ``prediction_dtype``.
     """
+    if family == "multitask":
+        return _multitask_metadata(model, example)
     classifier = family == "classification" or (family is None and bool(classes))
     labels = getattr(model, "classes_", None)
     probe: dict[str, np.ndarray] = {}
@@ -105,6 +124,44 @@ def output_metadata(
                 "classes": [c if isinstance(c, int | float | str | bool) else str(c) for c in names]
             }
         out.append(proba)
+    return out
+
+
+def _multitask_metadata(model: Any, example: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """One output per target (and ``<target>_proba`` for a classification target)."""
+    steps = getattr(model, "steps", None)
+    last = steps[-1][1] if steps else model
+    probe: dict[str, np.ndarray] = {}
+    if example is not None and len(example):
+        try:
+            probe = _multitask_outputs(model, example)
+        except Exception:  # noqa: BLE001 - a model that fails on its example: the declared types
+            probe = {}
+    out: list[dict[str, Any]] = []
+    for target in last.targets_:
+        name = str(target)
+        kind = last.target_types_[target]
+        fallback = "BYTES" if kind == "classification" else "FP64"
+        out.append(
+            {
+                "name": name,
+                "datatype": v2_datatype(probe[name].dtype) if name in probe else fallback,
+                "shape": [-1],
+            }
+        )
+        if kind == "classification":
+            classes = [
+                c if isinstance(c, int | float | str | bool) else str(c)
+                for c in np.asarray(last.classes_[target]).tolist()
+            ]
+            out.append(
+                {
+                    "name": f"{name}_proba",
+                    "datatype": "FP64",
+                    "shape": [-1, len(classes)],
+                    "parameters": {"classes": classes},
+                }
+            )
     return out
 
 
@@ -207,8 +264,17 @@ def _text(value: Any) -> Any:
 
 
 def encode_mlflow_response(outputs: Mapping[str, np.ndarray]) -> bytes:
-    """``{"predictions": [...]}``: the ``predict`` output (labels or values), like MLflow's pyfunc."""
+    """``{"predictions": [...]}``: the ``predict`` output (labels or values), like MLflow's pyfunc; a
+    model with several targets (no ``predict``) answers one record per row, ``{target: value}``, as
+    MLflow does for a pyfunc returning a DataFrame."""
     if not outputs:
         raise ValueError("no outputs to encode")
+    if "predict" not in outputs:
+        columns = {k: np.asarray(v) for k, v in outputs.items() if np.asarray(v).ndim == 1}
+        if len(columns) > 1:
+            frame = pd.DataFrame(columns)
+            return orjson.dumps(
+                {"predictions": frame.to_dict(orient="records")}, option=orjson.OPT_SERIALIZE_NUMPY
+            )
     predictions = outputs["predict"] if "predict" in outputs else next(iter(outputs.values()))
     return orjson.dumps({"predictions": _plain(np.asarray(predictions))}, option=orjson.OPT_SERIALIZE_NUMPY)

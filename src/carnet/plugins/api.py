@@ -28,6 +28,7 @@ __all__ = [
     "Witness",
     "default_split",
     "required_columns",
+    "task_targets",
 ]
 
 #: metric families of ``carnet.evaluation``; a task evaluates as one of them
@@ -39,6 +40,7 @@ EVALUATION_FAMILIES = (
     "dim_reduction",
     "forecasting",
     "recommendation",
+    "multitask",
 )
 
 #: builds an unfitted estimator from keyword params (e.g. a class)
@@ -267,6 +269,12 @@ def default_split(task: Task) -> SplitSpec:
     method = getattr(task, "default_split", None)
     split = method() if callable(method) else None
     return split if isinstance(split, SplitSpec) else SplitSpec()
+
+
+def task_targets(task: Task, options: dict[str, Any]) -> list[str]:
+    """The target columns of a task with several (``task.targets(options)``, multitask), else none."""
+    method = getattr(task, "targets", None)
+    return list(method(options) or ()) if callable(method) else []
 
 
 def required_columns(task: Task, options: dict[str, Any]) -> list[str]:

@@ -108,6 +108,7 @@ class RegistryService:
                 "plots": {p: a.digest for p, a in sorted(arts.items()) if p.startswith("plots/")},
                 **({"reuse": dict(reuse)} if reuse is not None else {}),
                 **({"encoders": list(meta["encoders"])} if meta.get("encoders") else {}),
+                **({"targets": list(meta["targets"])} if meta.get("targets") else {}),
             },
         )
         return self._insert(version, run.project)
@@ -602,6 +603,15 @@ def _signature(meta: Mapping[str, Any]) -> Signature:
     family = meta.get("family")
     classes = meta.get("classes") or []
     outputs: list[ColumnSpec] = []
+    if family == "multitask":
+        for entry in meta.get("targets") or []:
+            target_classes = entry.get("classes") or []
+            if entry.get("family") == "classification":
+                outputs.append(ColumnSpec(str(entry["name"]), _label_dtype(target_classes)))
+                outputs += [ColumnSpec(f"{entry['name']}_proba_{c}", "float64") for c in target_classes]
+            else:
+                outputs.append(ColumnSpec(str(entry["name"]), "float64"))
+        return Signature(inputs, tuple(outputs))
     if family == "classification":
         kinds = {type(c).__name__ for c in classes}
         dtype = "int64" if kinds <= {"int", "bool"} and classes else ("object" if classes else "unknown")
@@ -612,6 +622,11 @@ def _signature(meta: Mapping[str, Any]) -> Signature:
     elif family is not None:
         outputs.append(ColumnSpec("prediction", "object"))
     return Signature(inputs, tuple(outputs))
+
+
+def _label_dtype(classes: Sequence[Any]) -> str:
+    kinds = {type(c).__name__ for c in classes}
+    return "int64" if kinds <= {"int", "bool"} and classes else ("object" if classes else "unknown")
 
 
 def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:

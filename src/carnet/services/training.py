@@ -341,16 +341,17 @@ class TrainingService:
 
         fold = result.holdout
         names = list(spec.metrics or task.default_metrics())
+        dynamic = not spec.metrics and task.family in DATA_DEFAULT_FAMILIES  # defaults from the data
         return begin_evaluation(
             task.family,
             fold.truth,
             fold.predictions,
-            metrics=names,
+            metrics=None if dynamic else names,
             X=frame.iloc[fold.test_index][result.features],
             fitted=result.fitted if len(result.folds) == 1 else None,
             options={"importance_rows": 1000, "importance_repeats": 3, **spec.task_options},
             seed=spec.seed,
-            interval_metrics=_headline(task, names),
+            interval_metrics=None if dynamic else _headline(task, names),
             offload=helper,
         )
 
@@ -462,6 +463,13 @@ class TrainingService:
         }
         if reuse is not None:
             meta["reuse"] = reuse
+        per_target = result.holdout.predictions.extra.get("targets")
+        if per_target:  # a multitask model: every target, its kind and classes
+            families = result.holdout.predictions.extra.get("families") or {}
+            meta["targets"] = [
+                {"name": t, "family": families.get(t), "classes": jsonable(list(p.classes or [])) or None}
+                for t, p in per_target.items()
+            ]
         built_on = _encoders_of(result.fitted)
         for entry in built_on:  # a registered encoder: its reference too
             entry.update({k: v for k, v in (encoders or [{}])[0].items() if k == "encoder"})
@@ -674,6 +682,8 @@ class _TrainingLog:
         return "\n".join(self._lines) + "\n"
 
 
+#: metric families whose default metrics depend on the data (each target of a multitask model)
+DATA_DEFAULT_FAMILIES = ("multitask",)
 #: metrics that get bootstrap intervals besides the task's primary one, when reported
 HEADLINE = ("accuracy", "f1", "f1_macro", "rmse", "mae", "r2", "mase", "ndcg_at_k", "precision_at_k")
 

@@ -210,7 +210,11 @@ def fit_and_evaluate(
         features = list(features)
     options = spec.task_options
     target = spec.target
-    supervised = bool(task.supervised) and target is not None
+    from carnet.plugins.api import task_targets
+
+    targets = task_targets(task, dict(options)) if target is None else []
+    supervised = bool(task.supervised) and (target is not None or bool(targets))
+    labels: Any = targets if targets else target  # a frame of targets for a multitask model
 
     splits = list(task.split(frame, target, spec.split, spec.seed, options))
     if not splits:
@@ -226,7 +230,7 @@ def fit_and_evaluate(
     caught: list[warnings.WarningMessage] = []
     for i, (train_idx, test_idx) in enumerate(splits):
         train, test = frame.iloc[train_idx], frame.iloc[test_idx]
-        y_train = train[target] if supervised else None
+        y_train = train[labels] if supervised else None
         t0 = time.perf_counter()
         fitted = _fit(task, template, rebuild, train[features], y_train, spec, caught)
         t1 = time.perf_counter()
@@ -243,7 +247,7 @@ def fit_and_evaluate(
     if refit and len(splits) > 1:
         if progress is not None:
             progress("refit", 0, 1)
-        y_all = frame[target] if supervised else None
+        y_all = frame[labels] if supervised else None
         fitted = _fit(task, template, rebuild, frame[features], y_all, spec, caught)
         if progress is not None:
             progress("refit", 1, 1)

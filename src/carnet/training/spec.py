@@ -79,7 +79,7 @@ from carnet.domain.training import (
     TrainSpec,
     spec_as_dict,
 )
-from carnet.plugins.api import required_columns
+from carnet.plugins.api import required_columns, task_targets
 from carnet.training._checks import (
     as_bool,
     as_int,
@@ -420,10 +420,13 @@ def validate_against_data(spec: TrainSpec, task: Task, frame: pd.DataFrame) -> l
     if len(frame) == 0:
         fail("dataset", f"dataset {spec.dataset!r} has no rows")
     target = spec.target
+    targets = task_targets(task, dict(spec.task_options)) if target is None else []
     if target is not None:
         _need_column(target, columns, "target", "target")
-    elif task.supervised:
+    elif task.supervised and not targets:
         fail("target", f"task {task.name!r} is supervised: set target to the label column")
+    for name in targets:
+        _need_column(name, columns, "task_options.targets", "target")
     split = spec.split
     if split.group_column is not None:
         _need_column(split.group_column, columns, "split.group_column", "group")
@@ -444,7 +447,7 @@ def validate_against_data(spec: TrainSpec, task: Task, frame: pd.DataFrame) -> l
     else:
         skip = {target, split.group_column, split.time_column}
         features = [c for c in columns if c not in skip]
-    features = [c for c in features if c not in spec.features.exclude and c != target]
+    features = [c for c in features if c not in spec.features.exclude and c != target and c not in targets]
 
     for name in required_columns(task, dict(spec.task_options)):
         _need_column(name, columns, "task_options", f"task {task.name!r} needs")

@@ -322,3 +322,198 @@ class TorchMLPRegressor(RegressorMixin, _TorchMLP):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values in the target's units."""
         return np.asarray(self._raw(X)[:, 0] * self.y_scale_ + self.y_mean_)
+
+
+class _Trunk:
+    """Builds the multitask network: a shared trunk, then one linear head per target."""
+
+    @staticmethod
+    def build(architecture: dict[str, Any]) -> Any:
+        torch = _torch()
+        trunk = _network({**architecture, "outputs": architecture["hidden"][-1]})
+        layers = list(trunk)[:-1]  # drop the trunk's own output layer: the heads replace it
+        heads = torch.nn.ModuleList(
+            torch.nn.Linear(int(architecture["hidden"][-1]), int(n)) for n in architecture["heads"]
+        )
+        return torch.nn.ModuleDict({"trunk": torch.nn.Sequential(*layers), "heads": heads})
+
+
+class TorchMultiTaskMLP(_TorchMLP):
+    """A shared trunk with one head per target (classes or values), trained on the sum of the
+    targets' losses (cross-entropy, mean squared error on standardised values)."""
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...] | list[int] = (64, 32),
+        dropout: float = 0.1,
+        epochs: int = 100,
+        learning_rate: float = 1e-3,
+        batch_size: int = 64,
+        weight_decay: float = 1e-4,
+        patience: int = 10,
+        validation_fraction: float = 0.1,
+        random_state: int = 0,
+        target_types: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            hidden,
+            dropout,
+            epochs,
+            learning_rate,
+            batch_size,
+            weight_decay,
+            patience,
+            validation_fraction,
+            random_state,
+        )
+        self.target_types = target_types
+
+    def fit(self, X: Any, Y: Any) -> TorchMultiTaskMLP:
+        """Train on ``X`` and the target frame ``Y``."""
+        self._check()
+        torch = _torch()
+        torch.manual_seed(int(self.random_state))
+        kinds = dict(self.target_types or {})
+        self.targets_ = [str(c) for c in Y.columns]
+        self.target_types_ = {t: kinds.get(t, "regression") for t in self.targets_}
+        self.classes_: dict[str, Any] = {}
+        self.scales_: dict[str, tuple[float, float]] = {}
+        columns, heads = [], []
+        for target in self.targets_:
+            values = Y[target].to_numpy()
+            if self.target_types_[target] == "classification":
+                classes, encoded = np.unique(
+                    values.astype(str) if values.dtype == object else values, return_inverse=True
+                )
+                self.classes_[target] = classes
+                columns.append(encoded.astype(np.float32))
+                heads.append(len(classes))
+            else:
+                numbers = values.astype(np.float64)
+                mean, scale = float(numbers.mean()), float(numbers.std() or 1.0)
+                self.scales_[target] = (mean, scale)
+                columns.append(((numbers - mean) / scale).astype(np.float32))
+                heads.append(1)
+        data = np.asarray(X, dtype=np.float32)
+        self.architecture_ = {
+            "inputs": int(data.shape[1]),
+            "hidden": [int(h) for h in self.hidden],
+            "dropout": float(self.dropout),
+            "outputs": 0,
+            "heads": heads,
+        }
+        self.net_ = _MultiHead(self.architecture_)
+        self.n_features_in_ = int(data.shape[1])
+        self.history_ = []
+        self._train(data, np.stack(columns, axis=1))
+        return self
+
+    def _loss(self) -> Any:
+        torch = _torch()
+        kinds = [self.target_types_[t] for t in self.targets_]
+
+        def loss(outputs: list[Any], targets: Any) -> Any:
+            total = 0
+            for i, (out, kind) in enumerate(zip(outputs, kinds, strict=True)):
+                if kind == "classification":
+                    total = total + torch.nn.functional.cross_entropy(out, targets[:, i].long())
+                else:
+                    total = total + torch.nn.functional.mse_loss(out[:, 0], targets[:, i])
+            return total
+
+        return loss
+
+    def _metric(self, out: Any, target: Any) -> tuple[str, float]:
+        return "loss_per_target", float(self._loss()(out, target)) / max(len(self.targets_), 1)
+
+    def carnet_reuse_modes(self) -> dict[str, str]:
+        """How a fitted multitask network continues on new rows."""
+        return {
+            "finetune": "train the trunk and every head from the parent's weights on the new rows",
+            "frozen_features": "freeze the shared trunk; train only the heads on the new rows",
+        }
+
+    def carnet_continue(self, X: Any, y: Any, mode: str, params: dict[str, Any]) -> TorchMultiTaskMLP:
+        """A copy trained further on ``X`` and the target frame ``y``."""
+        new = copy.deepcopy(self)
+        new.set_params(**{k: v for k, v in params.items() if k in _TRAINING})
+        for parameter in new.net_["trunk"].parameters():
+            parameter.requires_grad = mode != "frozen_features"
+        columns = []
+        for target in new.targets_:
+            values = y[target].to_numpy()
+            if new.target_types_[target] == "classification":
+                columns.append(np.searchsorted(new.classes_[target], values).astype(np.float32))
+            else:
+                mean, scale = new.scales_[target]
+                columns.append(((values.astype(np.float64) - mean) / scale).astype(np.float32))
+        new._train(np.asarray(X, dtype=np.float32), np.stack(columns, axis=1))
+        for parameter in new.net_.parameters():
+            parameter.requires_grad = True
+        return new
+
+    def _outputs(self, X: Any) -> list[np.ndarray]:
+        torch = _torch()
+        self.net_.eval()
+        with torch.no_grad():
+            return [
+                o.numpy().astype(np.float64)
+                for o in self.net_(torch.from_numpy(np.asarray(X, dtype=np.float32)))
+            ]
+
+    def predict_target(self, X: Any, target: str) -> np.ndarray:
+        """One target's labels or values."""
+        out = self._outputs(X)[self.targets_.index(target)]
+        if self.target_types_[target] == "classification":
+            return np.asarray(self.classes_[target][out.argmax(axis=1)])
+        mean, scale = self.scales_[target]
+        return np.asarray(out[:, 0] * scale + mean)
+
+    def predict_proba_target(self, X: Any, target: str) -> np.ndarray | None:
+        """One classification target's probabilities."""
+        if self.target_types_[target] != "classification":
+            return None
+        raw = self._outputs(X)[self.targets_.index(target)]
+        raw -= raw.max(axis=1, keepdims=True)
+        exp = np.exp(raw)
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+    def predict(self, X: Any) -> Any:
+        """One column per target."""
+        import pandas as pd
+
+        return pd.DataFrame({t: self.predict_target(X, t) for t in self.targets_})
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        weights = state.pop("weights_", None)
+        if weights is not None:
+            torch = _torch()
+            architecture = json.loads(state.pop("architecture_json_"))
+            net = _MultiHead(architecture)
+            net.load_state_dict(torch.load(io.BytesIO(bytes(weights)), weights_only=True))
+            net.eval()
+            state["architecture_"] = architecture
+            state["net_"] = net
+        self.__dict__.update(state)
+
+
+def _MultiHead(architecture: dict[str, Any]) -> Any:  # noqa: N802 - builds a module, reads as a class
+    """The multitask module: ``forward(x)`` is the list of every head's output on the shared trunk."""
+    torch = _torch()
+    parts = _Trunk.build(architecture)
+
+    class MultiHead(torch.nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.trunk = parts["trunk"]
+            self.heads = parts["heads"]
+
+        def forward(self, x: Any) -> list[Any]:
+            shared = self.trunk(x)
+            return [head(shared) for head in self.heads]
+
+        def __getitem__(self, key: str) -> Any:
+            return getattr(self, key)
+
+    return MultiHead()
