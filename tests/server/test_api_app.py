@@ -108,6 +108,7 @@ def test_the_error_table_covers_the_whole_tree() -> None:
         errors.NotFound: 404,
         errors.AlreadyExists: 409,
         errors.Conflict: 409,
+        errors.HookRefused: 409,
         errors.GateFailed: 422,
         errors.PermissionDenied: 403,
         errors.Unauthenticated: 401,

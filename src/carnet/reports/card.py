@@ -221,8 +221,8 @@ def _details(card: dict[str, Any]) -> _Section:
         ("Created by", _field(card.get("created_by"))),
         ("Source run", _field(card.get("source_run"))),
         ("Derived from", _field(f"version {derived}" if isinstance(derived, int) else derived)),
-        ("Reuse", _field(card.get("reuse"))),
-        ("Built on", _field(card.get("built_on"))),
+        ("Reuse", _field(card.get("reuse") or "", empty="none: trained from scratch")),
+        ("Built on", _field(card.get("built_on") or "", empty="no text encoder")),
         ("Tags", _field(", ".join(f"{k}={_text(tags[k])}" for k in sorted(tags)))),
     ]
     blocks: list[_Block] = [_kv(rows), _Sub("Description")]
@@ -434,7 +434,11 @@ def _lineage(card: dict[str, Any]) -> _Section:
         "reuse_chain": "Reuse chain",
         "parent_runs": "Parent runs",
     }
-    rows = [(label, _field(lineage.get(key), empty="none")) for key, label in known.items()]
+    rows = [
+        (label, _field(lineage.get(key), empty="none"))
+        for key, label in known.items()
+        if key != "reuse_chain" or key in lineage  # cards of older versions have no chain
+    ]
     rows += [(_label(k).capitalize(), _field(v, empty="none")) for k, v in lineage.items() if k not in known]
     return _Section("Lineage", (_kv(rows),))
 
