@@ -62,7 +62,15 @@ GLOBAL_ROUTES = frozenset(
 )
 #: routes that list what the caller may read (no 403: other projects are filtered out)
 FILTERED_ROUTES = frozenset(
-    {"list_projects", "list_datasets", "list_models", "search_runs", "list_monitors", "list_alerts"}
+    {
+        "list_projects",
+        "list_datasets",
+        "list_models",
+        "list_encoders",
+        "search_runs",
+        "list_monitors",
+        "list_alerts",
+    }
 )
 #: routes whose resource this matrix cannot create (an alert needs a monitoring pass that fires a
 #: rule): they are called with an unknown id, looked up before the role is checked, so a caller below
@@ -205,6 +213,8 @@ BODIES: dict[str, Any] = {
     "stress": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1"},
     "reproduce_run": {},
     "derive_model": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1"},
+    "add_encoder": {"name": "enc", "encoder": "hashing", "project": PROJECT},
+    "embed": {"encoder": "hashing", "data": f"{DATASET}@1", "column": "a"},
 }
 QUERY: dict[str, dict[str, str]] = {
     "lineage": {"ref": f"{DATASET}@1"},
@@ -236,6 +246,8 @@ def _path_value(spec: RouteSpec, param: str, live: LiveApi) -> str:
         return names[top]
     if param == "ref" and (models or datasets):
         return f"{MODEL}@production" if models else f"{DATASET}@1"
+    if param == "ref" and top == "encoders":
+        return MODEL  # a model, not an encoder: 404 once the role is checked
     raise AssertionError(
         f"route {spec.id}: the security matrix does not know how to fill the path parameter {param!r}; "
         "add it to _path_value in tests/server/test_api_security_matrix.py"
