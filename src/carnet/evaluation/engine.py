@@ -52,7 +52,9 @@ def _family(name: str) -> _Family:
     if name == "multitask":
         from carnet.evaluation import multitask as mt
 
-        return _Family(mt.prepare, mt.IMPLS, mt.details, mt.defaults, mt.plots)
+        return _Family(
+            functools.partial(mt.prepare, resolve=_family), mt.IMPLS, mt.details, mt.defaults, mt.plots
+        )
 
     def fixed(family: str) -> Callable[[Any], list[str]]:
         return lambda _data: default_metrics(family)

@@ -12,6 +12,7 @@ numeric one), every one higher-is-better.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,8 @@ class MultitaskData:
     parts: dict[str, Any]
     families: dict[str, str]
     primaries: dict[str, str]
+    #: a family's implementation by name (the engine's own lookup, handed in: no import cycle)
+    resolve: Callable[[str], Any]
     notes: list[str] = field(default_factory=list)
 
 
@@ -70,15 +73,20 @@ def primary_of(family: str, data: Any) -> str:
 
 
 def prepare(
-    truth: Any, predictions: Any, options: dict[str, Any], *, X: Any = None, fitted: Any = None, seed: int = 0
+    truth: Any,
+    predictions: Any,
+    options: dict[str, Any],
+    *,
+    X: Any = None,
+    fitted: Any = None,
+    seed: int = 0,
+    resolve: Callable[[str], Any],
 ) -> MultitaskData:
-    """Each target's data prepared by its family.
+    """Each target's data prepared by its family (``resolve(family)``, the engine's lookup).
 
     Raises:
         InvalidInput: the predictions do not carry one entry per target of the truth.
     """
-    from carnet.evaluation.engine import _prepare
-
     per_target = dict(predictions.extra.get("targets") or {})
     families = dict(predictions.extra.get("families") or {})
     columns = list(getattr(truth, "columns", []))
@@ -95,19 +103,20 @@ def prepare(
                 f"target {target!r} has family {family!r}; expected classification or regression",
                 field="predictions",
             )
-        _, parts[target] = _prepare(family, truth[target], per_target[target], options, None, None, seed)
-    n = len(truth)
-    return MultitaskData(n, parts, families, {t: primary_of(families[t], parts[t]) for t in columns})
+        with np.errstate(all="ignore"):
+            parts[target] = resolve(family).prepare(
+                truth[target], per_target[target], dict(options), X=None, fitted=None, seed=seed
+            )
+    primaries = {t: primary_of(families[t], parts[t]) for t in columns}
+    return MultitaskData(len(truth), parts, families, primaries, resolve)
 
 
 def _sub(data: MultitaskData, target: str) -> Any:
-    from carnet.evaluation.engine import _family
-
     if target not in data.parts:
         raise MetricUnavailable(
             f"{target} is unavailable: the model has no target {target!r} (targets: {', '.join(data.parts)})"
         )
-    return _family(data.families[target])
+    return data.resolve(data.families[target])
 
 
 def _target_impl(name: str) -> Impl:
