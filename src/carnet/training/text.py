@@ -34,7 +34,12 @@ def texts_of(X: Any) -> list[str]:
         if X.shape[1] != 1:
             raise ValueError(f"a text encoder takes one column at a time, got {X.shape[1]}")
         X = X.iloc[:, 0]
-    values = pd.Series(np.asarray(X, dtype=object).reshape(-1))
+    array = np.asarray(X, dtype=object)
+    if array.ndim > 1 and array.reshape(len(array), -1).shape[1] != 1:
+        raise ValueError(
+            f"a text encoder takes one column at a time, got {array.reshape(len(array), -1).shape[1]}"
+        )
+    values = pd.Series(array.reshape(-1))
     return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
 
 
