@@ -46,6 +46,12 @@ def _interactions() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["user", "item", "rating"])
 
 
+def _two_targets() -> pd.DataFrame:
+    frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
+    frame["petal_area"] = frame["petal length (cm)"] * frame["petal width (cm)"]
+    return frame.drop(columns=["petal length (cm)", "petal width (cm)"])
+
+
 TASKS: dict[str, tuple[Any, str | None, dict[str, Any]]] = {
     "binary": (_cancer, "target", {}),
     "multiclass": (lambda: load_iris(as_frame=True).frame, "target", {}),
@@ -55,6 +61,7 @@ TASKS: dict[str, tuple[Any, str | None, dict[str, Any]]] = {
     "dim_reduction": (lambda: load_iris(as_frame=True).frame.drop(columns="target"), None, {}),
     "forecasting": (_series, "co2", {"time_column": "month", "horizon": 12}),
     "recommendation": (_interactions, None, {"user_column": "user", "item_column": "item"}),
+    "multitask": (_two_targets, None, {"targets": ["species", "petal_area"]}),
     "quantile_regression": (lambda: load_diabetes(as_frame=True).frame, "target", {}),  # third-party
 }
 
