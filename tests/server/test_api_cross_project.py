@@ -36,6 +36,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     frame, _ = setup_workspace(client)
     client.log_dataframe(frame, "mine", project="monitoring")
     client.log_dataframe(frame.head(300), "theirs", project="secret")
+    client.add_encoder("secret-words", "hashing", project="secret")
     runs = {
         "mine": client.train(_spec("mine@1")).run_id,  # a run of monitoring on its own data
         "secret": client.train(_spec("theirs@1", project="secret")).run_id,
@@ -285,3 +286,17 @@ def test_a_monitor_cannot_retrain_in_another_project(api: Api) -> None:
     _refused(api, send, "reader")  # reading the project is not enough to write runs there
     r = send("ed", "m-retrain-here", "monitoring")
     assert r.status_code == 201, r.text
+
+
+def test_an_encoder_of_another_project_cannot_get_a_version_from_outside(api: Api) -> None:
+    def send(user: str, name: str = "secret-words", project: str = "monitoring") -> Any:
+        body = {"name": name, "encoder": "hashing", "project": project}
+        return api.http.post("/encoders", json=body, headers=api.as_(user))
+
+    before = _events(api)
+    problem(send("ed"), 403, "PermissionDenied", "project")  # the encoder lives in secret
+    problem(send("reader"), 403, "PermissionDenied", "project")  # viewer there is not editor
+    assert _events(api) == before
+    assert [v.version for v in api.extra["client"].services.registry.versions("secret-words")] == [1]
+    r = send("ed", name="my-words")
+    assert r.status_code == 201 and r.json()["name"] == "my-words", r.text

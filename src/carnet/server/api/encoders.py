@@ -1,7 +1,8 @@
 """Encoder routes: register, list and show encoders; embed a text column of a dataset version.
 
-Roles: ``editor`` on the project an encoder is registered in (and ``viewer`` on the dataset it is
-fitted on); ``viewer`` on an encoder's project to see it, and on a dataset's project to embed it.
+Roles: ``editor`` on the encoder's project (the one named, for a new encoder) and ``viewer`` on
+the dataset it is fitted on; ``viewer`` on an encoder's project to see it, and on a dataset's
+project to embed it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.responses import Response
 from carnet.domain import ModelRef
 from carnet.schemas import EmbedIn, EncoderIn, ModelVersionOut
 from carnet.server.api.auth import Caller, caller
+from carnet.server.api.models import project_for
 from carnet.server.api.training import _dataset_ref
 
 __all__ = ["add_encoder", "embed", "get_encoder", "list_encoders"]
@@ -23,8 +25,8 @@ __all__ = ["add_encoder", "embed", "get_encoder", "list_encoders"]
 
 def add_encoder(body: EncoderIn, c: Caller = Depends(caller)) -> ModelVersionOut:
     """Register an encoder (fitted on a dataset column when it learns from texts) as the next
-    version of ``name``, in ``project``."""
-    c.require(body.project)
+    version of ``name``; the role is checked on its project (``project`` for a new encoder)."""
+    c.require(project_for(c, body.name, body.project))
     data = _dataset_ref(c, body.data, "data") if body.data is not None else None
     mv = c.services.encoders.add(
         body.name,

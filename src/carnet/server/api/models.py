@@ -74,7 +74,7 @@ async def log_model_object(
     stored under its digest and never loaded here; ``meta.digest``, when given, must match it.
     """
     body = _meta(meta)
-    project = await run_in_threadpool(_project_for, c, name, body.project)
+    project = await run_in_threadpool(project_for, c, name, body.project)
     await run_in_threadpool(c.require, project)
     signature = Signature(tuple(ColumnSpec(col.name, col.dtype) for col in body.signature))
     version = await run_in_threadpool(
@@ -97,7 +97,9 @@ async def log_model_object(
     return ModelVersionOut.of(version)
 
 
-def _project_for(c: Caller, name: str, wanted: str) -> str:
+def project_for(c: Caller, name: str, wanted: str) -> str:
+    """The project of the registered model ``name``, or ``wanted`` for a new one: where a new
+    version's role is checked."""
     try:
         return c.services.registry.get_model(name).project
     except NotFound:
