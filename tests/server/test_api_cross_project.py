@@ -300,3 +300,16 @@ def test_an_encoder_of_another_project_cannot_get_a_version_from_outside(api: Ap
     assert [v.version for v in api.extra["client"].services.registry.versions("secret-words")] == [1]
     r = send("ed", name="my-words")
     assert r.status_code == 201 and r.json()["name"] == "my-words", r.text
+
+
+def test_embedding_with_another_projects_encoder_needs_read_access_there(api: Api) -> None:
+    column = next(iter(api.extra["client"].get_dataset("mine@1").schema)).name
+
+    def send(user: str, encoder: str = "secret-words") -> Any:
+        body = {"encoder": encoder, "data": "mine@1", "column": column}
+        return api.http.post("/embed", json=body, headers=api.as_(user))
+
+    _refused(api, send)
+    assert send("reader").status_code == 200  # viewer on secret is enough to use its encoder
+    r = send("ed", "hashing")  # an installed encoder belongs to no project
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.parquet", r.text

@@ -15,6 +15,7 @@ from fastapi import Depends
 from fastapi.responses import Response
 
 from carnet.domain import ModelRef
+from carnet.errors import NotFound
 from carnet.schemas import EmbedIn, EncoderIn, ModelVersionOut
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.models import project_for
@@ -58,8 +59,12 @@ def embed(body: EmbedIn, c: Caller = Depends(caller)) -> Response:
     from carnet.digests import hash_bytes
 
     data = _dataset_ref(c, body.data, "data")
-    if "/" in body.encoder or "@" in body.encoder or body.encoder in _registered(c):
-        c.require_read(c.services.registry.get_model(ModelRef.parse(body.encoder).name).project)
+    try:  # a registered encoder: read access to its project (an installed plugin needs none)
+        owner = c.services.registry.get_model(ModelRef.parse(body.encoder).name).project
+    except NotFound:
+        owner = None
+    if owner is not None:
+        c.require_read(owner)
     with tempfile.TemporaryDirectory(prefix="carnet-embed-") as tmp:
         out = Path(tmp) / "embeddings.parquet"
         summary = c.services.encoders.embed(
@@ -73,8 +78,3 @@ def embed(body: EmbedIn, c: Caller = Depends(caller)) -> Response:
         "Content-Disposition": 'attachment; filename="embeddings.parquet"',
     }
     return Response(payload, media_type="application/vnd.apache.parquet", headers=headers)
-
-
-def _registered(c: Caller) -> set[str]:
-    names: set[str] = {v.name for v in c.services.encoders.list()}
-    return names
