@@ -20,6 +20,7 @@ import io
 import itertools
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -265,8 +266,20 @@ class _TorchMLP(BaseEstimator):
         self.__dict__.update(state)
 
 
-class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
-    """A multilayer perceptron classifier (cross-entropy; ``predict_proba`` by softmax)."""
+def softmax(raw: np.ndarray) -> np.ndarray:
+    """Row-wise probabilities of raw network outputs."""
+    shifted = raw - raw.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+
+class ClassOutputs:
+    """The output side of a classifier network (shared by the MLP and the text network): labels
+    encoded 0..k-1, cross-entropy, softmax probabilities; the network gives ``_raw(X)``."""
+
+    classes_: Any
+
+    _raw: Callable[[Any], np.ndarray]  # the network's raw outputs (given by the estimator class)
 
     def _targets(self, y: Any) -> tuple[Any, int]:
         self.classes_, encoded = np.unique(np.asarray(y), return_inverse=True)
@@ -291,23 +304,26 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per entry of ``classes_``."""
-        raw = self._raw(X)
-        raw -= raw.max(axis=1, keepdims=True)
-        exp = np.exp(raw)
-        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+        return softmax(self._raw(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class."""
         return np.asarray(self.classes_[self._raw(X).argmax(axis=1)])
 
 
-class TorchMLPRegressor(RegressorMixin, _TorchMLP):
-    """A multilayer perceptron regressor (mean squared error on the standardised target)."""
+class ValueOutputs:
+    """The output side of a regressor network: mean squared error on the standardised target,
+    predictions back in the target's units."""
+
+    y_mean_: float
+    y_scale_: float
+
+    _raw: Callable[[Any], np.ndarray]  # the network's raw outputs (given by the estimator class)
 
     def _targets(self, y: Any) -> tuple[Any, int]:
         values = np.asarray(y, dtype=np.float64)
         self.y_mean_, self.y_scale_ = float(values.mean()), float(values.std() or 1.0)
-        return ((values - self.y_mean_) / self.y_scale_).astype(np.float32).reshape(-1, 1), 1
+        return self._continued_targets(values), 1
 
     def _continued_targets(self, y: Any) -> np.ndarray:
         values = np.asarray(y, dtype=np.float64)
@@ -322,6 +338,14 @@ class TorchMLPRegressor(RegressorMixin, _TorchMLP):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values in the target's units."""
         return np.asarray(self._raw(X)[:, 0] * self.y_scale_ + self.y_mean_)
+
+
+class TorchMLPClassifier(ClassifierMixin, ClassOutputs, _TorchMLP):
+    """A multilayer perceptron classifier (cross-entropy; ``predict_proba`` by softmax)."""
+
+
+class TorchMLPRegressor(RegressorMixin, ValueOutputs, _TorchMLP):
+    """A multilayer perceptron regressor (mean squared error on the standardised target)."""
 
 
 class _Trunk:
@@ -473,10 +497,7 @@ class TorchMultiTaskMLP(_TorchMLP):
         """One classification target's probabilities."""
         if self.target_types_[target] != "classification":
             return None
-        raw = self._outputs(X)[self.targets_.index(target)]
-        raw -= raw.max(axis=1, keepdims=True)
-        exp = np.exp(raw)
-        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+        return softmax(self._outputs(X)[self.targets_.index(target)])
 
     def predict(self, X: Any) -> Any:
         """One column per target."""

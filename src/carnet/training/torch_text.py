@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from carnet.errors import InvalidInput
 from carnet.training.text import texts_of
-from carnet.training.torch_models import _torch
+from carnet.training.torch_models import ClassOutputs, ValueOutputs, _torch
 
 __all__ = ["SKOPS_TYPES", "TextNetClassifier", "TextNetRegressor"]
 
@@ -323,60 +323,9 @@ class _TextNet(BaseEstimator):
         self.encoder_.eval()
 
 
-class TextNetClassifier(ClassifierMixin, _TextNet):
+class TextNetClassifier(ClassifierMixin, ClassOutputs, _TextNet):
     """MiniLM + a linear head, classifying one text column."""
 
-    def _targets(self, y: Any) -> tuple[np.ndarray, int]:
-        self.classes_, encoded = np.unique(np.asarray(y), return_inverse=True)
-        if len(self.classes_) < 2:
-            raise InvalidInput("a classifier needs at least two classes in the target", field="target")
-        return encoded.astype(np.int64), len(self.classes_)
 
-    def _continued_targets(self, y: Any) -> np.ndarray:
-        values = np.asarray(y)
-        unknown = sorted({str(v) for v in np.unique(values)} - {str(c) for c in self.classes_})
-        if unknown:
-            raise InvalidInput(
-                f"the new rows have classes the parent never saw: {', '.join(unknown[:10])}", field="target"
-            )
-        return np.searchsorted(self.classes_, values).astype(np.int64)
-
-    def _loss(self) -> Any:
-        return _torch().nn.CrossEntropyLoss()
-
-    def _metric(self, out: Any, target: Any) -> tuple[str, float]:
-        return "accuracy", float((out.argmax(dim=1) == target).float().mean())
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, one column per entry of ``classes_``."""
-        raw = self._raw(X)
-        raw -= raw.max(axis=1, keepdims=True)
-        exp = np.exp(raw)
-        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """The most probable class."""
-        return np.asarray(self.classes_[self._raw(X).argmax(axis=1)])
-
-
-class TextNetRegressor(RegressorMixin, _TextNet):
+class TextNetRegressor(RegressorMixin, ValueOutputs, _TextNet):
     """MiniLM + a linear head, predicting a number from one text column."""
-
-    def _targets(self, y: Any) -> tuple[np.ndarray, int]:
-        values = np.asarray(y, dtype=np.float64)
-        self.y_mean_, self.y_scale_ = float(values.mean()), float(values.std() or 1.0)
-        return ((values - self.y_mean_) / self.y_scale_).astype(np.float32).reshape(-1, 1), 1
-
-    def _continued_targets(self, y: Any) -> np.ndarray:
-        values = np.asarray(y, dtype=np.float64)
-        return ((values - self.y_mean_) / self.y_scale_).astype(np.float32).reshape(-1, 1)
-
-    def _loss(self) -> Any:
-        return _torch().nn.MSELoss()
-
-    def _metric(self, out: Any, target: Any) -> tuple[str, float]:
-        return "rmse", float(((out - target) ** 2).mean().sqrt()) * self.y_scale_
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted values in the target's units."""
-        return np.asarray(self._raw(X)[:, 0] * self.y_scale_ + self.y_mean_)
