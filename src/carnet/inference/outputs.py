@@ -18,6 +18,7 @@ import pandas as pd
 
 from carnet.errors import InvalidInput
 from carnet.inference.binary import join_body, tensor_bytes
+from carnet.plugins.api import final_step
 
 __all__ = [
     "encode_error",
@@ -73,8 +74,7 @@ def model_outputs(
 def _multitask_outputs(model: Any, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """A multitask model's outputs: each target's labels or values by the target's name, and a
     classification target's probabilities as ``<target>_proba``."""
-    steps = getattr(model, "steps", None)
-    head, last = (model[:-1], steps[-1][1]) if steps else (None, model)
+    head, last = final_step(model)
     inputs = head.transform(frame) if head is not None else frame
     out: dict[str, np.ndarray] = {}
     for target in last.targets_:
@@ -129,8 +129,7 @@ def output_metadata(
 
 def _multitask_metadata(model: Any, example: pd.DataFrame | None) -> list[dict[str, Any]]:
     """One output per target (and ``<target>_proba`` for a classification target)."""
-    steps = getattr(model, "steps", None)
-    last = steps[-1][1] if steps else model
+    last = final_step(model)[1]
     probe: dict[str, np.ndarray] = {}
     if example is not None and len(example):
         try:

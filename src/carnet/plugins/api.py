@@ -27,6 +27,7 @@ __all__ = [
     "Task",
     "Witness",
     "default_split",
+    "final_step",
     "required_columns",
     "task_targets",
 ]
@@ -269,6 +270,18 @@ def default_split(task: Task) -> SplitSpec:
     method = getattr(task, "default_split", None)
     split = method() if callable(method) else None
     return split if isinstance(split, SplitSpec) else SplitSpec()
+
+
+def final_step(fitted: Any) -> tuple[Any, Any]:
+    """(the pipeline without its last step or None, the last step) of a fitted estimator.
+
+    A plain estimator (not a scikit-learn ``Pipeline``) is its own last step.
+    """
+    steps = getattr(fitted, "steps", None)
+    if isinstance(steps, list) and steps and hasattr(fitted, "__getitem__"):
+        head = fitted[:-1] if len(steps) > 1 else None
+        return head, steps[-1][1]
+    return None, fitted
 
 
 def task_targets(task: Task, options: dict[str, Any]) -> list[str]:

@@ -282,7 +282,8 @@ class TrainingService:
     def _log_epochs(self, run_id: str, fitted: Any, log: _TrainingLog) -> None:
         """A network's per-epoch history (loss, validation loss and metric, learning rate) as the
         run's ``epoch_*`` metrics, step = epoch."""
-        from carnet.training.reuse import final_step, unwrap
+        from carnet.plugins.api import final_step
+        from carnet.training.reuse import unwrap
 
         history = getattr(final_step(unwrap(fitted)[0])[1], "history_", None)
         if not isinstance(history, list) or not history:
@@ -638,7 +639,8 @@ def _pipeline(
 
 def _encoders_of(fitted: Any) -> list[dict[str, Any]]:
     """What the fitted pipeline's text steps are built on: column, encoder plugin and identity."""
-    from carnet.training.reuse import final_step, unwrap
+    from carnet.plugins.api import final_step
+    from carnet.training.reuse import unwrap
 
     head, _ = final_step(unwrap(fitted)[0])
     steps = getattr(head, "steps", None) or []

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from carnet.domain.training import SplitSpec
 from carnet.errors import InvalidInput
+from carnet.plugins.api import final_step
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -175,18 +176,6 @@ def require_target(frame: pd.DataFrame, target: str | None, task: str) -> pd.Ser
     if target is None:
         raise InvalidInput(f"task {task} is supervised: set target to the label column", field="target")
     return check_target_column(frame, target, task)
-
-
-def final_step(fitted: Any) -> tuple[Any, Any]:
-    """(the pipeline without its last step or None, the last step) of a fitted estimator.
-
-    A plain estimator (not a scikit-learn ``Pipeline``) is its own last step.
-    """
-    steps = getattr(fitted, "steps", None)
-    if isinstance(steps, list) and steps and hasattr(fitted, "__getitem__"):
-        head = fitted[:-1] if len(steps) > 1 else None
-        return head, steps[-1][1]
-    return None, fitted
 
 
 def model_input(fitted: Any, X: pd.DataFrame) -> np.ndarray:

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, clone
 
 from carnet.domain.training import Predictions, SplitSpec
 from carnet.errors import InvalidInput
+from carnet.plugins.api import final_step
 from carnet.tasks._base import TaskBase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -279,8 +280,7 @@ class Multitask(TaskBase):
             raise InvalidInput("task multitask needs its target columns to fit", field="task_options.targets")
         targets, declared = _options(options)
         kinds = target_kinds(y, targets, declared)
-        model = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-        model.set_params(target_types=kinds)
+        final_step(estimator)[1].set_params(target_types=kinds)
         return estimator.fit(X, y[targets])
 
     def predict(self, fitted: Any, X: pd.DataFrame, options: dict[str, Any]) -> Predictions:
@@ -289,7 +289,7 @@ class Multitask(TaskBase):
         import numpy as np
         import pandas as pd
 
-        head, model = (fitted[:-1], fitted.steps[-1][1]) if hasattr(fitted, "steps") else (None, fitted)
+        head, model = final_step(fitted)
         Xt = head.transform(X) if head is not None else X
         per_target: dict[str, Predictions] = {}
         for target in model.targets_:

@@ -28,6 +28,7 @@ import copy
 from typing import Any
 
 from carnet.errors import InvalidInput
+from carnet.plugins.api import final_step
 
 __all__ = ["ADDITIVE", "Derivation", "check_reuse", "describe_modes", "reuse_modes", "unwrap"]
 
@@ -46,14 +47,6 @@ def unwrap(fitted: Any) -> tuple[Any, Any]:
     if type(fitted).__name__ == "LabelEncodedClassifier" and hasattr(fitted, "estimator_"):
         return fitted.estimator_, fitted
     return fitted, None
-
-
-def final_step(fitted: Any) -> tuple[Any, Any]:
-    """(the pipeline without its last step or None, the last step) of a fitted estimator."""
-    steps = getattr(fitted, "steps", None)
-    if isinstance(steps, list) and steps and hasattr(fitted, "__getitem__"):
-        return (fitted[:-1] if len(steps) > 1 else None), steps[-1][1]
-    return None, fitted
 
 
 def _last(fitted: Any) -> Any:
