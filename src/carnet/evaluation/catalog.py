@@ -13,6 +13,7 @@ from carnet.errors import InvalidInput
 from carnet.plugins.api import EVALUATION_FAMILIES
 
 __all__ = [
+    "DATA_DEFAULT_FAMILIES",
     "DEFAULT_METRICS",
     "METRICS",
     "Metric",
@@ -104,6 +105,8 @@ _ALL.append(
     _m("multitask", "mean_primary", True, "mean of each target's primary metric (ROC AUC, macro F1 or R²)")
 )
 METRICS: Mapping[tuple[str, str], Metric] = {(m.family, m.name): m for m in _ALL}
+#: families whose default metrics depend on the data (each target of a multitask model)
+DATA_DEFAULT_FAMILIES = frozenset({"multitask"})
 
 _BINARY = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"]
 _BINARY += ["brier", "ece"]

@@ -154,6 +154,16 @@ class DatasetService:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    def resolve(self, ref: str, project: str) -> str:
+        """``name@version`` of a dataset reference, or of a CSV/Parquet file path registered first
+        (named after the file, in ``project``)."""
+        path = Path(ref)
+        if path.suffix and path.exists():
+            name = path.name.split(".")[0].replace(" ", "-") or "data"
+            version, _ = self.add(path, name, project=project)
+            return version.ref
+        return self.get(DatasetRef.parse(ref)).ref
+
     def get(self, ref: str | DatasetRef) -> DatasetVersion:
         """A version by ``name@N`` (``name`` alone: the latest)."""
         r = DatasetRef.parse(ref) if isinstance(ref, str) else ref

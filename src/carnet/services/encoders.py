@@ -43,12 +43,7 @@ class EncoderService:
 
     def _texts(self, data: str, column: str, project: str) -> tuple[str, Any]:
         """The dataset version (a file is registered first) and its rows, checked to have ``column``."""
-        path = Path(data)
-        if path.suffix and path.exists():
-            name = path.name.split(".")[0].replace(" ", "-") or "data"
-            version, _ = self.datasets.add(path, name, project=project)
-            data = version.ref
-        version, frame = self.datasets.load_frame(data)
+        version, frame = self.datasets.load_frame(self.datasets.resolve(data, project))
         if column not in frame.columns:
             raise InvalidInput(
                 f"dataset {version.ref} has no column {column!r}; "

@@ -107,13 +107,7 @@ class TrainingService:
 
     def resolve_dataset(self, ref: str, project: str) -> str:
         """``name@version`` of the spec's dataset, registering it first when it is a file path."""
-        path = Path(ref)
-        if path.suffix and path.exists():
-            name = path.name.split(".")[0].replace(" ", "-") or "data"
-            version, _ = self.datasets.add(path, name, project=project)
-            return version.ref
-        r = DatasetRef.parse(ref)
-        return self.datasets.get(r).ref
+        return self.datasets.resolve(ref, project)
 
     def check_on_server(self, spec: TrainSpec) -> None:
         """On a carnet server, refuse a model class path outside the allowed modules (before importing it)."""
@@ -342,6 +336,8 @@ class TrainingService:
 
         fold = result.holdout
         names = list(spec.metrics or task.default_metrics())
+        from carnet.evaluation.catalog import DATA_DEFAULT_FAMILIES
+
         dynamic = not spec.metrics and task.family in DATA_DEFAULT_FAMILIES  # defaults from the data
         return begin_evaluation(
             task.family,
@@ -684,8 +680,6 @@ class _TrainingLog:
         return "\n".join(self._lines) + "\n"
 
 
-#: metric families whose default metrics depend on the data (each target of a multitask model)
-DATA_DEFAULT_FAMILIES = ("multitask",)
 #: metrics that get bootstrap intervals besides the task's primary one, when reported
 HEADLINE = ("accuracy", "f1", "f1_macro", "rmse", "mae", "r2", "mase", "ndcg_at_k", "precision_at_k")
 
