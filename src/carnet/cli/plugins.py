@@ -39,27 +39,10 @@ def list_plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
     Example:
       carnet plugins list --kind gate
     """
-    from carnet.plugins.loader import installed
+    from carnet.services.hooks import list_plugins as listed
 
-    rows = installed(kind)
-    if kind in (None, "hook"):
-        from carnet.services.hooks import HookRunner
-
-        settings = get_client(ctx).services.ctx.settings if _local(ctx) else None
-        extra = tuple(settings.hooks) if settings is not None else ()
-        listed = {r["name"]: r for r in rows if r["kind"] == "hook"}
-        for plugin in HookRunner(extra).describe():
-            row = listed.get(plugin["name"])
-            if row is None:
-                row = {
-                    "kind": "hook",
-                    "name": plugin["name"],
-                    "package": plugin["package"],
-                    "version": plugin["version"],
-                    "value": "workspace setting hooks",
-                }
-                rows.append(row)
-            row["hooks"] = ", ".join(plugin["hooks"])
+    hooks = get_client(ctx).services.ctx.settings.hooks if _local(ctx) else ()
+    rows = listed(kind, tuple(hooks))
     if as_json:
         emit_json(rows)
         return

@@ -20,7 +20,7 @@ from typing import Any
 from carnet.errors import HookRefused, InvalidInput
 from carnet.services.context import ServiceContext, record
 
-__all__ = ["UNRECORDED", "HookRunner", "hooks_of"]
+__all__ = ["UNRECORDED", "HookRunner", "hooks_of", "list_plugins"]
 
 log = logging.getLogger("carnet.hooks")
 
@@ -164,6 +164,25 @@ class _Quiet(threading.local):
 
     def __exit__(self, *exc: object) -> None:
         self.active = False
+
+
+def list_plugins(kind: str | None = None, hooks: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every plugin of ``kind`` (all kinds when None) with its kind, package and version; hook
+    plugins also with the hooks they implement, those of the ``hooks`` setting included."""
+    from carnet.plugins.loader import installed
+
+    rows: list[dict[str, Any]] = list(installed(kind))
+    if kind not in (None, "hook"):
+        return rows
+    found = {r["name"]: r for r in rows if r["kind"] == "hook"}
+    for plugin in HookRunner(hooks).describe():
+        row = found.get(plugin["name"])
+        if row is None:
+            row = {"kind": "hook", "name": plugin["name"], "package": plugin["package"],
+                   "version": plugin["version"], "value": "workspace setting hooks"}  # fmt: skip
+            rows.append(row)
+        row["hooks"] = ", ".join(plugin["hooks"])
+    return rows
 
 
 def hooks_of(ctx: ServiceContext) -> HookRunner:
