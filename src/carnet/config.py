@@ -115,6 +115,9 @@ class Settings:
         hooks: lifecycle hook plugins besides the ``carnet.hooks`` entry points, as
             ``pkg.module:object`` paths (``CARNET_HOOKS``, comma-separated, or ``hooks`` in
             ``carnet.toml``); see :mod:`carnet.plugins.hooks`.
+        executor: where trials, batch prediction and large drift run: ``local`` (default),
+            ``ray:local``, ``ray://HOST:PORT``, ``dask:local`` or ``dask://HOST:PORT``
+            (``CARNET_EXECUTOR``, or ``executor`` in ``carnet.toml``); see :mod:`carnet.execution`.
         server: the rules for callers of a carnet server, set only in a process serving the REST
             API; None in an embedded process (the caller is the machine's user).
     """
@@ -132,6 +135,7 @@ class Settings:
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     offload_rows: int = 50_000
     hooks: tuple[str, ...] = ()
+    executor: str = "local"
     server: ServerPolicy | None = None
 
     @property
@@ -220,6 +224,14 @@ def _hooks(env: Mapping[str, str], toml: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(u.strip() for u in raw if u.strip())
 
 
+def _executor(env: Mapping[str, str], toml: Mapping[str, Any]) -> str:
+    """``CARNET_EXECUTOR``, else ``executor`` of carnet.toml, else ``local`` (checked when opened)."""
+    raw: Any = env.get("CARNET_EXECUTOR") or toml.get("executor") or "local"
+    if not isinstance(raw, str):
+        raise InvalidInput('executor in carnet.toml must be a string, e.g. "ray:local"', field="executor")
+    return raw.strip() or "local"
+
+
 def _check_artifact_root(root: str, cwd: Path) -> str:
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     if scheme not in _ARTIFACT_SCHEMES:
@@ -277,6 +289,7 @@ def resolve_settings(
         "flush_interval": flush_interval(env),
         "offload_rows": _offload_rows(env),
         "hooks": _hooks(env, toml),
+        "executor": _executor(env, toml),
     }
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("", "file"):

@@ -15,7 +15,7 @@ import pytest
 from carnet.domain.training import Predictions, SearchSpec, SplitSpec, TrainSpec
 from carnet.errors import InvalidInput
 from carnet.training.automl import LeaderboardEntry, run_automl
-from carnet.training.executors import InlineExecutor, LocalProcessExecutor
+from carnet.execution import InlineExecutor, LocalProcessExecutor
 from carnet.training.hpo import TIMEOUT_ERROR
 
 

@@ -14,7 +14,7 @@ from fake_tasks import FakeBinary
 
 from carnet.domain.training import ModelSpec, Predictions, PreprocessSpec, SearchSpec, SplitSpec, TrainSpec
 from carnet.errors import InvalidInput
-from carnet.training.executors import InlineExecutor, LocalProcessExecutor
+from carnet.execution import InlineExecutor, LocalProcessExecutor
 from carnet.training.hpo import (
     TrialRecord,
     metric_direction,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +28,8 @@ __all__ = [
     "Format",
     "TableSummary",
     "detect_format",
+    "iter_batches",
+    "parquet_row_groups",
     "read_table",
     "scan_table",
     "table_from_dataframe",
@@ -356,3 +358,62 @@ def table_from_dataframe(df: pd.DataFrame | pa.Table, path: str | os.PathLike[st
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+def parquet_row_groups(path: str | os.PathLike[str]) -> list[int]:
+    """The row count of each row group of a Parquet file (read from its footer only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = _check_file(path)
+    try:
+        meta = pq.ParquetFile(p).metadata
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"cannot read Parquet file '{p}': {_csv.condense(exc)}", field="path") from None
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def iter_batches(
+    path: str | os.PathLike[str],
+    fmt: Format | None = None,
+    *,
+    batch_rows: int = PARQUET_BATCH_ROWS,
+    row_groups: list[int] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream a file's rows as record batches of at most ``batch_rows`` rows, read as :func:`read_table` reads.
+
+    Parquet is read row group by row group (``row_groups`` picks some); a CSV file takes two
+    streaming passes, the first settling the column types exactly as :func:`scan_table` does, so
+    every batch has the same schema. Memory stays bounded by a batch, whatever the file's size.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = _check_file(path)
+    if (fmt or detect_format(p)) == "parquet":
+        try:
+            yield from pq.ParquetFile(p).iter_batches(batch_size=batch_rows, row_groups=row_groups)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInput(f"cannot read Parquet file '{p}': {_csv.condense(exc)}", field="path") from None
+        return
+    schemas: list[pa.Schema] = []
+
+    def settle(schema: pa.Schema) -> Callable[[pa.RecordBatch], None]:
+        schemas.append(schema)
+        return lambda _batch: None
+
+    _csv_passes(p, None, settle, lambda _n: None)  # pass 1: the final types, nothing kept
+    gz = _csv.is_gzip(p)
+    types = {field.name: field.type for field in schemas[-1]}
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in _csv.iter_csv_batches(p, _csv.sniff_delimiter(p, gz), gz, types, lambda _s: None, lambda _n: None):
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= batch_rows:
+            table = pa.Table.from_batches(pending)
+            yield from table.slice(0, batch_rows).combine_chunks().to_batches()
+            rest = table.slice(batch_rows)
+            pending, held = rest.combine_chunks().to_batches(), rest.num_rows
+    if held:
+        yield from pa.Table.from_batches(pending, schema=schemas[-1]).combine_chunks().to_batches()

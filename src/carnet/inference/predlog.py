@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PredictionLog", "PredictionRecord", "PredictionSink", "to_parquet", "to_table"]
+__all__ = ["PredictionLog", "PredictionRecord", "PredictionSink", "parquet_bytes", "to_parquet", "to_table"]
 
 PredictionSink = Callable[[bytes, Mapping[str, Any]], None]
 _log = logging.getLogger(__name__)
@@ -479,6 +479,11 @@ def to_table(records: list[PredictionRecord]) -> Any:
 def to_parquet(records: list[PredictionRecord]) -> bytes:
     """The Parquet bytes (LZ4) of :func:`to_table`."""
     return _parquet([to_table(records)])
+
+
+def parquet_bytes(table: Any) -> bytes:
+    """The Parquet bytes (LZ4) of a table laid out as :func:`to_table` lays it out."""
+    return _parquet([table])
 
 
 def _warm_up() -> None:

@@ -9,6 +9,7 @@ from carnet.services.alerts import AlertService
 from carnet.services.anchors import AnchorService
 from carnet.services.audit import AuditService
 from carnet.services.auth import AuthService
+from carnet.services.batch import BatchPredictionService
 from carnet.services.context import ContentReader, ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
@@ -31,6 +32,7 @@ __all__ = [
     "AnchorService",
     "AuditService",
     "AuthService",
+    "BatchPredictionService",
     "DatasetService",
     "DeploymentService",
     "DossierService",
@@ -72,6 +74,7 @@ class Services:
         self.promotion = PromotionService(ctx, self.registry, self.datasets, self.tracking)
         self.dossier = DossierService(ctx, self.registry, self.promotion, self.datasets, self.audit)
         self.deployments = DeploymentService(ctx, self.registry)
+        self.batch = BatchPredictionService(ctx, self.tracking, self.registry, self.datasets, self.deployments)
         self.alerts = AlertService(ctx, self.promotion, self.training)
         self.monitoring = MonitoringService(ctx, self.registry, self.datasets, self.deployments, self.alerts)
         self.lineage = LineageService(ctx, self.tracking)

@@ -29,7 +29,7 @@ class SearchService:
         self.training = training
 
     def _executor(self, jobs: int) -> Any:
-        from carnet.training.executors import InlineExecutor, LocalProcessExecutor
+        from carnet.execution import InlineExecutor, LocalProcessExecutor
 
         return LocalProcessExecutor(max_workers=jobs) if jobs > 1 else InlineExecutor()
 
@@ -245,7 +245,7 @@ class SearchService:
 
         try:
             self.tracking.log_inputs(parent.id, [ref])
-            from carnet.training.executors import LocalProcessExecutor
+            from carnet.execution import LocalProcessExecutor
 
             # trials run in worker processes even with one job, so the budget can stop a running fit
             with LocalProcessExecutor(max_workers=jobs) as executor:

@@ -175,7 +175,7 @@ class TrainingService:
 
     def _helper(self, rows: int) -> contextlib.AbstractContextManager[Any]:
         """A helper process for big evaluations (started now, to warm up while data loads)."""
-        from carnet.training.executors import cpu_count
+        from carnet.execution import cpu_count
         from carnet.training.helper import HelperProcess
 
         threshold = self.ctx.settings.offload_rows

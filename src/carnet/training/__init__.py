@@ -13,13 +13,6 @@ from typing import Any
 
 from carnet.training.automl import AutoMLResult, LeaderboardEntry, run_automl
 from carnet.training.estimators import MODELS, check_model_path, invalid_params, known_models, resolve_model
-from carnet.training.executors import (
-    DeadlineExceeded,
-    Executor,
-    InlineExecutor,
-    LocalProcessExecutor,
-    executor_for,
-)
 from carnet.training.fit import FitResult, FoldResult, ProgressFn, Scorer, fit_and_evaluate
 from carnet.training.hpo import (
     SearchResult,
@@ -62,13 +55,9 @@ __all__ = [
     "AutoMLResult",
     "CategoryStrings",
     "DateParts",
-    "DeadlineExceeded",
-    "Executor",
     "FitResult",
     "FoldResult",
-    "InlineExecutor",
     "LeaderboardEntry",
-    "LocalProcessExecutor",
     "ProgressFn",
     "Scorer",
     "SearchResult",
@@ -78,7 +67,6 @@ __all__ = [
     "check_model_path",
     "close_matches",
     "column_kinds",
-    "executor_for",
     "fit_and_evaluate",
     "invalid_params",
     "known_models",

@@ -10,7 +10,7 @@ The plan is ordered to have a good model early:
    ranked by their best score so far, the leader sampled twice per round.
 
 Each candidate is evaluated with the spec's split (``fit_and_evaluate(refit=False)``) through
-an :class:`~carnet.training.executors.Executor`. At the deadline, running candidates are
+an :class:`~carnet.execution.Executor`. At the deadline, running candidates are
 killed (worker processes) or stopped after their current fold (in process). The baseline is
 a candidate, so the best entry is at least as good as the baseline by construction. A
 candidate that fails is recorded with its error and the search goes on.
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from carnet.domain.training import ModelSpec, PreprocessSpec, SplitSpec, TrainSpec
 from carnet.errors import InvalidInput
 from carnet.plugins.api import default_split
-from carnet.training.executors import DeadlineExceeded, Executor, LocalProcessExecutor
+from carnet.execution import DeadlineExceeded, Executor, LocalProcessExecutor
 from carnet.training.hpo import (
     TIMEOUT_ERROR,
     TrialOutcome,

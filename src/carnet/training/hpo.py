@@ -1,9 +1,9 @@
 """Hyperparameter search with Optuna over ``fit_and_evaluate``.
 
 The search drives an Optuna study through its ask/tell interface and runs trials through an
-:class:`~carnet.training.executors.Executor`:
+:class:`~carnet.execution.Executor`:
 
-- in process (:class:`~carnet.training.executors.InlineExecutor`, ``n_jobs == 1``): each fold
+- in process (:class:`~carnet.execution.InlineExecutor`, ``n_jobs == 1``): each fold
   score is reported to the trial, so the pruner can stop a poor trial between folds, and
   the timeout is checked between folds too;
 - in worker processes (``n_jobs > 1``): ``n_jobs`` trials run at once (TPE's constant liar
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from carnet.domain.training import ModelSpec, SearchSpec, TrainSpec
 from carnet.errors import InvalidInput
-from carnet.training.executors import DeadlineExceeded, Executor, InlineExecutor, LocalProcessExecutor
+from carnet.execution import DeadlineExceeded, Executor, InlineExecutor, LocalProcessExecutor
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

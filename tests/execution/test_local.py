@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from carnet.errors import InvalidInput
-from carnet.training.executors import (
+from carnet.execution import (
     DeadlineExceeded,
     Executor,
     InlineExecutor,

@@ -1,6 +1,4 @@
-"""Where training work runs: in the calling process or in a pool of worker processes.
-
-:class:`Executor` is the seam a Ray executor implements later. Two local implementations:
+"""The ``local`` backend: work in the calling process or in a pool of worker processes.
 
 - :class:`InlineExecutor` runs each call in the calling process (``n_jobs == 1``). It cannot
   interrupt a running call: a deadline is checked between calls only.
@@ -12,87 +10,30 @@
   need (a second or two) and that scripts need the usual ``if __name__ == "__main__":`` guard.
   ``shutdown(kill=True)`` and an expired ``deadline`` terminate the worker processes, so a time
   budget is honoured within seconds even when a trial is in the middle of a C-level ``fit``
-  that no thread or signal could interrupt; the pool is recreated on the next ``submit``.
+  that no thread or signal could interrupt; the pool is recreated on the next ``submit``. An
+  item whose worker was killed is run once more before it is reported failed.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from carnet.errors import InvalidInput
+from carnet.execution.base import ExecutorBase, FuturesExecutor, expired, outcome
 
 if TYPE_CHECKING:  # pragma: no cover
     from concurrent.futures import ProcessPoolExecutor
 
-__all__ = [
-    "DeadlineExceeded",
-    "Executor",
-    "InlineExecutor",
-    "LocalProcessExecutor",
-    "cpu_count",
-    "executor_for",
-]
+__all__ = ["InlineExecutor", "LocalProcessExecutor", "cpu_count", "executor_for"]
 
 T = TypeVar("T")
 
 #: thread-count variables of the native libraries (OpenMP, OpenBLAS, MKL) set in each worker
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _JOIN_SECONDS = 2.0
-
-
-class DeadlineExceeded(TimeoutError):
-    """Yielded by :meth:`Executor.map_unordered` for an item still running at the deadline."""
-
-
-@runtime_checkable
-class Executor(Protocol):
-    """Runs functions somewhere and hands back futures; the seam for Ray later.
-
-    ``in_process`` tells callers whether ``fn`` runs in the calling process (so it may use
-    unpicklable objects such as an Optuna trial); ``max_workers`` is how many calls run at once.
-    """
-
-    in_process: bool
-    max_workers: int
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        """Schedule ``fn(*args, **kwargs)``; the future holds its result or exception."""
-        ...
-
-    def map_unordered(
-        self,
-        fn: Callable[[T], Any],
-        items: Iterable[T],
-        *,
-        deadline: float | None = None,
-        max_in_flight: int | None = None,
-    ) -> Iterator[tuple[T, Any]]:
-        """Yield ``(item, fn(item) or the exception it raised)`` as results arrive.
-
-        ``items`` is consumed lazily: the next item is taken only when a slot is free and after
-        the consumer has processed the previous yield, so it may be a generator that adapts to
-        results (e.g. Optuna's ``ask``). Once ``deadline`` (a :func:`time.monotonic` value) has
-        passed, no further item is taken, calls still running are cancelled (killed where the
-        executor can) and yielded with a :class:`DeadlineExceeded`. Closing the iterator early
-        cancels what is left the same way.
-        """
-        ...
-
-    def shutdown(self, kill: bool = False) -> None:
-        """Release the workers: wait for running calls, or terminate them when ``kill``."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
 
 
 def executor_for(n_jobs: int | None) -> InlineExecutor | LocalProcessExecutor:
@@ -106,34 +47,10 @@ def executor_for(n_jobs: int | None) -> InlineExecutor | LocalProcessExecutor:
     return LocalProcessExecutor(n_jobs)
 
 
-def _expired(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
-
-
-def _outcome(future: Future[Any]) -> Any:
-    exc = future.exception()
-    return exc if exc is not None else future.result()
-
-
-class _ExecutorBase:
-    """Context-manager behaviour shared by the local executors."""
-
-    def shutdown(self, kill: bool = False) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        # on an error (including Ctrl-C) do not wait for running work
-        self.shutdown(kill=exc_type is not None)
-
-
-class InlineExecutor(_ExecutorBase):
+class InlineExecutor(ExecutorBase):
     """Runs every call immediately in the calling process (no pickling, no parallelism)."""
 
+    name = "local"
     in_process = True
     max_workers = 1
 
@@ -162,16 +79,22 @@ class InlineExecutor(_ExecutorBase):
     ) -> Iterator[tuple[T, Any]]:
         """One item at a time, in order; the deadline is checked before taking each item."""
         iterator = iter(items)
-        while not _expired(deadline):
+        while not expired(deadline):
             try:
                 item = next(iterator)
             except StopIteration:
                 return
-            yield item, _outcome(self.submit(fn, item))
+            yield item, outcome(self.submit(fn, item))
 
     def shutdown(self, kill: bool = False) -> None:
         """Nothing runs in the background; later submits are refused."""
         self._closed = True
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
 
 
 def _init_worker(threads: int) -> None:
@@ -188,7 +111,7 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-class LocalProcessExecutor(_ExecutorBase):
+class LocalProcessExecutor(FuturesExecutor):
     """A pool of ``max_workers`` worker processes (``spawn``/``forkserver``) that can be killed.
 
     Args:
@@ -203,6 +126,7 @@ class LocalProcessExecutor(_ExecutorBase):
     use one executor per search. A pool broken by a dead worker is replaced on the next submit.
     """
 
+    name = "local"
     in_process = False
 
     def __init__(
@@ -224,8 +148,7 @@ class LocalProcessExecutor(_ExecutorBase):
         self.start_method = start_method
         self.threads_per_worker = threads_per_worker or max(1, cpu_count() // self.max_workers)
         self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
-        self._closed = False
+        super().__init__()
 
     def _get_pool(self) -> ProcessPoolExecutor:
         import multiprocessing
@@ -242,7 +165,7 @@ class LocalProcessExecutor(_ExecutorBase):
             )
         return self._pool
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future[Any]:
         """Schedule ``fn`` in a worker; a pool broken by a dead worker is replaced first."""
         from concurrent.futures.process import BrokenProcessPool
 
@@ -253,44 +176,10 @@ class LocalProcessExecutor(_ExecutorBase):
                 self._kill_pool()
                 return self._get_pool().submit(fn, *args, **kwargs)
 
-    def map_unordered(
-        self,
-        fn: Callable[[T], Any],
-        items: Iterable[T],
-        *,
-        deadline: float | None = None,
-        max_in_flight: int | None = None,
-    ) -> Iterator[tuple[T, Any]]:
-        """Up to ``max_in_flight`` (default ``max_workers``) items at once, yielded as they finish."""
-        limit = max(1, max_in_flight or self.max_workers)
-        iterator = iter(items)
-        pending: dict[Future[Any], T] = {}
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < limit and not _expired(deadline):
-                    try:
-                        item = next(iterator)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending[self.submit(fn, item)] = item
-                if not pending:
-                    return
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-                if not done:
-                    break
-                for future in sorted(done, key=list(pending).index):
-                    yield pending.pop(future), _outcome(future)
-            left = list(pending.items())
-            pending.clear()
-            self._cancel([future for future, _ in left])
-            for _, item in left:
-                yield item, DeadlineExceeded("stopped at the deadline before it finished")
-        finally:
-            if pending:  # the consumer stopped early or raised
-                self._cancel(list(pending))
+    def _lost(self, exc: BaseException) -> bool:
+        from concurrent.futures.process import BrokenProcessPool
+
+        return isinstance(exc, BrokenProcessPool)
 
     def _cancel(self, futures: list[Future[Any]]) -> None:
         """Cancel queued futures; if any is already running, kill the workers (pool recreated later)."""
