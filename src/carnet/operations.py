@@ -301,6 +301,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _O("evaluate_run", "POST /runs/{run_id}/evaluate", "editor", body="EvaluateIn", returns="stream"),
         _O("explain", "POST /explain", "editor", out="dict", body="ExplainIn"),
         _O("stress", "POST /stress", "viewer", out="dict", body="StressIn"),
+        _O("predict_batch", "POST /batch-predictions", "editor", out="dict", body="PredictBatchIn"),
         _O("reproduce_run", "POST /runs/{run_id}/reproduce", "editor", body="ReproduceIn", returns="stream"),
         _O("derive_model", "POST /derive", "editor", body="DeriveIn", returns="stream"),
     ),

@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.train:evaluate",
         "Evaluate a trained run's model on a dataset version; stores a report run.",
     ),
+    "predict": (
+        "carnet.cli.predict:predict",
+        "Score a dataset version or a file of any size with a model version: batch inference, streamed.",
+    ),
     "explain": (
         "carnet.cli.explain:explain",
         "Why a model predicts what it does: per-row attributions and a global summary.",

@@ -677,6 +677,32 @@ class ClientAPI(Protocol):
         pass joins them to the prediction log on ``(request id, row)``."""
         ...
 
+    def predict_batch(
+        self,
+        ref: str,
+        data: str,
+        out: str | Path,
+        *,
+        batch_rows: int = 65_536,
+        with_proba: bool = False,
+        explain: str | None = None,
+        id_column: str | None = None,
+        log: bool = False,
+        executor: str | None = None,
+        jobs: int | None = None,
+        max_driver_memory: int | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """Score ``data`` (a dataset version or a CSV/Parquet file) with model version ``ref`` into
+        the Parquet file ``out``, streaming in bounded memory; records a ``batch_prediction`` run
+        (see ``carnet predict``). Returns the run id, rows, seconds, throughput and digests.
+
+        Through a server the scoring runs there, on the server's executor (``executor``, ``jobs``
+        and ``max_driver_memory`` are the server's business and must be left out); a local file is
+        uploaded first, and the output is downloaded from the run's ``predictions.parquet``.
+        """
+        ...
+
     def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
         """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file or a
         DataFrame. A dataset version as reference is read through its stored profile.

@@ -252,6 +252,37 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     ) -> Any:
         return self.services.training.evaluate(run_id, data, progress=progress)
 
+    def predict_batch(
+        self,
+        ref: str,
+        data: str,
+        out: str | Path,
+        *,
+        batch_rows: int = 65_536,
+        with_proba: bool = False,
+        explain: str | None = None,
+        id_column: str | None = None,
+        log: bool = False,
+        executor: str | None = None,
+        jobs: int | None = None,
+        max_driver_memory: int | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        return self.services.batch.predict(
+            ref,
+            data,
+            out,
+            batch_rows=batch_rows,
+            with_proba=with_proba,
+            explain=explain,
+            id_column=id_column,
+            log=log,
+            executor=executor,
+            jobs=jobs,
+            max_driver_memory=max_driver_memory,
+            progress=progress,
+        )
+
     def explain(
         self, ref: str, data: str, *, rows: str | None = None, method: str | None = None, seed: int = 0
     ) -> dict[str, Any]:

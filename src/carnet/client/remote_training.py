@@ -146,6 +146,41 @@ class RemoteTraining(HttpTransport):
         body |= {"metric": metric, "seed": seed}
         return dict(self._json(call("stress"), json=body))
 
+    def predict_batch(
+        self,
+        ref: str,
+        data: str,
+        out: str | Path,
+        *,
+        batch_rows: int = 65_536,
+        with_proba: bool = False,
+        explain: str | None = None,
+        id_column: str | None = None,
+        log: bool = False,
+        executor: str | None = None,
+        jobs: int | None = None,
+        max_driver_memory: int | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        for name, value in (("executor", executor), ("jobs", jobs), ("max_driver_memory", max_driver_memory)):
+            if value is not None:
+                raise InvalidInput(
+                    f"{name} is set by the server for predictions it runs; leave it out", field=name
+                )
+        client: Any = self
+
+        def project() -> str:
+            return str(client.get_model(ref.replace("@", "/").split("/")[0]).project)
+
+        body: dict[str, Any] = {"ref": ref, "data": self._server_data(data, project), "batch_rows": batch_rows}
+        body |= {"with_proba": with_proba, "explain": explain, "id_column": id_column, "log": log}
+        result = dict(self._json(call("predict_batch"), json=body))
+        client.download_artifact(result["run_id"], "predictions.parquet", out)
+        result["output"] = str(out)
+        if progress is not None:
+            progress(int(result["rows"]), int(result["rows"]))
+        return result
+
     # -- plumbing --------------------------------------------------------------------------------------
     def _server_data(self, text: str, project: str | Callable[[], str]) -> str:
         """``text`` itself, or for a local CSV/Parquet file the ``name@N`` it was uploaded as (named

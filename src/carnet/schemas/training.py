@@ -140,6 +140,18 @@ class StressIn(RequestBody):
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
+class PredictBatchIn(RequestBody):
+    """Score a dataset version of the server with a model version (a batch prediction run)."""
+
+    ref: str = Field(min_length=1, max_length=300, description="NAME/3 or NAME@alias")
+    data: str = Field(min_length=1, max_length=1024, description="a dataset version: name@N or name")
+    batch_rows: int = Field(65_536, ge=1, le=10_000_000, description="rows scored at once by a worker")
+    with_proba: bool = Field(False, description="add proba_<class> columns for a classifier")
+    explain: Literal["shap", "lime", "permutation"] | None = Field(None, description="per-row attributions")
+    id_column: str | None = Field(None, min_length=1, max_length=300, description="the request ids' column")
+    log: bool = Field(False, description="append the predictions to the prediction log")
+
+
 class DeriveIn(RequestBody):
     """Continue a registered model on a dataset version of the server; register the next version."""
 

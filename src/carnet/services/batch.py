@@ -131,7 +131,6 @@ def predict_batch(job: BatchJob, batch: Any, offset: int) -> dict[str, Any]:
         if job.id_column not in frame.columns:
             raise InvalidInput(f"the data has no column {job.id_column!r}; name it with --id-column", field="id_column")
         ids = frame[job.id_column].astype(str).tolist()
-        frame = frame.drop(columns=[job.id_column])
     else:
         ids = [f"{job.run_id[:12]}-{offset + i}" for i in range(len(frame))]
     inputs = validate_frame(frame, job.signature, allow_extra=True) if job.signature is not None else frame
@@ -220,6 +219,8 @@ class BatchPredictionService:
         id_column: str | None = None,
         log: bool = False,
         max_driver_memory: int | None = None,
+        keep_output: bool = False,
+        datasets_only: bool = False,
         project: str | None = None,
         allow_pickle: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
@@ -235,8 +236,10 @@ class BatchPredictionService:
             with_proba: add ``proba_<class>`` columns for a classifier.
             explain: add per-row attributions (``shap``, ``lime`` or ``permutation``; slow).
             id_column: an input column whose values become the request ids (else
-                ``<run>-<row number>``); it is not passed to the model.
+                ``<run>-<row number>``); the model sees it only when its signature takes it.
             log: also append the predictions to the prediction log (endpoint ``batch``).
+            keep_output: also store the output as the run's artifact ``predictions.parquet``.
+            datasets_only: ``data`` is only ever a dataset version, never a file (a server).
             max_driver_memory: bytes the driver may hold of the stream at once: batches and
                 parts in flight are cut down to fit (the figure reached is in the result).
             progress: ``progress(rows done, total rows or None)``.
@@ -273,7 +276,9 @@ class BatchPredictionService:
             )
         address = StoreAddress(self.ctx.settings.artifact_root, dict(self.ctx.settings.storage_options))
         with tempfile.TemporaryDirectory(prefix="carnet-predict-") as tmp, open_executor(setting, jobs) as runner:
-            source, input_ref, input_digest, total = self._source(data, address, Path(tmp), runner.in_process)
+            source, input_ref, input_digest, total = self._source(
+                data, address, Path(tmp), runner.in_process, datasets_only
+            )
             batch_rows, in_flight = _fit_memory(source, batch_rows, max_driver_memory, runner)
             run = self.tracking.create_run(
                 project or self._project(mv),
@@ -292,7 +297,7 @@ class BatchPredictionService:
                 tags={"kind": "batch_prediction", "model": mv.ref, "executor": setting.backend},
             )
             try:
-                if input_ref.count("@") == 1 and not Path(str(data)).exists():
+                if isinstance(source, StoredTable):
                     self.tracking.log_inputs(run.id, [input_ref], "prediction")
                 job = self._job(mv, address, run.id, id_column, with_proba, method, log, source, allow_pickle)
                 held = HeldBytes()
@@ -307,6 +312,8 @@ class BatchPredictionService:
                     peak_driver_bytes=held.peak,
                 )
                 self.tracking.log_params(run.id, {"output_digest": result["output_digest"]})
+                if keep_output:
+                    self.tracking.log_artifact(run.id, target, "predictions.parquet")
                 self.tracking.set_tags(run.id, {"output": str(target)})
                 now = time.time()
                 self.tracking.log_metrics(
@@ -332,19 +339,19 @@ class BatchPredictionService:
                 return "default"
 
     def _source(
-        self, data: str | Path, address: StoreAddress, tmp: Path, in_process: bool
+        self, data: str | Path, address: StoreAddress, tmp: Path, in_process: bool, datasets_only: bool
     ) -> tuple[Any, str, str, int | None]:
         """The input as a streamed source, its reference, digest and row count (None: unknown)."""
         from carnet.data import detect_format, parquet_row_groups
         from carnet.digests import hash_file
 
         path = Path(str(data))
-        if path.suffix and path.is_file():
+        if not datasets_only and path.suffix and path.is_file():
             fmt = detect_format(path)
             rows = sum(parquet_row_groups(path)) if fmt == "parquet" else None
             digest = hash_file(path).digest
             return FileTable(path.resolve(), fmt, rows, remote=not in_process), str(path), digest, rows
-        if path.suffix and ("/" in str(data) or os.sep in str(data) or "@" not in str(data)):
+        if not datasets_only and path.suffix and ("/" in str(data) or os.sep in str(data) or "@" not in str(data)):
             raise InvalidInput(f"no file {data}; pass a CSV/Parquet file or a dataset NAME@VERSION", field="data")
         version = self.datasets.get(str(data))
         copy = verified_copy(address, version.digest, version.read_suffix) if in_process else None

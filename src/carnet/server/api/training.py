@@ -38,6 +38,7 @@ from carnet.schemas import (
     DeriveIn,
     EvaluateIn,
     ExplainIn,
+    PredictBatchIn,
     ReproduceIn,
     StressIn,
     TrainIn,
@@ -327,6 +328,34 @@ def stress(body: StressIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     return c.services.promotion.stress(
         body.ref, ref, scenarios=body.scenarios, metric=body.metric, seed=body.seed
     )
+
+
+def predict_batch(body: PredictBatchIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Score a dataset version with a model version on the server's executor: a batch prediction
+    run whose artifact ``predictions.parquet`` holds the output (editor on the model's project)."""
+    import tempfile
+
+    from carnet.domain.models import ModelRef
+
+    project = c.services.registry.get_model(ModelRef.parse(body.ref).name).project
+    c.require(project, "editor")
+    ref = _dataset_ref(c, body.data, "data")
+    with tempfile.TemporaryDirectory(prefix="carnet-predict-") as tmp:
+        result = c.services.batch.predict(
+            body.ref,
+            ref,
+            Path(tmp) / "predictions.parquet",
+            batch_rows=body.batch_rows,
+            with_proba=body.with_proba,
+            explain=body.explain,
+            id_column=body.id_column,
+            log=body.log,
+            keep_output=True,
+            datasets_only=True,
+            project=project,
+        )
+    result["output"] = "predictions.parquet"
+    return dict(jsonable(result))
 
 
 def _explain_project(c: Caller, ref: str) -> str:
