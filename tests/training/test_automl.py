@@ -14,8 +14,8 @@ import pytest
 
 from carnet.domain.training import Predictions, SearchSpec, SplitSpec, TrainSpec
 from carnet.errors import InvalidInput
-from carnet.training.automl import LeaderboardEntry, run_automl
 from carnet.execution import InlineExecutor, LocalProcessExecutor
+from carnet.training.automl import LeaderboardEntry, run_automl
 from carnet.training.hpo import TIMEOUT_ERROR
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, executor_option, get_client, handle_errors, json_option
 from carnet.errors import InvalidInput
 
 __all__ = ["parse_bytes", "predict"]
@@ -23,27 +23,27 @@ def parse_bytes(text: str, option: str) -> int:
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     unit = found.group(2).lower() if found else ""
     if found is None or unit not in _UNITS:
-        raise InvalidInput(f"{option} {text!r}: write a size such as 512MB, 64k or 2GiB", field=option.lstrip("-"))
+        raise InvalidInput(
+            f"{option} {text!r}: write a size such as 512MB, 64k or 2GiB", field=option.lstrip("-")
+        )
     return int(float(found.group(1)) * _UNITS[unit])
-
-
-def executor_option(f: Any) -> Any:
-    """``--executor``: where the work runs (default: CARNET_EXECUTOR / carnet.toml / local)."""
-    return click.option(
-        "--executor",
-        metavar="BACKEND",
-        help="local, ray:local, ray://HOST:PORT, dask:local or dask://HOST:PORT "
-        "(default: CARNET_EXECUTOR, carnet.toml, else local).",
-    )(f)
 
 
 @click.command()
 @click.argument("ref")
 @click.argument("data")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Parquet file to write.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Parquet file to write.",
+)
 @executor_option
 @click.option("--jobs", "-j", type=int, help="Workers at once (local: processes; default 1 = this process).")
-@click.option("--batch-rows", type=click.IntRange(min=1), default=65_536, show_default=True, help="Rows per batch.")
+@click.option(
+    "--batch-rows", type=click.IntRange(min=1), default=65_536, show_default=True, help="Rows per batch."
+)
 @click.option("--with-proba", is_flag=True, help="Add proba_<class> columns (classifiers).")
 @click.option(
     "--explain",
@@ -51,8 +51,12 @@ def executor_option(f: Any) -> Any:
     help="Add per-row attributions contrib.<feature> (slow: use on modest tables).",
 )
 @click.option("--id-column", help="Input column holding the request ids (default: RUN-ROW numbers).")
-@click.option("--log", "log_", is_flag=True, help="Append the predictions to the prediction log (endpoint 'batch').")
-@click.option("--max-driver-memory", metavar="SIZE", help="Most of the stream this process holds at once, e.g. 256MB.")
+@click.option(
+    "--log", "log_", is_flag=True, help="Append the predictions to the prediction log (endpoint 'batch')."
+)
+@click.option(
+    "--max-driver-memory", metavar="SIZE", help="Most of the stream this process holds at once, e.g. 256MB."
+)
 @click.option("--allow-pickle", is_flag=True, help="Load a model stored with pickle (trust its source).")
 @json_option
 @click.pass_context

@@ -84,6 +84,16 @@ def fmt_time(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def executor_option(f: F) -> F:
+    """``--executor``: where the work runs (default: CARNET_EXECUTOR / carnet.toml / local)."""
+    return click.option(
+        "--executor",
+        metavar="BACKEND",
+        help="local, ray:local, ray://HOST:PORT, dask:local or dask://HOST:PORT "
+        "(default: CARNET_EXECUTOR, carnet.toml, else local).",
+    )(f)
+
+
 def json_option(f: F) -> F:
     """Add ``--json`` (machine-readable output) to a command."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)

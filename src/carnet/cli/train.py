@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, stage_progress
+from carnet.cli.render import (
+    console,
+    emit_json,
+    executor_option,
+    get_client,
+    handle_errors,
+    json_option,
+    stage_progress,
+)
 
 __all__ = ["automl", "evaluate", "train"]
 
@@ -39,10 +47,11 @@ def _num(value: Any) -> str:
 
 @click.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@executor_option
 @json_option
 @click.pass_context
 @handle_errors
-def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
+def train(ctx: click.Context, spec: Path, executor: str | None, as_json: bool) -> None:
     """Train a model from a YAML spec: one tracked run with metrics, plots, reports and the model.
 
     \b
@@ -55,10 +64,12 @@ def train(ctx: click.Context, spec: Path, as_json: bool) -> None:
       #   split: {kind: stratified_kfold, folds: 5}
       #   model: {name: hist_gradient_boosting, params: {learning_rate: 0.05}}
       #   seed: 7
+      carnet train search.yaml --executor ray:local   # a search's trials on Ray
     """
     client = get_client(ctx, create=True)
+    extra = {"executor": executor} if executor is not None else {}
     with stage_progress(not as_json) as progress:
-        outcome = client.train(spec.read_text(encoding="utf-8"), progress=progress)
+        outcome = client.train(spec.read_text(encoding="utf-8"), progress=progress, **extra)
     if isinstance(outcome, dict):  # a spec with a search: section
         _show_search(outcome, as_json)
         return
@@ -144,8 +155,10 @@ def _show_search(result: dict[str, Any], as_json: bool) -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Trials run in parallel worker processes.",
+    help="Trials run at once (worker processes, or tasks on the executor).",
 )
+@click.option("--max-trials", type=click.IntRange(min=1), help="Stop after this many candidates.")
+@executor_option
 @json_option
 @click.pass_context
 @handle_errors
@@ -158,6 +171,8 @@ def automl(
     project: str,
     seed: int,
     jobs: int,
+    max_trials: int | None,
+    executor: str | None,
     as_json: bool,
 ) -> None:
     """Try model families and preprocessing within a time budget; keep the best model.
@@ -167,8 +182,12 @@ def automl(
     \b
     Example:
       carnet automl churn@2 --target churned --time-budget 120
+      carnet automl churn@2 --target churned --executor dask://scheduler:8786 --jobs 16
     """
     client = get_client(ctx, create=True)
+    extra: dict[str, Any] = {"executor": executor} if executor is not None else {}
+    if max_trials is not None:
+        extra["max_trials"] = max_trials
     with stage_progress(not as_json) as progress:
         result = client.automl(
             data,
@@ -179,6 +198,7 @@ def automl(
             seed=seed,
             jobs=jobs,
             progress=progress,
+            **extra,
         )
     if as_json:
         emit_json(result)

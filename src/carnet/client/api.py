@@ -278,9 +278,17 @@ class ClientAPI(Protocol):
         ...
 
     def train(
-        self, spec: Any, *, jobs: int = 1, progress: Callable[[str, int, int], None] | None = None
+        self,
+        spec: Any,
+        *,
+        jobs: int = 1,
+        progress: Callable[[str, int, int], None] | None = None,
+        executor: str | None = None,
     ) -> Any:
         """Train from a spec (YAML text or path, dict, or TrainSpec); a search when it has one.
+
+        ``executor`` is where a search's trials run (``local``, ``ray:local``, ``ray://HOST:PORT``,
+        ``dask:local``, ``dask://HOST:PORT``; default: the workspace's setting).
 
         Through a server the training runs there and the outcome's ``fitted`` is None (the model stays with
         the run).
@@ -291,7 +299,7 @@ class ClientAPI(Protocol):
         """Try model families within a time budget (see ``carnet automl``).
 
         Keyword arguments: ``target``, ``task``, ``time_budget``, ``project``, ``seed``, ``jobs``,
-        ``progress``.
+        ``max_trials``, ``executor`` (where candidates run; a server uses its own), ``progress``.
         """
         ...
 

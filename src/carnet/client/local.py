@@ -233,12 +233,19 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
 
     # -- training ------------------------------------------------------------
     def train(
-        self, spec: Any, *, jobs: int = 1, progress: Callable[[str, int, int], None] | None = None
+        self,
+        spec: Any,
+        *,
+        jobs: int = 1,
+        progress: Callable[[str, int, int], None] | None = None,
+        executor: str | None = None,
     ) -> Any:
         from carnet.client.environment import capture_environment
 
         env = capture_environment(_spec_seed(spec))
-        return self.services.search.run_spec(spec, jobs=jobs, progress=progress, environment=env)
+        return self.services.search.run_spec(
+            spec, jobs=jobs, progress=progress, environment=env, executor=executor
+        )
 
     def automl(self, data: str, **kwargs: Any) -> dict[str, Any]:
         from carnet.client.environment import capture_environment

@@ -28,7 +28,13 @@ __all__ = ["RemoteTraining"]
 ProgressFn = Callable[[str, int, int], None]
 #: the shortest read timeout of a training stream (the server sends a heartbeat every 10 seconds)
 _MIN_STREAM_READ = 60.0
-_AUTOML_ARGS = frozenset({"target", "task", "time_budget", "project", "seed", "jobs"})
+_AUTOML_ARGS = frozenset({"target", "task", "time_budget", "project", "seed", "jobs", "max_trials"})
+
+
+def _server_side(name: str, value: Any) -> None:
+    """Refuse an option a server decides for the work it runs (its executor, its memory)."""
+    if value is not None:
+        raise InvalidInput(f"{name} is set by the server for work it runs; leave it out", field=name)
 
 
 class _Datasets(Protocol):
@@ -40,9 +46,12 @@ class _Datasets(Protocol):
 class RemoteTraining(HttpTransport):
     """The training calls of the remote client."""
 
-    def train(self, spec: Any, *, jobs: int = 1, progress: ProgressFn | None = None) -> Any:
+    def train(
+        self, spec: Any, *, jobs: int = 1, progress: ProgressFn | None = None, executor: str | None = None
+    ) -> Any:
         from carnet.client.environment import capture_environment
 
+        _server_side("executor", executor)
         data = spec_as_dict(spec) if isinstance(spec, TrainSpec) else read_document(spec, "spec")
         if not isinstance(data, Mapping):
             raise InvalidInput("a training spec is a mapping with dataset and task", field="spec")
@@ -60,6 +69,7 @@ class RemoteTraining(HttpTransport):
         from carnet.client.environment import capture_environment
 
         progress = kwargs.pop("progress", None)
+        _server_side("executor", kwargs.pop("executor", None))
         unknown = sorted(set(kwargs) - _AUTOML_ARGS)
         if unknown:
             raise InvalidInput(f"automl got unknown arguments {unknown}", field=unknown[0])
@@ -163,16 +173,17 @@ class RemoteTraining(HttpTransport):
         progress: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
         for name, value in (("executor", executor), ("jobs", jobs), ("max_driver_memory", max_driver_memory)):
-            if value is not None:
-                raise InvalidInput(
-                    f"{name} is set by the server for predictions it runs; leave it out", field=name
-                )
+            _server_side(name, value)
         client: Any = self
 
         def project() -> str:
             return str(client.get_model(ref.replace("@", "/").split("/")[0]).project)
 
-        body: dict[str, Any] = {"ref": ref, "data": self._server_data(data, project), "batch_rows": batch_rows}
+        body: dict[str, Any] = {
+            "ref": ref,
+            "data": self._server_data(data, project),
+            "batch_rows": batch_rows,
+        }
         body |= {"with_proba": with_proba, "explain": explain, "id_column": id_column, "log": log}
         result = dict(self._json(call("predict_batch"), json=body))
         client.download_artifact(result["run_id"], "predictions.parquet", out)

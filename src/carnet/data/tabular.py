@@ -380,7 +380,7 @@ def iter_batches(
     batch_rows: int = PARQUET_BATCH_ROWS,
     row_groups: list[int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a file's rows as record batches of at most ``batch_rows`` rows, read as :func:`read_table` reads.
+    """A file's rows as record batches of at most ``batch_rows`` rows, read as :func:`read_table` reads.
 
     Parquet is read row group by row group (``row_groups`` picks some); a CSV file takes two
     streaming passes, the first settling the column types exactly as :func:`scan_table` does, so
@@ -394,7 +394,9 @@ def iter_batches(
         try:
             yield from pq.ParquetFile(p).iter_batches(batch_size=batch_rows, row_groups=row_groups)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InvalidInput(f"cannot read Parquet file '{p}': {_csv.condense(exc)}", field="path") from None
+            raise InvalidInput(
+                f"cannot read Parquet file '{p}': {_csv.condense(exc)}", field="path"
+            ) from None
         return
     schemas: list[pa.Schema] = []
 
@@ -407,7 +409,9 @@ def iter_batches(
     types = {field.name: field.type for field in schemas[-1]}
     pending: list[pa.RecordBatch] = []
     held = 0
-    for batch in _csv.iter_csv_batches(p, _csv.sniff_delimiter(p, gz), gz, types, lambda _s: None, lambda _n: None):
+    for batch in _csv.iter_csv_batches(
+        p, _csv.sniff_delimiter(p, gz), gz, types, lambda _s: None, lambda _n: None
+    ):
         pending.append(batch)
         held += batch.num_rows
         while held >= batch_rows:

@@ -145,7 +145,8 @@ def open_executor(setting: str | ExecutorSetting | None, jobs: int | None = None
             field="executor",
         ) from None
     except (ConnectionError, TimeoutError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInput(
-            f"executor {parsed}: cannot connect ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+            f"executor {parsed}: cannot connect ({reason})",
             field="executor",
         ) from None

@@ -248,7 +248,9 @@ class ExecutorBase:
         if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
             from carnet.errors import InvalidInput
 
-            raise InvalidInput(f"batch_rows must be a positive integer, got {batch_rows!r}", field="batch_rows")
+            raise InvalidInput(
+                f"batch_rows must be a positive integer, got {batch_rows!r}", field="batch_rows"
+            )
         gauge = held if held is not None else HeldBytes()
 
         def taken() -> Iterator[Part]:

@@ -42,7 +42,9 @@ class DaskExecutor(FuturesExecutor):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, max_workers: int | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, address: str | None = None, max_workers: int | None = None, timeout: float = 10.0
+    ) -> None:
         super().__init__()
         import dask
         from distributed import Client, LocalCluster

@@ -107,6 +107,7 @@ class AutoMLIn(RequestBody):
     project: str = "default"
     seed: int = Field(0, ge=0, lt=_MAX_SEED)
     jobs: int = Field(1, ge=1, le=1024, description="parallel trials (at most the CPUs)")
+    max_trials: int | None = Field(None, ge=1, le=100_000, description="stop after this many candidates")
     environment: Environment = Field(default_factory=dict)
 
 

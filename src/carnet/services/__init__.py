@@ -74,7 +74,9 @@ class Services:
         self.promotion = PromotionService(ctx, self.registry, self.datasets, self.tracking)
         self.dossier = DossierService(ctx, self.registry, self.promotion, self.datasets, self.audit)
         self.deployments = DeploymentService(ctx, self.registry)
-        self.batch = BatchPredictionService(ctx, self.tracking, self.registry, self.datasets, self.deployments)
+        self.batch = BatchPredictionService(
+            ctx, self.tracking, self.registry, self.datasets, self.deployments
+        )
         self.alerts = AlertService(ctx, self.promotion, self.training)
         self.monitoring = MonitoringService(ctx, self.registry, self.datasets, self.deployments, self.alerts)
         self.lineage = LineageService(ctx, self.tracking)

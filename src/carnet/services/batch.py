@@ -129,7 +129,9 @@ def predict_batch(job: BatchJob, batch: Any, offset: int) -> dict[str, Any]:
     frame = batch.to_pandas()
     if job.id_column is not None:
         if job.id_column not in frame.columns:
-            raise InvalidInput(f"the data has no column {job.id_column!r}; name it with --id-column", field="id_column")
+            raise InvalidInput(
+                f"the data has no column {job.id_column!r}; name it with --id-column", field="id_column"
+            )
         ids = frame[job.id_column].astype(str).tolist()
     else:
         ids = [f"{job.run_id[:12]}-{offset + i}" for i in range(len(frame))]
@@ -162,7 +164,9 @@ def _contributions(job: BatchJob, model: Any, inputs: Any) -> dict[str, Any]:
     return out
 
 
-def _log_file(job: BatchJob, ids: list[str], inputs: Any, outputs: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _log_file(
+    job: BatchJob, ids: list[str], inputs: Any, outputs: dict[str, Any], seconds: float
+) -> dict[str, Any]:
     """Store one prediction-log file for the batch (one request per row) and describe it."""
     import numpy as np
     import pyarrow as pa
@@ -182,7 +186,9 @@ def _log_file(job: BatchJob, ids: list[str], inputs: Any, outputs: dict[str, Any
         outputs=outputs,
     )
     table = to_table([record])  # the served layout; then one request per row
-    table = table.set_column(table.schema.get_field_index("request_id"), "request_id", pa.array(ids, pa.string()))
+    table = table.set_column(
+        table.schema.get_field_index("request_id"), "request_id", pa.array(ids, pa.string())
+    )
     table = table.set_column(table.schema.get_field_index("row"), "row", pa.array(np.zeros(rows, np.int32)))
     info = job.address.open().put_bytes(parquet_bytes(table))
     return {"digest": info.digest, "size": info.size, "rows": rows, "first_time": now, "last_time": now}
@@ -257,10 +263,13 @@ class BatchPredictionService:
         from carnet.execution import HeldBytes, open_executor, parse_executor
 
         if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
-            raise InvalidInput(f"batch_rows must be a positive integer, got {batch_rows!r}", field="batch_rows")
+            raise InvalidInput(
+                f"batch_rows must be a positive integer, got {batch_rows!r}", field="batch_rows"
+            )
         if max_driver_memory is not None and max_driver_memory < 1024:
             raise InvalidInput(
-                f"max_driver_memory must be at least 1 KiB, got {max_driver_memory}", field="max_driver_memory"
+                f"max_driver_memory must be at least 1 KiB, got {max_driver_memory}",
+                field="max_driver_memory",
             )
         method = _explain_method(explain)
         setting = parse_executor(executor if executor is not None else self.ctx.settings.executor)
@@ -275,7 +284,10 @@ class BatchPredictionService:
                 f"{mv.ref} was stored with pickle; pass --allow-pickle if you trust its source"
             )
         address = StoreAddress(self.ctx.settings.artifact_root, dict(self.ctx.settings.storage_options))
-        with tempfile.TemporaryDirectory(prefix="carnet-predict-") as tmp, open_executor(setting, jobs) as runner:
+        with (
+            tempfile.TemporaryDirectory(prefix="carnet-predict-") as tmp,
+            open_executor(setting, jobs) as runner,
+        ):
             source, input_ref, input_digest, total = self._source(
                 data, address, Path(tmp), runner.in_process, datasets_only
             )
@@ -351,14 +363,26 @@ class BatchPredictionService:
             rows = sum(parquet_row_groups(path)) if fmt == "parquet" else None
             digest = hash_file(path).digest
             return FileTable(path.resolve(), fmt, rows, remote=not in_process), str(path), digest, rows
-        if not datasets_only and path.suffix and ("/" in str(data) or os.sep in str(data) or "@" not in str(data)):
-            raise InvalidInput(f"no file {data}; pass a CSV/Parquet file or a dataset NAME@VERSION", field="data")
+        if (
+            not datasets_only
+            and path.suffix
+            and ("/" in str(data) or os.sep in str(data) or "@" not in str(data))
+        ):
+            raise InvalidInput(
+                f"no file {data}; pass a CSV/Parquet file or a dataset NAME@VERSION", field="data"
+            )
         version = self.datasets.get(str(data))
         copy = verified_copy(address, version.digest, version.read_suffix) if in_process else None
         if copy is None:
             copy = self.ctx.artifacts.get_file(version.digest, tmp / f"input{version.read_suffix}")
         source = StoredTable(
-            address, version.digest, version.format, version.read_suffix, copy, version.num_rows, remote=not in_process
+            address,
+            version.digest,
+            version.format,
+            version.read_suffix,
+            copy,
+            version.num_rows,
+            remote=not in_process,
         )
         return source, version.ref, version.digest, version.num_rows
 
@@ -429,7 +453,12 @@ class BatchPredictionService:
         started = time.perf_counter()
         try:
             results: Iterator[dict[str, Any]] = runner.map_batches(
-                partial(predict_batch, job), source, batch_rows, max_in_flight=in_flight, progress=advance, held=held
+                partial(predict_batch, job),
+                source,
+                batch_rows,
+                max_in_flight=in_flight,
+                progress=advance,
+                held=held,
             )
             for result in results:
                 table = result["table"]

@@ -28,10 +28,46 @@ class SearchService:
         self.tracking = tracking
         self.training = training
 
-    def _executor(self, jobs: int) -> Any:
-        from carnet.execution import InlineExecutor, LocalProcessExecutor
+    def _executor(self, jobs: int, executor: str | None, *, processes: bool = False) -> Any:
+        """The executor trials run on: ``executor`` (default: the workspace's setting); locally, a
+        pool of ``jobs`` processes (also for one job when ``processes``, so a budget can kill it)."""
+        from carnet.execution import InlineExecutor, LocalProcessExecutor, open_executor, parse_executor
 
-        return LocalProcessExecutor(max_workers=jobs) if jobs > 1 else InlineExecutor()
+        setting = parse_executor(executor if executor is not None else self.ctx.settings.executor)
+        if setting.backend != "local":
+            return open_executor(setting, jobs)
+        return LocalProcessExecutor(max_workers=jobs) if jobs > 1 or processes else InlineExecutor()
+
+    def _loader(self, ref: str) -> Any:
+        """How a worker reads dataset version ``ref`` itself: through the workspace's artifact store,
+        verified against its digest, once per worker process."""
+        from functools import partial
+
+        from carnet.services.tables import StoreAddress, load_stored_frame
+
+        version = self.training.datasets.get(ref)
+        address = StoreAddress(self.ctx.settings.artifact_root, dict(self.ctx.settings.storage_options))
+        return partial(load_stored_frame, address, version.digest, version.format, version.read_suffix)
+
+    def _study_storage(self, executor: Any, parent_id: str) -> tuple[Any, str | None]:
+        """Where the Optuna study lives: in memory for local work; for a cluster, an Optuna journal
+        in the workspace (its folder, or beside its SQLite file, or ``~/.carnet/optuna``), so the
+        study outlives the driver and can be inspected with Optuna's own tools."""
+        if executor.name == "local":
+            return None, None
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        settings = self.ctx.settings
+        if settings.workspace_dir is not None:
+            folder = settings.workspace_dir / "optuna"
+        elif settings.metadata_url.startswith("sqlite:///"):
+            folder = Path(settings.metadata_url[len("sqlite:///") :]).parent / "optuna"
+        else:
+            folder = Path.home() / ".carnet" / "optuna"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"carnet-search-{parent_id}"
+        return JournalStorage(JournalFileBackend(str(folder / f"{name}.log"))), name
 
     def _trial_run(
         self,
@@ -77,13 +113,14 @@ class SearchService:
         jobs: int = 1,
         progress: ProgressFn | None = None,
         environment: dict[str, Any] | None = None,
+        executor: str | None = None,
     ) -> Any:
         """``carnet train``: a search when the spec has a ``search`` section, else one training."""
         from carnet.training import load_spec
 
         spec = spec if isinstance(spec, TrainSpec) else load_spec(spec)
         if spec.search is not None:
-            return self.search(spec, jobs=jobs, progress=progress, environment=environment)
+            return self.search(spec, jobs=jobs, progress=progress, environment=environment, executor=executor)
         return self.training.train(spec, progress=progress, environment=environment)
 
     # -- hyperparameter search ----------------------------------------------------
@@ -94,8 +131,13 @@ class SearchService:
         jobs: int = 1,
         progress: ProgressFn | None = None,
         environment: dict[str, Any] | None = None,
+        executor: str | None = None,
     ) -> dict[str, Any]:
-        """Optuna search over ``spec.search``; each trial a child run; the best refitted as a child."""
+        """Optuna search over ``spec.search``; each trial a child run; the best refitted as a child.
+
+        ``executor`` (default: the workspace's setting) is where trials run; on a cluster each
+        worker reads the dataset version through the workspace's store and the study is journaled.
+        """
         from carnet.training import validate_against_data
         from carnet.training.hpo import run_search
 
@@ -130,15 +172,20 @@ class SearchService:
 
         try:
             self.tracking.log_inputs(parent.id, [ref])
-            with self._executor(jobs) as executor:
+            with self._executor(jobs, executor) as runner:
+                storage, study_name = self._study_storage(runner, parent.id)
+                self.tracking.set_tags(parent.id, {"executor": runner.name})
                 result = run_search(
                     task,
                     spec,
                     frame,
                     scorer=self.training.scorer(task, spec),
-                    executor=executor,
+                    executor=runner,
                     on_trial=on_trial,
                     progress=progress,
+                    load=self._loader(ref),
+                    storage=storage,
+                    study_name=study_name,
                 )
             best = result.best
             best_spec = replace(
@@ -207,8 +254,12 @@ class SearchService:
         jobs: int = 1,
         progress: ProgressFn | None = None,
         environment: dict[str, Any] | None = None,
+        executor: str | None = None,
+        max_trials: int | None = None,
     ) -> dict[str, Any]:
-        """Try model families within ``time_budget`` seconds; the best is refitted and stored."""
+        """Try model families within ``time_budget`` seconds (and at most ``max_trials`` candidates);
+        the best is refitted and stored. ``executor`` (default: the workspace's setting) is where
+        candidates run."""
         from carnet.training.automl import run_automl
 
         ref = self.training.resolve_dataset(data, project)
@@ -245,10 +296,9 @@ class SearchService:
 
         try:
             self.tracking.log_inputs(parent.id, [ref])
-            from carnet.execution import LocalProcessExecutor
-
             # trials run in worker processes even with one job, so the budget can stop a running fit
-            with LocalProcessExecutor(max_workers=jobs) as executor:
+            with self._executor(jobs, executor, processes=True) as runner:
+                self.tracking.set_tags(parent.id, {"executor": runner.name})
                 result = run_automl(
                     task_obj,
                     frame,
@@ -256,9 +306,11 @@ class SearchService:
                     base_spec=base,
                     scorer=self.training.scorer(task_obj, base),
                     time_budget=time_budget,
-                    executor=executor,
+                    executor=runner,
                     on_trial=on_trial,
                     progress=progress,
+                    load=self._loader(ref),
+                    max_trials=max_trials,
                 )
             rows = [{**row, "run_id": runs.get(row["number"])} for row in result.to_rows()]
             best_spec = replace(result.best.trial_spec, name="automl-best", search=None)

@@ -151,7 +151,9 @@ class StoredTable:
         offset = 0
         for index, (groups, rows) in enumerate(_group(parquet_row_groups(self.local_copy), batch_rows)):
             if self.remote:
-                read = partial(read_stored_parquet, self.address, self.digest, self.suffix, groups, batch_rows)
+                read = partial(
+                    read_stored_parquet, self.address, self.digest, self.suffix, groups, batch_rows
+                )
             else:
                 read = partial(read_local_parquet, str(self.local_copy), groups, batch_rows)
             yield Part(index, rows, read=read, offset=offset)
@@ -180,5 +182,10 @@ class FileTable:
 
         offset = 0
         for index, (groups, rows) in enumerate(_group(parquet_row_groups(self.path), batch_rows)):
-            yield Part(index, rows, read=partial(read_local_parquet, str(self.path), groups, batch_rows), offset=offset)
+            yield Part(
+                index,
+                rows,
+                read=partial(read_local_parquet, str(self.path), groups, batch_rows),
+                offset=offset,
+            )
             offset += rows

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.domain.training import ModelSpec, PreprocessSpec, SplitSpec, TrainSpec
 from carnet.errors import InvalidInput
-from carnet.plugins.api import default_split
 from carnet.execution import DeadlineExceeded, Executor, LocalProcessExecutor
+from carnet.plugins.api import default_split
 from carnet.training.hpo import (
     TIMEOUT_ERROR,
     TrialOutcome,
@@ -323,6 +323,7 @@ def run_automl(
     on_trial: Callable[[LeaderboardEntry], None] | None = None,
     progress: ProgressFn | None = None,
     candidates: Sequence[str] | None = None,
+    load: Callable[[], pd.DataFrame] | None = None,
     max_trials: int | None = None,
 ) -> AutoMLResult:
     """Find a good model for ``frame`` within ``time_budget`` seconds of wall clock.
@@ -341,6 +342,7 @@ def run_automl(
         progress: ``progress("automl", seconds elapsed, time_budget)`` after every candidate.
         candidates: model names to try (default ``task.candidate_models()``); lightgbm and
             xgboost are skipped when not installed.
+        load: how a worker elsewhere reads ``frame`` itself (never shipped then).
         max_trials: stop after this many candidates.
 
     Returns:
@@ -376,7 +378,8 @@ def run_automl(
     fn = partial(
         _evaluate_candidate,
         task=task,
-        frame=frame,
+        frame=frame if runner.in_process or load is None else None,
+        load=None if runner.in_process else load,
         scorer=scorer,
         features=features,
         metric=metric,

@@ -307,20 +307,27 @@ def evaluate_spec(
     spec: TrainSpec,
     *,
     task: Task,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     scorer: Scorer,
     features: list[str] | None,
     metric: str,
     trial: Any = None,
     deadline: float | None = None,
+    load: Callable[[], pd.DataFrame] | None = None,
 ) -> TrialOutcome:
     """Evaluate one trial spec (``refit=False``); a failing fit is an outcome, never an exception.
 
     With an Optuna ``trial`` (in process only) each fold score but the last is reported and the
     pruner may stop the trial; past ``deadline`` (monotonic) the trial stops after the current
-    fold. A trial whose last fold is done is kept whole.
+    fold. A trial whose last fold is done is kept whole. A worker elsewhere gets ``load`` instead
+    of the frame: it reads the dataset version through the workspace's store (once per process).
     """
     import optuna
+
+    if frame is None:
+        if load is None:
+            raise InvalidInput("evaluate_spec needs a frame or a loader", field="frame")
+        frame = load()
 
     from carnet.training.fit import fit_and_evaluate
 
@@ -393,6 +400,9 @@ def run_search(
     executor: Executor | None = None,
     on_trial: Callable[[TrialRecord], None] | None = None,
     progress: ProgressFn | None = None,
+    load: Callable[[], pd.DataFrame] | None = None,
+    storage: Any = None,
+    study_name: str | None = None,
 ) -> SearchResult:
     """Search ``spec.search.space`` for the best params of ``spec.model``.
 
@@ -404,6 +414,9 @@ def run_search(
             owned (and shut down) by this call.
         on_trial: called in this process for every finished trial, in completion order.
         progress: ``progress("search", finished, n_trials)`` after every trial.
+        load: how a worker elsewhere reads ``frame`` itself (a picklable callable); with it, the
+            frame is never shipped to workers.
+        storage: an Optuna storage for the study (None: in memory), named ``study_name``.
 
     Returns:
         Every trial and the best complete one.
@@ -444,7 +457,11 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line on the console
     try:
         study = optuna.create_study(
-            direction=optuna.study.StudyDirection[direction.upper()], sampler=sampler, pruner=pruner
+            direction=optuna.study.StudyDirection[direction.upper()],
+            sampler=sampler,
+            pruner=pruner,
+            storage=storage,
+            study_name=study_name,
         )
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -454,7 +471,8 @@ def run_search(
         _evaluate,
         task=task,
         spec=spec,
-        frame=frame,
+        frame=frame if in_process or load is None else None,
+        load=None if in_process else load,
         scorer=scorer,
         features=features,
         metric=metric,

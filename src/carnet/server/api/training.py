@@ -284,6 +284,7 @@ def automl(body: AutoMLIn, request: Request, c: Caller = Depends(caller)) -> Str
             project=body.project,
             seed=body.seed,
             jobs=_jobs(body.jobs),
+            max_trials=body.max_trials,
             progress=progress,
             environment=env,
         )
