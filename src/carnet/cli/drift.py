@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, out_option
+from carnet.cli.render import (
+    console,
+    emit_json,
+    executor_option,
+    get_client,
+    handle_errors,
+    json_option,
+    out_option,
+)
 from carnet.errors import InvalidInput
 
 __all__ = ["drift"]
@@ -20,6 +28,13 @@ __all__ = ["drift"]
 @click.option("--method", "methods", multiple=True, help="COLUMN=METHOD (psi, js, wasserstein, chi2, ks).")
 @click.option("--multivariate", is_flag=True, help="Also run the domain-classifier check.")
 @click.option("--fail-on-drift", is_flag=True, help="Exit with code 1 when the dataset drifted.")
+@executor_option
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Workers at once on the executor.")
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(min=1),
+    help="Stream both sides in batches of this many rows (bounded memory; implied by --executor).",
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -31,6 +46,9 @@ def drift(
     methods: tuple[str, ...],
     multivariate: bool,
     fail_on_drift: bool,
+    executor: str | None,
+    jobs: int | None,
+    batch_rows: int | None,
     as_json: bool,
 ) -> None:
     """Compare two tables now: per-column drift and the dataset verdict, with an HTML report.
@@ -42,6 +60,7 @@ def drift(
     Example:
       carnet drift churn-train@3 churn-march@1 -o drift.html
       carnet drift reference.parquet today.csv --method age=ks --json
+      carnet drift big-train@1 big-today@1 --executor dask:local --batch-rows 500000
     """
     report = out
     options: dict[str, Any] = {}
@@ -52,7 +71,10 @@ def drift(
         options.setdefault("column_methods", {})[col] = method
     if multivariate:
         options["multivariate"] = True
-    result = get_client(ctx).drift(reference, current, options or None)
+    stream = {
+        k: v for k, v in (("executor", executor), ("jobs", jobs), ("batch_rows", batch_rows)) if v is not None
+    }
+    result = get_client(ctx).drift(reference, current, options or None, **stream)
     if report is not None:
         from carnet.reports.drift import render_drift_html
 

@@ -711,9 +711,22 @@ class ClientAPI(Protocol):
         """
         ...
 
-    def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
+    def drift(
+        self,
+        reference: Any,
+        current: Any,
+        options: Mapping[str, Any] | None = None,
+        *,
+        executor: str | None = None,
+        jobs: int | None = None,
+        batch_rows: int | None = None,
+    ) -> DriftReport:
         """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file or a
         DataFrame. A dataset version as reference is read through its stored profile.
+
+        With ``executor`` (``local``, ``ray:local``, ``dask:local``, a cluster address) or
+        ``batch_rows``, both sides (dataset versions or files) stream in batches counted on the
+        executor, in bounded memory; a server decides its executor itself.
 
         Raises:
             InvalidInput: a bad option, or a reference column missing from the current table.

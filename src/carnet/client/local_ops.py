@@ -117,6 +117,17 @@ class LocalOps(ClientAPI):
             source, id_column=id_column, label_column=label_column, row_column=row_column, model=model
         )
 
-    def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
-        result: DriftReport = self.services.monitoring.drift(reference, current, options)
+    def drift(
+        self,
+        reference: Any,
+        current: Any,
+        options: Mapping[str, Any] | None = None,
+        *,
+        executor: str | None = None,
+        jobs: int | None = None,
+        batch_rows: int | None = None,
+    ) -> DriftReport:
+        result: DriftReport = self.services.monitoring.drift(
+            reference, current, options, executor=executor, jobs=jobs, batch_rows=batch_rows
+        )
         return result

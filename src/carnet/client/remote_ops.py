@@ -189,7 +189,19 @@ class RemoteOps(HttpTransport):
             self._json(call("upload_labels"), content=buf.getvalue(), headers=headers, params=params)
         )
 
-    def drift(self, reference: Any, current: Any, options: Mapping[str, Any] | None = None) -> DriftReport:
+    def drift(
+        self,
+        reference: Any,
+        current: Any,
+        options: Mapping[str, Any] | None = None,
+        *,
+        executor: str | None = None,
+        jobs: int | None = None,
+        batch_rows: int | None = None,
+    ) -> DriftReport:
+        for name, value in (("executor", executor), ("jobs", jobs), ("batch_rows", batch_rows)):
+            if value is not None:
+                raise InvalidInput(f"{name} is set by the server for work it runs; leave it out", field=name)
         ref_file, cur_file = _local_file(reference, "reference"), _local_file(current, "current")
         if options is not None and not isinstance(options, Mapping):
             raise InvalidInput("options must be a mapping of drift options", field="options")

@@ -232,8 +232,15 @@ class MonitoringService:
         options: Mapping[str, Any] | None = None,
         *,
         datasets_only: bool = False,
+        executor: str | None = None,
+        jobs: int | None = None,
+        batch_rows: int | None = None,
     ) -> Any:
         """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file or a DataFrame.
+
+        With ``executor`` or ``batch_rows`` both sides stream in batches of ``batch_rows`` rows
+        (default 262,144) counted on the executor (see :mod:`carnet.services.drift_stream`): memory
+        stays bounded whatever the size.
 
         A dataset version as reference is read through its stored profile (built once, then never
         rescanned). With ``datasets_only`` a text is only ever a dataset version, never a file path
@@ -249,6 +256,20 @@ class MonitoringService:
             opts = DriftOptions.from_dict(dict(options)) if options else None
         except (TypeError, ValueError) as exc:  # e.g. a number where a list belongs
             raise InvalidInput(f"drift options are not valid: {exc}", field="options") from None
+        if executor is not None or batch_rows is not None:
+            from carnet.services.drift_stream import streamed_drift
+
+            return streamed_drift(
+                self.ctx,
+                self.datasets,
+                reference,
+                current,
+                opts,
+                executor=executor if executor is not None else self.ctx.settings.executor,
+                jobs=jobs,
+                batch_rows=batch_rows or 262_144,
+                datasets_only=datasets_only,
+            )
         if isinstance(reference, str) and (datasets_only or not Path(reference).is_file()):
             ref_profile = self.references.dataset_profile(reference)
         else:
