@@ -146,3 +146,35 @@ def test_closing_map_early_cancels_what_is_left(tmp_path: Path) -> None:
         stuck = _wait_for(tmp_path / "stuck.pid")
         stream.close()
         assert not _alive(stuck)
+
+
+def die_once(folder: str) -> int:
+    """Kill this worker process the first time (a marker file remembers), then answer."""
+    marker = Path(folder, "died")
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os._exit(1)
+    return os.getpid()
+
+
+def always_die(_: int) -> int:
+    os._exit(1)
+
+
+def test_a_killed_worker_is_retried_once_then_reported(tmp_path: Path) -> None:
+    with LocalProcessExecutor(1) as pool:
+        [(item, pid)] = list(pool.map_unordered(die_once, [str(tmp_path)]))
+        assert item == str(tmp_path) and isinstance(pid, int)
+        assert pid != int((tmp_path / "died").read_text())  # a new worker ran it the second time
+        [(_, error)] = list(pool.map_unordered(always_die, [1]))
+    from concurrent.futures.process import BrokenProcessPool
+
+    assert isinstance(error, BrokenProcessPool)  # killed twice: the reason comes back, nothing hangs
+
+
+def test_ordered_map_and_the_protocol() -> None:
+    with LocalProcessExecutor(2) as pool:
+        assert list(pool.map(square, range(6))) == [0, 1, 4, 9, 16, 25]
+        assert isinstance(pool, Executor) and pool.name == "local"
+    with InlineExecutor() as inline:
+        assert list(inline.map(square, [3, 4])) == [9, 16]
