@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -255,9 +256,21 @@ def _predict_run(workspace: Path, data: str, out: Path, executor: str, jobs: int
             row[key] = printed.get(key)
     elif measured["returncode"] == 0:
         row["error"] = f"no JSON on stdout: {measured['stdout'][-500:]!r}"
-    with contextlib.suppress(OSError):
+    if out.exists():
+        row["predictions_digest"] = predictions_digest(out)
         out.unlink()
     return row
+
+
+def predictions_digest(path: Path) -> str:
+    """A digest of the output's prediction columns (the request ids hold the run id, so they differ
+    between runs), to check every executor wrote the same predictions in the same order."""
+    digest = hashlib.sha256()
+    names = [name for name in pq.read_schema(path).names if name != "request_id"]
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS, columns=names):
+        for name in names:
+            digest.update(np.asarray(batch.column(name).to_numpy(zero_copy_only=False)).tobytes())
+    return f"sha256:{digest.hexdigest()}"
 
 
 def bench_predict(rows: int, work: Path) -> dict[str, Any]:
@@ -307,8 +320,9 @@ def bench_predict(rows: int, work: Path) -> dict[str, Any]:
     if local.get("rows_per_second"):
         result["ratio_local_to_in_process"] = local["rows_per_second"] / base
         result["ratio_local_wall_to_in_process"] = rows / local["wall_seconds"] / base
-    digests = {r.get("output_digest") for r in result["carnet_predict"].values() if r.get("output_digest")}
-    result["same_output_every_executor"] = len(digests) == 1
+    runs = result["carnet_predict"].values()
+    digests = {r.get("predictions_digest") for r in runs}
+    result["same_predictions_every_executor"] = len(digests) == 1 and None not in digests
     return result
 
 
@@ -362,7 +376,7 @@ rss, names = 0, []
 for p in kids:
     try:
         rss += p.memory_info().rss
-        names.append(p.name())
+        names.append(p.name() if p.name() != "python" else " ".join(p.cmdline()[1:3])[:80])
     except psutil.Error:
         pass
 t = time.perf_counter()
@@ -394,7 +408,7 @@ rss, names = 0, []
 for p in kids:
     try:
         rss += p.memory_info().rss
-        names.append(p.name())
+        names.append(p.name() if p.name() != "python" else " ".join(p.cmdline()[1:3])[:80])
     except psutil.Error:
         pass
 t = time.perf_counter()
@@ -594,7 +608,7 @@ def _predict_lines(p: dict[str, Any]) -> list[str]:
         lines.append(
             f"carnet local rows/s / in-process rows/s = **{p['ratio_local_to_in_process']:.2f}** "
             f"(target >= 0.8); on the command's wall time: {p['ratio_local_wall_to_in_process']:.2f}. "
-            f"Same output digest on every executor: {p['same_output_every_executor']}."
+            f"Same predictions, same order, on every executor: {p.get('same_predictions_every_executor')}."
         )
     return [*lines, ""]
 
@@ -707,10 +721,10 @@ def main() -> None:
         if args.only in (None, "drift"):
             results["drift"] = {"date": date, **bench_drift(args.rows, work)}
     results["machine"]["load_average_at_end"] = list(os.getloadavg())
-    report = markdown(results)
-    print(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
+    report = markdown(results)
+    print(report)
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(report)
 

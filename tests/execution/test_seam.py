@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def test_map_batches_streams_every_row_once_in_order(tmp_path: Path, fmt: str, j
     assert offsets == sorted(offsets) and offsets[0] == 0
     assert sum(n for _, n, _ in out) == 5000 == sum(seen)
     assert sum(s for _, _, s in out) == sum(range(5000))
-    for (o1, n1, _), (o2, _, _) in zip(out, out[1:], strict=False):
+    for (o1, n1, _), (o2, _, _) in itertools.pairwise(out):
         assert o1 + n1 == o2  # contiguous: each row exactly once
     assert 0 < held.peak < path.stat().st_size * 10
 

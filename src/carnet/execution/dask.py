@@ -47,7 +47,9 @@ class DaskExecutor(FuturesExecutor):
     ) -> None:
         super().__init__()
         import dask
-        from distributed import Client, LocalCluster
+        import distributed
+
+        dist: Any = distributed  # untyped library: its calls are checked by the tests
 
         from carnet.execution.local import cpu_count
 
@@ -57,22 +59,22 @@ class DaskExecutor(FuturesExecutor):
         self._cluster: Any = None
         if address is None:
             with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-                self._cluster = LocalCluster(
+                self._cluster = dist.LocalCluster(
                     n_workers=max_workers or cpu_count(),
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
                 )
-            self._client = Client(self._cluster, set_as_default=False)
+            self._client: Any = dist.Client(self._cluster, set_as_default=False)
         else:
-            self._client = Client(address, timeout=timeout, set_as_default=False)
+            self._client = dist.Client(address, timeout=timeout, set_as_default=False)
         threads = sum(self._client.nthreads().values()) or 1
         self.max_workers = max(1, min(max_workers, threads) if max_workers else threads)
         self._futures: dict[Future[Any], Any] = {}
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future[Any]:
-        remote = self._client.submit(_call, fn, args, kwargs, pure=False)
+        remote: Any = self._client.submit(_call, fn, args, kwargs, pure=False)
         future: Future[Any] = Future()
         future.set_running_or_notify_cancel()
         with self._lock:
@@ -104,7 +106,7 @@ class DaskExecutor(FuturesExecutor):
     def _cancel(self, futures: list[Future[Any]]) -> None:
         """Cancel the tasks; restart the worker processes that are running any of them."""
         with self._lock:
-            remotes = [self._futures[f] for f in futures if f in self._futures and not f.done()]
+            remotes: list[Any] = [self._futures[f] for f in futures if f in self._futures and not f.done()]
         if not remotes:
             return
         keys = {r.key for r in remotes}

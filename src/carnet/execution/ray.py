@@ -69,7 +69,8 @@ class RayExecutor(FuturesExecutor):
                 ray.init(**options)
             else:
                 ray.init(address=address, **options)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        api: Any = ray
+        cpus = int(api.cluster_resources().get("CPU", 1))
         self.max_workers = max(1, min(max_workers, cpus) if max_workers else cpus)
         self._refs: dict[Future[Any], Any] = {}
 

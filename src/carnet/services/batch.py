@@ -496,7 +496,7 @@ class BatchPredictionService:
 
 
 def _explain_method(explain: str | None) -> str | None:
-    if explain is None or explain is False:
+    if not explain:
         return None
     from carnet.evaluation.explain_local import choose_method
 

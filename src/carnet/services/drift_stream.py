@@ -145,7 +145,8 @@ def streamed_drift(
                 raise InvalidInput("the reference has no rows", field="reference")
             base = build_profile(kept[1], outputs=opts.outputs or (), seed=opts.seed)
             del kept
-            counted = _fold(runner.map_batches(partial(_count_batch, base, 0, opts.seed), ref_source, batch_rows))
+            count_ref = partial(_count_batch, base, 0, opts.seed)
+            counted = _fold(runner.map_batches(count_ref, ref_source, batch_rows))
             ref_profile = reference_from_counts(base, counted)
             if ref_digest is not None:
                 _store(ctx, ref_digest, key, ref_profile)
