@@ -136,6 +136,41 @@ def test_the_same_work_gives_the_same_results_on_every_backend(
     assert [c for c, _, drifted in drift if drifted] == ["b"]
 
 
+@pytest.mark.parametrize("executor", BACKENDS)
+def test_a_search_on_a_cluster_keeps_its_study_in_the_workspace_database(
+    team: dict[str, Any], executor: str
+) -> None:
+    import optuna
+    from optuna.storages import JournalStorage
+
+    from carnet.services.search_journal import WorkspaceJournal
+
+    spec = {
+        "dataset": team["train"],
+        "task": "binary",
+        "target": "y",
+        "model": {"name": "random_forest", "params": {"n_estimators": 10}},
+        "search": {
+            "n_trials": 3,
+            "pruner": "none",
+            "space": {"max_depth": {"type": "int", "low": 2, "high": 8}},
+        },
+        "seed": 3,
+    }
+    client = team["client"]
+    here = client.train(spec)
+    there = client.train(spec, executor=executor)
+    assert [(r["trial"], r["value"]) for r in there["leaderboard"]] == [
+        (r["trial"], r["value"]) for r in here["leaderboard"]
+    ]
+    assert client.get_run(there["parent_run_id"]).tags["executor"] == executor.split(":")[0]
+    name = f"carnet-search-{there['parent_run_id']}"
+    study = optuna.load_study(
+        study_name=name, storage=JournalStorage(WorkspaceJournal(client.services.ctx, name))
+    )
+    assert len(study.trials) == 3 and study.best_value == pytest.approx(there["best_value"])
+
+
 def _workers(marker: str) -> list[psutil.Process]:
     """Processes of this test's cluster (descendants of this process, Ray's raylet's included)."""
     found = []

@@ -365,3 +365,17 @@ def test_a_monitor_made_before_since_existed_keeps_reading_every_row(ws) -> None
     _log(client, models, 2, frame.iloc[70:100])
     (window,) = service.run("legacy", flush=True).windows
     assert (window.rows, window.versions) == (100, (1, 2))
+
+
+def test_windows_evaluated_on_an_executor_match_the_in_process_ones(ws) -> None:
+    client, frame, models = ws
+    service = client.services.monitoring
+    service.create(_spec())
+    service.create(_spec(name="pooled"))
+    log_rows(client, models[1], shifted(frame.iloc[:300]))
+    here = service.run("cancer-prod", flush=True)
+    pooled = service.run("pooled", flush=True, executor="local", jobs=2)  # worker processes
+    assert [w.rows for w in pooled.windows] == [w.rows for w in here.windows] == [100, 100, 100]
+    for a, b in zip(here.windows, pooled.windows, strict=True):
+        assert a.metrics == pytest.approx(b.metrics)
+    assert client.services.monitoring.windows("pooled")[0].metrics["drift.share_drifted"] > 0

@@ -13,6 +13,7 @@ import click
 from carnet.cli.render import (
     console,
     emit_json,
+    executor_option,
     fmt_time,
     get_client,
     handle_errors,
@@ -175,6 +176,8 @@ def list_monitors(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--anchor", is_flag=True, help="After each pass, anchor the audit ledger (CARNET_AUDIT_WITNESSES)."
 )
+@executor_option
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Windows evaluated at once on the executor.")
 @json_option
 @click.pass_context
 @handle_errors
@@ -186,6 +189,8 @@ def run(
     passes: int | None,
     flush: bool,
     anchor: bool,
+    executor: str | None,
+    jobs: int | None,
     as_json: bool,
 ) -> None:
     """One pass over the prediction-log rows logged since the last pass (idempotent).
@@ -200,10 +205,12 @@ def run(
       carnet monitor run churn-prod
       carnet monitor run --all --every 5m
       carnet monitor run --all --every 5m --anchor
+      carnet monitor run churn-prod --flush --executor dask:local --jobs 4
     """
     from carnet.domain.monitors import WindowSpec
 
     client = get_client(ctx)
+    placement = {k: v for k, v in (("executor", executor), ("jobs", jobs)) if v is not None}
     if not names and not run_all:
         raise InvalidInput("name a monitor, or pass --all", field="names")
     interval = None
@@ -224,7 +231,9 @@ def run(
         with stage_progress(not as_json) as progress:
             for name in targets:
                 results.append(
-                    client.run_monitor(name, flush=flush, progress=lambda s, d, t, n=name: progress(n, d, t))
+                    client.run_monitor(
+                        name, flush=flush, progress=lambda s, d, t, n=name: progress(n, d, t), **placement
+                    )
                 )
         opened = opened or any(t.kind == "opened" for r in results for t in r.transitions)
         if as_json and interval is not None:  # scheduler mode: one JSON line per pass

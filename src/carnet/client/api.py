@@ -632,12 +632,19 @@ class ClientAPI(Protocol):
         ...
 
     def run_monitor(
-        self, name: str, *, flush: bool = False, progress: Callable[[str, int, int], None] | None = None
+        self,
+        name: str,
+        *,
+        flush: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+        executor: str | None = None,
+        jobs: int | None = None,
     ) -> PassResult:
         """One pass over the prediction-log rows logged since the last one (idempotent); ``flush``
-        closes the unfinished window too. Alert actions run after the pass is stored.
+        closes the unfinished window too. Alert actions run after the pass is stored. ``executor``
+        (with ``jobs``) evaluates the closed windows there in parallel.
 
-        Through a server the pass runs there and ``progress`` is not reported.
+        Through a server the pass runs there, on its own executor, and ``progress`` is not reported.
         """
         ...
 

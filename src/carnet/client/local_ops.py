@@ -61,9 +61,17 @@ class LocalOps(ClientAPI):
         return self.services.monitoring.get(name)
 
     def run_monitor(
-        self, name: str, *, flush: bool = False, progress: Callable[[str, int, int], None] | None = None
+        self,
+        name: str,
+        *,
+        flush: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+        executor: str | None = None,
+        jobs: int | None = None,
     ) -> PassResult:
-        return self.services.monitoring.run(name, flush=flush, progress=progress)
+        return self.services.monitoring.run(
+            name, flush=flush, progress=progress, executor=executor, jobs=jobs
+        )
 
     def monitor_windows(self, name: str, last: int | None = None) -> list[MonitorWindow]:
         if last is not None:

@@ -112,8 +112,19 @@ class RemoteOps(HttpTransport):
         return monitor_from_dict(self._json(call("get_monitor", name=name)))
 
     def run_monitor(
-        self, name: str, *, flush: bool = False, progress: Callable[[str, int, int], None] | None = None
+        self,
+        name: str,
+        *,
+        flush: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+        executor: str | None = None,
+        jobs: int | None = None,
     ) -> PassResult:
+        for option, value in (("executor", executor), ("jobs", jobs)):
+            if value is not None:
+                raise InvalidInput(
+                    f"{option} is set by the server for work it runs; leave it out", field=option
+                )
         return cast(
             "PassResult",
             pass_from_dict(self._json(call("run_monitor", name=name), json={"flush": bool(flush)})),

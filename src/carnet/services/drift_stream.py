@@ -87,6 +87,14 @@ class _Sides:
         return table, version.digest
 
 
+def _key(sample: int, outputs: Any) -> str:
+    """The stored-profile key of a streamed reference (short: the column is 80 characters)."""
+    import hashlib
+
+    text = json.dumps({"outputs": list(outputs or ()), _KEY: sample}, sort_keys=True)
+    return f"{_KEY}:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
 def _stored(ctx: ServiceContext, digest: str, key: str) -> Any:
     from carnet.monitoring.drift import DatasetProfile
 
@@ -135,7 +143,7 @@ def streamed_drift(
         sides = _Sides(ctx, datasets, Path(tmp), remote=not runner.in_process)
         ref_source, ref_digest = sides.source(reference, "reference", datasets_only)
         cur_source, _ = sides.source(current, "current", datasets_only)
-        key = json.dumps({"columns": None, _KEY: k, "outputs": list(opts.outputs or ())}, sort_keys=True)
+        key = _key(k, opts.outputs)
         ref_profile = _stored(ctx, ref_digest, key) if ref_digest is not None else None
         if ref_profile is None:
             kept: tuple[Any, Any] | None = None

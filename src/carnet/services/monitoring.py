@@ -21,7 +21,7 @@ import builtins
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -369,8 +369,14 @@ class MonitoringService:
         flush: bool = False,
         now: float | None = None,
         progress: ProgressFn | None = None,
+        executor: str | None = None,
+        jobs: int | None = None,
     ) -> PassResult:
-        """One pass over the prediction-log rows logged since the last one (see the module doc)."""
+        """One pass over the prediction-log rows logged since the last one (see the module doc).
+
+        With ``executor`` (``local`` with ``jobs``, ``ray:local``, ``dask:local``, a cluster) the
+        closed windows are evaluated there in parallel, each worker receiving one window's rows.
+        """
         import numpy as np
 
         monitor = self.get(name)
@@ -393,10 +399,11 @@ class MonitoringService:
             previous = tx.monitors.windows(monitor.id, monitor.name)
         new: list[MonitorWindow] = []
         reports: list[tuple[MonitorWindow, Any]] = []
+        evaluated = _evaluate_windows(windows, ref, monitor.checks, executor, jobs)
         for i, (start, end, frame) in enumerate(windows):
             if progress is not None:
                 progress(f"window {seq + i + 1}", i, len(windows))
-            metrics, report = evaluate_window(_for_drift(frame, ref.family), ref, monitor.checks)
+            metrics, report = next(evaluated)
             if "performance" in monitor.checks and labels:
                 metrics.update(realized_window(frame, labels, ref))
             keys = self._store_predictions(frame)
@@ -554,6 +561,27 @@ class MonitoringService:
                 kept = {k: v for k, v in w.metrics.items() if not k.startswith("performance.realized.")}
                 out.append((w, {**kept, **realized}))
         return out
+
+
+def _evaluate_windows(
+    windows: builtins.list[tuple[float, float, Any]],
+    ref: Any,
+    checks: Any,
+    executor: str | None,
+    jobs: int | None,
+) -> Iterator[tuple[dict[str, float], dict[str, Any]]]:
+    """The metrics and report of each window, in order: here, or on ``executor`` in parallel."""
+    if executor is None or not windows:
+        for _, _, frame in windows:
+            yield evaluate_window(_for_drift(frame, ref.family), ref, checks)
+        return
+    from functools import partial
+
+    from carnet.execution import open_executor
+
+    with open_executor(executor, jobs) as runner:
+        frames = (_for_drift(frame, ref.family) for _, _, frame in windows)
+        yield from runner.map(partial(evaluate_window, ref=ref, checks=checks), frames)
 
 
 def _for_drift(frame: Any, family: str | None) -> Any:

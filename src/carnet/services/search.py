@@ -50,24 +50,17 @@ class SearchService:
         return partial(load_stored_frame, address, version.digest, version.format, version.read_suffix)
 
     def _study_storage(self, executor: Any, parent_id: str) -> tuple[Any, str | None]:
-        """Where the Optuna study lives: in memory for local work; for a cluster, an Optuna journal
-        in the workspace (its folder, or beside its SQLite file, or ``~/.carnet/optuna``), so the
-        study outlives the driver and can be inspected with Optuna's own tools."""
+        """Where the Optuna study lives: in memory for local work; for a cluster, in the workspace
+        database (:class:`~carnet.services.search_journal.WorkspaceJournal`), so the study outlives
+        the driver and Optuna's own tools can read it."""
         if executor.name == "local":
             return None, None
         from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
-        settings = self.ctx.settings
-        if settings.workspace_dir is not None:
-            folder = settings.workspace_dir / "optuna"
-        elif settings.metadata_url.startswith("sqlite:///"):
-            folder = Path(settings.metadata_url[len("sqlite:///") :]).parent / "optuna"
-        else:
-            folder = Path.home() / ".carnet" / "optuna"
-        folder.mkdir(parents=True, exist_ok=True)
+        from carnet.services.search_journal import WorkspaceJournal
+
         name = f"carnet-search-{parent_id}"
-        return JournalStorage(JournalFileBackend(str(folder / f"{name}.log"))), name
+        return JournalStorage(WorkspaceJournal(self.ctx, name)), name
 
     def _trial_run(
         self,

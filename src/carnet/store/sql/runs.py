@@ -422,6 +422,27 @@ class SqlRunRepo:
         ).all()
         return [(str(r), str(c)) for r, c in rows]
 
+    # -- the Optuna journal of a search ------------------------------------------------------------
+    def append_journal(self, study: str, entries: Sequence[str], now: float) -> None:
+        """Append JSON ``entries`` to the journal of ``study`` after its last one."""
+        j = t.search_journal
+        last = self.conn.execute(select(func.max(j.c.seq)).where(j.c.study == study)).scalar()
+        start = -1 if last is None else int(last)
+        if entries:
+            self.conn.execute(
+                j.insert(),
+                [
+                    {"study": study, "seq": start + 1 + i, "entry": entry, "created_at": now}
+                    for i, entry in enumerate(entries)
+                ],
+            )
+
+    def read_journal(self, study: str, start: int) -> builtins.list[str]:
+        """The journal entries of ``study`` from number ``start`` on, in order."""
+        j = t.search_journal
+        q = select(j.c.entry).where(j.c.study == study, j.c.seq >= start).order_by(j.c.seq)
+        return list(self.conn.execute(q).scalars())
+
     def children(self, run_id: str) -> builtins.list[str]:
         """Ids of the direct child runs."""
         q = select(_r.c.id).where(_r.c.parent_id == run_id).order_by(_r.c.start_time)

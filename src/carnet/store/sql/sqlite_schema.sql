@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0007.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0008.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -101,6 +101,14 @@ CREATE TABLE reference_profiles (
     digest VARCHAR(80) NOT NULL,
     created_at FLOAT NOT NULL,
     CONSTRAINT pk_reference_profiles PRIMARY KEY (dataset_digest, options)
+);
+
+CREATE TABLE search_journal (
+    study VARCHAR(128) NOT NULL,
+    seq INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_search_journal PRIMARY KEY (study, seq)
 );
 
 CREATE TABLE users (
@@ -432,4 +440,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0007');
+INSERT INTO alembic_version (version_num) VALUES ('0008');

@@ -49,6 +49,7 @@ __all__ = [
     "run_environments",
     "run_inputs",
     "runs",
+    "search_journal",
     "tags",
     "users",
 ]
@@ -427,6 +428,16 @@ label_files = Table(
     Column("model", String(128), nullable=True),
     Column("source", Text, nullable=False),
     Column("actor", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+#: the Optuna journal of a search run on a cluster (one log entry per row, in order)
+search_journal = Table(
+    "search_journal",
+    metadata,
+    Column("study", String(128), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("entry", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
 
