@@ -211,6 +211,7 @@ BODIES: dict[str, Any] = {
     "evaluate_run": {"data": f"{DATASET}@1"},
     "explain": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1", "rows": "0"},
     "stress": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1"},
+    "predict_batch": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1", "batch_rows": 1000},
     "reproduce_run": {},
     "derive_model": {"ref": f"{MODEL}@production", "data": f"{DATASET}@1"},
     "add_encoder": {"name": "enc", "encoder": "hashing", "project": PROJECT},

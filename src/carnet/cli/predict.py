@@ -77,7 +77,10 @@ def predict(
     allow_pickle: bool,
     as_json: bool,
 ) -> None:
-    """Score DATA (a dataset version NAME@V or a CSV/Parquet file) with model REF into a Parquet file.
+    """Score a dataset version or a file of any size with a model version: batch inference, streamed.
+
+    DATA is a dataset version (NAME@V) or a CSV/Parquet file; REF a model version (NAME/3,
+    NAME@alias); the predictions go to the Parquet file -o.
 
     The input streams in batches through the executor, so any size fits in bounded memory; the
     output keeps the input's order with a request id per row, and a batch_prediction run records

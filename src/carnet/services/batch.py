@@ -27,7 +27,7 @@ from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.registry import RegistryService
-from carnet.services.tables import FileTable, StoreAddress, StoredTable, verified_copy
+from carnet.services.tables import FileTable, StoreAddress, StoredTable
 from carnet.services.tracking import TrackingService
 
 __all__ = ["DEFAULT_BATCH_ROWS", "BatchJob", "BatchPredictionService", "predict_batch"]
@@ -372,9 +372,7 @@ class BatchPredictionService:
                 f"no file {data}; pass a CSV/Parquet file or a dataset NAME@VERSION", field="data"
             )
         version = self.datasets.get(str(data))
-        copy = verified_copy(address, version.digest, version.read_suffix) if in_process else None
-        if copy is None:
-            copy = self.ctx.artifacts.get_file(version.digest, tmp / f"input{version.read_suffix}")
+        copy = self.ctx.artifacts.get_file(version.digest, tmp / f"input{version.read_suffix}")
         source = StoredTable(
             address,
             version.digest,

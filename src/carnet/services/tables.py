@@ -28,7 +28,11 @@ __all__ = ["FileTable", "StoreAddress", "StoredTable", "load_stored_frame", "ver
 _CACHE_LOCK = threading.Lock()
 _COPIES: dict[tuple[str, str], Path] = {}
 _FRAMES: dict[tuple[str, str], Any] = {}
+_STORES: dict[tuple[str, str], Any] = {}
 _FOLDER: list[Path] = []
+#: verified copies a worker process keeps (the oldest is deleted past this), so a long-lived
+#: cluster worker does not fill its disk with every table it was ever given
+MAX_COPIES = 4
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,17 @@ class StoreAddress:
     storage_options: dict[str, Any] = field(default_factory=dict)
 
     def open(self) -> Any:
-        """The artifact store (connected lazily by its first read)."""
+        """The artifact store (connected lazily by its first read), one per process and address."""
+        import json
+
         from carnet.store.artifacts import FsspecArtifactStore
 
-        return FsspecArtifactStore(self.root, self.storage_options)
+        key = (self.root, json.dumps(self.storage_options, sort_keys=True, default=str))
+        with _CACHE_LOCK:
+            store = _STORES.get(key)
+            if store is None:
+                store = _STORES[key] = FsspecArtifactStore(self.root, self.storage_options)
+            return store
 
 
 def _folder() -> Path:
@@ -61,9 +72,16 @@ def verified_copy(address: StoreAddress, digest: str, suffix: str) -> Path:
         if path is not None and path.exists():
             return path
         path = _folder() / f"{digest.split(':', 1)[-1]}{suffix}"
-        address.open().get_file(digest, path)
+        while len(_COPIES) >= MAX_COPIES:  # readers that opened the oldest keep reading it
+            _COPIES.pop(next(iter(_COPIES))).unlink(missing_ok=True)
         _COPIES[key] = path
-        return path
+    try:
+        address.open().get_file(digest, path)
+    except BaseException:
+        with _CACHE_LOCK:
+            _COPIES.pop(key, None)
+        raise
+    return path
 
 
 def load_stored_frame(address: StoreAddress, digest: str, fmt: str, suffix: str) -> Any:
