@@ -133,3 +133,21 @@ def test_cli_predict_json_and_errors(workspace: Any, model: dict[str, Any], tmp_
     res = runner.invoke(cli, [*args, "predict", model["ref"], "missing.csv", "-o", str(out)])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "Example" in runner.invoke(cli, ["predict", "--help"]).output
+
+
+@pytest.mark.local_only(reason="the attributions are computed the same way through a server")
+def test_explain_adds_per_row_attributions_that_add_up(
+    client: Any, model: dict[str, Any], tmp_path: Path
+) -> None:
+    few = tmp_path / "few.parquet"
+    model["frame"].iloc[:8].to_parquet(few)
+    out = tmp_path / "explained.parquet"
+    client.predict_batch(model["ref"], str(few), out, with_proba=True, explain="shap", id_column="customer")
+    scores = pd.read_parquet(out)
+    contrib = [c for c in scores.columns if c.startswith("contrib.")]
+    assert {c.removeprefix("contrib.") for c in contrib} >= {"a", "b", "c", "d", "plan"}
+    # SHAP's efficiency: the base value plus the attributions give the explained probability
+    total = scores["contrib_base"] + scores[contrib].sum(axis=1)
+    np.testing.assert_allclose(total, scores["proba_yes"], atol=1e-6)
+    with pytest.raises(InvalidInput, match="explain"):
+        client.predict_batch(model["ref"], str(few), out, explain="permutation")

@@ -47,7 +47,7 @@ def parse_bytes(text: str, option: str) -> int:
 @click.option("--with-proba", is_flag=True, help="Add proba_<class> columns (classifiers).")
 @click.option(
     "--explain",
-    type=click.Choice(["shap", "lime", "permutation"]),
+    type=click.Choice(["shap", "lime"]),
     help="Add per-row attributions contrib.<feature> (slow: use on modest tables).",
 )
 @click.option("--id-column", help="Input column holding the request ids (default: RUN-ROW numbers).")

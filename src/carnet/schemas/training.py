@@ -148,7 +148,7 @@ class PredictBatchIn(RequestBody):
     data: str = Field(min_length=1, max_length=1024, description="a dataset version: name@N or name")
     batch_rows: int = Field(65_536, ge=1, le=10_000_000, description="rows scored at once by a worker")
     with_proba: bool = Field(False, description="add proba_<class> columns for a classifier")
-    explain: Literal["shap", "lime", "permutation"] | None = Field(None, description="per-row attributions")
+    explain: Literal["shap", "lime"] | None = Field(None, description="per-row attributions")
     id_column: str | None = Field(None, min_length=1, max_length=300, description="the request ids' column")
     log: bool = Field(False, description="append the predictions to the prediction log")
 

@@ -240,7 +240,7 @@ class BatchPredictionService:
                 ``dask://HOST:PORT`` (default: the workspace's setting); ``jobs`` caps its workers.
             batch_rows: rows per batch a worker scores at once.
             with_proba: add ``proba_<class>`` columns for a classifier.
-            explain: add per-row attributions (``shap``, ``lime`` or ``permutation``; slow).
+            explain: add per-row attributions (``shap`` or ``lime``; slow: for modest tables).
             id_column: an input column whose values become the request ids (else
                 ``<run>-<row number>``); the model sees it only when its signature takes it.
             log: also append the predictions to the prediction log (endpoint ``batch``).
@@ -494,11 +494,16 @@ class BatchPredictionService:
 
 
 def _explain_method(explain: str | None) -> str | None:
+    """The attribution method of ``explain`` (per-row methods only), or None."""
     if not explain:
         return None
+    if explain not in ("shap", "lime"):
+        raise InvalidInput(
+            f"explain must be shap or lime (per-row attributions), got {explain!r}", field="explain"
+        )
     from carnet.evaluation.explain_local import choose_method
 
-    method, _ = choose_method(None if explain in (True, "auto") else str(explain))
+    method, _ = choose_method(str(explain))
     return method
 
 
