@@ -66,7 +66,12 @@ def _per_part(runner: Any, path: Path, rows: int, part_rows: int) -> dict[str, f
     seconds = time.perf_counter() - start
     assert total == rows
     parts = -(-rows // part_rows)
-    return {"seconds": seconds, "parts": parts, "per_part_ms": 1000 * seconds / parts, "rows_per_second": rows / seconds}
+    return {
+        "seconds": seconds,
+        "parts": parts,
+        "per_part_ms": 1000 * seconds / parts,
+        "rows_per_second": rows / seconds,
+    }
 
 
 def _trial_record(uri: str, artifacts: str | None, trials: int) -> float:
@@ -78,7 +83,9 @@ def _trial_record(uri: str, artifacts: str | None, trials: int) -> float:
     parent = tracking.create_run("bench", "search")
     start = time.perf_counter()
     for i in range(trials):
-        run = tracking.create_run("bench", f"trial-{i}", parent_id=parent.id, params={"model.name": "x", "i": i})
+        run = tracking.create_run(
+            "bench", f"trial-{i}", parent_id=parent.id, params={"model.name": "x", "i": i}
+        )
         now = time.time()
         tracking.log_metrics(run.id, [Metric("roc_auc", 0.9, 0, now), Metric("trial_seconds", 1.0, 0, now)])
         tracking.end_run(run.id, RunStatus.FINISHED)
@@ -95,12 +102,18 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=Path("benchmarks/results/overheads.md"))
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="carnet-overheads-"))
-    table = pd.DataFrame(np.random.default_rng(0).normal(size=(args.rows, 8)), columns=[f"f{i}" for i in range(8)])
+    table = pd.DataFrame(
+        np.random.default_rng(0).normal(size=(args.rows, 8)), columns=[f"f{i}" for i in range(8)]
+    )
     path = tmp / "t.parquet"
     table.to_parquet(path, row_group_size=50_000)
     del table
     results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "backends": {},
     }
     for backend in BACKENDS:
@@ -126,7 +139,9 @@ def main() -> None:
         with psycopg.connect(pg.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         uri = f"{pg}?options=-csearch_path%3D{schema}"
-        results["trial_record_ms"]["postgresql"] = 1000 * _trial_record(uri, "file://" + str(tmp / "pg-art"), 200)
+        results["trial_record_ms"]["postgresql"] = 1000 * _trial_record(
+            uri, "file://" + str(tmp / "pg-art"), 200
+        )
         with psycopg.connect(pg.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     except Exception as exc:  # noqa: BLE001 - PostgreSQL is optional here
