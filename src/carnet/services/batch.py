@@ -121,25 +121,22 @@ def predict_batch(job: BatchJob, batch: Any, offset: int) -> dict[str, Any]:
     Returns ``{"table": pyarrow.Table, "rows": n, "log": {digest, size, rows, first_time,
     last_time} or None}``.
     """
+    import numpy as np
     import pyarrow as pa
 
     from carnet.inference.codecs import validate_frame
 
     model, predictor = _predictor(job)
+    ids = _request_ids(job, batch, offset)
     frame = batch.to_pandas()
-    if job.id_column is not None:
-        if job.id_column not in frame.columns:
-            raise InvalidInput(
-                f"the data has no column {job.id_column!r}; name it with --id-column", field="id_column"
-            )
-        ids = frame[job.id_column].astype(str).tolist()
-    else:
-        ids = [f"{job.run_id[:12]}-{offset + i}" for i in range(len(frame))]
     inputs = validate_frame(frame, job.signature, allow_extra=True) if job.signature is not None else frame
     started = time.perf_counter()
-    outputs = predictor(inputs)
+    if job.with_proba or job.log or job.explain is not None or job.family == "multitask":
+        outputs = predictor(inputs)  # every output, as served
+    else:  # labels or values only: one pass of the model, not two
+        outputs = {"predict": np.asarray(model.predict(inputs))}
     seconds = time.perf_counter() - started
-    columns: dict[str, Any] = {"request_id": pa.array(ids, pa.string())}
+    columns: dict[str, Any] = {"request_id": ids}
     for name, values in _columns(outputs, job.classes, job.with_proba).items():
         columns[name] = values
     if job.explain is not None:
@@ -147,6 +144,22 @@ def predict_batch(job: BatchJob, batch: Any, offset: int) -> dict[str, Any]:
     table = pa.table(columns)
     log = _log_file(job, ids, inputs, outputs, seconds) if job.log else None
     return {"table": table, "rows": len(frame), "log": log}
+
+
+def _request_ids(job: BatchJob, batch: Any, offset: int) -> Any:
+    """The batch's request ids as an Arrow string array: the id column, else ``<run>-<row>``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if job.id_column is not None:
+        if job.id_column not in batch.schema.names:
+            raise InvalidInput(
+                f"the data has no column {job.id_column!r}; name it with --id-column", field="id_column"
+            )
+        return pc.cast(batch.column(job.id_column), pa.string())
+    rows = pa.array(np.arange(offset, offset + batch.num_rows, dtype=np.int64)).cast(pa.string())
+    return pc.binary_join_element_wise(f"{job.run_id[:12]}-", rows, "")
 
 
 def _contributions(job: BatchJob, model: Any, inputs: Any) -> dict[str, Any]:
@@ -165,7 +178,7 @@ def _contributions(job: BatchJob, model: Any, inputs: Any) -> dict[str, Any]:
 
 
 def _log_file(
-    job: BatchJob, ids: list[str], inputs: Any, outputs: dict[str, Any], seconds: float
+    job: BatchJob, ids: Any, inputs: Any, outputs: dict[str, Any], seconds: float
 ) -> dict[str, Any]:
     """Store one prediction-log file for the batch (one request per row) and describe it."""
     import numpy as np
@@ -186,9 +199,7 @@ def _log_file(
         outputs=outputs,
     )
     table = to_table([record])  # the served layout; then one request per row
-    table = table.set_column(
-        table.schema.get_field_index("request_id"), "request_id", pa.array(ids, pa.string())
-    )
+    table = table.set_column(table.schema.get_field_index("request_id"), "request_id", ids)
     table = table.set_column(table.schema.get_field_index("row"), "row", pa.array(np.zeros(rows, np.int32)))
     info = job.address.open().put_bytes(parquet_bytes(table))
     return {"digest": info.digest, "size": info.size, "rows": rows, "first_time": now, "last_time": now}
