@@ -151,3 +151,24 @@ def test_explain_adds_per_row_attributions_that_add_up(
     np.testing.assert_allclose(total, scores["proba_yes"], atol=1e-6)
     with pytest.raises(InvalidInput, match="explain"):
         client.predict_batch(model["ref"], str(few), out, explain="permutation")
+
+
+def test_where_work_runs_is_the_callers_choice_locally_and_the_servers_remotely(
+    client: Any, workspace: Any, model: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "o.parquet"
+    if workspace.remote:
+        for call in (
+            lambda: client.predict_batch(model["ref"], model["data"], out, executor="ray:local"),
+            lambda: client.drift(model["data"], model["data"], jobs=2),
+            lambda: client.run_monitor("any", executor="dask:local"),
+            lambda: client.train({"dataset": model["data"]}, executor="local"),
+            lambda: client.automl(model["data"], target="churned", executor="local"),
+        ):
+            with pytest.raises(InvalidInput, match="set by the server"):
+                call()
+        return
+    result = client.predict_batch(model["ref"], model["data"], out, executor="local", jobs=2, batch_rows=2500)
+    assert result["rows"] == 6000 and result["executor"] == "local"
+    report = client.drift(model["data"], model["data"], executor="local", batch_rows=1000)
+    assert report.current_rows == 6000 and not report.dataset_drift

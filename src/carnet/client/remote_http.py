@@ -22,7 +22,7 @@ from carnet.errors import (
 )
 from carnet.operations import API_PREFIX, Call, call
 
-__all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "text_values"]
+__all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "server_decides", "text_values"]
 
 _CHUNK = 1024 * 1024
 
@@ -30,6 +30,15 @@ _CHUNK = 1024 * 1024
 def is_server_uri(uri: object) -> bool:
     """Whether ``uri`` names a carnet server (``http://`` or ``https://``)."""
     return isinstance(uri, str) and uri.strip().lower().startswith(("http://", "https://"))
+
+
+def server_decides(**options: Any) -> None:
+    """Refuse options a server decides for the work it runs (its executor, its memory limits)."""
+    from carnet.errors import InvalidInput
+
+    for name, value in options.items():
+        if value is not None:
+            raise InvalidInput(f"{name} is set by the server for work it runs; leave it out", field=name)
 
 
 def text_values(values: dict[str, Any]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from carnet.client.remote_http import HttpTransport
+from carnet.client.remote_http import HttpTransport, server_decides
 from carnet.client.wire_ops import (
     alert_from_dict,
     check_count,
@@ -120,11 +120,7 @@ class RemoteOps(HttpTransport):
         executor: str | None = None,
         jobs: int | None = None,
     ) -> PassResult:
-        for option, value in (("executor", executor), ("jobs", jobs)):
-            if value is not None:
-                raise InvalidInput(
-                    f"{option} is set by the server for work it runs; leave it out", field=option
-                )
+        server_decides(executor=executor, jobs=jobs)
         return cast(
             "PassResult",
             pass_from_dict(self._json(call("run_monitor", name=name), json={"flush": bool(flush)})),
@@ -210,9 +206,7 @@ class RemoteOps(HttpTransport):
         jobs: int | None = None,
         batch_rows: int | None = None,
     ) -> DriftReport:
-        for name, value in (("executor", executor), ("jobs", jobs), ("batch_rows", batch_rows)):
-            if value is not None:
-                raise InvalidInput(f"{name} is set by the server for work it runs; leave it out", field=name)
+        server_decides(executor=executor, jobs=jobs, batch_rows=batch_rows)
         ref_file, cur_file = _local_file(reference, "reference"), _local_file(current, "current")
         if options is not None and not isinstance(options, Mapping):
             raise InvalidInput("options must be a mapping of drift options", field="options")

@@ -15,7 +15,7 @@ from typing import Any, Protocol, cast
 
 import httpx
 
-from carnet.client.remote_http import HttpTransport
+from carnet.client.remote_http import HttpTransport, server_decides
 from carnet.client.wire_training import read_events, result_from_wire, spec_seed
 from carnet.documents import read_document
 from carnet.domain import DatasetVersion
@@ -29,12 +29,6 @@ ProgressFn = Callable[[str, int, int], None]
 #: the shortest read timeout of a training stream (the server sends a heartbeat every 10 seconds)
 _MIN_STREAM_READ = 60.0
 _AUTOML_ARGS = frozenset({"target", "task", "time_budget", "project", "seed", "jobs", "max_trials"})
-
-
-def _server_side(name: str, value: Any) -> None:
-    """Refuse an option a server decides for the work it runs (its executor, its memory)."""
-    if value is not None:
-        raise InvalidInput(f"{name} is set by the server for work it runs; leave it out", field=name)
 
 
 class _Datasets(Protocol):
@@ -51,7 +45,7 @@ class RemoteTraining(HttpTransport):
     ) -> Any:
         from carnet.client.environment import capture_environment
 
-        _server_side("executor", executor)
+        server_decides(executor=executor)
         data = spec_as_dict(spec) if isinstance(spec, TrainSpec) else read_document(spec, "spec")
         if not isinstance(data, Mapping):
             raise InvalidInput("a training spec is a mapping with dataset and task", field="spec")
@@ -69,7 +63,7 @@ class RemoteTraining(HttpTransport):
         from carnet.client.environment import capture_environment
 
         progress = kwargs.pop("progress", None)
-        _server_side("executor", kwargs.pop("executor", None))
+        server_decides(executor=kwargs.pop("executor", None))
         unknown = sorted(set(kwargs) - _AUTOML_ARGS)
         if unknown:
             raise InvalidInput(f"automl got unknown arguments {unknown}", field=unknown[0])
@@ -172,8 +166,7 @@ class RemoteTraining(HttpTransport):
         max_driver_memory: int | None = None,
         progress: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
-        for name, value in (("executor", executor), ("jobs", jobs), ("max_driver_memory", max_driver_memory)):
-            _server_side(name, value)
+        server_decides(executor=executor, jobs=jobs, max_driver_memory=max_driver_memory)
         client: Any = self
 
         def project() -> str:
