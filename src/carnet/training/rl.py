@@ -1,0 +1,382 @@
+"""Reinforcement learning: train a Stable-Baselines3 agent on a Gymnasium environment, tracked, and
+evaluate it over several seeds.
+
+This is the engine of the ``rl`` task (extra ``rl``: ``gymnasium``, ``stable-baselines3`` on the
+CPU build of PyTorch). It is pure computation: the caller hands in a ``log(metrics, step)``
+function and gets back the trained model, the metric history and the evaluation.
+
+- :func:`make_env` builds an environment from a registered Gymnasium id (``CartPole-v1``) or from
+  a ``pkg.module:make_env`` path (a function or class returning a ``gymnasium.Env``), with keyword
+  arguments; a caller serving others passes ``allow`` to restrict the modules.
+- :class:`TrackingCallback` reports, as the agent learns: episode return and length, SB3's losses,
+  entropy and learning rate, frames per second, and periodic evaluation returns on fixed seeds.
+- :func:`evaluate` plays ``episodes`` deterministic episodes for each evaluation seed and summarises
+  the returns as the rliable recommendation has it: the mean and the interquartile mean (IQM), each
+  with a stratified bootstrap interval over seeds, not one seed's figure.
+
+Libraries are imported inside the functions, so importing carnet does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from carnet.errors import InvalidInput
+
+__all__ = [
+    "ALGORITHMS",
+    "RLEvaluation",
+    "TrackingCallback",
+    "evaluate",
+    "make_env",
+    "make_model",
+    "space_from_dict",
+    "space_to_dict",
+    "train",
+]
+
+#: short names of the Stable-Baselines3 algorithms and the action spaces each accepts
+ALGORITHMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ppo": ("PPO", ("Box", "Discrete", "MultiDiscrete", "MultiBinary")),
+    "a2c": ("A2C", ("Box", "Discrete", "MultiDiscrete", "MultiBinary")),
+    "dqn": ("DQN", ("Discrete",)),
+    "sac": ("SAC", ("Box",)),
+    "td3": ("TD3", ("Box",)),
+}
+
+LogFn = Callable[[Mapping[str, float], int], None]
+
+
+def _import_rl() -> tuple[Any, Any]:
+    try:
+        import gymnasium
+        import stable_baselines3
+    except ImportError as exc:
+        raise InvalidInput(
+            f"reinforcement learning needs the rl extra ({exc.name} is missing): pip install 'carnet[rl]'",
+            field="task",
+        ) from None
+    return gymnasium, stable_baselines3
+
+
+def make_env(
+    env: str, env_kwargs: Mapping[str, Any] | None = None, *, allow: Sequence[str] | None = None
+) -> Any:
+    """A Gymnasium environment from an id or a ``pkg.module:factory`` path.
+
+    Args:
+        env: a registered id (``CartPole-v1``) or ``pkg.module:name`` of a function or class that
+            returns a ``gymnasium.Env`` when called with ``env_kwargs``.
+        allow: module prefixes a path may come from (None: any importable module).
+
+    Raises:
+        InvalidInput: unknown id, a path outside ``allow``, a factory that fails or returns
+            something that is not an environment (naming ``task_options.env``).
+    """
+    gymnasium, _ = _import_rl()
+    kwargs = dict(env_kwargs or {})
+    if not isinstance(env, str) or not env.strip():
+        raise InvalidInput(
+            "task_options.env must name an environment, e.g. CartPole-v1", field="task_options.env"
+        )
+    if ":" in env:
+        module, _, name = env.partition(":")
+        if allow is not None and not any(module == a or module.startswith(f"{a}.") for a in allow):
+            raise InvalidInput(
+                f"environment {env!r} is not from an allowed module ({', '.join(allow) or 'none'})",
+                field="task_options.env",
+            )
+        try:
+            factory = getattr(importlib.import_module(module), name)
+            made = factory(**kwargs)
+        except (ImportError, AttributeError) as exc:
+            raise InvalidInput(
+                f"cannot import environment {env!r}: {exc}", field="task_options.env"
+            ) from None
+        except TypeError as exc:
+            raise InvalidInput(
+                f"environment {env!r} refused its env_kwargs: {exc}", field="task_options.env_kwargs"
+            ) from None
+    else:
+        try:
+            made = gymnasium.make(env, **kwargs)
+        except gymnasium.error.Error as exc:
+            raise InvalidInput(f"unknown environment {env!r}: {exc}", field="task_options.env") from None
+        except TypeError as exc:
+            raise InvalidInput(
+                f"environment {env!r} refused its env_kwargs: {exc}", field="task_options.env_kwargs"
+            ) from None
+    if not isinstance(made, gymnasium.Env):
+        raise InvalidInput(
+            f"{env!r} returned a {type(made).__name__}, not a gymnasium.Env", field="task_options.env"
+        )
+    return made
+
+
+def space_to_dict(space: Any) -> dict[str, Any]:
+    """A Gymnasium space as JSON: kind, shape, dtype, bounds or ``n`` (the policy's signature)."""
+    kind = type(space).__name__
+    if kind == "Discrete":
+        return {"kind": kind, "n": int(space.n), "start": int(space.start)}
+    if kind == "Box":
+        return {
+            "kind": kind,
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": _bounds(space.low),
+            "high": _bounds(space.high),
+        }
+    if kind == "MultiDiscrete":
+        return {"kind": kind, "nvec": np.asarray(space.nvec).tolist()}
+    if kind == "MultiBinary":
+        return {"kind": kind, "n": np.asarray(space.n).tolist()}
+    raise InvalidInput(
+        f"the {kind} space is not supported; use Box, Discrete, MultiDiscrete or MultiBinary", field="space"
+    )
+
+
+def _bounds(values: Any) -> Any:
+    """Bounds as JSON: infinite ones as the strings ``"inf"`` / ``"-inf"`` (JSON has no infinity)."""
+    arr = np.asarray(values, dtype=np.float64)
+    out = arr.astype(object)
+    out[np.isposinf(arr)] = "inf"
+    out[np.isneginf(arr)] = "-inf"
+    return out.tolist()
+
+
+def space_from_dict(data: Mapping[str, Any]) -> Any:
+    """The space :func:`space_to_dict` described (InvalidInput on anything else)."""
+    gymnasium, _ = _import_rl()
+    spaces = gymnasium.spaces
+    try:
+        kind = data["kind"]
+        if kind == "Discrete":
+            return spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)))
+        if kind == "Box":
+            dtype = np.dtype(str(data["dtype"]))
+            low = np.asarray(data["low"], dtype=np.float64).astype(dtype)
+            high = np.asarray(data["high"], dtype=np.float64).astype(dtype)
+            return spaces.Box(low=low, high=high, shape=tuple(int(x) for x in data["shape"]), dtype=dtype)
+        if kind == "MultiDiscrete":
+            return spaces.MultiDiscrete(np.asarray(data["nvec"], dtype=np.int64))
+        if kind == "MultiBinary":
+            return spaces.MultiBinary(data["n"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"malformed space description: {exc}", field="space") from None
+    raise InvalidInput(f"unknown space kind {data.get('kind')!r}", field="space")
+
+
+def make_model(algorithm: str, env: Any, params: Mapping[str, Any] | None, seed: int) -> Any:
+    """An untrained SB3 model of ``algorithm`` on ``env`` (on the CPU), seeded."""
+    _, sb3 = _import_rl()
+    key = str(algorithm).lower()
+    if key not in ALGORITHMS:
+        raise InvalidInput(
+            f"unknown RL algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}", field="model.name"
+        )
+    cls_name, spaces = ALGORITHMS[key]
+    action = type(env.action_space).__name__
+    if action not in spaces:
+        raise InvalidInput(
+            f"{key} does not support a {action} action space; use one of: "
+            + ", ".join(k for k, (_, s) in ALGORITHMS.items() if action in s),
+            field="model.name",
+        )
+    options = dict(params or {})
+    policy = options.pop("policy", "MlpPolicy")
+    try:
+        return getattr(sb3, cls_name)(policy, env, seed=seed, device="cpu", verbose=0, **options)
+    except TypeError as exc:
+        raise InvalidInput(f"bad {key} params: {exc}", field="model.params") from None
+
+
+class TrackingCallback:
+    """Reports what the agent does as it learns, through ``log(metrics, step)``.
+
+    Per finished episode: ``episode_return`` and ``episode_length``; per rollout (on-policy) or
+    every ``every`` steps (off-policy): SB3's ``train/*`` values (losses, entropy, learning rate)
+    and ``fps``; every ``eval_every`` steps, when an evaluation environment is given, the mean
+    ``eval_return`` over ``eval_seeds``. Built lazily on SB3's ``BaseCallback``.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class _Callback(BaseCallback):
+            def __init__(
+                self,
+                log: LogFn,
+                every: int = 1000,
+                eval_env: Any = None,
+                eval_every: int = 0,
+                eval_seeds: Sequence[int] = (0,),
+            ) -> None:
+                super().__init__(verbose=0)
+                self.log = log
+                self.every = max(1, int(every))
+                self.eval_env = eval_env
+                self.eval_every = int(eval_every)
+                self.eval_seeds = tuple(int(s) for s in eval_seeds)
+                self.started = time.perf_counter()
+                self.episodes = 0
+                self.eval_history: list[tuple[int, float]] = []
+
+            def _on_step(self) -> bool:
+                step = int(self.num_timesteps)
+                for info in self.locals.get("infos") or ():
+                    episode = info.get("episode") if isinstance(info, dict) else None
+                    if episode is not None:
+                        self.episodes += 1
+                        self.log(
+                            {"episode_return": float(episode["r"]), "episode_length": float(episode["l"])},
+                            step,
+                        )
+                if step % self.every == 0:
+                    self._report(step)
+                if self.eval_env is not None and self.eval_every and step % self.eval_every == 0:
+                    returns = [r for s in self.eval_seeds for r in _episodes(self.model, self.eval_env, 1, s)]
+                    value = float(np.mean(returns))
+                    self.eval_history.append((step, value))
+                    self.log({"eval_return": value}, step)
+                return True
+
+            def _on_rollout_end(self) -> None:
+                self._report(int(self.num_timesteps))
+
+            def _report(self, step: int) -> None:
+                values = {
+                    k.replace("train/", ""): float(v)
+                    for k, v in self.logger.name_to_value.items()
+                    if k.startswith("train/") and np.isfinite(v)
+                }
+                seconds = time.perf_counter() - self.started
+                values["fps"] = step / seconds if seconds > 0 else 0.0
+                self.log(values, step)
+
+        return _Callback(*args, **kwargs)
+
+
+def _episodes(model: Any, env: Any, episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` deterministic episodes, the first reset seeded with ``seed``."""
+    out = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = bool(terminated or truncated)
+        out.append(total)
+    return out
+
+
+def _iqm(values: np.ndarray, axis: int = -1) -> Any:
+    from scipy.stats import trim_mean
+
+    return trim_mean(values, 0.25, axis=axis)
+
+
+@dataclass
+class RLEvaluation:
+    """Returns per evaluation seed and their summary (mean and IQM with 95% bootstrap intervals)."""
+
+    returns: dict[int, list[float]]
+    mean: float
+    mean_interval: tuple[float, float]
+    iqm: float
+    iqm_interval: tuple[float, float]
+    success_rate: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics for a run: ``mean_return``, ``iqm_return`` (and ``success_rate``)."""
+        out = {"mean_return": self.mean, "iqm_return": self.iqm}
+        if self.success_rate is not None:
+            out["success_rate"] = self.success_rate
+        return out
+
+
+def evaluate(
+    model: Any,
+    env_factory: Callable[[], Any],
+    *,
+    episodes: int = 10,
+    seeds: Sequence[int] = (0, 1, 2),
+    resamples: int = 2000,
+    success: Callable[[float], bool] | None = None,
+) -> RLEvaluation:
+    """Play ``episodes`` deterministic episodes per seed; summarise with bootstrap intervals.
+
+    The interval resamples episodes within each seed (stratified), so no seed is left out of a
+    resample. ``success`` marks an episode a success from its return (the env's own definition).
+    """
+    if episodes < 1 or not seeds:
+        raise InvalidInput(
+            "evaluation needs at least one episode and one seed", field="task_options.eval_episodes"
+        )
+    returns = {int(s): _episodes(model, env_factory(), episodes, int(s) * 1000) for s in seeds}
+    table = np.asarray([returns[int(s)] for s in seeds], dtype=np.float64)
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, episodes, size=(resamples, table.shape[0], episodes))
+    resampled = table[np.arange(table.shape[0])[None, :, None], picks].reshape(resamples, -1)
+    means = resampled.mean(axis=1)
+    iqms = _iqm(resampled, axis=1)
+    flat = table.ravel()
+    return RLEvaluation(
+        returns=returns,
+        mean=float(flat.mean()),
+        mean_interval=(float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))),
+        iqm=float(_iqm(flat)),
+        iqm_interval=(float(np.quantile(iqms, 0.025)), float(np.quantile(iqms, 0.975))),
+        success_rate=float(np.mean([success(r) for r in flat])) if success is not None else None,
+    )
+
+
+def train(
+    env: str,
+    algorithm: str,
+    *,
+    total_timesteps: int,
+    env_kwargs: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    n_envs: int = 1,
+    log: LogFn | None = None,
+    eval_every: int = 0,
+    eval_seeds: Sequence[int] = (0,),
+    allow: Sequence[str] | None = None,
+) -> Any:
+    """Train ``algorithm`` on ``env`` for ``total_timesteps`` (torch on one thread), tracked.
+
+    Returns the trained SB3 model; ``log`` receives the callback's metrics as they come.
+    """
+    import torch
+
+    _import_rl()
+    from stable_baselines3.common.env_util import make_vec_env
+
+    if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
+        raise InvalidInput(
+            f"task_options.total_timesteps must be a positive integer, got {total_timesteps!r}",
+            field="task_options.total_timesteps",
+        )
+    torch.set_num_threads(1)
+    make_env(env, env_kwargs, allow=allow).close()  # a bad env is named before anything runs
+    vec = make_vec_env(lambda: make_env(env, env_kwargs, allow=allow), n_envs=max(1, int(n_envs)), seed=seed)
+    model = make_model(algorithm, vec, params, seed)
+    callback = TrackingCallback(
+        log or (lambda _m, _s: None),
+        eval_env=make_env(env, env_kwargs, allow=allow) if eval_every else None,
+        eval_every=eval_every,
+        eval_seeds=eval_seeds,
+    )
+    model.learn(total_timesteps=total_timesteps, callback=callback)
+    vec.close()
+    return model
