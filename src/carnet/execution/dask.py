@@ -7,8 +7,9 @@ is imported only here (extra ``dask``).
 A call is a task with ``pure=False`` (every submit runs). A worker that dies mid-task makes the
 scheduler run the task elsewhere; on a cluster started here that happens once
 (``allowed-failures=1``), after which the task fails with ``KilledWorker``. Dask cannot stop a
-running task in its thread, so a cancelled call (deadline, Ctrl-C) is cancelled and the worker
-processes running it are restarted by their nanny.
+running task in its thread, so a cancelled call (deadline, Ctrl-C) is cancelled and, on a
+cluster started here, the worker processes running it are restarted by their nanny; on a shared
+scheduler the running task is left to finish and its result dropped.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ class DaskExecutor(FuturesExecutor):
         return future
 
     def _cancel(self, futures: list[Future[Any]]) -> None:
-        """Cancel the tasks; restart the worker processes that are running any of them."""
+        """Cancel the tasks; on a cluster started here, restart the worker processes running any of
+        them. A shared scheduler's workers are never restarted (other people's tasks run there):
+        a running task finishes and its result is dropped."""
         with self._lock:
             remotes: list[Any] = [self._futures[f] for f in futures if f in self._futures and not f.done()]
         if not remotes:
@@ -113,7 +116,7 @@ class DaskExecutor(FuturesExecutor):
         try:
             busy = [w for w, running in self._client.processing().items() if keys & set(running)]
             self._client.cancel(remotes, force=True)
-            if busy:
+            if busy and self._cluster is not None:
                 self._client.restart_workers(busy, raise_for_error=False)
         except Exception as exc:  # noqa: BLE001 - the cluster may be going away
             _log.debug("cancel: %s", exc)
