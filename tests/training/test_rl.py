@@ -14,7 +14,8 @@ import pytest
 from carnet.errors import InvalidInput
 from carnet.flavors.base import pack_envelope, unpack_envelope
 from carnet.flavors.sb3 import Policy, SB3Flavor
-from carnet.training.rl import evaluate, make_env, space_from_dict, space_to_dict, train
+from carnet.spaces import space_from_dict, space_to_dict
+from carnet.training.rl import evaluate, make_env, train
 
 INVENTORY = "carnet_example_task.inventory:InventoryEnv"
 

@@ -4,7 +4,7 @@ The envelope (see :mod:`carnet.flavors.base`) holds ``policy.pt``, the policy ne
 ``state_dict`` written by ``torch.save`` and read back with ``weights_only=True``, and JSON
 metadata: the algorithm, the policy class's alias (``MlpPolicy``...), the network's keyword
 arguments (activation functions by name, from ``torch.nn`` only) and the observation and action
-spaces (:func:`carnet.training.rl.space_to_dict`), which are the policy's signature. Loading
+spaces (:func:`carnet.spaces.space_to_dict`), which are the policy's signature. Loading
 rebuilds the policy class named by the algorithm's own alias table; nothing in the file names
 code to run.
 
@@ -128,7 +128,7 @@ class SB3Flavor:
         """The envelope of a trained SB3 model (or a loaded :class:`Policy`)."""
         import torch
 
-        from carnet.training.rl import ALGORITHMS, space_to_dict
+        from carnet.spaces import ALGORITHMS, space_to_dict
 
         found: str | None
         if isinstance(model, Policy):
@@ -166,7 +166,7 @@ class SB3Flavor:
         import stable_baselines3 as sb3
         import torch
 
-        from carnet.training.rl import ALGORITHMS, space_from_dict
+        from carnet.spaces import ALGORITHMS, space_from_dict
 
         found = unpack_envelope(data, FORMAT, [_WEIGHTS])
         meta = found["meta"]

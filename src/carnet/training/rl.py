@@ -28,27 +28,9 @@ from typing import Any
 import numpy as np
 
 from carnet.errors import InvalidInput
+from carnet.spaces import ALGORITHMS
 
-__all__ = [
-    "ALGORITHMS",
-    "RLEvaluation",
-    "TrackingCallback",
-    "evaluate",
-    "make_env",
-    "make_model",
-    "space_from_dict",
-    "space_to_dict",
-    "train",
-]
-
-#: short names of the Stable-Baselines3 algorithms and the action spaces each accepts
-ALGORITHMS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "ppo": ("PPO", ("Box", "Discrete", "MultiDiscrete", "MultiBinary")),
-    "a2c": ("A2C", ("Box", "Discrete", "MultiDiscrete", "MultiBinary")),
-    "dqn": ("DQN", ("Discrete",)),
-    "sac": ("SAC", ("Box",)),
-    "td3": ("TD3", ("Box",)),
-}
+__all__ = ["RLEvaluation", "TrackingCallback", "evaluate", "make_env", "make_model", "train"]
 
 LogFn = Callable[[Mapping[str, float], int], None]
 
@@ -117,59 +99,6 @@ def make_env(
             f"{env!r} returned a {type(made).__name__}, not a gymnasium.Env", field="task_options.env"
         )
     return made
-
-
-def space_to_dict(space: Any) -> dict[str, Any]:
-    """A Gymnasium space as JSON: kind, shape, dtype, bounds or ``n`` (the policy's signature)."""
-    kind = type(space).__name__
-    if kind == "Discrete":
-        return {"kind": kind, "n": int(space.n), "start": int(space.start)}
-    if kind == "Box":
-        return {
-            "kind": kind,
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": _bounds(space.low),
-            "high": _bounds(space.high),
-        }
-    if kind == "MultiDiscrete":
-        return {"kind": kind, "nvec": np.asarray(space.nvec).tolist()}
-    if kind == "MultiBinary":
-        return {"kind": kind, "n": np.asarray(space.n).tolist()}
-    raise InvalidInput(
-        f"the {kind} space is not supported; use Box, Discrete, MultiDiscrete or MultiBinary", field="space"
-    )
-
-
-def _bounds(values: Any) -> Any:
-    """Bounds as JSON: infinite ones as the strings ``"inf"`` / ``"-inf"`` (JSON has no infinity)."""
-    arr = np.asarray(values, dtype=np.float64)
-    out = arr.astype(object)
-    out[np.isposinf(arr)] = "inf"
-    out[np.isneginf(arr)] = "-inf"
-    return out.tolist()
-
-
-def space_from_dict(data: Mapping[str, Any]) -> Any:
-    """The space :func:`space_to_dict` described (InvalidInput on anything else)."""
-    gymnasium, _ = _import_rl()
-    spaces = gymnasium.spaces
-    try:
-        kind = data["kind"]
-        if kind == "Discrete":
-            return spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)))
-        if kind == "Box":
-            dtype = np.dtype(str(data["dtype"]))
-            low = np.asarray(data["low"], dtype=np.float64).astype(dtype)
-            high = np.asarray(data["high"], dtype=np.float64).astype(dtype)
-            return spaces.Box(low=low, high=high, shape=tuple(int(x) for x in data["shape"]), dtype=dtype)
-        if kind == "MultiDiscrete":
-            return spaces.MultiDiscrete(np.asarray(data["nvec"], dtype=np.int64))
-        if kind == "MultiBinary":
-            return spaces.MultiBinary(data["n"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"malformed space description: {exc}", field="space") from None
-    raise InvalidInput(f"unknown space kind {data.get('kind')!r}", field="space")
 
 
 def make_model(algorithm: str, env: Any, params: Mapping[str, Any] | None, seed: int) -> Any:
