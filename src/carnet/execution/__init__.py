@@ -30,6 +30,7 @@ from carnet.execution.base import (
     HeldBytes,
     Part,
     apply_part,
+    check_batch_rows,
     nbytes,
 )
 from carnet.execution.local import InlineExecutor, LocalProcessExecutor, cpu_count, executor_for
@@ -47,6 +48,7 @@ __all__ = [
     "LocalProcessExecutor",
     "Part",
     "apply_part",
+    "check_batch_rows",
     "cpu_count",
     "executor_for",
     "nbytes",

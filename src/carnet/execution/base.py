@@ -32,6 +32,7 @@ __all__ = [
     "HeldBytes",
     "Part",
     "apply_part",
+    "check_batch_rows",
     "nbytes",
 ]
 
@@ -114,6 +115,15 @@ def nbytes(value: Any) -> int:
     if isinstance(value, list | tuple):
         return sum(nbytes(v) for v in value)
     return 0
+
+
+def check_batch_rows(batch_rows: Any) -> int:
+    """``batch_rows`` when it is a positive integer, else InvalidInput naming ``batch_rows``."""
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        from carnet.errors import InvalidInput
+
+        raise InvalidInput(f"batch_rows must be a positive integer, got {batch_rows!r}", field="batch_rows")
+    return int(batch_rows)
 
 
 def expired(deadline: float | None) -> bool:
@@ -245,12 +255,7 @@ class ExecutorBase:
         """See :meth:`Executor.map_batches`."""
         from functools import partial
 
-        if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
-            from carnet.errors import InvalidInput
-
-            raise InvalidInput(
-                f"batch_rows must be a positive integer, got {batch_rows!r}", field="batch_rows"
-            )
+        check_batch_rows(batch_rows)
         gauge = held if held is not None else HeldBytes()
 
         def taken() -> Iterator[Part]:

@@ -28,6 +28,7 @@ from carnet.inference.predictor import compile_predictor
 from carnet.inference.routing import Route, Router
 from carnet.services import Services
 from carnet.services.hooks import hooks_of
+from carnet.tasks import version_family
 
 __all__ = ["BatchingConfig", "Endpoint", "LoadedModel", "ServingRuntime"]
 
@@ -320,7 +321,7 @@ class ServingRuntime:
         model, _ = await asyncio.to_thread(
             self.services.registry.load, mv.ref, allow_pickle=self.allow_pickle
         )
-        family = (mv.extra or {}).get("family") or _family(mv.task)
+        family = version_family(mv)
         classes = (mv.extra or {}).get("classes")
         on_batch = self.on_batch
 
@@ -372,20 +373,6 @@ class ServingRuntime:
             raise NotFound("no model is served yet", field="model")
         first = self.refs[0].name if self.refs else next(iter(self.endpoints))
         return self.endpoints.get(first) or next(iter(self.endpoints.values()))
-
-
-def _family(task: str | None) -> str | None:
-    """The evaluation family of a task, from its plugin (None when the version records no task)."""
-    if not task:
-        return None
-    from carnet.tasks import get_task
-
-    return str(get_task(task).family)
-
-
-def version_family(mv: ModelVersion) -> str | None:
-    """The task family of a served version (classification, regression ...), None when unknown."""
-    return (mv.extra or {}).get("family") or _family(mv.task)
 
 
 def example_frame(mv: ModelVersion) -> Any:

@@ -21,7 +21,8 @@ from fastapi.responses import Response
 from carnet.errors import InvalidInput
 from carnet.inference.codecs import parse_v2_request
 from carnet.server.metrics import ServingMetrics
-from carnet.server.runtime import LoadedModel, ServingRuntime, example_frame, version_family
+from carnet.server.runtime import LoadedModel, ServingRuntime, example_frame
+from carnet.tasks import version_family
 
 __all__ = ["MAX_EXPLAIN_ROWS", "add_explain_routes"]
 

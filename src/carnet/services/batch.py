@@ -29,6 +29,7 @@ from carnet.services.deployments import DeploymentService
 from carnet.services.registry import RegistryService
 from carnet.services.tables import FileTable, StoreAddress, StoredTable
 from carnet.services.tracking import TrackingService
+from carnet.tasks import version_family
 
 __all__ = ["DEFAULT_BATCH_ROWS", "BatchJob", "BatchPredictionService", "predict_batch"]
 
@@ -271,12 +272,9 @@ class BatchPredictionService:
                 does not accept (named), an unreachable executor.
             NotFound: no such model version or dataset.
         """
-        from carnet.execution import HeldBytes, open_executor, parse_executor
+        from carnet.execution import HeldBytes, check_batch_rows, open_executor, parse_executor
 
-        if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
-            raise InvalidInput(
-                f"batch_rows must be a positive integer, got {batch_rows!r}", field="batch_rows"
-            )
+        check_batch_rows(batch_rows)
         if max_driver_memory is not None and max_driver_memory < 1024:
             raise InvalidInput(
                 f"max_driver_memory must be at least 1 KiB, got {max_driver_memory}",
@@ -416,7 +414,7 @@ class BatchPredictionService:
             digest=mv.artifact_digest,
             flavor=mv.flavor,
             allow_pickle=allow_pickle,
-            family=extra.get("family") or _family(mv.task),
+            family=version_family(mv),
             classes=tuple(classes) if classes else None,
             signature=mv.signature,
             example=mv.input_example,
@@ -516,17 +514,6 @@ def _explain_method(explain: str | None) -> str | None:
 
     method, _ = choose_method(str(explain))
     return method
-
-
-def _family(task: str | None) -> str | None:
-    if not task:
-        return None
-    from carnet.plugins.loader import registry
-
-    try:
-        return str(registry("task").get(task).family)
-    except Exception:  # noqa: BLE001 - a task plugin that is not installed here
-        return None
 
 
 def _background(source: Any, features: tuple[str, ...]) -> Any:

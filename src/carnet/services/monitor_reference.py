@@ -21,6 +21,7 @@ from carnet.monitoring.window import OUTPUT, WindowReference
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
 from carnet.services.registry import RegistryService
+from carnet.tasks import version_family
 
 __all__ = ["ReferenceBuilder", "log_columns", "outputs_for_drift"]
 
@@ -98,7 +99,7 @@ class ReferenceBuilder:
                 f"{mv.ref} has no signature; register it with a sample of its inputs to monitor it",
                 field="model",
             )
-        family, classes = _family(mv), (mv.extra or {}).get("classes")
+        family, classes = version_family(mv), (mv.extra or {}).get("classes")
         columns = [c.name for c in mv.signature.inputs]
         _, frame = self.datasets.load_frame(monitor.reference)
         _require(frame, columns, monitor.reference)
@@ -188,18 +189,6 @@ class ReferenceBuilder:
         )
         self._cache[key] = ref
         return ref
-
-
-def _family(mv: ModelVersion) -> str | None:
-    """The evaluation family of a version: recorded at registration, else from its task plugin."""
-    family = (mv.extra or {}).get("family")
-    if family:
-        return str(family)
-    if not mv.task:
-        return None
-    from carnet.tasks import get_task
-
-    return str(get_task(mv.task).family)
 
 
 def _require(frame: Any, columns: Sequence[str], ref: str) -> None:

@@ -257,6 +257,7 @@ class MonitoringService:
         except (TypeError, ValueError) as exc:  # e.g. a number where a list belongs
             raise InvalidInput(f"drift options are not valid: {exc}", field="options") from None
         if executor is not None or batch_rows is not None:
+            from carnet.execution import check_batch_rows
             from carnet.services.drift_stream import streamed_drift
 
             return streamed_drift(
@@ -267,7 +268,7 @@ class MonitoringService:
                 opts,
                 executor=executor if executor is not None else self.ctx.settings.executor,
                 jobs=jobs,
-                batch_rows=batch_rows or 262_144,
+                batch_rows=262_144 if batch_rows is None else check_batch_rows(batch_rows),
                 datasets_only=datasets_only,
             )
         if isinstance(reference, str) and (datasets_only or not Path(reference).is_file()):

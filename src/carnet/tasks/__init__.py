@@ -24,6 +24,7 @@ from carnet.plugins.api import Task, default_split, required_columns
 from carnet.plugins.loader import registry
 
 if TYPE_CHECKING:  # pragma: no cover
+    from carnet.domain import ModelVersion
     from carnet.tasks.anomaly import AnomalyDetection
     from carnet.tasks.classification import BinaryClassification, MulticlassClassification
     from carnet.tasks.clustering import Clustering
@@ -45,6 +46,7 @@ __all__ = [
     "default_split",
     "get_task",
     "required_columns",
+    "version_family",
 ]
 
 _LAZY = {
@@ -78,3 +80,12 @@ def get_task(name: str) -> Task:
         InvalidInput: the plugin failed to import or is not a valid task.
     """
     return registry("task").get(name)
+
+
+def version_family(mv: ModelVersion) -> str | None:
+    """The task family of a model version (classification, regression ...): recorded at
+    registration, else its task plugin's; None when the version records neither."""
+    family = (mv.extra or {}).get("family")
+    if family:
+        return str(family)
+    return str(get_task(mv.task).family) if mv.task else None
