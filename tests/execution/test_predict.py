@@ -160,6 +160,7 @@ def test_where_work_runs_is_the_callers_choice_locally_and_the_servers_remotely(
     if workspace.remote:
         for call in (
             lambda: client.predict_batch(model["ref"], model["data"], out, executor="ray:local"),
+            lambda: client.predict_batch(model["ref"], model["data"], out, allow_pickle=True),
             lambda: client.drift(model["data"], model["data"], jobs=2),
             lambda: client.run_monitor("any", executor="dask:local"),
             lambda: client.train({"dataset": model["data"]}, executor="local"),

@@ -107,12 +107,9 @@ def predict(
     if limit is not None:
         options["max_driver_memory"] = limit
     if allow_pickle:
-        if not hasattr(client, "services"):
-            raise InvalidInput("--allow-pickle is for local workspaces", field="allow_pickle")
-        result = client.services.batch.predict(ref, data, out, allow_pickle=True, **options)
-    else:
-        with _rows_progress(not as_json) as progress:
-            result = client.predict_batch(ref, data, out, progress=progress, **options)
+        options["allow_pickle"] = True
+    with _rows_progress(not as_json) as progress:
+        result = client.predict_batch(ref, data, out, progress=progress, **options)
     if as_json:
         emit_json(result)
         return

@@ -706,14 +706,16 @@ class ClientAPI(Protocol):
         executor: str | None = None,
         jobs: int | None = None,
         max_driver_memory: int | None = None,
+        allow_pickle: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
         """Score ``data`` (a dataset version or a CSV/Parquet file) with model version ``ref`` into
         the Parquet file ``out``, streaming in bounded memory; records a ``batch_prediction`` run
         (see ``carnet predict``). Returns the run id, rows, seconds, throughput and digests.
 
-        Through a server the scoring runs there, on the server's executor (``executor``, ``jobs``
-        and ``max_driver_memory`` are the server's business and must be left out); a local file is
+        ``allow_pickle`` loads a model stored with pickle (trust its source). Through a server the
+        scoring runs there, on the server's executor (``executor``, ``jobs``, ``max_driver_memory``
+        and ``allow_pickle`` are the server's business and must be left out); a local file is
         uploaded first, and the output is downloaded from the run's ``predictions.parquet``.
         """
         ...

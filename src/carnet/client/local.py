@@ -273,6 +273,7 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
         executor: str | None = None,
         jobs: int | None = None,
         max_driver_memory: int | None = None,
+        allow_pickle: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
         return self.services.batch.predict(
@@ -287,6 +288,7 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
             executor=executor,
             jobs=jobs,
             max_driver_memory=max_driver_memory,
+            allow_pickle=allow_pickle,
             progress=progress,
         )
 

@@ -164,9 +164,15 @@ class RemoteTraining(HttpTransport):
         executor: str | None = None,
         jobs: int | None = None,
         max_driver_memory: int | None = None,
+        allow_pickle: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
-        server_decides(executor=executor, jobs=jobs, max_driver_memory=max_driver_memory)
+        server_decides(
+            executor=executor,
+            jobs=jobs,
+            max_driver_memory=max_driver_memory,
+            allow_pickle=allow_pickle or None,
+        )
         client: Any = self
 
         def project() -> str:
