@@ -228,6 +228,15 @@ class ExecutorBase:
     def shutdown(self, kill: bool = False) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # on an error (including Ctrl-C) do not wait for running work
+        self.shutdown(kill=exc_type is not None)
+
     def map(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
         """Results in input order; the first exception is raised when its turn comes."""
         futures = [self.submit(fn, *args) for args in zip(*iterables, strict=False)]
@@ -378,12 +387,3 @@ class FuturesExecutor(ExecutorBase):
         finally:
             if pending:  # the consumer stopped early or raised (Ctrl-C included)
                 self._cancel(list(pending))
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        # on an error (including Ctrl-C) do not wait for running work
-        self.shutdown(kill=exc_type is not None)

@@ -90,12 +90,6 @@ class InlineExecutor(ExecutorBase):
         """Nothing runs in the background; later submits are refused."""
         self._closed = True
 
-    def __enter__(self) -> InlineExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-
 
 def _init_worker(threads: int) -> None:
     """Worker-process initializer: cap native thread pools so workers do not oversubscribe CPUs."""
