@@ -187,19 +187,25 @@ def _workers(marker: str) -> list[psutil.Process]:
 def test_a_worker_killed_mid_call_is_retried_then_reported(executor: str) -> None:
     with open_executor(executor, 2) as runner:
         assert runner.submit(time.sleep, 0).result(timeout=60) is None  # workers are up
-        future = runner.submit(time.sleep, 6)
-        time.sleep(2)
-        # the process running the call: Ray titles it after the task, Dask's workers are spawned
-        marker = "ray::_call" if executor.startswith("ray") else "spawn_main"
-        killed = 0
-        for proc in _workers(marker):
-            try:
-                proc.kill()
-                killed += 1
-            except psutil.Error:
-                continue
-        assert killed
+        future = runner.submit(time.sleep, 8)
+        victim = _running_worker(runner, executor)  # only the process running the call
+        victim.kill()
         assert future.result(timeout=120) is None  # run once more elsewhere, and it finished
+
+
+def _running_worker(runner: Any, executor: str) -> psutil.Process:
+    """The worker process running the one call in flight (waits until it runs)."""
+    for _ in range(600):
+        if executor.startswith("ray"):
+            found = _workers("ray::_call")  # Ray titles a worker after the task it runs
+            if found:
+                return found[0]
+        else:
+            busy = [w for w, keys in runner.client.processing().items() if keys]
+            if busy:
+                return psutil.Process(runner.client.run(os.getpid, workers=busy[:1])[busy[0]])
+        time.sleep(0.1)
+    raise AssertionError("the call never started on a worker")
 
 
 @pytest.mark.parametrize("executor", BACKENDS)

@@ -74,6 +74,11 @@ class DaskExecutor(FuturesExecutor):
         self.max_workers = max(1, min(max_workers, threads) if max_workers else threads)
         self._futures: dict[Future[Any], Any] = {}
 
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` of the cluster, for what only Dask's own API does."""
+        return self._client
+
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future[Any]:
         remote: Any = self._client.submit(_call, fn, args, kwargs, pure=False)
         future: Future[Any] = Future()
