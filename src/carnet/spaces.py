@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from carnet.errors import InvalidInput
 
-__all__ = ["ALGORITHMS", "space_from_dict", "space_to_dict"]
+__all__ = ["ALGORITHMS", "RL_TASK_NAMES", "space_from_dict", "space_to_dict"]
+
+#: the names a training spec may give the reinforcement-learning task (``rl`` is the plugin's)
+RL_TASK_NAMES = frozenset({"rl", "reinforcement_learning"})
 
 #: short names of the Stable-Baselines3 algorithms and the action spaces each accepts
 ALGORITHMS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -40,6 +41,8 @@ def _gymnasium() -> Any:
 
 def space_to_dict(space: Any) -> dict[str, Any]:
     """A Gymnasium space as JSON: kind, shape, dtype, bounds or ``n`` (the policy's signature)."""
+    import numpy as np
+
     kind = type(space).__name__
     if kind == "Discrete":
         return {"kind": kind, "n": int(space.n), "start": int(space.start)}
@@ -62,6 +65,8 @@ def space_to_dict(space: Any) -> dict[str, Any]:
 
 def _bounds(values: Any) -> Any:
     """Bounds as JSON: infinite ones as the strings ``"inf"`` / ``"-inf"`` (JSON has no infinity)."""
+    import numpy as np
+
     arr = np.asarray(values, dtype=np.float64)
     out = arr.astype(object)
     out[np.isposinf(arr)] = "inf"
@@ -71,6 +76,8 @@ def _bounds(values: Any) -> Any:
 
 def space_from_dict(data: Mapping[str, Any]) -> Any:
     """The space :func:`space_to_dict` described (InvalidInput on anything else)."""
+    import numpy as np
+
     spaces = _gymnasium().spaces
     try:
         kind = data["kind"]

@@ -4,6 +4,7 @@ wrong."""
 from __future__ import annotations
 
 import http.server
+import itertools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,19 +76,23 @@ def test_every_installed_task_passes_the_conformance_kit(name: str) -> None:
 
 
 def test_the_kit_covers_every_installed_task() -> None:
-    assert {p["name"] for p in installed("task")} == set(TASKS)
+    # the rl task learns in an environment, not from rows: tests/services/test_rl_runs.py runs it
+    assert {p["name"] for p in installed("task")} - {"rl"} == set(TASKS)
+
+
+_FITS = itertools.count()
 
 
 class _Coin(ClassifierMixin, BaseEstimator):
-    """A classifier that ignores its seed: two fits disagree."""
+    """A classifier that ignores its seed: each fit tosses coins from a different stream."""
 
     def fit(self, X: Any, y: Any) -> _Coin:
         self.classes_ = np.unique(y)
-        self.rng = np.random.default_rng()
+        self.stream_ = next(_FITS)
         return self
 
     def predict(self, X: Any) -> Any:
-        return self.rng.choice(self.classes_, size=len(X))
+        return np.random.default_rng(self.stream_).choice(self.classes_, size=len(X))
 
 
 class _CoinTask:

@@ -34,7 +34,7 @@ def test_ppo_solves_cartpole_and_the_evaluation_spans_seeds(cartpole: dict[str, 
     assert sorted(result.returns) == [0, 1, 2] and all(len(r) == 5 for r in result.returns.values())
     assert result.mean >= 475 and result.iqm >= 475
     assert result.mean_interval[0] <= result.mean <= result.mean_interval[1]
-    assert set(result.metrics()) == {"mean_return", "iqm_return"}
+    assert set(result.metrics()) == {"mean_return", "iqm_return", "mean_episode_length"}
 
 
 def test_the_callback_reports_episodes_losses_and_speed(cartpole: dict[str, Any]) -> None:
@@ -74,7 +74,7 @@ def test_a_policy_round_trips_without_pickle_and_checks_its_observations(algorit
     flavor = SB3Flavor()
     data = flavor.dumps(model)
     policy = flavor.loads(data)
-    assert isinstance(policy, Policy) and flavor.handles(model) and flavor.handles(policy)
+    assert isinstance(policy, Policy) and flavor.can_save(model) and flavor.can_save(policy)
     assert flavor.dumps(policy) == data  # the same bytes: content-addressed storage dedupes it
     e = make_env(env)
     observations = np.stack([e.reset(seed=s)[0] for s in range(4)])

@@ -135,20 +135,33 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class Signature:
-    """What a model takes and returns: input columns with dtypes, and its outputs."""
+    """What a model takes and returns: input columns with dtypes, and its outputs.
+
+    A reinforcement-learning policy also carries its ``spaces``: the observation space its
+    input columns flatten and the action space it answers in (kind, shape, dtype, bounds, n).
+    """
 
     inputs: tuple[ColumnSpec, ...]
     outputs: tuple[ColumnSpec, ...] = ()
+    spaces: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"inputs": [c.to_dict() for c in self.inputs], "outputs": [c.to_dict() for c in self.outputs]}
+        out: dict[str, Any] = {
+            "inputs": [c.to_dict() for c in self.inputs],
+            "outputs": [c.to_dict() for c in self.outputs],
+        }
+        if self.spaces:
+            out["spaces"] = dict(self.spaces)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Signature:
         data = data or {}
+        spaces = data.get("spaces")
         return cls(
             tuple(ColumnSpec(str(c["name"]), str(c["dtype"])) for c in data.get("inputs", [])),
             tuple(ColumnSpec(str(c["name"]), str(c["dtype"])) for c in data.get("outputs", [])),
+            dict(spaces) if isinstance(spaces, dict) else None,
         )
 
     def input_names(self) -> list[str]:

@@ -191,7 +191,10 @@ def spec_as_dict(spec: TrainSpec) -> dict[str, Any]:
     :func:`carnet.training.spec_to_dict` for the checked form). A model's ``parent`` is written as
     ``from``; a model made from scratch has no reuse keys."""
     data = cast(dict[str, Any], _lists(asdict(spec)))
-    if data["preprocess"].get("text") is None:
+    if spec.task == "rl":  # an agent reads no dataset: no rows, columns, split or preprocessing
+        for key in ("dataset", "target", "features", "split", "preprocess"):
+            del data[key]
+    elif data["preprocess"].get("text") is None:
         del data["preprocess"]["text"]
     model = data.get("model")
     if model is not None:

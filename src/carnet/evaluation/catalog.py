@@ -48,6 +48,7 @@ def _m(family: str, name: str, up: bool, description: str, *needs: str, **kw: bo
 
 _C, _R, _K, _A = "classification", "regression", "clustering", "anomaly"
 _D, _F, _S = "dim_reduction", "forecasting", "recommendation"
+_L = "rl"
 
 _ALL: list[Metric] = [
     _m(_C, "accuracy", True, "share of rows whose predicted label equals the truth"),
@@ -104,6 +105,13 @@ _ALL: list[Metric] = [
 _ALL.append(
     _m("multitask", "mean_primary", True, "mean of each target's primary metric (ROC AUC, macro F1 or R²)")
 )
+# reinforcement learning: measured by playing episodes in the environment over several seeds
+_ALL += [
+    _m(_L, "mean_return", True, "mean episodic return over the evaluation seeds and episodes", "environment"),
+    _m(_L, "iqm_return", True, "interquartile mean of the episodic returns (rliable)", "environment"),
+    _m(_L, "success_rate", True, "share of episodes whose return reaches success_threshold", "environment"),
+    _m(_L, "mean_episode_length", True, "mean steps per evaluation episode", "environment", objective=False),
+]
 METRICS: Mapping[tuple[str, str], Metric] = {(m.family, m.name): m for m in _ALL}
 #: families whose default metrics depend on the data (each target of a multitask model)
 DATA_DEFAULT_FAMILIES = frozenset({"multitask"})
@@ -125,6 +133,7 @@ DEFAULT_METRICS: Mapping[str, tuple[str, ...]] = {
     _F: ("mae", "rmse", "smape", "mase"),
     _S: ("precision_at_k", "recall_at_k", "ndcg_at_k", "coverage"),
     "multitask": ("mean_primary",),
+    _L: ("mean_return", "iqm_return"),
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import io
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from carnet.errors import InvalidInput
 from carnet.flavors.base import pack_envelope, unpack_envelope
 
-__all__ = ["Policy", "SB3Flavor"]
+__all__ = ["Policy", "SB3Flavor", "observation_columns"]
 
 FORMAT = "carnet.sb3"
 _WEIGHTS = "policy.pt"
@@ -63,7 +64,12 @@ def _kwargs_from_json(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class Policy:
-    """A trained policy: deterministic actions for a batch of observations, checked against its space."""
+    """A trained policy: deterministic actions for observations, checked against its space.
+
+    ``predict`` takes one observation or a batch (an array, nested lists, or a frame whose
+    columns are the flattened observation, as :func:`observation_columns` names them) and
+    answers one action per observation.
+    """
 
     def __init__(self, policy: Any, algorithm: str, observation_space: Any, action_space: Any) -> None:
         self.policy = policy
@@ -71,43 +77,95 @@ class Policy:
         self.observation_space = observation_space
         self.action_space = action_space
 
-    def check(self, observations: Any) -> np.ndarray:
-        """``observations`` as an array of the space's dtype, one row per observation.
+    def check(self, observations: Any) -> tuple[np.ndarray, bool]:
+        """``observations`` as a batch of the space's dtype and shape, and whether it was one.
 
         Raises:
-            InvalidInput: a wrong shape, or a value outside the space's bounds (naming it).
+            InvalidInput: a wrong shape, a value that is not a number, or a value outside the
+                space (naming the observation, the element and the bound).
         """
         space = self.observation_space
-        arr = np.asarray(observations, dtype=getattr(space, "dtype", None) or np.float32)
-        shape = tuple(space.shape)
+        shape = tuple(int(x) for x in (space.shape or ()))
+        dtype = np.dtype(getattr(space, "dtype", None) or np.float32)
+        raw = observations.to_numpy() if hasattr(observations, "to_numpy") else observations
+        try:
+            arr = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                "observations must be numbers (a list, an array, or rows of the observation columns)",
+                field="observation",
+            ) from None
+        size = int(np.prod(shape)) if shape else 1
+        single = False
+        if arr.shape == shape:
+            arr, single = arr[None, ...], True
+        elif arr.ndim == 2 and arr.shape[1] == size and shape != arr.shape[1:]:
+            arr = arr.reshape((len(arr), *shape))  # rows of flattened observation columns
+        elif not shape and arr.ndim == 1:
+            pass  # a batch of scalar observations (a Discrete observation space)
         if arr.shape[1:] != shape:
-            if arr.shape == shape:
-                arr = arr[None, ...]
-            else:
-                raise InvalidInput(
-                    f"observations have shape {arr.shape[1:] or arr.shape}, the policy takes {shape}",
-                    field="observation",
-                )
-        low, high = getattr(space, "low", None), getattr(space, "high", None)
+            raise InvalidInput(
+                f"observations have shape {list(arr.shape[1:])}, the policy takes {list(shape)}",
+                field="observation",
+            )
+        if not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise InvalidInput(
+                f"observation {int(bad[0])} element {[int(i) for i in bad[1:]]} is not a finite number",
+                field="observation",
+            )
+        low, high = _limits(space)
         if low is not None and high is not None:
-            below = arr < low
-            above = arr > high
+            below, above = arr < low, arr > high
             if below.any() or above.any():
                 bad = np.argwhere(below | above)[0]
                 index = tuple(int(i) for i in bad[1:])
                 bound = "low" if below[tuple(bad)] else "high"
-                limit = (low if bound == "low" else high)[index]
+                limit = np.broadcast_to(low if bound == "low" else high, shape)[index]
                 raise InvalidInput(
                     f"observation {int(bad[0])} element {list(index)} = {arr[tuple(bad)]:.6g} is outside "
-                    f"the space (its {bound} bound is {limit:.6g})",
+                    f"the space (its {bound} bound is {float(limit):.6g})",
                     field="observation",
                 )
-        return arr
+        if dtype.kind in "iu" and not np.array_equal(arr, np.round(arr)):
+            raise InvalidInput("observations of this space are whole numbers", field="observation")
+        return arr.astype(dtype, copy=False), single
 
-    def predict(self, observations: Any) -> np.ndarray:
-        """The deterministic action of each observation."""
-        actions, _ = self.policy.predict(self.check(observations), deterministic=True)
-        return np.asarray(actions)
+    def predict(self, observations: Any, deterministic: bool = True) -> np.ndarray:
+        """The action of each observation (the policy's mode unless ``deterministic=False``)."""
+        batch, single = self.check(observations)
+        actions, _ = self.policy.predict(batch, deterministic=deterministic)
+        actions = np.asarray(actions)
+        return actions[0] if single else actions
+
+
+def _limits(space: Any) -> tuple[Any, Any]:
+    """Inclusive bounds of a space's values (None, None when unbounded or not numeric)."""
+    kind = type(space).__name__
+    if kind == "Box":
+        return space.low, space.high
+    if kind == "Discrete":
+        return int(space.start), int(space.start + space.n - 1)
+    if kind == "MultiDiscrete":
+        return np.zeros_like(space.nvec), np.asarray(space.nvec) - 1
+    if kind == "MultiBinary":
+        return 0, 1
+    return None, None
+
+
+def observation_columns(space: Mapping[str, Any]) -> list[str]:
+    """Names of the flattened observation's columns: ``obs_0``... (``obs`` for a scalar)."""
+    kind = space.get("kind")
+    if kind == "Discrete":
+        return ["obs"]
+    if kind == "Box":
+        shape = [int(x) for x in space.get("shape") or []]
+    elif kind == "MultiDiscrete":
+        shape = list(np.shape(space.get("nvec")))
+    else:
+        shape = list(np.shape(space.get("n"))) or [int(space.get("n") or 1)]
+    size = int(np.prod(shape)) if shape else 1
+    return [f"obs_{i}" for i in range(size)] if shape else ["obs"]
 
 
 class SB3Flavor:
@@ -115,8 +173,9 @@ class SB3Flavor:
 
     name = "sb3"
     file_name = "model.sb3.zip"
+    requires_opt_in = False
 
-    def handles(self, model: Any) -> bool:
+    def can_save(self, model: Any) -> bool:
         """Whether ``model`` is an SB3 algorithm or a :class:`Policy`."""
         if isinstance(model, Policy):
             return True

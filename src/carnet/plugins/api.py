@@ -42,6 +42,7 @@ EVALUATION_FAMILIES = (
     "forecasting",
     "recommendation",
     "multitask",
+    "rl",
 )
 
 #: builds an unfitted estimator from keyword params (e.g. a class)

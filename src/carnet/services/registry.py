@@ -109,6 +109,7 @@ class RegistryService:
                 **({"reuse": dict(reuse)} if reuse is not None else {}),
                 **({"encoders": list(meta["encoders"])} if meta.get("encoders") else {}),
                 **({"targets": list(meta["targets"])} if meta.get("targets") else {}),
+                **({"environment": dict(meta["environment"])} if meta.get("environment") else {}),
             },
         )
         return self._insert(version, run.project)
@@ -619,6 +620,12 @@ def _signature(meta: Mapping[str, Any]) -> Signature:
         outputs += [ColumnSpec(f"proba_{c}", "float64") for c in classes]
     elif family in ("regression", "forecasting"):
         outputs.append(ColumnSpec("prediction", "float64"))
+    elif family == "rl":  # a policy: observation columns -> the action, with both spaces
+        env = meta.get("environment") or {}
+        space = env.get("action_space") or {}
+        outputs.append(ColumnSpec("action", str(space.get("dtype") or "int64")))
+        spaces = {"observation": env.get("observation_space"), "action": space}
+        return Signature(inputs, tuple(outputs), spaces)
     elif family is not None:
         outputs.append(ColumnSpec("prediction", "object"))
     return Signature(inputs, tuple(outputs))

@@ -14,8 +14,8 @@ from carnet.domain.training import ModelSpec, TrainSpec
 from carnet.errors import InvalidInput
 from carnet.plugins.api import default_split
 from carnet.services.context import ServiceContext
-from carnet.services.tracking import TrackingService
-from carnet.services.training import ProgressFn, TrainingService, finite, flat_params
+from carnet.services.tracking import TrackingService, flat_params
+from carnet.services.training import ProgressFn, TrainingService, finite
 
 __all__ = ["SearchService"]
 
@@ -112,6 +112,16 @@ class SearchService:
         from carnet.training import load_spec
 
         spec = spec if isinstance(spec, TrainSpec) else load_spec(spec)
+        if spec.task == "rl" and spec.search is not None:
+            from carnet.services.rl_training import RLTraining
+
+            if executor not in (None, "local"):
+                raise InvalidInput(
+                    "an rl search runs its trials in this process; drop --executor", field="executor"
+                )
+            return RLTraining(self.ctx, self.tracking).search(
+                spec, progress=progress, environment=environment
+            )
         if spec.search is not None:
             return self.search(spec, jobs=jobs, progress=progress, environment=environment, executor=executor)
         return self.training.train(spec, progress=progress, environment=environment)

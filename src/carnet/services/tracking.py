@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -563,3 +564,36 @@ class TrackingService:
             if not ids:
                 return RunPage([], None)
             return tx.runs.search(ids, where, order, max_results, offset, include_deleted, after=after)
+
+
+def flat_params(spec_dict: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """A spec as flat ``a.b`` params (lists and None as JSON)."""
+    out: dict[str, str] = {}
+    for key, value in spec_dict.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flat_params(value, name + "."))
+        elif value is not None and value != {} and value != []:
+            out[name] = value if isinstance(value, str) else json.dumps(value, default=str)
+    return out
+
+
+def store_evaluation(
+    tracking: TrackingService, run_id: str, evaluation: Any, context: dict[str, Any], prefix: str = ""
+) -> None:
+    """An evaluation's plots (PNG and JSON) and its JSON and HTML reports, as run artifacts."""
+    from carnet.evaluation import jsonable
+    from carnet.reports.evaluation import render_html, to_json
+
+    for plot in evaluation.plots:
+        tracking.log_artifact_bytes(run_id, plot.png, f"{prefix}plots/{plot.name}.png")
+        tracking.log_artifact_bytes(
+            run_id, json.dumps(jsonable(plot.data)).encode(), f"{prefix}plots/{plot.name}.json"
+        )
+    report = to_json(evaluation, context)
+    tracking.log_artifact_bytes(
+        run_id, json.dumps(jsonable(report), indent=2).encode(), f"{prefix}reports/evaluation.json"
+    )
+    tracking.log_artifact_bytes(
+        run_id, render_html(evaluation, context).encode(), f"{prefix}reports/evaluation.html"
+    )

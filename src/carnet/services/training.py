@@ -25,7 +25,7 @@ from carnet.flavors.packaging import input_example
 from carnet.services.context import ServiceContext
 from carnet.services.datasets import DatasetService
 from carnet.services.hooks import hooks_of
-from carnet.services.tracking import TrackingService
+from carnet.services.tracking import TrackingService, flat_params, store_evaluation
 
 if TYPE_CHECKING:  # pragma: no cover
     from carnet.services.reuse import Parent
@@ -75,18 +75,6 @@ class MetricScorer:
         from carnet.evaluation import score_all
 
         return score_all(self.family, list(self.names), truth, predictions, dict(self.options))
-
-
-def flat_params(spec_dict: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """The spec as flat ``a.b`` params (lists and None as JSON)."""
-    out: dict[str, str] = {}
-    for key, value in spec_dict.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flat_params(value, name + "."))
-        elif value is not None and value != {} and value != []:
-            out[name] = value if isinstance(value, str) else json.dumps(value, default=str)
-    return out
 
 
 class TrainingService:
@@ -151,6 +139,8 @@ class TrainingService:
         from carnet.training import load_spec
 
         spec = spec if isinstance(spec, TrainSpec) else load_spec(spec)
+        if spec.task == "rl":
+            return self._train_agent(spec, progress, parent_id, environment, tags)
         parent = None
         if spec.model is not None and spec.model.parent is not None:
             from carnet.services.reuse import prepare_parent
@@ -163,6 +153,25 @@ class TrainingService:
         hooks.before(self.ctx, "before_train", spec=spec)
         with self._helper(self.datasets.get(ref).num_rows) as helper:
             outcome = self._train(spec, task, helper, progress, parent_id, environment, tags, parent)
+        hooks.after(self.ctx, "after_train", run_id=outcome.run_id, spec=spec, metrics=dict(outcome.metrics))
+        return outcome
+
+    def _train_agent(
+        self,
+        spec: TrainSpec,
+        progress: ProgressFn | None,
+        parent_id: str | None,
+        environment: dict[str, Any] | None,
+        tags: dict[str, str] | None,
+    ) -> TrainOutcome:
+        """An ``rl`` spec: the agent learns in its environment (see :mod:`carnet.services.rl_training`)."""
+        from carnet.services.rl_training import RLTraining
+
+        hooks = hooks_of(self.ctx)
+        hooks.before(self.ctx, "before_train", spec=spec)
+        outcome = RLTraining(self.ctx, self.tracking).train(
+            spec, progress=progress, parent_id=parent_id, environment=environment, tags=tags
+        )
         hooks.after(self.ctx, "after_train", run_id=outcome.run_id, spec=spec, metrics=dict(outcome.metrics))
         return outcome
 
@@ -396,24 +405,7 @@ class TrainingService:
     def _store_evaluation(
         self, run_id: str, evaluation: Any, context: dict[str, Any], prefix: str = ""
     ) -> None:
-        from carnet.reports.evaluation import render_html, to_json
-
-        for plot in evaluation.plots:
-            self.tracking.log_artifact_bytes(run_id, plot.png, f"{prefix}plots/{plot.name}.png")
-            self.tracking.log_artifact_bytes(
-                run_id,
-                json.dumps(jsonable(plot.data)).encode(),
-                f"{prefix}plots/{plot.name}.json",
-            )
-        report = to_json(evaluation, context)
-        self.tracking.log_artifact_bytes(
-            run_id,
-            json.dumps(jsonable(report), indent=2).encode(),
-            f"{prefix}reports/evaluation.json",
-        )
-        self.tracking.log_artifact_bytes(
-            run_id, render_html(evaluation, context).encode(), f"{prefix}reports/evaluation.html"
-        )
+        store_evaluation(self.tracking, run_id, evaluation, context, prefix)
 
     @staticmethod
     def _offer_dumps(helper: Any, fitted: Any) -> Any:
@@ -499,6 +491,12 @@ class TrainingService:
     def evaluate(self, run_id: str, dataset: str, *, progress: ProgressFn | None = None) -> TrainOutcome:
         """Score a trained run's model on a dataset version; the result is a new run linked to it."""
         source = self.tracking.get_run(run_id)
+        if source.tags.get("task") == "rl":
+            raise InvalidInput(
+                f"run {run_id} is an agent: it is evaluated in its environment over seeds when trained, "
+                "and under stress with carnet stress",
+                field="run_id",
+            )
         path = Path(dataset)
         if path.suffix and path.exists():  # a file is checked against the model before it is registered
             from carnet.data.tabular import read_table
@@ -609,7 +607,9 @@ class TrainingService:
         outcome = self.train(text, progress=progress, tags={"reproduces": run_id}, environment=environment)
         new = self.tracking.get_run(outcome.run_id)
         warnings += _environment_differences(original.environment, new.environment)
-        keys = sorted(k for k in original.metrics if k in new.metrics and k != "fit_seconds")
+        from carnet.services.rl_training import TIMING_METRICS
+
+        keys = sorted(k for k in original.metrics if k in new.metrics and k not in TIMING_METRICS)
         differing = [k for k in keys if not _same(original.metrics[k], new.metrics[k])]
         self.tracking.set_tags(outcome.run_id, {"reproduced": "identical" if not differing else "different"})
         return {

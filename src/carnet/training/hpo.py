@@ -43,6 +43,7 @@ __all__ = [
     "TrialOutcome",
     "TrialRecord",
     "evaluate_spec",
+    "make_sampler",
     "metric_direction",
     "one_line",
     "run_search",
@@ -223,7 +224,7 @@ def metric_direction(task: Task, spec: TrainSpec) -> tuple[str, str]:
     return metric, direction
 
 
-def _sampler(name: str, seed: int, space: dict[str, dict[str, Any]]) -> Any:
+def make_sampler(name: str, seed: int, space: dict[str, dict[str, Any]]) -> Any:
     """An Optuna sampler by short or class name (``tpe``, ``RandomSampler``, ...), seeded."""
     from optuna import samplers
 
@@ -434,7 +435,7 @@ def run_search(
     space = validate_space(search.space)
     metric, direction = metric_direction(task, spec)
     folds = spec.split.folds if spec.split.kind != "holdout" else 1
-    sampler = _sampler(search.sampler, spec.seed, space)
+    sampler = make_sampler(search.sampler, spec.seed, space)
     pruner = _pruner(search.pruner, folds)
     n_trials = search.n_trials
     if n_trials < 1:

@@ -30,9 +30,120 @@ import numpy as np
 from carnet.errors import InvalidInput
 from carnet.spaces import ALGORITHMS
 
-__all__ = ["RLEvaluation", "TrackingCallback", "evaluate", "make_env", "make_model", "train"]
+__all__ = [
+    "RLEvaluation",
+    "RLOptions",
+    "TrackingCallback",
+    "act",
+    "describe_env",
+    "evaluate",
+    "make_env",
+    "make_model",
+    "rl_options",
+    "train",
+]
 
 LogFn = Callable[[Mapping[str, float], int], None]
+
+
+_OPTION_KEYS = (
+    "env",
+    "env_kwargs",
+    "total_timesteps",
+    "n_envs",
+    "eval_episodes",
+    "eval_seeds",
+    "eval_every",
+    "success_threshold",
+)
+
+
+@dataclass(frozen=True)
+class RLOptions:
+    """The ``task_options`` of an ``rl`` spec, checked (see :func:`rl_options`)."""
+
+    env: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    total_timesteps: int = 100_000
+    n_envs: int = 1
+    eval_episodes: int = 10
+    eval_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    eval_every: int = 0
+    success_threshold: float | None = None
+
+    def success(self) -> Callable[[float], bool] | None:
+        """An episode's success from its return (None without a threshold)."""
+        limit = self.success_threshold
+        return None if limit is None else (lambda r: r >= limit)
+
+
+def rl_options(options: Mapping[str, Any]) -> RLOptions:
+    """Strictly parse an ``rl`` spec's ``task_options`` (InvalidInput naming ``task_options.KEY``)."""
+    from carnet.training._checks import as_int, as_number, fail, free_mapping, section
+
+    m = section(options, "task_options", _OPTION_KEYS)
+    if not isinstance(m.get("env"), str) or not m["env"].strip():
+        fail("task_options.env", "an rl spec needs task_options.env: a Gymnasium id such as CartPole-v1 "
+             "or pkg.module:make_env")  # fmt: skip
+    total = as_int(m.get("total_timesteps", 100_000), "task_options.total_timesteps", minimum=1)
+    seeds_raw = m.get("eval_seeds", [0, 1, 2, 3, 4])
+    if not isinstance(seeds_raw, list | tuple) or not seeds_raw or len(seeds_raw) > 1000:
+        fail("task_options.eval_seeds", "task_options.eval_seeds must be a list of 1 to 1000 integers")
+    seeds = tuple(
+        as_int(v, f"task_options.eval_seeds[{i}]", minimum=0, maximum=2**31 - 1)
+        for i, v in enumerate(seeds_raw)
+    )
+    if len(set(seeds)) != len(seeds):
+        fail("task_options.eval_seeds", "task_options.eval_seeds has a seed twice")
+    every = m.get("eval_every")
+    threshold = m.get("success_threshold")
+    return RLOptions(
+        env=m["env"].strip(),
+        env_kwargs=free_mapping(m.get("env_kwargs"), "task_options.env_kwargs"),
+        total_timesteps=total,
+        n_envs=as_int(m.get("n_envs", 1), "task_options.n_envs", minimum=1, maximum=256),
+        eval_episodes=as_int(
+            m.get("eval_episodes", 10), "task_options.eval_episodes", minimum=1, maximum=10_000
+        ),
+        eval_seeds=seeds,
+        eval_every=(
+            max(1, total // 10) if every is None else as_int(every, "task_options.eval_every", minimum=0)
+        ),
+        success_threshold=None
+        if threshold is None
+        else as_number(threshold, "task_options.success_threshold"),
+    )
+
+
+def describe_env(env: Any, name: str) -> dict[str, Any]:
+    """What a run records of an environment: its id, version, spaces and episode limit."""
+    from carnet.spaces import space_to_dict
+
+    spec = getattr(env, "spec", None)
+    module = type(getattr(env, "unwrapped", env)).__module__.split(".")[0]
+    version = getattr(spec, "version", None)
+    if version is None:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as package_version
+
+        try:
+            version = package_version(module.replace("_", "-"))
+        except (PackageNotFoundError, ValueError):
+            version = None
+    return {
+        "id": name,
+        "version": None if version is None else str(version),
+        "package": module,
+        "max_episode_steps": getattr(spec, "max_episode_steps", None),
+        "observation_space": space_to_dict(env.observation_space),
+        "action_space": space_to_dict(env.action_space),
+    }
+
+
+def act(model: Any, observation: Any) -> Any:
+    """The deterministic action of one observation, from an SB3 model or a loaded policy."""
+    out = model.predict(observation, deterministic=True)
+    return out[0] if isinstance(out, tuple) else out
 
 
 def _import_rl() -> tuple[Any, Any]:
@@ -145,8 +256,12 @@ class TrackingCallback:
                 eval_env: Any = None,
                 eval_every: int = 0,
                 eval_seeds: Sequence[int] = (0,),
+                progress: Callable[[int], None] | None = None,
             ) -> None:
                 super().__init__(verbose=0)
+                self.progress = progress
+                self.next_report = max(1, int(every))
+                self.next_eval = int(eval_every)
                 self.log = log
                 self.every = max(1, int(every))
                 self.eval_env = eval_env
@@ -166,9 +281,11 @@ class TrackingCallback:
                             {"episode_return": float(episode["r"]), "episode_length": float(episode["l"])},
                             step,
                         )
-                if step % self.every == 0:
+                if step >= self.next_report:
+                    self.next_report = step + self.every
                     self._report(step)
-                if self.eval_env is not None and self.eval_every and step % self.eval_every == 0:
+                if self.eval_env is not None and self.eval_every and step >= self.next_eval:
+                    self.next_eval = step + self.eval_every
                     returns = [r for s in self.eval_seeds for r in _episodes(self.model, self.eval_env, 1, s)]
                     value = float(np.mean(returns))
                     self.eval_history.append((step, value))
@@ -176,7 +293,12 @@ class TrackingCallback:
                 return True
 
             def _on_rollout_end(self) -> None:
-                self._report(int(self.num_timesteps))
+                step = int(self.num_timesteps)
+                if hasattr(self.model, "n_steps") or step >= self.next_report:  # on-policy: per rollout
+                    self.next_report = step + self.every
+                    self._report(step)
+                    if self.progress is not None:
+                        self.progress(step)
 
             def _report(self, step: int) -> None:
                 values = {
@@ -191,18 +313,32 @@ class TrackingCallback:
         return _Callback(*args, **kwargs)
 
 
+#: the longest episode an evaluation plays when the environment sets no time limit
+MAX_EPISODE_STEPS = 100_000
+
+
 def _episodes(model: Any, env: Any, episodes: int, seed: int) -> list[float]:
     """Returns of ``episodes`` deterministic episodes, the first reset seeded with ``seed``."""
+    return [r for r, _ in _play(model, env, episodes, seed)]
+
+
+def _play(model: Any, env: Any, episodes: int, seed: int) -> list[tuple[float, int]]:
+    """(return, length) of ``episodes`` deterministic episodes, reset ``i`` seeded ``seed + i``.
+
+    An episode stops when the environment ends it, or after :data:`MAX_EPISODE_STEPS` steps
+    when it sets no time limit of its own.
+    """
+    limit = getattr(getattr(env, "spec", None), "max_episode_steps", None) or MAX_EPISODE_STEPS
     out = []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
-        total, done = 0.0, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
+        total, steps, done = 0.0, 0, False
+        while not done and steps < limit:
+            obs, reward, terminated, truncated, _ = env.step(act(model, obs))
             total += float(reward)
+            steps += 1
             done = bool(terminated or truncated)
-        out.append(total)
+        out.append((total, steps))
     return out
 
 
@@ -224,9 +360,16 @@ class RLEvaluation:
     success_rate: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """The 95% bootstrap intervals of ``mean_return`` and ``iqm_return``."""
+        return {"mean_return": self.mean_interval, "iqm_return": self.iqm_interval}
+
     def metrics(self) -> dict[str, float]:
-        """Flat metrics for a run: ``mean_return``, ``iqm_return`` (and ``success_rate``)."""
+        """Flat metrics for a run: ``mean_return``, ``iqm_return``, ``mean_episode_length`` (and
+        ``success_rate``)."""
         out = {"mean_return": self.mean, "iqm_return": self.iqm}
+        if "mean_episode_length" in self.extra:
+            out["mean_episode_length"] = float(self.extra["mean_episode_length"])
         if self.success_rate is not None:
             out["success_rate"] = self.success_rate
         return out
@@ -250,7 +393,15 @@ def evaluate(
         raise InvalidInput(
             "evaluation needs at least one episode and one seed", field="task_options.eval_episodes"
         )
-    returns = {int(s): _episodes(model, env_factory(), episodes, int(s) * 1000) for s in seeds}
+    played = {}
+    for s in seeds:
+        env = env_factory()
+        try:
+            played[int(s)] = _play(model, env, episodes, int(s) * 1000)
+        finally:
+            env.close()
+    returns = {s: [r for r, _ in p] for s, p in played.items()}
+    lengths = [n for p in played.values() for _, n in p]
     table = np.asarray([returns[int(s)] for s in seeds], dtype=np.float64)
     rng = np.random.default_rng(0)
     picks = rng.integers(0, episodes, size=(resamples, table.shape[0], episodes))
@@ -265,7 +416,60 @@ def evaluate(
         iqm=float(_iqm(flat)),
         iqm_interval=(float(np.quantile(iqms, 0.025)), float(np.quantile(iqms, 0.975))),
         success_rate=float(np.mean([success(r) for r in flat])) if success is not None else None,
+        extra={"mean_episode_length": float(np.mean(lengths)), "episodes": int(flat.size)},
     )
+
+
+def prepare(
+    env: str,
+    algorithm: str,
+    *,
+    env_kwargs: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    n_envs: int = 1,
+    allow: Sequence[str] | None = None,
+) -> tuple[Any, Any]:
+    """The seeded, vectorised environments and the untrained model (torch on one thread).
+
+    Everything a spec can get wrong (environment, kwargs, algorithm, params) fails here, with
+    the field named, before any run is recorded.
+    """
+    import torch
+
+    _import_rl()
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    make_env(env, env_kwargs, allow=allow).close()  # a bad env is named before anything runs
+    vec = make_vec_env(lambda: make_env(env, env_kwargs, allow=allow), n_envs=max(1, int(n_envs)), seed=seed)
+    try:
+        return vec, make_model(algorithm, vec, params, seed)
+    except BaseException:
+        vec.close()
+        raise
+
+
+def learn(
+    model: Any,
+    total_timesteps: int,
+    *,
+    log: LogFn | None = None,
+    eval_env: Any = None,
+    eval_every: int = 0,
+    eval_seeds: Sequence[int] = (0,),
+    progress: Callable[[int], None] | None = None,
+) -> Any:
+    """Train a prepared model for ``total_timesteps``, reporting through the tracking callback."""
+    callback = TrackingCallback(
+        log or (lambda _m, _s: None),
+        eval_env=eval_env,
+        eval_every=eval_every if eval_env is not None else 0,
+        eval_seeds=eval_seeds,
+        progress=progress,
+    )
+    model.learn(total_timesteps=total_timesteps, callback=callback)
+    return model
 
 
 def train(
@@ -286,26 +490,20 @@ def train(
 
     Returns the trained SB3 model; ``log`` receives the callback's metrics as they come.
     """
-    import torch
-
-    _import_rl()
-    from stable_baselines3.common.env_util import make_vec_env
-
     if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
         raise InvalidInput(
             f"task_options.total_timesteps must be a positive integer, got {total_timesteps!r}",
             field="task_options.total_timesteps",
         )
-    torch.set_num_threads(1)
-    make_env(env, env_kwargs, allow=allow).close()  # a bad env is named before anything runs
-    vec = make_vec_env(lambda: make_env(env, env_kwargs, allow=allow), n_envs=max(1, int(n_envs)), seed=seed)
-    model = make_model(algorithm, vec, params, seed)
-    callback = TrackingCallback(
-        log or (lambda _m, _s: None),
-        eval_env=make_env(env, env_kwargs, allow=allow) if eval_every else None,
-        eval_every=eval_every,
-        eval_seeds=eval_seeds,
+    vec, model = prepare(
+        env, algorithm, env_kwargs=env_kwargs, params=params, seed=seed, n_envs=n_envs, allow=allow
     )
-    model.learn(total_timesteps=total_timesteps, callback=callback)
-    vec.close()
-    return model
+    eval_env = make_env(env, env_kwargs, allow=allow) if eval_every else None
+    try:
+        return learn(
+            model, total_timesteps, log=log, eval_env=eval_env, eval_every=eval_every, eval_seeds=eval_seeds
+        )
+    finally:
+        vec.close()
+        if eval_env is not None:
+            eval_env.close()

@@ -80,6 +80,7 @@ from carnet.domain.training import (
     spec_as_dict,
 )
 from carnet.plugins.api import required_columns, task_targets
+from carnet.spaces import RL_TASK_NAMES
 from carnet.training._checks import (
     as_bool,
     as_int,
@@ -358,7 +359,13 @@ def load_spec(source: str | Path | Mapping[str, Any] | TrainSpec) -> TrainSpec:
     m = section(data, "", _TOP_KEYS)
     model = _model(m.get("model"))
     derived = model is not None and model.parent is not None
-    if "dataset" not in m:
+    task = as_str(m["task"], "task") if "task" in m else ""
+    rl = task in RL_TASK_NAMES
+    if rl:  # an agent learns in its environment: no dataset, no target
+        task = "rl"
+        if m.get("dataset") not in (None, ""):
+            fail("dataset", "an rl task learns in task_options.env; remove dataset")
+    elif "dataset" not in m:
         fail("dataset", "dataset is required in a training spec")
     if "task" not in m and not derived:
         fail(
@@ -369,8 +376,8 @@ def load_spec(source: str | Path | Mapping[str, Any] | TrainSpec) -> TrainSpec:
         fail("search", "search cannot be combined with model.from: tune the parent, then derive from it")
     d = TrainSpec(dataset="", task="")
     return TrainSpec(
-        dataset=as_str(m["dataset"], "dataset"),
-        task=as_str(m["task"], "task") if "task" in m else "",
+        dataset="" if rl else as_str(m["dataset"], "dataset"),
+        task=task,
         target=as_str(m.get("target"), "target", optional=True),
         features=_features(m.get("features")),
         split=_split(m.get("split")),
