@@ -48,7 +48,7 @@ def _scenarios(texts: tuple[str, ...], file: Path | None) -> list[dict[str, Any]
 
 @click.command()
 @click.argument("ref")
-@click.argument("data")
+@click.argument("data", required=False, default="")
 @click.option("--scenario", "scenario_texts", multiple=True, help="A scenario as YAML (repeatable).")
 @click.option(
     "--scenarios",
@@ -79,13 +79,16 @@ def stress(
 
     REF is a model version (NAME/3, NAME@alias); DATA a dataset version (name@N) or a CSV/Parquet
     file with the target column. The scenarios are the stress gate's (see docs/policies.md); with
-    none given, the gate's defaults that fit the model's columns run. Nothing is changed.
+    none given, the gate's defaults that fit the model's columns run. Nothing is changed. A
+    reinforcement-learning policy takes no DATA: it plays in its environment under observation
+    noise, action delay or dropout, other env kwargs or perturbed dynamics (docs/rl.md).
 
     \b
     Example:
       carnet stress churn@production churn@3
       carnet stress churn/4 holdout.csv --scenario '{type: missing_values, max_degradation: 0.05}'
       carnet stress churn/4 churn@3 --scenarios stress.yaml -o stress.html --fail
+      carnet stress cartpole/2 --scenario '{type: action_delay, steps: 2, max_degradation: 50}'
     """
     scenarios = _scenarios(scenario_texts, scenario_file)
     result = get_client(ctx).stress(ref, data, scenarios=scenarios, metric=metric, seed=seed)

@@ -192,6 +192,10 @@ class MetricGate:
             setting_number(config, "confidence", 0.95, minimum=0, maximum=1, open_interval=True)
         )
         details: dict[str, Any] = {"metric": name, "op": op, "threshold": limit}
+        if ctx.task.family == "rl":  # a policy is judged by playing it
+            from carnet.gates.rl import rl_metric
+
+            return rl_metric(ctx, config, name, lambda v: _OPS[op](v, limit), label, threshold)
         try:
             metric = _known_metric(ctx, name)
             scored = _Scored(ctx, metric, "candidate")
@@ -283,6 +287,10 @@ class NonRegressionGate:
                 if derived
                 else f"alias {ctx.alias} ({ctx.incumbent_version.ref})"
             )
+        if ctx.task.family == "rl":  # the same seeded episodes for both policies
+            from carnet.gates.rl import rl_non_regression
+
+            return rl_non_regression(ctx, name, margin, confidence, resamples, details)
         try:
             metric = _known_metric(ctx, name)
             cand = _Scored(ctx, metric, "candidate")

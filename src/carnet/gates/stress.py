@@ -235,14 +235,21 @@ def _check_scenario(scenario: Any, where: str) -> None:
     """InvalidInput naming ``scenarios[i].<setting>`` for a bad scenario."""
     if not isinstance(scenario, dict):
         raise InvalidInput(f"{where} must be a mapping like {{type: missing_values, ...}}", field=where)
+    from carnet.training.rl_stress import RL_SCENARIOS, check_rl_scenario
+
     kind = scenario.get("type")
-    if kind not in SCENARIOS:
+    known_types = {**SCENARIOS, **RL_SCENARIOS}
+    if kind not in known_types:
         raise InvalidInput(
-            f"{where}.type must be one of {', '.join(SCENARIOS)}, got {kind!r}", field=f"{where}.type"
+            f"{where}.type must be one of {', '.join(SCENARIOS)} (data) or {', '.join(RL_SCENARIOS)} "
+            f"(a policy's environment), got {kind!r}",
+            field=f"{where}.type",
         )
+    if kind in RL_SCENARIOS:
+        check_rl_scenario(scenario, where)
     for key in scenario:
-        if key not in _COMMON and key not in SCENARIOS[kind]:
-            known = ", ".join((*_COMMON, *SCENARIOS[kind]))
+        if key not in _COMMON and key not in known_types[kind]:
+            known = ", ".join((*_COMMON, *known_types[kind]))
             raise InvalidInput(f"unknown {kind} setting {key!r}; known: {known}", field=f"{where}.{key}")
     limit: Any = scenario.get("max_degradation")
     if not _is_number(limit) or limit < 0:
@@ -354,6 +361,14 @@ class StressGate:
         from carnet.training import column_kinds
 
         family = ctx.task.family
+        if family == "rl":  # a policy is stressed in its environment
+            from carnet.gates.rl import rl_stress
+
+            try:
+                self.validate(config)
+            except InvalidInput as exc:
+                return _fail(f"{type(exc).__name__}: {exc}")
+            return rl_stress(ctx, config, _names)
         try:
             self.validate(config)
             name = str(config.get("metric") or ctx.primary_metric()[0])

@@ -232,6 +232,22 @@ class PromotionService:
         gate = StressGate()
         gate.validate(config)  # a user mistake is an error, not a failed scenario
         mv = self.registry.resolve(ref)
+        if mv.task == "rl":  # a policy is stressed in its environment: no data
+            ctx = self._context(mv, "stress", Policy(name="stress", gates=(), seed=seed), allow_pickle)
+            result = gate.check(config, ctx)
+            return {
+                "model": mv.ref,
+                "data": f"environment {ctx.options.get('env')}",
+                "passed": result.passed,
+                "measured": result.measured,
+                "error": result.error,
+                **dict(result.details or {}),
+            }
+        if not data:
+            raise InvalidInput(
+                "give the data to stress: a dataset version (name@N) or a CSV/Parquet file with the target",
+                field="data",
+            )
         path = Path(data)
         if path.suffix and path.exists():
             from carnet.data import read_table
