@@ -562,3 +562,37 @@ def test_roles_with_authentication_on(tmp_path: Path) -> None:
     finally:
         server.stop()
         services.close()
+
+
+RL_SPEC = {
+    "task": "rl",
+    "task_options": {
+        "env": "CartPole-v1",
+        "total_timesteps": 1024,
+        "eval_episodes": 2,
+        "eval_seeds": [0, 1],
+        "eval_every": 512,
+    },
+    "model": {"name": "ppo", "params": {"n_steps": 256, "batch_size": 64}},
+    "seed": 2,
+    "project": "agents",
+}
+
+
+def test_an_agent_trains_alike_through_a_server_and_is_stressed_there(sides: dict[str, Side]) -> None:
+    local, remote = sides["local"].client, sides["remote"].client
+    events: list[tuple[str, int, int]] = []
+    here = local.train(RL_SPEC)
+    there = remote.train(RL_SPEC, progress=lambda *e: events.append(e))
+    _same_numbers(here.metrics, there.metrics)  # the same seeds: the same episodes
+    assert isinstance(there.evaluation, EvaluationResult) and there.evaluation.family == "rl"
+    assert there.evaluation.plot("learning_curve") is not None and there.intervals["mean_return"]
+    assert ("learn", 1024, 1024) in events and any(stage == "evaluate" for stage, _, _ in events)
+    version = remote.register_model(there.run_id, "agent")
+    assert version.signature.spaces["action"]["n"] == 2
+    result = remote.stress(
+        "agent/1", "", scenarios=[{"type": "observation_noise", "scale": 0.01, "max_degradation": 1000}]
+    )
+    assert result["passed"] and result["scenarios"][0]["value"] is not None
+    with pytest.raises(InvalidInput, match=r"task_options\.env"):
+        remote.train({**RL_SPEC, "task_options": {"total_timesteps": 10}})

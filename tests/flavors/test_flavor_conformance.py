@@ -78,7 +78,21 @@ CASES: dict[str, tuple[str, Callable[[], tuple[Any, Any]]]] = {
         lambda: fitted(make_pipeline(StandardScaler(), LogisticRegression()), classification),
     ),
     "pickle-python-object": ("pickle", lambda: (Doubler(), regression()[0])),
+    "sb3-ppo-policy": ("sb3", lambda: _policy()),
 }
+
+
+def _policy() -> tuple[Any, Any]:
+    """A loaded PPO CartPole policy (briefly trained) and observations inside its space."""
+    import gymnasium
+
+    from carnet.flavors.sb3 import SB3Flavor
+    from carnet.training.rl import train
+
+    model = train("CartPole-v1", "ppo", total_timesteps=128, seed=0, params={"n_steps": 64, "batch_size": 32})
+    env = gymnasium.make("CartPole-v1")
+    observations = np.stack([env.reset(seed=i)[0] for i in range(8)])
+    return SB3Flavor().loads(SB3Flavor().dumps(model)), observations
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -54,7 +54,10 @@ def test_a_served_policy_answers_triton_and_mlflow_clients(tmp_path: Path) -> No
                 ]
             },
         )
-        assert r.status_code == 400 and "element [2] = 1 is outside the space (its high bound is 0.41" in r.json()["error"]
+        assert (
+            r.status_code == 400
+            and "element [2] = 1 is outside the space (its high bound is 0.41" in r.json()["error"]
+        )
         r = httpx.post(f"{s.url}/invocations", json={"instances": [[0.0, 0.0, 0.0]]})
         assert r.status_code == 400
     finally:

@@ -24,7 +24,7 @@ INVENTORY = "carnet_example_task.inventory:InventoryEnv"
 def cartpole() -> dict[str, Any]:
     history: list[tuple[int, dict[str, float]]] = []
     model = train(
-        "CartPole-v1", "ppo", total_timesteps=50_000, seed=0, log=lambda m, s: history.append((s, dict(m)))
+        "CartPole-v1", "ppo", total_timesteps=20_000, seed=0, log=lambda m, s: history.append((s, dict(m)))
     )
     return {"model": model, "history": history}
 
@@ -44,7 +44,7 @@ def test_the_callback_reports_episodes_losses_and_speed(cartpole: dict[str, Any]
     keys = set().union(*(m for _, m in history))
     assert {"episode_length", "value_loss", "entropy_loss", "learning_rate", "fps"} <= keys
     steps = [s for s, _ in history]
-    assert steps == sorted(steps) and steps[-1] >= 50_000
+    assert steps == sorted(steps) and steps[-1] >= 20_000
 
 
 def test_a_custom_environment_from_a_package_with_kwargs() -> None:
@@ -58,6 +58,12 @@ def test_a_custom_environment_from_a_package_with_kwargs() -> None:
     assert len(result.returns[0]) == 2 and "episode_return" in logged
     with pytest.raises(InvalidInput, match="allowed"):
         make_env(INVENTORY, allow=["my_company.envs"])
+    registered = make_env("carnet_example_task.inventory:Inventory-v0", {"weeks": 3})  # Gymnasium's form
+    assert registered.spec.id == "Inventory-v0" and registered.unwrapped.weeks == 3
+    with pytest.raises(InvalidInput, match="allowed"):
+        make_env("carnet_example_task.inventory:Inventory-v0", allow=["my_company"])
+    with pytest.raises(InvalidInput, match="failed to build: ValueError"):
+        make_env(INVENTORY, {"weeks": -1})
     with pytest.raises(InvalidInput, match="env_kwargs"):
         make_env(INVENTORY, {"no_such_option": 1})
     with pytest.raises(InvalidInput, match="unknown environment"):

@@ -225,7 +225,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> TrainSpec:
     model = data.get("model")
     search = data.get("search")
     metrics = data.get("metrics")
-    base = _build(TrainSpec, {k: v for k, v in data.items() if k not in _NESTED})
+    base = _build(TrainSpec, {"dataset": "", **{k: v for k, v in data.items() if k not in _NESTED}})
     return replace(
         base,
         features=FeatureSpec(

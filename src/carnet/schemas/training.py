@@ -133,7 +133,12 @@ class StressIn(RequestBody):
     """Run stress scenarios of a model version on a dataset version (changes nothing)."""
 
     ref: str = Field(min_length=1, max_length=300, description="NAME/3 or NAME@alias")
-    data: str = Field(min_length=1, max_length=1024, description="a dataset version: name@N or name")
+    data: str = Field(
+        "",
+        max_length=1024,
+        description="a dataset version: name@N or name (empty for a reinforcement-learning policy, "
+        "which plays in its environment)",
+    )
     scenarios: list[dict[str, Any]] | None = Field(
         None, max_length=50, description="the stress gate's grammar"
     )

@@ -210,7 +210,8 @@ class RLTraining:
         recorder.flush()
         notes = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         lines += recorder.lines
-        lines.append(f"learned {total} steps in {seconds:.2f}s ({len(recorder.episodes)} episodes)")
+        taken = int(getattr(model, "num_timesteps", total))  # whole rollouts: at least total
+        lines.append(f"learned {taken} steps in {seconds:.2f}s ({len(recorder.episodes)} episodes)")
         lines += [f"warning: {n}" for n in notes]
         if progress:
             progress("evaluate", 0, len(options.eval_seeds))
@@ -233,7 +234,7 @@ class RLTraining:
                 Metric(f"{name}_ci_low", float(low), 0, now),
                 Metric(f"{name}_ci_high", float(high), 0, now),
             ]
-        metrics.append(Metric("fit_seconds", seconds, 0, now))
+        metrics += [Metric("fit_seconds", seconds, 0, now), Metric("timesteps", float(taken), 0, now)]
         self.tracking.log_metrics(run_id, metrics)
         context = {"run_id": run_id, "task": "rl", "model": spec.model.name if spec.model else None,
                    "environment": options.env, "evaluated_on": _evaluated_on(options)}  # fmt: skip

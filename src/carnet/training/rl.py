@@ -186,7 +186,10 @@ def make_env(
                 field="task_options.env",
             )
         try:
-            factory = getattr(importlib.import_module(module), name)
+            imported = importlib.import_module(module)
+            if not name.isidentifier():  # Gymnasium's "module:Env-v0": the module registers the id
+                return _checked(gymnasium, env, _registered(gymnasium, env, kwargs))
+            factory = getattr(imported, name)
             made = factory(**kwargs)
         except (ImportError, AttributeError) as exc:
             raise InvalidInput(
@@ -196,15 +199,34 @@ def make_env(
             raise InvalidInput(
                 f"environment {env!r} refused its env_kwargs: {exc}", field="task_options.env_kwargs"
             ) from None
-    else:
-        try:
-            made = gymnasium.make(env, **kwargs)
-        except gymnasium.error.Error as exc:
-            raise InvalidInput(f"unknown environment {env!r}: {exc}", field="task_options.env") from None
-        except TypeError as exc:
+        except InvalidInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's environment code failed: name it
             raise InvalidInput(
-                f"environment {env!r} refused its env_kwargs: {exc}", field="task_options.env_kwargs"
+                f"environment {env!r} failed to build: {type(exc).__name__}: {exc}", field="task_options.env"
             ) from None
+    else:
+        made = _registered(gymnasium, env, kwargs)
+    return _checked(gymnasium, env, made)
+
+
+def _registered(gymnasium: Any, env: str, kwargs: Mapping[str, Any]) -> Any:
+    """An environment from Gymnasium's registry (``CartPole-v1``, ``module:Env-v0``)."""
+    try:
+        return gymnasium.make(env, **kwargs)
+    except gymnasium.error.Error as exc:
+        raise InvalidInput(f"unknown environment {env!r}: {exc}", field="task_options.env") from None
+    except TypeError as exc:
+        raise InvalidInput(
+            f"environment {env!r} refused its env_kwargs: {exc}", field="task_options.env_kwargs"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - the environment's own code failed: name it
+        raise InvalidInput(
+            f"environment {env!r} failed to build: {type(exc).__name__}: {exc}", field="task_options.env"
+        ) from None
+
+
+def _checked(gymnasium: Any, env: str, made: Any) -> Any:
     if not isinstance(made, gymnasium.Env):
         raise InvalidInput(
             f"{env!r} returned a {type(made).__name__}, not a gymnasium.Env", field="task_options.env"
@@ -239,14 +261,16 @@ def make_model(algorithm: str, env: Any, params: Mapping[str, Any] | None, seed:
 class TrackingCallback:
     """Reports what the agent does as it learns, through ``log(metrics, step)``.
 
-    Per finished episode: ``episode_return`` and ``episode_length``; per rollout (on-policy) or
-    every ``every`` steps (off-policy): SB3's ``train/*`` values (losses, entropy, learning rate)
-    and ``fps``; every ``eval_every`` steps, when an evaluation environment is given, the mean
+    Per finished episode: ``episode_return`` and ``episode_length``; after each update (every
+    rollout on-policy, at most every ``every`` steps off-policy) and at the end: SB3's
+    ``train/*`` values of that update (losses, entropy, learning rate, ``n_updates``) and
+    ``fps``; every ``eval_every`` steps, when an evaluation environment is given, the mean
     ``eval_return`` over ``eval_seeds``. Built lazily on SB3's ``BaseCallback``.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
         class _Callback(BaseCallback):
             def __init__(
@@ -260,7 +284,7 @@ class TrackingCallback:
             ) -> None:
                 super().__init__(verbose=0)
                 self.progress = progress
-                self.next_report = max(1, int(every))
+                self.next_report = 0
                 self.next_eval = int(eval_every)
                 self.log = log
                 self.every = max(1, int(every))
@@ -270,6 +294,10 @@ class TrackingCallback:
                 self.started = time.perf_counter()
                 self.episodes = 0
                 self.eval_history: list[tuple[int, float]] = []
+
+            @property
+            def on_policy(self) -> bool:
+                return isinstance(self.model, OnPolicyAlgorithm)
 
             def _on_step(self) -> bool:
                 step = int(self.num_timesteps)
@@ -281,9 +309,6 @@ class TrackingCallback:
                             {"episode_return": float(episode["r"]), "episode_length": float(episode["l"])},
                             step,
                         )
-                if step >= self.next_report:
-                    self.next_report = step + self.every
-                    self._report(step)
                 if self.eval_env is not None and self.eval_every and step >= self.next_eval:
                     self.next_eval = step + self.eval_every
                     returns = [r for s in self.eval_seeds for r in _episodes(self.model, self.eval_env, 1, s)]
@@ -292,13 +317,21 @@ class TrackingCallback:
                     self.log({"eval_return": value}, step)
                 return True
 
-            def _on_rollout_end(self) -> None:
+            def _on_rollout_start(self) -> None:
+                # SB3 updates the networks between two rollouts: the values of that update are
+                # read here, fresh, at the step it happened (every rollout on-policy, every
+                # ``every`` steps off-policy, where a rollout is a few steps)
                 step = int(self.num_timesteps)
-                if hasattr(self.model, "n_steps") or step >= self.next_report:  # on-policy: per rollout
+                if step and (self.on_policy or step >= self.next_report):
                     self.next_report = step + self.every
                     self._report(step)
                     if self.progress is not None:
                         self.progress(step)
+
+            def _on_training_end(self) -> None:
+                self._report(int(self.num_timesteps))  # the last update, and the final speed
+                if self.progress is not None:
+                    self.progress(int(self.num_timesteps))
 
             def _report(self, step: int) -> None:
                 values = {

@@ -142,6 +142,8 @@ def _spec(c: Caller, raw: dict[str, Any]) -> Any:
         c.require(spec.project)
         c.services.training.task(spec.task)
     c.services.training.check_on_server(spec)  # a class path is refused before anything imports it
+    if spec.task == "rl":  # an agent reads no dataset; its environment path is checked when built
+        return spec
     return replace(spec, dataset=_dataset_ref(c, spec.dataset, "dataset"))
 
 
@@ -325,7 +327,7 @@ def stress(body: StressIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     from carnet.domain.models import ModelRef
 
     c.require(c.services.registry.get_model(ModelRef.parse(body.ref).name).project)
-    ref = _dataset_ref(c, body.data, "data")
+    ref = _dataset_ref(c, body.data, "data") if body.data else ""  # none: a policy plays its environment
     return c.services.promotion.stress(
         body.ref, ref, scenarios=body.scenarios, metric=body.metric, seed=body.seed
     )
@@ -409,7 +411,8 @@ def reproduce_run(
     spec = _recorded_spec(c, source.id)
     if spec is not None:  # it trains in the spec's project, on its dataset: the roles there
         c.require(spec.project)
-        _dataset_ref(c, spec.dataset, "dataset")
+        if spec.task != "rl":
+            _dataset_ref(c, spec.dataset, "dataset")
     inputs = c.services.tracking.list_inputs(source.id)  # compared with the versions as stored now
     c.require_refs(datasets=[f"{i.dataset}@{i.version}" for i in inputs])
     services, env = c.services, dict(body.environment)
