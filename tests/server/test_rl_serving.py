@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 from test_inference_server import serve
 
 from carnet import Client
@@ -29,8 +30,13 @@ def test_a_served_policy_answers_triton_and_mlflow_clients(tmp_path: Path) -> No
     ws = Client(str(tmp_path / "ws"))
     trained = ws.train(SPEC)
     ws.register_model(trained.run_id, "served")
+    ws.set_model_alias("served", "production", 1)
+    ws.log_dataframe(_observations(200), "pole-observations")  # the reference a monitor compares with
+    ws.create_monitor(
+        {"name": "pole", "model": "served@production", "reference": "pole-observations@1", "window": "1h"}
+    )
     predlog = PredictionLog(ws.services.deployments.prediction_sink(), max_rows_per_file=10_000)
-    s = serve(ws, ("served/1",), predlog=predlog)
+    s = serve(ws, ("served@production",), predlog=predlog)
     try:
         env = gymnasium.make("CartPole-v1")
         observations = np.stack([env.reset(seed=i)[0] for i in range(6)]).astype(np.float32)
@@ -68,3 +74,20 @@ def test_a_served_policy_answers_triton_and_mlflow_clients(tmp_path: Path) -> No
     assert sum(f.rows for f in files) == 8  # 6 + 2 answered; refused requests are not logged as traffic
     table = pq.read_table(io.BytesIO(ws.services.ctx.artifacts.get_bytes(files[0].digest)))
     assert {"input.obs_0", "input.obs_3", "output.predict"} <= set(table.column_names)
+    done = ws.run_monitor("pole", flush=True)  # observation drift, like feature drift
+    (window,) = done.windows
+    assert window.metrics["rows"] == 8 and {"drift.obs_0", "drift.share_drifted"} <= set(window.metrics)
+
+
+def _observations(n: int) -> pd.DataFrame:
+    """Observations of CartPole-v1 under a random policy, as the policy's input columns."""
+    import gymnasium
+
+    env = gymnasium.make("CartPole-v1")
+    rows, obs = [], env.reset(seed=0)[0]
+    for i in range(n):
+        rows.append(obs)
+        obs, _, done, cut, _ = env.step(i % 2)
+        if done or cut:
+            obs = env.reset(seed=i)[0]
+    return pd.DataFrame(np.asarray(rows, dtype=np.float32), columns=[f"obs_{i}" for i in range(4)])

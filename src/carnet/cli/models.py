@@ -254,6 +254,11 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
         + ("  [red]pickle[/red]" if mv.allow_pickle else "")
     )
     out.print("inputs: " + ", ".join(f"{c.name}:{c.dtype}" for c in mv.signature.inputs))
+    from rich.markup import escape
+
+    spaces = mv.signature.spaces or {}
+    for role, space in sorted(spaces.items(), key=lambda kv: kv[0] != "observation"):  # a policy
+        out.print(f"{role} space: {escape(_space_text(space))}")
     if mv.metrics:
         shown = {k: v for k, v in mv.metrics.items() if not k.endswith(("_ci_low", "_ci_high"))}
         out.print("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(shown.items())))
@@ -654,3 +659,32 @@ def _attach() -> None:
 
 
 _attach()
+
+
+def _space_text(space: Any) -> str:
+    """A Gymnasium space as one line: ``Box(4,) float32 [low..high]`` or ``Discrete(2)``."""
+    if not isinstance(space, dict):
+        return str(space)
+    kind = space.get("kind")
+    if kind == "Discrete":
+        start = int(space.get("start", 0))
+        return f"Discrete({space.get('n')})" + (f" from {start}" if start else "")
+    if kind == "Box":
+        shape = ",".join(str(x) for x in space.get("shape") or []) + ","
+        low, high = _bounds(space.get("low")), _bounds(space.get("high"))
+        return f"Box({shape}) {space.get('dtype')} low={low} high={high}"
+    return f"{kind} {', '.join(f'{k}={v}' for k, v in space.items() if k != 'kind')}"
+
+
+def _bounds(values: Any) -> str:
+    """Bounds as a short list: numbers to 4 significant digits, infinities as inf."""
+    if not isinstance(values, list):
+        return str(values)
+    return (
+        "["
+        + ", ".join(
+            _bounds(v) if isinstance(v, list) else (f"{v:.4g}" if isinstance(v, float | int) else str(v))
+            for v in values
+        )
+        + "]"
+    )
