@@ -30,7 +30,7 @@ SPEC = {
 }
 WEAK = {
     **SPEC,
-    "task_options": {**SPEC["task_options"], "total_timesteps": 512, "eval_every": 0},
+    "task_options": {**SPEC["task_options"], "total_timesteps": 512, "eval_every": 1024},
     "name": "weak",
 }
 
@@ -93,13 +93,20 @@ def test_a_bad_agent_spec_is_named_and_leaves_no_run(ws: Client) -> None:
     assert len(ws.search_runs(project="agents")) == before
 
 
-def test_an_agent_run_reproduces(ws: Client, trained: Any) -> None:
-    result = ws.reproduce(trained.run_id)
+@pytest.fixture(scope="module")
+def weak(ws: Client) -> Any:
+    return ws.train(WEAK)
+
+
+def test_an_agent_run_reproduces(ws: Client, weak: Any) -> None:
+    result = ws.reproduce(weak.run_id)
     assert result["differing"] == [] and "mean_return" in result["metrics"]
-    assert "fps" not in result["metrics"] and "episode_return" in result["metrics"]
+    assert {"episode_return", "eval_return", "value_loss", "timesteps"} <= set(result["metrics"])
+    assert "fps" not in result["metrics"] and "fit_seconds" not in result["metrics"]
+    assert ws.get_run(result["new_run_id"]).tags["reproduced"] == "identical"
 
 
-def test_a_policy_registers_with_its_spaces_and_gates_play_it(ws: Client, trained: Any) -> None:
+def test_a_policy_registers_with_its_spaces_and_gates_play_it(ws: Client, trained: Any, weak: Any) -> None:
     strong = ws.register_model(trained.run_id, "cartpole")
     assert strong.flavor == "sb3" and strong.task == "rl"
     assert strong.signature.input_names() == ["obs_0", "obs_1", "obs_2", "obs_3"]
@@ -123,9 +130,9 @@ def test_a_policy_registers_with_its_spaces_and_gates_play_it(ws: Client, traine
     assert all(r.passed for r in promoted.results), [r.to_dict() for r in promoted.results]
     threshold = promoted.results[0].details
     assert threshold["ci"][0] <= threshold["value"] <= threshold["ci"][1]
-    weak = ws.register_model(ws.train(WEAK).run_id, "cartpole")
+    candidate = ws.register_model(weak.run_id, "cartpole")
     with pytest.raises(GateFailed) as refused:
-        ws.promote("cartpole", weak.version, "production")
+        ws.promote("cartpole", candidate.version, "production")
     results = {r.type: r for r in refused.value.promotion.results}
     assert not results["metric"].passed and not results["non_regression"].passed
     assert results["non_regression"].details["paired"] and results["non_regression"].details["ci"][1] < 0

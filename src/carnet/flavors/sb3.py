@@ -161,9 +161,9 @@ def observation_columns(space: Mapping[str, Any]) -> list[str]:
     if kind == "Box":
         shape = [int(x) for x in space.get("shape") or []]
     elif kind == "MultiDiscrete":
-        shape = list(np.shape(space.get("nvec")))
+        shape = list(np.shape(space.get("nvec") or []))
     else:
-        shape = list(np.shape(space.get("n"))) or [int(space.get("n") or 1)]
+        shape = list(np.shape(space.get("n") or 1)) or [int(space.get("n") or 1)]
     size = int(np.prod(shape)) if shape else 1
     return [f"obs_{i}" for i in range(size)] if shape else ["obs"]
 

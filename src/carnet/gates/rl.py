@@ -126,7 +126,7 @@ def _resample(table: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     seeds, episodes = table.shape
     picks = rng.integers(0, episodes, size=(resamples, seeds, episodes))
     rows = np.arange(seeds)[None, :, None]
-    return (rows * episodes + picks).reshape(resamples, -1)
+    return np.asarray((rows * episodes + picks).reshape(resamples, -1))
 
 
 def _value(name: str, ctx: GateContext, result: Any) -> float:

@@ -23,7 +23,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from carnet.domain import Metric, RunStatus
 from carnet.domain.models import MODEL_META_PATH, MODEL_PATH
@@ -313,7 +313,7 @@ class RLTraining:
         from carnet.training.hpo import make_sampler
 
         sampler = make_sampler(search.sampler, spec.seed, space)
-        study = optuna.create_study(direction=direction, sampler=sampler)
+        study = optuna.create_study(direction=cast(Any, direction), sampler=sampler)
         trial_runs: dict[int, str] = {}
         records: list[Any] = []
         try:
@@ -355,7 +355,8 @@ class RLTraining:
             raise InvalidInput(
                 f"every trial failed; first: {records[0].error if records else ''}", field="search"
             )
-        best = max(complete, key=lambda r: r.value if direction == "maximize" else -r.value)  # type: ignore[operator]
+        sign = 1.0 if direction == "maximize" else -1.0
+        best = max(complete, key=lambda r: sign * float(r.value or 0.0))
         best_run = trial_runs[best.number]
         self.tracking.log_artifact_bytes(
             parent.id, json.dumps(leaderboard, indent=2).encode(), "search/leaderboard.json"
@@ -482,6 +483,6 @@ def _evaluation(result: Any, recorder: _Recorder, options: Any) -> Any:
 
 
 def _yaml(data: Mapping[str, Any]) -> str:
-    import yaml
+    import yaml  # type: ignore[import-untyped, unused-ignore]
 
-    return yaml.safe_dump(dict(data), sort_keys=False)
+    return str(yaml.safe_dump(dict(data), sort_keys=False))

@@ -107,21 +107,22 @@ def stressed_factory(
     if kind == "observation_noise":
         scale = float(scenario.get("scale", RL_SCENARIOS[kind]["scale"]))
 
-        class Noisy(gymnasium.ObservationWrapper):  # type: ignore[misc]
+        class Noisy(gymnasium.ObservationWrapper):
             def observation(self, observation: Any) -> Any:
                 space = self.observation_space
                 noisy = np.asarray(observation, dtype=np.float64) + rng.normal(
                     0.0, scale, np.shape(observation)
                 )
-                if hasattr(space, "low"):
-                    noisy = np.clip(noisy, space.low, space.high)
+                low, high = getattr(space, "low", None), getattr(space, "high", None)
+                if low is not None and high is not None:
+                    noisy = np.clip(noisy, low, high)
                 return noisy.astype(getattr(space, "dtype", None) or np.float32)
 
         return lambda: Noisy(make(env_kwargs))
     if kind == "action_delay":
         steps = int(scenario.get("steps", RL_SCENARIOS[kind]["steps"]))
 
-        class Delayed(gymnasium.Wrapper):  # type: ignore[misc]
+        class Delayed(gymnasium.Wrapper):
             def reset(self, **kwargs: Any) -> Any:
                 self.queue: deque[Any] = deque()
                 return self.env.reset(**kwargs)
@@ -136,7 +137,7 @@ def stressed_factory(
     if kind == "action_dropout":
         probability = float(scenario.get("probability", RL_SCENARIOS[kind]["probability"]))
 
-        class Dropped(gymnasium.Wrapper):  # type: ignore[misc]
+        class Dropped(gymnasium.Wrapper):
             def reset(self, **kwargs: Any) -> Any:
                 self.last: Any = None
                 return self.env.reset(**kwargs)
