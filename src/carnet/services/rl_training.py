@@ -290,8 +290,7 @@ class RLTraining:
         """An Optuna study over ``spec.search``: every trial a full child run; the best one wins."""
         import optuna
 
-        from carnet.services.search import search_leaderboard
-        from carnet.training.hpo import suggest, validate_space
+        from carnet.training.hpo import search_leaderboard, suggest, validate_space
 
         spec = self.complete(spec)
         search = spec.search

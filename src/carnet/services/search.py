@@ -16,6 +16,7 @@ from carnet.plugins.api import default_split
 from carnet.services.context import ServiceContext
 from carnet.services.tracking import TrackingService, flat_params
 from carnet.services.training import ProgressFn, TrainingService, finite
+from carnet.training.hpo import search_leaderboard
 
 __all__ = ["SearchService"]
 
@@ -351,33 +352,6 @@ class SearchService:
             "elapsed": result.elapsed,
             "test_metrics": outcome.metrics,
         }
-
-
-def search_leaderboard(result: Any, trial_runs: Mapping[int, str]) -> list[dict[str, Any]]:
-    """A search's trials best first (complete trials by their objective, then pruned, then failed),
-    each with its rank, trial number, objective value, params, state, seconds and child run."""
-    sign = -1.0 if result.direction == "maximize" else 1.0
-    order = {"complete": 0, "pruned": 1, "failed": 2}
-
-    def key(rec: Any) -> tuple[int, float, int]:
-        value = rec.value if rec.value is not None and rec.value == rec.value else None
-        return (order.get(rec.state, 3) if value is not None else 3, sign * (value or 0.0), rec.number)
-
-    rows = []
-    for rank, rec in enumerate(sorted(result.trials, key=key), start=1):
-        rows.append(
-            {
-                "rank": rank,
-                "trial": rec.number,
-                "value": rec.value,
-                "params": rec.params,
-                "state": rec.state,
-                "seconds": rec.seconds,
-                "run_id": trial_runs.get(rec.number),
-                "error": rec.error,
-            }
-        )
-    return rows
 
 
 def _value(v: float | None) -> float:

@@ -47,6 +47,7 @@ __all__ = [
     "metric_direction",
     "one_line",
     "run_search",
+    "search_leaderboard",
     "suggest",
     "trial_spec",
     "validate_space",
@@ -556,3 +557,30 @@ def _tell(study: Any, trial: Any, outcome: TrialOutcome, in_process: bool) -> bo
             raise
         return True
     return False
+
+
+def search_leaderboard(result: Any, trial_runs: Mapping[int, str]) -> list[dict[str, Any]]:
+    """A search's trials best first (complete trials by their objective, then pruned, then failed),
+    each with its rank, trial number, objective value, params, state, seconds and child run."""
+    sign = -1.0 if result.direction == "maximize" else 1.0
+    order = {"complete": 0, "pruned": 1, "failed": 2}
+
+    def key(rec: Any) -> tuple[int, float, int]:
+        value = rec.value if rec.value is not None and rec.value == rec.value else None
+        return (order.get(rec.state, 3) if value is not None else 3, sign * (value or 0.0), rec.number)
+
+    rows = []
+    for rank, rec in enumerate(sorted(result.trials, key=key), start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "trial": rec.number,
+                "value": rec.value,
+                "params": rec.params,
+                "state": rec.state,
+                "seconds": rec.seconds,
+                "run_id": trial_runs.get(rec.number),
+                "error": rec.error,
+            }
+        )
+    return rows
