@@ -151,6 +151,15 @@ OPERATIONS: tuple[Operation, ...] = (
             creates=True,
         ),
         _O("download_dataset", "GET /datasets/{ref}/file", "viewer", returns="file"),
+        _O("scan_dataset", "POST /datasets/{ref}/scan", "editor", out="dict", body="DatasetScanIn"),
+        _O(
+            "deidentify_dataset",
+            "POST /datasets/{ref}/deidentify",
+            "editor",
+            out="DatasetVersionOut",
+            body="DatasetDeidentifyIn",
+            creates=True,
+        ),
     ),
     *_area(
         "deployments",

@@ -1,4 +1,4 @@
-"""``carnet data``: versioned datasets (add, list, show, diff, get)."""
+"""``carnet data``: versioned datasets (add, list, show, scan, deidentify, diff, get)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,9 @@ def data_add(
         f"{what} {version.ref}  {version.num_rows} rows x {version.num_columns} columns  "
         f"{version.format}  {version.digest[:23]}"
     )
+    flagged = [f"{c.name} ({c.pii['kind']})" for c in version.profile if c.pii]
+    if flagged:
+        click.echo(f"personal data: {', '.join(flagged)}")
 
 
 @data.command("list")
@@ -183,11 +186,14 @@ def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
         f"[bold]{version.ref}[/bold]  {version.num_rows} rows x {version.num_columns} columns  "
         f"{version.format}, {version.size} bytes  source={version.source}"
     )
+    from rich.markup import escape
+
     table = Table(
-        "column", "type", "missing", "min", "mean", "max", "std", "distinct", "top", title="profile"
+        "column", "type", "missing", "min", "mean", "max", "std", "distinct", "top", "PII", title="profile"
     )
     for c in version.profile:
         top = ", ".join(f"{k} ({n})" for k, n in c.top[:3])
+        pii = f"[red]{c.pii['kind']}[/red] {c.pii['share']:.0%}" if c.pii else ""
         table.add_row(
             c.name,
             c.type,
@@ -197,9 +203,143 @@ def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
             _fmt(c.max),
             _fmt(c.std),
             _fmt(c.distinct),
-            top,
+            escape(top),
+            pii,
         )
     out.print(table)
+    flagged = [c.name for c in version.profile if c.pii]
+    if flagged:
+        out.print(
+            f"personal data in {len(flagged)} column(s): {', '.join(flagged)}; their values are kept out "
+            f"of the profile (see: carnet data scan {version.ref})"
+        )
+
+
+@data.command("scan")
+@click.argument("ref")
+@click.option(
+    "--sample", type=int, default=1000, show_default=True, help="Rows of the uniform, seeded sample."
+)
+@click.option(
+    "--threshold", type=float, default=0.5, show_default=True, help="Share of values a detector must match."
+)
+@click.option(
+    "--hinted-threshold",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="The share when the column's name hints at the kind (email, tel, nir...).",
+)
+@click.option(
+    "--text-threshold",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Share of free-text values holding PII.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the sample.")
+@click.option("--apply", is_flag=True, help="Mask the profiles of newly flagged columns (audited).")
+@json_option
+@click.pass_context
+@handle_errors
+def data_scan(
+    ctx: click.Context,
+    ref: str,
+    sample: int,
+    threshold: float,
+    hinted_threshold: float,
+    text_threshold: float,
+    seed: int,
+    apply: bool,
+    as_json: bool,
+) -> None:
+    """Scan a version's rows for personal data: emails, phones, cards, IBANs, national IDs...
+
+    Each column is classified on a uniform sample of rows; a finding gives the kind, the share of
+    sampled values that matched and the detector. Nothing changes without --apply.
+
+    \b
+    Example:
+      carnet data scan customers@3
+      carnet data scan customers@3 --sample 20000 --threshold 0.3 --apply
+    """
+    result = get_client(ctx).scan_dataset(
+        ref,
+        sample=sample,
+        threshold=threshold,
+        hinted_threshold=hinted_threshold,
+        text_threshold=text_threshold,
+        seed=seed,
+        apply=apply,
+    )
+    if as_json:
+        emit_json(result)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    table = Table(
+        "column", "kind", "share", "detector", "name hint", title=f"personal data in {result['dataset']}"
+    )
+    for f in result["findings"]:
+        table.add_row(
+            escape(f["column"]), f["kind"], f"{f['share']:.0%}", f["detector"], "yes" if f["hint"] else ""
+        )
+    if result["findings"]:
+        out.print(table)
+    else:
+        out.print(f"no personal data found in {result['dataset']} ({result['sampled']} rows sampled)")
+    if result["applied"]:
+        out.print(f"masked the profile of: {', '.join(escape(c) for c in result['applied'])}")
+
+
+@data.command("deidentify")
+@click.argument("ref")
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A YAML file: key (env:VARIABLE or file:PATH) and columns: {column: method}.",
+)
+@click.option("--name", "-n", help="The dataset of the new version (default: the source's).")
+@click.option("--description", "-d", default="", help="Free text.")
+@json_option
+@click.pass_context
+@handle_errors
+def data_deidentify(
+    ctx: click.Context, ref: str, config: Path, name: str | None, description: str, as_json: bool
+) -> None:
+    """De-identify a version into a new version derived from it: drop, mask, pseudonymize...
+
+    Methods per column: drop, mask, pseudonymize (keyed HMAC tokens), encrypt_fpe (FF3-1),
+    generalize (bins, date truncation, prefix), shift_dates (per-person offsets), redact_text.
+    The key is read from the environment or a file and never stored.
+
+    \b
+    Example:
+      export CARNET_DEID_KEY=...            # 16 bytes or more, kept outside the workspace
+      carnet data deidentify customers@3 --config deid.yaml
+      # deid.yaml:
+      #   key: env:CARNET_DEID_KEY
+      #   columns:
+      #     nir: drop
+      #     email: pseudonymize
+      #     phone: {method: mask, keep_last: 2}
+      #     birth_date: {method: generalize, truncate: year}
+    """
+    version, created = get_client(ctx).deidentify_dataset(
+        ref, config.read_text(encoding="utf-8"), name=name, description=description
+    )
+    if as_json:
+        emit_json({**_version_dict(version, profile=False), "created": created})
+        return
+    what = "added" if created else "unchanged: identical content is already"
+    click.echo(f"{what} {version.ref}  {version.num_rows} rows x {version.num_columns} columns  from {ref}")
+    flagged = [f"{c.name} ({c.pii['kind']})" for c in version.profile if c.pii]
+    if flagged:
+        click.echo(f"personal data still found: {', '.join(flagged)}")
 
 
 @data.command("diff")

@@ -267,6 +267,26 @@ class ClientAPI(Protocol):
         """Every version of a dataset."""
         ...
 
+    def scan_dataset(self, ref: str, **options: Any) -> dict[str, Any]:
+        """Scan a version's rows for personal data again (``carnet data scan``).
+
+        Options: ``sample`` (rows, default 1000), ``threshold`` (0.5), ``hinted_threshold`` (0.2),
+        ``text_threshold`` (0.05), ``seed`` (0), ``apply`` (False: report only; True: mask the
+        profiles of newly flagged columns, audited). Returns the findings per column.
+        """
+        ...
+
+    def deidentify_dataset(
+        self, ref: str, config: Any, *, name: str | None = None, description: str = ""
+    ) -> tuple[DatasetVersion, bool]:
+        """A de-identified copy of a version, stored as a new version derived from it
+        (``carnet data deidentify``; methods in docs/privacy.md).
+
+        ``config`` is YAML text, a file path or a mapping. Through a server, the config travels as
+        data and its key (``env:VARIABLE`` or ``file:PATH``) is read on the server.
+        """
+        ...
+
     def diff_datasets(self, a: str, b: str) -> Any:
         """Schema and profile differences between two versions."""
         ...

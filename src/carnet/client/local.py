@@ -223,6 +223,14 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
         return self.services.datasets.versions(name)
 
+    def scan_dataset(self, ref: str, **options: Any) -> dict[str, Any]:
+        return self.services.datasets.scan(ref, **options)
+
+    def deidentify_dataset(
+        self, ref: str, config: Any, *, name: str | None = None, description: str = ""
+    ) -> tuple[DatasetVersion, bool]:
+        return self.services.datasets.deidentify(ref, config, name=name, description=description)
+
     def diff_datasets(self, a: str, b: str) -> Any:
         return self.services.datasets.diff(a, b)
 

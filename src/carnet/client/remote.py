@@ -389,6 +389,21 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         rows = self._json(call("dataset_versions", name=name), params={"profile": "true"})
         return [dataset_version_from_dict(v) for v in rows]
 
+    def scan_dataset(self, ref: str, **options: Any) -> dict[str, Any]:
+        DatasetRef.parse(ref)
+        return dict(self._json(call("scan_dataset", ref=ref), json=options))
+
+    def deidentify_dataset(
+        self, ref: str, config: Any, *, name: str | None = None, description: str = ""
+    ) -> tuple[DatasetVersion, bool]:
+        from carnet.documents import read_document
+
+        DatasetRef.parse(ref)
+        body = {"config": read_document(config, "de-identification config"), "name": name,
+                "description": description}  # fmt: skip
+        response = self._send(call("deidentify_dataset", ref=ref), json=body)
+        return dataset_version_from_dict(response.json()), response.status_code == 201
+
     def diff_datasets(self, a: str, b: str) -> Any:
         va, vb = self.get_dataset(a), self.get_dataset(b)
         return diff_versions(

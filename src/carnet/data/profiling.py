@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["DISTINCT_LIMIT", "EXACT_LIMIT", "QUANTILES", "TOP_K", "TableProfiler", "column_kind"]
+__all__ = [
+    "DISTINCT_LIMIT",
+    "EXACT_LIMIT",
+    "QUANTILES",
+    "SAMPLE_ROWS",
+    "TOP_K",
+    "RowSample",
+    "TableProfiler",
+    "column_kind",
+]
 
 QUANTILES: dict[str, float] = {
     "p01": 0.01,
@@ -30,6 +39,8 @@ QUANTILES: dict[str, float] = {
 EXACT_LIMIT = 1_000_000
 DISTINCT_LIMIT = 1_000_000
 TOP_K = 10
+#: rows kept in a profile's uniform row sample (what the PII scan reads)
+SAMPLE_ROWS = 1_000
 SEED = 0
 _CANDIDATES = 1_000  # values whose counts keep being tracked once distinct tracking stops
 _MIN_MERGE = 65_536
@@ -327,11 +338,13 @@ class TableProfiler:
         exact_limit: int = EXACT_LIMIT,
         distinct_limit: int = DISTINCT_LIMIT,
         seed: int = SEED,
+        sample_rows: int = SAMPLE_ROWS,
     ) -> None:
         import pyarrow as pa
 
         self.schema = schema
         self.num_rows = 0
+        self.sampler = RowSample(sample_rows, seed)
         self.columns: list[_Column] = []
         for f in schema:
             col = self._accumulator(f, exact_limit, distinct_limit, seed)
@@ -367,7 +380,68 @@ class TableProfiler:
         self.num_rows += batch.num_rows
         for col, arr in zip(self.columns, batch.columns, strict=True):
             col.update(arr)
+        self.sampler.update(batch)
 
     def finish(self) -> list[ColumnProfile]:
         """The profile of every column, in schema order."""
         return [col.finish(self.num_rows) for col in self.columns]
+
+
+class RowSample:
+    """A uniform sample of at most ``size`` rows of a stream of record batches, seeded.
+
+    Each row gets a random key; the rows with the ``size`` smallest keys are kept (a bottom-k
+    sample), so the sample is the same whatever the batch sizes, and rows stay in file order.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        import numpy as np
+
+        self.size = int(size)
+        self.rng = np.random.default_rng(seed)
+        self.keys: Any = np.empty(0)
+        self.rows: Any = np.empty(0, dtype=np.int64)
+        self.parts: list[Any] = []
+        self.seen = 0
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        """Offer one batch's rows to the sample."""
+        import numpy as np
+        import pyarrow as pa
+
+        keys = self.rng.random(batch.num_rows)
+        limit = np.partition(self.keys, self.size - 1)[self.size - 1] if len(self.keys) >= self.size else 2.0
+        chosen = np.flatnonzero(keys < limit)
+        if len(chosen):
+            self.parts.append(pa.Table.from_batches([batch]).take(pa.array(chosen)))
+            self.keys = np.concatenate([self.keys, keys[chosen]])
+            self.rows = np.concatenate([self.rows, chosen + self.seen])
+        self.seen += batch.num_rows
+        if len(self.keys) > 4 * self.size:
+            self._trim()
+
+    def _trim(self) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        table = (
+            pa.concat_tables(self.parts, promote_options="permissive")
+            if len(self.parts) > 1
+            else self.parts[0]
+        )
+        keep = np.sort(np.argsort(self.keys, kind="stable")[: self.size])
+        self.parts = [table.take(pa.array(keep))]
+        self.keys, self.rows = self.keys[keep], self.rows[keep]
+
+    def table(self) -> pa.Table | None:
+        """The sampled rows in file order (None before any row)."""
+        if not self.parts:
+            return None
+        if len(self.keys) > self.size or len(self.parts) > 1:
+            self._trim()
+        return self.parts[0]
+
+    def columns(self) -> dict[str, list[Any]]:
+        """The sampled rows as Python values per column, in file order ({} before any row)."""
+        table = self.table()
+        return {} if table is None else {name: table.column(name).to_pylist() for name in table.column_names}

@@ -10,12 +10,12 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from carnet.data import _csv
-from carnet.data.profiling import DISTINCT_LIMIT, EXACT_LIMIT, TableProfiler
+from carnet.data.profiling import DISTINCT_LIMIT, EXACT_LIMIT, SAMPLE_ROWS, TableProfiler
 from carnet.domain.datasets import ColumnProfile, SchemaField
 from carnet.errors import InvalidInput
 
@@ -57,6 +57,9 @@ class TableSummary:
     num_columns: int
     schema: list[SchemaField]
     profile: list[ColumnProfile]
+    #: a uniform, seeded sample of at most ``sample_rows`` rows as plain Python values per column
+    #: (what the PII scan reads; no Arrow memory outlives the scan); not serialised
+    sample: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -140,6 +143,7 @@ def scan_table(
     delimiter: str | None = None,
     exact_limit: int = EXACT_LIMIT,
     distinct_limit: int = DISTINCT_LIMIT,
+    sample_rows: int = SAMPLE_ROWS,
 ) -> TableSummary:
     """Schema, row count and column profiles of a CSV or Parquet file, in one streaming pass.
 
@@ -160,6 +164,7 @@ def scan_table(
         delimiter: CSV field separator; default tab for ``.tsv``, else sniffed from the header line.
         exact_limit: non-missing values per numeric column up to which quantiles are exact.
         distinct_limit: distinct values per categorical column up to which counting is exact.
+        sample_rows: rows of the uniform, seeded row sample the summary keeps (``sample``).
 
     Raises:
         InvalidInput: missing, empty, unreadable or malformed file, duplicate column names;
@@ -177,7 +182,9 @@ def scan_table(
         raise InvalidInput(f"'{p}' is empty (0 bytes): nothing to scan", field="path")
 
     def make(schema: pa.Schema) -> TableProfiler:
-        return TableProfiler(schema, exact_limit=exact_limit, distinct_limit=distinct_limit)
+        return TableProfiler(
+            schema, exact_limit=exact_limit, distinct_limit=distinct_limit, sample_rows=sample_rows
+        )
 
     report = _Monotonic(progress)
     profiler = _scan_csv(p, delimiter, make, report) if fmt == "csv" else _scan_parquet(p, make, report)
@@ -190,6 +197,7 @@ def scan_table(
         num_columns=len(schema),
         schema=schema,
         profile=profiler.finish(),
+        sample=profiler.sampler.columns(),
     )
 
 

@@ -54,10 +54,13 @@ class ColumnProfile:
     distinct: int | None = None
     distinct_exact: bool = True
     top: list[tuple[str, int]] = field(default_factory=list)
+    #: personal data found in the column (kind, share, detector, sampled, hint); its values are
+    #: then kept out of the profile (see :func:`carnet.privacy.mask_profile`)
+    pii: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
+        """A JSON-ready dict (``pii`` only for a flagged column)."""
+        out = {
             "name": self.name,
             "type": self.type,
             "kind": self.kind,
@@ -73,6 +76,9 @@ class ColumnProfile:
             "distinct_exact": self.distinct_exact,
             "top": [list(t) for t in self.top],
         }
+        if self.pii is not None:
+            out["pii"] = dict(self.pii)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ColumnProfile:
@@ -92,6 +98,7 @@ class ColumnProfile:
             distinct=d.get("distinct"),
             distinct_exact=d.get("distinct_exact", True),
             top=[(str(a), int(b)) for a, b in d.get("top") or []],
+            pii=dict(d["pii"]) if isinstance(d.get("pii"), dict) else None,
         )
 
 

@@ -7,7 +7,7 @@ NaN metric values travel as ``null``.
 from carnet.schemas.admin import RoleIn, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut
 from carnet.schemas.audit import AuditEventOut, VerificationOut
 from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Health, Problem, RequestBody
-from carnet.schemas.datasets import DatasetVersionOut, SchemaFieldOut
+from carnet.schemas.datasets import DatasetDeidentifyIn, DatasetScanIn, DatasetVersionOut, SchemaFieldOut
 from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
 from carnet.schemas.encoders import EmbedIn, EncoderIn
 from carnet.schemas.models import ModelObjectIn, ModelTagsIn
@@ -91,6 +91,8 @@ __all__ = [
     "ArtifactOut",
     "AuditEventOut",
     "AutoMLIn",
+    "DatasetDeidentifyIn",
+    "DatasetScanIn",
     "DatasetVersionOut",
     "DeploymentOut",
     "DeploymentRouteOut",

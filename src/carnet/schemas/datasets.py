@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from carnet.domain import DatasetVersion
+from carnet.schemas.common import RequestBody
 
-__all__ = ["DatasetVersionOut", "SchemaFieldOut"]
+__all__ = ["DatasetDeidentifyIn", "DatasetScanIn", "DatasetVersionOut", "SchemaFieldOut"]
 
 
 class SchemaFieldOut(BaseModel):
@@ -60,3 +61,29 @@ class DatasetVersionOut(BaseModel):
                 "created": created,
             }
         )
+
+
+class DatasetScanIn(RequestBody):
+    """Scan a version's rows for personal data again; ``apply`` masks newly flagged columns."""
+
+    sample: int = Field(1000, ge=10, le=1_000_000, description="rows of the uniform, seeded sample")
+    threshold: float = Field(0.5, gt=0, le=1, description="share of values a detector must match")
+    hinted_threshold: float = Field(
+        0.2, gt=0, le=1, description="the same when the column's name hints at it"
+    )
+    text_threshold: float = Field(0.05, gt=0, le=1, description="share of free-text values holding PII")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    apply: bool = Field(False, description="mask the profiles of newly flagged columns (audited)")
+
+
+class DatasetDeidentifyIn(RequestBody):
+    """De-identify a version into a new version derived from it (see docs/privacy.md).
+
+    A key named ``env:VARIABLE`` or ``file:PATH`` is read on the server.
+    """
+
+    config: dict[str, Any] = Field(description="key and columns: {column: method or {method, ...}}")
+    name: str | None = Field(
+        None, max_length=256, description="the dataset of the new version (default: the source's)"
+    )
+    description: str = Field("", max_length=10_000)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class DatasetService:
             with self.ctx.store.transaction(write=False) as tx:
                 parent_ref = DatasetRef(parent_ref.name, tx.datasets.get(parent_ref.name, None).version)
         # profile first: a malformed file is rejected before anything is stored
-        summary = scan_table(src, fmt, progress=progress)  # type: ignore[arg-type]
+        summary = protect(scan_table(src, fmt, progress=progress))  # type: ignore[arg-type]
         info = self.ctx.artifacts.put_file(src, progress)
         for _attempt in range(3):
             try:
@@ -137,6 +138,7 @@ class DatasetService:
                     "source": version.source,
                     "parent": str(parent) if parent else None,
                     "project": project,
+                    "pii": {p.name: p.pii["kind"] for p in version.profile if p.pii},
                 },
             )
             return tx.datasets.get(name, version.version), True
@@ -190,6 +192,115 @@ class DatasetService:
             va.schema, va.profile, vb.schema, vb.profile, a_rows=va.num_rows, b_rows=vb.num_rows
         )
 
+    def scan(
+        self,
+        ref: str | DatasetRef,
+        *,
+        sample: int = 1000,
+        threshold: float = 0.5,
+        hinted_threshold: float = 0.2,
+        text_threshold: float = 0.05,
+        seed: int = 0,
+        apply: bool = False,
+    ) -> dict[str, Any]:
+        """Scan a version's rows for personal data again, with these options.
+
+        The stored file is streamed once (bounded memory) for a uniform sample of ``sample``
+        rows. With ``apply``, the newly flagged columns' profiles are masked, in the same
+        transaction as a ``dataset.scan`` audit event (a column stays masked once it was).
+
+        Raises:
+            InvalidInput: an option out of range (named).
+        """
+        from dataclasses import replace as replaced
+
+        from carnet.data import scan_table  # noqa: PLC0415 - pyarrow is loaded lazily
+        from carnet.privacy import ScanOptions, mask_profile, scan_frame
+
+        if isinstance(sample, bool) or not isinstance(sample, int) or not 10 <= sample <= 1_000_000:
+            raise InvalidInput("sample must be an integer from 10 to 1,000,000 rows", field="sample")
+        for key, value in (("threshold", threshold), ("hinted_threshold", hinted_threshold),
+                           ("text_threshold", text_threshold)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise InvalidInput(f"{key} must be a share in (0, 1]", field=key)
+        version = self.get(ref)
+        options = ScanOptions(sample, float(threshold), float(hinted_threshold), float(text_threshold), seed)
+        with tempfile.TemporaryDirectory(prefix="carnet-scan-") as tmp:
+            path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / f"data{version.read_suffix}")
+            summary = scan_table(path, version.format, sample_rows=sample)  # type: ignore[arg-type]
+        sampled = summary.sample
+        rows = len(next(iter(sampled.values()), []))
+        findings = scan_frame(sampled, replaced(options, sample=max(rows, 1))) if rows else []
+        masked = {c.name for c in version.profile if c.pii}
+        fresh = [f for f in findings if f.column not in masked]
+        if apply and fresh:
+            by_column = {f.column: f for f in fresh}
+            profile = [
+                mask_profile(c, by_column[c.name]) if c.name in by_column else c for c in version.profile
+            ]
+            with self.ctx.store.transaction() as tx:
+                tx.datasets.set_profile(version.name, version.version, profile)
+                record(self.ctx, tx, "dataset.scan", "dataset", version.name,
+                       {"version": version.version, "masked": {f.column: f.kind for f in fresh}})  # fmt: skip
+        return {
+            "dataset": version.ref,
+            "sampled": rows,
+            "options": {
+                "sample": sample,
+                "threshold": threshold,
+                "hinted_threshold": hinted_threshold,
+                "text_threshold": text_threshold,
+                "seed": seed,
+            },
+            "findings": [f.to_dict() for f in findings],
+            "applied": [f.column for f in fresh] if apply else [],
+        }
+
+    def deidentify(
+        self,
+        ref: str | DatasetRef,
+        config: Any,
+        *,
+        name: str | None = None,
+        description: str = "",
+        environ: Mapping[str, str] | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        """A de-identified copy of a version, stored as a new version derived from it.
+
+        ``config`` (YAML text, a path or a mapping: see :mod:`carnet.privacy.deidentify`) is
+        checked whole before anything is read. The new version is the next of ``name`` (default:
+        the source's dataset), its parent is the source, and its ``source`` names the config stored
+        by digest (methods, the key's source and fingerprint, never the key): the version's audit
+        event records it with the version, in one transaction.
+        """
+        from carnet.documents import read_document
+        from carnet.privacy.deidentify import apply_deidentification, key_fingerprint, parse_config, read_key
+
+        parsed = parse_config(read_document(config, "de-identification config"))
+        needs_key = any(
+            s["method"] in ("pseudonymize", "encrypt_fpe", "shift_dates") for s in parsed.columns.values()
+        )
+        key = read_key(parsed.key_source, environ) if needs_key else None
+        source, frame = self.load_frame(ref)
+        target = name or source.name
+        check_name(target, "dataset name")
+        out = apply_deidentification(frame, parsed, key)
+        record_config = {
+            **parsed.to_dict(),
+            "source": source.ref,
+            "key_fingerprint": key_fingerprint(key) if key is not None else None,
+        }
+        stored = self.ctx.artifacts.put_bytes(json.dumps(record_config, sort_keys=True, indent=2).encode())
+        version, created = self.log_dataframe(
+            out,
+            target,
+            project=source.project,
+            parent=source.ref,
+            description=description or f"de-identified from {source.ref}",
+            source=f"deidentify {source.ref} config {stored.digest}",
+        )
+        return version, created
+
     def load_frame(self, ref: str | DatasetRef) -> tuple[DatasetVersion, Any]:
         """A version's rows as a pandas DataFrame (read from a verified copy of its file)."""
         from carnet.data import read_table  # noqa: PLC0415 - the reader the profile used
@@ -206,9 +317,12 @@ class DatasetService:
         import numpy as np
         import pandas as pd
 
-        _, frame = self.load_frame(ref)
+        version, frame = self.load_frame(ref)
+        hidden = {c.name for c in version.profile if c.pii}  # a flagged column's edges are its values
         result: dict[str, Any] = {}
         for column in frame.columns:
+            if column in hidden:
+                continue
             series = frame[column]
             if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
                 continue
@@ -242,3 +356,22 @@ class DatasetService:
             dest = dest / version.file_name
         dest.parent.mkdir(parents=True, exist_ok=True)
         return self.ctx.artifacts.get_file(version.digest, dest, progress)
+
+
+def protect(summary: Any) -> Any:
+    """A table summary whose columns holding personal data are flagged and keep no values.
+
+    The columns are classified on the summary's row sample (:func:`carnet.privacy.scan_frame`);
+    a flagged column's profile is masked (:func:`carnet.privacy.mask_profile`).
+    """
+    from dataclasses import replace as replaced
+
+    from carnet.privacy import mask_profile, scan_frame
+
+    if not summary.sample:
+        return summary
+    findings = {f.column: f for f in scan_frame(summary.sample)}
+    if not findings:
+        return summary
+    profile = [mask_profile(p, findings[p.name]) if p.name in findings else p for p in summary.profile]
+    return replaced(summary, profile=profile)

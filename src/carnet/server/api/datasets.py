@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -10,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from carnet.domain import DatasetRef, DatasetVersion
 from carnet.domain.datasets import check_name
 from carnet.errors import CarnetError, InvalidInput, NotFound
-from carnet.schemas import DatasetVersionOut
+from carnet.schemas import DatasetDeidentifyIn, DatasetScanIn, DatasetVersionOut
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import download_response, receive_to_temp
 
@@ -72,6 +73,28 @@ def get_dataset(ref: str, c: Caller = Depends(caller)) -> DatasetVersionOut:
     version = c.services.datasets.get(ref)
     c.require(version.project)
     return DatasetVersionOut.of(version)
+
+
+def scan_dataset(ref: str, body: DatasetScanIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Scan a version's rows for personal data again; ``apply`` masks newly flagged columns (editor)."""
+    version = c.services.datasets.get(ref)
+    c.require(version.project, "editor")
+    return c.services.datasets.scan(version.ref, **body.model_dump())
+
+
+def deidentify_dataset(
+    ref: str, body: DatasetDeidentifyIn, response: Response, c: Caller = Depends(caller)
+) -> DatasetVersionOut:
+    """A de-identified copy of a version as a new version derived from it (editor on its project)."""
+    source = c.services.datasets.get(ref)
+    c.require(source.project, "editor")
+    if body.name is not None and body.name != source.name:  # another dataset: editor on its project too
+        c.require(_owner(c, body.name, source.project), "editor")
+    version, created = c.services.datasets.deidentify(
+        source.ref, body.config, name=body.name, description=body.description
+    )
+    response.status_code = 201 if created else 200
+    return DatasetVersionOut.of(version, created=created)
 
 
 async def upload_dataset(

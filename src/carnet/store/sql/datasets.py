@@ -146,6 +146,14 @@ class SqlDatasetRepo:
         )
         return version
 
+    def set_profile(self, name: str, version: int, profile: builtins.list[ColumnProfile]) -> None:
+        """Replace a version's column profile (its content, digest and schema never change)."""
+        self.conn.execute(
+            t.dataset_versions.update()
+            .where(t.dataset_versions.c.id == self.version_id(name, version))
+            .values(profile=json.dumps([c.to_dict() for c in profile], default=str))
+        )
+
     def list(self) -> builtins.list[DatasetVersion]:
         """The latest version of every dataset, by name."""
         dv = t.dataset_versions

@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0008.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0009.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -440,4 +440,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0008');
+INSERT INTO alembic_version (version_num) VALUES ('0009');
