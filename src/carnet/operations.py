@@ -152,6 +152,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         _O("download_dataset", "GET /datasets/{ref}/file", "viewer", returns="file"),
         _O("scan_dataset", "POST /datasets/{ref}/scan", "editor", out="dict", body="DatasetScanIn"),
+        _O("dataset_risk", "POST /datasets/{ref}/risk", "viewer", out="dict", body="DatasetRiskIn"),
         _O(
             "deidentify_dataset",
             "POST /datasets/{ref}/deidentify",

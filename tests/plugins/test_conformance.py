@@ -147,6 +147,7 @@ GATES = {
     "stress": {"scenarios": [{"type": "gaussian_noise", "scale": 0.05, "max_degradation": 0.2}]},
     "signature": {},
     "approval": {"required": 1},
+    "privacy": {"quasi_identifiers": ["group"], "min_k": 2},
 }
 
 

@@ -294,6 +294,36 @@ def data_scan(
         out.print(f"masked the profile of: {', '.join(escape(c) for c in result['applied'])}")
 
 
+@data.command("risk")
+@click.argument("ref")
+@click.option(
+    "--qi", "quasi", required=True, help="Quasi-identifier columns, comma-separated (age,zip,gender)."
+)
+@click.option("--sensitive", help="The sensitive column, for l-diversity.")
+@json_option
+@click.pass_context
+@handle_errors
+def data_risk(ctx: click.Context, ref: str, quasi: str, sensitive: str | None, as_json: bool) -> None:
+    """Re-identification risk of a version: k-anonymity and l-diversity over quasi-identifiers.
+
+    \b
+    Example:
+      carnet data risk patients@2 --qi age_band,zip,gender --sensitive diagnosis
+    """
+    columns = [c.strip() for c in quasi.split(",") if c.strip()]
+    result = get_client(ctx).dataset_risk(ref, columns, sensitive)
+    if as_json:
+        emit_json(result)
+        return
+    line = f"{result['dataset']}: k={result['k']}"
+    if result.get("l") is not None:
+        line += f", l={result['l']} ({result['sensitive']})"
+    click.echo(
+        f"{line} over {', '.join(result['quasi_identifiers'])}; {result['classes']} classes, "
+        f"{result['rows_at_risk']} of {result['rows']} rows in classes under 5"
+    )
+
+
 @data.command("deidentify")
 @click.argument("ref")
 @click.option(

@@ -276,6 +276,13 @@ class ClientAPI(Protocol):
         """
         ...
 
+    def dataset_risk(
+        self, ref: str, quasi_identifiers: list[str], sensitive: str | None = None
+    ) -> dict[str, Any]:
+        """k-anonymity (and l-diversity of ``sensitive``) of a version over ``quasi_identifiers``
+        (``carnet data risk``): ``k``, ``l``, ``classes``, ``rows_at_risk``, the smallest classes' sizes."""
+        ...
+
     def deidentify_dataset(
         self, ref: str, config: Any, *, name: str | None = None, description: str = ""
     ) -> tuple[DatasetVersion, bool]:

@@ -226,6 +226,11 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def scan_dataset(self, ref: str, **options: Any) -> dict[str, Any]:
         return self.services.datasets.scan(ref, **options)
 
+    def dataset_risk(
+        self, ref: str, quasi_identifiers: list[str], sensitive: str | None = None
+    ) -> dict[str, Any]:
+        return self.services.datasets.risk(ref, list(quasi_identifiers), sensitive)
+
     def deidentify_dataset(
         self, ref: str, config: Any, *, name: str | None = None, description: str = ""
     ) -> tuple[DatasetVersion, bool]:

@@ -393,6 +393,13 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         DatasetRef.parse(ref)
         return dict(self._json(call("scan_dataset", ref=ref), json=options))
 
+    def dataset_risk(
+        self, ref: str, quasi_identifiers: list[str], sensitive: str | None = None
+    ) -> dict[str, Any]:
+        DatasetRef.parse(ref)
+        body = {"quasi_identifiers": list(quasi_identifiers), "sensitive": sensitive}
+        return dict(self._json(call("dataset_risk", ref=ref), json=body))
+
     def deidentify_dataset(
         self, ref: str, config: Any, *, name: str | None = None, description: str = ""
     ) -> tuple[DatasetVersion, bool]:

@@ -38,6 +38,7 @@ class GateContext:
         training_profile: per-column profile of the candidate's training data (ranges,
             categories), when the registry knows it.
         seed: seeds every resampling and perturbation.
+        training_loader: reads the candidate's training dataset version (see :meth:`training_data`).
         workspace_has_users: the workspace has users (approvals are then authenticated by default).
     """
 
@@ -57,7 +58,16 @@ class GateContext:
     training_profile: dict[str, ColumnProfile] = field(default_factory=dict)
     seed: int = 0
     workspace_has_users: bool = False
+    training_loader: Any = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def training_data(self) -> pd.DataFrame:
+        """The rows of the candidate's training dataset version, read once; ValueError without one."""
+        if "training_data" not in self._cache:
+            if self.training_loader is None:
+                raise ValueError("the candidate has no training dataset on record")
+            self._cache["training_data"] = self.training_loader()
+        return cast("pd.DataFrame", self._cache["training_data"])
 
     def require_data(self) -> pd.DataFrame:
         """The evaluation frame; ValueError (reported as a failed gate) when there is none."""

@@ -7,7 +7,13 @@ NaN metric values travel as ``null``.
 from carnet.schemas.admin import RoleIn, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut
 from carnet.schemas.audit import AuditEventOut, VerificationOut
 from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Health, Problem, RequestBody
-from carnet.schemas.datasets import DatasetDeidentifyIn, DatasetScanIn, DatasetVersionOut, SchemaFieldOut
+from carnet.schemas.datasets import (
+    DatasetDeidentifyIn,
+    DatasetRiskIn,
+    DatasetScanIn,
+    DatasetVersionOut,
+    SchemaFieldOut,
+)
 from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
 from carnet.schemas.encoders import EmbedIn, EncoderIn
 from carnet.schemas.models import ModelObjectIn, ModelTagsIn
@@ -92,6 +98,7 @@ __all__ = [
     "AuditEventOut",
     "AutoMLIn",
     "DatasetDeidentifyIn",
+    "DatasetRiskIn",
     "DatasetScanIn",
     "DatasetVersionOut",
     "DeploymentOut",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from carnet.domain import DatasetVersion
 from carnet.schemas.common import RequestBody
 
-__all__ = ["DatasetDeidentifyIn", "DatasetScanIn", "DatasetVersionOut", "SchemaFieldOut"]
+__all__ = ["DatasetDeidentifyIn", "DatasetRiskIn", "DatasetScanIn", "DatasetVersionOut", "SchemaFieldOut"]
 
 
 class SchemaFieldOut(BaseModel):
@@ -87,3 +87,10 @@ class DatasetDeidentifyIn(RequestBody):
         None, max_length=256, description="the dataset of the new version (default: the source's)"
     )
     description: str = Field("", max_length=10_000)
+
+
+class DatasetRiskIn(RequestBody):
+    """k-anonymity and l-diversity of a version over declared quasi-identifiers."""
+
+    quasi_identifiers: list[str] = Field(min_length=1, max_length=100)
+    sensitive: str | None = Field(None, max_length=256)

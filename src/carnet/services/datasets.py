@@ -301,6 +301,16 @@ class DatasetService:
         )
         return version, created
 
+    def risk(
+        self, ref: str | DatasetRef, quasi_identifiers: builtins.list[str], sensitive: str | None = None
+    ) -> dict[str, Any]:
+        """k-anonymity (and l-diversity of ``sensitive``) of a version over ``quasi_identifiers``
+        (see :func:`carnet.privacy.risk.reidentification_risk`); changes nothing."""
+        from carnet.privacy.risk import reidentification_risk
+
+        version, frame = self.load_frame(ref)
+        return {"dataset": version.ref, **reidentification_risk(frame, quasi_identifiers, sensitive)}
+
     def load_frame(self, ref: str | DatasetRef) -> tuple[DatasetVersion, Any]:
         """A version's rows as a pandas DataFrame (read from a verified copy of its file)."""
         from carnet.data import read_table  # noqa: PLC0415 - the reader the profile used

@@ -337,6 +337,7 @@ class PromotionService:
             parent_version=parent_version,
             approvals=self.registry.approvals(mv.name, mv.version, alias),
             training_profile=self._training_profile(mv),
+            training_loader=self._training_loader(mv),
             seed=policy.seed,
             workspace_has_users=self._has_users(),
         )
@@ -354,6 +355,13 @@ class PromotionService:
             if art.path == "spec.yaml":
                 return dict(load_spec(self.ctx.artifacts.get_bytes(art.digest).decode()).task_options)
         return {}
+
+    def _training_loader(self, mv: ModelVersion) -> Callable[[], Any] | None:
+        """Reads the version's training dataset when a gate asks for it (None without one)."""
+        if not mv.datasets:
+            return None
+        ref = mv.datasets[0]
+        return lambda: self.datasets.load_frame(ref)[1]
 
     def _training_profile(self, mv: ModelVersion) -> dict[str, ColumnProfile]:
         if not mv.datasets:

@@ -354,7 +354,23 @@ def _context(task: Any, model: Any, frame: Any, target: str | None, incumbent: A
         options=dict(options or {}),
         incumbent=incumbent,
         incumbent_version=version(1) if incumbent is not None else None,
+        training_profile=_profile(frame),
+        training_loader=lambda: frame,
     )
+
+
+def _profile(frame: Any) -> dict[str, Any]:
+    """The column profiles of ``frame`` as a dataset version would store them (PII masked)."""
+    import pyarrow as pa
+
+    from carnet.data.profiling import TableProfiler
+    from carnet.privacy import mask_profile, scan_frame
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    profiler = TableProfiler(table.schema)
+    profiler.update(table)
+    found = {f.column: f for f in scan_frame(frame)}
+    return {p.name: mask_profile(p, found[p.name]) if p.name in found else p for p in profiler.finish()}
 
 
 # -- notifiers ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from carnet.domain import DatasetRef, DatasetVersion
 from carnet.domain.datasets import check_name
 from carnet.errors import CarnetError, InvalidInput, NotFound
-from carnet.schemas import DatasetDeidentifyIn, DatasetScanIn, DatasetVersionOut
+from carnet.schemas import DatasetDeidentifyIn, DatasetRiskIn, DatasetScanIn, DatasetVersionOut
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import download_response, receive_to_temp
 
@@ -80,6 +80,13 @@ def scan_dataset(ref: str, body: DatasetScanIn, c: Caller = Depends(caller)) -> 
     version = c.services.datasets.get(ref)
     c.require(version.project, "editor")
     return c.services.datasets.scan(version.ref, **body.model_dump())
+
+
+def dataset_risk(ref: str, body: DatasetRiskIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """k-anonymity and l-diversity of a version over declared quasi-identifiers (viewer)."""
+    version = c.services.datasets.get(ref)
+    c.require(version.project)
+    return c.services.datasets.risk(version.ref, body.quasi_identifiers, body.sensitive)
 
 
 def deidentify_dataset(
