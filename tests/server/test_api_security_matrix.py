@@ -189,6 +189,8 @@ BODIES: dict[str, Any] = {
     "log_inputs": {"datasets": [f"{DATASET}@1"]},
     "upload_artifact": b"uploaded by the matrix",
     "upload_dataset": CSV,
+    "dataset_risk": {"quasi_identifiers": ["a"]},
+    "deidentify_dataset": {"config": {"columns": {"b": "drop"}}},
     "register_model_version": None,  # filled with the run id
     "approve_model_version": {"alias": "production", "comment": "matrix"},
     "set_model_alias": {"version": 1, "reason": "matrix"},
