@@ -73,6 +73,18 @@ def test_a_model_using_raw_pii_is_refused_and_k_anonymity_is_judged(tmp_path: Pa
     clean = ws.register_model(_train(ws, ["age_band", "region", "dose"]), "risk")
     promoted = ws.promote("risk", clean.version, "production")
     assert promoted.applied and promoted.results[0].measured.startswith("0 raw PII input(s); k=")
+    card = ws.model_card_data("risk", clean.version)["data_protection"]
+    assert card["pii_inputs"] == {} and card["datasets"][0]["pii"] == {"email": "email"}
+    assert (
+        card["privacy_gate"]["passed"] and card["privacy_gate"]["k"] >= 5 and card["privacy_gate"]["l"] == 3
+    )
+    text = ws.model_card("risk", clean.version)
+    assert "Data protection" in text and "No column flagged as personal data" in text
+    flagged = ws.model_card_data("risk", with_email.version)["data_protection"]
+    assert flagged["pii_inputs"] == {"email": "email"}
+    assert "Personal data among the model's inputs: email (email)" in ws.model_card(
+        "risk", with_email.version
+    )
     fine = {"type": "privacy", "allow": ["email"], "quasi_identifiers": ["age_band", "region", "dose"]}
     ws.set_policy({"name": "strict", "aliases": ["production"], "gates": [fine]}, model="risk")
     with pytest.raises(GateFailed) as too_fine:  # dose is near-unique: every row stands alone
@@ -137,3 +149,31 @@ def test_data_risk_reports_k_and_l_locally_and_through_a_server(tmp_path: Path) 
         server.stop()
         services.close()
     assert remote == local
+
+
+def test_a_model_trained_on_a_pseudonymized_version_passes_and_its_card_says_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARNET_DEID_KEY", "a-key-kept-outside-the-workspace")
+    ws = Client(str(tmp_path / "ws"))
+    ws.log_dataframe(_patients(), "patients", project="clinic")
+    config = {
+        "key": "env:CARNET_DEID_KEY",
+        "columns": {"email": "pseudonymize", "dose": {"method": "generalize", "bins": [0, 5, 10]}},
+    }
+    version, _ = ws.deidentify_dataset("patients@1", config)
+    spec = {
+        "dataset": version.ref, "task": "binary", "target": "target",
+        "features": ["age_band", "region", "email", "dose"],
+        "model": {"name": "logistic_regression", "params": {"max_iter": 300}}, "seed": 0, "project": "clinic",
+    }  # fmt: skip
+    model = ws.register_model(ws.train(spec).run_id, "pseudo")
+    ws.set_policy({"name": "p", "aliases": ["production"], "gates": [{"type": "privacy"}]}, model="pseudo")
+    assert ws.promote("pseudo", model.version, "production").applied  # tokens are not personal data
+    card = ws.model_card_data("pseudo", model.version)["data_protection"]
+    (entry,) = card["datasets"]
+    assert entry["deidentified_from"] == "patients@1" and entry["methods"] == {
+        "email": "pseudonymize",
+        "dose": "generalize",
+    }
+    assert "from patients@1: dose generalize, email pseudonymize" in ws.model_card("pseudo", model.version)

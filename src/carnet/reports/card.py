@@ -283,6 +283,55 @@ def _training_data(card: dict[str, Any]) -> _Section:
     return _Section("Training data", tuple(blocks))
 
 
+def _data_protection(card: dict[str, Any]) -> _Section:
+    """Personal data found in the training data, de-identification applied, PII among the inputs,
+    and the privacy gate's k and l."""
+    data = _mapping(card.get("data_protection"))
+    if not data:
+        return _Section("Data protection", (_missing("Data protection"),))
+    blocks: list[_Block] = []
+    inputs = _mapping(data.get("pii_inputs"))
+    if inputs:
+        listed = ", ".join(f"{_text(c)} ({_text(k)})" for c, k in inputs.items())
+        blocks.append(_Para(f"Personal data among the model's inputs: {listed}.", "fail"))
+    else:
+        blocks.append(_Para("No column flagged as personal data is among the model's inputs.", "pass"))
+    rows = []
+    for d in _records(data.get("datasets")):
+        pii = _mapping(d.get("pii"))
+        methods = _mapping(d.get("methods"))
+        rows.append(
+            {
+                "dataset": d.get("ref"),
+                "pii": ", ".join(f"{c} ({k})" for c, k in pii.items()) or "none found",
+                "deidentified": (
+                    f"from {d.get('deidentified_from')}: " + ", ".join(f"{c} {m}" for c, m in methods.items())
+                    if d.get("deidentified_from")
+                    else "no"
+                ),
+            }
+        )
+    if rows:
+        columns = [
+            ("dataset", "training version"),
+            ("pii", "personal data found"),
+            ("deidentified", "de-identified"),
+        ]
+        blocks.append(_table(rows, columns, limit=20, what="versions", always=("dataset",)))
+    gate = _mapping(data.get("privacy_gate"))
+    if gate:
+        blocks.append(
+            _kv(
+                [
+                    ("Privacy gate", _verdict(gate.get("passed"))),
+                    ("k-anonymity", _field(gate.get("k"))),
+                    ("l-diversity", _field(gate.get("l"))),
+                ]
+            )
+        )
+    return _Section("Data protection", tuple(blocks))
+
+
 def _pair(value: Any) -> str:
     if isinstance(value, list) and len(value) == 2:
         return f"[{_text(value[0])}, {_text(value[1])}]"
@@ -527,6 +576,7 @@ def _document(card: Mapping[str, Any]) -> tuple[str, str, list[_Section]]:
         _details(data),
         _free_text("Intended use", data.get("intended_use")),
         _training_data(data),
+        _data_protection(data),
         _metrics(data),
         _fairness(data),
         _top_features(data),

@@ -106,6 +106,7 @@ class DossierService:
                 "reuse_chain": self._chain(mv),
             },
         }
+        card["data_protection"] = self._data_protection(mv, card["gates"])
         card.update(_from_gates(last))
         if "top_features" not in card:
             card.update(self._importance_from_report(mv))
@@ -221,6 +222,45 @@ class DossierService:
                 }
                 for c in v.profile[:_MAX_PROFILE]
             ],
+        }
+
+    def _data_protection(self, mv: ModelVersion, gates: list[dict[str, Any]]) -> dict[str, Any]:
+        """Personal data in the training versions, how they were de-identified, PII among the
+        inputs, and the privacy gate's last verdict (k, l)."""
+        inputs = set(mv.signature.input_names())
+        datasets: list[dict[str, Any]] = []
+        pii_inputs: dict[str, str] = {}
+        for ref in mv.datasets:
+            try:
+                v = self.datasets.get(DatasetRef.parse(ref))
+            except NotFound:
+                continue
+            pii = {c.name: str(c.pii["kind"]) for c in v.profile if c.pii}
+            pii_inputs.update({c: k for c, k in pii.items() if c in inputs})
+            entry: dict[str, Any] = {"ref": v.ref, "pii": pii, "deidentified_from": None, "methods": {}}
+            parts = v.source.split(" ")
+            if len(parts) == 4 and parts[0] == "deidentify" and parts[2] == "config":
+                entry["deidentified_from"] = parts[1]
+                try:
+                    config = json.loads(self.ctx.artifacts.get_bytes(parts[3]))
+                    entry["methods"] = {c: s.get("method") for c, s in (config.get("columns") or {}).items()}
+                    entry["key_fingerprint"] = config.get("key_fingerprint")
+                except (NotFound, ValueError, AttributeError):
+                    entry["methods"] = {}
+            datasets.append(entry)
+        gate = next((g for g in gates if g.get("type") == "privacy"), None)
+        risk = (gate or {}).get("details", {}).get("risk") or {}
+        return {
+            "datasets": datasets,
+            "pii_inputs": pii_inputs,
+            "privacy_gate": None
+            if gate is None
+            else {
+                "passed": gate.get("passed"),
+                "k": risk.get("k"),
+                "l": risk.get("l"),
+                "measured": gate.get("measured"),
+            },
         }
 
     def _importance_from_report(self, mv: ModelVersion) -> dict[str, Any]:
