@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -41,7 +42,7 @@ import pandas as pd
 
 KEY = b"0123456789abcdef-bench-key"
 KEY_VAR = "CARNET_BENCH_DEID_KEY"
-FPE_BUDGET = 120.0  # seconds: above it, encrypt_fpe is measured on FPE_ROWS rows
+FPE_BUDGET = 120.0  # seconds: above it, encrypt_fpe (and all at once) is measured on FPE_ROWS rows
 FPE_ROWS = 100_000
 METHODS: dict[str, tuple[str, Any]] = {  # label -> (column, setting)
     "drop": ("customer_id", "drop"),
@@ -55,12 +56,19 @@ METHODS: dict[str, tuple[str, Any]] = {  # label -> (column, setting)
     "redact_text": ("notes", "redact_text"),
 }
 ALL = {column: setting for column, setting in METHODS.values()}
+FROM_CORPUS = dict(email="email", phone="telephone", card="card_number", birth_date="date_of_birth")
+FROM_CORPUS.update(zip="zip_code", notes="notes")
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     out = call()
     return time.perf_counter() - start, out
+
+
+def _stats(values: list[float], rows: int) -> dict[str, Any]:
+    median = statistics.median(values)
+    return {"seconds": values, "median_seconds": median, "rows_per_second": rows / median}
 
 
 def detection_quality(seeds: range, rows: int) -> dict[str, Any]:
@@ -71,9 +79,7 @@ def detection_quality(seeds: range, rows: int) -> dict[str, Any]:
 
     columns: dict[str, list[float]] = {"precision": [], "recall": [], "kind_accuracy": []}
     errors: list[str] = []
-    per: dict[str, dict[str, Any]] = {
-        k: {"recall": [], "false_match": [], "by_column": {}} for k in DETECTORS
-    }
+    per: dict[str, Any] = {k: {"recall": [], "false": [], "by_column": {}} for k in DETECTORS}
     for seed in seeds:
         frame, labels = pii_corpus(rows, seed)
         found = {f.column: f.kind for f in scan_frame(frame)}
@@ -83,7 +89,7 @@ def detection_quality(seeds: range, rows: int) -> dict[str, Any]:
         columns["recall"].append(len(hits) / len(pii))
         columns["kind_accuracy"].append(sum(found[c] == labels[c] for c in hits) / len(hits))
         errors += [
-            f"seed {seed}: `{c}` {labels[c]} -> {found.get(c)}" for c in labels if found.get(c) != labels[c]
+            f"seed {seed}: `{c}` {k} -> {found.get(c)}" for c, k in labels.items() if found.get(c) != k
         ]
         texts = {c: _texts(frame[c].tolist()) for c in labels}
         clean = [c for c, k in labels.items() if k is None]
@@ -91,47 +97,44 @@ def detection_quality(seeds: range, rows: int) -> dict[str, Any]:
             own = [t for c, k in labels.items() if k == kind for t in texts[c]]
             per[kind]["recall"].append(sum(map(det.hinted, own)) / len(own))
             matched = {c: sum(map(det.match, texts[c])) for c in clean}
-            per[kind]["false_match"].append(sum(matched.values()) / sum(len(texts[c]) for c in clean))
+            per[kind]["false"].append(sum(matched.values()) / sum(len(texts[c]) for c in clean))
             for c, n in matched.items():
                 per[kind]["by_column"][c] = per[kind]["by_column"].get(c, 0) + n
     detectors = {
         kind: {
             "detector": DETECTORS[kind].name,
-            "columns": sum(1 for k in labels.values() if k == kind),
+            "columns": sum(k == kind for k in labels.values()),
             "value_recall": statistics.mean(p["recall"]),
-            "false_match_rate": statistics.mean(p["false_match"]),
-            "false_matches_by_column": {c: n for c, n in p["by_column"].items() if n},
+            "false_match_rate": statistics.mean(p["false"]),
+            "false_matches_by_column": dict(
+                sorted(((c, n) for c, n in p["by_column"].items() if n), key=lambda i: -i[1])
+            ),
         }
         for kind, p in per.items()
     }
-    return {
-        "seeds": list(seeds),
-        "rows": rows,
-        "columns": len(labels),
-        "pii_columns": len(pii),
-        "column_level": {m: {"mean": statistics.mean(v), "per_seed": v} for m, v in columns.items()},
-        "column_errors": errors,
-        "detectors": detectors,
-    }
+    level = {m: {"mean": statistics.mean(v), "per_seed": v} for m, v in columns.items()}
+    return dict(
+        seeds=list(seeds),
+        rows=rows,
+        columns=len(labels),
+        pii_columns=len(pii),
+        column_level=level,
+        column_errors=errors,
+        detectors=detectors,
+    )
 
 
 def big_table(corpus: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     """``rows`` rows of 10 columns: 6 drawn from the corpus' rows, 4 generated."""
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(corpus), rows)
-    picked = {new: corpus[old].to_numpy()[pick] for new, old in (
-        ("email", "email"), ("phone", "telephone"), ("card", "card_number"),
-        ("birth_date", "date_of_birth"), ("zip", "zip_code"), ("notes", "notes"))}  # fmt: skip
-    visit = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 3 * 365, rows), unit="D")
-    return pd.DataFrame(
-        {
-            "customer_id": rng.integers(1, 200_001, rows),
-            **{c: pd.array(v, dtype="string") for c, v in picked.items()},
-            "age": rng.integers(18, 91, rows),
-            "gender": rng.choice(["F", "M", "X"], rows, p=[0.49, 0.49, 0.02]),
-            "visit": visit,
-        }
-    )
+    frame = pd.DataFrame({"customer_id": rng.integers(1, 200_001, rows)})
+    for new, old in FROM_CORPUS.items():
+        frame[new] = pd.array(corpus[old].to_numpy()[pick], dtype="string")
+    frame["age"] = rng.integers(18, 91, rows)
+    frame["gender"] = rng.choice(["F", "M", "X"], rows, p=[0.49, 0.49, 0.02])
+    frame["visit"] = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 3 * 365, rows), unit="D")
+    return frame
 
 
 def scan_cost(path: Path, rows: int, repeats: int, tmp: Path) -> tuple[dict[str, Any], Any]:
@@ -148,17 +151,19 @@ def scan_cost(path: Path, rows: int, repeats: int, tmp: Path) -> tuple[dict[str,
         runs["scan_frame_sample"].append(seconds)
         if client is not None:
             client.close()
-        client = carnet.Client(str(tmp / f"ws-{i}"))
+        client = carnet.Client(str(tmp / f"ws-{i}"))  # a new workspace: the add is never a duplicate
         seconds, (added, _) = _timed(lambda c=client: c.add_dataset(path, "big"))
         runs["add_dataset"].append(seconds)
-    out: dict[str, Any] = {"rows": rows, "file_mb": path.stat().st_size / 1e6, "sampled": len(summary.sample)}
-    for step, values in runs.items():
-        median = statistics.median(values)
-        out[step] = {"seconds": values, "median_seconds": median, "rows_per_second": rows / median}
-    share = statistics.median(runs["scan_table"]) + statistics.median(runs["scan_frame_sample"])
-    out["scan_share_of_add"] = share / statistics.median(runs["add_dataset"])
-    out["findings"] = {f.column: f.kind for f in findings}
-    out["flagged_in_profile"] = {p.name: p.pii["kind"] for p in added.profile if p.pii}
+    out: dict[str, Any] = {step: _stats(values, rows) for step, values in runs.items()}
+    scan = out["scan_table"]["median_seconds"] + out["scan_frame_sample"]["median_seconds"]
+    out.update(
+        rows=rows,
+        file_mb=path.stat().st_size / 1e6,
+        sampled=len(next(iter(summary.sample.values()))),
+        scan_share_of_add=scan / out["add_dataset"]["median_seconds"],
+        findings={f.column: f.kind for f in findings},
+        flagged_in_profile={p.name: p.pii["kind"] for p in added.profile if p.pii},
+    )
     return out, client
 
 
@@ -169,11 +174,8 @@ def scan_throughput(corpus: pd.DataFrame, sizes: list[int]) -> dict[str, Any]:
     out = {}
     for n in sizes:
         seconds, found = _timed(lambda n=n: scan_frame(frame, ScanOptions(sample=n)))
-        out[str(n)] = {
-            "seconds": seconds,
-            "values_per_second": n * frame.shape[1] / seconds,
-            "flagged": len(found),
-        }
+        values = n * frame.shape[1] / seconds
+        out[str(n)] = {"seconds": seconds, "values_per_second": values, "flagged": len(found)}
         print("scan_frame", n, out[str(n)], flush=True)
     return {"table_rows": len(frame), "columns": frame.shape[1], "samples": out}
 
@@ -199,118 +201,169 @@ def deidentification(frame: pd.DataFrame) -> dict[str, Any]:
 
 def end_to_end(client: Any, ref: str, rows: int) -> dict[str, Any]:
     os.environ[KEY_VAR] = KEY.decode()
-    seconds, (made, _) = _timed(
-        lambda: client.deidentify_dataset(ref, {"key": f"env:{KEY_VAR}", "columns": ALL})
-    )
+    config = {"key": f"env:{KEY_VAR}", "columns": ALL}
+    seconds, (made, _) = _timed(lambda: client.deidentify_dataset(ref, config))
     flagged = {p.name: p.pii["kind"] for p in made.profile if p.pii}
-    return {"source": ref, "result": made.ref, "rows": rows, "seconds": seconds,
-            "rows_per_second": rows / seconds, "flagged_after": flagged}  # fmt: skip
+    return dict(
+        source=ref,
+        result=made.ref,
+        rows=rows,
+        seconds=seconds,
+        rows_per_second=rows / seconds,
+        flagged_after=flagged,
+    )
 
 
 def risk(frame: pd.DataFrame, repeats: int) -> dict[str, Any]:
     from carnet.privacy.deidentify import apply_deidentification, parse_config
     from carnet.privacy.risk import reidentification_risk
 
-    table = frame[["age", "zip", "gender"]].copy()
-    table["diagnosis"] = np.random.default_rng(1).choice([f"D{i:02d}" for i in range(20)], len(table))
+    raw = frame[["age", "zip", "gender"]].copy()
+    raw["diagnosis"] = np.random.default_rng(1).choice([f"D{i:02d}" for i in range(20)], len(raw))
     general = apply_deidentification(
-        table, parse_config({"columns": {c: ALL[c] for c in ("age", "zip")}}), None
+        raw, parse_config({"columns": {c: ALL[c] for c in ("age", "zip")}}), None
     )
     out = {}
-    for name, data in (("raw", table), ("generalized (age bins, zip prefix 2)", general)):
-        times, result = [], None
-        for _ in range(repeats):
-            seconds, result = _timed(
-                lambda d=data: reidentification_risk(d, ["age", "zip", "gender"], "diagnosis")
-            )
-            times.append(seconds)
-        out[name] = {"seconds": times, "median_seconds": statistics.median(times), "rows": len(data),
-                     **{k: result[k] for k in ("classes", "k", "l", "rows_at_risk")}}  # fmt: skip
+    for name, data in (("raw", raw), ("generalized (age bins, zip prefix 2)", general)):
+        runs = [
+            _timed(lambda d=data: reidentification_risk(d, ["age", "zip", "gender"], "diagnosis"))
+            for _ in range(repeats)
+        ]
+        found = runs[-1][1]
+        out[name] = {**_stats([s for s, _ in runs], len(data)), "rows": len(data)}
+        out[name].update({k: found[k] for k in ("classes", "k", "l", "rows_at_risk")})
     return out
 
 
-def markdown(r: dict[str, Any]) -> list[str]:
-    m, d = r["machine"], r["detection"]
-    cl = d["column_level"]
-    lines = [
-        f"{m['cpus']} CPUs, Python {m['python']}, pandas {m['pandas']}, pyarrow {m['pyarrow']}, "
-        f"phonenumbers {m['phonenumbers']}, python-stdnum {m['python-stdnum']}, faker {m['faker']}, ff3 {m['ff3']}.",
-        "",
-        f"### Detection on the labelled corpus ({d['columns']} columns, {d['pii_columns']} with personal data, "
-        f"{d['rows']:,} rows, seeds {d['seeds'][0]}..{d['seeds'][-1]})",
-        "",
-        f"Column level (`scan_frame`, mean over seeds): precision {cl['precision']['mean']:.3f}, "
-        f"recall {cl['recall']['mean']:.3f}, kind accuracy {cl['kind_accuracy']['mean']:.3f}.",
-        "Columns misclassified: " + ("; ".join(d["column_errors"]) or "none") + ".",
-        "",
-        "| kind | detector | columns | value recall (`hinted`) | false matches on non-PII values (`match`) "
-        "| where the false matches were |",
-        "|---|---|---:|---:|---:|---|",
+def _table(head: str, align: str, rows: list[list[Any]]) -> list[str]:
+    """A Markdown table: ``head`` split on ``|``, ``align`` one l or r per column."""
+    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+    return [
+        "| " + head.replace("|", " | ") + " |",
+        rule,
+        *("| " + " | ".join(map(str, r)) + " |" for r in rows),
     ]
-    for kind, x in d["detectors"].items():
-        where = ", ".join(
-            f"`{c}` {n}" for c, n in sorted(x["false_matches_by_column"].items(), key=lambda i: -i[1])
-        )
-        lines.append(
-            f"| {kind} | {x['detector']} | {x['columns']} | {x['value_recall']:.4f} | "
-            f"{x['false_match_rate']:.5f} | {where or '-'} |"
-        )
-    s = r["scan_cost"]
+
+
+def _kinds(found: dict[str, str]) -> str:
+    return ", ".join(f"`{c}` {k}" for c, k in found.items()) or "none"
+
+
+def markdown(r: dict[str, Any]) -> list[str]:
+    m, d, s, t, e = (r[k] for k in ("machine", "detection", "scan_cost", "throughput", "end_to_end"))
+    cl = {k: v["mean"] for k, v in d["column_level"].items()}
+    libs = ", ".join(
+        f"{n} {m[n]}" for n in ("pandas", "pyarrow", "phonenumbers", "python-stdnum", "faker", "ff3")
+    )
+    lines = [
+        f"{m['cpus']} CPUs (shared with another job), Python {m['python']}, {libs}.",
+        "",
+        f"### Detection on the labelled corpus ({d['columns']} columns, {d['pii_columns']} with personal "
+        f"data, {d['rows']:,} rows, seeds {d['seeds'][0]}..{d['seeds'][-1]})",
+        "",
+        f"Column level (`scan_frame`, mean over seeds): precision {cl['precision']:.3f}, recall "
+        f"{cl['recall']:.3f}, kind accuracy {cl['kind_accuracy']:.3f}. Columns misclassified: "
+        + ("; ".join(d["column_errors"]) or "none")
+        + ".",
+        "",
+    ]
+    lines += _table(
+        "kind|detector|columns|value recall (`hinted`)|false matches on non-PII values (`match`)|"
+        "false matches by column (all seeds)",
+        "llrrrl",
+        [
+            [
+                k,
+                x["detector"],
+                x["columns"],
+                f"{x['value_recall']:.4f}",
+                f"{x['false_match_rate']:.5f}",
+                ", ".join(f"`{c}` {n}" for c, n in x["false_matches_by_column"].items()) or "-",
+            ]
+            for k, x in d["detectors"].items()
+        ],
+    )
+    steps = {
+        "scan_table": "`scan_table` (profile + row sample)",
+        "scan_frame_sample": f"`scan_frame` of its {s['sampled']:,}-row sample",
+        "add_dataset": "`Client.add_dataset` end to end",
+    }
     lines += [
         "",
         f"### Scan cost at `data add` ({s['rows']:,} rows x 10 columns, Parquet {s['file_mb']:.0f} MB, "
         f"median of {len(s['add_dataset']['seconds'])})",
         "",
-        "| step | median (s) | rows/s | runs (s) |",
-        "|---|---:|---:|---|",
     ]
-    for step, label in (("scan_table", "`scan_table` (profile + row sample)"),
-                        ("scan_frame_sample", f"`scan_frame` of its {s['sampled']:,}-row sample"),
-                        ("add_dataset", "`Client.add_dataset` end to end")):  # fmt: skip
-        x = s[step]
-        runs = ", ".join(f"{v:.2f}" for v in x["seconds"])
-        lines.append(f"| {label} | {x['median_seconds']:.3f} | {x['rows_per_second']:,.0f} | {runs} |")
-    flagged = ", ".join(f"`{c}` {k}" for c, k in s["flagged_in_profile"].items())
+    lines += _table(
+        "step|median (s)|rows/s|runs (s)",
+        "lrrl",
+        [
+            [
+                label,
+                f"{s[k]['median_seconds']:.3f}",
+                f"{s[k]['rows_per_second']:,.0f}",
+                ", ".join(f"{v:.2f}" for v in s[k]["seconds"]),
+            ]
+            for k, label in steps.items()
+        ],
+    )
     lines += [
         "",
-        f"Scan (profile + classification) share of the add: {100 * s['scan_share_of_add']:.0f}%. "
-        f"Flagged in the stored profile: {flagged}.",
+        f"Scan share of the add (profile + classification): {100 * s['scan_share_of_add']:.0f}%. "
+        f"Flagged in the stored profile: {_kinds(s['flagged_in_profile'])}.",
         "",
-        f"### `scan_frame` on whole columns (corpus tiled to {r['throughput']['table_rows']:,} rows x "
-        f"{r['throughput']['columns']} columns)",
+        f"### `scan_frame` on whole columns (corpus tiled to {t['table_rows']:,} rows, {t['columns']} columns)",
         "",
-        "| sample rows | seconds | values/s | columns flagged |",
-        "|---:|---:|---:|---:|",
     ]
-    for n, x in r["throughput"]["samples"].items():
-        lines.append(f"| {int(n):,} | {x['seconds']:.2f} | {x['values_per_second']:,.0f} | {x['flagged']} |")
-    lines += ["", "### De-identification (`apply_deidentification`)", "",
-              "| method | column | rows | seconds | rows/s |", "|---|---|---:|---:|---:|"]  # fmt: skip
-    for label, x in r["deidentify"]["methods"].items():
-        lines.append(
-            f"| {label} | `{x['column']}` | {x['rows']:,} | {x['seconds']:.2f} | {x['rows_per_second']:,.0f} |"
-        )
-    e = r["end_to_end"]
+    lines += _table(
+        "sample rows|seconds|values/s|columns flagged",
+        "rrrr",
+        [
+            [f"{int(n):,}", f"{x['seconds']:.2f}", f"{x['values_per_second']:,.0f}", x["flagged"]]
+            for n, x in t["samples"].items()
+        ],
+    )
+    lines += ["", f"### De-identification (`apply_deidentification`, {e['rows']:,}-row table)", ""]
+    lines += _table(
+        "method|column|rows|seconds|rows/s",
+        "llrrr",
+        [
+            [
+                label,
+                f"`{x['column']}`",
+                f"{x['rows']:,}" + (" (all would take > 2 min)" if x["rows"] < e["rows"] else ""),
+                f"{x['seconds']:.2f}",
+                f"{x['rows_per_second']:,.0f}",
+            ]
+            for label, x in r["deidentify"]["methods"].items()
+        ],
+    )
     lines += [
         "",
-        f"`Client.deidentify_dataset('{e['source']}', all 9 columns)` end to end (read, de-identify, write, "
-        f"profile and scan the new version): {e['seconds']:.1f} s for {e['rows']:,} rows "
-        f"({e['rows_per_second']:,.0f} rows/s); flagged in the new version: "
-        + (", ".join(f"`{c}` {k}" for c, k in e["flagged_after"].items()) or "none")
-        + ".",
+        f"`Client.deidentify_dataset('{e['source']}', all 9 columns)` end to end (read the version, "
+        f"de-identify, write, profile and scan the new version): {e['seconds']:.1f} s for {e['rows']:,} "
+        f"rows ({e['rows_per_second']:,.0f} rows/s). Flagged in the new version: {_kinds(e['flagged_after'])}.",
         "",
-        "### Re-identification risk (`reidentification_risk`, quasi-identifiers age, zip, gender; "
+        "### Re-identification risk (`reidentification_risk`; quasi-identifiers age, zip, gender; "
         "sensitive: diagnosis, 20 values)",
         "",
-        "| quasi-identifiers | rows | median (s) | classes | k | l | rows at risk |",
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, x in r["risk"].items():
-        lines.append(
-            f"| {name} | {x['rows']:,} | {x['median_seconds']:.2f} | {x['classes']:,} | {x['k']} | {x['l']} | "
-            f"{x['rows_at_risk']:,} |"
-        )
-    return lines
+    return lines + _table(
+        "quasi-identifiers|rows|median (s)|classes|k|l|rows at risk",
+        "lrrrrrr",
+        [
+            [
+                name,
+                f"{x['rows']:,}",
+                f"{x['median_seconds']:.2f}",
+                f"{x['classes']:,}",
+                x["k"],
+                x["l"],
+                f"{x['rows_at_risk']:,}",
+            ]
+            for name, x in r["risk"].items()
+        ],
+    )
 
 
 def main() -> None:
@@ -324,17 +377,9 @@ def main() -> None:
     from carnet.testing.pii import pii_corpus
 
     tmp = Path(tempfile.mkdtemp(prefix="carnet-privacy-"))
-    results: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            **{name: version(name) for name in ("phonenumbers", "python-stdnum", "faker", "ff3")},
-            "pandas": pd.__version__,
-            "pyarrow": version("pyarrow"),
-            "numpy": np.__version__,
-        },
-    }
+    libs = ("phonenumbers", "python-stdnum", "faker", "ff3", "pandas", "pyarrow", "numpy")
+    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    results: dict[str, Any] = {"machine": {**machine, **{name: version(name) for name in libs}}}
     results["detection"] = detection_quality(range(5), 1000)
     print("detection", results["detection"]["column_level"], flush=True)
     results["corpus_seconds"], (corpus, _) = _timed(lambda: pii_corpus(args.corpus_rows, 0))
@@ -349,6 +394,7 @@ def main() -> None:
     client.close()
     print("end_to_end", results["end_to_end"], flush=True)
     results["risk"] = risk(frame, args.repeats)
+    shutil.rmtree(tmp, ignore_errors=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     lines = markdown(results)

@@ -177,3 +177,40 @@ def test_a_model_trained_on_a_pseudonymized_version_passes_and_its_card_says_how
         "dose": "generalize",
     }
     assert "from patients@1: dose generalize, email pseudonymize" in ws.model_card("pseudo", model.version)
+
+
+@pytest.mark.parametrize("mode", ["drop", "pseudonymize"])
+def test_the_prediction_log_drops_or_pseudonymizes_pii_inputs(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import time
+
+    import pyarrow.parquet as pq
+
+    from carnet.inference.predlog import PredictionRecord
+    from carnet.privacy.deidentify import pseudonymizer
+
+    monkeypatch.setenv("LOG_KEY", "a-log-key-of-enough-bytes")
+    ws = Client(str(tmp_path / "ws"))
+    ws.log_dataframe(_patients(), "patients", project="clinic")
+    version = ws.register_model(_train(ws, ["age_band", "region", "email", "dose"]), "risk")
+    log = ws.services.deployments.prediction_log(
+        pii=mode, key="env:LOG_KEY" if mode == "pseudonymize" else None
+    )
+    rows = _patients(3)[["age_band", "region", "email", "dose"]]
+    record = PredictionRecord(
+        "r1", time.time(), "risk", "risk", version.version, 1.0, rows, {"predict": [0, 1, 0]}
+    )
+    assert log.append(record)
+    log.close()
+    (written,) = ws.services.deployments.prediction_files(model="risk")
+    table = pq.read_table(io.BytesIO(ws.services.ctx.artifacts.get_bytes(written.digest)))
+    assert {"input.age_band", "input.dose"} <= set(table.column_names)
+    if mode == "drop":
+        assert "input.email" not in table.column_names
+    else:
+        token = pseudonymizer(b"a-log-key-of-enough-bytes")
+        assert table.column("input.email").to_pylist() == [token(v) for v in rows["email"]]
+    with pytest.raises(InvalidInput, match="key"):
+        ws.services.deployments.prediction_log(pii="pseudonymize")

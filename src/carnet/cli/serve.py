@@ -90,6 +90,17 @@ def _options(ctx: click.Context, command: str | click.Command) -> set[str]:
 )
 @click.option("--max-body-mb", default=32.0, show_default=True, type=float, help="Larger requests get 413.")
 @click.option("--poll", default=1.0, show_default=True, type=float, help="Seconds between route checks.")
+@click.option(
+    "--log-pii",
+    type=click.Choice(["keep", "drop", "pseudonymize"]),
+    default="keep",
+    show_default=True,
+    help="What the prediction log does with inputs flagged as personal data in the training data.",
+)
+@click.option(
+    "--log-pii-key",
+    help="The key of --log-pii pseudonymize: env:VARIABLE or file:PATH (as in data deidentify).",
+)
 @click.option("--no-prediction-log", is_flag=True, help="Do not record predictions.")
 @click.option("--allow-pickle", is_flag=True, help="Also serve versions stored with pickle (they run code).")
 @click.option("--log-rows", default=50_000, show_default=True, type=int, help="Rows per prediction-log file.")
@@ -112,6 +123,8 @@ def serve(
     max_body_mb: float,
     poll: float,
     no_prediction_log: bool,
+    log_pii: str,
+    log_pii_key: str | None,
     allow_pickle: bool,
     log_rows: int,
     log_seconds: float,
@@ -162,7 +175,7 @@ def serve(
     predlog = None
     if not no_prediction_log:
         predlog = services.deployments.prediction_log(
-            max_rows_per_file=log_rows, max_seconds_per_file=log_seconds
+            max_rows_per_file=log_rows, max_seconds_per_file=log_seconds, pii=log_pii, key=log_pii_key
         )
 
     def started() -> None:

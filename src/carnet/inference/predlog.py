@@ -137,6 +137,7 @@ class PredictionLog:
         max_queue_rows: int = 200_000,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.5,
+        protect: Callable[[PredictionRecord], PredictionRecord] | None = None,
     ) -> None:
         for name, value in (
             ("max_rows_per_file", max_rows_per_file),
@@ -151,6 +152,7 @@ class PredictionLog:
         self.max_seconds_per_file = float(max_seconds_per_file)
         self.max_queue_rows = int(max_queue_rows)
         self.clock = clock
+        self._protect = protect
         self.poll_interval = float(poll_interval)
         self._queue: deque[tuple[float, PredictionRecord]] = deque()
         self._lock = threading.Lock()  # counters and the queue; held for a few instructions only
@@ -176,7 +178,10 @@ class PredictionLog:
     # -- the request side ---------------------------------------------------------------------------
     def append(self, record: PredictionRecord) -> bool:
         """Queue a record for writing; never blocks. False (and counted in ``dropped``) when the log
-        is full or closed."""
+        is full or closed. With ``protect``, the record is what it returns (personal data dropped or
+        pseudonymized before anything is queued)."""
+        if self._protect is not None:
+            record = self._protect(record)
         rows = len(record.inputs)
         enqueued = self.clock()
         with self._lock:

@@ -56,6 +56,7 @@ __all__ = [
     "apply_deidentification",
     "key_fingerprint",
     "parse_config",
+    "pseudonymizer",
     "read_key",
     "reverse_fpe",
 ]
@@ -209,14 +210,19 @@ def _mask(spec: Mapping[str, Any]) -> Callable[[Any], Any]:
     return one
 
 
-def _pseudonym(key: bytes, column: str, spec: Mapping[str, Any]) -> Callable[[Any], Any]:
-    length = int(spec.get("length", 16))
-    secret = _derived(key, "pseudonymize", "")  # one key for every column: joins across columns too
+def pseudonymizer(key: bytes, length: int = 16) -> Callable[[Any], str]:
+    """The ``pseudonymize`` token of a value under ``key``: the same in every column, version and
+    dataset (and in a prediction log written with the same key), so joins still work."""
+    secret = _derived(key, "pseudonymize", "")
 
     def one(value: Any) -> str:
         return "tok_" + hmac.new(secret, str(value).encode(), hashlib.sha256).hexdigest()[:length]
 
     return one
+
+
+def _pseudonym(key: bytes, column: str, spec: Mapping[str, Any]) -> Callable[[Any], Any]:
+    return pseudonymizer(key, int(spec.get("length", 16)))
 
 
 def _cipher(key: bytes, column: str, alphabet: str) -> Any:

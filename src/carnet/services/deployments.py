@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.documents import read_document
 from carnet.domain import (
+    DatasetRef,
     Deployment,
     ModelRef,
     ModelVersion,
@@ -32,7 +33,7 @@ from carnet.domain import (
 )
 from carnet.domain.deployments import check_endpoint
 from carnet.domain.models import check_model_name
-from carnet.errors import AlreadyExists, InvalidInput, NotFound
+from carnet.errors import AlreadyExists, CarnetError, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.registry import RegistryService
 
@@ -298,14 +299,77 @@ class DeploymentService:
         return sink
 
     def prediction_log(
-        self, *, max_rows_per_file: int = 50_000, max_seconds_per_file: float = 60.0
+        self,
+        *,
+        max_rows_per_file: int = 50_000,
+        max_seconds_per_file: float = 60.0,
+        pii: str = "keep",
+        key: str | None = None,
     ) -> PredictionLog:
         """A prediction log writer into this workspace (a file per ``max_rows_per_file`` rows or
-        ``max_seconds_per_file`` seconds, whichever comes first); the server closes it on exit."""
+        ``max_seconds_per_file`` seconds, whichever comes first); the server closes it on exit.
+
+        ``pii`` says what happens to the input columns flagged as personal data in the served
+        version's training data: ``keep`` them, ``drop`` them, or ``pseudonymize`` them with the
+        keyed HMAC tokens of ``carnet data deidentify`` (``key``: ``env:VARIABLE`` or ``file:PATH``).
+        """
         from carnet.inference.predlog import PredictionLog
 
         return PredictionLog(
             self.prediction_sink(),
             max_rows_per_file=max_rows_per_file,
             max_seconds_per_file=max_seconds_per_file,
+            protect=self._pii_protection(pii, key),
         )
+
+    def _pii_inputs(self, model: str, version: int) -> builtins.list[str]:
+        """The served version's inputs flagged as personal data in its training dataset's profile."""
+        try:
+            mv = self.registry.resolve(model, version)
+            if not mv.datasets:
+                return []
+            ref = DatasetRef.parse(mv.datasets[0])
+            with self.ctx.store.transaction(write=False) as tx:
+                profile = tx.datasets.get(ref.name, ref.version).profile
+        except CarnetError:
+            return []
+        inputs = set(mv.signature.input_names())
+        return [c.name for c in profile if c.pii and c.name in inputs]
+
+    def _pii_protection(self, pii: str, key: str | None) -> Callable[[Any], Any] | None:
+        """What a prediction log does to the PII inputs of each served version (None: keep them)."""
+        from dataclasses import replace
+
+        if pii not in ("keep", "drop", "pseudonymize"):
+            raise InvalidInput(f"pii must be keep, drop or pseudonymize, got {pii!r}", field="pii")
+        if pii == "keep":
+            return None
+        pseudonym: Callable[[Any], Any] | None = None
+        if pii == "pseudonymize":
+            from carnet.privacy.deidentify import pseudonymizer, read_key
+
+            if not key:
+                raise InvalidInput(
+                    "pseudonymizing the log needs a key: env:VARIABLE or file:PATH", field="key"
+                )
+            pseudonym = pseudonymizer(read_key(key))
+        flagged: dict[tuple[str, int], builtins.list[str]] = {}
+
+        def columns(model: str, version: int) -> builtins.list[str]:
+            if (model, version) not in flagged:
+                flagged[(model, version)] = self._pii_inputs(model, version)
+            return flagged[(model, version)]
+
+        def protect(record: Any) -> Any:
+            hidden = [c for c in columns(record.model, record.version) if c in record.inputs.columns]
+            if not hidden:
+                return record
+            if pseudonym is None:
+                inputs = record.inputs.drop(columns=hidden)
+            else:
+                inputs = record.inputs.copy()
+                for c in hidden:
+                    inputs[c] = inputs[c].map(lambda v: pseudonym(v) if v is not None and v == v else v)
+            return replace(record, inputs=inputs, layout=None)
+
+        return protect
