@@ -3,21 +3,20 @@
 Measured on this machine, in one run:
 
 1. **Detection quality** on the labelled faker corpus (``carnet.testing.pii.pii_corpus``, 44 columns,
-   1,000 rows, seeds 0..4): column-level precision, recall and kind accuracy of
-   ``carnet.privacy.scan_frame``; per detector of ``carnet.privacy.detectors.DETECTORS``, the share
-   of the values of its kind's columns that ``detector.hinted`` accepts (recall) and the share of the
-   values of the columns without personal data that ``detector.match`` accepts (false matches).
-2. **Scan cost at ``data add``**: a 1,000,000-row Parquet table of 10 columns (6 drawn from 20,000
-   corpus rows, 4 numeric, categorical and date); ``carnet.data.scan_table`` (the profiling pass that
-   collects the row sample), the PII classification of that sample (``scan_frame``) and
-   ``Client.add_dataset`` end to end, in a new workspace each time. Median of 3.
-3. **scan_frame throughput** on the corpus tiled to 100,000 rows, with ``ScanOptions(sample=N)``
-   for N = 1,000 / 10,000 / 100,000: seconds and values (rows x columns) per second.
-4. **De-identification**: ``apply_deidentification`` on the 1,000,000-row table, one method at a time
-   and all at once (``encrypt_fpe``, and then all at once, on 100,000 rows when 1,000,000 would take
-   more than 2 minutes); and ``Client.deidentify_dataset`` end to end on the dataset added in 2.
-5. **Re-identification risk**: ``reidentification_risk`` (k-anonymity, l-diversity) on 1,000,000
-   rows, 3 quasi-identifiers (raw, then generalized) and a sensitive column. Median of 3.
+   1,000 rows, seeds 0..4): column-level precision, recall and kind accuracy of ``scan_frame``; per
+   detector of ``carnet.privacy.detectors.DETECTORS``, the share of its kind's values ``hinted``
+   accepts (recall) and of the values of columns without personal data ``match`` accepts.
+2. **Scan cost at ``data add``**: ``Client.add_dataset`` of a 1,000,000-row Parquet table of 10 columns
+   (6 drawn from 20,000 corpus rows), in a new workspace each time, and the time spent in its own
+   ``carnet.data.scan_table`` (profile and row sample) and ``scan_frame`` (PII classification of the
+   sample) calls: seconds, table rows/s, the scan's share of the add. Median of 3.
+3. **scan_frame throughput**: ``ScanOptions(sample=N)`` for N = 1,000 / 10,000 / 100,000 on the corpus
+   tiled to 100,000 rows: seconds and values (rows x columns) per second.
+4. **De-identification**: ``apply_deidentification`` on the 1,000,000-row table, method by method and
+   all at once (``encrypt_fpe`` and all at once on 100,000 rows when 1,000,000 would take more than
+   2 minutes); ``Client.deidentify_dataset`` end to end on the dataset added in 2.
+5. **Re-identification risk**: ``reidentification_risk`` on 1,000,000 rows, 3 quasi-identifiers (raw,
+   then generalized) and a sensitive column. Median of 3.
 
     python benchmarks/bench_privacy.py [--rows 1000000] [--repeats 3] [--json PATH] [--markdown PATH]
 """
@@ -128,60 +127,49 @@ def big_table(corpus: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def _spy(module: Any, name: str, spent: list[float]) -> Callable[[], None]:
-    """Add the seconds spent in ``module.name`` to ``spent[0]``; returns the undo."""
+def _spy(module: Any, name: str, seen: dict[str, Any]) -> Callable[[], None]:
+    """Time the calls of ``module.name`` into ``seen`` (seconds, last result); returns the undo."""
     inner = getattr(module, name)
 
     def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - start
+        seconds, seen["result"] = _timed(lambda: inner(*args, **kwargs))
+        seen["seconds"] = seen.get("seconds", 0.0) + seconds
+        return seen["result"]
 
     setattr(module, name, timed)
     return lambda: setattr(module, name, inner)
 
 
 def scan_cost(path: Path, rows: int, repeats: int, tmp: Path) -> tuple[dict[str, Any], Any]:
+    """``Client.add_dataset`` of ``path``, and the time of its own ``scan_table`` and ``scan_frame`` calls."""
     import carnet
     import carnet.data
-    import carnet.services.datasets
-    from carnet.data import scan_table
-    from carnet.privacy import scan_frame
+    import carnet.privacy
 
-    steps = ("scan_table", "scan_frame_sample", "add_dataset", "add_scan_table", "add_protect")
-    runs: dict[str, list[float]] = {step: [] for step in steps}
+    runs: dict[str, list[float]] = {"add_dataset": [], "scan_table": [], "scan_frame": []}
     client = None
     for i in range(repeats):
-        seconds, summary = _timed(lambda: scan_table(path))
-        runs["scan_table"].append(seconds)
-        seconds, findings = _timed(lambda s=summary: scan_frame(s.sample))
-        runs["scan_frame_sample"].append(seconds)
         if client is not None:
             client.close()
         client = carnet.Client(str(tmp / f"ws-{i}"))  # a new workspace: the add is never a duplicate
-        inside, protect = [0.0], [0.0]  # the time spent in the add's own scan_table and protect calls
-        undo = [_spy(carnet.data, "scan_table", inside), _spy(carnet.services.datasets, "protect", protect)]
+        table: dict[str, Any] = {}
+        frame: dict[str, Any] = {}
+        undo = [_spy(carnet.data, "scan_table", table), _spy(carnet.privacy, "scan_frame", frame)]
         try:
             seconds, (added, _) = _timed(lambda c=client: c.add_dataset(path, "big"))
         finally:
             for u in undo:
                 u()
-        runs["add_dataset"].append(seconds)
-        runs["add_scan_table"].append(inside[0])
-        runs["add_protect"].append(protect[0])
+        for step, spent in zip(runs, (seconds, table["seconds"], frame["seconds"]), strict=True):
+            runs[step].append(spent)
     out: dict[str, Any] = {step: _stats(values, rows) for step, values in runs.items()}
-    shares = [
-        (a + b) / t
-        for a, b, t in zip(runs["add_scan_table"], runs["add_protect"], runs["add_dataset"], strict=True)
-    ]
+    shares = [(a + b) / t for t, a, b in zip(*runs.values(), strict=True)]
     out.update(
         rows=rows,
         file_mb=path.stat().st_size / 1e6,
-        sampled=len(next(iter(summary.sample.values()))),
+        sampled=len(next(iter(table["result"].sample.values()))),
         scan_share_of_add=statistics.median(shares),
-        findings={f.column: f.kind for f in findings},
+        findings={f.column: f.kind for f in frame["result"]},
         flagged_in_profile={p.name: p.pii["kind"] for p in added.profile if p.pii},
     )
     return out, client
@@ -277,11 +265,9 @@ def markdown(r: dict[str, Any]) -> list[str]:
     deid = r["deidentify"]["methods"]
     small = [f"{k} on {x['rows']:,} rows" for k, x in deid.items() if x["rows"] < e["rows"]]
     fpe = r["deidentify"]["fpe_probe"]["rows_per_second"]
-    steps = {
-        "`scan_table` (profile + row sample)": s["scan_table"],
-        f"`scan_frame` of its {s['sampled']:,}-row sample": s["scan_frame_sample"],
-        "`Client.add_dataset` end to end": s["add_dataset"],
-    }
+    steps = {"`Client.add_dataset` end to end": s["add_dataset"],
+             "... its `scan_table` (profile + row sample)": s["scan_table"],
+             f"... its `scan_frame` of the {s['sampled']:,}-row sample": s["scan_frame"]}  # fmt: skip
     return [
         f"{m['cpus']} CPUs (shared with another job), Python {m['python']}, {libs}.",
         "",
@@ -301,7 +287,7 @@ def markdown(r: dict[str, Any]) -> list[str]:
         "",
         *_table("step|median (s)~median_seconds~.3f|rows/s~rows_per_second~,.0f|runs (s)~seconds~.2f", steps),
         "",
-        f"Share of the add in its `scan_table` and `protect` (median): {s['scan_share_of_add']:.0%}. "
+        f"Share of the add spent scanning (`scan_table` + `scan_frame`): {s['scan_share_of_add']:.0%}. "
         f"Flagged in the stored profile: {_cell(s['flagged_in_profile'], '')}.",
         "",
         f"### `scan_frame` on whole columns (corpus tiled to {t['table_rows']:,} rows, {t['columns']} cols)",
