@@ -164,3 +164,35 @@ def test_deidentify_through_a_server_reads_the_key_there(
     finally:
         server.stop()
         services.close()
+
+
+def test_an_id_gets_one_token_whatever_its_dtype_and_edges_are_never_lost() -> None:
+    key = b"0123456789abcdef-test-key"
+    as_int = pd.DataFrame({"id": [1001, 1002], "t": ["2024-01-05 13:45:00", "2024-01-06 08:00:00"]})
+    as_float = pd.DataFrame({"id": [1001.0, None], "t": ["2024-01-05 13:45:00", None]})  # a CSV with a gap
+    config = parse_config({"key": "env:K", "columns": {"id": "pseudonymize"}})
+    a, b = (apply_deidentification(f, config, key)["id"].tolist() for f in (as_int, as_float))
+    assert a[0] == b[0] and pd.isna(b[1])
+    shift = parse_config({"key": "env:K", "columns": {"t": {"method": "shift_dates", "entity": "id"}}})
+    shifted = apply_deidentification(as_int, shift, key)["t"].tolist()
+    assert all(v.endswith(("13:45:00", "08:00:00")) for v in shifted)  # the time of day stays
+    assert apply_deidentification(as_float, shift, key)["t"][0] == shifted[0]  # same person, same offset
+    bins = parse_config({"columns": {"age": {"method": "generalize", "bins": [0, 18, 120]}}})
+    with pytest.raises(InvalidInput, match="2 value") as err:
+        apply_deidentification(pd.DataFrame({"age": [10, 120, -1]}), bins, None)
+    assert err.value.field == "columns.age.bins"
+
+
+def test_redaction_finds_national_us_numbers_and_dotted_cards() -> None:
+    config = parse_config({"columns": {"notes": "redact_text"}})
+    frame = pd.DataFrame(
+        {
+            "notes": [
+                "call (415) 867-5309 or 415-867-5309",
+                "card 4111.1111.1111.1111 ok",
+                "order 12345 shipped",
+            ]
+        }
+    )
+    out = apply_deidentification(frame, config, None)["notes"].tolist()
+    assert out == ["call [PHONE] or [PHONE]", "card [CARD] ok", "order 12345 shipped"]

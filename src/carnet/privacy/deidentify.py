@@ -54,6 +54,7 @@ __all__ = [
     "METHODS",
     "DeidConfig",
     "apply_deidentification",
+    "canonical",
     "key_fingerprint",
     "parse_config",
     "pseudonymizer",
@@ -194,8 +195,20 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and value != value) and str(value) != "NaT"
 
 
+def canonical(value: Any) -> Any:
+    """A value as its identity: a whole float (``1001.0``, what an int column with a missing value
+    becomes) is the integer ``1001``, so an ID gets one token whatever its column's dtype."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item) and not isinstance(value, str | bytes):
+        plain = item()
+        return int(plain) if isinstance(plain, float) and plain.is_integer() else plain
+    return value
+
+
 def _each(series: Any, fn: Callable[[Any], Any]) -> Any:
-    return series.map(lambda v: fn(v) if _present(v) else v)
+    return series.map(lambda v: fn(canonical(v)) if _present(v) else v)
 
 
 def _mask(spec: Mapping[str, Any]) -> Callable[[Any], Any]:
@@ -216,7 +229,8 @@ def pseudonymizer(key: bytes, length: int = 16) -> Callable[[Any], str]:
     secret = _derived(key, "pseudonymize", "")
 
     def one(value: Any) -> str:
-        return "tok_" + hmac.new(secret, str(value).encode(), hashlib.sha256).hexdigest()[:length]
+        text = str(canonical(value))
+        return "tok_" + hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:length]
 
     return one
 
@@ -282,6 +296,13 @@ def _generalize(series: Any, column: str, spec: Mapping[str, Any]) -> Any:
                 f"columns.{column}.bins", f"{column} has values that are not numbers; bins need numbers"
             )
         bins = list(spec["bins"])
+        outside = int(((numbers < bins[0]) | (numbers >= bins[-1])).sum())
+        if outside:
+            raise _fail(
+                f"columns.{column}.bins",
+                f"{outside} value(s) of {column} fall outside the bins [{_num(bins[0])}, {_num(bins[-1])}); "
+                "widen the first or last edge",
+            )
         labels = [f"[{_num(a)}, {_num(b)})" for a, b in itertools.pairwise(bins)]
         out = pd.cut(numbers, bins=bins, labels=labels, right=False)
         return out.astype(object).where(out.notna(), None)
@@ -315,10 +336,12 @@ def _shift(series: Any, frame: Any, key: bytes, column: str, spec: Mapping[str, 
         digest = hmac.new(secret, str(who).encode(), hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") % (2 * span + 1) - span
 
-    offsets = pd.to_timedelta(frame[entity].map(days), unit="D")
+    offsets = pd.to_timedelta(frame[entity].map(lambda v: days(canonical(v))), unit="D")
     shifted = dates + offsets
     if not pd.api.types.is_datetime64_any_dtype(series):
-        return shifted.dt.strftime("%Y-%m-%d").astype(object).where(shifted.notna(), None)
+        timed = bool((dates.dropna() != dates.dropna().dt.normalize()).any())
+        form = "%Y-%m-%d %H:%M:%S" if timed else "%Y-%m-%d"
+        return shifted.dt.strftime(form).astype(object).where(shifted.notna(), None)
     return shifted
 
 

@@ -38,8 +38,8 @@ __all__ = ["DETECTORS", "EMBEDDED", "Detector", "detector"]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,24}}$")
 _EMAIL_IN = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}")
-_PHONE_IN = re.compile(r"(?:\+|\b0)\d[\d .\-()]{7,17}\d")
-_CARD_IN = re.compile(r"\b(?:\d[ -]?){11,18}\d\b")
+_PHONE_IN = re.compile(r"(?:\+|\b0)\d[\d .\-()]{7,17}\d|(?:\(\d{3}\)\s?|\b\d{3}[-.\s])\d{3}[-.\s]\d{4}\b")
+_CARD_IN = re.compile(r"\b(?:\d[ .-]?){11,18}\d\b")
 _DIGITS = re.compile(r"[\s.\-]")
 _CARD_PREFIX = re.compile(r"^(?:4|5|6|2[2-7]|3[0-9]|1800|2131)")  # Visa, Mastercard, Maestro, Amex, JCB...
 _DATE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
