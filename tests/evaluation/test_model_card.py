@@ -19,6 +19,7 @@ SECTIONS = [
     "Model details",
     "Intended use",
     "Training data",
+    "Data protection",
     "Metrics",
     "Fairness",
     "Top features",
@@ -71,6 +72,13 @@ def full_card() -> dict:
                 ],
             }
         ],
+        "data_protection": {
+            "datasets": [
+                {"ref": "churn@2", "pii": {}, "deidentified_from": "churn@1", "methods": {"email": "drop"}}
+            ],
+            "pii_inputs": {},
+            "privacy_gate": {"passed": True, "k": 12, "l": None},
+        },
         "metrics": {"roc_auc": 0.912345, "accuracy": 0.85},
         "intervals": {"roc_auc": [0.891234, 0.931234]},
         "confidence": 0.95,
@@ -319,7 +327,8 @@ def test_minimal_card_renders_not_recorded_lines():
     assert md.startswith("# Model card: m v1\n")
     for title in SECTIONS:
         assert f"\n## {title}\n" in md
-    for what in ("Intended use", "Training data", "Metrics", "Fairness", "Top features", "Stress scenarios"):
+    first = ("Intended use", "Training data", "Data protection", "Metrics", "Fairness", "Top features")
+    for what in (*first, "Stress scenarios"):
         assert f"_{what} not recorded._" in md
     for what in ("Gate results", "Limitations", "Lineage", "Approvals", "Promotions", "Audit"):
         assert f"_{what} not recorded._" in md

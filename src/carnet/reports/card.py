@@ -320,15 +320,10 @@ def _data_protection(card: dict[str, Any]) -> _Section:
         blocks.append(_table(rows, columns, limit=20, what="versions", always=("dataset",)))
     gate = _mapping(data.get("privacy_gate"))
     if gate:
-        blocks.append(
-            _kv(
-                [
-                    ("Privacy gate", _verdict(gate.get("passed"))),
-                    ("k-anonymity", _field(gate.get("k"))),
-                    ("l-diversity", _field(gate.get("l"))),
-                ]
-            )
-        )
+        facts = [("Privacy gate", _verdict(gate.get("passed")))]
+        measures = (("k-anonymity", "k"), ("l-diversity", "l"))
+        facts += [(label, _field(gate.get(key))) for label, key in measures if gate.get(key) is not None]
+        blocks.append(_kv(facts))
     return _Section("Data protection", tuple(blocks))
 
 
