@@ -160,6 +160,10 @@ def test_deidentify_through_a_server_reads_the_key_there(
         with pytest.raises(InvalidInput) as err:
             remote.deidentify_dataset("customers@1", {"columns": {"email": "hash"}})
         assert err.value.field == "columns.email.method"
+        for key in ("file:/etc/hostname", "env:HOME"):  # no server file or unrelated variable as a key
+            with pytest.raises(InvalidInput) as refused:
+                remote.deidentify_dataset("customers@1", {"key": key, "columns": {"email": "pseudonymize"}})
+            assert refused.value.field == "key"
         remote.close()
     finally:
         server.stop()

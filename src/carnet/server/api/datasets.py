@@ -97,6 +97,13 @@ def deidentify_dataset(
     c.require(source.project, "editor")
     if body.name is not None and body.name != source.name:  # another dataset: editor on its project too
         c.require(_owner(c, body.name, source.project), "editor")
+    key = body.config.get("key")
+    if isinstance(key, str) and key and not key.startswith("env:CARNET_DEID"):
+        # a request never names a server file or an arbitrary server variable as its key
+        raise InvalidInput(
+            "through a server the key must be env:CARNET_DEID... (a variable the server's operator set)",
+            field="key",
+        )
     version, created = c.services.datasets.deidentify(
         source.ref, body.config, name=body.name, description=body.description
     )
