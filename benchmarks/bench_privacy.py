@@ -17,8 +17,13 @@ Measured on this machine, in one run:
    2 minutes); ``Client.deidentify_dataset`` end to end on the dataset added in 2.
 5. **Re-identification risk**: ``reidentification_risk`` on 1,000,000 rows, 3 quasi-identifiers (raw,
    then generalized) and a sensitive column. Median of 3.
+6. **Tier 2** (Presidio, extra ``pii``): the analyzer's first load; ``scan_values`` of a free-text
+   column of faker call notes (names and places in most values, no email or phone) at tier 1 and
+   tier 2, rows/s on 1,000 and 10,000 values; ``redact_text`` with ``tier: 2`` on 10,000 values;
+   the labelled corpus scanned at tier 2 (column precision and recall, seeds 0..4).
 
     python benchmarks/bench_privacy.py [--rows 1000000] [--repeats 3] [--json PATH] [--markdown PATH]
+    python benchmarks/bench_privacy.py --tier2-only     # section 6 alone
 """
 
 from __future__ import annotations
@@ -237,6 +242,91 @@ def risk(frame: pd.DataFrame, repeats: int) -> dict[str, Any]:
     return out
 
 
+def call_notes(rows: int, seed: int = 0) -> list[str]:
+    """Free text as a support desk writes it: most notes name a person or a place."""
+    import random
+
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    forms = (
+        "Called {name} back about the delivery to {city}.",
+        "{name} asked for a refund on order {order}.",
+        "Spoke with {name}, who is moving to {city}, {state} next month.",
+        "Left a voicemail for {first}; parcel {order} is held at the {city} depot.",
+        "Delivery was late, customer satisfied with the refund on order {order}.",
+    )
+    return [
+        rng.choice(forms).format(
+            name=fake.name(), first=fake.first_name(), city=fake.city(), state=fake.state(),
+            order=rng.randint(10_000, 99_999),
+        )
+        for _ in range(rows)
+    ]  # fmt: skip
+
+
+def tier2_scan(sizes: list[int], seeds: range) -> dict[str, Any]:
+    """Tier 2: the analyzer's load, a free-text column's scan at tier 1 and 2, redaction, the corpus."""
+    from carnet.privacy import ScanOptions, scan_frame, scan_values, tier2
+    from carnet.privacy.deidentify import apply_deidentification, parse_config
+    from carnet.testing.pii import pii_corpus
+
+    load, _ = _timed(lambda: tier2.entities(["Ada Lovelace lived in London."]))
+    out: dict[str, Any] = {"load_seconds": load, "scan": {}}
+    for n in sizes:
+        notes = call_notes(n)
+        for tier in (1, 2):
+            seconds, found = _timed(lambda t=tier, v=notes: scan_values("notes", v, ScanOptions(tier=t)))
+            row = {"rows": n, "tier": tier, "seconds": seconds, "rows_per_second": n / seconds}
+            row["finding"] = f"{found.kind} {found.share:.2f} {found.detector}" if found else "none"
+            out["scan"][f"tier {tier}, {n:,} values"] = row
+            print("tier2 scan", row, flush=True)
+    frame = pd.DataFrame({"notes": call_notes(max(sizes), seed=1)})
+    config = parse_config({"columns": {"notes": {"method": "redact_text", "tier": 2}}})
+    seconds, _ = _timed(lambda: apply_deidentification(frame, config, None))
+    out["redact"] = {"rows": len(frame), "seconds": seconds, "rows_per_second": len(frame) / seconds}
+    quality: dict[str, list[float]] = {"precision": [], "recall": [], "seconds": []}
+    changed: list[str] = []
+    for seed in seeds:
+        corpus, labels = pii_corpus(1000, seed)
+        seconds, found = _timed(lambda c=corpus: {f.column: f for f in scan_frame(c, ScanOptions(tier=2))})
+        pii = {c for c, k in labels.items() if k is not None}
+        quality["precision"].append(len(pii & set(found)) / len(found))
+        quality["recall"].append(len(pii & set(found)) / len(pii))
+        quality["seconds"].append(seconds)
+        changed += [f"seed {seed}: `{c}` {f.kind} ({f.detector})" for c, f in found.items() if c not in pii]
+    out["corpus"] = {k: statistics.mean(v) for k, v in quality.items()} | {"false_columns": changed}
+    print("tier2", out["redact"], out["corpus"], flush=True)
+    return out
+
+
+def markdown_tier2(r: dict[str, Any]) -> list[str]:
+    t = r["tier2"]
+    c = t["corpus"]
+    return [
+        f"### Tier 2: Presidio {r['machine'].get('presidio-analyzer', '')} on spaCy "
+        f"{r['machine'].get('spacy', '')} ({tier_model()}), names and places",
+        "",
+        f"First load of the analyzer (imports and the spaCy pipeline): {t['load_seconds']:.1f} s.",
+        "",
+        *_table("free-text column (call notes)|seconds~seconds~.2f|rows/s~rows_per_second~,.0f|"
+                "finding~finding~", t["scan"]),
+        "",
+        f"`redact_text` with `tier: 2`: {t['redact']['rows']:,} values in {t['redact']['seconds']:.1f} s "
+        f"({t['redact']['rows_per_second']:,.0f} rows/s). The labelled corpus at tier 2 (1,000 rows, "
+        f"5 seeds): precision {c['precision']:.3f}, recall {c['recall']:.3f}, {c['seconds']:.1f} s a seed; "
+        f"columns flagged without personal data: {'; '.join(c['false_columns']) or 'none'}.",
+    ]  # fmt: skip
+
+
+def tier_model() -> str:
+    from carnet.privacy.tier2 import MODEL
+
+    return f"`{MODEL}` {version(MODEL)}"
+
+
 def _cell(value: Any, form: str) -> str:
     if isinstance(value, dict):
         return ", ".join(f"`{c}` {k}" for c, k in value.items()) or "none"
@@ -320,13 +410,21 @@ def main() -> None:
     parser.add_argument("--corpus-rows", type=int, default=20_000)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/privacy.json"))
     parser.add_argument("--markdown", type=Path, default=Path("benchmarks/results/privacy.md"))
+    parser.add_argument("--tier2-only", action="store_true", help="measure the tier-2 scan alone")
     args = parser.parse_args()
     from carnet.testing.pii import pii_corpus
 
-    tmp = Path(tempfile.mkdtemp(prefix="carnet-privacy-"))
     libs = ("phonenumbers", "python-stdnum", "faker", "ff3", "pandas", "pyarrow", "numpy")
+    libs += ("presidio-analyzer", "spacy")
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     results: dict[str, Any] = {"machine": {**machine, **{name: version(name) for name in libs}}}
+    if args.tier2_only:
+        results["tier2"] = tier2_scan([1_000, 10_000], range(5))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.with_name(args.json.stem + "-tier2.json").write_text(json.dumps(results, indent=2))
+        print("\n".join(markdown_tier2(results)))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="carnet-privacy-"))
     results["detection"] = detection_quality(range(5), 1000)
     print("detection", results["detection"]["column_level"], flush=True)
     results["corpus_seconds"], (corpus, _) = _timed(lambda: pii_corpus(args.corpus_rows, 0))
@@ -342,9 +440,10 @@ def main() -> None:
     print("end_to_end", results["end_to_end"], flush=True)
     results["risk"] = risk(frame, args.repeats)
     shutil.rmtree(tmp, ignore_errors=True)
+    results["tier2"] = tier2_scan([1_000, 10_000], range(5))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
-    lines = markdown(results)
+    lines = [*markdown(results), "", *markdown_tier2(results)]
     args.markdown.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -161,6 +161,9 @@ OPERATIONS: tuple[Operation, ...] = (
             body="DatasetDeidentifyIn",
             creates=True,
         ),
+        _O("erase_dataset", "POST /datasets/{name}/erasures", "admin", out="dict", body="DatasetEraseIn"),
+        _O("purge_dataset", "POST /datasets/{name}/purge", "admin", out="dict", body="DatasetPurgeIn"),
+        _O("dataset_erasures", "GET /datasets/{name}/erasures", "viewer", out="list[dict]"),
     ),
     *_area(
         "deployments",

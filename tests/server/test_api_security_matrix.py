@@ -191,6 +191,8 @@ BODIES: dict[str, Any] = {
     "upload_dataset": CSV,
     "dataset_risk": {"quasi_identifiers": ["a"]},
     "deidentify_dataset": {"config": {"columns": {"b": "drop"}}},
+    "erase_dataset": {"where": "a == -12345", "reason": "matrix", "dry_run": True},
+    "purge_dataset": {"reason": "matrix"},
     "register_model_version": None,  # filled with the run id
     "approve_model_version": {"alias": "production", "comment": "matrix"},
     "set_model_alias": {"version": 1, "reason": "matrix"},

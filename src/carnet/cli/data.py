@@ -239,6 +239,13 @@ def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the sample.")
 @click.option("--apply", is_flag=True, help="Mask the profiles of newly flagged columns (audited).")
+@click.option(
+    "--tier",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="1: patterns and check digits; 2: also names and places in text (Presidio, extra pii).",
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -251,6 +258,7 @@ def data_scan(
     text_threshold: float,
     seed: int,
     apply: bool,
+    tier: int,
     as_json: bool,
 ) -> None:
     """Scan a version's rows for personal data: emails, phones, cards, IBANs, national IDs...
@@ -262,6 +270,7 @@ def data_scan(
     Example:
       carnet data scan customers@3
       carnet data scan customers@3 --sample 20000 --threshold 0.3 --apply
+      carnet data scan customers@3 --tier 2
     """
     result = get_client(ctx).scan_dataset(
         ref,
@@ -271,6 +280,7 @@ def data_scan(
         text_threshold=text_threshold,
         seed=seed,
         apply=apply,
+        tier=tier,
     )
     if as_json:
         emit_json(result)
@@ -443,3 +453,10 @@ def data_get(ctx: click.Context, ref: str, out: Path, as_json: bool) -> None:
         emit_json({"ref": version.ref, "path": str(path), "digest": version.digest, "size": version.size})
     else:
         click.echo(f"wrote {version.ref} to {path} ({version.size} bytes, digest verified)")
+
+
+from carnet.cli.erase import data_erase, data_erasures, data_purge  # noqa: E402 - defined in their own module
+
+data.add_command(data_erase)
+data.add_command(data_purge)
+data.add_command(data_erasures)

@@ -272,7 +272,8 @@ class ClientAPI(Protocol):
 
         Options: ``sample`` (rows, default 1000), ``threshold`` (0.5), ``hinted_threshold`` (0.2),
         ``text_threshold`` (0.05), ``seed`` (0), ``apply`` (False: report only; True: mask the
-        profiles of newly flagged columns, audited). Returns the findings per column.
+        profiles of newly flagged columns, audited), ``tier`` (1; 2 also finds names of people
+        and places with Presidio, extra ``pii``). Returns the findings per column.
         """
         ...
 
@@ -292,6 +293,26 @@ class ClientAPI(Protocol):
         ``config`` is YAML text, a file path or a mapping. Through a server, the config travels as
         data and its key (``env:VARIABLE`` or ``file:PATH``) is read on the server.
         """
+        ...
+
+    def erase_dataset(
+        self, name: str, where: str, *, reason: str, purge: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Erase the rows matching ``where`` (e.g. ``customer_id in (1001, 1002)``) from every current
+        version of dataset ``name`` (``carnet data erase``; docs/privacy.md).
+
+        Each version holding such rows gets a successor without them and is marked superseded;
+        ``purge`` also removes the superseded content from the artifact store. Returns the erasure's
+        id, the rows removed per version, and the registered models trained on those versions.
+        """
+        ...
+
+    def purge_dataset(self, name: str, versions: list[int] | None = None, *, reason: str) -> dict[str, Any]:
+        """Remove the content of versions an erasure superseded (default: all not yet purged)."""
+        ...
+
+    def dataset_erasures(self, name: str) -> list[dict[str, Any]]:
+        """The erasures of a dataset, oldest first (no personal data: the condition is a digest)."""
         ...
 
     def diff_datasets(self, a: str, b: str) -> Any:

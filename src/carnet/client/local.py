@@ -236,6 +236,17 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     ) -> tuple[DatasetVersion, bool]:
         return self.services.datasets.deidentify(ref, config, name=name, description=description)
 
+    def erase_dataset(
+        self, name: str, where: str, *, reason: str, purge: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
+        return self.services.erasure.erase(name, where, reason=reason, purge=purge, dry_run=dry_run)
+
+    def purge_dataset(self, name: str, versions: list[int] | None = None, *, reason: str) -> dict[str, Any]:
+        return self.services.erasure.purge(name, versions, reason=reason)
+
+    def dataset_erasures(self, name: str) -> list[dict[str, Any]]:
+        return self.services.erasure.erasures(name)
+
     def diff_datasets(self, a: str, b: str) -> Any:
         return self.services.datasets.diff(a, b)
 

@@ -411,6 +411,22 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         response = self._send(call("deidentify_dataset", ref=ref), json=body)
         return dataset_version_from_dict(response.json()), response.status_code == 201
 
+    def erase_dataset(
+        self, name: str, where: str, *, reason: str, purge: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
+        check_name(name, "dataset name")
+        body = {"where": where, "reason": reason, "purge": purge, "dry_run": dry_run}
+        return dict(self._json(call("erase_dataset", name=name), json=body))
+
+    def purge_dataset(self, name: str, versions: list[int] | None = None, *, reason: str) -> dict[str, Any]:
+        check_name(name, "dataset name")
+        body = {"versions": None if versions is None else list(versions), "reason": reason}
+        return dict(self._json(call("purge_dataset", name=name), json=body))
+
+    def dataset_erasures(self, name: str) -> list[dict[str, Any]]:
+        check_name(name, "dataset name")
+        return list(self._json(call("dataset_erasures", name=name)))
+
     def diff_datasets(self, a: str, b: str) -> Any:
         va, vb = self.get_dataset(a), self.get_dataset(b)
         return diff_versions(

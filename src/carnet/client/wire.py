@@ -104,6 +104,9 @@ def dataset_version_from_dict(d: dict[str, Any]) -> DatasetVersion:
         created_at=d["created_at"],
         project=d.get("project", "default"),
         description=d.get("description", ""),
+        superseded_by=DatasetRef.parse(d["superseded_by"]) if d.get("superseded_by") else None,
+        erasure=None if d.get("erasure") is None else int(d["erasure"]),
+        purged_at=d.get("purged_at"),
     )
 
 

@@ -147,11 +147,19 @@ class DatasetVersion:
     created_at: float
     project: str = "default"
     description: str = ""
+    superseded_by: DatasetRef | None = None  # the version an erasure replaced this one with
+    erasure: int | None = None  # the erasure that superseded it
+    purged_at: float | None = None  # when its content left the artifact store
 
     @property
     def ref(self) -> str:
         """``name@version``."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def purged(self) -> bool:
+        """Whether the version's content was removed (only its metadata and digest remain)."""
+        return self.purged_at is not None
 
     @property
     def source_suffix(self) -> str:

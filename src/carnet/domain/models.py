@@ -139,11 +139,14 @@ class Signature:
 
     A reinforcement-learning policy also carries its ``spaces``: the observation space its
     input columns flatten and the action space it answers in (kind, shape, dtype, bounds, n).
+    A model trained on de-identified columns carries its ``transforms`` (methods per column, the
+    key's source and fingerprint): carnet applies them to raw inputs before the model sees them.
     """
 
     inputs: tuple[ColumnSpec, ...]
     outputs: tuple[ColumnSpec, ...] = ()
     spaces: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    transforms: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -152,16 +155,20 @@ class Signature:
         }
         if self.spaces:
             out["spaces"] = dict(self.spaces)
+        if self.transforms:
+            out["transforms"] = dict(self.transforms)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Signature:
         data = data or {}
         spaces = data.get("spaces")
+        transforms = data.get("transforms")
         return cls(
             tuple(ColumnSpec(str(c["name"]), str(c["dtype"])) for c in data.get("inputs", [])),
             tuple(ColumnSpec(str(c["name"]), str(c["dtype"])) for c in data.get("outputs", [])),
             dict(spaces) if isinstance(spaces, dict) else None,
+            dict(transforms) if isinstance(transforms, dict) else None,
         )
 
     def input_names(self) -> list[str]:

@@ -73,7 +73,10 @@ class PreprocessSpec:
     ``scale``: ``standard`` | ``minmax`` | ``robust`` | ``none``;
     ``encode``: ``onehot`` | ``ordinal`` | ``target``;
     ``date_parts``: expand datetime columns into year, month, day, weekday, hour;
-    ``text``: embed text columns with an encoder (:class:`TextSpec`) instead of one-hot encoding them.
+    ``text``: embed text columns with an encoder (:class:`TextSpec`) instead of one-hot encoding them;
+    ``deidentify``: de-identify feature columns before anything else, as ``carnet data deidentify``
+    does (``key`` and ``columns``; every method but ``drop``): serving applies the same transforms
+    with the same key.
     """
 
     impute_numeric: str = "median"
@@ -83,6 +86,7 @@ class PreprocessSpec:
     date_parts: bool = True
     max_categories: int = 50
     text: TextSpec | None = None
+    deidentify: dict[str, Any] | None = None
 
 
 #: where a training run stores its resolved spec

@@ -10,7 +10,8 @@ does not single people out.
         min_l: 2                                 # default 2 when sensitive is given
 
 The inputs are the candidate's signature; personal data is what the scan flagged in the
-profile of the training dataset version (see docs/privacy.md). k and l are computed over the
+profile of the training dataset version (see docs/privacy.md); an input the model de-identifies
+itself (``preprocess.deidentify`` of its spec, in its signature) is not raw. k and l are computed over the
 training version's rows (:func:`carnet.privacy.risk.reidentification_risk`).
 """
 
@@ -73,8 +74,10 @@ class PrivacyGate:
         flagged = {
             c: p.pii["kind"] for c, p in ctx.training_profile.items() if p.pii and c in set(ctx.features)
         }
-        raw = {c: kind for c, kind in flagged.items() if c not in allow}
-        details.update(pii_inputs=flagged, refused_inputs=raw)
+        transforms = (ctx.candidate_version.signature.transforms or {}).get("columns") or {}
+        protected = {c: str(s.get("method")) for c, s in transforms.items() if c in flagged}
+        raw = {c: kind for c, kind in flagged.items() if c not in allow and c not in protected}
+        details.update(pii_inputs=flagged, refused_inputs=raw, deidentified_inputs=protected)
         problems = (
             [f"personal data among the inputs: {', '.join(f'{c} ({k})' for c, k in raw.items())}"]
             if raw

@@ -13,6 +13,7 @@ A config (YAML or a mapping)::
       zip: {method: generalize, prefix: 2}         # keep the first 2 characters
       visit: {method: shift_dates, entity: customer_id, max_days: 30}
       notes: {method: redact_text}                 # emails, phones and card numbers in text replaced
+      memo: {method: redact_text, tier: 2}         # and names of people and places (extra pii)
 
 Methods:
 
@@ -31,7 +32,8 @@ Methods:
 - ``shift_dates``: dates moved by a per-entity offset of up to ``max_days`` days, derived from
   the key and the entity's value: the same person's dates keep their intervals.
 - ``redact_text``: emails, phone numbers and card numbers found in text become ``[EMAIL]``,
-  ``[PHONE]``, ``[CARD]``.
+  ``[PHONE]``, ``[CARD]``; with ``tier: 2`` (extra ``pii``), names of people and places found
+  by Presidio become ``[PERSON]`` and ``[LOCATION]`` too.
 
 Missing values stay missing. Every error names the column and the setting.
 """
@@ -69,7 +71,7 @@ METHODS: dict[str, tuple[str, ...]] = {
     "encrypt_fpe": ("alphabet", "tweak"),
     "generalize": ("bins", "truncate", "prefix"),
     "shift_dates": ("entity", "max_days"),
-    "redact_text": (),
+    "redact_text": ("tier",),
 }
 _ALPHABETS = {
     "digits": "0123456789",
@@ -158,6 +160,14 @@ def _check(where: str, method: str, spec: Mapping[str, Any]) -> None:
     char = spec.get("char", "*")
     if not isinstance(char, str) or len(char) != 1:
         raise _fail(f"{where}.char", f"{where}.char must be one character")
+    tier = spec.get("tier", 1)
+    if isinstance(tier, bool) or tier not in (1, 2) or not isinstance(tier, int):
+        raise _fail(f"{where}.tier", f"{where}.tier must be 1 (patterns) or 2 (also names and places)")
+    if tier == 2:
+        from carnet.privacy import tier2
+
+        if not tier2.available():
+            raise _fail(f"{where}.tier", f"{where}.tier 2 needs the pii extra (Presidio): {tier2.INSTALL}")
 
 
 def read_key(source: str, environ: Mapping[str, str] | None = None) -> bytes:
@@ -345,6 +355,18 @@ def _shift(series: Any, frame: Any, key: bytes, column: str, spec: Mapping[str, 
     return shifted
 
 
+def _redact_column(series: Any, spec: Mapping[str, Any]) -> Any:
+    """``redact_text`` on a column: tier 1 value by value, then tier 2 on the distinct texts."""
+    out = _each(series, _redact)
+    if spec.get("tier", 1) != 2:
+        return out
+    from carnet.privacy import tier2
+
+    distinct = list(dict.fromkeys(v for v in out if _present(v)))
+    done = dict(zip(distinct, tier2.redact_all(distinct), strict=True))
+    return out.map(lambda v: done[v] if _present(v) else v)
+
+
 def _redact(value: Any) -> str:
     from carnet.privacy.detectors import _CARD_IN, _PHONE_IN, _card, _phone_number
 
@@ -376,6 +398,6 @@ def apply_deidentification(frame: Any, config: DeidConfig, key: bytes | None) ->
         elif method == "shift_dates":
             out[column] = _shift(frame[column], frame, key, column, spec)  # type: ignore[arg-type]
         elif method == "redact_text":
-            out[column] = _each(frame[column], _redact)
+            out[column] = _redact_column(frame[column], spec)
     dropped = [c for c, s in config.columns.items() if s["method"] == "drop"]
     return out.drop(columns=dropped)

@@ -16,16 +16,23 @@ Free text (long values with spaces) that is none of these is searched for embedd
 phone numbers and card numbers: flagged ``free_text`` when at least ``text_threshold``
 (default 0.05) of its values hold one. Each :class:`Finding` has the kind, the share, the
 detector and the size of the sample, so a reader can judge it.
+
+With ``tier=2`` (extra ``pii``, :mod:`carnet.privacy.tier2`), free text is also searched for
+names of people and places (detector ``embedded:...,person,location``), and a column of
+capitalised names whose name gives no hint is flagged ``person_name`` (detector
+``presidio:PERSON``) when Presidio finds a person in at least ``threshold`` of its values.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
+from carnet.errors import InvalidInput
 from carnet.privacy.detectors import DETECTORS, EMBEDDED
 
 __all__ = ["NAME_HINTS", "Finding", "ScanOptions", "scan_columns", "scan_frame"]
@@ -89,6 +96,11 @@ _STREET = re.compile(
 )
 
 
+# tier 2: name particles kept inside a name, and titles that are no name on their own
+_PARTICLES = frozenset(
+    ("de", "du", "des", "la", "le", "van", "von", "der", "den", "da", "di", "del", "dos", "bin", "al")
+)
+_TITLES = frozenset(("mr", "mrs", "ms", "miss", "dr", "sir", "madam", "mme", "mlle", "prof", "herr", "frau"))
 _DATE_FORMS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%Y%m%d")
 
 
@@ -101,6 +113,14 @@ class ScanOptions:
     hinted_threshold: float = 0.2
     text_threshold: float = 0.05
     seed: int = 0
+    tier: int = 1  # 2: also names and places, with Presidio (extra pii)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tier, bool) or self.tier not in (1, 2) or not isinstance(self.tier, int):
+            raise InvalidInput(
+                "tier must be 1 (patterns and check digits) or 2 (also names and places, extra pii)",
+                field="tier",
+            )
 
 
 @dataclass(frozen=True)
@@ -230,13 +250,67 @@ def scan_values(name: str, values: Sequence[Any], options: ScanOptions = ScanOpt
         share = _share(lambda t: len(t) <= 60 and _NAME_VALUE.match(t) is not None, texts)
         if share >= options.hinted_threshold:
             return Finding(name, "person_name", share, "name+capitalised words", len(texts), True)
+    if options.tier == 2 and (found := _people(name, texts, options, "person_name" in hints)):
+        return found
     long = [t for t in texts if len(t) >= 20 and " " in t]
     if len(long) >= 0.3 * len(texts):
         hits = [k for k, search in EMBEDDED.items() if any(search(t) for t in long)]
+        if options.tier == 2:
+            return _named_text(name, long, hits, options)
         share = _share(lambda t: any(EMBEDDED[k](t) for k in hits), long) if hits else 0.0
         if share >= options.text_threshold:
             return Finding(name, "free_text", share, "embedded:" + ",".join(hits), len(long), False)
     return None
+
+
+def _people(name: str, texts: Sequence[str], options: ScanOptions, hint: bool) -> Finding | None:
+    """Tier 2: a column of capitalised names that Presidio reads as people's names.
+
+    A value counts when a PERSON span covers at least half of it. A column whose values share
+    a word (``Pro``, ``SARL``: product lines, company forms) is a vocabulary, not people.
+    """
+    names = [t for t in texts if len(t) <= 60 and _NAME_VALUE.match(t) is not None]
+    if len(names) < options.threshold * len(texts):
+        return None
+    words = Counter(w for t in names for w in set(re.split(r"[ -]", t)))
+    if words and words.most_common(1)[0][1] > 0.2 * len(names):
+        return None
+    from carnet.privacy import tier2
+
+    spans = tier2.entities(names, ("PERSON",))
+    share = sum(any(2 * (end - start) >= len(t) for _, start, end in found)
+                for t, found in zip(names, spans, strict=True)) / len(texts)  # fmt: skip
+    if share < options.threshold:
+        return None
+    return Finding(name, "person_name", share, "presidio:PERSON", len(texts), hint)
+
+
+def _name_like(text: str, start: int, end: int) -> bool:
+    """Whether a span Presidio found reads as a name: capitalised words (particles aside), not a
+    title alone, and not one word opening a sentence (a capital there is no evidence)."""
+    words = text[start:end].split()
+    if not words or any(not w[:1].isupper() and w.lower() not in _PARTICLES for w in words):
+        return False
+    if all(w.rstrip(".").lower() in _TITLES for w in words):
+        return False
+    before = text[:start].rstrip()
+    return len(words) > 1 or not (before == "" or before[-1] in ".!?:;")
+
+
+def _named_text(name: str, long: Sequence[str], hits: list[str], options: ScanOptions) -> Finding | None:
+    """Tier 2 free text: the tier-1 hits plus the names of people and places in the values."""
+    from carnet.privacy import tier2
+
+    labels = {"person_name": "person", "location": "location"}
+    named = {
+        text: {labels[kind] for kind, start, end in found if _name_like(text, start, end)}
+        for text, found in zip(long, tier2.entities(long), strict=True)
+    }
+    kinds = hits + [k for k in ("person", "location") if any(k in n for n in named.values())]
+    share = _share(lambda t: bool(named[t]) or any(EMBEDDED[k](t) for k in hits), long)
+    if share < options.text_threshold:
+        return None
+    return Finding(name, "free_text", share, "embedded:" + ",".join(kinds), len(long), False)
 
 
 def scan_columns(columns: Mapping[str, Sequence[Any]], options: ScanOptions = ScanOptions()) -> list[Finding]:

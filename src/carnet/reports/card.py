@@ -318,6 +318,35 @@ def _data_protection(card: dict[str, Any]) -> _Section:
             ("deidentified", "de-identified"),
         ]
         blocks.append(_table(rows, columns, limit=20, what="versions", always=("dataset",)))
+    erased = [d for d in _records(data.get("datasets")) if _mapping(d.get("erasure"))]
+    if erased:
+        rows = []
+        for d in erased:
+            e = _mapping(d.get("erasure"))
+            rows.append(
+                {
+                    "dataset": d.get("ref"),
+                    "erasure": f"#{e.get('id')}",
+                    "rows": e.get("rows_removed"),
+                    "reason": e.get("reason"),
+                    "now": f"{e.get('superseded_by')}" + (" (content purged)" if e.get("purged") else ""),
+                }
+            )
+        blocks.append(
+            _Para(
+                "Rows of the training data were erased on request after training: review whether to retrain "
+                "on the successor versions.",
+                "fail",
+            )
+        )
+        columns = [
+            ("dataset", "training version"),
+            ("erasure", "erasure"),
+            ("rows", "rows removed"),
+            ("reason", "reason"),
+            ("now", "superseded by"),
+        ]
+        blocks.append(_table(rows, columns, limit=20, what="erasures", always=("dataset",)))
     gate = _mapping(data.get("privacy_gate"))
     if gate:
         facts = [("Privacy gate", _verdict(gate.get("passed")))]

@@ -9,6 +9,8 @@ from carnet.schemas.audit import AuditEventOut, VerificationOut
 from carnet.schemas.common import PROBLEM_MEDIA_TYPE, Health, Problem, RequestBody
 from carnet.schemas.datasets import (
     DatasetDeidentifyIn,
+    DatasetEraseIn,
+    DatasetPurgeIn,
     DatasetRiskIn,
     DatasetScanIn,
     DatasetVersionOut,
@@ -98,6 +100,8 @@ __all__ = [
     "AuditEventOut",
     "AutoMLIn",
     "DatasetDeidentifyIn",
+    "DatasetEraseIn",
+    "DatasetPurgeIn",
     "DatasetRiskIn",
     "DatasetScanIn",
     "DatasetVersionOut",

@@ -38,6 +38,9 @@ class DatasetVersionOut(BaseModel):
     project: str
     description: str
     created: bool | None = None
+    superseded_by: str | None = None
+    erasure: int | None = None
+    purged_at: float | None = None
 
     @classmethod
     def of(cls, v: DatasetVersion, *, profile: bool = True, created: bool | None = None) -> DatasetVersionOut:
@@ -59,6 +62,9 @@ class DatasetVersionOut(BaseModel):
                 "project": v.project,
                 "description": v.description,
                 "created": created,
+                "superseded_by": None if v.superseded_by is None else str(v.superseded_by),
+                "erasure": v.erasure,
+                "purged_at": v.purged_at,
             }
         )
 
@@ -74,6 +80,7 @@ class DatasetScanIn(RequestBody):
     text_threshold: float = Field(0.05, gt=0, le=1, description="share of free-text values holding PII")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     apply: bool = Field(False, description="mask the profiles of newly flagged columns (audited)")
+    tier: int = Field(1, ge=1, le=2, description="2: also names and places, with Presidio (extra pii)")
 
 
 class DatasetDeidentifyIn(RequestBody):
@@ -94,3 +101,19 @@ class DatasetRiskIn(RequestBody):
 
     quasi_identifiers: list[str] = Field(min_length=1, max_length=100)
     sensitive: str | None = Field(None, max_length=256)
+
+
+class DatasetEraseIn(RequestBody):
+    """Erase the rows matching ``where`` from every current version of a dataset (see docs/privacy.md)."""
+
+    where: str = Field(min_length=1, max_length=1_000_000, description="e.g. customer_id in (1001, 1002)")
+    reason: str = Field(min_length=1, max_length=2000, description="why: the request's reference")
+    purge: bool = Field(False, description="also remove the superseded versions' content from the store")
+    dry_run: bool = Field(False, description="report what would be erased; change nothing")
+
+
+class DatasetPurgeIn(RequestBody):
+    """Remove the content of versions an erasure superseded (default: all not yet purged)."""
+
+    versions: list[int] | None = Field(None, max_length=10_000)
+    reason: str = Field(min_length=1, max_length=2000)

@@ -15,6 +15,7 @@ from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
 from carnet.services.dossier import DossierService
 from carnet.services.encoders import EncoderService
+from carnet.services.erasure import ErasureService
 from carnet.services.explain import ExplainService
 from carnet.services.hooks import hooks_of
 from carnet.services.lineage import LineageService
@@ -37,6 +38,7 @@ __all__ = [
     "DeploymentService",
     "DossierService",
     "EncoderService",
+    "ErasureService",
     "ExplainService",
     "LineageService",
     "MonitoringService",
@@ -63,6 +65,7 @@ class Services:
         ctx.hooks_factory = hooks_of
         self.tracking = TrackingService(ctx)
         self.datasets = DatasetService(ctx, self.tracking)
+        self.erasure = ErasureService(ctx, self.datasets)
         self.audit = AuditService(ctx)
         self.anchors = AnchorService(ctx)
         self.auth = AuthService(ctx)

@@ -155,7 +155,17 @@ class WorkspaceFold:
             dataset["project"] = p["project"]
         row = {f: p[k] for k, f in _DATASET_FIELDS.items() if k in p}
         row.update({k: p[k] for k in ("source", "parent") if k in p})
+        row.update(superseded_by=None, purged=False)
         self.dataset_versions[(name, int(p["version"]))] = row
+
+    def _erase(self, _a: str, _t: str, name: str, p: dict[str, Any]) -> None:
+        for v in p.get("versions") or []:
+            row = self.dataset_versions.setdefault((name, int(v["version"])), {})
+            row["superseded_by"] = f"{name}@{int(v['superseded_by'])}"
+
+    def _purge(self, _a: str, _t: str, name: str, p: dict[str, Any]) -> None:
+        for v in p.get("versions") or []:
+            self.dataset_versions.setdefault((name, int(v["version"])), {})["purged"] = True
 
     def _user(self, _a: str, _t: str, name: str, p: dict[str, Any]) -> None:
         self.users[name] = {"disabled": False}
@@ -248,6 +258,8 @@ _HANDLERS: dict[str, Callable[..., None]] = {
     "model.approve": WorkspaceFold._approve,
     "policy.set": WorkspaceFold._policy,
     "dataset.add_version": WorkspaceFold._dataset,
+    "dataset.erase": WorkspaceFold._erase,
+    "dataset.purge": WorkspaceFold._purge,
     "user.create": WorkspaceFold._user,
     "user.disable": WorkspaceFold._disable,
     "user.enable": WorkspaceFold._enable,

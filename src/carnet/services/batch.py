@@ -24,7 +24,7 @@ from typing import Any
 from carnet.domain import Metric, RunStatus
 from carnet.errors import InvalidInput
 from carnet.services.context import ServiceContext
-from carnet.services.datasets import DatasetService
+from carnet.services.datasets import DatasetService, readable
 from carnet.services.deployments import DeploymentService
 from carnet.services.registry import RegistryService
 from carnet.services.tables import FileTable, StoreAddress, StoredTable
@@ -81,6 +81,10 @@ def _predictor(job: BatchJob) -> tuple[Any, Any]:
         data = job.address.open().get_bytes(job.digest)
         model = registry("flavor").get(job.flavor).loads(data, allow_pickle=job.allow_pickle)
         model = require_model(model, job.flavor)
+        if job.signature is not None and job.signature.transforms:
+            from carnet.privacy.transforms import deidentified
+
+            model = deidentified(model, job.signature.transforms)  # the worker's key, checked
         example = None
         if job.signature is not None and job.example:
             try:
@@ -380,7 +384,7 @@ class BatchPredictionService:
             raise InvalidInput(
                 f"no file {data}; pass a CSV/Parquet file or a dataset NAME@VERSION", field="data"
             )
-        version = self.datasets.get(str(data))
+        version = readable(self.datasets.get(str(data)))
         copy = self.ctx.artifacts.get_file(version.digest, tmp / f"input{version.read_suffix}")
         source = StoredTable(
             address,

@@ -12,12 +12,12 @@ from typing import Any
 
 from carnet.domain import DatasetRef, DatasetVersion
 from carnet.domain.datasets import check_name
-from carnet.errors import AlreadyExists, InvalidInput
+from carnet.errors import AlreadyExists, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
 from carnet.services.hooks import hooks_of
 from carnet.services.tracking import DEFAULT_PROJECT, TrackingService
 
-__all__ = ["DatasetService"]
+__all__ = ["DatasetService", "readable"]
 
 Progress = Callable[[int], None]
 
@@ -202,15 +202,17 @@ class DatasetService:
         text_threshold: float = 0.05,
         seed: int = 0,
         apply: bool = False,
+        tier: int = 1,
     ) -> dict[str, Any]:
         """Scan a version's rows for personal data again, with these options.
 
         The stored file is streamed once (bounded memory) for a uniform sample of ``sample``
         rows. With ``apply``, the newly flagged columns' profiles are masked, in the same
         transaction as a ``dataset.scan`` audit event (a column stays masked once it was).
+        ``tier=2`` also looks for names of people and places with Presidio (extra ``pii``).
 
         Raises:
-            InvalidInput: an option out of range (named).
+            InvalidInput: an option out of range (named), or tier 2 without the pii extra.
         """
         from dataclasses import replace as replaced
 
@@ -223,8 +225,15 @@ class DatasetService:
                            ("text_threshold", text_threshold)):  # fmt: skip
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
                 raise InvalidInput(f"{key} must be a share in (0, 1]", field=key)
-        version = self.get(ref)
-        options = ScanOptions(sample, float(threshold), float(hinted_threshold), float(text_threshold), seed)
+        options = ScanOptions(
+            sample, float(threshold), float(hinted_threshold), float(text_threshold), seed, tier=tier
+        )
+        if tier == 2:
+            from carnet.privacy import tier2
+
+            if not tier2.available():  # before any row is read
+                raise InvalidInput(f"tier 2 needs the pii extra (Presidio): {tier2.INSTALL}", field="tier")
+        version = readable(self.get(ref))
         with tempfile.TemporaryDirectory(prefix="carnet-scan-") as tmp:
             path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / f"data{version.read_suffix}")
             summary = scan_table(path, version.format, sample_rows=sample)  # type: ignore[arg-type]
@@ -251,6 +260,7 @@ class DatasetService:
                 "hinted_threshold": hinted_threshold,
                 "text_threshold": text_threshold,
                 "seed": seed,
+                "tier": tier,
             },
             "findings": [f.to_dict() for f in findings],
             "applied": [f.column for f in fresh] if apply else [],
@@ -311,11 +321,15 @@ class DatasetService:
         version, frame = self.load_frame(ref)
         return {"dataset": version.ref, **reidentification_risk(frame, quasi_identifiers, sensitive)}
 
-    def load_frame(self, ref: str | DatasetRef) -> tuple[DatasetVersion, Any]:
-        """A version's rows as a pandas DataFrame (read from a verified copy of its file)."""
+    def load_frame(self, ref: str | DatasetRef, *, superseded: bool = False) -> tuple[DatasetVersion, Any]:
+        """A version's rows as a pandas DataFrame (read from a verified copy of its file).
+
+        A version an erasure superseded is refused (its successor is named), unless ``superseded``
+        (the erasure's own reads); a purged one always is.
+        """
         from carnet.data import read_table  # noqa: PLC0415 - the reader the profile used
 
-        version = self.get(ref)
+        version = readable(self.get(ref), superseded=superseded)
         with tempfile.TemporaryDirectory(prefix="carnet-data-") as tmp:
             path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / f"data{version.read_suffix}")
             frame = read_table(path, version.format).to_pandas()  # type: ignore[arg-type]
@@ -360,12 +374,30 @@ class DatasetService:
         ``out`` is a file path, or a folder (existing, or written with a trailing slash) that
         receives ``NAME-vN.<ext>`` with the extension of the registered file.
         """
-        version = self.get(ref)
+        version = readable(self.get(ref))
         dest = Path(out)
         if dest.is_dir() or str(out).endswith(("/", "\\")):
             dest = dest / version.file_name
         dest.parent.mkdir(parents=True, exist_ok=True)
         return self.ctx.artifacts.get_file(version.digest, dest, progress)
+
+
+def readable(version: DatasetVersion, *, superseded: bool = False) -> DatasetVersion:
+    """``version`` when its content may be read: NotFound once purged; InvalidInput once an
+    erasure superseded it (unless ``superseded``), naming the successor to use instead."""
+    if version.purged:
+        raise NotFound(
+            f"the content of {version.ref} was purged after erasure #{version.erasure}; "
+            f"use {version.superseded_by}",
+            field="dataset",
+        )
+    if version.superseded_by is not None and not superseded:
+        raise InvalidInput(
+            f"{version.ref} was superseded by {version.superseded_by} after erasure #{version.erasure} "
+            f"(rows removed on request); use {version.superseded_by}",
+            field="dataset",
+        )
+    return version
 
 
 def protect(summary: Any) -> Any:

@@ -247,11 +247,14 @@ class DossierService:
                     entry["key_fingerprint"] = config.get("key_fingerprint")
                 except (NotFound, ValueError, AttributeError):
                     entry["methods"] = {}
+            if v.erasure is not None:
+                entry["erasure"] = self._erasure(v)
             datasets.append(entry)
         gate = next((g for g in gates if g.get("type") == "privacy"), None)
         risk = (gate or {}).get("details", {}).get("risk") or {}
         return {
             "datasets": datasets,
+            "erasures": [d["ref"] for d in datasets if d.get("erasure")],
             "pii_inputs": pii_inputs,
             "privacy_gate": None
             if gate is None
@@ -261,6 +264,22 @@ class DossierService:
                 "l": risk.get("l"),
                 "measured": gate.get("measured"),
             },
+        }
+
+    def _erasure(self, v: Any) -> dict[str, Any]:
+        """The erasure that superseded training version ``v``: when, why, rows removed, successor."""
+        with self.ctx.store.transaction(write=False) as tx:
+            found = next((e for e in tx.datasets.erasures(v.name) if e["id"] == v.erasure), {})
+            after = (
+                tx.datasets.get(v.superseded_by.name, v.superseded_by.version) if v.superseded_by else None
+            )
+        return {
+            "id": v.erasure,
+            "reason": found.get("reason"),
+            "at": found.get("created_at"),
+            "rows_removed": None if after is None else v.num_rows - after.num_rows,
+            "superseded_by": str(v.superseded_by) if v.superseded_by else None,
+            "purged": v.purged,
         }
 
     def _importance_from_report(self, mv: ModelVersion) -> dict[str, Any]:

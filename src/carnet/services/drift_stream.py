@@ -18,7 +18,7 @@ from typing import Any
 
 from carnet.errors import InvalidInput, NotFound
 from carnet.services.context import ServiceContext
-from carnet.services.datasets import DatasetService
+from carnet.services.datasets import DatasetService, readable
 from carnet.services.tables import FileTable, StoreAddress, StoredTable
 
 __all__ = ["streamed_drift"]
@@ -73,7 +73,7 @@ class _Sides:
             return FileTable(path.resolve(), detect_format(path), remote=self.remote), None
         if isinstance(side, Path) or (not datasets_only and "@" not in str(side) and "/" in str(side)):
             raise NotFound(f"{what}: no file {side}", field=what)
-        version = self.datasets.get(str(side))
+        version = readable(self.datasets.get(str(side)))
         copy = self.ctx.artifacts.get_file(version.digest, self.folder / f"{what}{version.read_suffix}")
         table = StoredTable(
             self.address,

@@ -117,11 +117,15 @@ class ReferenceBuilder:
         state: dict[str, Any] = {"reference_version": mv.version, "family": family, "classes": classes}
         state["input_columns"] = columns
         state["output_columns"] = list(out_frame.columns)
-        input_profile = self.dataset_profile(monitor.reference, columns, inputs)
+        # a column holding personal data is not profiled by value: no email in a drift report
+        flagged = {c.name for c in self.datasets.get(monitor.reference).profile if c.pii}
+        profiled = [c for c in columns if c not in flagged]
+        state["pii_columns"] = [c for c in columns if c in flagged]
+        input_profile = self.dataset_profile(monitor.reference, profiled, inputs[profiled])
         state["input_profile"] = self._digest_of(input_profile)
         output_profile = build_profile(outputs_for_drift(out_frame, family))
         state["output_profile"] = self.ctx.artifacts.put_bytes(_json_bytes(output_profile.to_dict())).digest
-        quality = QualitySpec.from_frame(inputs)
+        quality = QualitySpec.from_frame(inputs[profiled])
         state["quality_spec"] = self.ctx.artifacts.put_bytes(_json_bytes(quality.to_dict())).digest
         estimator = self._estimator(family, classes, inputs, out_frame, labels)
         if estimator is not None:

@@ -577,7 +577,10 @@ class RegistryService:
         model = (
             registry("flavor").get(mv.flavor).loads(data, trusted=tuple(trusted), allow_pickle=allow_pickle)
         )
-        return require_model(model, mv.flavor), mv  # whatever the flavor, only a model comes back
+        from carnet.privacy.transforms import deidentified
+
+        model = require_model(model, mv.flavor)  # whatever the flavor, only a model comes back
+        return deidentified(model, mv.signature.transforms), mv  # inputs de-identified as at training
 
 
 def _sample(mv: ModelVersion) -> Any:
@@ -628,7 +631,10 @@ def _signature(meta: Mapping[str, Any]) -> Signature:
         return Signature(inputs, tuple(outputs), spaces)
     elif family is not None:
         outputs.append(ColumnSpec("prediction", "object"))
-    return Signature(inputs, tuple(outputs))
+    transforms = meta.get("deidentify")
+    return Signature(
+        inputs, tuple(outputs), transforms=dict(transforms) if isinstance(transforms, dict) else None
+    )
 
 
 def _label_dtype(classes: Sequence[Any]) -> str:

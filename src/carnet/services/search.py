@@ -14,6 +14,7 @@ from carnet.domain.training import ModelSpec, TrainSpec
 from carnet.errors import InvalidInput
 from carnet.plugins.api import default_split
 from carnet.services.context import ServiceContext
+from carnet.services.datasets import readable
 from carnet.services.tracking import TrackingService, flat_params
 from carnet.services.training import ProgressFn, TrainingService, finite
 from carnet.training.hpo import search_leaderboard
@@ -46,7 +47,7 @@ class SearchService:
 
         from carnet.services.tables import StoreAddress, load_stored_frame
 
-        version = self.training.datasets.get(ref)
+        version = readable(self.training.datasets.get(ref))
         address = StoreAddress(self.ctx.settings.artifact_root, dict(self.ctx.settings.storage_options))
         return partial(load_stored_frame, address, version.digest, version.format, version.read_suffix)
 
@@ -147,6 +148,12 @@ class SearchService:
 
         if spec.search is None:
             raise InvalidInput("the spec has no search section", field="search")
+        if spec.preprocess.deidentify:
+            raise InvalidInput(
+                "a search cannot de-identify in its preprocessing yet: make a de-identified version "
+                "with carnet data deidentify and search on it, or train without search",
+                field="preprocess.deidentify",
+            )
         task = self.training.task(spec.task)
         spec = self.training.complete_spec(spec, task)
         ref = spec.dataset

@@ -209,6 +209,9 @@ class TrainingService:
 
         ref = spec.dataset
         _, frame = self.datasets.load_frame(ref)
+        raw, transforms = frame, None
+        if spec.preprocess.deidentify:  # columns as the model will see them, wherever it is served
+            frame, transforms = _deidentified(spec, frame)
         # everything is checked before a run exists: a bad spec leaves nothing behind
         estimator = None
         if parent is not None:
@@ -218,6 +221,12 @@ class TrainingService:
             estimator = _derivation(parent, spec, task)
             tags = {**(tags or {}), "derived_from": parent.version.ref, "reuse": parent.mode}
         features = validate_against_data(spec, task, frame)
+        for column in (transforms or {}).get("columns", {}):
+            if column not in features:
+                raise InvalidInput(
+                    f"preprocess.deidentify.columns.{column}: {column!r} is not a feature of this spec",
+                    field=f"preprocess.deidentify.columns.{column}",
+                )
         text_encoder, encoders = self._text_encoder(spec)
         if parent is None:
             # unknown model, params or preprocessing choices
@@ -265,7 +274,9 @@ class TrainingService:
             evaluation = pending.result()
             refit = bool(spec.model and spec.model.refit_preprocessing)
             reuse = None if parent is None else parent.record(refit)
-            self._store_model(run.id, task, spec, result, features, frame, model_bytes, reuse, encoders)
+            self._store_model(
+                run.id, task, spec, result, features, frame, model_bytes, reuse, encoders, raw, transforms
+            )
             outcome = self._record_fit(run.id, task, spec, result, evaluation, log)
             self._log_epochs(run.id, result.fitted, log)
             if parent is not None:
@@ -425,8 +436,14 @@ class TrainingService:
         offloaded: Any = None,
         reuse: dict[str, Any] | None = None,
         encoders: list[dict[str, Any]] | None = None,
+        raw: Any = None,
+        transforms: dict[str, Any] | None = None,
     ) -> None:
-        """The fitted model and its metadata as run artifacts (``offloaded``: a future of its bytes)."""
+        """The fitted model and its metadata as run artifacts (``offloaded``: a future of its bytes).
+
+        With ``transforms`` (``preprocess.deidentify``), the inputs are described as requests carry
+        them (``raw``'s dtypes) and the example keeps none of the transformed columns' values.
+        """
         from carnet.flavors import flavor_for
 
         flavor = flavor_for(result.fitted)
@@ -445,11 +462,20 @@ class TrainingService:
             "task": task.name,
             "family": task.family,
             "target": spec.target,
-            "features": [{"name": c, "dtype": str(frame[c].dtype)} for c in features],
+            "features": [
+                {"name": c, "dtype": str((frame if raw is None else raw)[c].dtype)} for c in features
+            ],
             "classes": jsonable(list(result.holdout.predictions.classes or [])) or None,
             "model": spec.model.name if spec.model else None,
             "input_example": input_example(frame, features),
         }
+        if transforms:
+            hidden = set(transforms["columns"])
+            meta["deidentify"] = transforms
+            meta["input_example"] = [
+                {k: (None if k in hidden else v) for k, v in row.items()}
+                for row in input_example(raw, features)
+            ]
         if reuse is not None:
             meta["reuse"] = reuse
         per_target = result.holdout.predictions.extra.get("targets")
@@ -485,8 +511,11 @@ class TrainingService:
                 digest=digest,
             )
         data = self.ctx.artifacts.get_bytes(digest)  # verified against the digest while read
+        from carnet.privacy.transforms import deidentified
+
         model = registry("flavor").get(str(meta.get("flavor"))).loads(data, trusted=trusted)
-        return require_model(model, str(meta.get("flavor"))), meta
+        model = require_model(model, str(meta.get("flavor")))
+        return deidentified(model, meta.get("deidentify")), meta  # raw inputs, as at serving
 
     def evaluate(self, run_id: str, dataset: str, *, progress: ProgressFn | None = None) -> TrainOutcome:
         """Score a trained run's model on a dataset version; the result is a new run linked to it."""
@@ -761,3 +790,20 @@ def _environment_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> 
     elif ng.get("dirty"):
         out.append("the working tree has uncommitted changes")
     return out
+
+
+def _deidentified(spec: TrainSpec, frame: Any) -> tuple[Any, dict[str, Any]]:
+    """The training frame with ``preprocess.deidentify`` applied, and what the signature records."""
+    from carnet.privacy.deidentify import apply_deidentification, parse_config, read_key
+    from carnet.privacy.transforms import KEYED_METHODS, transforms_record
+
+    config = parse_config(spec.preprocess.deidentify)
+    missing = [c for c in config.columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"preprocess.deidentify.columns.{missing[0]}: the dataset has no column {missing[0]!r}",
+            field=f"preprocess.deidentify.columns.{missing[0]}",
+        )
+    keyed = any(s["method"] in KEYED_METHODS for s in config.columns.values())
+    key = read_key(config.key_source) if keyed else None
+    return apply_deidentification(frame, config, key), transforms_record(config, key)

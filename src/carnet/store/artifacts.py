@@ -383,6 +383,29 @@ class FsspecArtifactStore:
                 f"artifact {digest} is corrupted: the stored object {where} hashes to {actual}", digest=digest
             )
 
+    # -- removal ---------------------------------------------------------------------------------------
+
+    def delete(self, digest: str) -> bool:
+        """Remove stored content for good (erasure); True if it was there, False if already gone.
+
+        Objects are immutable and shared by digest: callers delete only content that no record
+        still references.
+        """
+        key = self._object_key(digest)
+        try:
+            if self._local:
+                os.unlink(key)
+                _fsync_dir(os.path.dirname(key))
+            else:
+                if self._stored_size(key) is None:
+                    return False
+                self._fs.rm_file(key)
+        except FileNotFoundError:
+            return False
+        except self._errors as exc:
+            raise self._storage_error("delete", exc) from exc
+        return True
+
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _object_key(self, digest: str) -> str:

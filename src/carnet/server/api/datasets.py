@@ -11,9 +11,17 @@ from starlette.concurrency import run_in_threadpool
 from carnet.domain import DatasetRef, DatasetVersion
 from carnet.domain.datasets import check_name
 from carnet.errors import CarnetError, InvalidInput, NotFound
-from carnet.schemas import DatasetDeidentifyIn, DatasetRiskIn, DatasetScanIn, DatasetVersionOut
+from carnet.schemas import (
+    DatasetDeidentifyIn,
+    DatasetEraseIn,
+    DatasetPurgeIn,
+    DatasetRiskIn,
+    DatasetScanIn,
+    DatasetVersionOut,
+)
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import download_response, receive_to_temp
+from carnet.services.datasets import readable
 
 __all__ = [
     "dataset_versions",
@@ -111,6 +119,29 @@ def deidentify_dataset(
     return DatasetVersionOut.of(version, created=created)
 
 
+def erase_dataset(name: str, body: DatasetEraseIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Erase the rows matching ``where`` from every current version of a dataset (admin on its project)."""
+    versions = c.services.datasets.versions(name)
+    c.require(versions[-1].project, "admin")
+    return c.services.erasure.erase(
+        name, body.where, reason=body.reason, purge=body.purge, dry_run=body.dry_run
+    )
+
+
+def purge_dataset(name: str, body: DatasetPurgeIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Remove the content of versions an erasure superseded (admin on the dataset's project)."""
+    versions = c.services.datasets.versions(name)
+    c.require(versions[-1].project, "admin")
+    return c.services.erasure.purge(name, body.versions, reason=body.reason)
+
+
+def dataset_erasures(name: str, c: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    """The erasures of a dataset, oldest first (viewer)."""
+    versions = c.services.datasets.versions(name)
+    c.require(versions[-1].project)
+    return c.services.erasure.erasures(name)
+
+
 async def upload_dataset(
     name: str,
     request: Request,
@@ -171,4 +202,5 @@ def download_dataset(ref: str, c: Caller = Depends(caller)) -> Response:
     """The file of a version, checked against its digest before any byte is sent."""
     version = c.services.datasets.get(ref)
     c.require(version.project)
+    readable(version)  # an erased version's content is not served
     return download_response(c.services.content, version.digest, version.size, _file_name(version))

@@ -65,7 +65,7 @@ def ui_dataset_version(request: Request, name: str, version: str) -> Response:
     caller = ui_caller(request, "get_dataset")
     v = datasets.get_dataset(f"{name}@{version}", caller)
     histograms: dict[str, Any] = {}
-    if v.num_rows <= HISTOGRAM_MAX_ROWS:
+    if v.num_rows <= HISTOGRAM_MAX_ROWS and v.superseded_by is None:  # an erased version is not read
         histograms = _histograms_of(caller, v.ref, v.digest)
     used = tracking.lineage(ref=v.ref, depth=1, c=ui_caller(request, "lineage"))
     return render(request, "dataset_version.html", v=v, histograms=histograms, used=_neighbours(used))

@@ -322,10 +322,10 @@ class SqlStateReader:
         return {r.name: {"project": r.project} for r in self.conn.execute(q)}
 
     def dataset_versions(self) -> dict[tuple[str, int], dict[str, Any]]:
-        """(dataset, version) -> {digest, format, rows, columns, source, parent}."""
+        """(dataset, version) -> {digest, format, rows, columns, source, parent, superseded_by, purged}."""
         d, v = t.datasets.c, t.dataset_versions.c
         q = select(v.id, d.name, v.version, v.digest, v.format, v.num_rows, v.num_columns, v.source)
-        q = q.add_columns(v.parent_id).select_from(
+        q = q.add_columns(v.parent_id, v.superseded_by, v.purged_at).select_from(
             t.dataset_versions.outerjoin(t.datasets, d.id == v.dataset_id)
         )
         rows = list(self.conn.execute(q))
@@ -338,6 +338,10 @@ class SqlStateReader:
                 "columns": int(r.num_columns),
                 "source": r.source,
                 "parent": None if r.parent_id is None else refs.get(int(r.parent_id), f"#{r.parent_id}"),
+                "superseded_by": None
+                if r.superseded_by is None
+                else refs.get(int(r.superseded_by), f"#{r.superseded_by}"),
+                "purged": r.purged_at is not None,
             }
             for r in rows
         }

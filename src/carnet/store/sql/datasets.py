@@ -25,6 +25,8 @@ class SqlDatasetRepo:
         dv, ds, p = t.dataset_versions, t.datasets, t.projects
         parent = dv.alias("parent")
         parent_ds = ds.alias("parent_ds")
+        after = dv.alias("after")
+        after_ds = ds.alias("after_ds")
         return (
             select(
                 dv,
@@ -32,11 +34,15 @@ class SqlDatasetRepo:
                 p.c.name.label("project_name"),
                 parent.c.version.label("parent_version"),
                 parent_ds.c.name.label("parent_name"),
+                after.c.version.label("after_version"),
+                after_ds.c.name.label("after_name"),
             )
             .join(ds, ds.c.id == dv.c.dataset_id)
             .join(p, p.c.id == ds.c.project_id)
             .outerjoin(parent, parent.c.id == dv.c.parent_id)
             .outerjoin(parent_ds, parent_ds.c.id == parent.c.dataset_id)
+            .outerjoin(after, after.c.id == dv.c.superseded_by)
+            .outerjoin(after_ds, after_ds.c.id == after.c.dataset_id)
         )
 
     @staticmethod
@@ -56,6 +62,9 @@ class SqlDatasetRepo:
             created_at=row.created_at,
             project=row.project_name,
             description=row.description,
+            superseded_by=DatasetRef(row.after_name, int(row.after_version)) if row.after_name else None,
+            erasure=None if row.erasure_id is None else int(row.erasure_id),
+            purged_at=row.purged_at,
         )
 
     def dataset_id(self, name: str) -> int | None:
@@ -77,10 +86,13 @@ class SqlDatasetRepo:
         return int(vid)
 
     def find_by_digest(self, name: str, digest: str) -> DatasetVersion | None:
-        """The existing version of ``name`` with exactly this content, if any."""
+        """The current version of ``name`` with exactly this content, if any (a version an erasure
+        superseded is not: adding its content again makes a new version)."""
+        dv = t.dataset_versions
         row = self.conn.execute(
             self._select()
-            .where(t.datasets.c.name == name, t.dataset_versions.c.digest == digest)
+            .where(t.datasets.c.name == name, dv.c.digest == digest)
+            .where(dv.c.superseded_by.is_(None), dv.c.purged_at.is_(None))
             .order_by(t.dataset_versions.c.version)
             .limit(1)
         ).first()
@@ -192,3 +204,108 @@ class SqlDatasetRepo:
             .order_by(ds.c.name, dv.c.version)
         ).all()
         return [(str(n), int(v)) for n, v in rows]
+
+    # -- erasure --------------------------------------------------------------------------------
+    def insert_erasure(
+        self,
+        name: str,
+        *,
+        reason: str,
+        where_digest: str,
+        columns: builtins.list[str],
+        actor: str,
+        now: float,
+    ) -> int:
+        """A new erasure record of dataset ``name`` (its rows count is set by :meth:`finish_erasure`)."""
+        ds_id = self.dataset_id(name)
+        if ds_id is None:
+            raise NotFound(
+                f"no dataset named {name!r}; list datasets with: carnet data list", field="dataset"
+            )
+        inserted = self.conn.execute(
+            t.erasures.insert().values(
+                dataset_id=ds_id,
+                reason=reason,
+                where_digest=where_digest,
+                columns=json.dumps(columns),
+                rows_removed=0,
+                actor=actor,
+                created_at=now,
+            )
+        ).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
+
+    def finish_erasure(self, erasure_id: int, rows_removed: int) -> None:
+        """Record how many rows an erasure removed, over all versions."""
+        self.conn.execute(
+            t.erasures.update().where(t.erasures.c.id == erasure_id).values(rows_removed=rows_removed)
+        )
+
+    def supersede(self, name: str, version: int, by: tuple[str, int], erasure_id: int) -> None:
+        """Mark ``name@version`` superseded by ``by`` after erasure ``erasure_id``."""
+        self.conn.execute(
+            t.dataset_versions.update()
+            .where(t.dataset_versions.c.id == self.version_id(name, version))
+            .values(superseded_by=self.version_id(*by), erasure_id=erasure_id)
+        )
+
+    def mark_purged(self, name: str, version: int, now: float) -> None:
+        """Record that a version's content left the artifact store."""
+        self.conn.execute(
+            t.dataset_versions.update()
+            .where(t.dataset_versions.c.id == self.version_id(name, version))
+            .values(purged_at=now)
+        )
+
+    def digest_kept(self, digest: str, excluding: builtins.list[tuple[str, int]]) -> bool:
+        """Whether content ``digest`` is still referenced by a dataset version not in ``excluding``
+        and not purged, or by a run artifact."""
+        dv, ds = t.dataset_versions, t.datasets
+        rows: Any = self.conn.execute(
+            select(ds.c.name, dv.c.version)
+            .join(ds, ds.c.id == dv.c.dataset_id)
+            .where(dv.c.digest == digest, dv.c.purged_at.is_(None))
+        ).all()
+        if any((str(n), int(v)) not in set(excluding) for n, v in rows):
+            return True
+        used = self.conn.execute(select(t.artifacts.c.run_id).where(t.artifacts.c.digest == digest).limit(1))
+        return used.first() is not None
+
+    def erasures(self, name: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Erasure records (of one dataset, or all), oldest first, with the versions each superseded."""
+        e, ds, dv = t.erasures, t.datasets, t.dataset_versions
+        q = select(e, ds.c.name.label("ds_name")).join(ds, ds.c.id == e.c.dataset_id).order_by(e.c.id)
+        if name is not None:
+            q = q.where(ds.c.name == name)
+        out = []
+        for row in self.conn.execute(q).all():
+            after = dv.alias("after")
+            versions = self.conn.execute(
+                select(dv.c.version, dv.c.digest, dv.c.purged_at, after.c.version.label("new_version"))
+                .outerjoin(after, after.c.id == dv.c.superseded_by)
+                .where(dv.c.erasure_id == row.id)
+                .order_by(dv.c.version)
+            ).all()
+            out.append(
+                {
+                    "id": int(row.id),
+                    "dataset": row.ds_name,
+                    "reason": row.reason,
+                    "where_digest": row.where_digest,
+                    "columns": json.loads(row.columns),
+                    "rows_removed": int(row.rows_removed),
+                    "actor": row.actor,
+                    "created_at": float(row.created_at),
+                    "versions": [
+                        {
+                            "version": int(v.version),
+                            "digest": v.digest,
+                            "superseded_by": None if v.new_version is None else int(v.new_version),
+                            "purged": v.purged_at is not None,
+                        }
+                        for v in versions
+                    ],
+                }
+            )
+        return out

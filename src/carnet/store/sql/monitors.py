@@ -241,6 +241,15 @@ class SqlMonitorRepo:
             select(p.c.digest).where(p.c.dataset_digest == dataset_digest, p.c.options == options)
         ).scalar()
 
+    def drop_reference_profiles(self, dataset_digest: str) -> builtins.list[str]:
+        """Forget every stored profile of a dataset version's content; the profiles' digests."""
+        p = t.reference_profiles
+        digests = [
+            str(d) for d in self.conn.execute(select(p.c.digest).where(p.c.dataset_digest == dataset_digest))
+        ]
+        self.conn.execute(p.delete().where(p.c.dataset_digest == dataset_digest))
+        return digests
+
     def set_reference_profile(self, dataset_digest: str, options: str, digest: str, now: float) -> None:
         """Remember the stored profile of a dataset version (first writer wins)."""
         if self.get_reference_profile(dataset_digest, options) is None:

@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0009.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0010.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -260,30 +260,20 @@ CREATE TABLE artifacts (
     CONSTRAINT fk_artifacts_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
 );
 
-CREATE TABLE dataset_versions (
+CREATE TABLE erasures (
     id INTEGER NOT NULL,
     dataset_id INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    digest VARCHAR(80) NOT NULL,
-    format VARCHAR(16) NOT NULL,
-    size BIGINT NOT NULL,
-    num_rows BIGINT NOT NULL,
-    num_columns INTEGER NOT NULL,
-    schema TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    source TEXT NOT NULL,
-    parent_id INTEGER,
-    description TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    where_digest VARCHAR(64) NOT NULL,
+    columns TEXT NOT NULL,
+    rows_removed BIGINT NOT NULL,
+    actor VARCHAR(256) NOT NULL,
     created_at FLOAT NOT NULL,
-    CONSTRAINT pk_dataset_versions PRIMARY KEY (id),
-    CONSTRAINT uq_dataset_versions_dataset_id_version UNIQUE (dataset_id, version),
-    CONSTRAINT fk_dataset_versions_dataset_id_datasets FOREIGN KEY(dataset_id) REFERENCES datasets (id),
-    CONSTRAINT fk_dataset_versions_parent_id_dataset_versions FOREIGN KEY(parent_id) REFERENCES dataset_versions (id)
+    CONSTRAINT pk_erasures PRIMARY KEY (id),
+    CONSTRAINT fk_erasures_dataset_id_datasets FOREIGN KEY(dataset_id) REFERENCES datasets (id)
 );
 
-CREATE INDEX ix_dataset_versions_dataset_id_digest ON dataset_versions (dataset_id, digest);
-
-CREATE INDEX ix_dataset_versions_parent_id ON dataset_versions (parent_id);
+CREATE INDEX ix_erasures_dataset_id ON erasures (dataset_id);
 
 CREATE TABLE latest_metrics (
     run_id VARCHAR(32) NOT NULL,
@@ -414,6 +404,36 @@ CREATE TABLE tags (
 
 CREATE INDEX ix_tags_key ON tags ("key");
 
+CREATE TABLE dataset_versions (
+    id INTEGER NOT NULL,
+    dataset_id INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    digest VARCHAR(80) NOT NULL,
+    format VARCHAR(16) NOT NULL,
+    size BIGINT NOT NULL,
+    num_rows BIGINT NOT NULL,
+    num_columns INTEGER NOT NULL,
+    schema TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    source TEXT NOT NULL,
+    parent_id INTEGER,
+    description TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    superseded_by INTEGER,
+    erasure_id INTEGER,
+    purged_at FLOAT,
+    CONSTRAINT pk_dataset_versions PRIMARY KEY (id),
+    CONSTRAINT uq_dataset_versions_dataset_id_version UNIQUE (dataset_id, version),
+    CONSTRAINT fk_dataset_versions_dataset_id_datasets FOREIGN KEY(dataset_id) REFERENCES datasets (id),
+    CONSTRAINT fk_dataset_versions_parent_id_dataset_versions FOREIGN KEY(parent_id) REFERENCES dataset_versions (id),
+    CONSTRAINT fk_dataset_versions_superseded_by_dataset_versions FOREIGN KEY(superseded_by) REFERENCES dataset_versions (id),
+    CONSTRAINT fk_dataset_versions_erasure_id_erasures FOREIGN KEY(erasure_id) REFERENCES erasures (id)
+);
+
+CREATE INDEX ix_dataset_versions_dataset_id_digest ON dataset_versions (dataset_id, digest);
+
+CREATE INDEX ix_dataset_versions_parent_id ON dataset_versions (parent_id);
+
 CREATE TABLE model_version_tags (
     version_id INTEGER NOT NULL,
     "key" VARCHAR(256) NOT NULL,
@@ -440,4 +460,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0009');
+INSERT INTO alembic_version (version_num) VALUES ('0010');

@@ -28,6 +28,7 @@ __all__ = [
     "dataset_versions",
     "datasets",
     "deployments",
+    "erasures",
     "label_files",
     "latest_metrics",
     "metadata",
@@ -153,6 +154,20 @@ datasets = Table(
     Column("created_at", Float, nullable=False),
 )
 
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("where_digest", String(64), nullable=False),
+    Column("columns", Text, nullable=False),
+    Column("rows_removed", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "dataset_id"),
+)
+
 dataset_versions = Table(
     "dataset_versions",
     metadata,
@@ -170,6 +185,9 @@ dataset_versions = Table(
     Column("parent_id", Integer, ForeignKey("dataset_versions.id"), nullable=True),
     Column("description", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
+    Column("superseded_by", Integer, ForeignKey("dataset_versions.id"), nullable=True),
+    Column("erasure_id", Integer, ForeignKey("erasures.id"), nullable=True),
+    Column("purged_at", Float, nullable=True),
     UniqueConstraint("dataset_id", "version"),
     Index(None, "dataset_id", "digest"),
     Index(None, "parent_id"),
