@@ -16,9 +16,13 @@ BEYOND = {"services"}
 
 
 def _calls() -> list[str]:
+    """The calls the protocol declares, its own and those of the protocols it extends (DatasetAPI)."""
+    parts = [c for c in ClientAPI.__mro__ if c.__module__.startswith("carnet.client.api")]
+    assert len(parts) >= 2
     return sorted(
         n
-        for n, v in vars(ClientAPI).items()
+        for part in parts
+        for n, v in vars(part).items()
         if (not n.startswith("_") and callable(v)) or isinstance(v, property)
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
+from carnet.client.api_datasets import DatasetAPI
 from carnet.domain import RunStatus
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
         Approval,
         Artifact,
         AuditEvent,
-        DatasetVersion,
         Deployment,
         LabelFile,
         Metric,
@@ -47,12 +47,12 @@ __all__ = ["ClientAPI"]
 
 
 @runtime_checkable
-class ClientAPI(Protocol):
+class ClientAPI(DatasetAPI, Protocol):
     """Queries and changes one carnet workspace: every call is durable when it returns.
 
     Errors are :mod:`carnet.errors` classes on both transports (a refused promotion is
     :class:`~carnet.errors.GateFailed` with the stored promotion). For buffered metric logging inside a
-    run use :func:`carnet.start_run`.
+    run use :func:`carnet.start_run`. The dataset calls are declared in :class:`DatasetAPI`.
     """
 
     @property
@@ -242,87 +242,6 @@ class ClientAPI(Protocol):
 
         See ``docs/tracking.md`` for the grammar. Returns one page and ``next_page_token``.
         """
-        ...
-
-    def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
-        """Register a CSV or Parquet file as a dataset version (existing one if identical).
-
-        Keyword arguments: ``project``, ``parent``, ``description``, ``source``, ``format``, ``progress``.
-        """
-        ...
-
-    def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
-        """Register a DataFrame as a dataset version."""
-        ...
-
-    def get_dataset(self, ref: str) -> DatasetVersion:
-        """A dataset version by ``name@N`` (or the latest)."""
-        ...
-
-    def list_datasets(self) -> list[DatasetVersion]:
-        """Latest version of every dataset."""
-        ...
-
-    def dataset_versions(self, name: str) -> list[DatasetVersion]:
-        """Every version of a dataset."""
-        ...
-
-    def scan_dataset(self, ref: str, **options: Any) -> dict[str, Any]:
-        """Scan a version's rows for personal data again (``carnet data scan``).
-
-        Options: ``sample`` (rows, default 1000), ``threshold`` (0.5), ``hinted_threshold`` (0.2),
-        ``text_threshold`` (0.05), ``seed`` (0), ``apply`` (False: report only; True: mask the
-        profiles of newly flagged columns, audited), ``tier`` (1; 2 also finds names of people
-        and places with Presidio, extra ``pii``). Returns the findings per column.
-        """
-        ...
-
-    def dataset_risk(
-        self, ref: str, quasi_identifiers: list[str], sensitive: str | None = None
-    ) -> dict[str, Any]:
-        """k-anonymity (and l-diversity of ``sensitive``) of a version over ``quasi_identifiers``
-        (``carnet data risk``): ``k``, ``l``, ``classes``, ``rows_at_risk``, the smallest classes' sizes."""
-        ...
-
-    def deidentify_dataset(
-        self, ref: str, config: Any, *, name: str | None = None, description: str = ""
-    ) -> tuple[DatasetVersion, bool]:
-        """A de-identified copy of a version, stored as a new version derived from it
-        (``carnet data deidentify``; methods in docs/privacy.md).
-
-        ``config`` is YAML text, a file path or a mapping. Through a server, the config travels as
-        data and its key (``env:VARIABLE`` or ``file:PATH``) is read on the server.
-        """
-        ...
-
-    def erase_dataset(
-        self, name: str, where: str, *, reason: str, purge: bool = False, dry_run: bool = False
-    ) -> dict[str, Any]:
-        """Erase the rows matching ``where`` (e.g. ``customer_id in (1001, 1002)``) from every current
-        version of dataset ``name`` (``carnet data erase``; docs/privacy.md).
-
-        Each version holding such rows gets a successor without them and is marked superseded;
-        ``purge`` also removes the superseded content from the artifact store. Returns the erasure's
-        id, the rows removed per version, and the registered models trained on those versions.
-        """
-        ...
-
-    def purge_dataset(self, name: str, versions: list[int] | None = None, *, reason: str) -> dict[str, Any]:
-        """Remove the content of versions an erasure superseded (default: all not yet purged)."""
-        ...
-
-    def dataset_erasures(self, name: str) -> list[dict[str, Any]]:
-        """The erasures of a dataset, oldest first (no personal data: the condition is a digest)."""
-        ...
-
-    def diff_datasets(self, a: str, b: str) -> Any:
-        """Schema and profile differences between two versions."""
-        ...
-
-    def download_dataset(
-        self, ref: str, out: str | Path, progress: Callable[[int], None] | None = None
-    ) -> Path:
-        """Write a version's file to ``out`` (a file path, or a folder)."""
         ...
 
     def train(
