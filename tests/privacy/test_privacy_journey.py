@@ -127,7 +127,8 @@ def test_flag_hide_deidentify_gate_serve_and_erase(tmp_path: Path, monkeypatch: 
     assert [(v["version"], v["rows_removed"]) for v in erased["versions"]] == [(1, 1), (2, 1)]
     assert {m["model"] for m in erased["models"]} == {"raw", "safe"}
     card = _run(runner, ws, "models", "card", "safe/1")
-    assert "erased on request" in card
+    assert "erased on request" in card and "de-identifies these inputs before use" in card
+    assert "email (pseudonymize)" in card and "Personal data among the model's inputs" not in card
     verified = _run(runner, ws, "audit", "verify", "--deep")
     assert "OK" in verified or "ok" in verified.lower()
     events = json.loads(_run(runner, ws, "audit", "log", "--json", "--limit", "1000"))

@@ -290,12 +290,18 @@ def _data_protection(card: dict[str, Any]) -> _Section:
     if not data:
         return _Section("Data protection", (_missing("Data protection"),))
     blocks: list[_Block] = []
-    inputs = _mapping(data.get("pii_inputs"))
+    transforms = _mapping(data.get("input_transforms"))
+    inputs = {c: k for c, k in _mapping(data.get("pii_inputs")).items() if c not in transforms}
     if inputs:
         listed = ", ".join(f"{_text(c)} ({_text(k)})" for c, k in inputs.items())
         blocks.append(_Para(f"Personal data among the model's inputs: {listed}.", "fail"))
     else:
-        blocks.append(_Para("No column flagged as personal data is among the model's inputs.", "pass"))
+        blocks.append(_Para("No column flagged as personal data is among the model's raw inputs.", "pass"))
+    if transforms:
+        listed = ", ".join(f"{_text(c)} ({_text(m)})" for c, m in transforms.items())
+        blocks.append(
+            _Para(f"The model de-identifies these inputs before use, with its training key: {listed}.")
+        )
     rows = []
     for d in _records(data.get("datasets")):
         pii = _mapping(d.get("pii"))

@@ -252,8 +252,10 @@ class DossierService:
             datasets.append(entry)
         gate = next((g for g in gates if g.get("type") == "privacy"), None)
         risk = (gate or {}).get("details", {}).get("risk") or {}
+        transforms = (mv.signature.transforms or {}).get("columns") or {}
         return {
             "datasets": datasets,
+            "input_transforms": {c: str(s.get("method")) for c, s in transforms.items()},
             "erasures": [d["ref"] for d in datasets if d.get("erasure")],
             "pii_inputs": pii_inputs,
             "privacy_gate": None
