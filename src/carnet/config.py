@@ -118,6 +118,9 @@ class Settings:
         executor: where trials, batch prediction and large drift run: ``local`` (default),
             ``ray:local``, ``ray://HOST:PORT``, ``dask:local`` or ``dask://HOST:PORT``
             (``CARNET_EXECUTOR``, or ``executor`` in ``carnet.toml``); see :mod:`carnet.execution`.
+        pii_tier: the scan ``data add`` runs: 1 (patterns and check digits, default) or 2 (also
+            names and places in free text with Presidio, extra ``pii``; ``CARNET_PII_TIER``, or
+            ``pii_tier`` in ``carnet.toml``).
         server: the rules for callers of a carnet server, set only in a process serving the REST
             API; None in an embedded process (the caller is the machine's user).
     """
@@ -136,6 +139,7 @@ class Settings:
     offload_rows: int = 50_000
     hooks: tuple[str, ...] = ()
     executor: str = "local"
+    pii_tier: int = 1
     server: ServerPolicy | None = None
 
     @property
@@ -232,6 +236,14 @@ def _executor(env: Mapping[str, str], toml: Mapping[str, Any]) -> str:
     return raw.strip() or "local"
 
 
+def _pii_tier(env: Mapping[str, str], toml: Mapping[str, Any]) -> int:
+    """``CARNET_PII_TIER``, else ``pii_tier`` of carnet.toml, else 1; InvalidInput unless 1 or 2."""
+    raw: Any = env.get("CARNET_PII_TIER") or toml.get("pii_tier") or 1
+    if str(raw).strip() not in ("1", "2"):
+        raise InvalidInput(f"pii_tier must be 1 or 2, got {raw!r}", field="pii_tier")
+    return int(str(raw).strip())
+
+
 def _check_artifact_root(root: str, cwd: Path) -> str:
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     if scheme not in _ARTIFACT_SCHEMES:
@@ -290,6 +302,7 @@ def resolve_settings(
         "offload_rows": _offload_rows(env),
         "hooks": _hooks(env, toml),
         "executor": _executor(env, toml),
+        "pii_tier": _pii_tier(env, toml),
     }
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("", "file"):

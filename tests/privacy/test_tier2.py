@@ -203,3 +203,28 @@ def test_a_missing_model_is_one_line_naming_the_extra(
         tier2.entities(["Ada Lovelace"])
     with pytest.raises(InvalidInput, match=r"carnet\[pii\]"):
         parse_config({"columns": {"notes": {"method": "redact_text", "tier": 2}}})
+
+
+def test_a_workspace_set_to_tier_2_scans_at_data_add(
+    tmp_path: Path, fake: Faker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = pd.DataFrame({"id": range(60), "notes": _notes(fake, 60, seed=2)})
+    frame.to_csv(tmp_path / "calls.csv", index=False)
+    ws_path = str(tmp_path / "ws")
+    runner = CliRunner()
+    monkeypatch.setenv("CARNET_PII_TIER", "3")
+    bad = runner.invoke(
+        cli, ["--uri", ws_path, "data", "add", str(tmp_path / "calls.csv"), "--name", "calls"]
+    )
+    assert bad.exit_code == 2 and "pii_tier must be 1 or 2" in bad.output
+    monkeypatch.setenv("CARNET_PII_TIER", "2")
+    added = runner.invoke(
+        cli, ["--uri", ws_path, "data", "add", str(tmp_path / "calls.csv"), "--name", "calls"]
+    )
+    assert added.exit_code == 0, added.output
+    notes = {c.name: c for c in Client(ws_path).get_dataset("calls@1").profile}["notes"]
+    assert (
+        notes.pii is not None
+        and notes.pii["detector"] == "embedded:person,location"
+        and not notes.top[0][0].startswith("Called")
+    )

@@ -70,7 +70,15 @@ class DatasetService:
             with self.ctx.store.transaction(write=False) as tx:
                 parent_ref = DatasetRef(parent_ref.name, tx.datasets.get(parent_ref.name, None).version)
         # profile first: a malformed file is rejected before anything is stored
-        summary = protect(scan_table(src, fmt, progress=progress))  # type: ignore[arg-type]
+        tier = self.ctx.settings.pii_tier
+        if tier == 2:
+            from carnet.privacy import tier2
+
+            if not tier2.available():  # before anything is stored
+                raise InvalidInput(
+                    f"pii_tier 2 needs the pii extra (Presidio): {tier2.INSTALL}", field="pii_tier"
+                )
+        summary = protect(scan_table(src, fmt, progress=progress), tier)  # type: ignore[arg-type]
         info = self.ctx.artifacts.put_file(src, progress)
         for _attempt in range(3):
             try:
@@ -400,19 +408,20 @@ def readable(version: DatasetVersion, *, superseded: bool = False) -> DatasetVer
     return version
 
 
-def protect(summary: Any) -> Any:
+def protect(summary: Any, tier: int = 1) -> Any:
     """A table summary whose columns holding personal data are flagged and keep no values.
 
-    The columns are classified on the summary's row sample (:func:`carnet.privacy.scan_frame`);
-    a flagged column's profile is masked (:func:`carnet.privacy.mask_profile`).
+    The columns are classified on the summary's row sample (:func:`carnet.privacy.scan_frame`, at
+    ``tier``: the workspace's ``pii_tier``); a flagged column's profile is masked
+    (:func:`carnet.privacy.mask_profile`).
     """
     from dataclasses import replace as replaced
 
-    from carnet.privacy import mask_profile, scan_frame
+    from carnet.privacy import ScanOptions, mask_profile, scan_frame
 
     if not summary.sample:
         return summary
-    findings = {f.column: f for f in scan_frame(summary.sample)}
+    findings = {f.column: f for f in scan_frame(summary.sample, ScanOptions(tier=tier))}
     if not findings:
         return summary
     profile = [mask_profile(p, findings[p.name]) if p.name in findings else p for p in summary.profile]
