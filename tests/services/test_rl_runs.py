@@ -204,3 +204,36 @@ def test_an_rl_search_runs_trials_as_child_runs(ws: Client) -> None:
     assert result["kind"] == "search" and result["trials"] == 2 and len(result["leaderboard"]) == 2
     children = ws.child_runs(result["parent_run_id"])
     assert len(children) == 2 and result["run_id"] in children
+
+
+def test_a_server_replays_a_policy_only_in_an_allowed_environment(tmp_path: Path) -> None:
+    """Gates rebuild the policy's environment from its stored spec: through a server, a path
+    outside the server's allowed_model_modules is refused there as at training, never imported."""
+    from carnet.bootstrap import open_services
+    from carnet.server.api import create_api_app, serve_api_in_thread
+
+    local = Client(str(tmp_path / "ws"))
+    spec = {
+        "task": "rl",
+        "task_options": {"env": "carnet_example_task.inventory:InventoryEnv", "env_kwargs": {"weeks": 10},
+                         "total_timesteps": 300, "eval_episodes": 1, "eval_seeds": [0]},
+        "model": {"name": "dqn"},
+        "seed": 0,
+    }  # fmt: skip
+    version = local.register_model(local.train(spec).run_id, "stock")
+    gates = [{"metric": "mean_return >= -1000000"}]
+    local.set_policy({"name": "any", "aliases": ["staging", "production"], "gates": gates}, model="stock")
+    assert local.promote("stock", version.version, "staging").passed  # embedded: no allow-list
+    local.close()
+    services = open_services(str(tmp_path / "ws"))
+    server = serve_api_in_thread(create_api_app(services, require_auth=False))
+    try:
+        remote = Client(server.url)
+        with pytest.raises(GateFailed) as refused:
+            remote.promote("stock", version.version, "production")
+        (result,) = refused.value.promotion.results
+        assert "not from an allowed module" in str(result.error)
+        remote.close()
+    finally:
+        server.stop()
+        services.close()

@@ -40,6 +40,8 @@ class GateContext:
         seed: seeds every resampling and perturbation.
         training_loader: reads the candidate's training dataset version (see :meth:`training_data`).
         workspace_has_users: the workspace has users (approvals are then authenticated by default).
+        allowed_modules: module prefixes a stored environment or class path may be imported from
+            when the gates rebuild it (a server's ``allowed_model_modules``; None: any, embedded).
     """
 
     task: Task
@@ -59,6 +61,7 @@ class GateContext:
     seed: int = 0
     workspace_has_users: bool = False
     training_loader: Any = None
+    allowed_modules: tuple[str, ...] | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def training_data(self) -> pd.DataFrame:

@@ -64,7 +64,7 @@ def _factory(ctx: GateContext, scenario: Mapping[str, Any] | None = None) -> Cal
     options = rl_options(ctx.options)
 
     def make(kwargs: Mapping[str, Any]) -> Any:
-        return make_env(options.env, kwargs)
+        return make_env(options.env, kwargs, allow=ctx.allowed_modules)  # a server's allow-list
 
     if scenario is None:
         return lambda: make(options.env_kwargs)

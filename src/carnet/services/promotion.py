@@ -322,6 +322,7 @@ class PromotionService:
                     f"evaluation data {data} lacks the model's input columns {', '.join(missing[:10])}",
                     field="evaluation_data" if data == policy.evaluation_data else "data",
                 )
+        server = self.ctx.settings.server
         return GateContext(
             task=task,
             candidate=candidate,
@@ -340,6 +341,7 @@ class PromotionService:
             training_loader=self._training_loader(mv),
             seed=policy.seed,
             workspace_has_users=self._has_users(),
+            allowed_modules=None if server is None else tuple(server.allowed_model_modules),
         )
 
     def _has_users(self) -> bool:
