@@ -240,3 +240,17 @@ def test_cli_erase_purge_and_erasures(tmp_path: Path) -> None:
     for verb in ("erase", "purge", "erasures"):
         helped = runner.invoke(cli, [*base, verb, "--help"])
         assert "Example:" in helped.output and "--json" in helped.output
+
+
+def test_a_measure_reads_only_the_columns_it_needs(tmp_path: Path) -> None:
+    ws = Client(str(tmp_path / "ws"))
+    ws.log_dataframe(_customers(30), "customers")  # stored as Parquet: columns are read alone
+    _, frame = ws.services.datasets.load_frame("customers@1", columns=["tenure", "churn", "tenure"])
+    assert list(frame.columns) == ["tenure", "churn"] and len(frame) == 30
+    with pytest.raises(InvalidInput, match="no column 'ghost'") as err:
+        ws.services.datasets.load_frame("customers@1", columns=["ghost"])
+    assert err.value.field == "columns"
+    risk = ws.dataset_risk("customers@1", ["tenure"], "churn")
+    assert risk["rows"] == 30 and risk["k"] >= 1
+    with pytest.raises(InvalidInput, match="ghost"):
+        ws.dataset_risk("customers@1", ["ghost"])

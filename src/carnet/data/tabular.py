@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -248,12 +248,17 @@ def _scan_csv(
 
 
 def read_table(
-    path: str | os.PathLike[str], fmt: Format | None = None, *, delimiter: str | None = None
+    path: str | os.PathLike[str],
+    fmt: Format | None = None,
+    *,
+    delimiter: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pa.Table:
     """The whole file as an Arrow table, read exactly as :func:`scan_table` profiles it.
 
     Same format detection, delimiter sniffing, missing-value tokens and type widening, so
-    a dataset version's rows and its recorded schema agree.
+    a dataset version's rows and its recorded schema agree. ``columns`` keeps only those (a
+    Parquet file reads nothing else; a CSV file is read whole, then narrowed).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -261,7 +266,7 @@ def read_table(
     p = _check_file(path)
     if (fmt or detect_format(p)) == "parquet":
         try:
-            return pq.read_table(p)
+            return pq.read_table(p, columns=list(columns) if columns is not None else None)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InvalidInput(
                 f"cannot read Parquet file '{p}': {_csv.condense(exc)}", field="path"
@@ -275,7 +280,8 @@ def read_table(
         return batches[-1].append
 
     _csv_passes(p, delimiter, start, lambda _n: None)
-    return pa.Table.from_batches(batches[-1], schema=schemas[-1])
+    table = pa.Table.from_batches(batches[-1], schema=schemas[-1])
+    return table if columns is None else table.select(list(columns))
 
 
 def _scan_parquet(p: Path, make: Callable[[pa.Schema], TableProfiler], report: _Monotonic) -> TableProfiler:

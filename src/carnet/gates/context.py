@@ -64,13 +64,15 @@ class GateContext:
     allowed_modules: tuple[str, ...] | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
-    def training_data(self) -> pd.DataFrame:
-        """The rows of the candidate's training dataset version, read once; ValueError without one."""
-        if "training_data" not in self._cache:
+    def training_data(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows of the candidate's training dataset version (only ``columns``, when given),
+        read once per column set; ValueError without one."""
+        key = ("training_data", None if columns is None else tuple(columns))
+        if key not in self._cache:
             if self.training_loader is None:
                 raise ValueError("the candidate has no training dataset on record")
-            self._cache["training_data"] = self.training_loader()
-        return cast("pd.DataFrame", self._cache["training_data"])
+            self._cache[key] = self.training_loader(columns)
+        return cast("pd.DataFrame", self._cache[key])
 
     def require_data(self) -> pd.DataFrame:
         """The evaluation frame; ValueError (reported as a failed gate) when there is none."""

@@ -93,7 +93,8 @@ class PrivacyGate:
             min_k = int(setting_number(config, "min_k", 5, minimum=1, integer=True))
             min_l = int(setting_number(config, "min_l", 2, minimum=1, integer=True))
             try:
-                risk = reidentification_risk(ctx.training_data(), qi, sensitive)
+                wanted = [*qi, *([str(sensitive)] if sensitive else [])]
+                risk = reidentification_risk(ctx.training_data(list(dict.fromkeys(wanted))), qi, sensitive)
             except Exception as exc:  # noqa: BLE001 - missing data or columns fail the gate, never raise
                 return GateResult("privacy", self.name, False, details=details, error=f"{exc}")
             details.update(risk=risk, min_k=min_k, min_l=min_l if sensitive else None)

@@ -326,21 +326,34 @@ class DatasetService:
         (see :func:`carnet.privacy.risk.reidentification_risk`); changes nothing."""
         from carnet.privacy.risk import reidentification_risk
 
-        version, frame = self.load_frame(ref)
+        wanted = [*quasi_identifiers, *([sensitive] if sensitive else [])]
+        version = readable(self.get(ref))
+        names = {f.name for f in version.schema}
+        # only the columns the measure reads; a missing one is named by the measure itself
+        _, frame = self.load_frame(ref, columns=[c for c in dict.fromkeys(wanted) if c in names])
         return {"dataset": version.ref, **reidentification_risk(frame, quasi_identifiers, sensitive)}
 
-    def load_frame(self, ref: str | DatasetRef, *, superseded: bool = False) -> tuple[DatasetVersion, Any]:
+    def load_frame(
+        self, ref: str | DatasetRef, *, superseded: bool = False, columns: builtins.list[str] | None = None
+    ) -> tuple[DatasetVersion, Any]:
         """A version's rows as a pandas DataFrame (read from a verified copy of its file).
 
         A version an erasure superseded is refused (its successor is named), unless ``superseded``
-        (the erasure's own reads); a purged one always is.
+        (the erasure's own reads); a purged one always is. ``columns`` reads only those (a
+        Parquet version loads nothing else into memory); InvalidInput names one it lacks.
         """
         from carnet.data import read_table  # noqa: PLC0415 - the reader the profile used
 
         version = readable(self.get(ref), superseded=superseded)
+        if columns is not None:
+            names = {f.name for f in version.schema}
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise InvalidInput(f"{version.ref} has no column {missing[0]!r}", field="columns")
+            columns = list(dict.fromkeys(columns))
         with tempfile.TemporaryDirectory(prefix="carnet-data-") as tmp:
             path = self.ctx.artifacts.get_file(version.digest, Path(tmp) / f"data{version.read_suffix}")
-            frame = read_table(path, version.format).to_pandas()  # type: ignore[arg-type]
+            frame = read_table(path, version.format, columns=columns).to_pandas()  # type: ignore[arg-type]
         return version, frame
 
     def histograms(self, ref: str | DatasetRef, bins: int = 20) -> dict[str, Any]:

@@ -358,12 +358,17 @@ class PromotionService:
                 return dict(load_spec(self.ctx.artifacts.get_bytes(art.digest).decode()).task_options)
         return {}
 
-    def _training_loader(self, mv: ModelVersion) -> Callable[[], Any] | None:
-        """Reads the version's training dataset when a gate asks for it (None without one)."""
+    def _training_loader(self, mv: ModelVersion) -> Callable[[list[str] | None], Any] | None:
+        """Reads the version's training dataset (some columns, or all) when a gate asks for it
+        (None without one)."""
         if not mv.datasets:
             return None
         ref = mv.datasets[0]
-        return lambda: self.datasets.load_frame(ref)[1]
+
+        def load(columns: list[str] | None = None) -> Any:
+            return self.datasets.load_frame(ref, columns=columns)[1]
+
+        return load
 
     def _training_profile(self, mv: ModelVersion) -> dict[str, ColumnProfile]:
         if not mv.datasets:

@@ -355,7 +355,7 @@ def _context(task: Any, model: Any, frame: Any, target: str | None, incumbent: A
         incumbent=incumbent,
         incumbent_version=version(1) if incumbent is not None else None,
         training_profile=_profile(frame),
-        training_loader=lambda: frame,
+        training_loader=lambda columns=None: frame if columns is None else frame[columns],
     )
 
 
