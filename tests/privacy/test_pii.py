@@ -213,3 +213,27 @@ def test_the_dataset_page_flags_pii_and_shows_no_value_of_it(tmp_path: Path) -> 
         for value in raw[column].head(30):
             assert str(value) not in page and str(value) not in json.dumps(api), (column, value)
     assert any(str(v) in page for v in raw["city"])  # ordinary columns still show their values
+
+
+@pytest.mark.parametrize("locale", ["en_US", "en_GB", "de_DE", "nl_NL", "it_IT", "es_ES", "fr_FR", "pt_PT"])
+def test_street_addresses_of_seven_languages_are_found_without_a_hint(locale: str) -> None:
+    from faker import Faker
+
+    fake = Faker(locale)
+    fake.seed_instance(9)
+    found = scan_values("where", [fake.street_address() for _ in range(300)])
+    assert found is not None and found.kind == "postal_address" and found.share >= 0.6
+    assert found.detector == "street pattern" and not found.hint
+
+
+def test_short_texts_with_numbers_are_not_addresses() -> None:
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(1)
+    for values in (
+        [f"{fake.word().title()} {fake.random_int(1, 99)}" for _ in range(300)],  # products
+        [fake.sentence() for _ in range(300)],
+        [f"order {i} shipped in 3 boxes" for i in range(300)],
+    ):
+        assert scan_values("label", values) is None

@@ -10,7 +10,8 @@ Some kinds need the name hint, because their values alone are ordinary words or 
 - ``person_name``: a hinted name (``first_name``, ``surname``, ``nom``...) and values of one
   to four capitalised words;
 - ``postal_address``: a hinted name (``address``, ``rue``, ``street``...) and values with a
-  number and words; values that read like ``12 rue de la Paix`` are flagged without a hint.
+  number and words; values with a house number and a kind of street in seven languages
+  (``12 rue de la Paix``, ``Hauptstraße 5``, ``Via Roma, 3``) are flagged without a hint.
 
 Free text (long values with spaces) that is none of these is searched for embedded emails,
 phone numbers and card numbers: flagged ``free_text`` when at least ``text_threshold``
@@ -88,12 +89,45 @@ NAME_HINTS: dict[str, tuple[str, ...]] = {
 }
 _NOT_NAMES = ("file", "user", "host", "product", "item", "model", "dataset", "column", "company", "brand")
 _NAME_VALUE = re.compile(r"^[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'\u2019-]+(?:[ -][A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'\u2019.-]*){0,3}$")
-_STREET = re.compile(
-    r"^\d{1,5}\s*(?:bis|ter|[a-z])?[, ]+(?:.*\s)?(?:rue|avenue|av|boulevard|bd|chemin|allée|allee|place|"
-    r"impasse|quai|route|street|st|road|rd|lane|ln|drive|dr|way|court|ct|strasse|straße|str|weg|"
-    r"calle|avenida|via|piazza|plein|laan)\b",
-    re.IGNORECASE,
-)
+#: words that name a kind of street, in English, French, German, Dutch, Italian, Spanish, Portuguese
+_STREET_TEXT = """street st avenue ave av road rd lane ln drive dr way court ct place pl boulevard blvd bd
+    terrace crescent close gardens square sq parkway pkwy circle cir highway hwy alley gateway
+    trail row grove hill walk mews green greens lodge spurs spur knoll union ridge view views
+    heights junction crossing path pike plaza loop bypass causeway freeway expressway turnpike
+    manor meadow meadows mills estates point springs vista harbor harbour haven station track fork
+    ford isle pass shore shores summit valley village ville wells brook branch bridge burg cape
+    center centre cliff cliffs club common corner corners cove creek crest dale divide extension
+    falls ferry fields flats forest forge glen hollow inlet island lakes landing lock mall mission
+    motorway mount mountain neck orchard oval overpass pines plains prairie ranch rapids shoal
+    skyway stream stravenue throughway trace trafficway tunnel underpass vale viaduct ways apt
+    suite rue chemin allée allee impasse quai route cours passage voie sentier faubourg
+    straße strasse str weg gasse platz ring damm ufer chaussee pfad steig markt straat laan
+    steeg dreef hof plein kade gracht baan singel dijk via viale piazza corso vicolo largo
+    strada contrada borgo canale stretto rotonda piazzale lungomare calle avenida paseo rambla
+    camino carretera ronda travesía travesia pasaje pasadizo vial glorieta alameda cuesta rua
+    travessa praça praca estrada beco"""
+_STREET_WORDS = frozenset(_STREET_TEXT.split())
+#: endings of compound street names (Hauptstraße, Kerkstraat, Dorfweg...)
+_STREET_ENDINGS = ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "damm", "ufer",
+                   "straat", "laan", "steeg", "dreef", "plein", "kade", "gracht", "baan", "singel",
+                   "dijk", "boulevard")  # fmt: skip
+_HOUSE_NUMBER = re.compile(r"^\d{1,5}(?:[a-z]|bis|ter)?(?:[-/]\d{1,5})?,?$", re.IGNORECASE)
+_WORD = re.compile(r"[^\s,]+")
+
+
+def _is_street(text: str) -> bool:
+    """Whether ``text`` reads like a street address: at most 12 words, a house number, and a
+    word naming a kind of street (``rue``, ``Avenue``, ``Hauptstraße``, ``Kerkstraat``...)."""
+    if len(text) > 120:
+        return False
+    words = _WORD.findall(text.lower())
+    if not 2 <= len(words) <= 12 or not any(_HOUSE_NUMBER.match(w) for w in words):
+        return False
+    for word in words:
+        bare = word.strip(".,;:()")
+        if bare in _STREET_WORDS or any(bare.endswith(e) and len(bare) > len(e) + 2 for e in _STREET_ENDINGS):
+            return True
+    return False
 
 
 # tier 2: name particles kept inside a name, and titles that are no name on their own
@@ -237,7 +271,7 @@ def scan_values(name: str, values: Sequence[Any], options: ScanOptions = ScanOpt
             best = Finding(name, kind, share, det.name, len(texts), kind in hints)
     if best is not None:
         return best
-    street = _share(lambda t: _STREET.search(t) is not None, texts)
+    street = _share(_is_street, texts)
     if street >= options.threshold:
         return Finding(
             name, "postal_address", street, "street pattern", len(texts), "postal_address" in hints
