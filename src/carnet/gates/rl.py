@@ -26,6 +26,7 @@ import numpy as np
 from carnet.domain.policies import GateResult
 from carnet.errors import InvalidInput
 from carnet.gates.context import GateContext
+from carnet.gates.scenarios import scenario_result
 
 __all__ = ["RL_METRICS", "is_rl", "rl_metric", "rl_non_regression", "rl_stress"]
 
@@ -202,7 +203,6 @@ def rl_stress(
     ctx: GateContext, config: Mapping[str, Any], names: Callable[[list[dict[str, Any]]], list[str]]
 ) -> GateResult:
     """Every environment scenario played; the metric's drop from the clean play within its limit."""
-    from carnet.evaluation import jsonable
 
     metric = str(config.get("metric") or "mean_return")
     scenarios = [dict(s) for s in (config.get("scenarios") or DEFAULT_RL_SCENARIOS)]
@@ -244,27 +244,6 @@ def rl_stress(
             degradation = drop / abs(base) if relative and base else drop
             record.update(value=value, degradation=degradation, passed=degradation <= limit)
         records.append(record)
-    passed = sum(r["passed"] for r in records)
-    drops = [r["degradation"] for r in records if r["degradation"] is not None]
-    return GateResult(
-        gate="stress",
-        type="stress",
-        passed=passed == len(records),
-        measured=f"{passed}/{len(records)} scenarios within limits",
-        threshold=", ".join(
-            f"{r['name']} drop <= "
-            + (f"{100 * r['max_degradation']:g}%" if r["relative"] else f"{r['max_degradation']:g}")
-            for r in records
-        ),
-        value=max(drops) if drops else None,
-        details=jsonable(
-            {
-                "metric": metric,
-                "greater_is_better": True,
-                "base": base,
-                "seed": ctx.seed,
-                "environment": ctx.options.get("env"),
-                "scenarios": records,
-            }
-        ),
-    )
+    details = {"metric": metric, "greater_is_better": True, "base": base, "seed": ctx.seed,
+               "environment": ctx.options.get("env")}  # fmt: skip
+    return scenario_result("stress", records, details)

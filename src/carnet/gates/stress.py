@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from carnet.domain.policies import GateResult
 from carnet.errors import InvalidInput
+from carnet.gates.scenarios import scenario_result
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -357,7 +358,7 @@ class StressGate:
 
     def check(self, config: dict[str, Any], ctx: GateContext) -> GateResult:
         """Run every scenario on the candidate; never raises for a failing or crashing model."""
-        from carnet.evaluation import get_metric, jsonable, score
+        from carnet.evaluation import get_metric, score
         from carnet.training import column_kinds
 
         family = ctx.task.family
@@ -393,31 +394,9 @@ class StressGate:
                     record["error"] = f"cannot score the predictions: {type(exc).__name__}: {exc}"
                 else:
                     self._judge(record, base, value, greater)
-        passed = sum(r["passed"] for r in records)
-        drops = [r["degradation"] for r in records if r["degradation"] is not None]
         errors = [f"{r['name']}: {r['error']}" for r in records if r["error"]]
-        return GateResult(
-            gate=self.name,
-            type=self.name,
-            passed=passed == len(records),
-            measured=f"{passed}/{len(records)} scenarios within limits",
-            threshold=", ".join(
-                f"{r['name']} drop <= "
-                + (f"{100 * r['max_degradation']:g}%" if r["relative"] else f"{r['max_degradation']:g}")
-                for r in records
-            ),
-            value=max(drops) if drops else None,
-            details=jsonable(
-                {
-                    "metric": name,
-                    "greater_is_better": greater,
-                    "base": base,
-                    "seed": ctx.seed,
-                    "scenarios": records,
-                }
-            ),
-            error="; ".join(errors) or None,
-        )
+        details = {"metric": name, "greater_is_better": greater, "base": base, "seed": ctx.seed}
+        return scenario_result(self.name, records, details, error="; ".join(errors) or None)
 
     def _run(
         self,
