@@ -93,6 +93,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.server:ui",
         "Open the web UI of this workspace on 127.0.0.1 (no sign-in on loopback, as the API).",
     ),
+    "ops": (
+        "carnet.cli.ops:ops",
+        "Grafana dashboards and Prometheus alerting rules over the metrics carnet exports.",
+    ),
     "encoders": (
         "carnet.cli.encoders:encoders",
         "Text encoders registered in the workspace: versioned, audited, reusable by any spec.",

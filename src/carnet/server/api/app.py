@@ -1,4 +1,5 @@
-"""The REST API app of ``carnet server``: the service layer under ``/api/v1``, OpenAPI, ``/healthz``.
+"""The REST API app of ``carnet server``: the service layer under ``/api/v1``, OpenAPI, ``/healthz``,
+Prometheus ``/metrics`` (:mod:`carnet.server.api_metrics`).
 
 Handlers are thin: parse (pydantic wire models), check the caller's role, call one service, render.
 Errors are ``application/problem+json`` (:mod:`carnet.server.api.errors`); request bodies are
@@ -26,6 +27,7 @@ from carnet.server.api import training
 from carnet.server.api.auth import ApiState
 from carnet.server.api.errors import PayloadTooLarge, install_error_handlers
 from carnet.server.api.routes import add_operations
+from carnet.server.api_metrics import install_metrics
 from carnet.services import Services
 
 __all__ = [
@@ -158,6 +160,7 @@ def create_api_app(
     install_error_handlers(app)
     training.configure(app, slots=training_slots)
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, max_json_bytes=json_limit)
+    install_metrics(app, app.state.carnet.services)  # GET /metrics; counts every request
     add_operations(app, _RESPONSES)
     if ui:
         from carnet.server.ui import add_ui
