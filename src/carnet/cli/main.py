@@ -105,6 +105,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.encoders:embed",
         "Turn DATA's text column into vectors with ENCODER (registered or installed), as Parquet.",
     ),
+    "import": ("carnet.cli.interop:import_group", "Bring runs and models in from another tool (MLflow)."),
+    "export": ("carnet.cli.interop:export_group", "Write runs and models out to another tool (MLflow)."),
     "plugins": (
         "carnet.cli.plugins:plugins",
         "Plugins: tasks, flavors, gates, notifiers, witnesses, encoders and hooks, built in or installed.",
