@@ -426,16 +426,10 @@ def _authorize(state: Any, header: str | None) -> None:
         Unauthenticated: no token, a malformed header or a token that is not valid.
         PermissionDenied: the user is not ``viewer`` on every project.
     """
-    scheme, _, token = (header or "").partition(" ")
-    if not header:
-        raise Unauthenticated(
-            "this server requires an API token for /metrics: send 'Authorization: Bearer <token>' "
-            "of a user who is viewer on every project ('*')",
-            field="authorization",
-        )
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'", field="authorization")
-    principal = state.auth.authenticate(token.strip())
+    from carnet.server.api.auth import bearer_token
+
+    token = bearer_token(header, " of a user who is viewer on every project ('*') for /metrics")
+    principal = state.auth.authenticate(token)
     if not isinstance(principal, Principal):
         raise Unauthenticated("the token is not valid", field="authorization")
     state.auth.require(principal, None, "viewer")

@@ -29,7 +29,7 @@ from carnet.errors import InvalidInput, PermissionDenied, Unauthenticated
 from carnet.operations import OPERATIONS, PUBLIC
 from carnet.services import Services
 
-__all__ = ["PUBLIC", "ROUTE_ROLES", "ApiState", "Caller", "caller"]
+__all__ = ["PUBLIC", "ROUTE_ROLES", "ApiState", "Caller", "bearer_token", "caller"]
 
 #: route name -> role the caller needs (on the project the request touches), from the operation
 #: table; the OpenAPI document is public
@@ -170,10 +170,15 @@ class Caller:
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization")
+    return bearer_token(request.headers.get("authorization"))
+
+
+def bearer_token(header: str | None, hint: str = "") -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; Unauthenticated otherwise
+    (``hint`` is added to the message of a missing header)."""
     if not header:
         raise Unauthenticated(
-            "this server requires an API token: send the header 'Authorization: Bearer <token>'",
+            f"this server requires an API token: send the header 'Authorization: Bearer <token>'{hint}",
             field="authorization",
         )
     scheme, _, token = header.partition(" ")
