@@ -24,7 +24,13 @@ from carnet.privacy.deidentify import (
     read_key,
 )
 
-__all__ = ["DeidentifiedModel", "check_training_config", "deidentified", "transforms_record"]
+__all__ = [
+    "DeidentifiedModel",
+    "check_training_config",
+    "deidentified",
+    "deidentify_training_frame",
+    "transforms_record",
+]
 
 #: the methods that need the key
 KEYED_METHODS = ("pseudonymize", "encrypt_fpe", "shift_dates")
@@ -45,6 +51,19 @@ def check_training_config(data: Any, where: str = "preprocess.deidentify") -> De
                 field=f"{where}.columns.{column}",
             )
     return config
+
+
+def deidentify_training_frame(config_data: Mapping[str, Any], frame: Any) -> tuple[Any, dict[str, Any]]:
+    """A training frame with a spec's ``preprocess.deidentify`` applied (the key read from its
+    source), and what the model's signature records of it."""
+    config = parse_config(config_data)
+    missing = [c for c in config.columns if c not in frame.columns]
+    if missing:
+        where = f"preprocess.deidentify.columns.{missing[0]}"
+        raise InvalidInput(f"{where}: the dataset has no column {missing[0]!r}", field=where)
+    keyed = any(s["method"] in KEYED_METHODS for s in config.columns.values())
+    key = read_key(config.key_source) if keyed else None
+    return apply_deidentification(frame, config, key), transforms_record(config, key)
 
 
 def transforms_record(config: DeidConfig, key: bytes | None) -> dict[str, Any]:

@@ -211,7 +211,9 @@ class TrainingService:
         _, frame = self.datasets.load_frame(ref)
         raw, transforms = frame, None
         if spec.preprocess.deidentify:  # columns as the model will see them, wherever it is served
-            frame, transforms = _deidentified(spec, frame)
+            from carnet.privacy.transforms import deidentify_training_frame
+
+            frame, transforms = deidentify_training_frame(spec.preprocess.deidentify, frame)
         # everything is checked before a run exists: a bad spec leaves nothing behind
         estimator = None
         if parent is not None:
@@ -790,20 +792,3 @@ def _environment_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> 
     elif ng.get("dirty"):
         out.append("the working tree has uncommitted changes")
     return out
-
-
-def _deidentified(spec: TrainSpec, frame: Any) -> tuple[Any, dict[str, Any]]:
-    """The training frame with ``preprocess.deidentify`` applied, and what the signature records."""
-    from carnet.privacy.deidentify import apply_deidentification, parse_config, read_key
-    from carnet.privacy.transforms import KEYED_METHODS, transforms_record
-
-    config = parse_config(spec.preprocess.deidentify)
-    missing = [c for c in config.columns if c not in frame.columns]
-    if missing:
-        raise InvalidInput(
-            f"preprocess.deidentify.columns.{missing[0]}: the dataset has no column {missing[0]!r}",
-            field=f"preprocess.deidentify.columns.{missing[0]}",
-        )
-    keyed = any(s["method"] in KEYED_METHODS for s in config.columns.values())
-    key = read_key(config.key_source) if keyed else None
-    return apply_deidentification(frame, config, key), transforms_record(config, key)
