@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from carnet.bootstrap import open_services
 from carnet.cli.main import cli
+from carnet.errors import CarnetError
 from carnet.services import Services
 from carnet.services.mlflow_export import CARNET_ORIGIN_RUN, MlflowExporter
 from carnet.services.mlflow_import import ORIGIN_RUN, ORIGIN_VERSION, MlflowImporter
@@ -468,3 +469,16 @@ def test_cli_without_mlflow_names_the_extra(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "pip install 'carnet[mlflow]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_mlmodel_never_names_a_file_outside_its_folder(tmp_path: Path) -> None:
+    """A store's MLmodel is data: a file name leading out of the downloaded model is refused."""
+    from carnet.services.mlflow_import import _inside
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "secret.txt").write_text("not a model")
+    assert _inside(tmp_path / "model", "model.pkl") == (tmp_path / "model" / "model.pkl").resolve()
+    (tmp_path / "model" / "link").symlink_to(tmp_path / "secret.txt")
+    for name in ("../secret.txt", "/etc/hostname", "link", "sub/../../secret.txt", "."):
+        with pytest.raises(CarnetError, match="outside the model folder"):
+            _inside(tmp_path / "model", name)

@@ -611,7 +611,7 @@ class MlflowImporter:
         try:
             folder = self._download_model(mv, tmp)
             meta = _mlmodel(folder)
-            model, flavor, pickled = self._load(folder, meta)
+            model, flavor, pickled = self._load(folder, meta, lambda: self._audit_unpickle(name, mv, meta))
             sample = _sample(folder, meta, model)
             tags = {
                 ORIGIN_URI: self.origin_uri,
@@ -625,8 +625,6 @@ class MlflowImporter:
                 tags["carnet.run_id"] = carnet_run_id(str(mv.run_id))
             tags = {str(k): str(v) for k, v in (mv.tags or {}).items()} | tags
             project = self._run_projects.get(str(mv.run_id or ""), "default")
-            if pickled:
-                self._audit_unpickle(name, mv, meta)
             version = self.registry.register_object(
                 model,
                 name,
@@ -651,22 +649,27 @@ class MlflowImporter:
             raise _NotLoadable("it has no MLmodel file")
         return folder
 
-    def _load(self, folder: Path, meta: dict[str, Any]) -> tuple[Any, str | None, bool]:
-        """(model object, carnet flavor or None to choose, whether a pickle was read)."""
+    def _load(
+        self, folder: Path, meta: dict[str, Any], before_unpickle: Callable[[], None]
+    ) -> tuple[Any, str | None, bool]:
+        """(model object, carnet flavor or None to choose, whether a pickle was read).
+
+        ``before_unpickle`` records the audited opt-in before any pickle byte is read.
+        """
         flavors = meta.get("flavors") or {}
         if "onnx" in flavors:
             try:
                 import onnx
             except ImportError:
                 raise _NotLoadable("ONNX model and the onnx extra is not installed") from None
-            return onnx.load(str(folder / str(flavors["onnx"].get("data", "model.onnx")))), "onnx", False
+            return onnx.load(str(_inside(folder, flavors["onnx"].get("data", "model.onnx")))), "onnx", False
         if "lightgbm" in flavors:
             conf = flavors["lightgbm"]
             data = str(conf.get("data", ""))
             if "Booster" in str(conf.get("model_class", "")) and not data.endswith(".pkl"):
                 import lightgbm
 
-                return lightgbm.Booster(model_file=str(folder / data)), "lightgbm", False
+                return lightgbm.Booster(model_file=str(_inside(folder, data))), "lightgbm", False
         if "xgboost" in flavors:
             conf = flavors["xgboost"]
             cls = str(conf.get("model_class", "xgboost.core.Booster")).rsplit(".", 1)[-1]
@@ -675,12 +678,12 @@ class MlflowImporter:
                 import xgboost
 
                 obj = xgboost.Booster() if cls == "Booster" else getattr(xgboost, cls)()
-                obj.load_model(str(folder / data))
+                obj.load_model(str(_inside(folder, data)))
                 return obj, "xgboost", False
         if "sklearn" in flavors or "lightgbm" in flavors:
             conf = flavors.get("sklearn") or flavors["lightgbm"]
             fmt = str(conf.get("serialization_format", "cloudpickle"))
-            file = folder / str(conf.get("pickled_model") or conf.get("data") or "model.pkl")
+            file = _inside(folder, conf.get("pickled_model") or conf.get("data") or "model.pkl")
             if fmt == "skops":  # read by carnet's scikit-learn flavor: its trusted-types check first
                 from carnet.plugins.loader import registry
 
@@ -690,6 +693,7 @@ class MlflowImporter:
                     raise _NotLoadable(f"its skops file was refused: {exc.message}") from None
             if not self.allow_pickle:
                 raise _NotLoadable("pickled model: import again with --allow-pickle to convert it (audited)")
+            before_unpickle()
             return _unpickle(file), None, True
         if "python_function" in flavors:
             raise _NotLoadable("a python_function (pyfunc) model: carnet does not import custom code")
@@ -715,6 +719,16 @@ class MlflowImporter:
 
 class _NotLoadable(CarnetError):
     """An MLflow model version carnet does not import as a loadable model (the reason)."""
+
+
+def _inside(folder: Path, name: Any) -> Path:
+    """``folder / name`` for a file name an MLmodel gives; _NotLoadable when it leads outside the
+    downloaded model (an absolute path, ``..``, a link out): the source never names a local file."""
+    root = folder.resolve()
+    path = (root / str(name)).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise _NotLoadable(f"its MLmodel names a file outside the model folder: {str(name)[:100]!r}")
+    return path
 
 
 def _mlmodel(folder: Path) -> dict[str, Any]:
@@ -746,7 +760,10 @@ def _sample(folder: Path, meta: dict[str, Any], model: Any) -> Any:
     import pandas as pd
 
     info = meta.get("saved_input_example_info") or {}
-    example = folder / str(info.get("artifact_path", "input_example.json"))
+    try:
+        example = _inside(folder, info.get("artifact_path", "input_example.json"))
+    except _NotLoadable:
+        example = folder / "input_example.json"
     if example.is_file():
         try:
             doc = json.loads(example.read_text())
