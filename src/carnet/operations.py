@@ -164,6 +164,9 @@ OPERATIONS: tuple[Operation, ...] = (
         _O("erase_dataset", "POST /datasets/{name}/erasures", "admin", out="dict", body="DatasetEraseIn"),
         _O("purge_dataset", "POST /datasets/{name}/purge", "admin", out="dict", body="DatasetPurgeIn"),
         _O("dataset_erasures", "GET /datasets/{name}/erasures", "viewer", out="list[dict]"),
+        _O("dataset_usage", "GET /storage/usage", "viewer", out="dict"),
+        _O("collect_garbage", "POST /storage/gc", "admin", out="dict", body="StorageGcIn"),
+        _O("chunk_datasets", "POST /storage/chunk", "admin", out="dict", body="StorageChunkIn"),
     ),
     *_area(
         "deployments",

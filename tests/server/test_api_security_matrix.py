@@ -193,6 +193,8 @@ BODIES: dict[str, Any] = {
     "deidentify_dataset": {"config": {"columns": {"b": "drop"}}},
     "erase_dataset": {"where": "a == -12345", "reason": "matrix", "dry_run": True},
     "purge_dataset": {"reason": "matrix"},
+    "collect_garbage": {"dry_run": True},
+    "chunk_datasets": {"dry_run": True},
     "register_model_version": None,  # filled with the run id
     "approve_model_version": {"alias": "production", "comment": "matrix"},
     "set_model_alias": {"version": 1, "reason": "matrix"},

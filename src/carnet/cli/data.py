@@ -460,3 +460,9 @@ from carnet.cli.erase import data_erase, data_erasures, data_purge  # noqa: E402
 data.add_command(data_erase)
 data.add_command(data_purge)
 data.add_command(data_erasures)
+
+from carnet.cli.storage import data_chunk, data_du, data_gc  # noqa: E402 - defined in their own module
+
+data.add_command(data_du)
+data.add_command(data_gc)
+data.add_command(data_chunk)

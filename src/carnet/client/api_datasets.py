@@ -91,6 +91,21 @@ class DatasetAPI(Protocol):
         """The erasures of a dataset, oldest first (no personal data: the condition is a digest)."""
         ...
 
+    def dataset_usage(self, name: str | None = None) -> dict[str, Any]:
+        """Logical and stored bytes per dataset with the dedup ratio, and the store's totals
+        (``carnet data du``): ``datasets`` rows and ``totals``."""
+        ...
+
+    def collect_garbage(self, *, dry_run: bool = False, grace: float = 3600.0) -> dict[str, Any]:
+        """Remove stored chunks no dataset version reads any more (``carnet data gc``), recorded in a
+        ``dataset.gc`` audit event; objects not indexed yet are left alone for ``grace`` seconds."""
+        ...
+
+    def chunk_datasets(self, *, dry_run: bool = False, limit: int | None = None) -> dict[str, Any]:
+        """Store whole-file dataset versions as chunks (``carnet data chunk``): online and resumable,
+        one ``dataset.chunk`` audit event per content."""
+        ...
+
     def diff_datasets(self, a: str, b: str) -> Any:
         """Schema and profile differences between two versions."""
         ...

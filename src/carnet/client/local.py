@@ -247,6 +247,15 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def dataset_erasures(self, name: str) -> list[dict[str, Any]]:
         return self.services.erasure.erasures(name)
 
+    def dataset_usage(self, name: str | None = None) -> dict[str, Any]:
+        return self.services.chunks.usage(name)
+
+    def collect_garbage(self, *, dry_run: bool = False, grace: float = 3600.0) -> dict[str, Any]:
+        return self.services.chunks.collect(dry_run=dry_run, grace=grace)
+
+    def chunk_datasets(self, *, dry_run: bool = False, limit: int | None = None) -> dict[str, Any]:
+        return self.services.chunks.migrate(dry_run=dry_run, limit=limit)
+
     def diff_datasets(self, a: str, b: str) -> Any:
         return self.services.datasets.diff(a, b)
 

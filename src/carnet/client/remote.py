@@ -427,6 +427,17 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         check_name(name, "dataset name")
         return list(self._json(call("dataset_erasures", name=name)))
 
+    def dataset_usage(self, name: str | None = None) -> dict[str, Any]:
+        if name is not None:
+            check_name(name, "dataset name")
+        return dict(self._json(call("dataset_usage"), params={} if name is None else {"name": name}))
+
+    def collect_garbage(self, *, dry_run: bool = False, grace: float = 3600.0) -> dict[str, Any]:
+        return dict(self._json(call("collect_garbage"), json={"dry_run": dry_run, "grace": grace}))
+
+    def chunk_datasets(self, *, dry_run: bool = False, limit: int | None = None) -> dict[str, Any]:
+        return dict(self._json(call("chunk_datasets"), json={"dry_run": dry_run, "limit": limit}))
+
     def diff_datasets(self, a: str, b: str) -> Any:
         va, vb = self.get_dataset(a), self.get_dataset(b)
         return diff_versions(

@@ -326,8 +326,9 @@ def _scan_parquet(p: Path, make: Callable[[pa.Schema], TableProfiler], report: _
 def table_from_dataframe(df: pd.DataFrame | pa.Table, path: str | os.PathLike[str]) -> Path:
     """Write a DataFrame (or Arrow table) to a Parquet file, deterministically.
 
-    The same content always gives the same bytes (zstd, default row groups, no timestamps in the
-    metadata; the pandas schema metadata is kept so pandas reads the frame back as it was). The
+    The same content always gives the same bytes (zstd, default row groups, content-defined data
+    pages, no timestamps in the metadata; the pandas schema metadata is kept so pandas reads the
+    frame back as it was). The
     index is stored only when it is not a RangeIndex. The file is written to a temporary file in
     the same folder, then renamed into place.
 
@@ -366,7 +367,9 @@ def table_from_dataframe(df: pd.DataFrame | pa.Table, path: str | os.PathLike[st
     fd, tmp = tempfile.mkstemp(prefix=".carnet-", suffix=".parquet.tmp", dir=out.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        # content-defined pages: an append or an edit changes only the pages around it, so a
+        # new version shares most of its chunks with the last one in the artifact store
+        pq.write_table(table, tmp, compression="zstd", use_content_defined_chunking=True)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -15,6 +15,8 @@ from carnet.schemas.datasets import (
     DatasetScanIn,
     DatasetVersionOut,
     SchemaFieldOut,
+    StorageChunkIn,
+    StorageGcIn,
 )
 from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
 from carnet.schemas.encoders import EmbedIn, EncoderIn
@@ -155,6 +157,8 @@ __all__ = [
     "RunPatch",
     "RunSearch",
     "SchemaFieldOut",
+    "StorageChunkIn",
+    "StorageGcIn",
     "StressIn",
     "TagsIn",
     "TokenCreatedOut",

@@ -112,6 +112,22 @@ class DatasetEraseIn(RequestBody):
     dry_run: bool = Field(False, description="report what would be erased; change nothing")
 
 
+class StorageGcIn(RequestBody):
+    """Remove chunks no dataset version reads any more (see docs/datasets.md, "Storage")."""
+
+    dry_run: bool = Field(False, description="report what would be freed; change nothing")
+    grace: float = Field(
+        3600.0, ge=0, le=10 * 365 * 86400, description="seconds an unindexed object is left alone"
+    )
+
+
+class StorageChunkIn(RequestBody):
+    """Store whole-file dataset versions as chunks (resumable)."""
+
+    dry_run: bool = Field(False, description="list what would be chunked; change nothing")
+    limit: int | None = Field(None, ge=1, le=1_000_000, description="at most this many contents")
+
+
 class DatasetPurgeIn(RequestBody):
     """Remove the content of versions an erasure superseded (default: all not yet purged)."""
 

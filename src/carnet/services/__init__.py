@@ -66,6 +66,7 @@ class Services:
         self.tracking = TrackingService(ctx)
         self.datasets = DatasetService(ctx, self.tracking)
         self.erasure = ErasureService(ctx, self.datasets)
+        self.chunks = self.datasets.chunks
         self.audit = AuditService(ctx)
         self.anchors = AnchorService(ctx)
         self.auth = AuthService(ctx)

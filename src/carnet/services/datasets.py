@@ -13,9 +13,11 @@ from typing import Any
 from carnet.domain import DatasetRef, DatasetVersion
 from carnet.domain.datasets import check_name
 from carnet.errors import AlreadyExists, InvalidInput, NotFound
+from carnet.services.chunks import ChunkService, StaleChunks
 from carnet.services.context import ServiceContext, record
 from carnet.services.hooks import hooks_of
 from carnet.services.tracking import DEFAULT_PROJECT, TrackingService
+from carnet.store.chunks import StagedWrite
 
 __all__ = ["DatasetService", "readable"]
 
@@ -28,6 +30,7 @@ class DatasetService:
     def __init__(self, ctx: ServiceContext, tracking: TrackingService) -> None:
         self.ctx = ctx
         self.tracking = tracking
+        self.chunks = ChunkService(ctx)
 
     def add(
         self,
@@ -79,13 +82,16 @@ class DatasetService:
                     f"pii_tier 2 needs the pii extra (Presidio): {tier2.INSTALL}", field="pii_tier"
                 )
         summary = protect(scan_table(src, fmt, progress=progress), tier)  # type: ignore[arg-type]
-        info = self.ctx.artifacts.put_file(src, progress)
+        staged = self.chunks.stage(src, progress)
         for _attempt in range(3):
             try:
                 added = self._record(
-                    name, project, fmt, info.digest, info.size, summary, src, source, parent_ref, description
+                    name, project, fmt, staged, summary, src, source, parent_ref, description
                 )
             except AlreadyExists:  # another writer took the version number; take the next one
+                continue
+            except StaleChunks:  # garbage collection removed a pack this write reads: write again
+                staged = self.chunks.stage(src)
                 continue
             hooks.after(self.ctx, "after_dataset_add", version=added[0], created=added[1])
             return added
@@ -96,15 +102,16 @@ class DatasetService:
         name: str,
         project: str,
         fmt: str,
-        digest: str,
-        size: int,
+        staged: StagedWrite,
         summary: Any,
         src: Path,
         source: str | None,
         parent: DatasetRef | None,
         description: str,
     ) -> tuple[DatasetVersion, bool]:
+        digest, size = staged.digest, staged.size
         with self.ctx.store.transaction() as tx:
+            self.chunks.commit(tx, staged)
             existing = tx.datasets.find_by_digest(name, digest)
             if existing is not None:
                 return existing, False

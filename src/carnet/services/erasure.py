@@ -195,6 +195,9 @@ class ErasureService:
             deleted = False if kept else self.ctx.artifacts.delete(version.digest)
             entries.append({"version": version.version, "digest": version.digest, "content_deleted": not kept,
                             "was_stored": deleted})  # fmt: skip
+        gone = [str(e["digest"]) for e in entries if e["content_deleted"]]
+        if gone:  # the chunks only the purged content used leave their packs now, not at the next gc
+            self.datasets.chunks.collect(dead=gone, scrub=True, reason=f"purge of {name}")
         with self.ctx.store.transaction() as tx:
             now = self.ctx.clock()
             profiles: builtins.list[str] = []

@@ -31,11 +31,14 @@ from typing import IO, Any, TypeVar
 
 from carnet.digests import ALGORITHM, CHUNK_SIZE, ArtifactInfo, _digest, _new_hasher, hash_bytes, hash_file
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, StorageError
+from carnet.store.chunks import _HEAD as _MANIFEST_HEAD
+from carnet.store.chunks import ChunkedFile, Manifest
 from carnet.store.interfaces import ProgressFn
 
 __all__ = ["ALGORITHM", "CHUNK_SIZE", "FsspecArtifactStore", "hash_bytes", "hash_file"]
 
 _DIGEST_RE = re.compile(r"blake3:([0-9a-f]{64})")
+_HEX_RE = re.compile(r"[0-9a-f]{64}")
 _T = TypeVar("_T")
 
 
@@ -214,7 +217,9 @@ class FsspecArtifactStore:
                     files.append((path.relative_to(top).as_posix(), path))
         return [(rel, self.put_file(path)) for rel, path in sorted(files)]
 
-    def _put(self, read: Callable[[int], bytes], progress: ProgressFn | None) -> ArtifactInfo:
+    def _put(
+        self, read: Callable[[int], bytes], progress: ProgressFn | None, space: str = "objects"
+    ) -> ArtifactInfo:
         """Copy from ``read`` into a temp object while hashing, then commit it under its digest."""
         tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"
         hasher = _new_hasher()
@@ -232,7 +237,7 @@ class FsspecArtifactStore:
             self._discard(f, tmp)
             raise
         info = ArtifactInfo(_digest(hasher), size)
-        self._commit(tmp, self._object_key(info.digest), size)
+        self._commit(tmp, self._object_key(info.digest, space), size)
         return info
 
     def _open_write(self, tmp: str) -> Any:
@@ -268,18 +273,19 @@ class FsspecArtifactStore:
         except Exception:
             pass
 
-    def _commit(self, tmp: str, final: str, size: int) -> None:
+    def _commit(self, tmp: str, final: str, size: int, *, replace: bool = False) -> None:
         """Move a complete temp object to its final key, or drop it if that object is already there.
 
-        An existing object of the wrong size (e.g. truncated by a crash) is replaced.
+        An existing object of the wrong size (e.g. truncated by a crash) is replaced; with
+        ``replace``, any existing object is.
         """
         try:
-            if self._stored_size(final) == size:
+            if not replace and self._stored_size(final) == size:
                 self._remove_quietly(tmp)
                 return
             if self._local:
                 os.chmod(tmp, 0o444)
-                created = _makedirs(os.path.dirname(final))
+                created = _makedirs(os.path.dirname(final))  # os.replace swaps even a read-only file
                 os.replace(tmp, final)
                 for folder in (os.path.dirname(final), *created):  # the new names themselves, on disk
                     _fsync_dir(folder)
@@ -295,15 +301,25 @@ class FsspecArtifactStore:
     # -- reading ---------------------------------------------------------------------------------------
 
     def exists(self, digest: str) -> bool:
-        """Whether content with this digest is stored."""
-        return self._stored_size(self._object_key(digest)) is not None
+        """Whether content with this digest is stored (whole, or as chunks)."""
+        if self._stored_size(self._object_key(digest)) is not None:
+            return True
+        return self._stored_size(self._object_key(digest, "manifests")) is not None
 
     def size(self, digest: str) -> int:
         """Size in bytes of the stored content; NotFound if absent."""
         size = self._stored_size(self._object_key(digest))
-        if size is None:
-            raise self._not_found(digest)
-        return size
+        if size is not None:
+            return size
+        try:
+            head = self._read_at(self._object_key(digest, "manifests"), 0, _MANIFEST_HEAD.size)
+        except FileNotFoundError:
+            raise self._not_found(digest) from None
+        if len(head) < _MANIFEST_HEAD.size:
+            raise ArtifactCorrupted(
+                f"artifact {digest} is corrupted: its chunk manifest is truncated", digest=digest
+            )
+        return Manifest.size_of(head)
 
     def get_bytes(self, digest: str) -> bytes:
         """The stored content, verified; ArtifactCorrupted if it no longer matches its digest."""
@@ -364,7 +380,10 @@ class FsspecArtifactStore:
                 return key, os.fdopen(fd, "rb")
             return key, self._fs.open(key, "rb", block_size=CHUNK_SIZE, cache_type="none")
         except FileNotFoundError:
-            raise self._not_found(digest) from None
+            manifest = self.read_manifest(digest)  # content stored as chunks
+            if manifest is None:
+                raise self._not_found(digest) from None
+            return self._object_key(digest, "manifests"), ChunkedFile(self, manifest)
         except OSError as exc:
             if self._local and exc.errno == errno.ELOOP:
                 raise ArtifactCorrupted(
@@ -389,9 +408,127 @@ class FsspecArtifactStore:
         """Remove stored content for good (erasure); True if it was there, False if already gone.
 
         Objects are immutable and shared by digest: callers delete only content that no record
-        still references.
+        still references. For content stored as chunks this removes the manifest; the chunks only
+        it used go with the next scrub or garbage collection (``carnet data gc``).
         """
-        key = self._object_key(digest)
+        whole = self._delete_key(self._object_key(digest))
+        return self._delete_key(self._object_key(digest, "manifests")) or whole
+
+    # -- chunked content (see carnet.store.chunks) -----------------------------------------------------
+
+    def put_pack(self, data: bytes) -> str:
+        """Store a pack of chunks; returns its digest's hex."""
+        return self._put(io.BytesIO(data).read, None, "packs").digest.split(":", 1)[1]
+
+    def read_pack(self, pack: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of a pack from ``offset``; ArtifactCorrupted when the pack is missing."""
+        try:
+            return self._read_at(self._object_key(f"{ALGORITHM}:{pack}", "packs"), offset, length)
+        except FileNotFoundError:
+            raise ArtifactCorrupted(f"chunk pack {pack} is missing from {self.root}", digest=pack) from None
+
+    def delete_pack(self, pack: str) -> bool:
+        """Remove a pack; True if it was there."""
+        return self._delete_key(self._object_key(f"{ALGORITHM}:{pack}", "packs"))
+
+    def delete_manifest(self, digest: str) -> bool:
+        """Remove the chunk manifest of ``digest`` (a whole-file object of it stays); True if it was there."""
+        return self._delete_key(self._object_key(digest, "manifests"))
+
+    def delete_whole(self, digest: str) -> bool:
+        """Remove the whole-file object of ``digest`` (its chunk manifest stays); True if it was there."""
+        return self._delete_key(self._object_key(digest))
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Store (or replace) the chunk manifest of ``manifest.digest``, durably."""
+        data = manifest.encode()
+        tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"
+        f = self._call("write", self._open_write, tmp)
+        try:
+            self._call("write", f.write, data)
+            self._call("write", self._close_write, f)
+        except BaseException:
+            self._discard(f, tmp)
+            raise
+        self._commit(tmp, self._object_key(manifest.digest, "manifests"), len(data), replace=True)
+
+    def read_manifest(self, digest: str) -> Manifest | None:
+        """The chunk manifest of ``digest``, checked; None when the content is not stored as chunks."""
+        key = self._object_key(digest, "manifests")
+        try:
+            if self._local:
+                fd = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "rb") as f:
+                    data = f.read()
+            else:
+                data = self._fs.cat_file(key)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if self._local and exc.errno == errno.ELOOP:
+                raise ArtifactCorrupted(
+                    f"artifact {digest} is corrupted: its manifest is a link", digest=digest
+                ) from None
+            raise self._storage_error("read", exc) from exc
+        except self._errors as exc:
+            raise self._storage_error("read", exc) from exc
+        return Manifest.decode(data, digest)
+
+    def has_whole(self, digest: str) -> bool:
+        """Whether the content is stored as one whole object (not only as chunks)."""
+        return self._stored_size(self._object_key(digest)) is not None
+
+    def list_space(self, space: str) -> Iterator[tuple[str, int, float]]:
+        """``(hex digest, size, modified time)`` of every object in ``packs`` or ``manifests``."""
+        if space not in ("packs", "manifests", "objects"):
+            raise InvalidInput(f"unknown store space {space!r}", field="space")
+        top = f"{self._base}/{space}/{ALGORITHM}"
+        if self._local:
+            for dirpath, _dirs, files in os.walk(top):
+                for name in files:
+                    if _HEX_RE.fullmatch(name):
+                        st = os.lstat(os.path.join(dirpath, name))
+                        if stat.S_ISREG(st.st_mode):
+                            yield name, st.st_size, st.st_mtime
+            return
+        try:
+            found = self._fs.find(top, detail=True)
+        except FileNotFoundError:
+            return
+        except self._errors as exc:
+            raise self._storage_error("list", exc) from exc
+        for path, info in found.items():
+            name = path.rsplit("/", 1)[-1]
+            if _HEX_RE.fullmatch(name) and info.get("type") == "file":
+                modified = info.get("LastModified") or info.get("mtime") or 0
+                when = modified.timestamp() if hasattr(modified, "timestamp") else float(modified)
+                yield name, int(info["size"]), when
+
+    def _read_at(self, key: str, offset: int, length: int) -> bytes:
+        """Bytes of the object at ``key`` (FileNotFoundError when absent)."""
+        if self._local:
+            fd = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                parts = []
+                while length > 0:
+                    part = os.pread(fd, length, offset)
+                    if not part:
+                        break
+                    parts.append(part)
+                    offset += len(part)
+                    length -= len(part)
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+            finally:
+                os.close(fd)
+        try:
+            data: bytes = self._fs.cat_file(key, start=offset, end=offset + length)
+        except FileNotFoundError:
+            raise
+        except self._errors as exc:
+            raise self._storage_error("read", exc) from exc
+        return data
+
+    def _delete_key(self, key: str) -> bool:
         try:
             if self._local:
                 os.unlink(key)
@@ -408,9 +545,9 @@ class FsspecArtifactStore:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _object_key(self, digest: str) -> str:
+    def _object_key(self, digest: str, space: str = "objects") -> str:
         hexd = _check_digest(digest)
-        return f"{self._base}/objects/{ALGORITHM}/{hexd[:2]}/{hexd[2:4]}/{hexd}"
+        return f"{self._base}/{space}/{ALGORITHM}/{hexd[:2]}/{hexd[2:4]}/{hexd}"
 
     def _stored_size(self, key: str) -> int | None:
         """Size of the object at ``key``, None if there is none."""

@@ -18,6 +18,8 @@ from carnet.schemas import (
     DatasetRiskIn,
     DatasetScanIn,
     DatasetVersionOut,
+    StorageChunkIn,
+    StorageGcIn,
 )
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import download_response, receive_to_temp
@@ -140,6 +142,30 @@ def dataset_erasures(name: str, c: Caller = Depends(caller)) -> list[dict[str, A
     versions = c.services.datasets.versions(name)
     c.require(versions[-1].project)
     return c.services.erasure.erasures(name)
+
+
+def dataset_usage(
+    name: str | None = Query(None, max_length=256), c: Caller = Depends(caller)
+) -> dict[str, Any]:
+    """Logical and stored bytes per dataset (viewer on its project; without a name, on every project)."""
+    if name is not None:
+        check_name(name, "dataset name")
+        c.require(c.services.datasets.versions(name)[-1].project)
+    else:
+        c.require(None)
+    return c.services.chunks.usage(name)
+
+
+def collect_garbage(body: StorageGcIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Remove chunks no dataset version reads (admin on every project)."""
+    c.require(None)
+    return c.services.chunks.collect(dry_run=body.dry_run, grace=body.grace)
+
+
+def chunk_datasets(body: StorageChunkIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+    """Store whole-file dataset versions as chunks (admin on every project)."""
+    c.require(None)
+    return c.services.chunks.migrate(dry_run=body.dry_run, limit=body.limit)
 
 
 async def upload_dataset(

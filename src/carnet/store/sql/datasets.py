@@ -272,6 +272,17 @@ class SqlDatasetRepo:
         used = self.conn.execute(select(t.artifacts.c.run_id).where(t.artifacts.c.digest == digest).limit(1))
         return used.first() is not None
 
+    def all_versions(self) -> builtins.list[DatasetVersion]:
+        """Every version of every dataset, by name then version."""
+        dv, ds = t.dataset_versions, t.datasets
+        rows = self.conn.execute(self._select().order_by(ds.c.name, dv.c.version))
+        return [self._to_domain(r) for r in rows]
+
+    def artifact_uses(self, digest: str) -> bool:
+        """Whether a run artifact names content ``digest``."""
+        used = self.conn.execute(select(t.artifacts.c.run_id).where(t.artifacts.c.digest == digest).limit(1))
+        return used.first() is not None
+
     def erasures(self, name: str | None = None) -> builtins.list[dict[str, Any]]:
         """Erasure records (of one dataset, or all), oldest first, with the versions each superseded."""
         e, ds, dv = t.erasures, t.datasets, t.dataset_versions

@@ -33,7 +33,7 @@ from carnet.store.sql.tables import audit_head, metadata
 
 __all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "upgrade_schema"]
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_341_002  # advisory lock id serialising concurrent migrations

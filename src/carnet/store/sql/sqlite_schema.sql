@@ -1,4 +1,4 @@
--- The metadata schema of a new carnet workspace on SQLite, at revision 0010.
+-- The metadata schema of a new carnet workspace on SQLite, at revision 0011.
 -- Generated from carnet.store.sql.tables; do not edit: after a schema change, regenerate it with
 --     python -m carnet.store.sql.sqlite_schema --write
 -- carnet.bootstrap.init_workspace runs these statements (each ends with ';' at the end of a line)
@@ -30,6 +30,24 @@ CREATE TABLE audit_head (
     CONSTRAINT pk_audit_head PRIMARY KEY (id)
 );
 
+CREATE TABLE chunk_manifests (
+    digest VARCHAR(80) NOT NULL,
+    size BIGINT NOT NULL,
+    chunks INTEGER NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_chunk_manifests PRIMARY KEY (digest)
+);
+
+CREATE TABLE chunks (
+    id VARCHAR(64) NOT NULL,
+    pack VARCHAR(64) NOT NULL,
+    "offset" BIGINT NOT NULL,
+    length INTEGER NOT NULL,
+    CONSTRAINT pk_chunks PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_chunks_pack ON chunks (pack);
+
 CREATE TABLE deployments (
     id INTEGER NOT NULL,
     endpoint VARCHAR(128) NOT NULL,
@@ -53,6 +71,15 @@ CREATE TABLE label_files (
     CONSTRAINT pk_label_files PRIMARY KEY (id)
 );
 
+CREATE TABLE manifest_packs (
+    manifest VARCHAR(80) NOT NULL,
+    pack VARCHAR(64) NOT NULL,
+    bytes BIGINT NOT NULL,
+    CONSTRAINT pk_manifest_packs PRIMARY KEY (manifest, pack)
+);
+
+CREATE INDEX ix_manifest_packs_pack ON manifest_packs (pack);
+
 CREATE TABLE monitors (
     id INTEGER NOT NULL,
     name VARCHAR(128) NOT NULL,
@@ -65,6 +92,13 @@ CREATE TABLE monitors (
     updated_at FLOAT NOT NULL,
     CONSTRAINT pk_monitors PRIMARY KEY (id),
     CONSTRAINT uq_monitors_name UNIQUE (name)
+);
+
+CREATE TABLE packs (
+    digest VARCHAR(64) NOT NULL,
+    size BIGINT NOT NULL,
+    created_at FLOAT NOT NULL,
+    CONSTRAINT pk_packs PRIMARY KEY (digest)
 );
 
 CREATE TABLE prediction_files (
@@ -460,4 +494,4 @@ CREATE TABLE alembic_version (
 
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
-INSERT INTO alembic_version (version_num) VALUES ('0010');
+INSERT INTO alembic_version (version_num) VALUES ('0011');

@@ -16,6 +16,7 @@ from carnet.store.sql import tables as t
 from carnet.store.sql.audit import SqlAuditRepo
 from carnet.store.sql.audit_state import SqlStateReader
 from carnet.store.sql.auth import SqlAuthRepo
+from carnet.store.sql.chunks import SqlChunkRepo
 from carnet.store.sql.datasets import SqlDatasetRepo
 from carnet.store.sql.deployments import SqlDeploymentRepo
 from carnet.store.sql.dialect import insert_for
@@ -85,6 +86,7 @@ class SqlTransaction:
     projects: SqlProjectRepo = field(init=False)
     runs: SqlRunRepo = field(init=False)
     datasets: SqlDatasetRepo = field(init=False)
+    chunks: SqlChunkRepo = field(init=False)
     audit: SqlAuditRepo = field(init=False)
     models: SqlModelRepo = field(init=False)
     deployments: SqlDeploymentRepo = field(init=False)
@@ -101,6 +103,7 @@ class SqlTransaction:
         self.projects = SqlProjectRepo(self.conn)
         self.runs = SqlRunRepo(self.conn)
         self.datasets = SqlDatasetRepo(self.conn)
+        self.chunks = SqlChunkRepo(self.conn)
         self.audit = SqlAuditRepo(self.conn)
         self.models = SqlModelRepo(self.conn)
         self.deployments = SqlDeploymentRepo(self.conn)

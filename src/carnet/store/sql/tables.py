@@ -25,12 +25,15 @@ __all__ = [
     "artifacts",
     "audit_events",
     "audit_head",
+    "chunk_manifests",
+    "chunks",
     "dataset_versions",
     "datasets",
     "deployments",
     "erasures",
     "label_files",
     "latest_metrics",
+    "manifest_packs",
     "metadata",
     "metrics",
     "model_aliases",
@@ -39,6 +42,7 @@ __all__ = [
     "model_versions",
     "monitor_windows",
     "monitors",
+    "packs",
     "params",
     "policies",
     "prediction_files",
@@ -466,6 +470,44 @@ reference_profiles = Table(
     Column("options", String(80), primary_key=True),
     Column("digest", String(80), nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# -- chunked dataset content (see carnet.store.chunks) ----------------------------------------------
+
+chunks = Table(  # which chunks are stored, and where: the index writes deduplicate against
+    "chunks",
+    metadata,
+    Column("id", String(64), primary_key=True),  # hex BLAKE3 of the chunk
+    Column("pack", String(64), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("length", Integer, nullable=False),
+    Index(None, "pack"),
+)
+
+packs = Table(
+    "packs",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # hex BLAKE3 of the pack
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+chunk_manifests = Table(  # content stored as chunks, by its whole-file digest
+    "chunk_manifests",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+manifest_packs = Table(  # the packs a manifest reads, with the bytes of its distinct chunks in each
+    "manifest_packs",
+    metadata,
+    Column("manifest", String(80), primary_key=True),
+    Column("pack", String(64), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Index(None, "pack"),
 )
 
 # -- authentication -------------------------------------------------------------------------------
