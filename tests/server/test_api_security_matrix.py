@@ -36,8 +36,8 @@ from carnet.domain.auth import ROLES as DOMAIN_ROLES
 from carnet.server.api import PUBLIC, ROUTE_ROLES, create_api_app
 from carnet.server.api.app import API_PREFIX, iter_routes
 
-#: routes that need their role on every project ('*'): the audit ledger, deployments, users, and
-#: the tokens of another user (the callers are never the user the token routes name)
+#: routes that need their role on every project ('*'): the audit ledger, deployments, users, the
+#: tokens of another user (the callers are never the user the token routes name), and the store
 GLOBAL_ROUTES = frozenset(
     {
         "audit_events",
@@ -58,6 +58,9 @@ GLOBAL_ROUTES = frozenset(
         "list_tokens",
         "create_user_token",
         "revoke_user_token",
+        "dataset_usage",
+        "collect_garbage",
+        "chunk_datasets",
     }
 )
 #: routes that list what the caller may read (no 403: other projects are filtered out)
@@ -413,7 +416,7 @@ def _chunks(total: int, size: int = 4096) -> Iterator[bytes]:
 
 
 def _stored(ws: Path) -> set[Path]:
-    return {p for p in ws.rglob("*") if p.is_file() and "objects" in p.parts}
+    return {p for p in ws.rglob("*") if p.is_file() and {"objects", "packs", "manifests"} & set(p.parts)}
 
 
 def test_json_bodies_over_the_json_limit_get_413_and_change_nothing(
