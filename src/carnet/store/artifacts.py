@@ -32,7 +32,7 @@ from typing import IO, Any, TypeVar
 from carnet.digests import ALGORITHM, CHUNK_SIZE, ArtifactInfo, _digest, _new_hasher, hash_bytes, hash_file
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, StorageError
 from carnet.store.chunks import _HEAD as _MANIFEST_HEAD
-from carnet.store.chunks import ChunkedFile, Manifest
+from carnet.store.chunks import ChunkedFile, Manifest, PendingPack
 from carnet.store.interfaces import ProgressFn
 
 __all__ = ["ALGORITHM", "CHUNK_SIZE", "FsspecArtifactStore", "hash_bytes", "hash_file"]
@@ -416,9 +416,45 @@ class FsspecArtifactStore:
 
     # -- chunked content (see carnet.store.chunks) -----------------------------------------------------
 
-    def put_pack(self, data: bytes) -> str:
-        """Store a pack of chunks; returns its digest's hex."""
-        return self._put(io.BytesIO(data).read, None, "packs").digest.split(":", 1)[1]
+    def put_pack(self, data: bytes | memoryview) -> str:
+        """Store a pack of chunks, durably; returns its digest's hex."""
+        pending = self.write_pack(data)
+        self.sync_pack(pending)
+        self.commit_pack(pending)
+        return pending.pack
+
+    def write_pack(self, data: bytes | memoryview) -> PendingPack:
+        """Write a pack to a temp object: neither durable nor visible until synced and committed
+        (:meth:`sync_pack` may run on another thread while the caller goes on)."""
+        import blake3
+
+        pack = blake3.blake3(data, max_threads=blake3.blake3.AUTO).hexdigest()
+        tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"
+        f = self._call("write", self._open_write, tmp)
+        try:
+            self._call("write", f.write, data)
+            self._call("write", f.close)
+        except BaseException:
+            self._discard(f, tmp)
+            raise
+        return PendingPack(pack, tmp, len(data))
+
+    def sync_pack(self, pending: PendingPack) -> None:
+        """Make a written pack's bytes durable (local disks; an object store's upload already is)."""
+        if self._local:
+            fd = self._call("write", os.open, pending.tmp, os.O_RDONLY)
+            try:
+                self._call("write", os.fsync, fd)
+            finally:
+                os.close(fd)
+
+    def commit_pack(self, pending: PendingPack) -> None:
+        """Move a synced pack under its final name (dropped if that pack is already stored)."""
+        self._commit(pending.tmp, self._object_key(f"{ALGORITHM}:{pending.pack}", "packs"), pending.size)
+
+    def discard_pack(self, pending: PendingPack) -> None:
+        """Drop a written pack that will not be committed."""
+        self._remove_quietly(pending.tmp)
 
     def read_pack(self, pack: str, offset: int, length: int) -> bytes:
         """``length`` bytes of a pack from ``offset``; ArtifactCorrupted when the pack is missing."""

@@ -20,9 +20,10 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from carnet.errors import ArtifactCorrupted
 
@@ -35,6 +36,7 @@ __all__ = [
     "Location",
     "Manifest",
     "PackSpace",
+    "PendingPack",
     "StagedWrite",
     "write_chunked",
 ]
@@ -53,10 +55,22 @@ Location = tuple[str, int, int]
 Lookup = Callable[[list[str]], dict[str, Location]]
 
 
+class PendingPack(NamedTuple):
+    """A pack written to a temp object, not yet durable nor visible under its name."""
+
+    pack: str
+    tmp: str
+    size: int
+
+
 class PackSpace(Protocol):
     """What chunked storage needs from the artifact store."""
 
-    def put_pack(self, data: bytes) -> str: ...
+    def put_pack(self, data: bytes | memoryview) -> str: ...
+    def write_pack(self, data: bytes | memoryview) -> PendingPack: ...
+    def sync_pack(self, pending: PendingPack) -> None: ...
+    def commit_pack(self, pending: PendingPack) -> None: ...
+    def discard_pack(self, pending: PendingPack) -> None: ...
     def read_pack(self, pack: str, offset: int, length: int) -> bytes: ...
     def write_manifest(self, manifest: Manifest) -> None: ...
     def read_manifest(self, digest: str) -> Manifest | None: ...
@@ -150,32 +164,66 @@ class StagedWrite:
 
 
 class _Packer:
-    """Collects new chunks into a pack buffer and stores each full pack."""
+    """Collects new chunks into a pack buffer and writes each full pack.
+
+    A pack's bytes are made durable on a background thread while the next ones are hashed (the
+    disk works while the processor does), and every pack is moved under its name once all are
+    durable (:meth:`finish`), so a pack under its final name is always complete.
+    """
 
     def __init__(self, space: PackSpace, staged: StagedWrite) -> None:
         self.space = space
         self.staged = staged
-        self.buffer = bytearray()
+        self.buffer = bytearray(PACK_SIZE + MAX_SIZE)
+        self.used = 0
         self.pending: list[tuple[str, int, int]] = []  # (id, offset, length) in the open pack
         self.placed: dict[str, Location | int] = {}  # id -> location, or index into pending
+        self.written: list[PendingPack] = []
+        self.syncs: list[Future[None]] = []
+        self.pool: ThreadPoolExecutor | None = None
 
     def add(self, cid: str, data: Any) -> None:
+        n = len(data)
         self.placed[cid] = len(self.pending)
-        self.pending.append((cid, len(self.buffer), len(data)))
-        self.buffer += data
-        self.staged.new_bytes += len(data)
-        if len(self.buffer) >= PACK_SIZE:
+        self.pending.append((cid, self.used, n))
+        self.buffer[self.used : self.used + n] = data
+        self.used += n
+        self.staged.new_bytes += n
+        if self.used >= PACK_SIZE:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        pack = self.space.put_pack(bytes(self.buffer))
-        self.staged.new_packs[pack] = len(self.buffer)
+        written = self.space.write_pack(memoryview(self.buffer)[: self.used])
+        self.written.append(written)
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="carnet-pack-sync")
+        self.syncs.append(self.pool.submit(self.space.sync_pack, written))
+        self.staged.new_packs[written.pack] = written.size
         for cid, offset, length in self.pending:
-            self.placed[cid] = self.staged.new_chunks[cid] = (pack, offset, length)
-        self.buffer = bytearray()
+            self.placed[cid] = self.staged.new_chunks[cid] = (written.pack, offset, length)
+        self.used = 0
         self.pending = []
+
+    def finish(self) -> None:
+        """Wait until every pack is durable, then give each its name."""
+        self.flush()
+        try:
+            for sync in self.syncs:
+                sync.result()
+            for written in self.written:
+                self.space.commit_pack(written)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+    def abandon(self) -> None:
+        """Drop the packs written so far (the write failed)."""
+        if self.pool is not None:
+            self.pool.shutdown()
+        for written in self.written:
+            self.space.discard_pack(written)
 
 
 def cut(source: str | Path) -> Iterator[Any]:
@@ -217,19 +265,23 @@ def write_chunked(
         batch.clear()
 
     size = 0
-    for chunk in cut(source):
-        data = chunk.data
-        whole.update(data)
-        cid = blake3.blake3(data).hexdigest()
-        order.append((cid, len(data)))
-        batch.append((cid, data))
-        size += len(data)
-        if len(batch) >= LOOKUP_BATCH:
-            settle()
-        if progress is not None:
-            progress(len(data))
-    settle()
-    packer.flush()
+    try:
+        for chunk in cut(source):
+            data = chunk.data
+            whole.update(data)
+            cid = blake3.blake3(data).hexdigest()
+            order.append((cid, len(data)))
+            batch.append((cid, data))
+            size += len(data)
+            if len(batch) >= LOOKUP_BATCH:
+                settle()
+            if progress is not None:
+                progress(len(data))
+        settle()
+        packer.finish()
+    except BaseException:
+        packer.abandon()
+        raise
     packs: dict[str, int] = {}
     entries = []
     for cid, length in order:
