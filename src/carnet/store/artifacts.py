@@ -346,8 +346,13 @@ class FsspecArtifactStore:
             tmp = target.with_name(f".carnet-{uuid.uuid4().hex}.part")
             hasher = _new_hasher()
             try:
+                pieces: Iterator[Any] = (
+                    f.runs()  # chunked content: verified pieces, no copy into read buffers
+                    if isinstance(f, ChunkedFile)
+                    else iter(lambda: self._call("read", f.read, CHUNK_SIZE), b"")
+                )
                 with open(tmp, "xb") as out:
-                    while chunk := self._call("read", f.read, CHUNK_SIZE):
+                    for chunk in pieces:
                         hasher.update(chunk)
                         out.write(chunk)
                         if progress is not None:
@@ -462,6 +467,8 @@ class FsspecArtifactStore:
             return self._read_at(self._object_key(f"{ALGORITHM}:{pack}", "packs"), offset, length)
         except FileNotFoundError:
             raise ArtifactCorrupted(f"chunk pack {pack} is missing from {self.root}", digest=pack) from None
+        except self._errors as exc:
+            raise self._storage_error("read", exc) from exc
 
     def delete_pack(self, pack: str) -> bool:
         """Remove a pack; True if it was there."""
