@@ -2,7 +2,7 @@
 locked in.
 
 Written through MLflow's public client (the ``mlflow`` extra), run in its own process like the
-import (:class:`~carnet.services.mlflow_import.MlflowGateway`), to any tracking URI it accepts.
+import (:class:`~carnet.services.mlflow_gateway.MlflowGateway`), to any tracking URI it accepts.
 
 * A project becomes an experiment of the same name (created when missing).
 * A finished run becomes an MLflow run with its name, start and end times, status, params, tags,
@@ -27,7 +27,8 @@ from typing import Any
 from carnet.domain import ModelVersion, Run
 from carnet.errors import NotFound
 from carnet.services.context import ServiceContext
-from carnet.services.mlflow_import import ORIGIN_RUN, ORIGIN_URI, mlflow_client, normalise_uri, shown_uri
+from carnet.services.mlflow_gateway import mlflow_client, normalise_uri, shown_uri
+from carnet.services.mlflow_import import ORIGIN_RUN, ORIGIN_URI
 from carnet.services.registry import RegistryService
 from carnet.services.tracking import TrackingService
 

@@ -1,10 +1,11 @@
 """Import an MLflow tracking store into the workspace: experiments, runs, registered models.
 
-The MLflow side is read only through MLflow's public client (``mlflow.tracking.MlflowClient``,
-from the ``mlflow`` extra), run in a process of its own (:mod:`carnet.services.mlflow_worker`, in
-this Python or the one ``CARNET_MLFLOW_PYTHON`` names): SQLite and PostgreSQL databases,
-``mlruns`` folders and ``mlflow server`` URLs are read with the same calls. carnet's side goes
-through the tracking and registry services' own transactions and audit events.
+The MLflow side is read through MLflow's public client (``mlflow.tracking.MlflowClient``, from
+the ``mlflow`` extra), run in a process of its own (:mod:`carnet.services.mlflow_gateway`, in this
+Python or the one ``CARNET_MLFLOW_PYTHON`` names): SQLite and PostgreSQL databases, ``mlruns``
+folders and ``mlflow server`` URLs are read with the same calls, except that the metric values of
+a SQL database are read many runs a query through MLflow's own models of its tables. carnet's
+side goes through the tracking and registry services' own transactions and audit events.
 
 * An experiment becomes a project (its name made a valid project name).
 * A run keeps its id (an MLflow run id is 32 hex digits, as carnet's), so a re-import finds what
@@ -21,28 +22,25 @@ through the tracking and registry services' own transactions and audit events.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
+import math
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from carnet.domain import Artifact, Metric, Run, RunStatus
 from carnet.domain.models import ALIAS_PATTERN
-from carnet.domain.validation import artifact_path
+from carnet.domain.validation import STEP_RANGE, artifact_path, check_key, make_metric, param_value
 from carnet.errors import ArtifactCorrupted, CarnetError, InvalidInput, NotFound
 from carnet.services.context import ServiceContext, record
+from carnet.services.mlflow_gateway import MlflowError, mlflow_client, normalise_uri, shown_uri
 from carnet.services.registry import RegistryService
 from carnet.services.tracking import TrackingService
 
@@ -70,9 +68,8 @@ _STATUS = {"FINISHED": RunStatus.FINISHED, "FAILED": RunStatus.FAILED, "KILLED":
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _RUN_NAMESPACE = uuid.UUID("6b1f5c1e-3f0e-4f57-9f0b-6d6c61726e65")
-#: runs read ahead together, and the threads reading them
+#: runs read from MLflow in one request, a chunk ahead of the writes
 _CHUNK = 32
-_READERS = 4
 #: MLflow signature types -> pandas dtypes
 _DTYPES = {
     "double": "float64",
@@ -114,190 +111,6 @@ class ImportSummary:
         return asdict(self)
 
 
-def normalise_uri(uri: str, *, must_exist: bool = True) -> str:
-    """An MLflow tracking URI from what a user typed: ``http(s)://``, ``sqlite:///``, a database
-    URL, ``file://`` or a folder / ``.db`` file path. A source must exist (MLflow would create an
-    empty one); with ``must_exist=False`` (a destination) a new ``.db`` path or folder is accepted.
-
-    Raises:
-        InvalidInput: an empty URI, an unknown scheme or a path where nothing is.
-    """
-    text = (uri or "").strip()
-    if not text:
-        raise InvalidInput(
-            "the MLflow source is empty: give a tracking URI or an mlruns folder", field="source"
-        )
-    scheme = urlsplit(text).scheme.lower()
-    if scheme in ("http", "https", "postgresql", "mysql", "mssql") or scheme.startswith(
-        ("postgresql+", "mysql+", "mssql+")
-    ):
-        return text
-    if scheme == "sqlite":
-        db = text.split(":///", 1)[1] if ":///" in text else ""
-        if must_exist and db and db != ":memory:" and not Path(db).is_file():
-            raise InvalidInput(f"no MLflow database at {db!r}", field="source")
-        return text
-    if scheme == "file":
-        folder = urlsplit(text).path
-        if must_exist and not Path(folder).is_dir():
-            raise InvalidInput(f"no MLflow folder at {folder!r}", field="source")
-        return text
-    if scheme and len(scheme) > 1:
-        raise InvalidInput(
-            f"unknown MLflow source scheme {scheme!r}: use http(s)://, sqlite:///, postgresql://, "
-            "file:// or a folder",
-            field="source",
-        )
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return path.resolve().as_uri()
-    if path.is_file() or (not must_exist and path.suffix in (".db", ".sqlite")):
-        return f"sqlite:///{path.resolve()}"
-    if not must_exist:
-        return path.resolve().as_uri()
-    raise InvalidInput(f"no MLflow store at {text!r} (a folder, a .db file or a URI)", field="source")
-
-
-def shown_uri(uri: str) -> str:
-    """``uri`` without a password (what is recorded in tags and audit events)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-class _Obj(dict[str, Any]):
-    """A JSON object from the MLflow worker: a dict whose keys are also attributes."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def _wrap(value: Any) -> Any:
-    if isinstance(value, dict):
-        return _Obj({k: _wrap(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_wrap(v) for v in value]
-    return value
-
-
-class MlflowError(InvalidInput):
-    """MLflow refused or failed a request (its message, one line)."""
-
-
-def mlflow_python() -> str:
-    """The Python that runs MLflow's client: ``CARNET_MLFLOW_PYTHON``, else this one when MLflow
-    is installed here.
-
-    Raises:
-        InvalidInput: neither (the message names the extra to install).
-    """
-    chosen = os.environ.get("CARNET_MLFLOW_PYTHON", "").strip()
-    if chosen:
-        if not Path(chosen).is_file():
-            raise InvalidInput(f"CARNET_MLFLOW_PYTHON={chosen!r} is not a file", field="source")
-        return chosen
-    try:
-        found = importlib.util.find_spec("mlflow") is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        raise InvalidInput(
-            "MLflow interoperability needs MLflow's client: pip install 'carnet[mlflow]' (or set "
-            "CARNET_MLFLOW_PYTHON to a Python that has MLflow 3)",
-            field="source",
-        )
-    return sys.executable
-
-
-class MlflowGateway:
-    """MLflow's public client over one tracking URI, run in its own process
-    (:mod:`carnet.services.mlflow_worker`): carnet never imports MLflow, so MLflow can live in
-    another environment. Calls are answered in order (thread-safe)."""
-
-    def __init__(self, uri: str, python: str | None = None) -> None:
-        self.uri = uri
-        self._lock = threading.Lock()
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker's stderr, closed by close()
-        worker = Path(__file__).with_name("mlflow_worker.py")
-        env = dict(os.environ)
-        if uri.startswith("file:"):  # MLflow 3.7+ opens an mlruns folder only when asked to
-            env["MLFLOW_ALLOW_FILE_STORE"] = "true"
-        self._proc = subprocess.Popen(
-            [python or mlflow_python(), str(worker), uri],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            encoding="utf-8",
-        )
-        self.version = str(self.call("ping")["mlflow"])
-
-    def call(self, op: str, **args: Any) -> Any:
-        """Run one operation of the worker; its answer, attributes readable as fields."""
-        with self._lock:
-            stdin, stdout = self._proc.stdin, self._proc.stdout
-            assert stdin is not None and stdout is not None
-            try:
-                stdin.write(json.dumps({"op": op, "args": args}) + "\n")
-                stdin.flush()
-            except (BrokenPipeError, OSError):
-                pass
-            line = stdout.readline()
-        if not line:
-            self._log.seek(0)
-            tail = self._log.read().decode("utf-8", "replace").strip().splitlines()
-            raise MlflowError(
-                f"the MLflow client stopped: {tail[-1] if tail else 'no message'}", field="source"
-            )
-        answer = json.loads(line)
-        if "error" in answer:
-            first = str(answer["error"]).strip().splitlines() or [str(answer.get("kind"))]
-            raise MlflowError(f"MLflow ({shown_uri(self.uri)}): {first[0]}", field="source")
-        return _wrap(answer["ok"])
-
-    def close(self) -> None:
-        """Stop the worker."""
-        if self._proc.poll() is None:
-            if self._proc.stdin is not None:
-                self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._log.close()
-
-
-def mlflow_client(uri: str, *, must_exist: bool = True, python: str | None = None) -> MlflowGateway:
-    """A gateway to MLflow's client over ``uri`` (tracking and registry), checked to answer.
-
-    Raises:
-        InvalidInput: no MLflow to run, or the source does not answer.
-    """
-    executable = python or mlflow_python()
-    target = normalise_uri(uri, must_exist=must_exist)
-    if target.lower().startswith(("http://", "https://")):
-        import httpx
-
-        try:
-            httpx.get(target.rstrip("/") + "/health", timeout=5.0)
-        except httpx.HTTPError as exc:
-            raise InvalidInput(f"cannot reach the MLflow server at {target}: {exc}", field="source") from None
-    try:
-        return MlflowGateway(target, executable)
-    except MlflowError as exc:
-        raise InvalidInput(
-            f"cannot read MLflow source {shown_uri(target)}: {exc.message}", field="source"
-        ) from None
-
-
 def project_name(name: str, experiment_id: str) -> str:
     """A valid carnet project name for an MLflow experiment name (characters outside
     ``[A-Za-z0-9_.-]`` become ``-``)."""
@@ -309,6 +122,38 @@ def carnet_run_id(mlflow_run_id: str) -> str:
     """The carnet id of an imported run: the MLflow id when it is 32 hex digits, else derived."""
     rid = mlflow_run_id.lower()
     return rid if _HEX32.match(rid) else uuid.uuid5(_RUN_NAMESPACE, mlflow_run_id).hex
+
+
+def _metrics(columns: dict[str, Any]) -> list[Metric]:
+    """Validated metric values from MLflow's columns ``{key: [values, steps, ms]}`` (times made
+    seconds). Columns of plain floats and 64-bit integers are checked column by column; anything
+    else goes through :func:`make_metric` value by value (same checks, same errors)."""
+    out: list[Metric] = []
+    low, high = STEP_RANGE
+    for key, (values, steps, stamps) in columns.items():
+        check_key(key, "metric")
+        if not len(values) == len(steps) == len(stamps):
+            raise InvalidInput(f"MLflow metric {key!r}: columns of different lengths", field="metrics")
+        plain = (
+            all(type(v) is float for v in values)
+            and all(type(s) is int for s in steps)
+            and all(type(ms) is int for ms in stamps)
+            and (not steps or (low <= min(steps) and max(steps) <= high))
+        )
+        if plain:
+            clean = [v if v == v else math.nan for v in values]
+            seconds = [ms / 1000.0 for ms in stamps]
+            out.extend(map(Metric, repeat(key, len(clean)), clean, steps, seconds))
+        else:
+            out.extend(
+                make_metric(key, v, s, _seconds(ms)) for v, s, ms in zip(values, steps, stamps, strict=True)
+            )
+    return out
+
+
+def _seconds(ms: Any) -> Any:
+    """MLflow's milliseconds as seconds; anything not a number as it is (refused by the check)."""
+    return ms / 1000.0 if isinstance(ms, int | float) and not isinstance(ms, bool) else ms
 
 
 def _parents_first(runs: Sequence[Any]) -> list[Any]:
@@ -408,17 +253,25 @@ class MlflowImporter:
         ids = {r.info.run_id: carnet_run_id(r.info.run_id) for r in ordered}
         present = self._present(ids.values())
         label = f"{project}: runs"
+        chunks = [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
+
+        def wanted(chunk: Sequence[Any]) -> list[Any]:
+            return [
+                mr
+                for mr in chunk
+                if not dry_run and ids[mr.info.run_id] not in present and mr.info.status in _STATUS
+            ]
+
         done = 0
-        pool = ThreadPoolExecutor(max_workers=_READERS)
+        # one thread reads the next chunk from MLflow while this one is written (in order: parents
+        # first); MLflow's process answers it on the other core
+        pool = ThreadPoolExecutor(max_workers=1)
         try:
-            for start in range(0, len(ordered), _CHUNK):
-                chunk = ordered[start : start + _CHUNK]
-                # a few threads read MLflow ahead of the writes, which stay in order (parents first)
-                fetched = {
-                    mr.info.run_id: pool.submit(self._fetch, mr)
-                    for mr in chunk
-                    if not dry_run and ids[mr.info.run_id] not in present and mr.info.status in _STATUS
-                }
+            ahead = pool.submit(self._fetch, wanted(chunks[0])) if chunks else None
+            for n, chunk in enumerate(chunks):
+                assert ahead is not None
+                fetched = ahead.result()
+                ahead = pool.submit(self._fetch, wanted(chunks[n + 1])) if n + 1 < len(chunks) else None
                 for mr in chunk:
                     done += 1
                     self._run_projects[mr.info.run_id] = project
@@ -431,7 +284,7 @@ class MlflowImporter:
                         summary.runs_imported += 1
                     else:
                         parent = ids.get(mr.data.tags.get("mlflow.parentRunId", ""))
-                        metrics, artifacts = fetched[mr.info.run_id].result()
+                        metrics, artifacts = fetched[mr.info.run_id]
                         parent = parent if parent in present else None
                         self._write_run(mr, exp, project, rid, parent, metrics, artifacts)
                         present.add(rid)
@@ -471,16 +324,20 @@ class MlflowImporter:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _fetch(self, mr: Any) -> tuple[list[Metric], list[Artifact]]:
-        """Every value of every metric of an MLflow run (times in seconds), and its artifact files
-        stored by digest."""
-        bundle = self.client.call("run_bundle", run_id=mr.info.run_id, keys=sorted(mr.data.metrics))
-        metrics = [
-            self.tracking.make_metric(key, float(value), int(step), ms / 1000.0)
-            for key, values in bundle.metrics.items()
-            for value, step, ms in values
-        ]
-        return metrics, self._store_artifacts(mr.info.run_id, dict(bundle.files))
+    def _fetch(self, runs: Sequence[Any]) -> dict[str, tuple[list[Metric], list[Artifact]]]:
+        """Every value of every metric of some MLflow runs (one request for all), and their
+        artifact files stored by digest: MLflow run id -> (metric values, artifacts)."""
+        if not runs:
+            return {}
+        asked = [[mr.info.run_id, sorted(mr.data.metrics)] for mr in runs]
+        bundles = self.client.call_plain("run_bundles", runs=asked)
+        out: dict[str, tuple[list[Metric], list[Artifact]]] = {}
+        for mr in runs:
+            rid = mr.info.run_id
+            bundle = bundles.get(rid) or {}
+            metrics = _metrics(bundle.get("metrics") or {})
+            out[rid] = metrics, self._store_artifacts(rid, dict(bundle.get("files") or {}))
+        return out
 
     def _write_run(
         self,
@@ -493,8 +350,6 @@ class MlflowImporter:
         artifacts: list[Artifact],
     ) -> None:
         """Record one finished MLflow run, whole, in one transaction."""
-        from carnet.domain.validation import check_key, param_value
-
         info = mr.info
         origin = {
             ORIGIN_URI: self.origin_uri,

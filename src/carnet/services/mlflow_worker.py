@@ -127,13 +127,57 @@ class Worker:
                 out[info.path] = int(info.file_size or 0)
         return out
 
-    def run_bundle(self, run_id: str, keys: list[str]) -> dict[str, Any]:
-        """Every value of the metrics ``keys`` of a run ([value, step, ms]) and its files (sizes)."""
-        metrics = {
-            key: [[m.value, m.step, m.timestamp] for m in self.client.get_metric_history(run_id, key)]
-            for key in keys
-        }
-        return {"metrics": metrics, "files": self._files(run_id)}
+    def run_bundles(self, runs: list[list[Any]]) -> dict[str, Any]:
+        """For each ``[run_id, metric keys]``: every value of its metrics as columns
+        ``{key: [values, steps, ms]}``, and its files (sizes). A SQL store is read with one query
+        for all the runs (:meth:`_sql_histories`), any other store one metric at a time."""
+        histories = self._sql_histories([str(rid) for rid, _ in runs])
+        out: dict[str, Any] = {}
+        for rid, keys in runs:
+            if histories is not None:
+                metrics = histories.get(rid, {})
+            else:
+                metrics = {}
+                for key in keys:
+                    found = self.client.get_metric_history(rid, key)
+                    metrics[key] = [
+                        [m.value for m in found],
+                        [m.step for m in found],
+                        [m.timestamp for m in found],
+                    ]
+            out[rid] = {"metrics": metrics, "files": self._files(rid)}
+        return out
+
+    def _sql_histories(self, run_ids: list[str]) -> dict[str, dict[str, list[list[Any]]]] | None:
+        """Every metric value of ``run_ids`` in one query, through the SQLAlchemy models and session
+        of the SQL store MLflow's client opened (the rows ``get_metric_history`` reads, NaN as
+        NaN); None when the store is not a SQL database."""
+        try:
+            from mlflow.store.tracking.dbmodels.models import SqlMetric
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        except ImportError:
+            return None
+        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if not isinstance(store, SqlAlchemyStore) or not run_ids:
+            return None
+        m = SqlMetric
+        with store.ManagedSessionMaker() as session:
+            rows = (
+                session.query(m.run_uuid, m.key, m.value, m.step, m.timestamp, m.is_nan)
+                .filter(m.run_uuid.in_(run_ids))
+                .order_by(m.run_uuid, m.key, m.timestamp, m.step, m.value)
+                .all()
+            )
+        nan = float("nan")
+        out: dict[str, dict[str, list[list[Any]]]] = {}
+        for rid, key, value, step, ms, is_nan in rows:
+            columns = out.setdefault(rid, {}).get(key)
+            if columns is None:
+                columns = out[rid][key] = [[], [], []]
+            columns[0].append(nan if is_nan else value)
+            columns[1].append(step)
+            columns[2].append(ms)
+        return out
 
     def download_run_artifacts(self, run_id: str, dst: str) -> str:
         return str(self.client.download_artifacts(run_id, "", dst))
