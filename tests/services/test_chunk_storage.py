@@ -189,3 +189,17 @@ def test_usage_needs_a_viewer_and_collection_an_admin(tmp_path: Path) -> None:
                 viewer.chunk_datasets(dry_run=True)
         with Client(served.uri, token=served.token) as admin:
             assert admin.collect_garbage(dry_run=True)["dry_run"] is True
+
+
+def test_two_writes_of_the_same_new_file_keep_the_packs_they_share(
+    client: Client, services: Any, tmp_path: Path
+) -> None:
+    src = write(tmp_path, "same.csv", table(20_000, seed=4))
+    first, second = services.chunks.stage(src), services.chunks.stage(src)  # staged side by side
+    assert first.new_packs == second.new_packs  # the same bytes, packed the same way
+    for staged in (first, second):
+        with services.ctx.store.transaction() as tx:
+            services.chunks.commit(tx, staged)
+    assert services.ctx.artifacts.get_bytes(first.digest) == src.read_bytes()
+    version, _ = client.add_dataset(src, "same")
+    assert client.download_dataset(version.ref, tmp_path / "back.csv").read_bytes() == src.read_bytes()

@@ -78,7 +78,10 @@ class ChunkService:
         tx.audit.head(lock=True)  # serialise with the collector (see the module docstring)
         manifest = staged.manifest
         if tx.chunks.manifest(manifest.digest) is not None:
-            self._drop_unused(staged)
+            # content stored meanwhile by another write: drop this write's packs, but never one
+            # the index holds (the same bytes packed twice are the same pack)
+            for pack in tx.chunks.missing_packs(staged.new_packs):
+                self.ctx.artifacts.delete_pack(pack)
             return
         missing = [p for p in tx.chunks.missing_packs(manifest.packs) if p not in staged.new_packs]
         if missing:
@@ -89,11 +92,6 @@ class ChunkService:
             manifest.digest, manifest.size, len(manifest.entries), manifest.pack_bytes(), now
         )
         self.ctx.artifacts.write_manifest(manifest)
-
-    def _drop_unused(self, staged: StagedWrite) -> None:
-        """Remove the packs a write stored for content that turned out to be stored already."""
-        for pack in staged.new_packs:
-            self.ctx.artifacts.delete_pack(pack)
 
     # -- accounting --------------------------------------------------------------------------------
 
