@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "carnet.cli.train:automl",
         "Try model families and preprocessing within a time budget; keep the best model.",
     ),
+    "pipeline": (
+        "carnet.cli.pipeline:pipeline",
+        "Pipelines: named steps (data, train, evaluate, register, promote, deploy, monitor) in one file.",
+    ),
     "evaluate": (
         "carnet.cli.train:evaluate",
         "Evaluate a trained run's model on a dataset version; stores a report run.",
@@ -56,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stress": (
         "carnet.cli.stress:stress",
         "Extreme scenarios on their own: noise, missing values, out-of-range values, subpopulations.",
+    ),
+    "ci": (
+        "carnet.cli.ci:ci",
+        "CI/CD: the report of a pipeline or training run as a PR comment, JUnit XML or JSON.",
     ),
     "models": (
         "carnet.cli.models:models",

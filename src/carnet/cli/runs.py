@@ -298,7 +298,7 @@ def runs_delete(ctx: click.Context, run_ids: tuple[str, ...], restore: bool, as_
 @click.pass_context
 @handle_errors
 def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
-    """Re-run a training from its recorded spec, data and seed; exit 1 when metrics differ.
+    """Re-run a training (or every step of a pipeline run) from what it recorded; exit 1 when results differ.
 
     \b
     Example:
@@ -307,8 +307,12 @@ def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
     import sys
 
     client = get_client(ctx)
+    run_id = client.resolve_run_id(run_id)
+    if client.get_run(run_id).tags.get("carnet.kind") == "pipeline":
+        _reproduce_pipeline(client, run_id, as_json)
+        return
     with stage_progress(not as_json) as progress:
-        result = client.reproduce(client.resolve_run_id(run_id), progress=progress)
+        result = client.reproduce(run_id, progress=progress)
     if as_json:
         emit_json(result)
     else:
@@ -323,6 +327,39 @@ def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
         out.print(table)
         out.print(
             "identical metrics" if not result["differing"] else f"{len(result['differing'])} metric(s) differ"
+        )
+    if result["differing"]:
+        sys.exit(1)
+
+
+def _reproduce_pipeline(client: Any, run_id: str, as_json: bool) -> None:
+    """``runs reproduce`` of a pipeline run: every computing step again, compared."""
+    import sys
+
+    from carnet.client.pipeline import reproduce_pipeline
+
+    with stage_progress(not as_json) as progress:
+        result = reproduce_pipeline(client, run_id, progress=progress)
+    if as_json:
+        emit_json(result)
+    else:
+        from rich.table import Table
+
+        out = console()
+        for warning in result["warnings"]:
+            out.print(f"[yellow]warning:[/yellow] {warning}")
+        table = Table(
+            "step", "kind", "original run", "new run", "result", title=f"pipeline {result['pipeline']}"
+        )
+        for row in result["steps"]:
+            table.add_row(row["name"], row["kind"], str(row.get("original_run") or "-")[:8],
+                          str(row.get("new_run") or "-")[:8], row["result"],
+                          style="red" if row["differing"] else None)  # fmt: skip
+        out.print(table)
+        out.print(
+            "every step reproduced"
+            if not result["differing"]
+            else f"differ: {', '.join(result['differing'])}"
         )
     if result["differing"]:
         sys.exit(1)
