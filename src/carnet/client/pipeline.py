@@ -163,13 +163,9 @@ class _Runner:
         """The latest finished step run with this key and its outputs (still valid), or None."""
         if not self.use_cache or not _cacheable(step, inputs):
             return None
-        page = self.client.search_runs(
-            self.p.project,
-            filter=f"tags.`carnet.pipeline.key` = '{key}' and status = 'finished'",
-            order_by=["start_time desc"],
-            max_results=5,
-        )
-        for run in page.runs:
+        for run in _search(
+            self.client, self.p.project, f"tags.`carnet.pipeline.key` = '{key}' and status = 'finished'", 5
+        ):
             outputs = _read_json(self.client, run.id, OUTPUTS_PATH)
             if outputs is not None and _still_there(self.client, step, outputs):
                 return run.id, outputs
@@ -360,15 +356,20 @@ def _read_json(client: Any, run_id: str, path: str) -> Any:
         return json.loads(Path(files[0]).read_text(encoding="utf-8"))
 
 
+def _search(client: Any, project: str, where: str, n: int) -> list[Any]:
+    """The newest runs of ``project`` matching ``where`` (none when the project does not exist yet)."""
+    try:
+        return list(
+            client.search_runs(project, filter=where, order_by=["start_time desc"], max_results=n).runs
+        )
+    except NotFound:
+        return []
+
+
 def _previous_steps(client: Any, pipeline: Pipeline) -> dict[str, dict[str, Any]]:
     """The finished steps of the latest run of this pipeline that has a graph (for ``--from``)."""
-    page = client.search_runs(
-        pipeline.project,
-        filter=f"tags.`carnet.pipeline.name` = '{pipeline.name}' and tags.`carnet.kind` = 'pipeline'",
-        order_by=["start_time desc"],
-        max_results=20,
-    )
-    for run in page.runs:
+    where = f"tags.`carnet.pipeline.name` = '{pipeline.name}' and tags.`carnet.kind` = 'pipeline'"
+    for run in _search(client, pipeline.project, where, 20):
         graph = _read_json(client, run.id, GRAPH_PATH)
         if graph:
             return {s["name"]: s for s in graph["steps"] if s["status"] in ("done", "reused")}
