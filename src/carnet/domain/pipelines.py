@@ -160,7 +160,7 @@ STEP_KINDS: dict[str, StepKind] = {
         ),
         StepKind(
             "deploy",
-            "create or update a deployment (carnet deploy apply)",
+            "create or update a deployment (carnet deploy set)",
             {"deployment": "doc"},
             ("deployment",),
             {"endpoint": "str", "revision": "int"},
