@@ -135,6 +135,7 @@ OPERATIONS: tuple[Operation, ...] = (
             status=201,
         ),
         _O("download_artifact", "GET /runs/{run_id}/artifacts/{path:path}", "viewer", returns="file"),
+        _O("ci_report", "GET /runs/{run_id}/ci-report", "viewer", out="dict", tags=("ci",)),
     ),
     *_area(
         "datasets",
@@ -182,6 +183,7 @@ OPERATIONS: tuple[Operation, ...] = (
             out="ResolvedDeploymentOut",
         ),
         _O("delete_deployment", "DELETE /deployments/{endpoint}", "admin", out="DeploymentOut"),
+        _O("ab_analysis", "GET /deployments/{endpoint}/ab", "viewer", out="ABAnalysisOut"),
         _O("get_model_policy", "GET /models/{name}/policy", "viewer", out="PolicyOut", tags=_POLICY),
         _O(
             "set_model_policy",
@@ -272,6 +274,20 @@ OPERATIONS: tuple[Operation, ...] = (
         _O("model_promotions", "GET /models/{name}/promotions", "viewer", out="list[PromotionOut]"),
         _O("model_card", "GET /models/{name}/versions/{version}/card", "viewer", returns="card"),
         _O("model_dossier", "GET /models/{name}/versions/{version}/dossier", "viewer", returns="zip"),
+        _O(
+            "model_dossier_with_mappings",
+            "POST /models/{name}/versions/{version}/dossier",
+            "viewer",
+            body="ComplianceIn",
+            returns="zip",
+        ),
+        _O(
+            "model_compliance",
+            "POST /models/{name}/versions/{version}/compliance",
+            "viewer",
+            out="dict",
+            body="ComplianceIn?",
+        ),
     ),
     *_area(
         "registry",
@@ -298,6 +314,14 @@ OPERATIONS: tuple[Operation, ...] = (
         _O("set_model_alias", "PUT /models/{name}/aliases/{alias}", "admin", out="AliasOut", body="AliasIn"),
         _O("delete_model_alias", "DELETE /models/{name}/aliases/{alias}", "admin", out="AliasOut"),
         _O("promote_model", "POST /models/{name}/promote", "admin", out="PromotionOut", body="PromoteIn"),
+        _O(
+            "request_promotion",
+            "POST /models/{name}/promotion-requests",
+            "editor",
+            out="PromotionOut",
+            body="PromotionRequestIn",
+            status=201,
+        ),
         _O("rollback_model", "POST /models/{name}/rollback", "admin", out="PromotionOut", body="RollbackIn"),
         _O("get_model", "GET /models/{ref:path}", "viewer", out="ModelOut | ModelVersionOut"),
     ),

@@ -127,6 +127,10 @@ def test_policy_promote_approve_rollback_card_dossier(ws: Target, tmp_path: Path
 
     refused = ws.invoke("models", "promote", "cancer", "1", "--to", "production", code=1)
     assert "FAIL" in refused and "pass" in refused
+    asked = ws.invoke("models", "promote", "cancer", "1", "--to", "production", "--request")  # exit 0
+    assert "requested cancer/1 -> production: waiting for approval" in asked
+    out = ws.invoke("models", "promote", "cancer", "1", "--request", "--dry-run", code=2)
+    assert "--request cannot be combined" in out
     ws.invoke("models", "approve", "cancer", "1", "-m", "ok", user="ann")
     ws.invoke("models", "approve", "cancer", "1", "-m", "ok", user="ben")
     dry = json.loads(ws.invoke("models", "promote", "cancer", "1", "--dry-run", "--json"))

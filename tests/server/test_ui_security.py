@@ -22,13 +22,14 @@ from carnet.server.ui.session import CSP, CSRF_COOKIE, SESSION_COOKIE
 
 ENDPOINT = "matrix-endpoint"
 #: pages that need their role on every project ('*'), as their API operations do
-GLOBAL = {"ui_audit", "ui_audit_verify", "ui_deployments", "ui_deployment"}
+GLOBAL = {"ui_audit", "ui_audit_verify", "ui_deployments", "ui_deployment", "ui_deploy"}
 #: pages that list what the caller may read (no 403: other projects are left out)
 FILTERED = {"ui_home", "ui_runs", "ui_models", "ui_approvals", "ui_datasets", "ui_monitors"}
 #: sign-in pages: public
 PUBLIC_PAGES = {"ui_login", "ui_login_post", "ui_logout"}
-#: pages whose object this matrix cannot create (an alert): looked up before the role check (404)
-UNKNOWN = {"ui_alert_acknowledge", "ui_alert_resolve"}
+#: pages whose object this matrix cannot create (an alert, a background job of the user's): looked
+#: up before the role check (404)
+UNKNOWN = {"ui_alert_acknowledge", "ui_alert_resolve", "ui_automl_job", "ui_promotion_job"}
 CALLERS = (*ROLES, "root", "outsider")
 RANK = {role: i for i, role in enumerate(ROLES)}
 
@@ -49,10 +50,13 @@ def _path(page: Page, live: LiveApi) -> str:
         "version": "1",
         "endpoint": ENDPOINT,
         "alert_id": "987654",
+        "job_id": "0123456789abcdef0123456789abcdef",
         "name": {"ops": DATASET, "models": MODEL}.get(page.area, MODEL),
     }
     if page.name in ("ui_monitor",):
         values["name"] = MONITOR
+    if page.name in ("ui_automl_start",):
+        values["name"] = DATASET
     path = page.path
     for key, value in values.items():
         path = re.sub(r"\{" + key + r"(:path)?\}", value, path)
@@ -88,6 +92,13 @@ FORMS: dict[str, dict[str, str]] = {
     "ui_audit_verify": {},
     "ui_alert_acknowledge": {"comment": "matrix"},
     "ui_alert_resolve": {"comment": "matrix"},
+    # each fails its own validation once the role is checked: a missing file, a budget of 0, a run
+    # that is no study, a model without a policy (the deployment is the one it has: unchanged)
+    "ui_dataset_upload": {"name": DATASET, "project": PROJECT},
+    "ui_automl_start": {"target": "b", "time_budget": "0"},
+    "ui_register_best": {"name": "matrix-model"},
+    "ui_promote_request": {"alias": "production"},
+    "ui_deploy": {"endpoint": ENDPOINT, "target": f"{MODEL}@production", "weight": "100"},
 }
 
 

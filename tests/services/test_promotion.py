@@ -112,6 +112,30 @@ def test_a_worse_candidate_fails_non_regression_and_the_metric(ws: Client, versi
     assert ws.get_model_version("cancer@production").version == v1
 
 
+def test_a_request_stores_the_verdict_but_never_moves_the_alias(
+    ws: Client, services: Any, versions: tuple[int, int]
+) -> None:
+    v1, _ = versions
+    requested = ws.request_promotion("cancer", v1, "production")
+    assert requested.kind == "request" and requested.id > 0 and not requested.applied
+    assert {r.type: r.passed for r in requested.results}["approval"] is False
+    with pytest.raises(NotFound):
+        ws.get_model_version("cancer@production")
+    (event,) = _events(ws, "model.promote.requested")
+    assert event.payload["version"] == v1
+    assert [(p.version, p.kind) for p in services.promotion.awaiting_approval("cancer")] == [(v1, "request")]
+    ws.approve("cancer", v1)
+    passed = ws.request_promotion("cancer", v1, "production")  # every gate passes: still a request
+    assert passed.passed and not passed.applied
+    with pytest.raises(NotFound):
+        ws.get_model_version("cancer@production")
+    assert ws.promote("cancer", v1, "production").applied  # an admin promotes
+    assert ws.get_model_version("cancer@production").version == v1
+    assert [p.kind for p in ws.promotions("cancer", v1)] == ["request", "request", "promote"]
+    with pytest.raises(NotFound):
+        ws.request_promotion("cancer", 99, "production")
+
+
 def test_a_dry_run_stores_nothing(ws: Client, versions: tuple[int, int]) -> None:
     v1, _ = versions
     before = len(ws.audit_log(limit=None))

@@ -193,3 +193,123 @@ def deploy_delete(ctx: click.Context, endpoint: str, reason: str, as_json: bool)
         emit_json(dep.to_dict())
         return
     click.echo(f"deleted endpoint {dep.endpoint} (revision {dep.revision})")
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _interval(lo: Any, hi: Any) -> str:
+    return "-" if lo is None or hi is None else f"[{lo:.4g}, {hi:.4g}]"
+
+
+@deploy.command("ab")
+@click.argument("endpoint")
+@click.option("--metric", default=None, help="accuracy, error_rate, log_loss, brier (classifiers); mae, mse.")
+@click.option(
+    "--alpha", default=0.05, show_default=True, type=float, help="False-positive rate, kept under peeking."
+)
+@click.option("--mde", default=None, type=float, help="Smallest difference worth acting on (metric's scale).")
+@click.option(
+    "--since", default=None, help="Rows from: all, 7d, or a time (default: when the last arm started)."
+)
+@click.option("--power", default=0.8, show_default=True, type=float, help="Power of the sample sizes.")
+@json_option
+@click.pass_context
+@handle_errors
+def deploy_ab(
+    ctx: click.Context,
+    endpoint: str,
+    metric: str | None,
+    alpha: float,
+    mde: float | None,
+    since: str | None,
+    power: float,
+    as_json: bool,
+) -> None:
+    """A/B analysis of an endpoint's routes: each version's realized metric, the difference with an
+    always-valid test (mSPRT: reading it as often as you like keeps the false-positive rate), the
+    rows still needed, and a decision: promote_challenger, keep_control or continue.
+
+    The first route is the control. Labels come from `carnet monitor labels add`; without them,
+    label-free estimates and prediction differences are shown, marked as estimates.
+
+    \b
+    Example:
+      carnet deploy ab churn --metric accuracy --mde 0.02
+      carnet deploy ab churn --since 7d --json
+    """
+    r = get_client(ctx).ab_analysis(endpoint, metric=metric, alpha=alpha, mde=mde, since=since, power=power)
+    if as_json:
+        emit_json(r)
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(
+        f"[bold]{r['endpoint']}[/bold]  revision {r['revision']}  metric {r['metric']} "
+        f"({'higher' if r['greater_is_better'] else 'lower'} is better)  since {fmt_time(r['since'])}"
+    )
+    arms = Table("arm", "role", "share", "rows", "labelled", r["metric"], f"{1 - r['alpha']:.0%} interval")
+    for a in r["arms"]:
+        share = "copy" if a["role"] == "shadow" else f"{100 * a['share']:.4g}%"
+        value = _num(a["value"])
+        arms.add_row(
+            a["arm"],
+            a["role"],
+            share,
+            str(a["rows"]),
+            str(a["labeled_rows"]),
+            value,
+            _interval(a["lower"], a["upper"]),
+        )
+    out.print(arms)
+    diff = Table("control - challenger", "difference", "always-valid interval", "p-value", "decision")
+    for c in r["comparisons"]:
+        pair = f"{c['control']} - {c['challenger']}"
+        bounds = _interval(c["lower"], c["upper"])
+        diff.add_row(pair, _num(c["difference"]), bounds, _num(c["p_value"], 3), c["decision"])
+    out.print(diff)
+    m = r["method"]
+    out.print(f"method: {m['name']} ({m['title']}), tau={_num(m['tau'])}; {m['reference']}")
+    for c in r["comparisons"]:
+        sizes = c["sample_size"]
+        if sizes["fixed_horizon"]:
+            out.print(
+                f"to detect {_num(c['mde'])} ({c['mde_source']}) at power {r['power']:g}: "
+                f"{sizes['sequential']['total']:,} rows with this sequential test, "
+                f"{sizes['fixed_horizon']['total']:,} for a fixed-horizon test read once; "
+                f"still needed: {sizes['remaining']['total']:,}"
+            )
+    traffic = r.get("traffic")
+    if traffic:
+        split = ", ".join(f"{k} {v:.1%}" for k, v in traffic["observed_share"].items())
+        verdict = "[red]sample ratio mismatch[/red]" if traffic["mismatch"] else "as weighted"
+        out.print(f"traffic: {split} of the requests, {verdict} (p={traffic['p_value']:.2g})")
+    colour = {"promote_challenger": "green", "keep_control": "yellow"}.get(r["decision"], "cyan")
+    out.print(f"[bold {colour}]decision: {r['decision']}[/bold {colour}] - {r['reason']}")
+    est = r.get("estimates")
+    if est:
+        table = Table(
+            "arm (estimated)", "rows without label", "method", f"{est['metric']} (estimate)", "interval"
+        )
+        for e in est["arms"]:
+            table.add_row(
+                e["arm"],
+                str(e["rows"]),
+                e["method"] or "-",
+                _num(e["value"]),
+                _interval(e["lower"], e["upper"]),
+            )
+        out.print(table)
+    for p in r.get("prediction_differences") or []:
+        table = Table(
+            f"output ({p['challenger']} vs {p['control']}, estimated)", "method", "statistic", "differs"
+        )
+        for col in p.get("columns", []):
+            table.add_row(
+                col["column"], col["method"], _num(col["statistic"], 3), "yes" if col["drifted"] else "no"
+            )
+        out.print(table)
+    for note in r["notes"]:
+        out.print(f"[dim]note: {note}[/dim]")

@@ -365,6 +365,11 @@ def tag(
 @click.option("--to", "alias", default="production", show_default=True, help="The alias to move.")
 @click.option("--dry-run", is_flag=True, help="Run the gates and show the table; change nothing.")
 @click.option(
+    "--request",
+    is_flag=True,
+    help="Ask for the promotion (editors): the verdict is stored, the alias does not move.",
+)
+@click.option(
     "--policy",
     "policy",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -380,11 +385,15 @@ def promote(
     version: str | None,
     alias: str,
     dry_run: bool,
+    request: bool,
     policy: Path | None,
     allow_pickle: bool,
     as_json: bool,
 ) -> None:
     """Run the policy's gates on a version and move the alias when all pass (exit 1 if refused).
+
+    With --request (the editor role is enough) the verdict is stored and audited but the alias
+    does not move: a request refused only for want of approvals joins the approvals queue.
 
     REF is NAME/VERSION or NAME@ALIAS (NAME VERSION also works).
 
@@ -392,6 +401,7 @@ def promote(
     Example:
       carnet models promote churn/4 --to production
       carnet models promote churn@staging --to production --dry-run --policy policy.yaml
+      carnet models promote churn/4 --to production --request
     """
     client = get_client(ctx)
     name, number = _version_of(client, ref, version)
@@ -406,15 +416,20 @@ def promote(
         status.start()
     try:
         try:
-            result = client.promote(
-                name,
-                number,
-                alias,
-                dry_run=dry_run,
-                policy=policy,
-                allow_pickle=allow_pickle,
-                progress=progress,
-            )
+            if request:
+                if dry_run or allow_pickle:
+                    raise click.UsageError("--request cannot be combined with --dry-run or --allow-pickle")
+                result = client.request_promotion(name, number, alias, policy=policy)
+            else:
+                result = client.promote(
+                    name,
+                    number,
+                    alias,
+                    dry_run=dry_run,
+                    policy=policy,
+                    allow_pickle=allow_pickle,
+                    progress=progress,
+                )
         except GateFailed as exc:
             result = getattr(exc, "promotion", None)
             if result is None:
@@ -425,17 +440,28 @@ def promote(
     if as_json:
         emit_json(result)
     else:
-        title = f"{name}/{number} -> {alias}" + (" (dry run)" if dry_run else "")
+        title = f"{name}/{number} -> {alias}" + (" (dry run)" if dry_run else " (request)" if request else "")
         console().print(_gate_table(result, title))
         for table in _fairness_tables(result):
             console().print(table)
-        if result.passed:
+        if request:
+            waiting = [r.gate for r in result.results if not r.passed]
+            click.echo(
+                f"requested {name}/{number} -> {alias}: "
+                + (
+                    f"waiting for {', '.join(waiting)}"
+                    if waiting
+                    else "every gate passed; an admin can promote"
+                )
+            )
+        elif result.passed:
             click.echo(f"{'would move' if dry_run else 'moved'} {name}@{alias} to version {number}")
         else:
             click.echo(
                 f"promotion refused: {sum(not r.passed for r in result.results)} gate(s) failed", err=True
             )
-    if not result.passed:
+    blocking = [r for r in result.results if not r.passed and not (request and r.type == "approval")]
+    if blocking:
         sys.exit(1)
 
 
@@ -527,25 +553,44 @@ def card(
     click.echo(f"wrote {out}")
 
 
+_MAPPING_OPTION = click.option(
+    "--mapping",
+    "mappings",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A compliance mapping file of your own (YAML; repeat for several), added to the built-in maps.",
+)
+
+
 @models.command("dossier")
 @click.argument("ref", metavar="REF")
 @click.argument("version", required=False, metavar="[VERSION]")
 @out_option("The zip to write.", required=True)
+@_MAPPING_OPTION
 @json_option
 @click.pass_context
 @handle_errors
-def dossier(ctx: click.Context, ref: str, version: str | None, out: Path, as_json: bool) -> None:
-    """Write the auditor's dossier: card, reports, gate results, audit events and their verification.
+def dossier(
+    ctx: click.Context,
+    ref: str,
+    version: str | None,
+    out: Path,
+    mappings: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Write the auditor's dossier: card, reports, gate results, audit events and their verification,
+    monitors, and the compliance checklist (EU AI Act Annex IV, NIST AI RMF, your --mapping files).
 
     REF is NAME/VERSION, NAME@ALIAS, or NAME for the latest version.
 
     \b
     Example:
       carnet models dossier churn/4 -o churn-v4.zip
+      carnet models dossier churn@production -o churn.zip --mapping internal-policy.yaml
     """
     client = get_client(ctx)
     name, number = _version_of(client, ref, version, required=False)
-    manifest = client.model_dossier(name, number, out)
+    manifest = client.model_dossier(name, number, out, mappings=list(mappings))
     if as_json:
         emit_json({"path": str(out), **manifest})
         return
@@ -554,10 +599,55 @@ def dossier(ctx: click.Context, ref: str, version: str | None, out: Path, as_jso
     with zipfile.ZipFile(out) as zf:
         entries = len(zf.namelist())
     listed = len(manifest["files"])
+    summary = manifest.get("compliance", {}).get("summary")
     click.echo(
         f"wrote {out}: {entries} files for {manifest['model']} ({listed} listed with their SHA-256 in "
         "manifest.json, and the manifest)"
+        + (
+            f"; compliance: {summary['evidenced']} of {summary['items']} items evidenced, "
+            f"{summary['partly_evidenced']} partly, {summary['to_be_provided']} to be provided by the "
+            "organisation (compliance/checklist.md)"
+            if summary
+            else ""
+        )
     )
+
+
+@models.command("compliance")
+@click.argument("ref", metavar="REF")
+@click.argument("version", required=False, metavar="[VERSION]")
+@_MAPPING_OPTION
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True
+)
+@json_option
+@click.pass_context
+@handle_errors
+def compliance(
+    ctx: click.Context,
+    ref: str,
+    version: str | None,
+    mappings: tuple[Path, ...],
+    fmt: str,
+    as_json: bool,
+) -> None:
+    """Print the compliance checklist a version's dossier holds: each item of the EU AI Act Annex IV,
+    the NIST AI RMF and your --mapping files, with the dossier files that evidence it. Evidence for
+    an assessment, not a conformity assessment.
+
+    \b
+    Example:
+      carnet models compliance churn@production --mapping internal-policy.yaml
+    """
+    client = get_client(ctx)
+    name, number = _version_of(client, ref, version, required=False)
+    checklist = client.model_compliance(name, number, mappings=list(mappings))
+    if as_json or fmt == "json":
+        emit_json(checklist)
+        return
+    from carnet.reports.compliance import render_checklist_markdown
+
+    click.echo(render_checklist_markdown(checklist, base=""), nl=False)
 
 
 @models.command("export")

@@ -14,32 +14,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from carnet.client.api_datasets import DatasetAPI
+from carnet.client.api_ops import OpsAPI
 from carnet.domain import RunStatus
 
 if TYPE_CHECKING:
     from carnet.domain import (
-        Alert,
         Approval,
         Artifact,
         AuditEvent,
-        Deployment,
-        LabelFile,
         Metric,
         ModelVersion,
-        Monitor,
-        MonitorWindow,
         Policy,
         Project,
         Promotion,
         RegisteredModel,
-        ResolvedDeployment,
         Run,
         RunInput,
     )
     from carnet.domain.auth import TokenInfo, User
-    from carnet.domain.drift import DriftReport
     from carnet.domain.lineage import LineageGraph
-    from carnet.domain.monitors import PassResult
     from carnet.domain.runs import RunPage
     from carnet.domain.verification import Verification
 
@@ -47,7 +40,7 @@ __all__ = ["ClientAPI"]
 
 
 @runtime_checkable
-class ClientAPI(DatasetAPI, Protocol):
+class ClientAPI(DatasetAPI, OpsAPI, Protocol):
     """Queries and changes one carnet workspace: every call is durable when it returns.
 
     Errors are :mod:`carnet.errors` classes on both transports (a refused promotion is
@@ -490,6 +483,14 @@ class ClientAPI(DatasetAPI, Protocol):
         """
         ...
 
+    def request_promotion(
+        self, name: str, version: int, alias: str = "production", *, policy: Any = None
+    ) -> Promotion:
+        """Ask for a promotion (the editor role): the gates run and their verdict is stored and
+        audited, the alias never moves. One refused only for want of approvals joins the approvals
+        queue, where an approver approves and an admin promotes."""
+        ...
+
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
         """Record the configured user's approval of a version for an alias."""
         ...
@@ -502,6 +503,20 @@ class ClientAPI(DatasetAPI, Protocol):
         """Promotions and rollbacks of a model (one version)."""
         ...
 
+    def ci_report(
+        self,
+        run: str | None = None,
+        *,
+        pipeline: str | None = None,
+        model: str | None = None,
+        policy: str | Path | Mapping[str, Any] | None = None,
+        alias: str = "production",
+        base_url: str | None = None,
+    ) -> dict[str, Any]:
+        """The CI report of a pipeline run (or ``pipeline``'s latest) or of a training run's version of
+        ``model`` judged by a dry run of ``policy``; stores nothing. See ``carnet ci report``."""
+        ...
+
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
         """The model card of a version as Markdown or self-contained HTML."""
         ...
@@ -510,8 +525,23 @@ class ClientAPI(DatasetAPI, Protocol):
         """What the model card of a version shows, as data."""
         ...
 
-    def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
-        """Write the auditor's dossier zip of a version; returns its manifest."""
+    def model_dossier(
+        self, name: str, version: int | None, out: str | Path, *, mappings: Sequence[Any] = ()
+    ) -> dict[str, Any]:
+        """Write the auditor's dossier zip of a version; returns its manifest.
+
+        The dossier holds a compliance checklist (``compliance/checklist.md``, ``.html``, ``.json``)
+        of the built-in maps (EU AI Act Annex IV, NIST AI RMF) and of ``mappings``: mapping files of
+        your own (YAML file paths, YAML texts or mappings). Raises ``InvalidInput`` naming the field
+        of a bad mapping (``items[2].evidence[0].file``).
+        """
+        ...
+
+    def model_compliance(
+        self, name: str, version: int | None = None, *, mappings: Sequence[Any] = ()
+    ) -> dict[str, Any]:
+        """The compliance checklist of a version's dossier, as data: every item of the built-in maps
+        and of ``mappings`` with its status and the dossier files that evidence it."""
         ...
 
     def audit_log(
@@ -545,171 +575,6 @@ class ClientAPI(DatasetAPI, Protocol):
         came from and what came of it, ``depth`` steps each way.
 
         Through a server, objects of projects the caller may not read are left out.
-        """
-        ...
-
-    def set_deployment(self, source: Any) -> Deployment:
-        """Store a deployment (YAML text, a file path or a dict) as its endpoint's next revision."""
-        ...
-
-    def get_deployment(self, endpoint: str) -> Deployment:
-        """The current deployment of an endpoint."""
-        ...
-
-    def list_deployments(self) -> list[Deployment]:
-        """The current deployment of every endpoint."""
-        ...
-
-    def deployment_history(self, endpoint: str) -> list[Deployment]:
-        """Every revision of an endpoint's deployment, oldest first (deletions included)."""
-        ...
-
-    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
-        """Stop routing an endpoint (audited); returns the revision that marks it deleted."""
-        ...
-
-    def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
-        """An endpoint's current deployment with every reference resolved to the version it names now.
-
-        Raises:
-            NotFound: no deployment, or a reference no longer resolves (``field`` names the entry).
-        """
-        ...
-
-    def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:
-        """Create a monitor from its spec (``name``, ``model``, ``reference``, ``window``, ``rules``,
-        ``notify`` ...): its reference is built and stored once (audited).
-
-        Through a server, the monitor comes back as the server shows it: notifier secrets are ``***``.
-        """
-        ...
-
-    def list_monitors(self) -> list[Monitor]:
-        """Every monitor, by name.
-
-        Through a server, notifier secrets are shown as ``***``.
-        """
-        ...
-
-    def get_monitor(self, name: str) -> Monitor:
-        """A monitor by name.
-
-        Through a server, notifier secrets are shown as ``***``.
-        """
-        ...
-
-    def run_monitor(
-        self,
-        name: str,
-        *,
-        flush: bool = False,
-        progress: Callable[[str, int, int], None] | None = None,
-        executor: str | None = None,
-        jobs: int | None = None,
-    ) -> PassResult:
-        """One pass over the prediction-log rows logged since the last one (idempotent); ``flush``
-        closes the unfinished window too. Alert actions run after the pass is stored. ``executor``
-        (with ``jobs``) evaluates the closed windows there in parallel.
-
-        Through a server the pass runs there, on its own executor, and ``progress`` is not reported.
-        """
-        ...
-
-    def monitor_windows(self, name: str, last: int | None = None) -> list[MonitorWindow]:
-        """The windows of a monitor, oldest first (the ``last`` ones when given)."""
-        ...
-
-    def monitor_window_report(self, name: str, seq: int) -> dict[str, Any]:
-        """The full JSON report of window ``seq``: per-column drift, data quality, estimates."""
-        ...
-
-    def monitor_rollup(self, name: str, period: str = "1d", last: int | None = None) -> list[dict[str, Any]]:
-        """Input drift per period (``1d``, ``6h``), from the merged profiles of the windows that ended
-        in it (of the ``last`` windows when given)."""
-        ...
-
-    def delete_monitor(self, name: str) -> None:
-        """Delete a monitor (audited); its windows and alerts stay on record."""
-        ...
-
-    def list_alerts(
-        self, monitor: str | None = None, status: str | Sequence[str] | None = None
-    ) -> list[Alert]:
-        """Alerts, newest first: of one monitor, in some statuses (open, acknowledged, resolved)."""
-        ...
-
-    def acknowledge_alert(self, alert_id: int, comment: str = "") -> Alert:
-        """Mark an open alert as seen (it stays active until resolved); audited."""
-        ...
-
-    def resolve_alert(self, alert_id: int, comment: str = "") -> Alert:
-        """Close an open or acknowledged alert by hand; audited and notified."""
-        ...
-
-    def add_labels(
-        self,
-        source: str | Path | Any,
-        *,
-        id_column: str = "request_id",
-        label_column: str = "label",
-        row_column: str | None = None,
-        model: str | None = None,
-    ) -> LabelFile:
-        """Store ground-truth labels (a CSV or Parquet file, or a DataFrame); the next monitoring
-        pass joins them to the prediction log on ``(request id, row)``."""
-        ...
-
-    def predict_batch(
-        self,
-        ref: str,
-        data: str,
-        out: str | Path,
-        *,
-        batch_rows: int = 65_536,
-        with_proba: bool = False,
-        explain: str | None = None,
-        id_column: str | None = None,
-        log: bool = False,
-        executor: str | None = None,
-        jobs: int | None = None,
-        max_driver_memory: int | None = None,
-        allow_pickle: bool = False,
-        progress: Callable[[int, int | None], None] | None = None,
-    ) -> dict[str, Any]:
-        """Score ``data`` (a dataset version or a CSV/Parquet file) with model version ``ref`` into
-        the Parquet file ``out``, streaming in bounded memory; records a ``batch_prediction`` run
-        (see ``carnet predict``). Returns the run id, rows, seconds, throughput and digests.
-
-        ``allow_pickle`` loads a model stored with pickle (trust its source). Through a server the
-        scoring runs there, on the server's executor (``executor``, ``jobs``, ``max_driver_memory``
-        and ``allow_pickle`` are the server's business and must be left out); a local file is
-        uploaded first, and the output is downloaded from the run's ``predictions.parquet``.
-        """
-        ...
-
-    def drift(
-        self,
-        reference: Any,
-        current: Any,
-        options: Mapping[str, Any] | None = None,
-        *,
-        executor: str | None = None,
-        jobs: int | None = None,
-        batch_rows: int | None = None,
-    ) -> DriftReport:
-        """Compare two tables now: each a dataset version (``NAME@V``), a CSV/Parquet file or a
-        DataFrame. A dataset version as reference is read through its stored profile.
-
-        With ``executor`` (``local``, ``ray:local``, ``dask:local``, a cluster address) or
-        ``batch_rows``, both sides (dataset versions or files) stream in batches counted on the
-        executor, in bounded memory; a server decides its executor itself.
-
-        Raises:
-            InvalidInput: a bad option, or a reference column missing from the current table.
-            NotFound: no such dataset version or file.
-
-        Through a server, two dataset versions are compared there; when a side is a file or a DataFrame the
-        comparison runs here, the dataset version downloaded (verified) and profiled as the server does.
         """
         ...
 

@@ -518,6 +518,11 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
             name, version, alias, dry_run=dry_run, policy=policy, allow_pickle=allow_pickle, progress=progress
         )
 
+    def request_promotion(
+        self, name: str, version: int, alias: str = "production", *, policy: Any = None
+    ) -> Promotion:
+        return self.services.promotion.promote(name, version, alias, policy=policy, request=True)
+
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
         return self.services.registry.approve(name, version, alias, comment)
 
@@ -533,8 +538,15 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
         return self.services.dossier.card_data(name, version)
 
-    def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
-        return self.services.dossier.dossier(name, version, out)
+    def model_dossier(
+        self, name: str, version: int | None, out: str | Path, *, mappings: Sequence[Any] = ()
+    ) -> dict[str, Any]:
+        return self.services.dossier.dossier(name, version, out, mappings=mappings)
+
+    def model_compliance(
+        self, name: str, version: int | None = None, *, mappings: Sequence[Any] = ()
+    ) -> dict[str, Any]:
+        return self.services.dossier.compliance(name, version, mappings=mappings)
 
     # -- deployments, monitors, alerts, labels and drift: in LocalOps (local_ops.py) -----------------
 

@@ -31,6 +31,21 @@ class LocalOps(ClientAPI):
     def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
         return self.services.lineage.lineage(ref, depth=depth)
 
+    # -- CI --------------------------------------------------------------------------------------------
+    def ci_report(
+        self,
+        run: str | None = None,
+        *,
+        pipeline: str | None = None,
+        model: str | None = None,
+        policy: str | Path | Mapping[str, Any] | None = None,
+        alias: str = "production",
+        base_url: str | None = None,
+    ) -> dict[str, Any]:
+        return self.services.ci_report.report(
+            run, pipeline=pipeline, model=model, policy=policy, alias=alias, base_url=base_url
+        )
+
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:
         return self.services.deployments.set(source)
@@ -49,6 +64,20 @@ class LocalOps(ClientAPI):
 
     def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
         return self.services.deployments.resolve(endpoint)
+
+    def ab_analysis(
+        self,
+        endpoint: str,
+        *,
+        metric: str | None = None,
+        alpha: float = 0.05,
+        mde: float | None = None,
+        since: str | None = None,
+        power: float = 0.8,
+    ) -> dict[str, Any]:
+        return self.services.ab_analysis.analyse(
+            endpoint, metric=metric, alpha=alpha, mde=mde, since=since, power=power
+        )
 
     # -- monitors ------------------------------------------------------------------------------------
     def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:

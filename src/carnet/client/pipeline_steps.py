@@ -373,6 +373,7 @@ def _promote_execute(ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]
         "applied": bool(p.applied),
         "dry_run": dry_run,
         "gates": [r.to_dict() for r in p.results],
+        "policy": dict(p.policy or {}),
         "promotion_id": str(p.id) if p.id else "",
     }
 

@@ -73,6 +73,26 @@ class RemoteOps(HttpTransport):
     def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
         return LineageGraph.from_dict(self._json(call("lineage"), params={"ref": ref, "depth": depth}))
 
+    # -- CI --------------------------------------------------------------------------------------------
+    def ci_report(
+        self,
+        run: str | None = None,
+        *,
+        pipeline: str | None = None,
+        model: str | None = None,
+        policy: str | Path | Mapping[str, Any] | None = None,
+        alias: str = "production",
+        base_url: str | None = None,
+    ) -> dict[str, Any]:
+        if (run is None) == (pipeline is None):
+            raise InvalidInput("give a RUN id or --pipeline NAME (one of them)", field="run")
+        params: dict[str, Any] = {"alias": alias, "base_url": base_url or self.uri}
+        params |= {k: v for k, v in (("pipeline", pipeline), ("model", model)) if v is not None}
+        if policy is not None:  # a file of this machine is read here
+            params["policy"] = json.dumps(read_document(policy, "policy"))
+        report: dict[str, Any] = self._json(call("ci_report", run_id=run or "latest"), params=params)
+        return report
+
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:
         spec = load_deployment(
@@ -96,6 +116,22 @@ class RemoteOps(HttpTransport):
 
     def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
         return resolved_deployment_from_dict(self._json(call("resolve_deployment", endpoint=endpoint)))
+
+    def ab_analysis(
+        self,
+        endpoint: str,
+        *,
+        metric: str | None = None,
+        alpha: float = 0.05,
+        mde: float | None = None,
+        since: str | None = None,
+        power: float = 0.8,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"alpha": alpha, "power": power}
+        params.update(
+            {k: v for k, v in (("metric", metric), ("mde", mde), ("since", since)) if v is not None}
+        )
+        return cast("dict[str, Any]", self._json(call("ab_analysis", endpoint=endpoint), params=params))
 
     # -- monitors ------------------------------------------------------------------------------------
     def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,12 @@ class RemoteRegistry(HttpTransport):
         body = {"version": version, "alias": alias, "dry_run": dry_run, "policy": _policy_dict(policy)}
         return promotion_from_dict(self._json(call("promote_model", name=name), json=body))
 
+    def request_promotion(
+        self, name: str, version: int, alias: str = "production", *, policy: Any = None
+    ) -> Promotion:
+        body = {"version": version, "alias": alias, "policy": _policy_dict(policy)}
+        return promotion_from_dict(self._json(call("request_promotion", name=name), json=body))
+
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
         body = {"alias": alias, "comment": comment}
         at = call("approve_model_version", name=name, version=int(version))
@@ -254,15 +260,50 @@ class RemoteRegistry(HttpTransport):
     def _card(name: str, version: int | None) -> Call:
         return call("model_card", name=name, version="latest" if version is None else int(version))
 
-    def model_dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
+    def model_dossier(
+        self, name: str, version: int | None, out: str | Path, *, mappings: Sequence[Any] = ()
+    ) -> dict[str, Any]:
         label = "latest" if version is None else str(int(version))
-        target = self._download(call("model_dossier", name=name, version=label), Path(out))
+        docs = _mapping_docs(mappings)
+        if docs:
+            at = call("model_dossier_with_mappings", name=name, version=label)
+            target = self._download(at, Path(out), json={"mappings": docs})
+        else:
+            target = self._download(call("model_dossier", name=name, version=label), Path(out))
         with zipfile.ZipFile(target) as zf:
             entry = next((n for n in zf.namelist() if n.endswith("/manifest.json")), None)
             if entry is None:
                 raise ArtifactCorrupted(f"the dossier received for {name} has no manifest.json", digest="")
             manifest: dict[str, Any] = json.loads(zf.read(entry))
         return manifest
+
+    def model_compliance(
+        self, name: str, version: int | None = None, *, mappings: Sequence[Any] = ()
+    ) -> dict[str, Any]:
+        label = "latest" if version is None else str(int(version))
+        at = call("model_compliance", name=name, version=label)
+        found: dict[str, Any] = self._json(at, json={"mappings": _mapping_docs(mappings)})
+        return found
+
+
+def _mapping_docs(mappings: Sequence[Any]) -> list[dict[str, Any]]:
+    """Compliance mappings (files of this machine, YAML texts or mappings) as the JSON documents the
+    server validates."""
+    if isinstance(mappings, str | bytes | Mapping | Path) or not isinstance(mappings, Sequence):
+        raise InvalidInput(
+            "mappings must be a list of mapping files, YAML texts or mappings", field="mappings"
+        )
+    docs = []
+    for i, source in enumerate(mappings):
+        data = read_document(source, "mapping")
+        if not isinstance(data, Mapping):
+            raise InvalidInput(
+                f"mapping {i + 1}: a compliance mapping is a YAML mapping with name, title, framework, "
+                "description, items",
+                field="mapping",
+            )
+        docs.append(dict(data))
+    return docs
 
 
 def _policy_dict(policy: Any) -> Any:

@@ -155,6 +155,7 @@ STEP_KINDS: dict[str, StepKind] = {
                 "applied": "bool",
                 "dry_run": "bool",
                 "gates": "list",
+                "policy": "mapping",
                 "promotion_id": "str",
             },
         ),

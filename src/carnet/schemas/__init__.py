@@ -18,9 +18,16 @@ from carnet.schemas.datasets import (
     StorageChunkIn,
     StorageGcIn,
 )
-from carnet.schemas.deployments import DeploymentOut, DeploymentRouteOut, PolicyOut
+from carnet.schemas.deployments import (
+    ABAnalysisOut,
+    ABArmOut,
+    ABComparisonOut,
+    DeploymentOut,
+    DeploymentRouteOut,
+    PolicyOut,
+)
 from carnet.schemas.encoders import EmbedIn, EncoderIn
-from carnet.schemas.models import ModelObjectIn, ModelTagsIn
+from carnet.schemas.models import ComplianceIn, ModelObjectIn, ModelTagsIn
 from carnet.schemas.monitoring import (
     AlertNoteIn,
     AlertOut,
@@ -48,6 +55,7 @@ from carnet.schemas.registry import (
     ModelVersionOut,
     PromoteIn,
     PromotionOut,
+    PromotionRequestIn,
     RegisterIn,
     RollbackIn,
 )
@@ -92,6 +100,9 @@ __all__ = [
     "MAX_METRICS_PER_BATCH",
     "NDJSON_MEDIA_TYPE",
     "PROBLEM_MEDIA_TYPE",
+    "ABAnalysisOut",
+    "ABArmOut",
+    "ABComparisonOut",
     "AlertNoteIn",
     "AlertOut",
     "AliasIn",
@@ -101,6 +112,7 @@ __all__ = [
     "ArtifactOut",
     "AuditEventOut",
     "AutoMLIn",
+    "ComplianceIn",
     "DatasetDeidentifyIn",
     "DatasetEraseIn",
     "DatasetPurgeIn",
@@ -143,6 +155,7 @@ __all__ = [
     "ProjectOut",
     "PromoteIn",
     "PromotionOut",
+    "PromotionRequestIn",
     "RegisterIn",
     "ReproduceIn",
     "RequestBody",

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from carnet.schemas.common import RequestBody
 
-__all__ = ["MAX_EXAMPLE_ROWS", "ColumnIn", "ModelObjectIn", "ModelTagsIn"]
+__all__ = ["MAX_EXAMPLE_ROWS", "ColumnIn", "ComplianceIn", "ModelObjectIn", "ModelTagsIn"]
 
 #: input-example rows a client may send with a model (the SDK sends 3)
 MAX_EXAMPLE_ROWS = 100
@@ -46,3 +46,10 @@ class ModelTagsIn(RequestBody):
 
     tags: dict[str, str] = Field(min_length=1)
     version: int | None = None
+
+
+class ComplianceIn(RequestBody):
+    """Compliance mappings of the caller's own (internal policies) for a dossier or its checklist:
+    each the document of a mapping file (name, title, framework, description, items)."""
+
+    mappings: list[dict[str, Any]] = Field(default_factory=list, max_length=20)

@@ -137,6 +137,17 @@ class PromoteIn(RequestBody):
     policy: dict[str, Any] | None = None
 
 
+class PromotionRequestIn(RequestBody):
+    """Ask for a promotion: the gates run and their verdict is stored, the alias does not move.
+
+    A request refused only for want of approvals joins the approvals queue; an admin promotes.
+    """
+
+    version: int
+    alias: str = "production"
+    policy: dict[str, Any] | None = None
+
+
 class GateResultOut(BaseModel):
     """The verdict of one gate."""
 

@@ -5,11 +5,13 @@ The CLI, the SDK, the REST API and the web pages call these services and hold no
 
 from carnet.domain.training import TrainOutcome
 from carnet.domain.verification import Verification
+from carnet.services.ab_analysis import ABAnalysisService
 from carnet.services.alerts import AlertService
 from carnet.services.anchors import AnchorService
 from carnet.services.audit import AuditService
 from carnet.services.auth import AuthService
 from carnet.services.batch import BatchPredictionService
+from carnet.services.ci_report import CIReportService
 from carnet.services.context import ContentReader, ServiceContext, record
 from carnet.services.datasets import DatasetService
 from carnet.services.deployments import DeploymentService
@@ -29,11 +31,13 @@ from carnet.services.training import TrainingService
 
 __all__ = [
     "DEFAULT_PROJECT",
+    "ABAnalysisService",
     "AlertService",
     "AnchorService",
     "AuditService",
     "AuthService",
     "BatchPredictionService",
+    "CIReportService",
     "DatasetService",
     "DeploymentService",
     "DossierService",
@@ -85,6 +89,8 @@ class Services:
         self.monitoring = MonitoringService(ctx, self.registry, self.datasets, self.deployments, self.alerts)
         self.lineage = LineageService(ctx, self.tracking)
         self.explain = ExplainService(ctx, self.tracking, self.training, self.registry, self.datasets)
+        self.ab_analysis = ABAnalysisService(ctx, self.registry, self.datasets, self.deployments)
+        self.ci_report = CIReportService(ctx, self.tracking, self.registry, self.promotion, self.monitoring)
 
     @property
     def content(self) -> ContentReader:

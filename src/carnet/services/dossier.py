@@ -4,7 +4,9 @@ The card gathers what the registry knows of a version: training data, metrics wi
 intervals, fairness, top features and stress results of its latest gated promotion,
 limitations, lineage, approvals. The dossier is one zip an auditor can take away: the
 card, the evaluation reports, every gate result, every audit event touching the model,
-its runs and datasets, and the verification of the whole chain.
+its runs and datasets, and the verification of the whole chain; the monitors of the model; and
+the compliance checklist mapping those files to the EU AI Act's Annex IV, the NIST AI RMF and the
+caller's own mappings (evidence for an assessment, not a conformity assessment).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ __all__ = ["DossierService"]
 #: a fixed timestamp for zip entries, so the same content gives the same archive
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 _MAX_PROFILE = 30
+#: compliance mappings of the caller's own a dossier takes
+_MAX_MAPPINGS = 20
 
 
 class DossierService:
@@ -139,17 +144,79 @@ class DossierService:
             return render_card_html(self.card_data(name, version, plots=True))
         return render_card_markdown(self.card_data(name, version))
 
-    def dossier(self, name: str, version: int | None, out: str | Path) -> dict[str, Any]:
-        """Write the auditor's dossier zip to ``out``; returns its manifest."""
-        from carnet.reports.card import render_card_html, render_card_markdown
+    def dossier(
+        self, name: str, version: int | None, out: str | Path, *, mappings: Sequence[object] = ()
+    ) -> dict[str, Any]:
+        """Write the auditor's dossier zip to ``out``; returns its manifest.
 
+        The zip holds the compliance checklist (``compliance/checklist.{md,html,json}``) of the
+        built-in maps and of ``mappings`` (YAML texts, file paths or mappings of your own), and an
+        ``index.md`` linking every file.
+
+        Raises:
+            InvalidInput: a mapping is not valid (``field`` names the offending entry).
+        """
+        user_maps = _user_mappings(mappings)
         mv = self.registry.resolve(name, version)
+        files, checklist = self._contents(mv, user_maps)
+        manifest = {
+            "format": "carnet.dossier/v1",
+            "model": mv.ref,
+            "created_at": self.ctx.clock(),
+            "created_by": self.ctx.actor,
+            "files": {
+                p: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)} for p, b in sorted(files.items())
+            },
+            "compliance": _manifest_compliance(checklist),
+        }
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path, data in sorted({**files, "manifest.json": _json(manifest)}.items()):
+                info = zipfile.ZipInfo(f"{mv.name}-v{mv.version}/{path}", date_time=_ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data)
+        tmp = target.with_name(f".{target.name}.part")
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(target)
+        return manifest
+
+    def compliance(
+        self, name: str, version: int | None = None, *, mappings: Sequence[object] = ()
+    ) -> dict[str, Any]:
+        """The compliance checklist the dossier of a version would hold (built-in maps and
+        ``mappings``), as data; file paths are relative to the dossier's root.
+
+        Raises:
+            InvalidInput: a mapping is not valid (``field`` names the offending entry).
+        """
+        user_maps = _user_mappings(mappings)
+        mv = self.registry.resolve(name, version)
+        return self._contents(mv, user_maps)[1]
+
+    def _contents(
+        self, mv: ModelVersion, user_maps: Sequence[Any]
+    ) -> tuple[dict[str, bytes], dict[str, Any]]:
+        """Every file of ``mv``'s dossier but the manifest, and its compliance checklist."""
+        from carnet.reports.card import render_card_html, render_card_markdown
+        from carnet.reports.compliance import (
+            build_checklist,
+            builtin_mappings,
+            render_checklist_html,
+            render_checklist_json,
+            render_checklist_markdown,
+            render_index_markdown,
+        )
+
+        name = mv.name
         card = self.card_data(name, mv.version, plots=True)
+        promotions = self.promotion.promotions(name)
         files: dict[str, bytes] = {
             "card.md": render_card_markdown({k: v for k, v in card.items() if k != "plots"}).encode(),
             "card.html": render_card_html(card).encode(),
             "model_version.json": _json(_version_dict(mv)),
-            "promotions.json": _json([_promotion_row(p, full=True) for p in self.promotion.promotions(name)]),
+            "promotions.json": _json([_promotion_row(p, full=True) for p in promotions]),
             "alias_history.json": _json(self.registry.alias_history(name)),
         }
         for path, digest in sorted(mv.reports.items()):
@@ -178,27 +245,51 @@ class DossierService:
                 "note": "each event's hash chains to the previous one; recompute with: carnet audit verify",
             }
         )
-        manifest = {
-            "format": "carnet.dossier/v1",
-            "model": mv.ref,
-            "created_at": self.ctx.clock(),
-            "created_by": self.ctx.actor,
-            "files": {
-                p: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)} for p, b in sorted(files.items())
-            },
+        monitoring, monitor_facts = self._monitoring(name)
+        files["monitoring.json"] = _json(monitoring)
+        facts = {**_facts(mv, card, [p for p in promotions if p.version == mv.version]), **monitor_facts}
+        facts["policy_recorded"] = self.promotion.policy_for(name) is not None
+        facts["audit_chain_verified"] = bool(verification.ok and not recomputed)
+        checklist = build_checklist(
+            [*builtin_mappings(), *user_maps], [*files, "manifest.json"], facts, subject=mv.ref
+        )
+        files["compliance/checklist.md"] = render_checklist_markdown(checklist).encode()
+        files["compliance/checklist.html"] = render_checklist_html(checklist).encode()
+        files["compliance/checklist.json"] = render_checklist_json(checklist).encode()
+        files["index.md"] = render_index_markdown([*files, "manifest.json", "index.md"], checklist).encode()
+        return files, checklist
+
+    def _monitoring(self, name: str) -> tuple[dict[str, Any], dict[str, bool]]:
+        """The monitors following model ``name`` (notifier secrets hidden) with their alerts, and
+        the checklist's facts about them."""
+        from carnet.services.delivery import redacted
+
+        with self.ctx.store.transaction(write=False) as tx:
+            found = [(m, tx.monitors.alerts(m.id)) for m in tx.monitors.list() if _follows(m.model, name)]
+        monitors = []
+        for m, alerts in found:
+            spec = m.to_spec()
+            if "notify" in spec:
+                spec["notify"] = redacted(spec["notify"])
+            monitors.append(
+                {
+                    "spec": spec,
+                    "created_at": m.created_at,
+                    "created_by": m.actor,
+                    "alerts": [
+                        {k: v for k, v in a.to_dict().items() if k not in ("actions", "history")}
+                        for a in alerts
+                    ],
+                }
+            )
+        rules = [r for m, _ in found for r in m.rules]
+        facts = {
+            "monitor_exists": bool(found),
+            "alert_rules_defined": bool(rules),
+            "alert_notifies": any(m.notify and any("notify" in r.actions for r in m.rules) for m, _ in found),
+            "alert_rollback": any("rollback" in r.actions for r in rules),
         }
-        target = Path(out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path, data in sorted({**files, "manifest.json": _json(manifest)}.items()):
-                info = zipfile.ZipInfo(f"{mv.name}-v{mv.version}/{path}", date_time=_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, data)
-        tmp = target.with_name(f".{target.name}.part")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(target)
-        return manifest
+        return {"model": name, "monitors": monitors}, facts
 
     # -- pieces -------------------------------------------------------------------
     def _dataset(self, ref: str) -> dict[str, Any]:
@@ -324,6 +415,68 @@ class DossierService:
             for event in self.audit.log(subject_type, subject_id, limit=None):
                 seen[event.seq] = event
         return [seen[k] for k in sorted(seen)]
+
+
+def _user_mappings(mappings: Sequence[object]) -> list[Any]:
+    """The caller's compliance mappings, validated (the built-in ones are added by the checklist)."""
+    from carnet.reports.compliance import load_mapping
+
+    if isinstance(mappings, str | bytes | Mapping | Path) or not isinstance(mappings, Sequence):
+        raise InvalidInput(
+            "mappings must be a list of mapping files, YAML texts or mappings", field="mappings"
+        )
+    if len(mappings) > _MAX_MAPPINGS:
+        raise InvalidInput(f"at most {_MAX_MAPPINGS} mappings of your own", field="mappings")
+    return [load_mapping(m, where=f"mapping {i + 1}") for i, m in enumerate(mappings)]
+
+
+def _follows(model: str, name: str) -> bool:
+    """Whether a monitor's model reference (``NAME``, ``NAME/3``, ``NAME@alias``) is model ``name``."""
+    return model.split("@", 1)[0].split("/", 1)[0] == name
+
+
+def _facts(mv: ModelVersion, card: Mapping[str, Any], promotions: Sequence[Promotion]) -> dict[str, bool]:
+    """What the compliance checklist may rely on, from the version, its card and its gated
+    promotions (the policy, the audit chain and the monitors are added by the caller)."""
+    gated = [p for p in promotions if p.kind == "promote"]
+    results = [r for p in gated for r in p.results if r.error is None]
+    ran = {r.type for r in results}
+    return {
+        "intended_use_recorded": bool(card.get("intended_use")),
+        "limitations_recorded": bool(card.get("limitations")),
+        "training_data_recorded": bool(mv.datasets),
+        "source_run_recorded": bool(mv.run_id),
+        "signature_recorded": bool(mv.signature.input_names()),
+        "metrics_recorded": bool(card.get("metrics")),
+        "metric_intervals_recorded": bool(card.get("intervals")),
+        "promotion_ran": bool(gated),
+        "promotion_passed": any(p.passed for p in gated),
+        "metric_gate_ran": bool(ran & {"metric", "non_regression"}),
+        "fairness_gate_ran": "fairness" in ran,
+        "explainability_gate_ran": "explainability" in ran,
+        "stress_gate_ran": "stress" in ran,
+        "privacy_gate_ran": "privacy" in ran,
+        "approval_gate_passed": any(r.type == "approval" and r.passed for r in results),
+        "approvals_recorded": bool(card.get("approvals")),
+    }
+
+
+def _manifest_compliance(checklist: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's view of the checklist: the mappings used and each item's status and files."""
+    return {
+        "checklist": ["compliance/checklist.md", "compliance/checklist.html", "compliance/checklist.json"],
+        "note": checklist["note"],
+        "summary": checklist["summary"],
+        "mappings": [
+            {k: m[k] for k in ("name", "title", "framework", "digest", "builtin")}
+            for m in checklist["mappings"]
+        ],
+        "items": [
+            {"mapping": i["mapping"], "id": i["id"], "status": i["status"], "files": i["files"]}
+            for m in checklist["mappings"]
+            for i in m["items"]
+        ],
+    }
 
 
 def _from_gates(promotion: Promotion | None) -> dict[str, Any]:

@@ -104,8 +104,14 @@ class PromotionService:
         policy: str | Path | Mapping[str, Any] | None = None,
         allow_pickle: bool = False,
         progress: ProgressFn | None = None,
+        request: bool = False,
     ) -> Promotion:
         """Run the policy's gates on ``name/version`` for ``alias``; move the alias when all pass.
+
+        ``request``: a promotion *request* (an editor's): the gates run and their verdict is stored
+        and audited (``model.promote.requested``), but the alias never moves; a request refused only
+        for want of approvals joins the approvals queue, where an approver approves and an admin
+        promotes.
 
         ``policy`` overrides the stored one (for a dry run, or an ad-hoc check). Without any
         policy the promotion is refused: promoting needs a stated policy (set one, or use
@@ -126,6 +132,8 @@ class PromotionService:
         from carnet.gates.runner import run_gates
 
         check_alias(alias)
+        if request and dry_run:
+            raise InvalidInput("a promotion request is stored: it cannot be a dry run", field="dry_run")
         mv = self.registry.resolve(name, version)
         chosen = load_policy(policy if not isinstance(policy, Mapping) else dict(policy)) if policy else None
         chosen = chosen or self.policy_for(name)
@@ -143,7 +151,7 @@ class PromotionService:
         hooks = hooks_of(self.ctx)
         with hooks.quiet() if dry_run else contextlib.nullcontext():
             hooks.before(self.ctx, "before_promote", version=mv, alias=alias, dry_run=dry_run)
-            ctx = self._context(mv, alias, chosen, allow_pickle)
+            ctx = self.gate_context(mv, alias, chosen, allow_pickle)
             results = run_gates(chosen, ctx, progress=progress)
             results += _hook_gates(
                 hooks.after(self.ctx, "promotion_gates", version=mv, alias=alias, context=ctx)
@@ -157,11 +165,12 @@ class PromotionService:
             alias=alias,
             previous_version=previous,
             passed=passed,
-            applied=passed and not dry_run,
+            applied=passed and not dry_run and not request,
             results=tuple(results),
             policy=policy_to_dict(chosen),
             actor=self.ctx.actor,
             created_at=self.ctx.clock(),
+            kind="request" if request else "promote",
         )
         if dry_run:
             return promotion
@@ -174,14 +183,15 @@ class PromotionService:
                 )
             pid = tx.models.insert_promotion(model_id, promotion)
             summary = [{"gate": r.gate, "passed": r.passed, "measured": r.measured} for r in results]
-            if passed:
+            if promotion.applied:
                 tx.models.set_alias(
                     model_id, alias, mv.version, promotion.created_at, kind="promote", actor=self.ctx.actor
                 )
+            action = "model.promote" if passed else "model.promote.refused"
             record(
                 self.ctx,
                 tx,
-                "model.promote" if passed else "model.promote.refused",
+                "model.promote.requested" if request else action,
                 "model",
                 name,
                 {
@@ -195,7 +205,7 @@ class PromotionService:
             )
         stored = replace(promotion, id=pid)
         hooks.after(self.ctx, "after_promote", promotion=stored)
-        if not passed:
+        if not passed and not request:
             failed = ", ".join(r.gate for r in results if not r.passed)
             raise GateFailed(
                 f"promotion of {name}/{mv.version} to {alias!r} refused: failed {failed}",
@@ -233,7 +243,7 @@ class PromotionService:
         gate.validate(config)  # a user mistake is an error, not a failed scenario
         mv = self.registry.resolve(ref)
         if mv.task == "rl":  # a policy is stressed in its environment: no data
-            ctx = self._context(mv, "stress", Policy(name="stress", gates=(), seed=seed), allow_pickle)
+            ctx = self.gate_context(mv, "stress", Policy(name="stress", gates=(), seed=seed), allow_pickle)
             result = gate.check(config, ctx)
             return {
                 "model": mv.ref,
@@ -257,7 +267,7 @@ class PromotionService:
             version, frame = self.datasets.load_frame(data)
             data_ref = version.ref
         policy = Policy(name="stress", gates=(), seed=seed)
-        ctx = self._context(mv, "stress", policy, allow_pickle, frame=frame, data=data_ref)
+        ctx = self.gate_context(mv, "stress", policy, allow_pickle, frame=frame, data=data_ref)
         if ctx.target is None or ctx.target not in frame.columns:
             raise InvalidInput(
                 f"{data_ref} has no target column {ctx.target!r} to score against", field="data"
@@ -285,7 +295,7 @@ class PromotionService:
         except (NotFound, PermissionDenied):
             return None, None
 
-    def _context(
+    def gate_context(
         self,
         mv: ModelVersion,
         alias: str,
@@ -295,6 +305,7 @@ class PromotionService:
         frame: Any = None,
         data: str | None = None,
     ) -> Any:
+        """What the gates judge ``mv`` on for ``alias``: its model, the incumbent, the evaluation rows."""
         from carnet.gates import GateContext
         from carnet.tasks import get_task
 
@@ -451,7 +462,7 @@ class PromotionService:
             aliases = tx.models.get_model(name).aliases
         latest: dict[tuple[int, str], Promotion] = {}
         for p in history:
-            if p.kind == "promote":
+            if p.kind in ("promote", "request"):
                 latest[(p.version, p.alias)] = p
         waiting = []
         for (version, alias), p in sorted(latest.items()):

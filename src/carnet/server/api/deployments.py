@@ -15,11 +15,12 @@ from fastapi import Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from carnet.errors import InvalidInput, NotFound
-from carnet.schemas import DeploymentOut, PolicyOut
+from carnet.schemas import ABAnalysisOut, DeploymentOut, PolicyOut
 from carnet.schemas.operations import ResolvedDeploymentOut
 from carnet.server.api.auth import Caller, caller
 
 __all__ = [
+    "ab_analysis",
     "delete_deployment",
     "deployment_history",
     "get_deployment",
@@ -85,6 +86,27 @@ def delete_deployment(
     """Stop routing an endpoint: stores a deletion revision (audited with the reason) and returns it."""
     c.require(None)
     return DeploymentOut.of(c.services.deployments.delete(endpoint, reason=reason))
+
+
+def ab_analysis(
+    endpoint: str,
+    metric: str | None = Query(
+        None, description="a per-row metric: accuracy, error_rate, log_loss, brier, mae, mse"
+    ),
+    alpha: float = Query(0.05, description="the false-positive rate kept however often the result is read"),
+    mde: float | None = Query(None, description="the smallest difference worth acting on"),
+    since: str | None = Query(None, description="rows from: all, a duration back (7d), or a time"),
+    power: float = Query(0.8, description="the power of the sample sizes"),
+    c: Caller = Depends(caller),
+) -> ABAnalysisOut:
+    """The A/B analysis of an endpoint's routes: each arm's realized metric, the always-valid (mSPRT)
+    difference control - challenger, the sample size still needed and a decision; label-free
+    estimates and prediction differences marked ``estimated``. Reads only."""
+    c.require(None)
+    found = c.services.ab_analysis.analyse(
+        endpoint, metric=metric, alpha=alpha, mde=mde, since=since, power=power
+    )
+    return ABAnalysisOut.model_validate(found)
 
 
 # -- policies ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -22,7 +23,7 @@ from starlette.responses import FileResponse
 from carnet.domain import ColumnSpec, ModelRef, ModelVersion, Signature
 from carnet.errors import InvalidInput, NotFound
 from carnet.schemas import ModelVersionOut, PromotionOut
-from carnet.schemas.models import ModelObjectIn, ModelTagsIn
+from carnet.schemas.models import ComplianceIn, ModelObjectIn, ModelTagsIn
 from carnet.server.api.auth import Caller, caller
 from carnet.server.api.streams import download_response
 
@@ -32,7 +33,9 @@ __all__ = [
     "export_model_onnx",
     "log_model_object",
     "model_card",
+    "model_compliance",
     "model_dossier",
+    "model_dossier_with_mappings",
     "model_promotions",
     "register_model_onnx",
     "set_model_tags",
@@ -180,13 +183,34 @@ def model_card(
 
 
 def model_dossier(name: str, version: str, c: Caller = Depends(caller)) -> Response:
-    """The auditor's dossier of a version: a zip with the card, lineage, gate results, reports and
-    the audit events with their hash-chain verification (``manifest.json`` lists every file)."""
+    """The auditor's dossier of a version: a zip with the card, lineage, gate results, reports,
+    the audit events with their hash-chain verification and the compliance checklist of the
+    built-in maps (``manifest.json`` lists every file)."""
+    return _dossier(c, name, version, [])
+
+
+def model_dossier_with_mappings(
+    name: str, version: str, body: ComplianceIn, c: Caller = Depends(caller)
+) -> Response:
+    """The auditor's dossier of a version, its compliance checklist adding the mappings sent."""
+    return _dossier(c, name, version, body.mappings)
+
+
+def model_compliance(
+    name: str, version: str, body: ComplianceIn | None = None, c: Caller = Depends(caller)
+) -> dict[str, Any]:
+    """The compliance checklist of a version's dossier: the built-in maps and the mappings sent,
+    each item with its status and the dossier files that evidence it."""
+    mv = _version(c, name, version)
+    return c.services.dossier.compliance(name, mv.version, mappings=body.mappings if body else [])
+
+
+def _dossier(c: Caller, name: str, version: str, mappings: list[dict[str, Any]]) -> Response:
     mv = _version(c, name, version)
     folder = Path(tempfile.mkdtemp(prefix="carnet-dossier-"))
     try:
         target = folder / f"{mv.name}-v{mv.version}-dossier.zip"
-        c.services.dossier.dossier(name, mv.version, target)
+        c.services.dossier.dossier(name, mv.version, target, mappings=mappings)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -15,6 +15,7 @@ from carnet.schemas import (
     ModelVersionOut,
     PromoteIn,
     PromotionOut,
+    PromotionRequestIn,
     RegisterIn,
     RollbackIn,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "model_versions",
     "promote_model",
     "register_model_version",
+    "request_promotion",
     "rollback_model",
     "set_model_alias",
 ]
@@ -114,6 +116,19 @@ def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> Pr
         name, body.version, body.alias, dry_run=body.dry_run, policy=body.policy
     )  # a refusal raises GateFailed with the promotion: the error handler answers 422 with its gates
     return PromotionOut.of(promotion)
+
+
+def request_promotion(name: str, body: PromotionRequestIn, c: Caller = Depends(caller)) -> PromotionOut:
+    """Ask for a promotion (editors): the gates run and their verdict is stored; the alias never moves.
+
+    Answered 201 with the verdict whether the gates passed or not; one refused only for want of
+    approvals appears in the approvals queue.
+    """
+    _require_model(c, name)
+    c.require_policy_data(body.policy)
+    return PromotionOut.of(
+        c.services.promotion.promote(name, body.version, body.alias, policy=body.policy, request=True)
+    )
 
 
 def rollback_model(name: str, body: RollbackIn, c: Caller = Depends(caller)) -> PromotionOut:

@@ -36,6 +36,7 @@ from carnet.server.api.streams import check_artifact_path, download_response, re
 from carnet.services import TrackingService
 
 __all__ = [
+    "ci_report",
     "create_project",
     "create_run",
     "delete_tag",
@@ -277,3 +278,33 @@ def download_artifact(run_id: str, path: str, c: Caller = Depends(caller)) -> Re
     if found is None:
         raise NotFound(f"run {run_id} has no artifact {clean!r}", field="path")
     return download_response(c.services.content, found.digest, found.size, found.path)
+
+
+def ci_report(
+    run_id: str,
+    pipeline: str | None = Query(None, description="the latest run of this pipeline (with run_id latest)"),
+    model: str | None = Query(None, description="a training run's model: the version registered from it"),
+    policy: str | None = Query(None, description="a policy as a JSON object (default: the model's own)"),
+    alias: str = Query("production", description="the alias the candidate is judged for"),
+    base_url: str | None = Query(None, description="the web UI's URL, for links"),
+    c: Caller = Depends(caller),
+) -> dict[str, Any]:
+    """The CI report of a pipeline run (``latest`` with ``pipeline``) or a training run: gates, metrics
+    against the incumbent with intervals, drift of the training data, links. Stores nothing."""
+    reports = c.services.ci_report
+    if run_id == "latest" and pipeline is not None:
+        run_id = reports.latest_pipeline_run(pipeline)
+    run = c.services.tracking.resolve_run_id(run_id)
+    c.require_run(run)
+    if model is not None:
+        c.require(c.services.registry.get_model(model).project)
+    chosen: dict[str, Any] | None = None
+    if policy is not None:
+        try:
+            chosen = json.loads(policy)
+        except ValueError:
+            chosen = None
+        if not isinstance(chosen, dict):
+            raise InvalidInput("policy must be a JSON object (name, gates, ...)", field="policy")
+        c.require_policy_data(chosen)
+    return reports.report(run, model=model, policy=chosen, alias=alias, base_url=base_url)

@@ -101,6 +101,15 @@ PAGES: tuple[Page, ...] = (
     Page("ui_lineage", "GET /lineage", "lineage", "ops"),
     Page("ui_audit", "GET /audit", "audit_events", "pages"),
     Page("ui_audit_verify", "POST /audit/verify", "audit_verify", "pages"),
+    Page("ui_dataset_upload", "POST /datasets", "upload_dataset", "nocode"),
+    Page("ui_automl_start", "POST /datasets/{name}/{version}/automl", "automl", "nocode"),
+    Page("ui_automl_job", "GET /automl/{job_id}", "get_run", "nocode"),
+    Page("ui_register_best", "POST /runs/{run_id}/register", "register_model_version", "nocode"),
+    Page("ui_promote_request", "POST /models/{name}/{version}/promotions", "request_promotion", "release"),
+    Page(
+        "ui_promotion_job", "GET /models/{name}/{version}/promotions/{job_id}", "model_promotions", "release"
+    ),
+    Page("ui_deploy", "POST /models/{name}/{version}/deploy", "set_deployment", "release"),
 )
 
 #: UI route name -> role, as :data:`carnet.server.api.auth.ROUTE_ROLES` for the API
@@ -143,6 +152,9 @@ def _environment() -> Any:
     )
     env.filters.update(num=num, time=local_time, duration=duration, urlquote=lambda s: quote(str(s), safe=""))
     env.globals.update(urlencode=urlencode, API_PREFIX=API_PREFIX)
+    from carnet.server.ui.roles import editable_projects, may, policy_in_force
+
+    env.globals.update(may=may, editable_projects=editable_projects, policy_in_force=policy_in_force)
     return env
 
 

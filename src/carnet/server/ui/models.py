@@ -66,6 +66,7 @@ def ui_version(request: Request, name: str, version: str) -> Response:
         mv=mv,
         history=list(reversed(history)),
         may_promote=_may(request, "promote_model", project),
+        may_request=_may(request, "request_promotion", project),
         may_approve=_may(request, "approve_model_version", project),
         result=None,
     )

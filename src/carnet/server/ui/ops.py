@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from carnet.errors import InvalidInput, NotFound
+from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.schemas import AlertNoteIn
 from carnet.server.api import datasets, deployments, monitoring, tracking
 from carnet.server.ui.app import render
@@ -109,13 +109,66 @@ def ui_deployment(request: Request, endpoint: str) -> Response:
     caller = ui_caller(request, "resolve_deployment")
     resolved = deployments.resolve_deployment(endpoint, caller)
     history = deployments.deployment_history(endpoint, ui_caller(request, "deployment_history"))
+    ab, ab_error = None, None
+    if len({r.version.ref for r in resolved.routes}) >= 2:
+        try:
+            found = deployments.ab_analysis(
+                endpoint,
+                metric=None,
+                alpha=0.05,
+                mde=None,
+                since=None,
+                power=0.8,
+                c=ui_caller(request, "ab_analysis"),
+            )
+            ab = found.model_dump()
+        except CarnetError as exc:
+            ab_error = exc.message
     return render(
         request,
         "deployment.html",
         resolved=resolved,
         history=list(reversed(history)),
         rates=caller.services.deployments.request_rates(endpoint),
+        ab=ab,
+        ab_error=ab_error,
+        ab_charts=[_sequence_chart(c["path"]) for c in ab["comparisons"]] if ab else [],
     )
+
+
+def _sequence_chart(path: dict[str, Any], width: int = 480, height: int = 160) -> dict[str, Any] | None:
+    """SVG polylines of the confidence sequence over samples: the difference and its bounds, and 0."""
+    n: list[float] = [float(v) for v in path.get("n") or []]
+    lo: list[Any] = path.get("lower") or []
+    hi: list[Any] = path.get("upper") or []
+    diff: list[Any] = path.get("difference") or []
+    if len(n) < 2:
+        return None
+    values = [float(v) for v in [*lo, *hi, 0.0] if v is not None]
+    top, bottom = max(values), min(values)
+    span = (top - bottom) or 1.0
+
+    def y(v: float) -> float:
+        return round(4 + (top - v) / span * (height - 8), 1)
+
+    def x(i: int) -> float:
+        return round((n[i] - n[0]) / ((n[-1] - n[0]) or 1) * width, 1)
+
+    def line(series: list[Any]) -> str:
+        return " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(series) if v is not None)
+
+    return {
+        "width": width,
+        "height": height,
+        "lower": line(lo),
+        "upper": line(hi),
+        "difference": line(diff),
+        "zero": y(0.0),
+        "top": top,
+        "bottom": bottom,
+        "first": int(n[0]),
+        "last": int(n[-1]),
+    }
 
 
 # -- monitors and alerts ----------------------------------------------------------------------------

@@ -15,7 +15,9 @@ from carnet.errors import InvalidInput
 from carnet.schemas import RunOut, RunSearch
 from carnet.server.api import tracking
 from carnet.server.ui.app import json_script, render
+from carnet.server.ui.nocode import study_view
 from carnet.server.ui.pages import int_param
+from carnet.server.ui.pipeline_svg import GRAPH_PATH, pipeline_view
 from carnet.server.ui.session import REPORT_CSP, ui_caller
 
 __all__ = [
@@ -202,6 +204,18 @@ def ui_run(request: Request, run_id: str) -> Response:
         return render(
             request, "run_log.html", status=status, run=run, log_text=_log_text(request, run.id, log)
         )
+    study = study_view(request, run, children)  # a search's or AutoML study's trials and progress
+    polled = request.headers.get("hx-request") == "true" and request.query_params.get("part") == "study"
+    if study is not None and polled:
+        status = 200 if run.status == "running" else 286
+        leaderboard = _leaderboard(request, run.id, board)
+        response = render(request, "study.html", status=status, run=run, study=study, leaderboard=leaderboard)
+        if status == 286:  # the study ended: htmx reloads the whole page (its metrics, files, children)
+            response.headers["HX-Refresh"] = "true"
+        return response
+    pipeline = None
+    if run.tags.get("carnet.kind") == "pipeline" and GRAPH_PATH in paths:
+        pipeline = pipeline_view(_artifact_bytes(request, run.id, GRAPH_PATH))
     return render(
         request,
         "run.html",
@@ -215,6 +229,8 @@ def ui_run(request: Request, run_id: str) -> Response:
         log_text=_log_text(request, run.id, log),
         metric_keys=sorted(run.metrics),
         leaderboard=_leaderboard(request, run.id, board),
+        study=study,
+        pipeline=pipeline,
     )
 
 
