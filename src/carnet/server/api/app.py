@@ -46,7 +46,8 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024 * 1024
 #: largest JSON request body by default
 DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024
 #: routes whose body is a streamed file: they get ``max_body_bytes``, every other ``max_json_bytes``
-UPLOAD_ROUTES = frozenset(op.name for op in OPERATIONS if op.upload)
+#: (the web UI's dataset upload form streams a file too)
+UPLOAD_ROUTES = frozenset(op.name for op in OPERATIONS if op.upload) | {"ui_dataset_upload"}
 
 _PROBLEM = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
