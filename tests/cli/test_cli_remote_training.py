@@ -153,7 +153,16 @@ def test_a_spec_naming_a_file_uploads_it_to_the_server(servers: Servers, tmp_pat
 def test_automl_against_the_server(servers: Servers) -> None:
     out = json.loads(
         run(
-            "automl", "wine@1", "--target", "target", "--time-budget", "10", "--json", env=remote(servers)
+            "automl",
+            "wine@1",
+            "--target",
+            "target",
+            "--time-budget",
+            "60",
+            "--max-trials",
+            "4",
+            "--json",
+            env=remote(servers),
         ).stdout
     )
     assert set(out) == {

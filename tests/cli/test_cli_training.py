@@ -96,5 +96,7 @@ def test_bad_specs_exit_2_with_one_line(ws: str, tmp_path: Path, text: str, need
 
 
 def test_automl_prints_a_leaderboard(ws: str) -> None:
-    out = invoke("--uri", ws, "automl", "wine@1", "--target", "target", "--time-budget", "15")
+    out = invoke(
+        "--uri", ws, "automl", "wine@1", "--target", "target", "--time-budget", "60", "--max-trials", "4"
+    )
     assert "AutoML leaderboard" in out and "baseline" in out

@@ -280,7 +280,8 @@ def test_automl_with_a_small_budget(side: Side) -> None:
     result = side.client.automl(
         str(path),
         target="target",
-        time_budget=15,
+        time_budget=60,
+        max_trials=4,
         project="garden",
         seed=0,
         progress=lambda stage, _d, _t: stages.add(stage),
