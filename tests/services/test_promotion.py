@@ -136,6 +136,27 @@ def test_a_request_stores_the_verdict_but_never_moves_the_alias(
         ws.request_promotion("cancer", 99, "production")
 
 
+def test_each_gate_verdict_is_heard_as_soon_as_it_has_one(services: Any, versions: tuple[int, int]) -> None:
+    v1, _ = versions
+    heard: list[tuple[int, str, bool]] = []
+    started: list[str] = []
+
+    def on_gate(i: int, r: Any) -> None:
+        assert len(started) == i + 1  # after its own start, before the next gate starts
+        heard.append((i, r.gate, r.passed))
+
+    result = services.promotion.promote(
+        "cancer",
+        v1,
+        "production",
+        dry_run=True,
+        progress=lambda label, i, n: started.append(label),
+        on_gate=on_gate,
+    )
+    assert heard == [(i, r.gate, r.passed) for i, r in enumerate(result.results)]
+    assert len(heard) == 4
+
+
 def test_a_dry_run_stores_nothing(ws: Client, versions: tuple[int, int]) -> None:
     v1, _ = versions
     before = len(ws.audit_log(limit=None))

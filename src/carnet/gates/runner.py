@@ -41,7 +41,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_gates(policy: Policy, ctx: GateContext, progress: ProgressFn | None = None) -> list[GateResult]:
+def run_gates(
+    policy: Policy,
+    ctx: GateContext,
+    progress: ProgressFn | None = None,
+    on_result: Callable[[int, GateResult], None] | None = None,
+) -> list[GateResult]:
     """Run every gate of ``policy`` on ``ctx``, in order, and return one result per gate.
 
     Never raises for a gate: one that crashes, cannot be loaded or returns something else
@@ -53,6 +58,7 @@ def run_gates(policy: Policy, ctx: GateContext, progress: ProgressFn | None = No
         policy: the policy whose gates run.
         ctx: what the gates judge.
         progress: called as ``progress(label, i, n)`` before gate ``i`` (from 1) of ``n``.
+        on_result: called as ``on_result(index, result)`` (from 0) as soon as a gate has its verdict.
     """
     results: list[GateResult] = []
     total = len(policy.gates)
@@ -68,6 +74,8 @@ def run_gates(policy: Policy, ctx: GateContext, progress: ProgressFn | None = No
         result.gate = spec.name or result.gate or spec.type
         result.type = spec.type
         results.append(result)
+        if on_result is not None:
+            on_result(i - 1, result)
     return results
 
 

@@ -105,13 +105,14 @@ class PromotionService:
         allow_pickle: bool = False,
         progress: ProgressFn | None = None,
         request: bool = False,
+        on_gate: Callable[[int, GateResult], None] | None = None,
     ) -> Promotion:
         """Run the policy's gates on ``name/version`` for ``alias``; move the alias when all pass.
 
         ``request``: a promotion *request* (an editor's): the gates run and their verdict is stored
         and audited (``model.promote.requested``), but the alias never moves; a request refused only
         for want of approvals joins the approvals queue, where an approver approves and an admin
-        promotes.
+        promotes. ``on_gate(index, result)`` hears each gate's verdict as soon as it has one.
 
         ``policy`` overrides the stored one (for a dry run, or an ad-hoc check). Without any
         policy the promotion is refused: promoting needs a stated policy (set one, or use
@@ -152,7 +153,7 @@ class PromotionService:
         with hooks.quiet() if dry_run else contextlib.nullcontext():
             hooks.before(self.ctx, "before_promote", version=mv, alias=alias, dry_run=dry_run)
             ctx = self.gate_context(mv, alias, chosen, allow_pickle)
-            results = run_gates(chosen, ctx, progress=progress)
+            results = run_gates(chosen, ctx, progress=progress, on_result=on_gate)
             results += _hook_gates(
                 hooks.after(self.ctx, "promotion_gates", version=mv, alias=alias, context=ctx)
             )

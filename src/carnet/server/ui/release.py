@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from carnet.domain import GateResult
 from carnet.domain.deployments import check_endpoint
 from carnet.domain.models import check_alias
 from carnet.errors import InvalidInput, NotFound
@@ -63,17 +64,29 @@ def _prepare_promotion(
 
 
 def _promotion_work(caller: Caller, name: str, number: int, alias: str) -> Any:
-    """The job's work: the promotion, each gate marked as it starts (and the one before as checked),
-    then every gate's result."""
+    """The job's work: the promotion request, each gate marked as it starts and its verdict shown as
+    soon as it has one, then every gate's result."""
 
     def work(job: Job) -> dict[str, Any]:
         def progress(label: str, i: int, n: int) -> None:
-            for k in range(i - 1):
-                job.update_step(k, state="checked")
             job.update_step(i - 1, gate=label, state="running")
             job.report("gates", i - 1, n)
 
-        promotion = caller.services.promotion.promote(name, number, alias, progress=progress, request=True)
+        def on_gate(index: int, r: GateResult) -> None:
+            job.update_step(
+                index,
+                gate=r.gate,
+                type=r.type,
+                state="pass" if r.passed else "fail",
+                measured=r.measured,
+                threshold=r.threshold,
+                error=r.error,
+            )
+            job.report("gates", index + 1, job.total)
+
+        promotion = caller.services.promotion.promote(
+            name, number, alias, progress=progress, request=True, on_gate=on_gate
+        )
         refused = not promotion.passed
         out = PromotionOut.of(promotion)
         job.set_steps(
