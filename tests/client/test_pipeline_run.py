@@ -243,3 +243,18 @@ def test_the_same_pipeline_runs_against_a_server_with_a_token(tmp_path: Path, ex
             assert events and all(e.actor == "tester" for e in events)  # the token's user did it
         finally:
             client.close()
+
+
+def test_training_steps_run_on_the_executor_the_command_names(local: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "automl"
+    folder.mkdir()
+    write_example(folder)
+    (folder / "carnet.pipeline.yaml").write_text(
+        "name: study\nproject: demo\nsteps:\n"
+        "  data: {kind: data.add, path: data.csv, name: bc}\n"
+        "  automl: {kind: automl, dataset: '${data.ref}', target: target, time_budget: 60, max_trials: 2}\n"
+    )
+    graph = run_pipeline(local, folder / "carnet.pipeline.yaml", executor="dask:local")
+    assert graph["passed"] is True, graph
+    study = next(s for s in graph["steps"] if s["name"] == "automl")["outputs"]["study_run_id"]
+    assert local.get_run(study).tags["executor"].startswith("dask")
