@@ -32,3 +32,17 @@ def test_a_missing_file_a_wrong_type_and_bad_yaml_are_one_line_errors(tmp_path: 
     with pytest.raises(InvalidInput, match=r"policy is not valid YAML: .* at line 1, column \d+") as bad:
         read_document("name: [unclosed", "policy")
     assert "\n" not in bad.value.message
+
+
+def test_an_alias_bomb_or_a_recursive_alias_is_refused_and_merge_keys_still_work() -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)
+    ]  # 9**9 values once expanded
+    with pytest.raises(InvalidInput) as info:
+        read_document("\n".join(levels), "spec")
+    assert info.value.field == "spec" and "aliases" in str(info.value)
+    with pytest.raises(InvalidInput):
+        read_document("a: &a [*a]\n", "spec")
+    merged = read_document("base: &b {x: 1}\nother: {<<: *b, y: 2}\n", "spec")
+    assert merged["other"] == {"x": 1, "y": 2}
+    assert read_document("a: &a [1, 2]\nb: [*a, *a]\n", "spec")["b"] == [[1, 2], [1, 2]]

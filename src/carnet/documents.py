@@ -13,8 +13,10 @@ from typing import Any
 
 from carnet.errors import InvalidInput
 
-__all__ = ["read_document"]
+__all__ = ["MAX_EXPANDED_NODES", "check_expansion", "read_document"]
 
+#: the most values a document may expand to through YAML aliases (an "alias bomb" is refused)
+MAX_EXPANDED_NODES = 1_000_000
 #: suffixes that make a one-line text a file name rather than YAML
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -62,9 +64,51 @@ def read_document(source: object, what: str) -> Any:
     import yaml  # type: ignore[import-untyped, unused-ignore]
 
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidInput(f"{what} is not valid YAML: {problem}{where}", field=what) from None
+    return check_expansion(data, what)
+
+
+def check_expansion(data: Any, what: str) -> Any:
+    """``data`` as is, unless YAML aliases make it expand past :data:`MAX_EXPANDED_NODES` values.
+
+    Raises:
+        InvalidInput: an alias bomb (or a recursive alias), naming ``what``.
+    """
+    if _expanded_size(data) > MAX_EXPANDED_NODES:
+        raise InvalidInput(
+            f"{what} expands to more than {MAX_EXPANDED_NODES:,} values through YAML aliases; "
+            "write the values out or use fewer aliases",
+            field=what,
+        )
+    return data
+
+
+def _expanded_size(data: Any) -> int:
+    """How many values ``data`` holds once every alias is expanded (shared values counted each time
+    they appear), computed once per distinct value, so an alias bomb is measured without expanding it."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any, depth: int = 0) -> int:
+        if not isinstance(value, dict | list):
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if depth > 200:  # nested deeper than any document carnet reads: count it as too large
+            return MAX_EXPANDED_NODES + 1
+        sizes[key] = MAX_EXPANDED_NODES + 1  # a cycle (a recursive alias) counts as too large
+        items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+        total = 1
+        for k, v in items:
+            total += size(k, depth + 1) + size(v, depth + 1)
+            if total > MAX_EXPANDED_NODES:
+                break
+        sizes[key] = total
+        return total
+
+    return size(data)

@@ -184,3 +184,15 @@ def test_without_a_policy_promotion_names_the_policy(api: Api) -> None:
     register(api, "nopolicy", api.good)
     problem(api.http.post("/models/nopolicy/promote", json={"version": 1}), 422, "InvalidInput", "policy")
     problem(api.http.post("/models/nobody/promote", json={"version": 1}), 404, "NotFound", "name")
+
+
+def test_an_alias_bomb_policy_is_refused_without_expanding_it(api: Api) -> None:
+    register(api, "bombed", api.good)
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)
+    ]
+    text = "\n".join([*levels, "name: bomb", "gates:", "  - metric: 'roc_auc >= 0.5'", "intended_use: *i"])
+    r = api.http.put("/models/bombed/policy", content=text, headers={"content-type": "application/yaml"})
+    body = problem(r, 422, "InvalidInput", "body")
+    assert "aliases" in body["detail"]
+    assert api.services.promotion.policy_for("bombed") is None

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from carnet.documents import check_expansion
 from carnet.errors import InvalidInput, NotFound
 from carnet.schemas import ABAnalysisOut, DeploymentOut, PolicyOut
 from carnet.schemas.operations import ResolvedDeploymentOut
@@ -132,7 +133,7 @@ async def _policy_body(request: Request) -> dict[str, Any]:
             "the policy must be a mapping (name, aliases, gates, ...), as YAML text or a JSON object",
             field="body",
         )
-    return dict(data)
+    return dict(check_expansion(data, "body"))
 
 
 def _model_project(c: Caller, name: str) -> str:
