@@ -315,6 +315,13 @@ OPERATIONS: tuple[Operation, ...] = (
         _O("delete_model_alias", "DELETE /models/{name}/aliases/{alias}", "admin", out="AliasOut"),
         _O("promote_model", "POST /models/{name}/promote", "admin", out="PromotionOut", body="PromoteIn"),
         _O(
+            "check_promotion",
+            "POST /models/{name}/promotion-checks",
+            "editor",
+            out="PromotionOut",
+            body="PromotionRequestIn",
+        ),
+        _O(
             "request_promotion",
             "POST /models/{name}/promotion-requests",
             "editor",

@@ -147,6 +147,12 @@ def test_promotion_is_refused_with_the_gate_table_then_approved_then_rolled_back
 
     dry = api.http.post("/models/gated/promote", json={"version": 1, "dry_run": True})
     assert dry.status_code == 200 and dry.json()["passed"] is False and dry.json()["id"] == 0
+    before = len(api.services.promotion.promotions("gated"))
+    check = api.http.post("/models/gated/promotion-checks", json={"version": 1, "alias": "production"})
+    assert check.status_code == 200 and check.json()["passed"] is False and check.json()["id"] == 0
+    assert [g["type"] for g in check.json()["results"]] == ["metric", "signature", "approval"]
+    assert len(api.services.promotion.promotions("gated")) == before  # a check stores nothing
+    problem(api.http.post("/models/gated/promotion-checks", json={"version": 9}), 404, "NotFound", "version")
 
     approval = api.http.post("/models/gated/versions/1/approvals", json={"comment": "reviewed"})
     assert approval.status_code == 201, approval.text

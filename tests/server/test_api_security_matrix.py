@@ -204,6 +204,7 @@ BODIES: dict[str, Any] = {
     "set_model_alias": {"version": 1, "reason": "matrix"},
     "promote_model": {"version": 2, "alias": "production", "dry_run": True},
     "request_promotion": {"version": 2, "alias": "production"},
+    "check_promotion": {"version": 2, "alias": "production"},
     "rollback_model": {"alias": "canary", "reason": "matrix"},
     "set_model_tags": {"tags": {"t": "x"}},
     "create_user": {"name": "newcomer", "roles": {OTHER: "viewer"}},

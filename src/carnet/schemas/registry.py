@@ -138,7 +138,7 @@ class PromoteIn(RequestBody):
 
 
 class PromotionRequestIn(RequestBody):
-    """Ask for a promotion: the gates run and their verdict is stored, the alias does not move.
+    """A promotion asked for (the verdict stored) or checked (a dry run): the alias does not move.
 
     A request refused only for want of approvals joins the approvals queue; an admin promotes.
     """

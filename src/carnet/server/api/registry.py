@@ -23,6 +23,7 @@ from carnet.server.api.auth import Caller, caller
 
 __all__ = [
     "approve_model_version",
+    "check_promotion",
     "delete_model_alias",
     "get_model",
     "get_model_version",
@@ -116,6 +117,15 @@ def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> Pr
         name, body.version, body.alias, dry_run=body.dry_run, policy=body.policy
     )  # a refusal raises GateFailed with the promotion: the error handler answers 422 with its gates
     return PromotionOut.of(promotion)
+
+
+def check_promotion(name: str, body: PromotionRequestIn, c: Caller = Depends(caller)) -> PromotionOut:
+    """A dry run of a promotion (editors): every gate's verdict; nothing is stored, the alias stays."""
+    _require_model(c, name)
+    c.require_policy_data(body.policy)
+    return PromotionOut.of(
+        c.services.promotion.promote(name, body.version, body.alias, policy=body.policy, dry_run=True)
+    )
 
 
 def request_promotion(name: str, body: PromotionRequestIn, c: Caller = Depends(caller)) -> PromotionOut:
