@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carnet.domain import DatasetRef, DatasetVersion
 from carnet.domain.datasets import check_name
-from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.errors import InvalidInput, NotFound
 from carnet.schemas import (
     DatasetDeidentifyIn,
     DatasetEraseIn,
@@ -22,7 +22,7 @@ from carnet.schemas import (
     StorageGcIn,
 )
 from carnet.server.api.auth import Caller, caller
-from carnet.server.api.streams import download_response, receive_to_temp
+from carnet.server.api.streams import add_uploaded_dataset, dataset_owner, download_response, receive_to_temp
 from carnet.services.datasets import readable
 
 __all__ = [
@@ -106,7 +106,7 @@ def deidentify_dataset(
     source = c.services.datasets.get(ref)
     c.require(source.project, "editor")
     if body.name is not None and body.name != source.name:  # another dataset: editor on its project too
-        c.require(_owner(c, body.name, source.project), "editor")
+        c.require(dataset_owner(c.services, body.name, source.project), "editor")
     key = body.config.get("key")
     if isinstance(key, str) and key and not key.startswith("env:CARNET_DEID"):
         # a request never names a server file or an arbitrary server variable as its key
@@ -189,39 +189,26 @@ async def upload_dataset(
         raise InvalidInput(f"unknown format {format!r}; use csv or parquet", field="format")
     if parent is not None:
         DatasetRef.parse(parent)
-    owner = await run_in_threadpool(_owner, c, name, project)
+    owner = await run_in_threadpool(dataset_owner, c.services, name, project)
     await run_in_threadpool(c.require, owner)
     if parent is not None:  # a parent of another project: read access there (its version is shown)
         await run_in_threadpool(lambda: c.require_refs(datasets=[parent]))
     tmp = await receive_to_temp(request, _suffix(filename, format))
-    label = filename or "the uploaded file"
-    try:
-        version, created = await run_in_threadpool(
-            c.services.datasets.add,
+    version, created = await run_in_threadpool(
+        lambda: add_uploaded_dataset(
+            c.services,
             tmp,
             name,
-            project=owner,
+            owner,
+            filename or "the uploaded file",
             parent=parent,
             description=description,
             source=source or f"upload:{filename or name}",
             format=format,
         )
-    except CarnetError as exc:
-        for shown in {str(tmp), str(tmp.resolve())}:  # say "the uploaded file", not the temp path
-            exc.message = exc.message.replace(f"'{shown}'", label).replace(shown, label)
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
+    )
     response.status_code = 201 if created else 200
     return DatasetVersionOut.of(version, created=created)
-
-
-def _owner(c: Caller, name: str, project: str) -> str:
-    """The project of an existing dataset (a dataset stays in its first version's), else ``project``."""
-    try:
-        return c.services.datasets.get(name).project
-    except NotFound:
-        return project
 
 
 def download_dataset(ref: str, c: Caller = Depends(caller)) -> Response:

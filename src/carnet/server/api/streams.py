@@ -14,17 +14,24 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from carnet.errors import InvalidInput
-from carnet.services import artifact_path
+from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.services import Services, artifact_path
 from carnet.services.context import ContentReader
 
-__all__ = ["check_artifact_path", "download_response", "receive_to_temp"]
+__all__ = [
+    "add_uploaded_dataset",
+    "check_artifact_path",
+    "dataset_owner",
+    "download_response",
+    "receive_to_temp",
+]
 
 #: downloads up to this size are verified in memory, larger ones through a temp file
 _IN_MEMORY = 4 * 1024 * 1024
@@ -122,3 +129,26 @@ def download_response(store: ContentReader, digest: str, size: int, filename: st
         headers=headers,
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
+
+
+def dataset_owner(services: Services, name: str, project: str) -> str:
+    """The project of an existing dataset (a dataset stays in its first version's), else ``project``."""
+    try:
+        return services.datasets.get(name).project
+    except NotFound:
+        return project
+
+
+def add_uploaded_dataset(
+    services: Services, tmp: Path, name: str, owner: str, label: str, **kwargs: object
+) -> tuple[Any, bool]:
+    """Store an uploaded temp file as the next version of ``name`` in ``owner``; the file is removed
+    whatever happens, and errors name the uploaded file (``label``), never the temp path."""
+    try:
+        return services.datasets.add(tmp, name, project=owner, **kwargs)  # type: ignore[arg-type]
+    except CarnetError as exc:
+        for shown in {str(tmp), str(tmp.resolve())}:
+            exc.message = exc.message.replace(f"'{shown}'", label).replace(shown, label)
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -32,6 +32,7 @@ from carnet.schemas import AutoMLIn, DatasetScanIn, RegisterIn, RunOut, RunSearc
 from carnet.server.api import datasets, registry, tracking, training
 from carnet.server.api.auth import Caller
 from carnet.server.api.errors import problem_of
+from carnet.server.api.streams import add_uploaded_dataset, dataset_owner
 from carnet.server.jobs import Job, JobFailed, jobs_of, new_job_id
 from carnet.server.ui.app import render
 from carnet.server.ui.session import check_csrf, ui_caller
@@ -103,14 +104,6 @@ def describe_failure(request: Request) -> Any:
 
 
 # -- upload ---------------------------------------------------------------------------------------
-def _owner(c: Caller, name: str, project: str) -> str:
-    """The project of an existing dataset (a dataset stays in its first version's), else ``project``."""
-    try:
-        return c.services.datasets.get(name).project
-    except NotFound:
-        return project
-
-
 def _store_upload(c: Caller, upload: UploadFile, name: str, project: str, description: str) -> Any:
     """The uploaded file stored as the next version of ``name`` (as ``upload_dataset`` stores it)."""
     filename = Path(str(upload.filename)).name
@@ -120,15 +113,12 @@ def _store_upload(c: Caller, upload: UploadFile, name: str, project: str, descri
     try:
         with open(fd, "wb") as out:
             shutil.copyfileobj(upload.file, out, 1 << 20)
-        return c.services.datasets.add(
-            tmp, name, project=project, description=description, source=f"upload:{filename}"
-        )
-    except CarnetError as exc:
-        for shown in {str(tmp), str(tmp.resolve())}:  # say "the uploaded file", not the temp path
-            exc.message = exc.message.replace(f"'{shown}'", repr(filename)).replace(shown, filename)
-        raise
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return add_uploaded_dataset(
+        c.services, tmp, name, project, repr(filename), description=description, source=f"upload:{filename}"
+    )
 
 
 async def ui_dataset_upload(request: Request) -> Response:
@@ -140,7 +130,7 @@ async def ui_dataset_upload(request: Request) -> Response:
     project = _text(form, "project", 256) or "default"
     check_name(name, "name")
     check_name(project, "project")
-    owner = await run_in_threadpool(_owner, caller, name, project)
+    owner = await run_in_threadpool(dataset_owner, caller.services, name, project)
     await run_in_threadpool(caller.require, owner)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
