@@ -284,3 +284,28 @@ def test_long_tables_are_cut_to_fit_a_github_comment() -> None:
     assert len(render_markdown(report, limit=2000)) <= 2000
     junit = ET.fromstring(render_junit({**report, "gates": [{**gates[1], "message": "bad \x00 <&> ✓"}]}))
     assert junit.find("testsuite/testcase/failure").get("message") == "bad  <&> ✓"  # type: ignore[union-attr]
+
+
+def test_the_latest_run_of_a_pipeline_is_looked_up_only_where_the_caller_may_read(tmp_path: Path) -> None:
+    import httpx
+
+    from carnet.client.pipeline import run_pipeline
+
+    (tmp_path / "data.csv").write_text("a,target\n1,0\n2,1\n3,0\n4,1\n")
+    (tmp_path / "carnet.pipeline.yaml").write_text(
+        "name: private\nproject: demo\nsteps:\n  data: {kind: data.add, path: data.csv, name: private}\n"
+    )
+    uri = str(tmp_path / "ws")
+    with Client(uri) as c:
+        run_pipeline(c, tmp_path / "carnet.pipeline.yaml")
+    with serve_workspace(Workspace(uri, None, "sqlite", tmp_path)) as served:
+        s = served.services
+        s.auth.add_user("outsider", {"elsewhere": "viewer"})
+        s.auth.add_user("insider", {"demo": "viewer"})
+        tokens = {u: s.auth.create_token(u, "t")[0] for u in ("outsider", "insider")}
+        url = f"{served.uri}/api/v1/runs/latest/ci-report"
+        for user, status in (("outsider", 404), ("insider", 200)):
+            r = httpx.get(
+                url, params={"pipeline": "private"}, headers={"authorization": f"Bearer {tokens[user]}"}
+            )
+            assert r.status_code == status, (user, r.text)  # not 403: the run's existence is not told

@@ -55,8 +55,8 @@ class CIReportService:
         self.promotion = promotion
         self.monitoring = monitoring
 
-    def latest_pipeline_run(self, pipeline: str) -> str:
-        """The id of the newest run of the pipeline called ``pipeline``.
+    def latest_pipeline_run(self, pipeline: str, projects: list[str] | None = None) -> str:
+        """The id of the newest run of the pipeline called ``pipeline`` (in ``projects``; None: any).
 
         Raises:
             InvalidInput: not a pipeline name. NotFound: the pipeline never ran.
@@ -68,13 +68,18 @@ class CIReportService:
                 field="pipeline",
             )
         where = f"tags.carnet.kind = 'pipeline' and tags.carnet.pipeline.name = '{pipeline}'"
-        page = self.tracking.search_runs(None, where, ["attributes.start_time desc"], max_results=1)
-        if not page.runs:
+        if projects is not None and not projects:
+            page_runs: list[Any] = []
+        else:
+            page_runs = self.tracking.search_runs(
+                projects, where, ["attributes.start_time desc"], max_results=1
+            ).runs
+        if not page_runs:
             raise NotFound(
                 f"pipeline {pipeline!r} has no run; run it with: carnet pipeline run carnet.pipeline.yaml",
                 field="pipeline",
             )
-        return page.runs[0].id
+        return str(page_runs[0].id)
 
     def report(
         self,

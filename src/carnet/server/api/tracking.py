@@ -293,7 +293,8 @@ def ci_report(
     against the incumbent with intervals, drift of the training data, links. Stores nothing."""
     reports = c.services.ci_report
     if run_id == "latest" and pipeline is not None:
-        run_id = reports.latest_pipeline_run(pipeline)
+        readable = [p.name for p, _ in c.services.tracking.list_projects() if c.can(p.name)]
+        run_id = reports.latest_pipeline_run(pipeline, readable)  # only runs the caller may read
     run = c.services.tracking.resolve_run_id(run_id)
     c.require_run(run)
     if model is not None:
