@@ -234,7 +234,7 @@ def test_the_report_through_a_server_is_the_same(ws: dict[str, Any], failing: di
 
 
 def test_a_failed_pipeline_run_is_reported_with_its_failed_step(ws: dict[str, Any], tmp_path: Path) -> None:
-    from carnet.client.pipeline import run_pipeline
+    from carnet.pipelines.runner import run_pipeline
 
     (tmp_path / "data.csv").write_text("a,target\n1,0\n2,1\n3,0\n4,1\n")
     (tmp_path / "fail.py").write_text("import sys\nsys.exit('no rows today')\n")
@@ -289,7 +289,7 @@ def test_long_tables_are_cut_to_fit_a_github_comment() -> None:
 def test_the_latest_run_of_a_pipeline_is_looked_up_only_where_the_caller_may_read(tmp_path: Path) -> None:
     import httpx
 
-    from carnet.client.pipeline import run_pipeline
+    from carnet.pipelines.runner import run_pipeline
 
     (tmp_path / "data.csv").write_text("a,target\n1,0\n2,1\n3,0\n4,1\n")
     (tmp_path / "carnet.pipeline.yaml").write_text(

@@ -117,7 +117,7 @@ def pipeline_run(
       carnet pipeline run carnet.pipeline.yaml --param dry_run=false --from promote
       carnet pipeline run carnet.pipeline.yaml --dry-run
     """
-    from carnet.client.pipeline import parse_params, plan_pipeline, run_pipeline
+    from carnet.pipelines.runner import parse_params, plan_pipeline, run_pipeline
 
     if not file.is_file():
         raise click.BadParameter(f"no file {file}", param_hint="FILE")
@@ -184,7 +184,7 @@ def pipeline_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     Example:
       carnet pipeline show 3f2a9c0d
     """
-    from carnet.client.pipeline import show_pipeline
+    from carnet.pipelines.runner import show_pipeline
 
     graph = show_pipeline(get_client(ctx), run_id)
     if as_json:

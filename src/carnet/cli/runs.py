@@ -336,7 +336,7 @@ def _reproduce_pipeline(client: Any, run_id: str, as_json: bool) -> None:
     """``runs reproduce`` of a pipeline run: every computing step again, compared."""
     import sys
 
-    from carnet.client.pipeline import reproduce_pipeline
+    from carnet.pipelines.runner import reproduce_pipeline
 
     with stage_progress(not as_json) as progress:
         result = reproduce_pipeline(client, run_id, progress=progress)

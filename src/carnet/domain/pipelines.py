@@ -23,6 +23,7 @@ from typing import Any
 from carnet.errors import InvalidInput
 
 __all__ = [
+    "GRAPH_PATH",
     "PIPELINE_KEYS",
     "STEP_KINDS",
     "Pipeline",
@@ -38,6 +39,8 @@ __all__ = [
 #: a reference inside a value: ``${step.output}`` or ``${params.name}``
 _REF = re.compile(r"\$\{\s*([A-Za-z_][\w-]*)\.([A-Za-z_]\w*)\s*\}")
 _NAME = re.compile(r"^[A-Za-z_][\w-]{0,63}$")
+#: the artifact of a pipeline run that holds its graph (steps, status, keys, outputs)
+GRAPH_PATH = "pipeline/graph.json"
 #: the keys of a pipeline document
 PIPELINE_KEYS = ("name", "description", "project", "params", "steps")
 #: keys every step may have besides its kind's inputs

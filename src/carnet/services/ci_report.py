@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from carnet.domain import ModelVersion, Policy
+from carnet.domain.pipelines import GRAPH_PATH
 from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.services.context import ServiceContext
 from carnet.services.monitoring import MonitoringService
@@ -29,8 +30,6 @@ __all__ = ["REPORT_FORMAT", "CIReportService"]
 
 #: the ``format`` field of every report
 REPORT_FORMAT = "carnet.ci-report/v1"
-#: the artifact a pipeline run holds its step graph in
-GRAPH_PATH = "pipeline/graph.json"
 #: the artifact a step run holds the inputs it ran with in
 STEP_INPUTS_PATH = "step/inputs.json"
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")

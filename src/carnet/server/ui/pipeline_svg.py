@@ -15,12 +15,11 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from carnet.domain.pipelines import GRAPH_PATH
 from carnet.server.ui.app import duration
 
 __all__ = ["GRAPH_PATH", "STATUS_COLOURS", "pipeline_svg", "pipeline_view"]
 
-#: the artifact of a pipeline run that holds its graph
-GRAPH_PATH = "pipeline/graph.json"
 #: a step's status -> the colour of its box
 STATUS_COLOURS = {
     "done": "#1a7f37",

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from carnet import Client
 from carnet.cli.main import cli
-from carnet.client.pipeline import plan_pipeline, reproduce_pipeline, run_pipeline, show_pipeline
 from carnet.errors import InvalidInput
+from carnet.pipelines.runner import plan_pipeline, reproduce_pipeline, run_pipeline, show_pipeline
 from conftest import Workspace, serve_workspace
 
 PIPELINE = """

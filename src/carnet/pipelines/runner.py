@@ -19,10 +19,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from carnet.client.pipeline_steps import KINDS, StepContext, dependency_digests, digest_of
 from carnet.documents import read_document
-from carnet.domain.pipelines import Pipeline, Step, find_refs, load_pipeline, parse_param_value, substitute
+from carnet.domain.pipelines import (
+    GRAPH_PATH,
+    Pipeline,
+    Step,
+    find_refs,
+    load_pipeline,
+    parse_param_value,
+    substitute,
+)
 from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.pipelines.steps import KINDS, StepContext, dependency_digests, digest_of
 
 __all__ = [
     "GRAPH_PATH",
@@ -34,8 +42,6 @@ __all__ = [
     "show_pipeline",
 ]
 
-#: the artifact of a pipeline run holding its graph
-GRAPH_PATH = "pipeline/graph.json"
 #: the artifact of a step run holding its outputs; its resolved inputs
 OUTPUTS_PATH = "step/outputs.json"
 INPUTS_PATH = "step/inputs.json"
@@ -430,7 +436,7 @@ def plan_pipeline(
 
 def _check_documents(runner: _Runner, step: Step, ctx: StepContext) -> None:
     """Files a step names exist and the documents it reads are valid, before anything runs."""
-    from carnet.client.pipeline_steps import check_documents, resolve_path
+    from carnet.pipelines.steps import check_documents, resolve_path
 
     value = step.inputs.get("path")
     if step.kind == "data.add" and isinstance(value, str) and not find_refs(value):
