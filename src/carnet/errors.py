@@ -14,6 +14,7 @@ No HTTP status lives here: the mapping is kept by the server.
     ├── NotFound              no such project, run, dataset, artifact ...
     ├── AlreadyExists         a name or id that must be unique is taken
     ├── Conflict              the state forbids the change (e.g. run already finished)
+    │   └── HookRefused       a lifecycle hook (``before_*``) refused the change
     ├── GateFailed            a promotion policy gate did not pass
     ├── PermissionDenied      the actor may not do this
     │   └── Unauthenticated   no valid credentials (missing, unknown, revoked or disabled token)
@@ -25,6 +26,11 @@ No HTTP status lives here: the mapping is kept by the server.
     ├── ConfigurationError    this process is set up inconsistently with the workspace (operator's fix)
     │   └── AuditKeyMismatch  CARNET_AUDIT_KEY differs from the key the audit ledger is written with
     └── AuditChainBroken      the audit ledger failed verification
+
+A few exceptions carnet raises and catches itself are signals, not errors, and stay beside their
+code: a scan to start again, a write to stage again, a call cut at its deadline, a request body an
+HTTP app refuses. None reaches a user as such, and an ``except CarnetError`` must not take one;
+``tests/test_architecture.py`` names each.
 """
 
 from __future__ import annotations

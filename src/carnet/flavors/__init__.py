@@ -1,8 +1,9 @@
 """Model flavors: saving and safely loading fitted models, discovered as plugins.
 
 Built-ins (entry-point group ``carnet.flavors``): ``lightgbm`` and ``xgboost`` (native
-formats), ``sklearn`` (skops with trusted types), ``onnx`` (explicit export) and ``pickle``
-(explicit, audited opt-in). Importing this package imports none of those libraries.
+formats), ``sklearn`` (skops with trusted types), ``onnx`` (explicit export), ``sb3``
+(Stable-Baselines3 policies, without pickle) and ``pickle`` (explicit, audited opt-in).
+Importing this package imports none of those libraries.
 """
 
 from __future__ import annotations

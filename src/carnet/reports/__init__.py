@@ -5,6 +5,10 @@ modules here turn it into self-contained pages (inline CSS, images as ``data:`` 
 reference) through the templates in ``templates/``, with autoescaping on: every string that comes
 from data is escaped unless a module marks a fragment it built itself (a chart) as safe. The CLI,
 the server and the web UI share them.
+
+The other documents carnet writes for people and tools live here too: the CI report (``ci``:
+Markdown, JUnit XML, JSON), the compliance map of a dossier (``compliance``), and the Grafana
+dashboards and Prometheus alerting rules over the metrics of ``metric_catalogue``.
 """
 
 from __future__ import annotations
