@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from carnet.domain.auth import TokenInfo, User
-from carnet.schemas.common import RequestBody
+from carnet.domain.auth import TokenInfo
+from carnet.schemas.common import RecordOut, RequestBody
 
 __all__ = ["RoleIn", "TokenCreatedOut", "TokenIn", "TokenOut", "UserIn", "UserOut"]
 
@@ -17,17 +17,13 @@ class UserIn(RequestBody):
     roles: dict[str, str] = Field(default_factory=dict)
 
 
-class UserOut(BaseModel):
+class UserOut(RecordOut):
     """A user with their roles per project."""
 
     name: str
     disabled: bool
     created_at: float
     roles: dict[str, str]
-
-    @classmethod
-    def of(cls, u: User) -> UserOut:
-        return cls.model_validate(u.to_dict())
 
 
 class RoleIn(RequestBody):
@@ -42,7 +38,7 @@ class TokenIn(RequestBody):
     label: str = ""
 
 
-class TokenOut(BaseModel):
+class TokenOut(RecordOut):
     """An API token as stored: never its secret, only its first characters (``prefix``)."""
 
     id: int
@@ -52,10 +48,6 @@ class TokenOut(BaseModel):
     created_at: float
     revoked_at: float | None
     last_used_at: float | None
-
-    @classmethod
-    def of(cls, t: TokenInfo) -> TokenOut:
-        return cls.model_validate(t.to_dict())
 
 
 class TokenCreatedOut(TokenOut):

@@ -6,14 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from carnet.domain import AuditEvent
-from carnet.domain.anchors import AnchorCheck
 from carnet.domain.verification import Verification
+from carnet.schemas.common import RecordOut
 
 __all__ = ["AnchorCheckOut", "AuditEventOut", "VerificationOut"]
 
 
-class AuditEventOut(BaseModel):
+class AuditEventOut(RecordOut):
     """One ledger entry: who did what to which subject, when, and its place in the hash chain."""
 
     seq: int
@@ -27,12 +26,8 @@ class AuditEventOut(BaseModel):
     prev_hash: str
     hash: str
 
-    @classmethod
-    def of(cls, e: AuditEvent) -> AuditEventOut:
-        return cls.model_validate(e.__dict__)
 
-
-class AnchorCheckOut(BaseModel):
+class AnchorCheckOut(RecordOut):
     """One finding at one witness: ``status`` ok, truncated, rewritten, replaced, forged, stale,
     missing or unreadable; ``expected`` is the checkpoint's value and ``found`` the database's."""
 
@@ -43,10 +38,6 @@ class AnchorCheckOut(BaseModel):
     digest: str | None
     expected: str | None
     found: str | None
-
-    @classmethod
-    def of(cls, a: AnchorCheck) -> AnchorCheckOut:
-        return cls.model_validate(a.__dict__)
 
 
 class VerificationOut(BaseModel):

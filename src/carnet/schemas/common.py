@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
+    "Health",
     "Problem",
+    "RecordOut",
     "RequestBody",
     "WireFloat",
+    "fields_of",
     "wire_float",
     "wire_floats",
 ]
@@ -42,6 +45,25 @@ class RequestBody(BaseModel):
     """Base of request bodies: an unknown field is refused (422 naming it), not ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def fields_of(record: object) -> dict[str, Any]:
+    """A record's fields: a mapping as it is, else the record's ``to_dict()`` when it has one, else
+    its attributes."""
+    if isinstance(record, dict):
+        return record
+    to_dict = getattr(record, "to_dict", None)
+    fields: dict[str, Any] = to_dict() if callable(to_dict) else record.__dict__
+    return fields
+
+
+class RecordOut(BaseModel):
+    """Base of an answer that shows one domain record as it is (its :func:`fields_of`)."""
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        """The answer showing ``record``."""
+        return cls.model_validate(fields_of(record))
 
 
 class Problem(BaseModel):

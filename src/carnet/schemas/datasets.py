@@ -9,7 +9,17 @@ from pydantic import BaseModel, Field
 from carnet.domain import DatasetVersion
 from carnet.schemas.common import RequestBody
 
-__all__ = ["DatasetDeidentifyIn", "DatasetRiskIn", "DatasetScanIn", "DatasetVersionOut", "SchemaFieldOut"]
+__all__ = [
+    "DatasetDeidentifyIn",
+    "DatasetEraseIn",
+    "DatasetPurgeIn",
+    "DatasetRiskIn",
+    "DatasetScanIn",
+    "DatasetVersionOut",
+    "SchemaFieldOut",
+    "StorageChunkIn",
+    "StorageGcIn",
+]
 
 
 class SchemaFieldOut(BaseModel):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from carnet.domain import Deployment
+from carnet.schemas.common import RecordOut
 
 __all__ = ["ABAnalysisOut", "ABArmOut", "ABComparisonOut", "DeploymentOut", "DeploymentRouteOut", "PolicyOut"]
 
@@ -18,7 +18,7 @@ class DeploymentRouteOut(BaseModel):
     weight: float
 
 
-class DeploymentOut(BaseModel):
+class DeploymentOut(RecordOut):
     """One revision of an endpoint's deployment (a deletion is a revision with ``deleted`` true)."""
 
     endpoint: str
@@ -30,10 +30,6 @@ class DeploymentOut(BaseModel):
     created_at: float
     actor: str
     deleted: bool
-
-    @classmethod
-    def of(cls, d: Deployment) -> DeploymentOut:
-        return cls.model_validate(d.to_dict())
 
 
 class PolicyOut(BaseModel):

@@ -6,17 +6,17 @@ Metric values that are not finite (NaN, infinities) travel as ``null``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel
 
-from carnet.domain import Monitor, MonitorWindow
-from carnet.domain.monitors import Alert, LabelFile
-from carnet.schemas.common import RequestBody
+from carnet.domain import Monitor
+from carnet.schemas.common import RecordOut, RequestBody, fields_of
 
 __all__ = [
     "AlertNoteIn",
     "AlertOut",
+    "FiniteOut",
     "LabelFileOut",
     "MonitorOut",
     "MonitorRunIn",
@@ -36,6 +36,15 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+class FiniteOut(RecordOut):
+    """Base of an answer that shows a record with every non-finite float (at any depth) as null."""
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        """The answer showing ``record``."""
+        return cls.model_validate(finite(fields_of(record)))
 
 
 class MonitorOut(BaseModel):
@@ -70,7 +79,7 @@ class MonitorRunIn(RequestBody):
     flush: bool = False
 
 
-class WindowOut(BaseModel):
+class WindowOut(FiniteOut):
     """One closed window: bounds, rows, versions seen, flat metrics and its report's digest."""
 
     monitor: str
@@ -83,12 +92,8 @@ class WindowOut(BaseModel):
     report: str | None
     created_at: float
 
-    @classmethod
-    def of(cls, w: MonitorWindow) -> WindowOut:
-        return cls.model_validate(finite(w.to_dict()))
 
-
-class PassOut(BaseModel):
+class PassOut(FiniteOut):
     """What one monitoring pass did: new windows, relabeled windows, rows left, alert changes."""
 
     monitor: str
@@ -98,12 +103,8 @@ class PassOut(BaseModel):
     files: int
     alerts: list[dict[str, Any]]
 
-    @classmethod
-    def of(cls, result: dict[str, Any]) -> PassOut:
-        return cls.model_validate(finite(result))
 
-
-class RollupOut(BaseModel):
+class RollupOut(FiniteOut):
     """Input drift over one period, from the windows that ended in it."""
 
     start: float
@@ -114,12 +115,8 @@ class RollupOut(BaseModel):
     dataset_drift: bool | None
     drifted_columns: list[str]
 
-    @classmethod
-    def of(cls, item: dict[str, Any]) -> RollupOut:
-        return cls.model_validate(finite(item))
 
-
-class AlertOut(BaseModel):
+class AlertOut(FiniteOut):
     """An alert with its history and the outcomes of its actions."""
 
     id: int
@@ -135,10 +132,6 @@ class AlertOut(BaseModel):
     actions: list[dict[str, Any]]
     history: list[dict[str, Any]]
 
-    @classmethod
-    def of(cls, a: Alert) -> AlertOut:
-        return cls.model_validate(finite(a.to_dict()))
-
 
 class AlertNoteIn(RequestBody):
     """Acknowledge or resolve an alert, with a comment (recorded)."""
@@ -146,7 +139,7 @@ class AlertNoteIn(RequestBody):
     comment: str = ""
 
 
-class LabelFileOut(BaseModel):
+class LabelFileOut(RecordOut):
     """A stored file of ground-truth labels."""
 
     id: int
@@ -155,7 +148,3 @@ class LabelFileOut(BaseModel):
     model: str | None
     source: str
     created_at: float
-
-    @classmethod
-    def of(cls, f: LabelFile) -> LabelFileOut:
-        return cls.model_validate(f.__dict__)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from carnet.domain import Monitor, ResolvedDeployment, ResolvedRoute
 from carnet.schemas.common import RequestBody
 from carnet.schemas.deployments import DeploymentOut
-from carnet.schemas.monitoring import AlertOut, MonitorOut, PassOut, finite
+from carnet.schemas.monitoring import AlertOut, FiniteOut, MonitorOut, PassOut, finite
 from carnet.schemas.registry import ModelVersionOut
 
 __all__ = [
@@ -59,7 +59,7 @@ class PassDetailOut(PassOut):
     @classmethod
     def of_pass(cls, result: Any) -> PassDetailOut:
         """From a :class:`carnet.services.monitoring.PassResult`."""
-        out = PassOut.of(result.to_dict()).model_dump()
+        out = PassOut.of(result).model_dump()
         out["transitions"] = [
             TransitionOut(
                 kind=t.kind, alert=AlertOut.of(t.alert), rule=None if t.rule is None else t.rule.to_spec()
@@ -146,7 +146,7 @@ class MultivariateOut(BaseModel):
     columns: list[str]
 
 
-class DriftReportOut(BaseModel):
+class DriftReportOut(FiniteOut):
     """Drift of a dataset: feature columns, output columns, the dataset verdict and the options used."""
 
     columns: list[ColumnDriftOut]
@@ -159,8 +159,3 @@ class DriftReportOut(BaseModel):
     reference_rows: int
     current_rows: int
     options: dict[str, Any]
-
-    @classmethod
-    def of(cls, report: Any) -> DriftReportOut:
-        """From a :class:`carnet.monitoring.drift.DriftReport`."""
-        return cls.model_validate(finite(report.to_dict()))

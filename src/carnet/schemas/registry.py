@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from carnet.domain import Approval, GateResult, ModelVersion, Promotion, RegisteredModel
-from carnet.schemas.common import RequestBody, WireFloat, wire_floats
+from carnet.domain import ModelVersion, Promotion
+from carnet.schemas.common import RecordOut, RequestBody, WireFloat, wire_floats
 
 __all__ = [
     "AliasIn",
@@ -19,12 +19,13 @@ __all__ = [
     "ModelVersionOut",
     "PromoteIn",
     "PromotionOut",
+    "PromotionRequestIn",
     "RegisterIn",
     "RollbackIn",
 ]
 
 
-class ModelOut(BaseModel):
+class ModelOut(RecordOut):
     """A registered model: its project, tags, aliases and latest version number."""
 
     name: str
@@ -34,10 +35,6 @@ class ModelOut(BaseModel):
     tags: dict[str, str]
     aliases: dict[str, int]
     latest_version: int
-
-    @classmethod
-    def of(cls, m: RegisteredModel) -> ModelOut:
-        return cls.model_validate(m.__dict__)
 
 
 class ModelVersionOut(BaseModel):
@@ -109,7 +106,7 @@ class ApprovalIn(RequestBody):
     comment: str = ""
 
 
-class ApprovalOut(BaseModel):
+class ApprovalOut(RecordOut):
     """One person's approval of a version for an alias."""
 
     name: str
@@ -119,10 +116,6 @@ class ApprovalOut(BaseModel):
     comment: str
     created_at: float
     authenticated: bool
-
-    @classmethod
-    def of(cls, a: Approval) -> ApprovalOut:
-        return cls.model_validate(a.__dict__)
 
 
 class PromoteIn(RequestBody):
@@ -148,7 +141,7 @@ class PromotionRequestIn(RequestBody):
     policy: dict[str, Any] | None = None
 
 
-class GateResultOut(BaseModel):
+class GateResultOut(RecordOut):
     """The verdict of one gate."""
 
     gate: str
@@ -159,10 +152,6 @@ class GateResultOut(BaseModel):
     value: float | None
     details: dict[str, Any]
     error: str | None
-
-    @classmethod
-    def of(cls, r: GateResult) -> GateResultOut:
-        return cls.model_validate(r.to_dict())
 
 
 class PromotionOut(BaseModel):

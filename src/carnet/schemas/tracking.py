@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from carnet.domain import Artifact, Metric, Project, Run, RunInput
+from carnet.domain import Metric, Project, Run
 from carnet.domain.runs import MAX_METRICS_PER_BATCH, RunPage
-from carnet.schemas.common import RequestBody, WireFloat, wire_float, wire_floats
+from carnet.schemas.common import RecordOut, RequestBody, WireFloat, wire_float, wire_floats
 
 __all__ = [
     "MAX_METRICS_PER_BATCH",
@@ -190,16 +190,12 @@ class RunPageOut(BaseModel):
         return cls(runs=[RunOut.of(r) for r in page.runs], next_page_token=page.next_page_token)
 
 
-class ArtifactOut(BaseModel):
+class ArtifactOut(RecordOut):
     """A file of a run: its path (metadata, not a file path), content digest and size."""
 
     path: str
     digest: str
     size: int
-
-    @classmethod
-    def of(cls, a: Artifact) -> ArtifactOut:
-        return cls(path=a.path, digest=a.digest, size=a.size)
 
 
 class InputsIn(RequestBody):
@@ -209,14 +205,10 @@ class InputsIn(RequestBody):
     context: str = "training"
 
 
-class RunInputOut(BaseModel):
+class RunInputOut(RecordOut):
     """A dataset version a run read."""
 
     dataset: str
     version: int
     digest: str
     context: str
-
-    @classmethod
-    def of(cls, i: RunInput) -> RunInputOut:
-        return cls(dataset=i.dataset, version=i.version, digest=i.digest, context=i.context)

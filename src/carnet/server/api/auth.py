@@ -25,6 +25,8 @@ from fastapi import Request
 
 from carnet.config import ServerPolicy, server_policy
 from carnet.domain.auth import Principal
+from carnet.domain.datasets import DatasetVersion
+from carnet.domain.models import ModelRef
 from carnet.errors import InvalidInput, PermissionDenied, Unauthenticated
 from carnet.operations import OPERATIONS, PUBLIC
 from carnet.services import Services
@@ -167,6 +169,25 @@ class Caller:
         project = self.state.run_project(run_id)
         self.require(project)
         return project
+
+    def require_dataset(self, ref: str, role: str | None = None) -> DatasetVersion:
+        """The dataset version ``ref`` names (``name@N``; ``name``: the latest), once the caller holds
+        the route's role (or ``role``) on its project (NotFound: no such version)."""
+        version = self.services.datasets.get(ref)
+        self.require(version.project, role)
+        return version
+
+    def require_model(self, name: str) -> str:
+        """Check the route's role on the project of the registered model ``name``; returns that
+        project (NotFound: no such model)."""
+        project = self.services.registry.get_model(name).project
+        self.require(project)
+        return project
+
+    def model_project(self, ref: str) -> str:
+        """The project of the registered model a reference names (``NAME``, ``NAME/3``,
+        ``NAME@alias``); NotFound when there is none."""
+        return self.services.registry.get_model(ModelRef.parse(ref).name).project
 
 
 def _bearer(request: Request) -> str:

@@ -22,7 +22,14 @@ from carnet.schemas import (
     StorageGcIn,
 )
 from carnet.server.api.auth import Caller, caller
-from carnet.server.api.streams import add_uploaded_dataset, dataset_owner, download_response, receive_to_temp
+from carnet.server.api.streams import (
+    TABLE_SUFFIXES,
+    add_uploaded_dataset,
+    dataset_owner,
+    download_response,
+    receive_to_temp,
+    upload_suffix,
+)
 from carnet.services.datasets import readable
 
 __all__ = [
@@ -34,20 +41,10 @@ __all__ = [
 ]
 
 
-_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".pq")
-
-
-def _suffix(filename: str | None, fmt: str | None) -> str:
-    """The temp file's suffix: a known one of the uploaded name, else the format's (never user text)."""
-    name = (filename or "").lower()
-    known = next((s for s in _SUFFIXES if name.endswith(s)), None)
-    return known or (f".{fmt}" if fmt else "")
-
-
 def _file_name(v: DatasetVersion) -> str:
     suffixes = Path(v.source.split(":", 1)[-1]).suffixes[-2:] if v.source else []
     suffix = "".join(suffixes)
-    if not suffix or suffix.lower() not in _SUFFIXES:
+    if not suffix or suffix.lower() not in TABLE_SUFFIXES:
         suffix = f".{v.format}"
     return f"{v.name}-v{v.version}{suffix}"
 
@@ -80,22 +77,18 @@ def dataset_versions(
 
 def get_dataset(ref: str, c: Caller = Depends(caller)) -> DatasetVersionOut:
     """One version (``name@N``; ``name`` alone: the latest) with its schema and column profile."""
-    version = c.services.datasets.get(ref)
-    c.require(version.project)
-    return DatasetVersionOut.of(version)
+    return DatasetVersionOut.of(c.require_dataset(ref))
 
 
 def scan_dataset(ref: str, body: DatasetScanIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     """Scan a version's rows for personal data again; ``apply`` masks newly flagged columns (editor)."""
-    version = c.services.datasets.get(ref)
-    c.require(version.project, "editor")
+    version = c.require_dataset(ref, "editor")
     return c.services.datasets.scan(version.ref, **body.model_dump())
 
 
 def dataset_risk(ref: str, body: DatasetRiskIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     """k-anonymity and l-diversity of a version over declared quasi-identifiers (viewer)."""
-    version = c.services.datasets.get(ref)
-    c.require(version.project)
+    version = c.require_dataset(ref)
     return c.services.datasets.risk(version.ref, body.quasi_identifiers, body.sensitive)
 
 
@@ -103,8 +96,7 @@ def deidentify_dataset(
     ref: str, body: DatasetDeidentifyIn, response: Response, c: Caller = Depends(caller)
 ) -> DatasetVersionOut:
     """A de-identified copy of a version as a new version derived from it (editor on its project)."""
-    source = c.services.datasets.get(ref)
-    c.require(source.project, "editor")
+    source = c.require_dataset(ref, "editor")
     if body.name is not None and body.name != source.name:  # another dataset: editor on its project too
         c.require(dataset_owner(c.services, body.name, source.project), "editor")
     key = body.config.get("key")
@@ -193,7 +185,7 @@ async def upload_dataset(
     await run_in_threadpool(c.require, owner)
     if parent is not None:  # a parent of another project: read access there (its version is shown)
         await run_in_threadpool(lambda: c.require_refs(datasets=[parent]))
-    tmp = await receive_to_temp(request, _suffix(filename, format))
+    tmp = await receive_to_temp(request, upload_suffix(filename, format))
     version, created = await run_in_threadpool(
         lambda: add_uploaded_dataset(
             c.services,
@@ -213,7 +205,6 @@ async def upload_dataset(
 
 def download_dataset(ref: str, c: Caller = Depends(caller)) -> Response:
     """The file of a version, checked against its digest before any byte is sent."""
-    version = c.services.datasets.get(ref)
-    c.require(version.project)
+    version = c.require_dataset(ref)
     readable(version)  # an erased version's content is not served
     return download_response(c.services.content, version.digest, version.size, _file_name(version))

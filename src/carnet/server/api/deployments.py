@@ -16,8 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carnet.documents import check_expansion
 from carnet.errors import InvalidInput, NotFound
-from carnet.schemas import ABAnalysisOut, DeploymentOut, PolicyOut
-from carnet.schemas.operations import ResolvedDeploymentOut
+from carnet.schemas import ABAnalysisOut, DeploymentOut, PolicyOut, ResolvedDeploymentOut
 from carnet.server.api.auth import Caller, caller
 
 __all__ = [
@@ -136,12 +135,6 @@ async def _policy_body(request: Request) -> dict[str, Any]:
     return dict(check_expansion(data, "body"))
 
 
-def _model_project(c: Caller, name: str) -> str:
-    project = c.services.registry.get_model(name).project
-    c.require(project)
-    return project
-
-
 def _policy_out(subject: str, name: str, policy: Any) -> PolicyOut:
     from carnet.domain.policies import policy_to_dict
 
@@ -156,17 +149,14 @@ def _policy_out(subject: str, name: str, policy: Any) -> PolicyOut:
 
 def get_model_policy(name: str, c: Caller = Depends(caller)) -> PolicyOut:
     """The policy in force for a model: its own, else its project's default (404 when neither)."""
-    _model_project(c, name)
+    c.require_model(name)
     return _policy_out("model", name, c.services.promotion.policy_for(name))
 
 
 async def set_model_policy(name: str, request: Request, c: Caller = Depends(caller)) -> PolicyOut:
     """Validate and store a model's own policy (YAML text, or a JSON object); audited."""
-    await run_in_threadpool(_model_project, c, name)
-    data = await _policy_body(request)
-    await run_in_threadpool(c.require_policy_data, data)
-    policy = await run_in_threadpool(c.services.promotion.set_policy, data, model=name)
-    return _policy_out("model", name, policy)
+    await run_in_threadpool(c.require_model, name)
+    return await _store_policy(request, c, "model", name)
 
 
 def get_project_policy(project: str, c: Caller = Depends(caller)) -> PolicyOut:
@@ -178,7 +168,13 @@ def get_project_policy(project: str, c: Caller = Depends(caller)) -> PolicyOut:
 async def set_project_policy(project: str, request: Request, c: Caller = Depends(caller)) -> PolicyOut:
     """Validate and store a project's default policy (YAML text, or a JSON object); audited."""
     await run_in_threadpool(c.require, project)
+    return await _store_policy(request, c, "project", project)
+
+
+async def _store_policy(request: Request, c: Caller, subject: str, name: str) -> PolicyOut:
+    """Validate and store the request's policy as the ``subject`` (model or project) ``name``'s,
+    once the caller may read its evaluation data."""
     data = await _policy_body(request)
     await run_in_threadpool(c.require_policy_data, data)
-    policy = await run_in_threadpool(c.services.promotion.set_policy, data, project=project)
-    return _policy_out("project", project, policy)
+    policy = await run_in_threadpool(lambda: c.services.promotion.set_policy(data, **{subject: name}))
+    return _policy_out(subject, name, policy)

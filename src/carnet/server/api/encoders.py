@@ -15,10 +15,9 @@ from fastapi import Depends
 from fastapi.responses import Response
 
 from carnet.domain import ModelRef
-from carnet.errors import NotFound
 from carnet.schemas import EmbedIn, EncoderIn, ModelVersionOut
 from carnet.server.api.auth import Caller, caller
-from carnet.server.api.models import project_for
+from carnet.server.api.registry import project_for
 from carnet.server.api.training import _dataset_ref
 
 __all__ = ["add_encoder", "embed", "get_encoder", "list_encoders"]
@@ -49,7 +48,7 @@ def list_encoders(c: Caller = Depends(caller)) -> list[ModelVersionOut]:
 
 def get_encoder(ref: str, c: Caller = Depends(caller)) -> ModelVersionOut:
     """One encoder version: ``NAME``, ``NAME/2`` or ``NAME@alias``."""
-    c.require_read(c.services.registry.get_model(ModelRef.parse(ref).name).project)
+    c.require_read(c.model_project(ref))
     return ModelVersionOut.of(c.services.encoders.get(ref))
 
 
@@ -59,10 +58,8 @@ def embed(body: EmbedIn, c: Caller = Depends(caller)) -> Response:
     from carnet.digests import hash_bytes
 
     data = _dataset_ref(c, body.data, "data")
-    try:  # a registered encoder: read access to its project (an installed plugin needs none)
-        owner = c.services.registry.get_model(ModelRef.parse(body.encoder).name).project
-    except NotFound:
-        owner = None
+    # a registered encoder: read access to its project (an installed plugin needs none)
+    owner = project_for(c, ModelRef.parse(body.encoder).name, None)
     if owner is not None:
         c.require_read(owner)
     with tempfile.TemporaryDirectory(prefix="carnet-embed-") as tmp:

@@ -159,11 +159,11 @@ def _carnet_error(request: Request, exc: CarnetError) -> JSONResponse:
     detail, extra, headers = exc.message, _extensions(exc), None
     if isinstance(exc, Unauthenticated):
         headers = {"WWW-Authenticate": _BEARER}
-    if isinstance(exc, ConfigurationError):  # the operator's to fix: logged, and named (no secrets)
+    hidden = isinstance(exc, StorageError) and not isinstance(exc, AuditIntegrityError)
+    if hidden or isinstance(exc, ConfigurationError):
+        # logged in full; a configuration error (the operator's to fix) is also named (no secrets)
         log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
-    if isinstance(exc, StorageError) and not isinstance(exc, AuditIntegrityError):
-        # logged in full; the answer does not show server paths
-        log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
+    if hidden:  # the answer does not show server paths
         detail = (
             f"artifact {exc.digest} is corrupted: its stored bytes do not match the digest"
             if isinstance(exc, ArtifactCorrupted)

@@ -20,11 +20,11 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse
 
-from carnet.domain import ColumnSpec, ModelRef, ModelVersion, Signature
-from carnet.errors import InvalidInput, NotFound
-from carnet.schemas import ModelVersionOut, PromotionOut
-from carnet.schemas.models import ComplianceIn, ModelObjectIn, ModelTagsIn
+from carnet.domain import ColumnSpec, ModelRef, Signature
+from carnet.errors import InvalidInput
+from carnet.schemas import ComplianceIn, ModelObjectIn, ModelTagsIn, ModelVersionOut, PromotionOut
 from carnet.server.api.auth import Caller, caller
+from carnet.server.api.registry import path_version, project_for
 from carnet.server.api.streams import download_response
 
 __all__ = [
@@ -40,20 +40,6 @@ __all__ = [
     "register_model_onnx",
     "set_model_tags",
 ]
-
-
-def _require_model(c: Caller, name: str) -> str:
-    """Check the route's role on the model's project; returns the project (NotFound: no such model)."""
-    project = c.services.registry.get_model(name).project
-    c.require(project)
-    return project
-
-
-def _version(c: Caller, name: str, version: str) -> ModelVersion:
-    """The version a path names (a number or ``latest``), after the role check."""
-    _require_model(c, name)
-    ref = name if version == "latest" else ModelRef.parse(name, version)
-    return c.services.registry.resolve(ref)
 
 
 def _meta(text: str) -> ModelObjectIn:
@@ -100,29 +86,20 @@ async def log_model_object(
     return ModelVersionOut.of(version)
 
 
-def project_for(c: Caller, name: str, wanted: str) -> str:
-    """The project of the registered model ``name``, or ``wanted`` for a new one: where a new
-    version's role is checked."""
-    try:
-        return c.services.registry.get_model(name).project
-    except NotFound:
-        return wanted
-
-
 def download_model_file(name: str, version: str, c: Caller = Depends(caller)) -> Response:
     """The stored model file of a version, checked against its digest before any byte is sent.
 
     The bytes of a pickle-flavored version are sent too: the client refuses to load them without
     its own ``allow_pickle`` opt-in; the server never loads them.
     """
-    mv = _version(c, name, version)
+    mv = path_version(c, name, version)
     store = c.services.content
     return download_response(store, mv.artifact_digest, store.size(mv.artifact_digest), mv.file_name)
 
 
 def export_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> Response:
     """The ONNX form of a scikit-learn version (422 naming the step ONNX cannot express)."""
-    mv = _version(c, name, version)
+    mv = path_version(c, name, version)
     data, _ = c.services.registry.export_onnx(ModelRef.parse(mv.name, mv.version))
     headers = {"Content-Disposition": f'attachment; filename="{mv.name}-v{mv.version}.onnx"'}
     return Response(data, media_type="application/octet-stream", headers=headers)
@@ -130,7 +107,7 @@ def export_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> R
 
 def register_model_onnx(name: str, version: str, c: Caller = Depends(caller)) -> ModelVersionOut:
     """Register the ONNX form of a version as the model's next version (flavor ``onnx``)."""
-    mv = _version(c, name, version)
+    mv = path_version(c, name, version)
     _, registered = c.services.registry.export_onnx(ModelRef.parse(mv.name, mv.version), register=True)
     assert registered is not None  # register=True always registers
     return ModelVersionOut.of(registered)
@@ -138,7 +115,7 @@ def register_model_onnx(name: str, version: str, c: Caller = Depends(caller)) ->
 
 def set_model_tags(name: str, body: ModelTagsIn, c: Caller = Depends(caller)) -> Response:
     """Set tags on a registered model, or on one version (``version``); audited."""
-    _require_model(c, name)
+    c.require_model(name)
     c.services.registry.set_tags(name, body.tags, body.version)
     return Response(status_code=204)
 
@@ -150,7 +127,7 @@ def delete_model_tag(
     c: Caller = Depends(caller),
 ) -> Response:
     """Remove a tag from a model or a version (404 when it is not set); audited."""
-    _require_model(c, name)
+    c.require_model(name)
     c.services.registry.delete_tag(name, key, version)
     return Response(status_code=204)
 
@@ -161,7 +138,7 @@ def model_promotions(
     c: Caller = Depends(caller),
 ) -> list[PromotionOut]:
     """Promotions and rollbacks of a model (one version), oldest first, with their gate results."""
-    _require_model(c, name)
+    c.require_model(name)
     return [PromotionOut.of(p) for p in c.services.promotion.promotions(name, version)]
 
 
@@ -172,7 +149,7 @@ def model_card(
     c: Caller = Depends(caller),
 ) -> Response:
     """The model card of a version (``latest`` for the newest)."""
-    mv = _version(c, name, version)
+    mv = path_version(c, name, version)
     if format == "json":
         data = c.services.dossier.card_data(name, mv.version)
         return Response(json.dumps(data, default=str), media_type="application/json")
@@ -201,12 +178,12 @@ def model_compliance(
 ) -> dict[str, Any]:
     """The compliance checklist of a version's dossier: the built-in maps and the mappings sent,
     each item with its status and the dossier files that evidence it."""
-    mv = _version(c, name, version)
+    mv = path_version(c, name, version)
     return c.services.dossier.compliance(name, mv.version, mappings=body.mappings if body else [])
 
 
 def _dossier(c: Caller, name: str, version: str, mappings: list[dict[str, Any]]) -> Response:
-    mv = _version(c, name, version)
+    mv = path_version(c, name, version)
     folder = Path(tempfile.mkdtemp(prefix="carnet-dossier-"))
     try:
         target = folder / f"{mv.name}-v{mv.version}-dossier.zip"

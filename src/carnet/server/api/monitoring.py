@@ -15,26 +15,31 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import Any
 
 from fastapi import Body, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from carnet.domain import Monitor
-from carnet.domain.monitors import load_monitor
+from carnet.domain import ModelRef, Monitor
+from carnet.domain.monitors import Alert, load_monitor
 from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.schemas import (
     AlertNoteIn,
     AlertOut,
+    DriftIn,
+    DriftReportOut,
     LabelFileOut,
     MonitorRunIn,
+    MonitorStateOut,
+    PassDetailOut,
     RollupOut,
     WindowOut,
 )
-from carnet.schemas.operations import DriftIn, DriftReportOut, MonitorStateOut, PassDetailOut
 from carnet.server.api.auth import Caller, caller
-from carnet.server.api.streams import receive_to_temp
+from carnet.server.api.registry import project_for
+from carnet.server.api.streams import name_upload, receive_to_temp, upload_suffix
 from carnet.services.monitoring import shown_spec
 
 __all__ = [
@@ -58,18 +63,12 @@ __all__ = [
 #: the largest id or count a query accepts (the database's integers are 64-bit)
 _MAX_INT = 2**63 - 1
 _ALERT_ID = Path(..., ge=1, le=_MAX_INT, description="the alert's id")
-_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".pq")
 
 
 def _project_of_model(c: Caller, model: str) -> str | None:
     """The project of a registered model (its name, or a reference such as ``churn@production``);
     None (every project) when the model is gone from the registry."""
-    from carnet.domain import ModelRef
-
-    try:
-        return str(c.services.registry.get_model(ModelRef.parse(model).name).project)
-    except NotFound:
-        return None
+    return project_for(c, ModelRef.parse(model).name, None)
 
 
 def _monitor(c: Caller, name: str) -> Monitor:
@@ -96,7 +95,7 @@ def create_monitor(
     """Validate a monitor, build its reference from the dataset and store it (audited) → 201."""
     if c.principal is not None:
         monitor = load_monitor(spec)
-        c.require(c.services.registry.get_model(monitor.model_ref.name).project)
+        c.require_model(monitor.model_ref.name)
         # the reference is read into the monitor's state; a retraining spec reads its dataset and
         # writes its runs in its project when an alert fires
         c.require_refs(datasets=[monitor.reference])
@@ -197,18 +196,24 @@ def acknowledge_alert(
     alert_id: int = _ALERT_ID, body: AlertNoteIn | None = None, c: Caller = Depends(caller)
 ) -> AlertOut:
     """Mark an open alert as seen (it stays active until resolved); audited."""
-    monitor = _alert_monitor(c, alert_id)
-    comment = body.comment if body is not None else ""
-    return AlertOut.of(c.services.alerts.acknowledge(alert_id, comment, monitor))
+    return _note_alert(c, alert_id, body, c.services.alerts.acknowledge)
 
 
 def resolve_alert(
     alert_id: int = _ALERT_ID, body: AlertNoteIn | None = None, c: Caller = Depends(caller)
 ) -> AlertOut:
     """Close an open or acknowledged alert by hand; audited and notified."""
+    return _note_alert(c, alert_id, body, c.services.alerts.resolve)
+
+
+def _note_alert(
+    c: Caller, alert_id: int, body: AlertNoteIn | None, change: Callable[[int, str, Monitor | None], Alert]
+) -> AlertOut:
+    """Apply ``change`` (acknowledge or resolve) to an alert with the body's comment, after the role
+    check on its monitor's project."""
     monitor = _alert_monitor(c, alert_id)
     comment = body.comment if body is not None else ""
-    return AlertOut.of(c.services.alerts.resolve(alert_id, comment, monitor))
+    return AlertOut.of(change(alert_id, comment, monitor))
 
 
 # -- ad hoc drift -----------------------------------------------------------------------------------
@@ -256,12 +261,11 @@ async def detect_drift_files(
             if (ref is None) == (upload is None):
                 raise InvalidInput(f"give {what} (a dataset version) or {what}_file, not both", field=what)
             if ref is not None:
-                version = await run_in_threadpool(c.services.datasets.get, ref)
-                c.require(version.project)
+                version = await run_in_threadpool(c.require_dataset, ref)
                 sides.append(version.ref)
                 continue
             assert upload is not None
-            suffix = _suffix(upload.filename, None)
+            suffix = upload_suffix(upload.filename, None)
             if not suffix:
                 raise InvalidInput(
                     f"{what}_file must be a .csv, .tsv or .parquet file, got {upload.filename!r}",
@@ -288,12 +292,6 @@ def _spool(upload: UploadFile, suffix: str) -> FilePath:
 
 
 # -- labels -----------------------------------------------------------------------------------------
-def _suffix(filename: str | None, fmt: str | None) -> str:
-    name = (filename or "").lower()
-    known = next((s for s in _SUFFIXES if name.endswith(s)), None)
-    return known or (f".{fmt}" if fmt else "")
-
-
 async def upload_labels(
     request: Request,
     id_column: str = Query("request_id", description="the column of the prediction's request id"),
@@ -315,15 +313,14 @@ async def upload_labels(
         await run_in_threadpool(c.require, owner)
     else:
         await run_in_threadpool(c.require, None)
-    tmp = await receive_to_temp(request, _suffix(filename, format))
+    tmp = await receive_to_temp(request, upload_suffix(filename, format))
     label = filename or "the uploaded file"
     try:
         stored = await run_in_threadpool(
             _add_labels, c, tmp, format, id_column, label_column, row_column, model, filename
         )
     except CarnetError as exc:
-        for shown in {str(tmp), str(tmp.resolve()), "DataFrame"}:  # never the server's temp path
-            exc.message = exc.message.replace(f"'{shown}'", label).replace(shown, label)
+        name_upload(exc, tmp, label, "DataFrame")
         if exc.field == "path":  # the temp file's format could not be told: the client names it
             exc.field = "format"
             exc.message += " (query parameter format=csv|parquet, or filename=NAME.csv)"

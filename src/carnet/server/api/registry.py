@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from fastapi import Depends, Query
 
-from carnet.domain import ModelRef
+from carnet.domain import ModelRef, ModelVersion
 from carnet.errors import NotFound
 from carnet.schemas import (
     AliasIn,
@@ -37,11 +39,24 @@ __all__ = [
 ]
 
 
-def _require_model(c: Caller, name: str) -> str:
-    """Check the route's role on the model's project; returns the project (NotFound: no such model)."""
-    project = c.services.registry.get_model(name).project
-    c.require(project)
-    return project
+#: what :func:`project_for` answers for a model not registered yet
+_Wanted = TypeVar("_Wanted")
+
+
+def project_for(c: Caller, name: str, wanted: _Wanted) -> str | _Wanted:
+    """The project of the registered model ``name``, or ``wanted`` when there is none (a new
+    model's project)."""
+    try:
+        return c.services.registry.get_model(name).project
+    except NotFound:
+        return wanted
+
+
+def path_version(c: Caller, name: str, version: str) -> ModelVersion:
+    """The version a path names (a number or ``latest``), after the role check on its model's project."""
+    c.require_model(name)
+    ref = name if version == "latest" else ModelRef.parse(name, version)
+    return c.services.registry.resolve(ref)
 
 
 def list_models(
@@ -53,26 +68,19 @@ def list_models(
 
 def model_versions(name: str, c: Caller = Depends(caller)) -> list[ModelVersionOut]:
     """Every version of a model, oldest first."""
-    _require_model(c, name)
+    c.require_model(name)
     return [ModelVersionOut.of(v) for v in c.services.registry.versions(name)]
 
 
 def get_model_version(name: str, version: str, c: Caller = Depends(caller)) -> ModelVersionOut:
     """One version by number, or ``latest``."""
-    _require_model(c, name)
-    ref = name if version == "latest" else ModelRef.parse(name, version)
-    return ModelVersionOut.of(c.services.registry.resolve(ref))
+    return ModelVersionOut.of(path_version(c, name, version))
 
 
 def register_model_version(name: str, body: RegisterIn, c: Caller = Depends(caller)) -> ModelVersionOut:
     """Register the model a training run stored as the next version of ``name`` (created when new)."""
     run_project = c.state.run_project(body.run_id) if c.principal is not None else None
-    project: str | None = run_project
-    try:
-        project = c.services.registry.get_model(name).project
-    except NotFound:
-        pass
-    c.require(project)
+    c.require(project_for(c, name, run_project))  # a new model: the run's project
     c.require_refs(runs=[body.run_id])  # a run of another project: read access there
     version = c.services.registry.register(
         body.run_id, name, description=body.description, tags=body.tags, derived_from=body.derived_from
@@ -84,13 +92,13 @@ def approve_model_version(
     name: str, version: int, body: ApprovalIn, c: Caller = Depends(caller)
 ) -> ApprovalOut:
     """Record the caller's approval of a version for an alias (once per person)."""
-    _require_model(c, name)
+    c.require_model(name)
     return ApprovalOut.of(c.services.registry.approve(name, version, body.alias, body.comment))
 
 
 def set_model_alias(name: str, alias: str, body: AliasIn, c: Caller = Depends(caller)) -> AliasOut:
     """Point an alias at a version, without gates (audited with the reason)."""
-    _require_model(c, name)
+    c.require_model(name)
     previous = c.services.registry.set_alias(name, alias, body.version, reason=body.reason)
     return AliasOut(name=name, alias=alias, version=body.version, previous=previous)
 
@@ -99,7 +107,7 @@ def delete_model_alias(
     name: str, alias: str, reason: str = Query("", description="why (recorded)"), c: Caller = Depends(caller)
 ) -> AliasOut:
     """Remove an alias (404 when it is not set)."""
-    _require_model(c, name)
+    c.require_model(name)
     previous = c.services.registry.delete_alias(name, alias, reason=reason)
     return AliasOut(name=name, alias=alias, version=None, previous=previous)
 
@@ -111,7 +119,7 @@ def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> Pr
     in ``gates``; a dry run stores nothing and answers 200 either way. Versions stored with pickle
     are never loaded by the server.
     """
-    _require_model(c, name)
+    c.require_model(name)
     c.require_policy_data(body.policy)  # an inline policy's evaluation data: read access to its project
     promotion = c.services.promotion.promote(
         name, body.version, body.alias, dry_run=body.dry_run, policy=body.policy
@@ -121,7 +129,7 @@ def promote_model(name: str, body: PromoteIn, c: Caller = Depends(caller)) -> Pr
 
 def check_promotion(name: str, body: PromotionRequestIn, c: Caller = Depends(caller)) -> PromotionOut:
     """A dry run of a promotion (editors): every gate's verdict; nothing is stored, the alias stays."""
-    _require_model(c, name)
+    c.require_model(name)
     c.require_policy_data(body.policy)
     return PromotionOut.of(
         c.services.promotion.promote(name, body.version, body.alias, policy=body.policy, dry_run=True)
@@ -134,7 +142,7 @@ def request_promotion(name: str, body: PromotionRequestIn, c: Caller = Depends(c
     Answered 201 with the verdict whether the gates passed or not; one refused only for want of
     approvals appears in the approvals queue.
     """
-    _require_model(c, name)
+    c.require_model(name)
     c.require_policy_data(body.policy)
     return PromotionOut.of(
         c.services.promotion.promote(name, body.version, body.alias, policy=body.policy, request=True)
@@ -143,7 +151,7 @@ def request_promotion(name: str, body: PromotionRequestIn, c: Caller = Depends(c
 
 def rollback_model(name: str, body: RollbackIn, c: Caller = Depends(caller)) -> PromotionOut:
     """Move an alias back to the version that held it before (audited with the reason)."""
-    _require_model(c, name)
+    c.require_model(name)
     return PromotionOut.of(c.services.promotion.rollback(name, body.alias, reason=body.reason))
 
 
@@ -154,5 +162,5 @@ def get_model(ref: str, c: Caller = Depends(caller)) -> ModelOut | ModelVersionO
         c.require(model.project)
         return ModelOut.of(model)
     parsed = ModelRef.parse(ref)
-    _require_model(c, parsed.name)
+    c.require_model(parsed.name)
     return ModelVersionOut.of(c.services.registry.resolve(parsed))

@@ -26,12 +26,18 @@ from carnet.services import Services, artifact_path
 from carnet.services.context import ContentReader
 
 __all__ = [
+    "TABLE_SUFFIXES",
     "add_uploaded_dataset",
     "check_artifact_path",
     "dataset_owner",
     "download_response",
+    "name_upload",
     "receive_to_temp",
+    "upload_suffix",
 ]
+
+#: the file suffixes of the tables an upload may be (the readers go by the suffix)
+TABLE_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".pq")
 
 #: downloads up to this size are verified in memory, larger ones through a temp file
 _IN_MEMORY = 4 * 1024 * 1024
@@ -67,6 +73,13 @@ def check_artifact_path(raw: str) -> str:
     if any(part in ("", ".", "..") for part in raw.split("/")):
         raise refuse("it must not contain '..', '.' or empty segments, nor end with '/'")
     return artifact_path(raw)
+
+
+def upload_suffix(filename: str | None, fmt: str | None) -> str:
+    """The temp file's suffix: a known one of the uploaded name, else the format's (never user text)."""
+    name = (filename or "").lower()
+    known = next((s for s in TABLE_SUFFIXES if name.endswith(s)), None)
+    return known or (f".{fmt}" if fmt else "")
 
 
 async def receive_to_temp(request: Request, suffix: str = "") -> Path:
@@ -147,8 +160,14 @@ def add_uploaded_dataset(
     try:
         return services.datasets.add(tmp, name, project=owner, **kwargs)  # type: ignore[arg-type]
     except CarnetError as exc:
-        for shown in {str(tmp), str(tmp.resolve())}:
-            exc.message = exc.message.replace(f"'{shown}'", label).replace(shown, label)
+        name_upload(exc, tmp, label)
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def name_upload(exc: CarnetError, tmp: Path, label: str, *others: str) -> None:
+    """Name the uploaded file ``label`` in an error's message instead of its temp path (and of
+    ``others``): a server's paths are never shown."""
+    for shown in {str(tmp), str(tmp.resolve()), *others}:
+        exc.message = exc.message.replace(f"'{shown}'", label).replace(shown, label)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
@@ -145,11 +145,18 @@ def update_run(run_id: str, body: RunPatch, c: Caller = Depends(caller)) -> RunO
     return RunOut.of(tracking.get_run(run_id))
 
 
+def _logged(
+    c: Caller, run_id: str, write: Callable[[str, dict[str, Any]], None], values: dict[str, Any]
+) -> LoggedOut:
+    """Write ``values`` (params or tags) to a run, after the role check on its project; counts them."""
+    c.require_run(run_id)
+    write(run_id, dict(values))
+    return LoggedOut(logged=len(values))
+
+
 def log_params(run_id: str, body: ParamsIn, c: Caller = Depends(caller)) -> LoggedOut:
     """Record params (immutable: another value for a logged key is 409)."""
-    c.require_run(run_id)
-    c.services.tracking.log_params(run_id, dict(body.params))
-    return LoggedOut(logged=len(body.params))
+    return _logged(c, run_id, c.services.tracking.log_params, body.params)
 
 
 def log_metrics(run_id: str, body: MetricsBatchIn, c: Caller = Depends(caller)) -> LoggedOut:
@@ -170,9 +177,7 @@ def metric_history(run_id: str, key: str, c: Caller = Depends(caller)) -> list[M
 
 def set_tags(run_id: str, body: TagsIn, c: Caller = Depends(caller)) -> LoggedOut:
     """Set tags (allowed after the run ended)."""
-    c.require_run(run_id)
-    c.services.tracking.set_tags(run_id, dict(body.tags))
-    return LoggedOut(logged=len(body.tags))
+    return _logged(c, run_id, c.services.tracking.set_tags, body.tags)
 
 
 def delete_tag(run_id: str, key: str, c: Caller = Depends(caller)) -> Response:
@@ -298,7 +303,7 @@ def ci_report(
     run = c.services.tracking.resolve_run_id(run_id)
     c.require_run(run)
     if model is not None:
-        c.require(c.services.registry.get_model(model).project)
+        c.require_model(model)
     chosen: dict[str, Any] | None = None
     if policy is not None:
         try:

@@ -133,9 +133,7 @@ def _spec(c: Caller, raw: dict[str, Any]) -> Any:
 
     spec = load_spec(raw)
     if spec.model is not None and spec.model.parent is not None:  # a derived model: its parent's project
-        from carnet.domain.models import ModelRef
-
-        project = c.services.registry.get_model(ModelRef.parse(spec.model.parent).name).project
+        project = c.model_project(spec.model.parent)
         c.require(spec.project if spec.project != "default" else project)
         c.require_read(project)
     else:
@@ -324,9 +322,7 @@ def explain(body: ExplainIn, c: Caller = Depends(caller)) -> dict[str, Any]:
 def stress(body: StressIn, c: Caller = Depends(caller)) -> dict[str, Any]:
     """Stress scenarios of a model version on a dataset version: the metric without and under each
     perturbation, judged against its limit; changes nothing (viewer on both projects)."""
-    from carnet.domain.models import ModelRef
-
-    c.require(c.services.registry.get_model(ModelRef.parse(body.ref).name).project)
+    c.require(c.model_project(body.ref))
     ref = _dataset_ref(c, body.data, "data") if body.data else ""  # none: a policy plays its environment
     return c.services.promotion.stress(
         body.ref, ref, scenarios=body.scenarios, metric=body.metric, seed=body.seed
@@ -338,9 +334,7 @@ def predict_batch(body: PredictBatchIn, c: Caller = Depends(caller)) -> dict[str
     run whose artifact ``predictions.parquet`` holds the output (editor on the model's project)."""
     import tempfile
 
-    from carnet.domain.models import ModelRef
-
-    project = c.services.registry.get_model(ModelRef.parse(body.ref).name).project
+    project = c.model_project(body.ref)
     c.require(project, "editor")
     ref = _dataset_ref(c, body.data, "data")
     with tempfile.TemporaryDirectory(prefix="carnet-predict-") as tmp:
@@ -363,10 +357,8 @@ def predict_batch(body: PredictBatchIn, c: Caller = Depends(caller)) -> dict[str
 
 def _explain_project(c: Caller, ref: str) -> str:
     """The project of the model version or run ``ref`` names (where the explanation run goes)."""
-    from carnet.domain.models import ModelRef
-
     if "/" in ref or "@" in ref:
-        return c.services.registry.get_model(ModelRef.parse(ref).name).project
+        return c.model_project(ref)
     try:
         return c.services.registry.get_model(ref).project
     except NotFound:
@@ -376,9 +368,7 @@ def _explain_project(c: Caller, ref: str) -> str:
 def derive_model(body: DeriveIn, request: Request, c: Caller = Depends(caller)) -> StreamingResponse:
     """Continue a registered model on a dataset version (warm start, fine-tuning) and register the
     result as the model's next version (editor on the model's project)."""
-    from carnet.domain.models import ModelRef
-
-    c.require(c.services.registry.get_model(ModelRef.parse(body.ref).name).project)
+    c.require(c.model_project(body.ref))
     ref = _dataset_ref(c, body.data, "data")
     services, env = c.services, dict(body.environment)
 
