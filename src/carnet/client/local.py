@@ -9,6 +9,7 @@ from typing import Any
 
 from carnet.bootstrap import open_services
 from carnet.client.api import ClientAPI
+from carnet.client.forward import forward
 from carnet.client.local_admin import LocalAdmin
 from carnet.client.local_ops import LocalOps
 from carnet.config import Settings
@@ -19,17 +20,19 @@ from carnet.domain import (
     DatasetVersion,
     Metric,
     ModelVersion,
-    Policy,
-    Project,
     Promotion,
-    RegisteredModel,
     Run,
-    RunInput,
     RunStatus,
 )
-from carnet.domain.runs import RunPage
-from carnet.domain.verification import Verification
 from carnet.services import Services
+from carnet.services.audit import AuditService
+from carnet.services.chunks import ChunkService
+from carnet.services.datasets import DatasetService
+from carnet.services.dossier import DossierService
+from carnet.services.encoders import EncoderService
+from carnet.services.promotion import PromotionService
+from carnet.services.registry import RegistryService
+from carnet.services.tracking import TrackingService
 
 __all__ = ["LocalClient"]
 
@@ -61,11 +64,8 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
         self.close()
 
     # -- projects and runs -------------------------------------------------
-    def create_project(self, name: str, description: str = "") -> Project:
-        return self.services.tracking.create_project(name, description)
-
-    def list_projects(self) -> list[tuple[Project, int]]:
-        return self.services.tracking.list_projects()
+    create_project = forward("tracking", TrackingService.create_project)
+    list_projects = forward("tracking", TrackingService.list_projects)
 
     def create_run(
         self,
@@ -81,11 +81,8 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
             project, name, parent_id=parent_id, params=params, tags=tags, environment=environment
         )
 
-    def resolve_run_id(self, text: str) -> str:
-        return self.services.tracking.resolve_run_id(text)
-
-    def get_run(self, run_id: str) -> Run:
-        return self.services.tracking.get_run(run_id)
+    resolve_run_id = forward("tracking", TrackingService.resolve_run_id)
+    get_run = forward("tracking", TrackingService.get_run)
 
     def end_run(
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
@@ -102,17 +99,13 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         self.services.tracking.log_params(run_id, {key: value})
 
-    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        self.services.tracking.log_params(run_id, params)
+    log_params = forward("tracking", TrackingService.log_params)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.services.tracking.set_tags(run_id, {key: value})
 
-    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        self.services.tracking.set_tags(run_id, tags)
-
-    def delete_tag(self, run_id: str, key: str) -> None:
-        self.services.tracking.delete_tag(run_id, key)
+    set_tags = forward("tracking", TrackingService.set_tags)
+    delete_tag = forward("tracking", TrackingService.delete_tag)
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
@@ -167,8 +160,7 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
             run_id, [make(m.key, m.value, m.step, m.timestamp) for m in metrics]
         )
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        return self.services.tracking.metric_history(run_id, key)
+    get_metric_history = forward("tracking", TrackingService.metric_history)
 
     def log_artifact(
         self,
@@ -179,33 +171,12 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     ) -> list[Artifact]:
         return self.services.tracking.log_artifact(run_id, local_path, artifact_path, progress)
 
-    def list_artifacts(self, run_id: str) -> list[Artifact]:
-        return self.services.tracking.list_artifacts(run_id)
-
-    def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
-        return self.services.tracking.download_artifact(run_id, path, dest)
-
-    def log_inputs(self, run_id: str, refs: Sequence[str], context: str = "training") -> list[RunInput]:
-        return self.services.tracking.log_inputs(run_id, refs, context)
-
-    def list_inputs(self, run_id: str) -> list[RunInput]:
-        return self.services.tracking.list_inputs(run_id)
-
-    def child_runs(self, run_id: str) -> list[str]:
-        return self.services.tracking.children(run_id)
-
-    def search_runs(
-        self,
-        project: str | Sequence[str] | None = None,
-        filter: str | None = None,  # noqa: A002 - public argument name
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-        include_deleted: bool = False,
-    ) -> RunPage:
-        return self.services.tracking.search_runs(
-            project, filter, order_by, max_results, page_token, include_deleted
-        )
+    list_artifacts = forward("tracking", TrackingService.list_artifacts)
+    download_artifact = forward("tracking", TrackingService.download_artifact)
+    log_inputs = forward("tracking", TrackingService.log_inputs)
+    list_inputs = forward("tracking", TrackingService.list_inputs)
+    child_runs = forward("tracking", TrackingService.children)
+    search_runs = forward("tracking", TrackingService.search_runs)
 
     # -- datasets ------------------------------------------------------------
     def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
@@ -214,14 +185,9 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
         return self.services.datasets.log_dataframe(df, name, **kwargs)
 
-    def get_dataset(self, ref: str) -> DatasetVersion:
-        return self.services.datasets.get(ref)
-
-    def list_datasets(self) -> list[DatasetVersion]:
-        return self.services.datasets.list()
-
-    def dataset_versions(self, name: str) -> list[DatasetVersion]:
-        return self.services.datasets.versions(name)
+    get_dataset = forward("datasets", DatasetService.get)
+    list_datasets = forward("datasets", DatasetService.list)
+    dataset_versions = forward("datasets", DatasetService.versions)
 
     def scan_dataset(self, ref: str, **options: Any) -> dict[str, Any]:
         return self.services.datasets.scan(ref, **options)
@@ -247,8 +213,7 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def dataset_erasures(self, name: str) -> list[dict[str, Any]]:
         return self.services.erasure.erasures(name)
 
-    def dataset_usage(self, name: str | None = None) -> dict[str, Any]:
-        return self.services.chunks.usage(name)
+    dataset_usage = forward("chunks", ChunkService.usage)
 
     def collect_garbage(self, *, dry_run: bool = False, grace: float = 3600.0) -> dict[str, Any]:
         return self.services.chunks.collect(dry_run=dry_run, grace=grace)
@@ -256,13 +221,8 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def chunk_datasets(self, *, dry_run: bool = False, limit: int | None = None) -> dict[str, Any]:
         return self.services.chunks.migrate(dry_run=dry_run, limit=limit)
 
-    def diff_datasets(self, a: str, b: str) -> Any:
-        return self.services.datasets.diff(a, b)
-
-    def download_dataset(
-        self, ref: str, out: str | Path, progress: Callable[[int], None] | None = None
-    ) -> Path:
-        return self.services.datasets.download(ref, out, progress)
+    diff_datasets = forward("datasets", DatasetService.diff)
+    download_dataset = forward("datasets", DatasetService.download)
 
     # -- training ------------------------------------------------------------
     def train(
@@ -372,26 +332,9 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
             environment=capture_environment(),
         )
 
-    def add_encoder(
-        self,
-        name: str,
-        encoder: str,
-        *,
-        params: dict[str, Any] | None = None,
-        data: str | None = None,
-        column: str | None = None,
-        project: str = "default",
-        description: str = "",
-    ) -> ModelVersion:
-        return self.services.encoders.add(
-            name, encoder, params=params, data=data, column=column, project=project, description=description
-        )
-
-    def list_encoders(self) -> list[ModelVersion]:
-        return self.services.encoders.list()
-
-    def get_encoder(self, ref: str) -> ModelVersion:
-        return self.services.encoders.get(ref)
+    add_encoder = forward("encoders", EncoderService.add)
+    list_encoders = forward("encoders", EncoderService.list)
+    get_encoder = forward("encoders", EncoderService.get)
 
     def embed(
         self,
@@ -436,32 +379,7 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
             self.resolve_run_id(run_id), name, description=description, tags=tags, derived_from=derived_from
         )
 
-    def log_model(
-        self,
-        model: Any,
-        name: str,
-        sample: Any,
-        *,
-        project: str = "default",
-        task: str | None = None,
-        description: str = "",
-        tags: dict[str, str] | None = None,
-        derived_from: int | None = None,
-        allow_pickle: bool = False,
-        flavor: str | None = None,
-    ) -> ModelVersion:
-        return self.services.registry.register_object(
-            model,
-            name,
-            sample,
-            project=project,
-            task=task,
-            description=description,
-            tags=tags,
-            derived_from=derived_from,
-            allow_pickle=allow_pickle,
-            flavor=flavor,
-        )
+    log_model = forward("registry", RegistryService.register_object)
 
     def export_model(self, ref: str, out: str | Path, *, register: bool = False) -> ModelVersion | None:
         data, registered = self.services.registry.export_onnx(ref, register=register)
@@ -470,38 +388,20 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
         target.write_bytes(data)
         return registered
 
-    def get_model(self, name: str) -> RegisteredModel:
-        return self.services.registry.get_model(name)
-
-    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        return self.services.registry.list_models(project)
-
-    def model_versions(self, name: str) -> list[ModelVersion]:
-        return self.services.registry.versions(name)
-
-    def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
-        return self.services.registry.resolve(ref, version)
-
-    def set_model_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
-        return self.services.registry.set_alias(name, alias, version, reason=reason)
+    get_model = forward("registry", RegistryService.get_model)
+    list_models = forward("registry", RegistryService.list_models)
+    model_versions = forward("registry", RegistryService.versions)
+    get_model_version = forward("registry", RegistryService.resolve)
+    set_model_alias = forward("registry", RegistryService.set_alias)
 
     def delete_model_alias(self, name: str, alias: str) -> int:
         return self.services.registry.delete_alias(name, alias)
 
-    def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
-        self.services.registry.set_tags(name, tags, version)
-
-    def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
-        self.services.registry.delete_tag(name, key, version)
-
-    def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
-        return self.services.promotion.set_policy(source, model=model, project=project)
-
-    def get_policy(self, name: str) -> Policy | None:
-        return self.services.promotion.policy_for(name)
-
-    def get_project_policy(self, project: str) -> Policy | None:
-        return self.services.promotion.project_policy(project)
+    set_model_tags = forward("registry", RegistryService.set_tags)
+    delete_model_tag = forward("registry", RegistryService.delete_tag)
+    set_policy = forward("promotion", PromotionService.set_policy)
+    get_policy = forward("promotion", PromotionService.policy_for)
+    get_project_policy = forward("promotion", PromotionService.project_policy)
 
     def promote(
         self,
@@ -526,27 +426,15 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
         return self.services.registry.approve(name, version, alias, comment)
 
-    def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
-        return self.services.promotion.rollback(name, alias, reason=reason)
-
-    def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
-        return self.services.promotion.promotions(name, version)
-
-    def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
-        return self.services.dossier.card(name, version, fmt)
+    rollback = forward("promotion", PromotionService.rollback)
+    promotions = forward("promotion", PromotionService.promotions)
+    model_card = forward("dossier", DossierService.card)
 
     def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
         return self.services.dossier.card_data(name, version)
 
-    def model_dossier(
-        self, name: str, version: int | None, out: str | Path, *, mappings: Sequence[Any] = ()
-    ) -> dict[str, Any]:
-        return self.services.dossier.dossier(name, version, out, mappings=mappings)
-
-    def model_compliance(
-        self, name: str, version: int | None = None, *, mappings: Sequence[Any] = ()
-    ) -> dict[str, Any]:
-        return self.services.dossier.compliance(name, version, mappings=mappings)
+    model_dossier = forward("dossier", DossierService.dossier)
+    model_compliance = forward("dossier", DossierService.compliance)
 
     # -- deployments, monitors, alerts, labels and drift: in LocalOps (local_ops.py) -----------------
 
@@ -561,10 +449,7 @@ class LocalClient(LocalOps, LocalAdmin, ClientAPI):
     ) -> list[AuditEvent]:
         return self.services.audit.log(subject_type, subject_id, action=action, limit=limit)
 
-    def verify_audit(
-        self, *, anchors: bool = False, witnesses: Sequence[str] | None = None, deep: bool = False
-    ) -> Verification:
-        return self.services.audit.verify(anchors=anchors, witnesses=witnesses, deep=deep)
+    verify_audit = forward("audit", AuditService.verify)
 
 
 def _spec_seed(spec: Any) -> int | None:

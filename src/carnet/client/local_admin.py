@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from carnet.client.api import ClientAPI
+from carnet.client.forward import forward
 from carnet.client.wire_ops import check_count
-from carnet.domain.auth import TokenInfo, User
+from carnet.domain.auth import TokenInfo
 from carnet.services import Services
+from carnet.services.auth import AuthService
 
 __all__ = ["LocalAdmin"]
 
@@ -19,30 +19,16 @@ class LocalAdmin(ClientAPI):
     services: Services
 
     # -- users and roles -----------------------------------------------------------------------------
-    def list_users(self) -> list[User]:
-        return self.services.auth.list_users()
-
-    def add_user(self, name: str, roles: Mapping[str, str] | None = None) -> User:
-        return self.services.auth.add_user(name, roles)
-
-    def disable_user(self, name: str) -> User:
-        return self.services.auth.disable_user(name)
-
-    def enable_user(self, name: str) -> User:
-        return self.services.auth.enable_user(name)
-
-    def grant_role(self, user: str, project: str, role: str) -> User:
-        return self.services.auth.grant(user, project, role)
-
-    def revoke_role(self, user: str, project: str) -> User:
-        return self.services.auth.revoke_role(user, project)
+    list_users = forward("auth", AuthService.list_users)
+    add_user = forward("auth", AuthService.add_user)
+    disable_user = forward("auth", AuthService.disable_user)
+    enable_user = forward("auth", AuthService.enable_user)
+    grant_role = forward("auth", AuthService.grant)
+    revoke_role = forward("auth", AuthService.revoke_role)
 
     # -- API tokens ----------------------------------------------------------------------------------
-    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
-        return self.services.auth.list_tokens(user)
-
-    def create_token(self, user: str, label: str = "") -> tuple[str, TokenInfo]:
-        return self.services.auth.create_token(user, label)
+    list_tokens = forward("auth", AuthService.list_tokens)
+    create_token = forward("auth", AuthService.create_token)
 
     def revoke_token(self, token_id: int) -> TokenInfo:
         return self.services.auth.revoke_token(check_count(token_id, "token_id"))

@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carnet.client.api import ClientAPI
+from carnet.client.forward import forward
 from carnet.client.wire_ops import check_count, statuses
-from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment
-from carnet.domain.lineage import LineageGraph
+from carnet.domain import Monitor, MonitorWindow
 from carnet.domain.monitors import Alert, LabelFile
 from carnet.errors import NotFound
 from carnet.services import Services
+from carnet.services.ci_report import CIReportService
+from carnet.services.deployments import DeploymentService
+from carnet.services.lineage import LineageService
+from carnet.services.monitoring import MonitoringService
 
 if TYPE_CHECKING:
     from carnet.domain.monitors import PassResult
@@ -28,42 +32,18 @@ class LocalOps(ClientAPI):
     services: Services
 
     # -- lineage -------------------------------------------------------------------------------------
-    def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
-        return self.services.lineage.lineage(ref, depth=depth)
+    lineage = forward("lineage", LineageService.lineage)
 
     # -- CI --------------------------------------------------------------------------------------------
-    def ci_report(
-        self,
-        run: str | None = None,
-        *,
-        pipeline: str | None = None,
-        model: str | None = None,
-        policy: str | Path | Mapping[str, Any] | None = None,
-        alias: str = "production",
-        base_url: str | None = None,
-    ) -> dict[str, Any]:
-        return self.services.ci_report.report(
-            run, pipeline=pipeline, model=model, policy=policy, alias=alias, base_url=base_url
-        )
+    ci_report = forward("ci_report", CIReportService.report)
 
     # -- deployments ---------------------------------------------------------------------------------
-    def set_deployment(self, source: Any) -> Deployment:
-        return self.services.deployments.set(source)
-
-    def get_deployment(self, endpoint: str) -> Deployment:
-        return self.services.deployments.get(endpoint)
-
-    def list_deployments(self) -> list[Deployment]:
-        return self.services.deployments.list()
-
-    def deployment_history(self, endpoint: str) -> list[Deployment]:
-        return self.services.deployments.history(endpoint)
-
-    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
-        return self.services.deployments.delete(endpoint, reason=reason)
-
-    def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
-        return self.services.deployments.resolve(endpoint)
+    set_deployment = forward("deployments", DeploymentService.set)
+    get_deployment = forward("deployments", DeploymentService.get)
+    list_deployments = forward("deployments", DeploymentService.list)
+    deployment_history = forward("deployments", DeploymentService.history)
+    delete_deployment = forward("deployments", DeploymentService.delete)
+    resolve_deployment = forward("deployments", DeploymentService.resolve)
 
     def ab_analysis(
         self,
@@ -80,14 +60,9 @@ class LocalOps(ClientAPI):
         )
 
     # -- monitors ------------------------------------------------------------------------------------
-    def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:
-        return self.services.monitoring.create(spec)
-
-    def list_monitors(self) -> list[Monitor]:
-        return self.services.monitoring.list()
-
-    def get_monitor(self, name: str) -> Monitor:
-        return self.services.monitoring.get(name)
+    create_monitor = forward("monitoring", MonitoringService.create)
+    list_monitors = forward("monitoring", MonitoringService.list)
+    get_monitor = forward("monitoring", MonitoringService.get)
 
     def run_monitor(
         self,
@@ -116,8 +91,7 @@ class LocalOps(ClientAPI):
             check_count(last, "last")
         return self.services.monitoring.rollup(name, period, last=last)
 
-    def delete_monitor(self, name: str) -> None:
-        self.services.monitoring.delete(name)
+    delete_monitor = forward("monitoring", MonitoringService.delete)
 
     # -- alerts --------------------------------------------------------------------------------------
     def list_alerts(
