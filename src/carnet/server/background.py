@@ -9,11 +9,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Self
 
-__all__ = ["BackgroundServer", "free_port", "serve_in_thread"]
+__all__ = ["BackgroundServer", "ThreadServer", "free_port", "serve_in_thread", "start_server"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,25 +24,61 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @dataclass
-class BackgroundServer:
-    """A running server: its base URL, runtime and prediction log; ``stop()`` shuts it down."""
+class ThreadServer:
+    """A uvicorn server running in a daemon thread of this process; ``stop()`` shuts it down."""
 
     url: str
-    runtime: Any
-    predlog: Any
     server: Any
     thread: threading.Thread
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop accepting requests, finish those in flight, flush the prediction log."""
+        """Stop accepting requests and finish those in flight (then the app's shutdown runs)."""
         self.server.should_exit = True
         self.thread.join(timeout)
 
-    def __enter__(self) -> BackgroundServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_server(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    lifespan: Literal["on", "off"] = "on",
+    ready: Callable[[], bool] = lambda: True,
+    startup_timeout: float = 60.0,
+    name: str = "carnet-background-server",
+) -> tuple[str, Any, threading.Thread]:
+    """Run ``app`` on uvicorn on a free port of ``host`` in a daemon thread; returns ``(url, server,
+    thread)`` once the server listens and ``ready()`` holds.
+
+    Raises:
+        RuntimeError: the server stopped or was not ready within ``startup_timeout`` seconds.
+    """
+    import uvicorn
+
+    port = free_port(host)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not (server.started and ready()):
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"{name} did not become ready")
+        time.sleep(0.02)
+    return f"http://{host}:{port}", server, thread
+
+
+@dataclass
+class BackgroundServer(ThreadServer):
+    """A running inference server: its base URL, runtime and prediction log (flushed by ``stop()``)."""
+
+    runtime: Any = None
+    predlog: Any = None
 
 
 def serve_in_thread(
@@ -66,8 +102,6 @@ def serve_in_thread(
     Raises:
         RuntimeError: the server stopped or was not ready within ``startup_timeout`` seconds.
     """
-    import uvicorn
-
     from carnet.server.runtime import ServingRuntime
     from carnet.server.v2 import create_app
 
@@ -79,16 +113,5 @@ def serve_in_thread(
     if predlog is None and log_predictions:
         predlog = services.deployments.prediction_log()
     app = create_app(runtime, predlog=predlog, **app_options)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="carnet-background-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not (server.started and runtime.ready):
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("the background server did not become ready")
-        time.sleep(0.02)
-    return BackgroundServer(f"http://127.0.0.1:{port}", runtime, predlog, server, thread)
+    url, server, thread = start_server(app, ready=lambda: runtime.ready, startup_timeout=startup_timeout)
+    return BackgroundServer(url, server, thread, runtime=runtime, predlog=predlog)

@@ -8,8 +8,6 @@ limited (413), uploads more generously than JSON bodies.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -28,6 +26,7 @@ from carnet.server.api.auth import ApiState
 from carnet.server.api.errors import PayloadTooLarge, install_error_handlers
 from carnet.server.api.routes import add_operations
 from carnet.server.api_metrics import install_metrics
+from carnet.server.background import ThreadServer, start_server
 from carnet.services import Services
 
 __all__ = [
@@ -191,24 +190,10 @@ def _problem_media_types(app: FastAPI) -> None:
 
 
 @dataclass
-class ApiServer:
+class ApiServer(ThreadServer):
     """A REST API server running in a thread; ``stop()`` shuts it down."""
 
-    url: str
-    app: FastAPI
-    server: Any
-    thread: threading.Thread
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the requests in flight and stop."""
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-    def __enter__(self) -> ApiServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    app: Any = None
 
 
 def serve_api_in_thread(app: FastAPI, *, host: str = "127.0.0.1", startup_timeout: float = 30.0) -> ApiServer:
@@ -217,18 +202,7 @@ def serve_api_in_thread(app: FastAPI, *, host: str = "127.0.0.1", startup_timeou
     Raises:
         RuntimeError: the server did not start within ``startup_timeout`` seconds.
     """
-    import uvicorn
-
-    from carnet.server.background import free_port
-
-    port = free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="carnet-api-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.01)
-    return ApiServer(f"http://{host}:{port}", app, server, thread)
+    url, server, thread = start_server(
+        app, host=host, lifespan="off", startup_timeout=startup_timeout, name="carnet-api-server"
+    )
+    return ApiServer(url, server, thread, app=app)

@@ -32,7 +32,7 @@ from carnet.schemas import AutoMLIn, DatasetScanIn, RegisterIn, RunOut, RunSearc
 from carnet.server.api import datasets, registry, tracking, training
 from carnet.server.api.auth import Caller
 from carnet.server.api.errors import problem_of
-from carnet.server.api.streams import add_uploaded_dataset, dataset_owner
+from carnet.server.api.streams import TABLE_SUFFIXES, add_uploaded_dataset, dataset_owner
 from carnet.server.jobs import Job, JobFailed, jobs_of, new_job_id
 from carnet.server.ui.app import render
 from carnet.server.ui.session import check_csrf, ui_caller
@@ -49,8 +49,6 @@ __all__ = [
 
 log = logging.getLogger("carnet.server.ui")
 
-#: the file names an upload may have (CSV, TSV, gzipped, Parquet)
-UPLOAD_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet", ".pq")
 #: the tasks the AutoML form offers ("auto": inferred from the target column)
 AUTOML_TASKS = ("auto", "binary", "multiclass", "regression")
 #: the time budget the AutoML form accepts, in seconds (longer studies: ``carnet automl``)
@@ -107,7 +105,7 @@ def describe_failure(request: Request) -> Any:
 def _store_upload(c: Caller, upload: UploadFile, name: str, project: str, description: str) -> Any:
     """The uploaded file stored as the next version of ``name`` (as ``upload_dataset`` stores it)."""
     filename = Path(str(upload.filename)).name
-    suffix = next(s for s in UPLOAD_SUFFIXES if filename.lower().endswith(s))
+    suffix = next(s for s in TABLE_SUFFIXES if filename.lower().endswith(s))
     fd, temp = tempfile.mkstemp(prefix="carnet-upload-", suffix=suffix)
     tmp = Path(temp)
     try:
@@ -135,7 +133,7 @@ async def ui_dataset_upload(request: Request) -> Response:
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         raise InvalidInput("choose a CSV or Parquet file to upload", field="file")
-    if not str(upload.filename).lower().endswith(UPLOAD_SUFFIXES):
+    if not str(upload.filename).lower().endswith(TABLE_SUFFIXES):
         raise InvalidInput(
             f"{Path(str(upload.filename)).name[:100]!r} is not a CSV or Parquet file: upload a "
             ".csv, .tsv (optionally .gz), .parquet or .pq file",
