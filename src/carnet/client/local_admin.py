@@ -1,5 +1,5 @@
 """Users, roles and API tokens on a local workspace: part of :class:`carnet.client.local.LocalClient`
-(the remote client has the same calls in ``remote_admin``)."""
+(the remote client has the same calls in ``remote``)."""
 
 from __future__ import annotations
 

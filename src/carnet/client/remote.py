@@ -3,8 +3,8 @@
 Same method names, arguments and return types as the local :class:`carnet.client.local.Client`;
 responses are rebuilt into the domain dataclasses, and problem+json errors are raised as the same
 :mod:`carnet.errors` classes. Metric values travel in batches (one POST per batch). Tracking,
-datasets and audit are here; the registry and training calls are in ``remote_registry`` and
-``remote_training``, the HTTP plumbing in ``remote_http``.
+datasets, audit, users and tokens are here; the registry, training and operations calls are in
+``remote_registry``, ``remote_training`` and ``remote_ops``, the HTTP plumbing in ``remote_http``.
 """
 
 from __future__ import annotations
@@ -14,28 +14,18 @@ import json
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from carnet.client.api import ClientAPI
-from carnet.client.remote_admin import RemoteAdmin
-from carnet.client.remote_encoders import RemoteEncoders
 from carnet.client.remote_http import API_PREFIX, is_server_uri
 from carnet.client.remote_http import text_values as _text
 from carnet.client.remote_ops import RemoteOps
 from carnet.client.remote_registry import RemoteRegistry
 from carnet.client.remote_training import RemoteTraining
-from carnet.client.wire import (
-    anchor_check_from_dict,
-    artifact_from_dict,
-    audit_event_from_dict,
-    dataset_version_from_dict,
-    metric_from_dict,
-    project_from_dict,
-    run_from_dict,
-    run_input_from_dict,
-)
+from carnet.client.wire import decode
+from carnet.client.wire_ops import check_count, check_project, existing_user
 from carnet.domain import (
     Artifact,
     AuditEvent,
@@ -47,7 +37,7 @@ from carnet.domain import (
     RunInput,
     RunStatus,
 )
-from carnet.domain.audit import StateMismatch
+from carnet.domain.auth import TokenInfo, User, check_role, check_user_name
 from carnet.domain.dataset_diff import diff_versions
 from carnet.domain.datasets import check_name
 from carnet.domain.runs import MAX_METRICS_PER_BATCH, MAX_RESULTS_LIMIT, RunPage, select_artifacts
@@ -78,7 +68,7 @@ def _metric_json(m: Metric) -> dict[str, Any]:
     return {"key": m.key, "value": value, "step": m.step, "timestamp": m.timestamp}
 
 
-class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, RemoteAdmin, ClientAPI):
+class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
     """Queries and changes the workspace of a ``carnet server`` at ``url`` (``http(s)://host:port``).
 
     Args:
@@ -90,12 +80,11 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
 
     # -- projects and runs ---------------------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
-        return project_from_dict(
-            self._json(call("create_project"), json={"name": name, "description": description})
-        )
+        return self._op("create_project", Project, name=name, description=description)
 
     def list_projects(self) -> list[tuple[Project, int]]:
-        return [(project_from_dict(p), int(p.get("runs") or 0)) for p in self._json(call("list_projects"))]
+        found = self._op("list_projects", list[dict[str, Any]])
+        return [(decode(Project, p), int(p.get("runs") or 0)) for p in found]
 
     def create_run(
         self,
@@ -107,19 +96,20 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         tags: dict[str, Any] | None = None,
         environment: dict[str, Any] | None = None,
     ) -> Run:
-        body = {
-            "project": project,
-            "name": name,
-            "parent_id": parent_id,
-            "params": _text(params or {}),
-            "tags": _text(tags or {}),
+        return self._op(
+            "create_run",
+            Run,
+            project=project,
+            name=name,
+            parent_id=parent_id,
+            params=_text(params or {}),
+            tags=_text(tags or {}),
             # stored as JSON text with str() for what JSON lacks, as a local workspace does
-            "environment": json.loads(json.dumps(environment or {}, default=str)),
-        }
-        return run_from_dict(self._json(call("create_run"), json=body))
+            environment=json.loads(json.dumps(environment or {}, default=str)),
+        )
 
     def get_run(self, run_id: str) -> Run:
-        run = run_from_dict(self._json(call("get_run", run_id=run_id)))
+        run = self._op("get_run", Run, run_id=run_id)
         if run.id != run_id:  # the route also resolves id prefixes: that is resolve_run_id's job
             raise NotFound(f"no run with id {run_id!r}; list runs with: carnet runs list", field="run_id")
         return run
@@ -127,29 +117,28 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
     def end_run(
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
     ) -> Run:
-        body = {"status": RunStatus(status).value, "error": error}
-        return run_from_dict(self._json(call("update_run", run_id=run_id), json=body))
+        return self._op("update_run", Run, run_id=run_id, status=RunStatus(status).value, error=error)
 
     def delete_run(self, run_id: str) -> None:
-        self._send(call("update_run", run_id=run_id), json={"deleted": True})
+        self._op("update_run", run_id=run_id, deleted=True)
 
     def restore_run(self, run_id: str) -> None:
-        self._send(call("update_run", run_id=run_id), json={"deleted": False})
+        self._op("update_run", run_id=run_id, deleted=False)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         self.log_params(run_id, {key: value})
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        self._send(call("log_params", run_id=run_id), json={"params": _text(params)})
+        self._op("log_params", run_id=run_id, params=_text(params))
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        self._send(call("set_tags", run_id=run_id), json={"tags": _text(tags)})
+        self._op("set_tags", run_id=run_id, tags=_text(tags))
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self._send(call("delete_tag", run_id=run_id, key=key))
+        self._op("delete_tag", run_id=run_id, key=key)
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
@@ -184,9 +173,16 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
     ) -> int:
         items, logged, extra = list(metrics), 0, dict(params or {})
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
-            chunk = items[start : start + MAX_METRICS_PER_BATCH]
-            body = {"metrics": [_metric_json(m) for m in chunk], "params": extra, "allow_ended": allow_ended}
-            logged += int(self._json(call("log_metrics", run_id=run_id), json=body)["logged"])
+            chunk = [_metric_json(m) for m in items[start : start + MAX_METRICS_PER_BATCH]]
+            answer = self._op(
+                "log_metrics",
+                dict[str, int],
+                run_id=run_id,
+                metrics=chunk,
+                params=extra,
+                allow_ended=allow_ended,
+            )
+            logged += answer["logged"]
             extra = {}
         return logged
 
@@ -203,32 +199,31 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         if len(items) > MAX_METRICS_PER_BATCH:  # the end request carries one batch at most
             self.write_batch(run_id, items[:-MAX_METRICS_PER_BATCH], allow_ended=False)
             items = items[-MAX_METRICS_PER_BATCH:]
-        body = {
-            "status": RunStatus(status).value,
-            "error": error,
-            "metrics": [_metric_json(m) for m in items],
-            "params": dict(params or {}),
-        }
-        self._json(call("update_run", run_id=run_id), json=body)
+        self._op(
+            "update_run",
+            run_id=run_id,
+            status=RunStatus(status).value,
+            error=error,
+            metrics=[_metric_json(m) for m in items],
+            params=dict(params or {}),
+        )
 
     def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
         at = call("upload_artifact", run_id=run_id, path=clean_artifact_path(artifact_path))
         headers = {"Content-Type": "application/octet-stream"}
-        return artifact_from_dict(self._json(at, content=data, headers=headers))
+        return decode(Artifact, self._json(at, content=data, headers=headers))
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric]) -> int:
         # checked here as the local client checks them: the server's schema would coerce "3" to 3
         items = [make_metric(m.key, m.value, m.step, m.timestamp) for m in metrics]
         logged = 0
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
-            chunk = items[start : start + MAX_METRICS_PER_BATCH]
-            body = {"metrics": [_metric_json(m) for m in chunk]}
-            logged += int(self._json(call("log_metrics", run_id=run_id), json=body)["logged"])
+            chunk = [_metric_json(m) for m in items[start : start + MAX_METRICS_PER_BATCH]]
+            logged += self._op("log_metrics", dict[str, int], run_id=run_id, metrics=chunk)["logged"]
         return logged
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        rows = self._json(call("metric_history", run_id=run_id, key=key))
-        return [metric_from_dict(m) for m in rows]
+        return self._op("metric_history", list[Metric], run_id=run_id, key=key)
 
     def log_artifact(
         self,
@@ -255,7 +250,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         if not src.is_dir():
             ((path, target),) = targets
             at = call("upload_artifact", run_id=run_id, path=target)
-            return [artifact_from_dict(self._upload(at, path, progress))]
+            return [decode(Artifact, self._upload(at, path, progress))]
         with contextlib.ExitStack() as stack:
             parts = [
                 ("files", (path.name, _Reader(stack.enter_context(open(path, "rb")), progress)))
@@ -263,10 +258,10 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
             ]
             data = {"paths": json.dumps([target for _, target in targets])}
             found = self._json(call("upload_artifacts", run_id=run_id), data=data, files=parts)
-        return [artifact_from_dict(a) for a in found]
+        return decode(list[Artifact], found)
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
-        return [artifact_from_dict(a) for a in self._json(call("list_artifacts", run_id=run_id))]
+        return self._op("list_artifacts", list[Artifact], run_id=run_id)
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
         want = clean_artifact_path(path)
@@ -302,11 +297,11 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
                     field="run_id",
                 )
             return []
-        body = {"datasets": [str(r) for r in refs], "context": context}
-        return [run_input_from_dict(i) for i in self._json(call("log_inputs", run_id=run_id), json=body)]
+        datasets = [str(r) for r in refs]
+        return self._op("log_inputs", list[RunInput], run_id=run_id, datasets=datasets, context=context)
 
     def list_inputs(self, run_id: str) -> list[RunInput]:
-        return [run_input_from_dict(i) for i in self._json(call("list_inputs", run_id=run_id))]
+        return self._op("list_inputs", list[RunInput], run_id=run_id)
 
     def child_runs(self, run_id: str) -> list[str]:
         run = self.get_run(run_id)
@@ -338,16 +333,16 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         if isinstance(max_results, bool) or not isinstance(max_results, int):  # the schema would coerce
             raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
         projects = [project] if isinstance(project, str) else (list(project) if project is not None else None)
-        body = {
-            "projects": projects,
-            "filter": filter,
-            "order_by": list(order_by or []),
-            "max_results": max_results,
-            "page_token": page_token,
-            "include_deleted": include_deleted,
-        }
-        page = self._json(call("search_runs"), json=body)
-        return RunPage([run_from_dict(r) for r in page["runs"]], page.get("next_page_token"))
+        return self._op(
+            "search_runs",
+            RunPage,
+            projects=projects,
+            filter=filter,
+            order_by=list(order_by or []),
+            max_results=max_results,
+            page_token=page_token,
+            include_deleted=include_deleted,
+        )
 
     # -- datasets --------------------------------------------------------------------------------------
     def add_dataset(self, path: str | Path, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
@@ -366,7 +361,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         params["filename"] = src.name
         params.setdefault("source", str(src.resolve()))
         r = self._upload(call("upload_dataset", name=name), src, progress, params=params)
-        return dataset_version_from_dict(r), bool(r.get("created"))
+        return decode(DatasetVersion, r), bool(r.get("created"))
 
     def log_dataframe(self, df: Any, name: str, **kwargs: Any) -> tuple[DatasetVersion, bool]:
         from carnet.data import table_from_dataframe  # noqa: PLC0415 - pyarrow is loaded lazily
@@ -378,27 +373,25 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         DatasetRef.parse(ref)  # a malformed reference is refused as locally, before it becomes a URL
-        return dataset_version_from_dict(self._json(call("get_dataset", ref=ref)))
+        return self._op("get_dataset", DatasetVersion, ref=ref)
 
     def list_datasets(self) -> list[DatasetVersion]:
-        rows = self._json(call("list_datasets"), params={"profile": "true"})
-        return [dataset_version_from_dict(v) for v in rows]
+        return self._op("list_datasets", list[DatasetVersion], profile="true")
 
     def dataset_versions(self, name: str) -> list[DatasetVersion]:
         check_name(name, "dataset name")
-        rows = self._json(call("dataset_versions", name=name), params={"profile": "true"})
-        return [dataset_version_from_dict(v) for v in rows]
+        return self._op("dataset_versions", list[DatasetVersion], name=name, profile="true")
 
     def scan_dataset(self, ref: str, **options: Any) -> dict[str, Any]:
         DatasetRef.parse(ref)
-        return dict(self._json(call("scan_dataset", ref=ref), json=options))
+        return self._op("scan_dataset", dict[str, Any], ref=ref, body=options)
 
     def dataset_risk(
         self, ref: str, quasi_identifiers: list[str], sensitive: str | None = None
     ) -> dict[str, Any]:
         DatasetRef.parse(ref)
-        body = {"quasi_identifiers": list(quasi_identifiers), "sensitive": sensitive}
-        return dict(self._json(call("dataset_risk", ref=ref), json=body))
+        quasi = list(quasi_identifiers)
+        return self._op("dataset_risk", dict[str, Any], ref=ref, quasi_identifiers=quasi, sensitive=sensitive)
 
     def deidentify_dataset(
         self, ref: str, config: Any, *, name: str | None = None, description: str = ""
@@ -409,34 +402,41 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
         body = {"config": read_document(config, "de-identification config"), "name": name,
                 "description": description}  # fmt: skip
         response = self._send(call("deidentify_dataset", ref=ref), json=body)
-        return dataset_version_from_dict(response.json()), response.status_code == 201
+        return decode(DatasetVersion, response.json()), response.status_code == 201
 
     def erase_dataset(
         self, name: str, where: str, *, reason: str, purge: bool = False, dry_run: bool = False
     ) -> dict[str, Any]:
         check_name(name, "dataset name")
-        body = {"where": where, "reason": reason, "purge": purge, "dry_run": dry_run}
-        return dict(self._json(call("erase_dataset", name=name), json=body))
+        return self._op(
+            "erase_dataset",
+            dict[str, Any],
+            name=name,
+            where=where,
+            reason=reason,
+            purge=purge,
+            dry_run=dry_run,
+        )
 
     def purge_dataset(self, name: str, versions: list[int] | None = None, *, reason: str) -> dict[str, Any]:
         check_name(name, "dataset name")
-        body = {"versions": None if versions is None else list(versions), "reason": reason}
-        return dict(self._json(call("purge_dataset", name=name), json=body))
+        chosen = None if versions is None else list(versions)
+        return self._op("purge_dataset", dict[str, Any], name=name, versions=chosen, reason=reason)
 
     def dataset_erasures(self, name: str) -> list[dict[str, Any]]:
         check_name(name, "dataset name")
-        return list(self._json(call("dataset_erasures", name=name)))
+        return self._op("dataset_erasures", list[dict[str, Any]], name=name)
 
     def dataset_usage(self, name: str | None = None) -> dict[str, Any]:
         if name is not None:
             check_name(name, "dataset name")
-        return dict(self._json(call("dataset_usage"), params={} if name is None else {"name": name}))
+        return self._op("dataset_usage", dict[str, Any], name=name)
 
     def collect_garbage(self, *, dry_run: bool = False, grace: float = 3600.0) -> dict[str, Any]:
-        return dict(self._json(call("collect_garbage"), json={"dry_run": dry_run, "grace": grace}))
+        return self._op("collect_garbage", dict[str, Any], dry_run=dry_run, grace=grace)
 
     def chunk_datasets(self, *, dry_run: bool = False, limit: int | None = None) -> dict[str, Any]:
-        return dict(self._json(call("chunk_datasets"), json={"dry_run": dry_run, "limit": limit}))
+        return self._op("chunk_datasets", dict[str, Any], dry_run=dry_run, limit=limit)
 
     def diff_datasets(self, a: str, b: str) -> Any:
         va, vb = self.get_dataset(a), self.get_dataset(b)
@@ -474,8 +474,8 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
             page = _MAX_EVENTS if wanted is None else min(_MAX_EVENTS, wanted - len(events))
             if events:
                 params["before_seq"] = events[-1].seq
-            got = self._json(call("audit_events"), params={**params, "limit": page})
-            events.extend(audit_event_from_dict(e) for e in got)
+            got = self._op("audit_events", list[AuditEvent], query={**params, "limit": page})
+            events.extend(got)
             if len(got) < page:
                 break
         return events
@@ -490,22 +490,45 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteEncoders, RemoteOps, Re
                 field="witnesses",
             )
         params = {k: "true" for k, on in (("anchors", anchors), ("deep", deep)) if on}
-        d = self._json(call("audit_verify"), params=params or None)
-        found = tuple(anchor_check_from_dict(a) for a in d.get("anchors") or ())
-        state = tuple(
-            StateMismatch(str(m["table"]), str(m["key"]), m.get("expected"), m.get("found"))
-            for m in d.get("state") or ()
-        )
-        return Verification(
-            bool(d["ok"]),
-            int(d["count"]),
-            d.get("broken_seq"),
-            d.get("reason"),
-            anchors=found,
-            state=state,
-            runs_checked=d.get("runs_checked"),
-            runs_not_covered=d.get("runs_not_covered"),
-        )
+        return self._op("audit_verify", Verification, query=params)
+
+    # -- users and roles (a server admin's token: ``admin`` on ``*``) -------------------------------
+    def list_users(self) -> list[User]:
+        return self._op("list_users", list[User])
+
+    def add_user(self, name: str, roles: Mapping[str, str] | None = None) -> User:
+        check_user_name(name)
+        if roles is not None and not isinstance(roles, Mapping):  # what JSON could not carry
+            raise InvalidInput("roles must map a project (or '*') to a role", field="roles")
+        return self._op("create_user", User, name=name, roles=dict(roles or {}))
+
+    def disable_user(self, name: str) -> User:
+        return self._op("disable_user", User, name=existing_user(name))
+
+    def enable_user(self, name: str) -> User:
+        return self._op("enable_user", User, name=existing_user(name))
+
+    def grant_role(self, user: str, project: str, role: str) -> User:
+        check_project(project)
+        check_role(role)  # checked here in the service's order: project, role, then the user
+        return self._op("grant_role", User, name=existing_user(user), project=project, role=role)
+
+    def revoke_role(self, user: str, project: str) -> User:
+        check_project(project)
+        return self._op("revoke_role", User, name=existing_user(user), project=project)
+
+    # -- API tokens (any user may list, create and revoke their own) ---------------------------------
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
+        if user is None:
+            return self._op("list_tokens", list[TokenInfo])
+        return self._op("list_user_tokens", list[TokenInfo], name=existing_user(user))
+
+    def create_token(self, user: str, label: str = "") -> tuple[str, TokenInfo]:
+        created = self._op("create_user_token", dict[str, Any], name=existing_user(user), label=label)
+        return str(created["token"]), decode(TokenInfo, created)
+
+    def revoke_token(self, token_id: int) -> TokenInfo:
+        return self._op("revoke_user_token", TokenInfo, token_id=check_count(token_id, "token_id"))
 
 
 class _Reader:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn, Self
+from string import Formatter
+from typing import Any, NoReturn, Self, TypeVar, overload
 
 import httpx
 
 from carnet.client.api import ClientAPI
-from carnet.client.wire import promotion_from_dict
+from carnet.client.wire import decode
+from carnet.domain import Promotion
 from carnet.errors import (
     ArtifactCorrupted,
     CarnetError,
@@ -20,11 +23,15 @@ from carnet.errors import (
     StorageError,
     error_from_problem,
 )
-from carnet.operations import API_PREFIX, Call, call
+from carnet.operations import API_PREFIX, Call, call, operation
 
 __all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "server_decides", "text_values"]
 
 _CHUNK = 1024 * 1024
+#: the methods whose other values travel in the query (the rest send them as a JSON body)
+_QUERY_METHODS = frozenset({"GET", "DELETE"})
+
+T = TypeVar("T")
 
 
 def is_server_uri(uri: object) -> bool:
@@ -122,11 +129,61 @@ class HttpTransport(ClientAPI):
             raise CarnetError(f"the carnet server answered {r.status_code}: {r.text[:200]}")
         exc = error_from_problem(doc)
         if isinstance(exc, GateFailed) and isinstance(doc.get("promotion"), dict):
-            exc.promotion = promotion_from_dict(doc["promotion"])
+            exc.promotion = decode(Promotion, doc["promotion"])
         raise exc
 
     def _json(self, at: Call, **kwargs: Any) -> Any:
         return self._send(at, **kwargs).json()
+
+    @overload
+    def _op(
+        self,
+        name: str,
+        returns: type[T],
+        /,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> T: ...
+    @overload
+    def _op(
+        self,
+        name: str,
+        returns: None = None,
+        /,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> None: ...
+    def _op(
+        self,
+        name: str,
+        returns: type[T] | None = None,
+        /,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> T | None:
+        """Send operation ``name`` of :data:`carnet.operations.OPERATIONS` and decode its answer as
+        ``returns`` (None: the answer is not read).
+
+        The ``values`` named by the route's placeholders fill its path; the others go to the query
+        of a GET or DELETE (None left out) or to the JSON body of a POST, PUT or PATCH. ``query``
+        and ``body`` are sent as given (``body`` over the other values).
+        """
+        op = operation(name)
+        path = {key: values.pop(key) for key in _placeholders(op.path)}
+        params = dict(query or {})
+        json: Any = body
+        if op.method in _QUERY_METHODS:
+            params = {k: v for k, v in values.items() if v is not None} | params
+        elif values or body is not None:
+            json = {**values, **(body or {})}
+        r = self._send(call(name, **path), params=params or None, json=json)
+        return None if returns is None else decode(returns, r.json())
 
     def _download(
         self,
@@ -195,4 +252,10 @@ class HttpTransport(ClientAPI):
         return self._json(at, content=self._chunks(src, progress), headers=headers, **kw)
 
     def resolve_run_id(self, text: str) -> str:
-        return str(self._json(call("get_run", run_id=text))["id"])
+        return str(self._op("get_run", dict[str, Any], run_id=text)["id"])
+
+
+@cache
+def _placeholders(path: str) -> tuple[str, ...]:
+    """The names of a route's placeholders (``/runs/{run_id}/tags/{key:path}``: run_id, key)."""
+    return tuple(field for _, field, _, _ in Formatter().parse(path) if field)

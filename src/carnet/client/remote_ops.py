@@ -8,32 +8,18 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from carnet.client.remote_http import HttpTransport, server_decides
-from carnet.client.wire_ops import (
-    alert_from_dict,
-    check_count,
-    deployment_from_dict,
-    drift_report_from_dict,
-    label_file_from_dict,
-    monitor_from_dict,
-    pass_from_dict,
-    resolved_deployment_from_dict,
-    rollup_from_dict,
-    statuses,
-    window_from_dict,
-)
+from carnet.client.wire import RollupPeriod, decode
+from carnet.client.wire_ops import check_count, statuses
 from carnet.documents import read_document
 from carnet.domain import Deployment, Monitor, MonitorWindow, ResolvedDeployment, load_deployment
+from carnet.domain.drift import DriftReport
 from carnet.domain.lineage import LineageGraph
-from carnet.domain.monitors import Alert, LabelFile
+from carnet.domain.monitors import Alert, LabelFile, PassResult
 from carnet.errors import InvalidInput, NotFound
 from carnet.operations import call
-
-if TYPE_CHECKING:
-    from carnet.domain.drift import DriftReport
-    from carnet.domain.monitors import PassResult
 
 __all__ = ["RemoteOps"]
 
@@ -71,7 +57,7 @@ class RemoteOps(HttpTransport):
 
     # -- lineage -------------------------------------------------------------------------------------
     def lineage(self, ref: str, *, depth: int = 6) -> LineageGraph:
-        return LineageGraph.from_dict(self._json(call("lineage"), params={"ref": ref, "depth": depth}))
+        return LineageGraph.from_dict(self._op("lineage", dict[str, Any], ref=ref, depth=depth))
 
     # -- CI --------------------------------------------------------------------------------------------
     def ci_report(
@@ -90,32 +76,29 @@ class RemoteOps(HttpTransport):
         params |= {k: v for k, v in (("pipeline", pipeline), ("model", model)) if v is not None}
         if policy is not None:  # a file of this machine is read here
             params["policy"] = json.dumps(read_document(policy, "policy"))
-        report: dict[str, Any] = self._json(call("ci_report", run_id=run or "latest"), params=params)
-        return report
+        return self._op("ci_report", dict[str, Any], run_id=run or "latest", query=params)
 
     # -- deployments ---------------------------------------------------------------------------------
     def set_deployment(self, source: Any) -> Deployment:
         spec = load_deployment(
             source.to_spec() if isinstance(source, Deployment) else read_document(source, "deployment")
         )
-        body = spec.to_spec()
-        return deployment_from_dict(self._json(call("set_deployment", endpoint=spec.endpoint), json=body))
+        return self._op("set_deployment", Deployment, endpoint=spec.endpoint, body=spec.to_spec())
 
     def get_deployment(self, endpoint: str) -> Deployment:
-        return deployment_from_dict(self._json(call("get_deployment", endpoint=endpoint)))
+        return self._op("get_deployment", Deployment, endpoint=endpoint)
 
     def list_deployments(self) -> list[Deployment]:
-        return [deployment_from_dict(d) for d in self._json(call("list_deployments"))]
+        return self._op("list_deployments", list[Deployment])
 
     def deployment_history(self, endpoint: str) -> list[Deployment]:
-        return [deployment_from_dict(d) for d in self._json(call("deployment_history", endpoint=endpoint))]
+        return self._op("deployment_history", list[Deployment], endpoint=endpoint)
 
     def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
-        r = self._json(call("delete_deployment", endpoint=endpoint), params={"reason": reason})
-        return deployment_from_dict(r)
+        return self._op("delete_deployment", Deployment, endpoint=endpoint, reason=reason)
 
     def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
-        return resolved_deployment_from_dict(self._json(call("resolve_deployment", endpoint=endpoint)))
+        return self._op("resolve_deployment", ResolvedDeployment, endpoint=endpoint)
 
     def ab_analysis(
         self,
@@ -127,11 +110,16 @@ class RemoteOps(HttpTransport):
         since: str | None = None,
         power: float = 0.8,
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"alpha": alpha, "power": power}
-        params.update(
-            {k: v for k, v in (("metric", metric), ("mde", mde), ("since", since)) if v is not None}
+        return self._op(
+            "ab_analysis",
+            dict[str, Any],
+            endpoint=endpoint,
+            alpha=alpha,
+            power=power,
+            metric=metric,
+            mde=mde,
+            since=since,
         )
-        return cast("dict[str, Any]", self._json(call("ab_analysis", endpoint=endpoint), params=params))
 
     # -- monitors ------------------------------------------------------------------------------------
     def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:
@@ -139,13 +127,13 @@ class RemoteOps(HttpTransport):
             raise InvalidInput(
                 "a monitor must be a mapping with name, model, reference, window", field="monitor"
             )
-        return monitor_from_dict(self._json(call("create_monitor"), json=dict(spec)))
+        return self._op("create_monitor", Monitor, body=dict(spec))
 
     def list_monitors(self) -> list[Monitor]:
-        return [monitor_from_dict(m) for m in self._json(call("list_monitors"))]
+        return self._op("list_monitors", list[Monitor])
 
     def get_monitor(self, name: str) -> Monitor:
-        return monitor_from_dict(self._json(call("get_monitor", name=name)))
+        return self._op("get_monitor", Monitor, name=name)
 
     def run_monitor(
         self,
@@ -157,51 +145,38 @@ class RemoteOps(HttpTransport):
         jobs: int | None = None,
     ) -> PassResult:
         server_decides(executor=executor, jobs=jobs)
-        return cast(
-            "PassResult",
-            pass_from_dict(self._json(call("run_monitor", name=name), json={"flush": bool(flush)})),
-        )
+        return self._op("run_monitor", PassResult, name=name, flush=bool(flush))
 
     def monitor_windows(self, name: str, last: int | None = None) -> list[MonitorWindow]:
-        params = {} if last is None else {"last": check_count(last, "last")}
-        rows = self._json(call("monitor_windows", name=name), params=params)
-        return [window_from_dict(w) for w in rows]
+        count = None if last is None else check_count(last, "last")
+        return self._op("monitor_windows", list[MonitorWindow], name=name, last=count)
 
     def monitor_window_report(self, name: str, seq: int) -> dict[str, Any]:
-        report: dict[str, Any] = self._json(
-            call("monitor_window_report", name=name, seq=check_count(seq, "seq"))
-        )
-        return report
+        return self._op("monitor_window_report", dict[str, Any], name=name, seq=check_count(seq, "seq"))
 
     def monitor_rollup(self, name: str, period: str = "1d", last: int | None = None) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"period": period}
-        if last is not None:
-            params["last"] = check_count(last, "last")
-        periods = self._json(call("monitor_rollup", name=name), params=params)
-        return [rollup_from_dict(p) for p in periods]
+        count = None if last is None else check_count(last, "last")
+        return [
+            dict(p)
+            for p in self._op("monitor_rollup", list[RollupPeriod], name=name, period=period, last=count)
+        ]
 
     def delete_monitor(self, name: str) -> None:
-        self._send(call("delete_monitor", name=name))
+        self._op("delete_monitor", name=name)
 
     # -- alerts --------------------------------------------------------------------------------------
     def list_alerts(
         self, monitor: str | None = None, status: str | Sequence[str] | None = None
     ) -> list[Alert]:
-        params: dict[str, Any] = {}
-        if monitor is not None:
-            params["monitor"] = monitor
-        wanted = statuses(status)
-        if wanted:
-            params["status"] = wanted
-        return [alert_from_dict(a) for a in self._json(call("list_alerts"), params=params)]
+        return self._op("list_alerts", list[Alert], monitor=monitor, status=statuses(status))
 
     def acknowledge_alert(self, alert_id: int, comment: str = "") -> Alert:
-        at = call("acknowledge_alert", alert_id=check_count(alert_id, "alert_id"))
-        return alert_from_dict(self._json(at, json={"comment": comment}))
+        return self._op(
+            "acknowledge_alert", Alert, alert_id=check_count(alert_id, "alert_id"), comment=comment
+        )
 
     def resolve_alert(self, alert_id: int, comment: str = "") -> Alert:
-        at = call("resolve_alert", alert_id=check_count(alert_id, "alert_id"))
-        return alert_from_dict(self._json(at, json={"comment": comment}))
+        return self._op("resolve_alert", Alert, alert_id=check_count(alert_id, "alert_id"), comment=comment)
 
     # -- ground truth and drift ----------------------------------------------------------------------
     def add_labels(
@@ -223,14 +198,13 @@ class RemoteOps(HttpTransport):
             if not path.is_file():
                 raise InvalidInput(f"{path} is not a file", field="file")
             params["filename"] = str(source)  # names the file in messages, as on a workspace
-            return label_file_from_dict(self._upload(call("upload_labels"), path, None, params=params))
+            return decode(LabelFile, self._upload(call("upload_labels"), path, None, params=params))
         buf = io.BytesIO()
         source.to_parquet(buf, index=False)
         params.update(format="parquet", filename="DataFrame")
         headers = {"Content-Type": "application/octet-stream"}
-        return label_file_from_dict(
-            self._json(call("upload_labels"), content=buf.getvalue(), headers=headers, params=params)
-        )
+        found = self._json(call("upload_labels"), content=buf.getvalue(), headers=headers, params=params)
+        return decode(LabelFile, found)
 
     def drift(
         self,
@@ -247,8 +221,8 @@ class RemoteOps(HttpTransport):
         if options is not None and not isinstance(options, Mapping):
             raise InvalidInput("options must be a mapping of drift options", field="options")
         if isinstance(reference, str) and isinstance(current, str) and ref_file is None and cur_file is None:
-            body = {"reference": reference, "current": current, "options": dict(options) if options else None}
-            return cast("DriftReport", drift_report_from_dict(self._json(call("detect_drift"), json=body)))
+            chosen = dict(options) if options else None
+            return self._op("detect_drift", DriftReport, reference=reference, current=current, options=chosen)
         # a file or a DataFrame of this machine goes up with the request; the server compares
         data = {"options": json.dumps(dict(options))} if options else {}
         files: dict[str, Any] = {}
@@ -260,7 +234,4 @@ class RemoteOps(HttpTransport):
                     data[what] = source
                 else:
                     files[f"{what}_file"] = (f"{what}.parquet", _parquet(source, what))
-            return cast(
-                "DriftReport",
-                drift_report_from_dict(self._json(call("detect_drift_files"), data=data, files=files)),
-            )
+            return decode(DriftReport, self._json(call("detect_drift_files"), data=data, files=files))

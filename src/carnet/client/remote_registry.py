@@ -12,14 +12,9 @@ from typing import Any
 
 from carnet.client.remote_http import HttpTransport
 from carnet.client.remote_http import text_values as _text
-from carnet.client.wire import (
-    approval_from_dict,
-    model_from_dict,
-    model_version_from_dict,
-    promotion_from_dict,
-)
+from carnet.client.wire import decode
 from carnet.documents import read_document
-from carnet.domain import Approval, ModelVersion, Policy, Promotion, RegisteredModel
+from carnet.domain import Approval, Artifact, ModelVersion, Policy, Promotion, RegisteredModel
 from carnet.domain.models import MODEL_META_PATH, MODEL_PATH, check_model_name
 from carnet.domain.policies import policy_from_dict, policy_to_dict
 from carnet.errors import ArtifactCorrupted, InvalidInput, NotFound, PermissionDenied
@@ -41,13 +36,15 @@ class RemoteRegistry(HttpTransport):
         tags: dict[str, str] | None = None,
         derived_from: int | None = None,
     ) -> ModelVersion:
-        body = {
-            "run_id": self.resolve_run_id(run_id),
-            "description": description,
-            "tags": _text(tags or {}),
-            "derived_from": derived_from,
-        }
-        return model_version_from_dict(self._json(call("register_model_version", name=name), json=body))
+        return self._op(
+            "register_model_version",
+            ModelVersion,
+            name=name,
+            run_id=self.resolve_run_id(run_id),
+            description=description,
+            tags=_text(tags or {}),
+            derived_from=derived_from,
+        )
 
     def log_model(
         self,
@@ -83,9 +80,7 @@ class RemoteRegistry(HttpTransport):
         }
         files = {"file": ("model", obj.data, "application/octet-stream")}
         data = {"meta": json.dumps(meta, default=_json_scalar)}
-        return model_version_from_dict(
-            self._json(call("log_model_object", name=name), data=data, files=files)
-        )
+        return decode(ModelVersion, self._json(call("log_model_object", name=name), data=data, files=files))
 
     def load_model(self, ref: str, *, trusted: tuple[str, ...] = (), allow_pickle: bool = False) -> Any:
         from carnet.plugins.loader import registry
@@ -119,14 +114,14 @@ class RemoteRegistry(HttpTransport):
         """The model a training run stored (``model/meta.json`` names its flavor and digest)."""
         from carnet.plugins.loader import registry
 
-        arts = {a["path"]: a for a in self._json(call("list_artifacts", run_id=run_id))}
+        arts = {a.path: a for a in self._op("list_artifacts", list[Artifact], run_id=run_id)}
         if MODEL_PATH not in arts or MODEL_META_PATH not in arts:
             raise InvalidInput(
                 f"run {run_id} has no stored model; train one with: carnet train SPEC", field="run_id"
             )
         at = call("download_artifact", run_id=run_id, path=MODEL_META_PATH)
-        meta = json.loads(self._fetch(at, arts[MODEL_META_PATH]["digest"]))
-        digest = arts[MODEL_PATH]["digest"]
+        meta = json.loads(self._fetch(at, arts[MODEL_META_PATH].digest))
+        digest = arts[MODEL_PATH].digest
         if meta.get("digest") != digest:
             raise ArtifactCorrupted(
                 f"model of run {run_id}: recorded digest {meta.get('digest')} does not match {digest}",
@@ -140,8 +135,7 @@ class RemoteRegistry(HttpTransport):
         if not register:
             self._download(call("export_model_onnx", name=mv.name, version=mv.version), Path(out))
             return None
-        at = call("register_model_onnx", name=mv.name, version=mv.version)
-        registered = model_version_from_dict(self._json(at))
+        registered = self._op("register_model_onnx", ModelVersion, name=mv.name, version=mv.version)
         at = call("download_model_file", name=registered.name, version=registered.version)
         target = Path(out)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -151,51 +145,47 @@ class RemoteRegistry(HttpTransport):
     def get_model(self, name: str) -> RegisteredModel:
         if "@" in name or "/" in name:
             raise InvalidInput(f"{name!r} is a version reference; use get_model_version", field="name")
-        return model_from_dict(self._json(call("get_model", ref=name)))
+        return self._op("get_model", RegisteredModel, ref=name)
 
     def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        params = {"project": project} if project is not None else None
-        return [model_from_dict(m) for m in self._json(call("list_models"), params=params)]
+        return self._op("list_models", list[RegisteredModel], project=project)
 
     def model_versions(self, name: str) -> list[ModelVersion]:
-        return [model_version_from_dict(v) for v in self._json(call("model_versions", name=name))]
+        return self._op("model_versions", list[ModelVersion], name=name)
 
     def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
         if version is not None:
-            at = call("get_model_version", name=ref, version=int(version))
-        elif "@" in ref or "/" in ref:
-            at = call("get_model", ref=ref)
-        else:
-            at = call("get_model_version", name=ref, version="latest")
-        return model_version_from_dict(self._json(at))
+            return self._op("get_model_version", ModelVersion, name=ref, version=int(version))
+        if "@" in ref or "/" in ref:
+            return self._op("get_model", ModelVersion, ref=ref)
+        return self._op("get_model_version", ModelVersion, name=ref, version="latest")
 
     def set_model_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> int | None:
-        body = {"version": version, "reason": reason}
-        previous = self._json(call("set_model_alias", name=name, alias=alias), json=body)["previous"]
-        return None if previous is None else int(previous)
+        moved = self._op(
+            "set_model_alias", dict[str, Any], name=name, alias=alias, version=version, reason=reason
+        )
+        return None if moved["previous"] is None else int(moved["previous"])
 
     def delete_model_alias(self, name: str, alias: str) -> int:
-        return int(self._json(call("delete_model_alias", name=name, alias=alias))["previous"])
+        return int(self._op("delete_model_alias", dict[str, Any], name=name, alias=alias)["previous"])
 
     def set_model_tags(self, name: str, tags: dict[str, str], version: int | None = None) -> None:
         if not isinstance(tags, dict) or not tags:
             raise InvalidInput("tags must be a non-empty mapping of key to value", field="tags")
-        body = {"tags": _text(tags), "version": version}
-        self._send(call("set_model_tags", name=name), json=body)
+        self._op("set_model_tags", name=name, tags=_text(tags), version=version)
 
     def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
-        params = {"version": version} if version is not None else None
-        self._send(call("delete_model_tag", name=name, key=key), params=params)
+        self._op("delete_model_tag", name=name, key=key, version=version)
 
     def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
         if (model is None) == (project is None):
             raise InvalidInput("give exactly one of model or project for a policy", field="model")
         data = _policy_dict(source)
         if model is not None:
-            at = call("set_model_policy", name=model)
+            answer = self._op("set_model_policy", dict[str, Any], name=model, body=data)
         else:
-            at = call("set_project_policy", project=project)
-        return policy_from_dict(self._json(at, json=data)["policy"])
+            answer = self._op("set_project_policy", dict[str, Any], project=project, body=data)
+        return policy_from_dict(answer["policy"])
 
     def get_policy(self, name: str) -> Policy | None:
         return self._policy(call("get_model_policy", name=name))
@@ -224,31 +214,31 @@ class RemoteRegistry(HttpTransport):
     ) -> Promotion:
         if allow_pickle:
             raise InvalidInput("the carnet server never loads pickled models", field="allow_pickle")
+        gates = _policy_dict(policy)
         if dry_run:  # a dry run changes nothing: the editor role is enough
-            check = {"version": version, "alias": alias, "policy": _policy_dict(policy)}
-            return promotion_from_dict(self._json(call("check_promotion", name=name), json=check))
-        body = {"version": version, "alias": alias, "dry_run": False, "policy": _policy_dict(policy)}
-        return promotion_from_dict(self._json(call("promote_model", name=name), json=body))
+            return self._op(
+                "check_promotion", Promotion, name=name, version=version, alias=alias, policy=gates
+            )
+        return self._op(
+            "promote_model", Promotion, name=name, version=version, alias=alias, dry_run=False, policy=gates
+        )
 
     def request_promotion(
         self, name: str, version: int, alias: str = "production", *, policy: Any = None
     ) -> Promotion:
-        body = {"version": version, "alias": alias, "policy": _policy_dict(policy)}
-        return promotion_from_dict(self._json(call("request_promotion", name=name), json=body))
+        gates = _policy_dict(policy)
+        return self._op("request_promotion", Promotion, name=name, version=version, alias=alias, policy=gates)
 
     def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
-        body = {"alias": alias, "comment": comment}
-        at = call("approve_model_version", name=name, version=int(version))
-        return approval_from_dict(self._json(at, json=body))
+        return self._op(
+            "approve_model_version", Approval, name=name, version=int(version), alias=alias, comment=comment
+        )
 
     def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
-        body = {"alias": alias, "reason": reason}
-        return promotion_from_dict(self._json(call("rollback_model", name=name), json=body))
+        return self._op("rollback_model", Promotion, name=name, alias=alias, reason=reason)
 
     def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
-        params = {"version": version} if version is not None else None
-        found = self._json(call("model_promotions", name=name), params=params)
-        return [promotion_from_dict(p) for p in found]
+        return self._op("model_promotions", list[Promotion], name=name, version=version)
 
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
         if fmt not in ("markdown", "html"):
@@ -256,8 +246,7 @@ class RemoteRegistry(HttpTransport):
         return self._send(self._card(name, version), params={"format": fmt}).text
 
     def model_card_data(self, name: str, version: int | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = self._json(self._card(name, version), params={"format": "json"})
-        return data
+        return decode(dict[str, Any], self._json(self._card(name, version), params={"format": "json"}))
 
     @staticmethod
     def _card(name: str, version: int | None) -> Call:
@@ -284,9 +273,8 @@ class RemoteRegistry(HttpTransport):
         self, name: str, version: int | None = None, *, mappings: Sequence[Any] = ()
     ) -> dict[str, Any]:
         label = "latest" if version is None else str(int(version))
-        at = call("model_compliance", name=name, version=label)
-        found: dict[str, Any] = self._json(at, json={"mappings": _mapping_docs(mappings)})
-        return found
+        docs = _mapping_docs(mappings)
+        return self._op("model_compliance", dict[str, Any], name=name, version=label, mappings=docs)
 
 
 def _mapping_docs(mappings: Sequence[Any]) -> list[dict[str, Any]]:

@@ -1,15 +1,17 @@
-"""Training, AutoML, evaluation and reproduction over HTTP: part of
+"""Training, AutoML, evaluation, reproduction, encoders and embeddings over HTTP: part of
 :class:`~carnet.client.remote.RemoteClient`.
 
 The work runs on the server, on its datasets. A spec whose ``dataset`` (or a ``data`` argument) is a
 local CSV/Parquet file is uploaded first, as the local client registers it, and the server gets the
-``name@N`` reference. The answer is a stream of events: ``progress`` gets them as it would locally,
-and the result is rebuilt into the types the local client returns.
+``name@N`` reference. A training's answer is a stream of events: ``progress`` gets them as it would
+locally, and the result is rebuilt into the types the local client returns. An embedding comes back
+as the Parquet file the server wrote, checked against its digest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -18,7 +20,7 @@ import httpx
 from carnet.client.remote_http import HttpTransport, server_decides
 from carnet.client.wire_training import read_events, result_from_wire, spec_seed
 from carnet.documents import read_document
-from carnet.domain import DatasetVersion
+from carnet.domain import DatasetVersion, ModelVersion
 from carnet.domain.training import TrainSpec, spec_as_dict
 from carnet.errors import InvalidInput, NotFound, StorageError
 from carnet.operations import Call, call
@@ -73,7 +75,9 @@ class RemoteTraining(HttpTransport):
         return cast("dict[str, Any]", self._training(call("automl"), body, progress))
 
     def evaluate(self, run_id: str, data: str, *, progress: ProgressFn | None = None) -> Any:
-        ref = self._server_data(data, lambda: str(self._json(call("get_run", run_id=run_id))["project"]))
+        ref = self._server_data(
+            data, lambda: str(self._op("get_run", dict[str, Any], run_id=run_id)["project"])
+        )
         return self._training(call("evaluate_run", run_id=run_id), {"data": ref}, progress)
 
     def derive(
@@ -123,14 +127,15 @@ class RemoteTraining(HttpTransport):
             except NotFound:
                 return str(client.get_run(client.resolve_run_id(ref)).project)
 
-        body = {
-            "ref": ref,
-            "data": self._server_data(data, project),
-            "rows": rows,
-            "method": method,
-            "seed": seed,
-        }
-        return dict(self._json(call("explain"), json=body))
+        return self._op(
+            "explain",
+            dict[str, Any],
+            ref=ref,
+            data=self._server_data(data, project),
+            rows=rows,
+            method=method,
+            seed=seed,
+        )
 
     def stress(
         self,
@@ -146,9 +151,15 @@ class RemoteTraining(HttpTransport):
         def project() -> str:
             return str(client.get_model(ref.replace("@", "/").split("/")[0]).project)
 
-        body: dict[str, Any] = {"ref": ref, "data": self._server_data(data, project), "scenarios": scenarios}
-        body |= {"metric": metric, "seed": seed}
-        return dict(self._json(call("stress"), json=body))
+        return self._op(
+            "stress",
+            dict[str, Any],
+            ref=ref,
+            data=self._server_data(data, project),
+            scenarios=scenarios,
+            metric=metric,
+            seed=seed,
+        )
 
     def predict_batch(
         self,
@@ -178,18 +189,79 @@ class RemoteTraining(HttpTransport):
         def project() -> str:
             return str(client.get_model(ref.replace("@", "/").split("/")[0]).project)
 
-        body: dict[str, Any] = {
-            "ref": ref,
-            "data": self._server_data(data, project),
-            "batch_rows": batch_rows,
-        }
-        body |= {"with_proba": with_proba, "explain": explain, "id_column": id_column, "log": log}
-        result = dict(self._json(call("predict_batch"), json=body))
+        result = self._op(
+            "predict_batch",
+            dict[str, Any],
+            ref=ref,
+            data=self._server_data(data, project),
+            batch_rows=batch_rows,
+            with_proba=with_proba,
+            explain=explain,
+            id_column=id_column,
+            log=log,
+        )
         client.download_artifact(result["run_id"], "predictions.parquet", out)
         result["output"] = str(out)
         if progress is not None:
             progress(int(result["rows"]), int(result["rows"]))
         return result
+
+    # -- encoders and embeddings ----------------------------------------------------------------------
+    def add_encoder(
+        self,
+        name: str,
+        encoder: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: str | None = None,
+        column: str | None = None,
+        project: str = "default",
+        description: str = "",
+    ) -> ModelVersion:
+        return self._op(
+            "add_encoder",
+            ModelVersion,
+            name=name,
+            encoder=encoder,
+            params=dict(params or {}),
+            data=None if data is None else self._server_data(data, project),
+            column=column,
+            project=project,
+            description=description,
+        )
+
+    def list_encoders(self) -> list[ModelVersion]:
+        return self._op("list_encoders", list[ModelVersion])
+
+    def get_encoder(self, ref: str) -> ModelVersion:
+        return self._op("get_encoder", ModelVersion, ref=ref)
+
+    def embed(
+        self,
+        encoder: str,
+        data: str,
+        column: str,
+        out: str | Path,
+        *,
+        keep: Sequence[str] = (),
+        batch_rows: int = 1024,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "encoder": encoder,
+            "data": self._server_data(data, "default"),
+            "column": column,
+            "keep": list(keep),
+            "batch_rows": batch_rows,
+        }
+        headers: dict[str, str] = {}
+        if progress is not None:
+            progress("embed", 0, 1)
+        target = self._download(call("embed"), Path(out), json=body, headers_out=headers)
+        summary = dict(json.loads(headers.get("x-carnet-embed") or "{}"))
+        if progress is not None:
+            progress("embed", 1, 1)
+        return {**summary, "out": str(target)}
 
     # -- plumbing --------------------------------------------------------------------------------------
     def _server_data(self, text: str, project: str | Callable[[], str]) -> str:

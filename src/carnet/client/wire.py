@@ -1,45 +1,59 @@
-"""Domain objects rebuilt from the REST API's JSON (the ``*Out`` wire models), for the remote client."""
+"""Domain objects rebuilt from the REST API's JSON (the ``*Out`` wire models), for the remote client.
+
+:func:`decode` follows the type hints of the domain dataclass asked for: nested dataclasses, lists,
+tuples and dicts of them, ``X | None`` and enums. A float the server sent as ``null`` (NaN) or
+``"Infinity"`` / ``"-Infinity"`` is that float again, a field the wire leaves out takes its default,
+and a wire key the dataclass does not have (``ref``, ``duration`` ...) is ignored. The few types the
+hints cannot tell how to rebuild are in :data:`_OVERRIDES`.
+"""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import enum
 import math
-from typing import Any
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, TypedDict, TypeVar, Union, cast, get_args, get_origin, get_type_hints, is_typeddict
 
 from carnet.domain import (
-    Approval,
-    Artifact,
-    AuditEvent,
     ColumnProfile,
     DatasetRef,
-    DatasetVersion,
-    GateResult,
-    Metric,
-    ModelVersion,
+    Monitor,
     Project,
-    Promotion,
-    RegisteredModel,
-    Run,
-    RunInput,
-    RunStatus,
-    SchemaField,
+    ResolvedRoute,
     Signature,
+    load_monitor,
 )
-from carnet.domain.anchors import AnchorCheck
+from carnet.domain.drift import ColumnDrift, DriftOptions
+from carnet.domain.evaluation import EvaluationResult
+from carnet.domain.monitors import AlertRule, PassResult
+from carnet.domain.training import TrainOutcome, TrainSpec, spec_from_dict
 
-__all__ = [
-    "anchor_check_from_dict",
-    "approval_from_dict",
-    "artifact_from_dict",
-    "audit_event_from_dict",
-    "dataset_version_from_dict",
-    "metric_from_dict",
-    "model_from_dict",
-    "model_version_from_dict",
-    "project_from_dict",
-    "promotion_from_dict",
-    "run_from_dict",
-    "run_input_from_dict",
-]
+__all__ = ["RollupPeriod", "decode"]
+
+T = TypeVar("T")
+
+
+class RollupPeriod(TypedDict):
+    """One period of a monitor's rollup, as the SDK returns it (``RollupOut``; a null share drifted
+    is NaN)."""
+
+    start: float
+    end: float
+    windows: list[int]
+    rows: int
+    share_drifted: float
+    dataset_drift: bool | None
+    drifted_columns: list[str]
+
+
+def decode(cls: type[T], data: Any) -> T:
+    """``data``, JSON the server sent, rebuilt as a ``cls`` (a domain dataclass, or a list, tuple or
+    dict of them)."""
+    return cast(T, _value(cls, data))
 
 
 def _num(value: float | str | None) -> float:
@@ -47,164 +61,122 @@ def _num(value: float | str | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def project_from_dict(d: dict[str, Any]) -> Project:
-    """A :class:`Project` from ``ProjectOut`` (the server does not send its id: 0)."""
-    return Project(0, d["name"], d.get("description", ""), d["created_at"])
+#: the fields of each type decoded so far: name -> (resolved type hint, whether it has a default)
+_SCHEMAS: dict[type, dict[str, tuple[Any, bool]]] = {}
 
 
-def run_from_dict(d: dict[str, Any]) -> Run:
-    """A :class:`Run` from ``RunOut`` (null metric values are NaN)."""
-    return Run(
-        id=d["id"],
-        project=d["project"],
-        name=d["name"],
-        status=RunStatus(d["status"]),
-        start_time=d["start_time"],
-        end_time=d.get("end_time"),
-        parent_id=d.get("parent_id"),
-        params=dict(d.get("params") or {}),
-        metrics={k: _num(v) for k, v in (d.get("metrics") or {}).items()},
-        tags=dict(d.get("tags") or {}),
-        environment=dict(d.get("environment") or {}),
-        error=d.get("error"),
-        deleted=bool(d.get("deleted", False)),
+def _schema(cls: type) -> dict[str, tuple[Any, bool]]:
+    """The fields a dataclass, named tuple or typed dict is built from, with their type hints and
+    whether they have a default."""
+    if cls not in _SCHEMAS:
+        hints = get_type_hints(cls)
+        if dataclasses.is_dataclass(cls):
+            missing = dataclasses.MISSING
+            _SCHEMAS[cls] = {
+                f.name: (hints[f.name], f.default is not missing or f.default_factory is not missing)
+                for f in dataclasses.fields(cls)
+                if f.init
+            }
+        else:  # a named tuple's defaults; a typed dict has none
+            defaults = getattr(cls, "_field_defaults", {})
+            _SCHEMAS[cls] = {name: (hint, name in defaults) for name, hint in hints.items()}
+    return _SCHEMAS[cls]
+
+
+def _fields(cls: type[T], data: Mapping[str, Any], /, **wire: Any) -> T:
+    """A ``cls`` from the wire object ``data`` (``wire`` adds or replaces wire values), each field
+    decoded by its type hint; a field missing from the wire takes its default (null without one)."""
+    given = {**data, **wire}
+    values = {
+        name: _value(hint, given.get(name))
+        for name, (hint, has_default) in _schema(cls).items()
+        if name in given or not has_default
+    }
+    return cls(**values)
+
+
+def _value(tp: Any, value: Any) -> Any:
+    """``value`` from the wire as the type ``tp``."""
+    override = _OVERRIDES.get(tp)
+    if override is not None:
+        return override(value)
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        kinds = [a for a in args if a is not type(None)]
+        return _value(kinds[0], value) if len(kinds) == 1 else value
+    if tp is float:
+        return _num(value)
+    if origin in (list, tuple, dict) or tp in (list, tuple, dict):
+        return _container(origin or tp, args, value)
+    if value is None or tp is Any:
+        return value
+    if tp is int:
+        return int(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or is_typeddict(tp) or hasattr(tp, "_fields")):
+        return _fields(tp, value)
+    return value
+
+
+def _container(kind: type, args: tuple[Any, ...], value: Any) -> Any:
+    """A list, tuple or dict from the wire (null is an empty one), its items decoded by ``args``."""
+    if kind is dict:
+        key, item = args or (Any, Any)
+        return {_value(key, k): _value(item, v) for k, v in (value or {}).items()}
+    items = list(value or ())
+    if kind is tuple and args and args[-1] is not Ellipsis:
+        return tuple(_value(a, v) for a, v in zip(args, items, strict=True))
+    decoded = [_value(args[0] if args else Any, v) for v in items]
+    return tuple(decoded) if kind is tuple else decoded
+
+
+def _monitor(d: Mapping[str, Any]) -> Monitor:
+    """A :class:`Monitor` from ``MonitorStateOut``: its shown spec (notifier secrets are ``***``),
+    state and record; the server's row id is not sent (None)."""
+    return replace(
+        load_monitor(d["spec"]),
+        state=dict(d.get("state") or {}),
+        created_at=float(d["created_at"]),
+        updated_at=float(d["updated_at"]),
+        actor=d.get("actor", ""),
     )
 
 
-def metric_from_dict(d: dict[str, Any]) -> Metric:
-    """A :class:`Metric` from ``MetricOut``."""
-    return Metric(d["key"], _num(d["value"]), int(d["step"]), float(d["timestamp"]))
+def _outcome(d: Mapping[str, Any]) -> TrainOutcome:
+    """A :class:`TrainOutcome` from ``TrainOutcomeOut``; ``fitted`` is None: the model stays on the
+    server, stored with the run (``model/``)."""
+    evaluation = d.get("evaluation")
+    if isinstance(evaluation, Mapping):
+        return _fields(TrainOutcome, d, evaluation=decode(EvaluationResult, evaluation))
+    return _fields(TrainOutcome, d, evaluation=None)
 
 
-def artifact_from_dict(d: dict[str, Any]) -> Artifact:
-    """An :class:`Artifact` from ``ArtifactOut``."""
-    return Artifact(d["path"], d["digest"], int(d["size"]))
+def _column_drift(c: Mapping[str, Any]) -> ColumnDrift:
+    """A :class:`ColumnDrift` from ``ColumnDriftOut``: a distance's significance level travels as
+    its ``p_threshold`` (a test's level is its threshold)."""
+    significance = c.get("p_threshold") if c["method"] not in ("chi2", "ks") else None
+    return _fields(ColumnDrift, c, significance=significance)
 
 
-def run_input_from_dict(d: dict[str, Any]) -> RunInput:
-    """A :class:`RunInput` from ``RunInputOut``."""
-    return RunInput(d["dataset"], int(d["version"]), d["digest"], d.get("context", "training"))
-
-
-def dataset_version_from_dict(d: dict[str, Any]) -> DatasetVersion:
-    """A :class:`DatasetVersion` from ``DatasetVersionOut`` (no profile in lists: empty)."""
-    parent = d.get("parent")
-    return DatasetVersion(
-        name=d["name"],
-        version=int(d["version"]),
-        digest=d["digest"],
-        format=d["format"],
-        size=int(d["size"]),
-        num_rows=int(d["num_rows"]),
-        num_columns=int(d["num_columns"]),
-        schema=[SchemaField(f["name"], f["type"]) for f in d.get("schema") or []],
-        profile=[ColumnProfile.from_dict(c) for c in d.get("profile") or []],
-        source=d.get("source", ""),
-        parent=DatasetRef.parse(parent) if parent else None,
-        created_at=d["created_at"],
-        project=d.get("project", "default"),
-        description=d.get("description", ""),
-        superseded_by=DatasetRef.parse(d["superseded_by"]) if d.get("superseded_by") else None,
-        erasure=None if d.get("erasure") is None else int(d["erasure"]),
-        purged_at=d.get("purged_at"),
-    )
-
-
-def model_from_dict(d: dict[str, Any]) -> RegisteredModel:
-    """A :class:`RegisteredModel` from ``ModelOut``."""
-    return RegisteredModel(
-        name=d["name"],
-        project=d["project"],
-        description=d.get("description", ""),
-        created_at=d["created_at"],
-        tags=dict(d.get("tags") or {}),
-        aliases={k: int(v) for k, v in (d.get("aliases") or {}).items()},
-        latest_version=int(d.get("latest_version", 0)),
-    )
-
-
-def model_version_from_dict(d: dict[str, Any]) -> ModelVersion:
-    """A :class:`ModelVersion` from ``ModelVersionOut`` (null metric values are NaN)."""
-    return ModelVersion(
-        name=d["name"],
-        version=int(d["version"]),
-        flavor=d["flavor"],
-        artifact_digest=d["artifact_digest"],
-        file_name=d["file_name"],
-        run_id=d.get("run_id"),
-        signature=Signature.from_dict(d.get("signature")),
-        created_at=d["created_at"],
-        created_by=d["created_by"],
-        task=d.get("task"),
-        description=d.get("description", ""),
-        input_example=list(d.get("input_example") or []),
-        metrics={k: _num(v) for k, v in (d.get("metrics") or {}).items()},
-        datasets=list(d.get("datasets") or []),
-        reports=dict(d.get("reports") or {}),
-        derived_from=d.get("derived_from"),
-        allow_pickle=bool(d.get("allow_pickle", False)),
-        tags=dict(d.get("tags") or {}),
-        aliases=list(d.get("aliases") or []),
-        extra=dict(d.get("extra") or {}),
-    )
-
-
-def approval_from_dict(d: dict[str, Any]) -> Approval:
-    """An :class:`Approval` from ``ApprovalOut``."""
-    return Approval(
-        d["name"],
-        int(d["version"]),
-        d["alias"],
-        d["actor"],
-        d.get("comment", ""),
-        d["created_at"],
-        bool(d.get("authenticated", False)),
-    )
-
-
-def promotion_from_dict(d: dict[str, Any]) -> Promotion:
-    """A :class:`Promotion` from ``PromotionOut``."""
-    return Promotion(
-        id=int(d["id"]),
-        name=d["name"],
-        version=int(d["version"]),
-        alias=d["alias"],
-        previous_version=d.get("previous_version"),
-        passed=bool(d["passed"]),
-        applied=bool(d["applied"]),
-        results=tuple(GateResult.from_dict(r) for r in d.get("results") or []),
-        policy=dict(d.get("policy") or {}),
-        actor=d["actor"],
-        created_at=d["created_at"],
-        kind=d.get("kind", "promote"),
-        reason=d.get("reason", ""),
-    )
-
-
-def audit_event_from_dict(d: dict[str, Any]) -> AuditEvent:
-    """An :class:`AuditEvent` from ``AuditEventOut``."""
-    return AuditEvent(
-        seq=int(d["seq"]),
-        time=d["time"],
-        actor=d["actor"],
-        action=d["action"],
-        subject_type=d["subject_type"],
-        subject_id=d["subject_id"],
-        payload=dict(d.get("payload") or {}),
-        payload_digest=d["payload_digest"],
-        prev_hash=d["prev_hash"],
-        hash=d["hash"],
-    )
-
-
-def anchor_check_from_dict(d: dict[str, Any]) -> AnchorCheck:
-    """An :class:`AnchorCheck` from ``AnchorCheckOut``."""
-    return AnchorCheck(
-        witness=str(d["witness"]),
-        status=str(d["status"]),
-        message=str(d["message"]),
-        seq=d.get("seq"),
-        digest=d.get("digest"),
-        expected=d.get("expected"),
-        found=d.get("found"),
-    )
+#: the types :func:`decode` cannot rebuild from their hints alone: type -> wire value -> object
+_OVERRIDES: dict[Any, Callable[[Any], Any]] = {
+    bytes: lambda text: base64.b64decode(text or ""),  # a plot's PNG travels in base64
+    Project: lambda d: _fields(Project, d, id=0),  # the server does not send a project's id
+    ColumnProfile: ColumnProfile.from_dict,
+    DatasetRef: DatasetRef.parse,  # as its text, NAME@N
+    Signature: Signature.from_dict,
+    ResolvedRoute: lambda d: _fields(ResolvedRoute, d, ref=d["model"]),
+    Monitor: _monitor,
+    AlertRule: AlertRule.parse,  # as stored: its text, or {when, actions}
+    PassResult: lambda d: _fields(PassResult, d, relabeled=d.get("relabeled_windows")),
+    ColumnDrift: _column_drift,
+    DriftOptions: DriftOptions.from_dict,
+    EvaluationResult: lambda d: _fields(  # no confidence level sent: the default one
+        EvaluationResult, d, confidence=0.95 if d.get("confidence") is None else d["confidence"]
+    ),
+    TrainSpec: spec_from_dict,
+    TrainOutcome: _outcome,
+}

@@ -5,21 +5,15 @@ with NaN restored where the server sent ``null`` for a metric value)."""
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from carnet.client.wire import decode
+from carnet.domain.training import TrainOutcome
 from carnet.errors import CarnetError, StorageError
 
-__all__ = [
-    "evaluation_from_dict",
-    "outcome_from_dict",
-    "read_events",
-    "result_from_wire",
-    "spec_seed",
-]
+__all__ = ["read_events", "result_from_wire", "spec_seed"]
 
 ProgressFn = Callable[[str, int, int], None]
 #: the stage a waiting training reports through ``progress`` (0 of 1 while queued, 1 of 1 once started)
@@ -80,72 +74,12 @@ def read_events(lines: Iterable[str], progress: ProgressFn | None = None) -> tup
     )
 
 
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
-def _numbers(values: Mapping[str, Any] | None) -> dict[str, float]:
-    return {str(k): _number(v) for k, v in (values or {}).items()}
-
-
-def _intervals(values: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
-    return {str(k): (_number(v[0]), _number(v[1])) for k, v in (values or {}).items()}
-
-
-def evaluation_from_dict(d: Mapping[str, Any]) -> Any:
-    """An :class:`~carnet.evaluation.EvaluationResult` from its wire form (plots with their PNG)."""
-    from carnet.domain.evaluation import EvaluationResult, Plot
-
-    plots = [
-        Plot(
-            str(p["name"]),
-            str(p.get("title") or ""),
-            base64.b64decode(p.get("png") or ""),
-            p.get("data") or {},
-        )
-        for p in d.get("plots") or []
-    ]
-    confidence = d.get("confidence")
-    return EvaluationResult(
-        family=str(d["family"]),
-        n=int(d["n"]),
-        metrics=_numbers(d.get("metrics")),
-        intervals=_intervals(d.get("intervals")),
-        details=dict(d.get("details") or {}),
-        plots=plots,
-        notes=[str(n) for n in d.get("notes") or []],
-        confidence=0.95 if confidence is None else float(confidence),
-        bootstrap=int(d.get("bootstrap") or 0),
-        greater_is_better=dict(d.get("greater_is_better") or {}),
-    )
-
-
-def outcome_from_dict(d: Mapping[str, Any]) -> Any:
-    """A :class:`~carnet.domain.training.TrainOutcome` from its wire form.
-
-    ``fitted`` is None: the model stays on the server, stored with the run (``model/``).
-    """
-    from carnet.domain.training import TrainOutcome, spec_from_dict
-
-    evaluation = d.get("evaluation")
-    return TrainOutcome(
-        run_id=str(d["run_id"]),
-        metrics=_numbers(d.get("metrics")),
-        intervals=_intervals(d.get("intervals")),
-        cv=_numbers(d.get("cv")),
-        evaluation=evaluation_from_dict(evaluation) if isinstance(evaluation, Mapping) else None,
-        spec=spec_from_dict(d["spec"]),
-        warnings=[str(w) for w in d.get("warnings") or []],
-    )
-
-
 def result_from_wire(kind: str, result: dict[str, Any]) -> Any:
     """What the local client returns for a ``result`` event of ``kind``."""
     if kind == "outcome":
-        return outcome_from_dict(result)
+        return decode(TrainOutcome, result)
     if kind == "automl":
-        return {**result, "test_metrics": _numbers(result.get("test_metrics"))}
+        return {**result, "test_metrics": decode(dict[str, float], result.get("test_metrics"))}
     if kind == "reproduce":
-        metrics = {k: [_number(v) for v in pair] for k, pair in (result.get("metrics") or {}).items()}
-        return {**result, "metrics": metrics}
+        return {**result, "metrics": decode(dict[str, list[float]], result.get("metrics"))}
     return result
