@@ -1,9 +1,10 @@
-"""The local client's one-line calls (``forward``): each is the SDK call it stands for, parameter for
-parameter, documented by the SDK surface and bound to the workspace's service."""
+"""The clients' one-line calls (local ``forward``, remote ``remote``): each is the SDK call it stands
+for, parameter for parameter, documented by the SDK surface, bound to a service or an operation."""
 
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,27 @@ def test_a_forward_follows_a_dotted_path(tmp_path: Path) -> None:
         assert holder.versions.__self__ is client.services.registry
         dotted = Forward("ctx.artifacts", type(client.services.ctx.artifacts).connect)
         assert dotted.__get__(holder, Holder).__self__ is client.services.ctx.artifacts
+
+
+def _remote_calls() -> dict[str, Any]:
+    from carnet.client.remote import RemoteClient
+    from carnet.client.remote_http import RemoteCall
+
+    found: dict[str, Any] = {}
+    for klass in reversed(RemoteClient.__mro__):
+        found.update({k: v for k, v in vars(klass).items() if isinstance(v, RemoteCall)})
+    return found
+
+
+def test_remote_one_operation_calls_are_declared_from_the_sdk_and_the_table() -> None:
+    from carnet.operations import operation
+
+    calls = _remote_calls()
+    assert len(calls) >= 25
+    for name, rc in calls.items():
+        assert rc.declared is getattr(ClientAPI, name), name  # the SDK call it implements
+        params = set(inspect.signature(rc.declared).parameters) - {"self"}
+        assert set(rc.convert) <= params, name
+        placeholders = set(re.findall(r"\{(\w+)", operation(rc.op).path))
+        assert placeholders <= params, f"{name}: {rc.op} needs {placeholders - params}"
+        assert inspect.getdoc(rc) == inspect.getdoc(getattr(ClientAPI, name))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from carnet.client.api import ClientAPI
-from carnet.client.remote_http import API_PREFIX, is_server_uri
+from carnet.client.remote_http import API_PREFIX, is_server_uri, remote
 from carnet.client.remote_http import text_values as _text
 from carnet.client.remote_ops import RemoteOps
 from carnet.client.remote_registry import RemoteRegistry
@@ -79,8 +79,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
     """
 
     # -- projects and runs ---------------------------------------------------------------------------
-    def create_project(self, name: str, description: str = "") -> Project:
-        return self._op("create_project", Project, name=name, description=description)
+    create_project = remote("create_project", ClientAPI.create_project, Project)
 
     def list_projects(self) -> list[tuple[Project, int]]:
         found = self._op("list_projects", list[dict[str, Any]])
@@ -128,17 +127,14 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         self.log_params(run_id, {key: value})
 
-    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        self._op("log_params", run_id=run_id, params=_text(params))
+    log_params = remote("log_params", ClientAPI.log_params, params=_text)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.set_tags(run_id, {key: value})
 
-    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        self._op("set_tags", run_id=run_id, tags=_text(tags))
+    set_tags = remote("set_tags", ClientAPI.set_tags, tags=_text)
 
-    def delete_tag(self, run_id: str, key: str) -> None:
-        self._op("delete_tag", run_id=run_id, key=key)
+    delete_tag = remote("delete_tag", ClientAPI.delete_tag)
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
@@ -222,8 +218,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
             logged += self._op("log_metrics", dict[str, int], run_id=run_id, metrics=chunk)["logged"]
         return logged
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        return self._op("metric_history", list[Metric], run_id=run_id, key=key)
+    get_metric_history = remote("metric_history", ClientAPI.get_metric_history, list[Metric])
 
     def log_artifact(
         self,
@@ -260,8 +255,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
             found = self._json(call("upload_artifacts", run_id=run_id), data=data, files=parts)
         return decode(list[Artifact], found)
 
-    def list_artifacts(self, run_id: str) -> list[Artifact]:
-        return self._op("list_artifacts", list[Artifact], run_id=run_id)
+    list_artifacts = remote("list_artifacts", ClientAPI.list_artifacts, list[Artifact])
 
     def download_artifact(self, run_id: str, path: str, dest: str | Path) -> list[Path]:
         want = clean_artifact_path(path)
@@ -300,8 +294,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
         datasets = [str(r) for r in refs]
         return self._op("log_inputs", list[RunInput], run_id=run_id, datasets=datasets, context=context)
 
-    def list_inputs(self, run_id: str) -> list[RunInput]:
-        return self._op("list_inputs", list[RunInput], run_id=run_id)
+    list_inputs = remote("list_inputs", ClientAPI.list_inputs, list[RunInput])
 
     def child_runs(self, run_id: str) -> list[str]:
         run = self.get_run(run_id)
@@ -432,11 +425,9 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
             check_name(name, "dataset name")
         return self._op("dataset_usage", dict[str, Any], name=name)
 
-    def collect_garbage(self, *, dry_run: bool = False, grace: float = 3600.0) -> dict[str, Any]:
-        return self._op("collect_garbage", dict[str, Any], dry_run=dry_run, grace=grace)
+    collect_garbage = remote("collect_garbage", ClientAPI.collect_garbage, dict[str, Any])
 
-    def chunk_datasets(self, *, dry_run: bool = False, limit: int | None = None) -> dict[str, Any]:
-        return self._op("chunk_datasets", dict[str, Any], dry_run=dry_run, limit=limit)
+    chunk_datasets = remote("chunk_datasets", ClientAPI.chunk_datasets, dict[str, Any])
 
     def diff_datasets(self, a: str, b: str) -> Any:
         va, vb = self.get_dataset(a), self.get_dataset(b)
@@ -493,8 +484,7 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
         return self._op("audit_verify", Verification, query=params)
 
     # -- users and roles (a server admin's token: ``admin`` on ``*``) -------------------------------
-    def list_users(self) -> list[User]:
-        return self._op("list_users", list[User])
+    list_users = remote("list_users", ClientAPI.list_users, list[User])
 
     def add_user(self, name: str, roles: Mapping[str, str] | None = None) -> User:
         check_user_name(name)
@@ -502,11 +492,9 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
             raise InvalidInput("roles must map a project (or '*') to a role", field="roles")
         return self._op("create_user", User, name=name, roles=dict(roles or {}))
 
-    def disable_user(self, name: str) -> User:
-        return self._op("disable_user", User, name=existing_user(name))
+    disable_user = remote("disable_user", ClientAPI.disable_user, User, name=existing_user)
 
-    def enable_user(self, name: str) -> User:
-        return self._op("enable_user", User, name=existing_user(name))
+    enable_user = remote("enable_user", ClientAPI.enable_user, User, name=existing_user)
 
     def grant_role(self, user: str, project: str, role: str) -> User:
         check_project(project)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from string import Formatter
-from typing import Any, NoReturn, Self, TypeVar, overload
+from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Self, TypeVar, cast, overload
 
 import httpx
 
@@ -25,13 +26,23 @@ from carnet.errors import (
 )
 from carnet.operations import API_PREFIX, Call, call, operation
 
-__all__ = ["API_PREFIX", "HttpTransport", "is_server_uri", "server_decides", "text_values"]
+__all__ = [
+    "API_PREFIX",
+    "HttpTransport",
+    "RemoteCall",
+    "is_server_uri",
+    "remote",
+    "server_decides",
+    "text_values",
+]
 
 _CHUNK = 1024 * 1024
 #: the methods whose other values travel in the query (the rest send them as a JSON body)
 _QUERY_METHODS = frozenset({"GET", "DELETE"})
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def is_server_uri(uri: object) -> bool:
@@ -259,3 +270,55 @@ class HttpTransport(ClientAPI):
 def _placeholders(path: str) -> tuple[str, ...]:
     """The names of a route's placeholders (``/runs/{run_id}/tags/{key:path}``: run_id, key)."""
     return tuple(field for _, field, _, _ in Formatter().parse(path) if field)
+
+
+class RemoteCall(Generic[P, R]):
+    """A remote SDK call that is one operation of the table: its arguments, bound by the SDK
+    signature it implements (defaults applied, ``convert`` run on the named ones), are the
+    operation's values (see :meth:`HttpTransport._op`), and the answer is decoded as ``returns``."""
+
+    def __init__(
+        self,
+        op: str,
+        declared: Callable[Concatenate[Any, P], R],
+        returns: type[R] | None,
+        convert: dict[str, Callable[[Any], Any]],
+    ) -> None:
+        self.op, self.declared, self.returns, self.convert = op, declared, returns, convert
+        self.signature = inspect.signature(declared)
+        self.__doc__ = declared.__doc__
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The SDK signature (``inspect.signature(RemoteClient.call)``, as for a method)."""
+        return self.signature
+
+    def __call__(self, client: HttpTransport, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Send the operation for ``client`` (also what a bound call does)."""
+        bound = self.signature.bind(client, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(list(bound.arguments.items())[1:])  # without self
+        for name, fn in self.convert.items():
+            values[name] = fn(values[name])
+        return client._op(self.op, self.returns, **values)  # type: ignore[return-value]
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> RemoteCall[P, R]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type) -> Callable[P, R]: ...
+
+    def __get__(self, obj: object, owner: type) -> Any:
+        return self if obj is None else partial(self.__call__, cast(HttpTransport, obj))
+
+
+def remote(
+    op: str,
+    declared: Callable[Concatenate[Any, P], R],
+    returns: type[R] | None = None,
+    **convert: Callable[[Any], Any],
+) -> RemoteCall[P, R]:
+    """The remote implementation of the SDK call ``declared`` (``ClientAPI.<call>``) that sends
+    operation ``op`` and decodes its answer as ``returns`` (None: nothing is read; the call returns
+    None); ``convert`` maps an argument's name to what turns its value into the wire's."""
+    return RemoteCall(op, declared, returns, convert)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from carnet.client.remote_http import HttpTransport, server_decides
+from carnet.client.api import ClientAPI
+from carnet.client.remote_http import HttpTransport, remote, server_decides
 from carnet.client.wire import RollupPeriod, decode
 from carnet.client.wire_ops import check_count, statuses
 from carnet.documents import read_document
@@ -85,41 +86,17 @@ class RemoteOps(HttpTransport):
         )
         return self._op("set_deployment", Deployment, endpoint=spec.endpoint, body=spec.to_spec())
 
-    def get_deployment(self, endpoint: str) -> Deployment:
-        return self._op("get_deployment", Deployment, endpoint=endpoint)
+    get_deployment = remote("get_deployment", ClientAPI.get_deployment, Deployment)
 
-    def list_deployments(self) -> list[Deployment]:
-        return self._op("list_deployments", list[Deployment])
+    list_deployments = remote("list_deployments", ClientAPI.list_deployments, list[Deployment])
 
-    def deployment_history(self, endpoint: str) -> list[Deployment]:
-        return self._op("deployment_history", list[Deployment], endpoint=endpoint)
+    deployment_history = remote("deployment_history", ClientAPI.deployment_history, list[Deployment])
 
-    def delete_deployment(self, endpoint: str, *, reason: str = "") -> Deployment:
-        return self._op("delete_deployment", Deployment, endpoint=endpoint, reason=reason)
+    delete_deployment = remote("delete_deployment", ClientAPI.delete_deployment, Deployment)
 
-    def resolve_deployment(self, endpoint: str) -> ResolvedDeployment:
-        return self._op("resolve_deployment", ResolvedDeployment, endpoint=endpoint)
+    resolve_deployment = remote("resolve_deployment", ClientAPI.resolve_deployment, ResolvedDeployment)
 
-    def ab_analysis(
-        self,
-        endpoint: str,
-        *,
-        metric: str | None = None,
-        alpha: float = 0.05,
-        mde: float | None = None,
-        since: str | None = None,
-        power: float = 0.8,
-    ) -> dict[str, Any]:
-        return self._op(
-            "ab_analysis",
-            dict[str, Any],
-            endpoint=endpoint,
-            alpha=alpha,
-            power=power,
-            metric=metric,
-            mde=mde,
-            since=since,
-        )
+    ab_analysis = remote("ab_analysis", ClientAPI.ab_analysis, dict[str, Any])
 
     # -- monitors ------------------------------------------------------------------------------------
     def create_monitor(self, spec: Mapping[str, Any]) -> Monitor:
@@ -129,11 +106,9 @@ class RemoteOps(HttpTransport):
             )
         return self._op("create_monitor", Monitor, body=dict(spec))
 
-    def list_monitors(self) -> list[Monitor]:
-        return self._op("list_monitors", list[Monitor])
+    list_monitors = remote("list_monitors", ClientAPI.list_monitors, list[Monitor])
 
-    def get_monitor(self, name: str) -> Monitor:
-        return self._op("get_monitor", Monitor, name=name)
+    get_monitor = remote("get_monitor", ClientAPI.get_monitor, Monitor)
 
     def run_monitor(
         self,
@@ -161,14 +136,10 @@ class RemoteOps(HttpTransport):
             for p in self._op("monitor_rollup", list[RollupPeriod], name=name, period=period, last=count)
         ]
 
-    def delete_monitor(self, name: str) -> None:
-        self._op("delete_monitor", name=name)
+    delete_monitor = remote("delete_monitor", ClientAPI.delete_monitor)
 
     # -- alerts --------------------------------------------------------------------------------------
-    def list_alerts(
-        self, monitor: str | None = None, status: str | Sequence[str] | None = None
-    ) -> list[Alert]:
-        return self._op("list_alerts", list[Alert], monitor=monitor, status=statuses(status))
+    list_alerts = remote("list_alerts", ClientAPI.list_alerts, list[Alert], status=statuses)
 
     def acknowledge_alert(self, alert_id: int, comment: str = "") -> Alert:
         return self._op(

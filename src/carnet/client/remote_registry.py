@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from carnet.client.remote_http import HttpTransport
+from carnet.client.api import ClientAPI
+from carnet.client.remote_http import HttpTransport, remote
 from carnet.client.remote_http import text_values as _text
 from carnet.client.wire import decode
 from carnet.documents import read_document
@@ -147,11 +148,9 @@ class RemoteRegistry(HttpTransport):
             raise InvalidInput(f"{name!r} is a version reference; use get_model_version", field="name")
         return self._op("get_model", RegisteredModel, ref=name)
 
-    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        return self._op("list_models", list[RegisteredModel], project=project)
+    list_models = remote("list_models", ClientAPI.list_models, list[RegisteredModel])
 
-    def model_versions(self, name: str) -> list[ModelVersion]:
-        return self._op("model_versions", list[ModelVersion], name=name)
+    model_versions = remote("model_versions", ClientAPI.model_versions, list[ModelVersion])
 
     def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
         if version is not None:
@@ -174,8 +173,7 @@ class RemoteRegistry(HttpTransport):
             raise InvalidInput("tags must be a non-empty mapping of key to value", field="tags")
         self._op("set_model_tags", name=name, tags=_text(tags), version=version)
 
-    def delete_model_tag(self, name: str, key: str, version: int | None = None) -> None:
-        self._op("delete_model_tag", name=name, key=key, version=version)
+    delete_model_tag = remote("delete_model_tag", ClientAPI.delete_model_tag)
 
     def set_policy(self, source: Any, *, model: str | None = None, project: str | None = None) -> Policy:
         if (model is None) == (project is None):
@@ -229,16 +227,11 @@ class RemoteRegistry(HttpTransport):
         gates = _policy_dict(policy)
         return self._op("request_promotion", Promotion, name=name, version=version, alias=alias, policy=gates)
 
-    def approve(self, name: str, version: int, alias: str = "production", comment: str = "") -> Approval:
-        return self._op(
-            "approve_model_version", Approval, name=name, version=int(version), alias=alias, comment=comment
-        )
+    approve = remote("approve_model_version", ClientAPI.approve, Approval, version=int)
 
-    def rollback(self, name: str, alias: str = "production", *, reason: str) -> Promotion:
-        return self._op("rollback_model", Promotion, name=name, alias=alias, reason=reason)
+    rollback = remote("rollback_model", ClientAPI.rollback, Promotion)
 
-    def promotions(self, name: str, version: int | None = None) -> list[Promotion]:
-        return self._op("model_promotions", list[Promotion], name=name, version=version)
+    promotions = remote("model_promotions", ClientAPI.promotions, list[Promotion])
 
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:
         if fmt not in ("markdown", "html"):

@@ -17,7 +17,8 @@ from typing import Any, Protocol, cast
 
 import httpx
 
-from carnet.client.remote_http import HttpTransport, server_decides
+from carnet.client.api import ClientAPI
+from carnet.client.remote_http import HttpTransport, remote, server_decides
 from carnet.client.wire_training import read_events, result_from_wire, spec_seed
 from carnet.documents import read_document
 from carnet.domain import DatasetVersion, ModelVersion
@@ -230,11 +231,9 @@ class RemoteTraining(HttpTransport):
             description=description,
         )
 
-    def list_encoders(self) -> list[ModelVersion]:
-        return self._op("list_encoders", list[ModelVersion])
+    list_encoders = remote("list_encoders", ClientAPI.list_encoders, list[ModelVersion])
 
-    def get_encoder(self, ref: str) -> ModelVersion:
-        return self._op("get_encoder", ModelVersion, ref=ref)
+    get_encoder = remote("get_encoder", ClientAPI.get_encoder, ModelVersion)
 
     def embed(
         self,
