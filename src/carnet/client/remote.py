@@ -133,7 +133,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
         self.set_tags(run_id, {key: value})
 
     set_tags = remote("set_tags", ClientAPI.set_tags, tags=_text)
-
     delete_tag = remote("delete_tag", ClientAPI.delete_tag)
 
     def log_metric(
@@ -426,7 +425,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
         return self._op("dataset_usage", dict[str, Any], name=name)
 
     collect_garbage = remote("collect_garbage", ClientAPI.collect_garbage, dict[str, Any])
-
     chunk_datasets = remote("chunk_datasets", ClientAPI.chunk_datasets, dict[str, Any])
 
     def diff_datasets(self, a: str, b: str) -> Any:
@@ -493,7 +491,6 @@ class RemoteClient(RemoteRegistry, RemoteTraining, RemoteOps, ClientAPI):
         return self._op("create_user", User, name=name, roles=dict(roles or {}))
 
     disable_user = remote("disable_user", ClientAPI.disable_user, User, name=existing_user)
-
     enable_user = remote("enable_user", ClientAPI.enable_user, User, name=existing_user)
 
     def grant_role(self, user: str, project: str, role: str) -> User:

@@ -87,15 +87,10 @@ class RemoteOps(HttpTransport):
         return self._op("set_deployment", Deployment, endpoint=spec.endpoint, body=spec.to_spec())
 
     get_deployment = remote("get_deployment", ClientAPI.get_deployment, Deployment)
-
     list_deployments = remote("list_deployments", ClientAPI.list_deployments, list[Deployment])
-
     deployment_history = remote("deployment_history", ClientAPI.deployment_history, list[Deployment])
-
     delete_deployment = remote("delete_deployment", ClientAPI.delete_deployment, Deployment)
-
     resolve_deployment = remote("resolve_deployment", ClientAPI.resolve_deployment, ResolvedDeployment)
-
     ab_analysis = remote("ab_analysis", ClientAPI.ab_analysis, dict[str, Any])
 
     # -- monitors ------------------------------------------------------------------------------------
@@ -107,7 +102,6 @@ class RemoteOps(HttpTransport):
         return self._op("create_monitor", Monitor, body=dict(spec))
 
     list_monitors = remote("list_monitors", ClientAPI.list_monitors, list[Monitor])
-
     get_monitor = remote("get_monitor", ClientAPI.get_monitor, Monitor)
 
     def run_monitor(

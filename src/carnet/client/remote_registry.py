@@ -149,7 +149,6 @@ class RemoteRegistry(HttpTransport):
         return self._op("get_model", RegisteredModel, ref=name)
 
     list_models = remote("list_models", ClientAPI.list_models, list[RegisteredModel])
-
     model_versions = remote("model_versions", ClientAPI.model_versions, list[ModelVersion])
 
     def get_model_version(self, ref: str, version: int | None = None) -> ModelVersion:
@@ -228,9 +227,7 @@ class RemoteRegistry(HttpTransport):
         return self._op("request_promotion", Promotion, name=name, version=version, alias=alias, policy=gates)
 
     approve = remote("approve_model_version", ClientAPI.approve, Approval, version=int)
-
     rollback = remote("rollback_model", ClientAPI.rollback, Promotion)
-
     promotions = remote("model_promotions", ClientAPI.promotions, list[Promotion])
 
     def model_card(self, name: str, version: int | None = None, fmt: str = "markdown") -> str:

@@ -232,7 +232,6 @@ class RemoteTraining(HttpTransport):
         )
 
     list_encoders = remote("list_encoders", ClientAPI.list_encoders, list[ModelVersion])
-
     get_encoder = remote("get_encoder", ClientAPI.get_encoder, ModelVersion)
 
     def embed(
