@@ -7,7 +7,7 @@ import sys
 import click
 
 from carnet.cli.audit_anchors import anchor, echo_findings, keygen, witness_option
-from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, fmt_time, get_client, json_verb
 
 __all__ = ["audit"]
 
@@ -28,9 +28,7 @@ def audit() -> None:
 @click.option(
     "--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Most recent N events."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def audit_log(ctx: click.Context, subject: str | None, action: str | None, limit: int, as_json: bool) -> None:
     """List audit events, newest first.
 
@@ -66,9 +64,7 @@ def audit_log(ctx: click.Context, subject: str | None, action: str | None, limit
     is_flag=True,
     help="Also compare aliases, users, roles, tokens, params, tags, metrics with the ledger.",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def audit_verify(
     ctx: click.Context, anchors: bool, witnesses: tuple[str, ...], deep: bool, as_json: bool
 ) -> None:

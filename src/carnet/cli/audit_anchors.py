@@ -8,7 +8,15 @@ from typing import Any, TypeVar
 
 import click
 
-from carnet.cli.render import emit_json, get_client, handle_errors, json_option, refuse_server
+from carnet.cli.render import (
+    emit_json,
+    get_client,
+    given_uri,
+    handle_errors,
+    json_option,
+    json_verb,
+    refuse_server,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,9 +75,7 @@ def echo_findings(findings: Any) -> None:
 @witness_option(
     "Witness URL (file:///..., s3://..., https://...); repeatable. Default: CARNET_AUDIT_WITNESSES."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def anchor(ctx: click.Context, witnesses: tuple[str, ...], as_json: bool) -> None:
     """Sign a checkpoint of the ledger's head and give it to every witness.
 
@@ -81,7 +87,7 @@ def anchor(ctx: click.Context, witnesses: tuple[str, ...], as_json: bool) -> Non
     Example:
       carnet audit anchor --witness file:///var/lib/carnet/anchors.jsonl
     """
-    refuse_server("carnet audit anchor", (ctx.find_root().obj or {}).get("uri"))
+    refuse_server("carnet audit anchor", given_uri(ctx))
     result = get_client(ctx).services.anchors.anchor(list(witnesses) or None)
     if as_json:
         emit_json(anchoring_dict(result))

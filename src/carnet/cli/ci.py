@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from carnet.cli.render import emit_json, get_client, handle_errors, json_option, out_option
+from carnet.cli.render import emit_json, get_client, json_verb, out_option
 from carnet.errors import InvalidInput
 
 __all__ = ["ci"]
@@ -49,9 +49,7 @@ def ci() -> None:
 @click.option(
     "--base-url", metavar="URL", help="The web UI's URL, for links (default: the server's, if any)."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def report(
     ctx: click.Context,
     run: str | None,

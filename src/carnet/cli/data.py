@@ -11,9 +11,9 @@ from carnet.cli.render import (
     console,
     emit_json,
     fmt_time,
+    fmt_value,
     get_client,
-    handle_errors,
-    json_option,
+    json_verb,
     progress_bar,
 )
 
@@ -21,6 +21,7 @@ __all__ = ["data"]
 
 
 def _version_dict(v: Any, *, profile: bool = True) -> dict[str, Any]:
+    """A dataset version as the JSON of ``carnet data`` (its column profile unless ``profile`` is False)."""
     d = {
         "name": v.name,
         "version": v.version,
@@ -42,12 +43,17 @@ def _version_dict(v: Any, *, profile: bool = True) -> dict[str, Any]:
     return d
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+def _show_added(version: Any, created: bool, as_json: bool, detail: str, pii: str) -> None:
+    """The version ``data add`` or ``data deidentify`` made (or found unchanged): JSON, or one line
+    ending with ``detail``, then its columns flagged as personal data (after ``pii``)."""
+    if as_json:
+        emit_json({**_version_dict(version, profile=False), "created": created})
+        return
+    what = "added" if created else "unchanged: identical content is already"
+    click.echo(f"{what} {version.ref}  {version.num_rows} rows x {version.num_columns} columns  {detail}")
+    flagged = [f"{c.name} ({c.pii['kind']})" for c in version.profile if c.pii]
+    if flagged:
+        click.echo(f"{pii}: {', '.join(flagged)}")
 
 
 @click.group()
@@ -73,9 +79,7 @@ def data() -> None:
     type=click.Choice(["csv", "parquet"]),
     help="File format (default: from name and content).",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_add(
     ctx: click.Context,
     file: Path,
@@ -100,23 +104,12 @@ def data_add(
         version, created = client.add_dataset(
             file, name, project=project, parent=parent, description=description, progress=advance, format=fmt
         )
-    if as_json:
-        emit_json({**_version_dict(version, profile=False), "created": created})
-        return
-    what = "added" if created else "unchanged: identical content is already"
-    click.echo(
-        f"{what} {version.ref}  {version.num_rows} rows x {version.num_columns} columns  "
-        f"{version.format}  {version.digest[:23]}"
-    )
-    flagged = [f"{c.name} ({c.pii['kind']})" for c in version.profile if c.pii]
-    if flagged:
-        click.echo(f"personal data: {', '.join(flagged)}")
+    detail = f"{version.format}  {version.digest[:23]}"
+    _show_added(version, created, as_json, detail, "personal data")
 
 
 @data.command("list")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_list(ctx: click.Context, as_json: bool) -> None:
     """List datasets with their latest version.
 
@@ -146,9 +139,7 @@ def data_list(ctx: click.Context, as_json: bool) -> None:
 
 @data.command("show")
 @click.argument("ref")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Show a version's schema and column profile (NAME alone: the versions, then the latest).
 
@@ -198,11 +189,11 @@ def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
             c.name,
             c.type,
             f"{c.missing_share:.1%}",
-            _fmt(c.min),
-            _fmt(c.mean),
-            _fmt(c.max),
-            _fmt(c.std),
-            _fmt(c.distinct),
+            fmt_value(c.min),
+            fmt_value(c.mean),
+            fmt_value(c.max),
+            fmt_value(c.std),
+            fmt_value(c.distinct),
             escape(top),
             pii,
         )
@@ -246,9 +237,7 @@ def data_show(ctx: click.Context, ref: str, as_json: bool) -> None:
     show_default=True,
     help="1: patterns and check digits; 2: also names and places in text (Presidio, extra pii).",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_scan(
     ctx: click.Context,
     ref: str,
@@ -310,9 +299,7 @@ def data_scan(
     "--qi", "quasi", required=True, help="Quasi-identifier columns, comma-separated (age,zip,gender)."
 )
 @click.option("--sensitive", help="The sensitive column, for l-diversity.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_risk(ctx: click.Context, ref: str, quasi: str, sensitive: str | None, as_json: bool) -> None:
     """Re-identification risk of a version: k-anonymity and l-diversity over quasi-identifiers.
 
@@ -345,9 +332,7 @@ def data_risk(ctx: click.Context, ref: str, quasi: str, sensitive: str | None, a
 )
 @click.option("--name", "-n", help="The dataset of the new version (default: the source's).")
 @click.option("--description", "-d", default="", help="Free text.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_deidentify(
     ctx: click.Context, ref: str, config: Path, name: str | None, description: str, as_json: bool
 ) -> None:
@@ -372,22 +357,13 @@ def data_deidentify(
     version, created = get_client(ctx).deidentify_dataset(
         ref, config.read_text(encoding="utf-8"), name=name, description=description
     )
-    if as_json:
-        emit_json({**_version_dict(version, profile=False), "created": created})
-        return
-    what = "added" if created else "unchanged: identical content is already"
-    click.echo(f"{what} {version.ref}  {version.num_rows} rows x {version.num_columns} columns  from {ref}")
-    flagged = [f"{c.name} ({c.pii['kind']})" for c in version.profile if c.pii]
-    if flagged:
-        click.echo(f"personal data still found: {', '.join(flagged)}")
+    _show_added(version, created, as_json, f"from {ref}", "personal data still found")
 
 
 @data.command("diff")
 @click.argument("a")
 @click.argument("b")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
     """Schema and profile differences between two versions.
 
@@ -416,7 +392,9 @@ def data_diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
         table = Table("column", "statistic", a, b, "delta", title="profile changes")
         for col in d["columns"]:
             for stat, ch in col["changes"].items():
-                table.add_row(col["name"], stat, _fmt(ch["old"]), _fmt(ch["new"]), _fmt(ch["delta"]))
+                table.add_row(
+                    col["name"], stat, fmt_value(ch["old"]), fmt_value(ch["new"]), fmt_value(ch["delta"])
+                )
             if col["top_added"] or col["top_removed"]:
                 table.add_row(
                     col["name"],
@@ -435,9 +413,7 @@ def data_diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
 @click.option(
     "--out", "-o", "out", required=True, type=click.Path(path_type=Path), help="File or folder to write."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_get(ctx: click.Context, ref: str, out: Path, as_json: bool) -> None:
     """Write a version's file to disk (verified against its digest).
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, fmt_num, fmt_time, get_client, json_verb
 
 __all__ = ["deploy"]
 
@@ -32,6 +32,7 @@ def _resolved(client: Any, endpoint: str) -> dict[str, Any]:
 
 
 def _routes_text(dep: Any) -> str:
+    """A deployment's routes as ``MODEL SHARE%, ...`` (``-`` for none)."""
     total = dep.total_weight
     return ", ".join(f"{r.model} {100 * r.weight / total:.4g}%" for r in dep.routes) or "-"
 
@@ -49,9 +50,7 @@ def deploy() -> None:
 
 @deploy.command("set")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def deploy_set(ctx: click.Context, file: Path, as_json: bool) -> None:
     """Validate a deployment (YAML) and store it as the endpoint's next revision.
 
@@ -80,9 +79,7 @@ def deploy_set(ctx: click.Context, file: Path, as_json: bool) -> None:
 
 @deploy.command("show")
 @click.argument("endpoint")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def deploy_show(ctx: click.Context, endpoint: str, as_json: bool) -> None:
     """Show an endpoint's current deployment and the versions its references name now.
 
@@ -121,9 +118,7 @@ def deploy_show(ctx: click.Context, endpoint: str, as_json: bool) -> None:
 
 
 @deploy.command("list")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def deploy_list(ctx: click.Context, as_json: bool) -> None:
     """List deployed endpoints with their current revision and routes.
 
@@ -152,9 +147,7 @@ def deploy_list(ctx: click.Context, as_json: bool) -> None:
 
 @deploy.command("history")
 @click.argument("endpoint")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def deploy_history(ctx: click.Context, endpoint: str, as_json: bool) -> None:
     """List every revision of an endpoint's deployment, oldest first (deletions included).
 
@@ -178,9 +171,7 @@ def deploy_history(ctx: click.Context, endpoint: str, as_json: bool) -> None:
 @deploy.command("delete")
 @click.argument("endpoint")
 @click.option("--reason", default="", help="Why (recorded in the audit log).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def deploy_delete(ctx: click.Context, endpoint: str, reason: str, as_json: bool) -> None:
     """Stop routing an endpoint (a new revision marks it deleted; its history is kept).
 
@@ -195,11 +186,8 @@ def deploy_delete(ctx: click.Context, endpoint: str, reason: str, as_json: bool)
     click.echo(f"deleted endpoint {dep.endpoint} (revision {dep.revision})")
 
 
-def _num(value: Any, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
-
-
 def _interval(lo: Any, hi: Any) -> str:
+    """``[low, high]`` to 4 significant digits; ``-`` when a bound is missing."""
     return "-" if lo is None or hi is None else f"[{lo:.4g}, {hi:.4g}]"
 
 
@@ -214,9 +202,7 @@ def _interval(lo: Any, hi: Any) -> str:
     "--since", default=None, help="Rows from: all, 7d, or a time (default: when the last arm started)."
 )
 @click.option("--power", default=0.8, show_default=True, type=float, help="Power of the sample sizes.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def deploy_ab(
     ctx: click.Context,
     endpoint: str,
@@ -253,7 +239,7 @@ def deploy_ab(
     arms = Table("arm", "role", "share", "rows", "labelled", r["metric"], f"{1 - r['alpha']:.0%} interval")
     for a in r["arms"]:
         share = "copy" if a["role"] == "shadow" else f"{100 * a['share']:.4g}%"
-        value = _num(a["value"])
+        value = fmt_num(a["value"])
         arms.add_row(
             a["arm"],
             a["role"],
@@ -268,15 +254,15 @@ def deploy_ab(
     for c in r["comparisons"]:
         pair = f"{c['control']} - {c['challenger']}"
         bounds = _interval(c["lower"], c["upper"])
-        diff.add_row(pair, _num(c["difference"]), bounds, _num(c["p_value"], 3), c["decision"])
+        diff.add_row(pair, fmt_num(c["difference"]), bounds, fmt_num(c["p_value"], 3), c["decision"])
     out.print(diff)
     m = r["method"]
-    out.print(f"method: {m['name']} ({m['title']}), tau={_num(m['tau'])}; {m['reference']}")
+    out.print(f"method: {m['name']} ({m['title']}), tau={fmt_num(m['tau'])}; {m['reference']}")
     for c in r["comparisons"]:
         sizes = c["sample_size"]
         if sizes["fixed_horizon"]:
             out.print(
-                f"to detect {_num(c['mde'])} ({c['mde_source']}) at power {r['power']:g}: "
+                f"to detect {fmt_num(c['mde'])} ({c['mde_source']}) at power {r['power']:g}: "
                 f"{sizes['sequential']['total']:,} rows with this sequential test, "
                 f"{sizes['fixed_horizon']['total']:,} for a fixed-horizon test read once; "
                 f"still needed: {sizes['remaining']['total']:,}"
@@ -298,7 +284,7 @@ def deploy_ab(
                 e["arm"],
                 str(e["rows"]),
                 e["method"] or "-",
-                _num(e["value"]),
+                fmt_num(e["value"]),
                 _interval(e["lower"], e["upper"]),
             )
         out.print(table)
@@ -308,7 +294,7 @@ def deploy_ab(
         )
         for col in p.get("columns", []):
             table.add_row(
-                col["column"], col["method"], _num(col["statistic"], 3), "yes" if col["drifted"] else "no"
+                col["column"], col["method"], fmt_num(col["statistic"], 3), "yes" if col["drifted"] else "no"
             )
         out.print(table)
     for note in r["notes"]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, stage_progress
+from carnet.cli.render import console, emit_json, fmt_num, get_client, json_verb, stage_progress
 from carnet.domain.training import REUSE_MODES
 
 __all__ = ["derive"]
@@ -35,10 +35,6 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def _number(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.4g}"
-
-
 @click.command("derive")
 @click.argument("ref", metavar="REF")
 @click.argument("data", metavar="DATA")
@@ -56,9 +52,7 @@ def _number(value: Any) -> str:
 )
 @click.option("--refit-preprocessing", is_flag=True, help="Refit the parent's preprocessing on the new rows.")
 @click.option("--no-register", is_flag=True, help="Train and compare only; register nothing.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def derive(
     ctx: click.Context,
     ref: str,
@@ -99,13 +93,13 @@ def derive(
     made = f"{result['model']}/{result['version']}" if result.get("version") else f"run {result['run_id']}"
     table = Table("metric", f"parent {result['derived_from']}", f"derived {made}", title="same held-out rows")
     for name, pair in result["metrics"].items():
-        table.add_row(name, _number(pair["parent"]), _number(pair["derived"]))
+        table.add_row(name, fmt_num(pair["parent"]), fmt_num(pair["derived"]))
     out = console()
     out.print(table)
     out.print(
         f"{result['reuse']} from {result['derived_from']} on {result['dataset']}: "
-        f"fit {_number(result['fit_seconds'])} s "
-        f"(the parent's training: {_number(result['parent_fit_seconds'])} s)"
+        f"fit {fmt_num(result['fit_seconds'])} s "
+        f"(the parent's training: {fmt_num(result['parent_fit_seconds'])} s)"
     )
     if result.get("version"):
         out.print(f"registered {made}; next: carnet models promote {made} --to production --dry-run")

@@ -12,8 +12,8 @@ from carnet.cli.render import (
     emit_json,
     executor_option,
     get_client,
-    handle_errors,
-    json_option,
+    json_verb,
+    not_none,
     out_option,
 )
 from carnet.errors import InvalidInput
@@ -35,9 +35,7 @@ __all__ = ["drift"]
     type=click.IntRange(min=1),
     help="Stream both sides in batches of this many rows (bounded memory; implied by --executor).",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def drift(
     ctx: click.Context,
     reference: str,
@@ -71,9 +69,7 @@ def drift(
         options.setdefault("column_methods", {})[col] = method
     if multivariate:
         options["multivariate"] = True
-    stream = {
-        k: v for k, v in (("executor", executor), ("jobs", jobs), ("batch_rows", batch_rows)) if v is not None
-    }
+    stream = not_none(executor=executor, jobs=jobs, batch_rows=batch_rows)
     result = get_client(ctx).drift(reference, current, options or None, **stream)
     if report is not None:
         from carnet.reports.drift import render_drift_html
@@ -87,6 +83,7 @@ def drift(
 
 
 def _print(result: Any, report: Path | None) -> None:
+    """The per-column table, how a column is judged, the verdict and the report written."""
     from rich.table import Table
 
     table = Table("column", "kind", "method", "statistic", "p-value", "decided by", "drifted")

@@ -8,12 +8,13 @@ from typing import Any
 import click
 
 from carnet.cli.derive import _params
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, stage_progress
+from carnet.cli.render import console, emit_json, get_client, json_verb, stage_progress
 
 __all__ = ["embed", "encoders"]
 
 
 def _encoder_dict(v: Any) -> dict[str, Any]:
+    """An encoder version as JSON: plugin, dimension, package and weights' digest, read from its tags."""
     return {
         "name": v.name,
         "version": v.version,
@@ -57,9 +58,7 @@ def encoders() -> None:
 @click.option("--column", help="The text column of --fit-on.")
 @click.option("--project", "-p", default="default", show_default=True, help="Project of the encoder.")
 @click.option("--description", "-d", default="", help="Free text.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def add(
     ctx: click.Context,
     name: str,
@@ -100,9 +99,7 @@ def add(
 
 
 @encoders.command("list")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def list_encoders(ctx: click.Context, as_json: bool) -> None:
     """List registered encoders (latest version of each) and what they are built on.
 
@@ -130,9 +127,7 @@ def list_encoders(ctx: click.Context, as_json: bool) -> None:
 
 @encoders.command("show")
 @click.argument("ref")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Show one encoder version: plugin, dimension, package, version and digest of its weights.
 
@@ -168,9 +163,7 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.option(
     "--batch-rows", type=click.IntRange(1, 1_000_000), default=1024, show_default=True, help="Rows per batch."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def embed(
     ctx: click.Context,
     encoder: str,

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, fmt_time, get_client, json_verb, spinner
 
 __all__ = ["data_erase", "data_erasures", "data_purge"]
 
 
-@contextmanager
-def _status(text: str, enabled: bool) -> Iterator[None]:
-    """A spinner on stderr (a terminal only) while the work runs."""
-    if not enabled or not sys.stderr.isatty():
-        yield
-        return
-    with console(stderr=True).status(text):
-        yield
-
-
 def _show_models(models: list[dict[str, Any]]) -> None:
+    """The models trained on the erased versions, listed for review."""
     if models:
         click.echo("models trained on these versions, to review:")
         for m in models:
@@ -41,9 +29,7 @@ def _show_models(models: list[dict[str, Any]]) -> None:
 @click.option("--reason", required=True, help="Why: the request's reference (kept in the ledger).")
 @click.option("--purge", is_flag=True, help="Also remove the superseded versions' content from the store.")
 @click.option("--dry-run", is_flag=True, help="Report what would be erased; change nothing.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_erase(
     ctx: click.Context, name: str, where: str, reason: str, purge: bool, dry_run: bool, as_json: bool
 ) -> None:
@@ -60,7 +46,7 @@ def data_erase(
       carnet data erase customers --where "customer_id in (1001, 1002)" --reason "DSR-2026-114" --dry-run
       carnet data erase customers --where "email == 'ann@example.org'" --reason "DSR-2026-115" --purge
     """
-    with _status(f"reading every current version of {name}", not as_json):
+    with spinner(f"reading every current version of {name}", not as_json):
         result = get_client(ctx).erase_dataset(name, where, reason=reason, purge=purge, dry_run=dry_run)
     if as_json:
         emit_json(result)
@@ -89,9 +75,7 @@ def data_erase(
     "--version", "versions", type=int, multiple=True, help="A superseded version (repeatable; default: all)."
 )
 @click.option("--reason", required=True, help="Why (kept in the ledger).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_purge(ctx: click.Context, name: str, versions: tuple[int, ...], reason: str, as_json: bool) -> None:
     """Remove the content of versions an erasure superseded from the artifact store.
 
@@ -115,9 +99,7 @@ def data_purge(ctx: click.Context, name: str, versions: tuple[int, ...], reason:
 
 @click.command("erasures")
 @click.argument("name")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_erasures(ctx: click.Context, name: str, as_json: bool) -> None:
     """The erasures of a dataset: when, by whom, why, rows removed, versions superseded.
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, out_option
+from carnet.cli.render import console, emit_json, get_client, json_verb, out_option
+from carnet.cli.runs_files import download_artifacts
 
 __all__ = ["explain"]
 
@@ -23,9 +24,7 @@ __all__ = ["explain"]
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the explainers.")
 @out_option("Write the report, plots and explanation.json to this folder.", dir_okay=True)
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def explain(
     ctx: click.Context,
     ref: str,
@@ -55,12 +54,8 @@ def explain(
     result = client.explain(ref, data, rows=rows, method=method, seed=seed)
     files: list[str] = []
     if out is not None and result.get("run_id"):
-        out.mkdir(parents=True, exist_ok=True)
-        for artifact in client.list_artifacts(result["run_id"]):
-            if artifact.path.startswith("explain/"):
-                target = out.joinpath(*PurePosixPath(artifact.path).parts[1:])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                files += [str(p) for p in client.download_artifact(result["run_id"], artifact.path, target)]
+        paths = [a.path for a in client.list_artifacts(result["run_id"]) if a.path.startswith("explain/")]
+        files = [str(p) for p in download_artifacts(client, result["run_id"], paths, out, strip=1)]
     if as_json:
         emit_json({**result, "files": files})
         return

@@ -6,15 +6,26 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import emit_json, get_client, handle_errors, json_option, refuse_server, stage_progress
+from carnet.cli.render import emit_json, get_client, given_uri, json_verb, refuse_server, stage_progress
 
 __all__ = ["export_group", "import_group"]
 
 
 def _services(ctx: click.Context, command: str) -> Any:
     """The services of the local workspace (an import or export reads and writes it directly)."""
-    refuse_server(command, (ctx.find_root().obj or {}).get("uri"))
+    refuse_server(command, given_uri(ctx))
     return get_client(ctx, create=True).services
+
+
+_MODELS_OPTION = click.option(
+    "--models", "models", multiple=True, metavar="NAME", help="Only this registered model (repeatable)."
+)
+_MLFLOW_PYTHON_OPTION = click.option(
+    "--mlflow-python",
+    envvar="CARNET_MLFLOW_PYTHON",
+    metavar="PATH",
+    help="A Python with MLflow 3 to run MLflow's client (default: this one, with carnet[mlflow]).",
+)
 
 
 @click.group("import")
@@ -42,24 +53,15 @@ def export_group() -> None:
 @click.option(
     "--experiments", "experiments", multiple=True, metavar="NAME", help="Only this experiment (repeatable)."
 )
-@click.option(
-    "--models", "models", multiple=True, metavar="NAME", help="Only this registered model (repeatable)."
-)
+@_MODELS_OPTION
 @click.option(
     "--allow-pickle",
     is_flag=True,
     help="Read pickled scikit-learn models (runs code from the source; audited) to store them with skops.",
 )
-@click.option(
-    "--mlflow-python",
-    envvar="CARNET_MLFLOW_PYTHON",
-    metavar="PATH",
-    help="A Python with MLflow 3 to run MLflow's client (default: this one, with carnet[mlflow]).",
-)
+@_MLFLOW_PYTHON_OPTION
 @click.option("--dry-run", is_flag=True, help="Count what would be imported; write nothing.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def import_mlflow(
     ctx: click.Context,
     source: str,
@@ -125,19 +127,10 @@ def import_mlflow(
 @export_group.command("mlflow")
 @click.argument("dest", metavar="DEST")
 @click.option("--projects", "projects", multiple=True, metavar="NAME", help="Only this project (repeatable).")
-@click.option(
-    "--models", "models", multiple=True, metavar="NAME", help="Only this registered model (repeatable)."
-)
-@click.option(
-    "--mlflow-python",
-    envvar="CARNET_MLFLOW_PYTHON",
-    metavar="PATH",
-    help="A Python with MLflow 3 to run MLflow's client (default: this one, with carnet[mlflow]).",
-)
+@_MODELS_OPTION
+@_MLFLOW_PYTHON_OPTION
 @click.option("--dry-run", is_flag=True, help="Count what would be exported; write nothing.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def export_mlflow(
     ctx: click.Context,
     dest: str,

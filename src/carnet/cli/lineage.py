@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, out_option
+from carnet.cli.render import console, emit_json, get_client, json_verb, out_option
 from carnet.errors import InvalidInput
 
 __all__ = ["lineage"]
@@ -29,9 +29,7 @@ _STYLE = {"dataset": "cyan", "run": "white", "model": "green", "deployment": "ma
     help="A tree in the terminal, Graphviz DOT text, or an SVG drawn by Graphviz's dot.",
 )
 @out_option("Write the DOT or SVG to this file (default: print DOT; SVG needs -o).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def lineage(ctx: click.Context, ref: str, depth: int, fmt: str, out: Path | None, as_json: bool) -> None:
     """Where a dataset, run, model or endpoint came from, and what came of it.
 

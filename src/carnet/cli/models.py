@@ -14,9 +14,9 @@ from carnet.cli.render import (
     emit_json,
     fmt_time,
     get_client,
-    handle_errors,
-    json_option,
+    json_verb,
     out_option,
+    spinner,
 )
 from carnet.errors import GateFailed
 
@@ -24,6 +24,7 @@ __all__ = ["models"]
 
 
 def _version_dict(v: Any) -> dict[str, Any]:
+    """A model version as the JSON of ``carnet models``."""
     return {
         "name": v.name,
         "version": v.version,
@@ -68,6 +69,7 @@ def _version_of(
 
 
 def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as tags (a usage error names a bad one)."""
     tags: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -78,6 +80,7 @@ def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _gate_table(promotion: Any, title: str) -> Any:
+    """A promotion's gates: type, measured value, threshold and verdict."""
     from rich.table import Table
 
     table = Table("gate", "type", "measured", "threshold", "verdict", title=title)
@@ -134,9 +137,7 @@ def models() -> None:
     "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag of the new version (repeatable)."
 )
 @click.option("--derived-from", type=int, help="Version of the same model this one was fine-tuned from.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def register(
     ctx: click.Context,
     run_id: str,
@@ -168,9 +169,7 @@ def register(
 
 @models.command("list")
 @click.option("--project", "-p", help="Only this project's models.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def list_models(ctx: click.Context, project: str | None, as_json: bool) -> None:
     """List registered models with their latest version and aliases.
 
@@ -194,9 +193,7 @@ def list_models(ctx: click.Context, project: str | None, as_json: bool) -> None:
 
 @models.command("versions")
 @click.argument("name")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def versions(ctx: click.Context, name: str, as_json: bool) -> None:
     """List the versions of a model.
 
@@ -226,9 +223,7 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @models.command("show")
 @click.argument("ref")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Show a version (NAME/3, NAME@alias, or NAME for the latest).
 
@@ -273,9 +268,7 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.argument("version", type=int, required=False)
 @click.option("--delete", is_flag=True, help="Remove the alias instead.")
 @click.option("--reason", default="", help="Why (recorded in the audit log).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def alias(
     ctx: click.Context, name: str, alias: str, version: int | None, delete: bool, reason: str, as_json: bool
 ) -> None:
@@ -311,9 +304,7 @@ def alias(
 @click.argument("tags", nargs=-1)
 @click.option("--version", "version", type=int, help="Tag this version instead of the model.")
 @click.option("--delete", "delete_key", metavar="KEY", help="Remove the tag KEY.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def tag(
     ctx: click.Context,
     name: str,
@@ -376,9 +367,7 @@ def tag(
     help="Use this policy file instead of the stored one.",
 )
 @click.option("--allow-pickle", is_flag=True, help="Allow loading pickle-stored models for the gates.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def promote(
     ctx: click.Context,
     ref: str,
@@ -406,15 +395,12 @@ def promote(
     client = get_client(ctx)
     name, number = _version_of(client, ref, version)
     assert number is not None
-    status = console(stderr=True).status("running gates") if not as_json and sys.stderr.isatty() else None
+    with spinner("running gates", not as_json) as status:
 
-    def progress(label: str, i: int, n: int) -> None:
-        if status is not None:
-            status.update(f"gate {i}/{n}: {label}")
+        def progress(label: str, i: int, n: int) -> None:
+            if status is not None:
+                status.update(f"gate {i}/{n}: {label}")
 
-    if status is not None:
-        status.start()
-    try:
         try:
             if request:
                 if dry_run or allow_pickle:
@@ -434,9 +420,6 @@ def promote(
             result = getattr(exc, "promotion", None)
             if result is None:
                 raise
-    finally:
-        if status is not None:
-            status.stop()
     if as_json:
         emit_json(result)
     else:
@@ -470,9 +453,7 @@ def promote(
 @click.argument("version", required=False, metavar="[VERSION]")
 @click.option("--alias", default="production", show_default=True, help="The alias the approval is for.")
 @click.option("--comment", "-m", default="", help="Why you approve (recorded).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def approve(
     ctx: click.Context, ref: str, version: str | None, alias: str, comment: str, as_json: bool
 ) -> None:
@@ -503,9 +484,7 @@ def approve(
 @click.argument("name")
 @click.option("--alias", default="production", show_default=True, help="The alias to move back.")
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def rollback(ctx: click.Context, name: str, alias: str, reason: str, as_json: bool) -> None:
     """Move an alias back to the version that held it before the current one.
 
@@ -527,9 +506,7 @@ def rollback(ctx: click.Context, name: str, alias: str, reason: str, as_json: bo
     "--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True
 )
 @out_option("Write to this file.", legacy=())
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def card(
     ctx: click.Context, ref: str, version: str | None, fmt: str, out: Path | None, as_json: bool
 ) -> None:
@@ -567,9 +544,7 @@ _MAPPING_OPTION = click.option(
 @click.argument("version", required=False, metavar="[VERSION]")
 @out_option("The zip to write.", required=True)
 @_MAPPING_OPTION
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def dossier(
     ctx: click.Context,
     ref: str,
@@ -620,9 +595,7 @@ def dossier(
 @click.option(
     "--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def compliance(
     ctx: click.Context,
     ref: str,
@@ -655,9 +628,7 @@ def compliance(
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
 @out_option("The file to write.", required=True)
 @click.option("--register", is_flag=True, help="Also register the export as a new version of the model.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def export(ctx: click.Context, ref: str, fmt: str, out: Path, register: bool, as_json: bool) -> None:
     """Export a scikit-learn version to ONNX (skl2onnx); a step it cannot convert is named.
 
@@ -689,9 +660,7 @@ def policy() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", help="The model the policy is for.")
 @click.option("--project", help="The project whose default policy this is.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def policy_set(ctx: click.Context, file: Path, model: str | None, project: str | None, as_json: bool) -> None:
     """Validate and store a policy (YAML) for a model or a project.
 
@@ -714,9 +683,7 @@ def policy_set(ctx: click.Context, file: Path, model: str | None, project: str |
 @policy.command("show")
 @click.argument("name", required=False)
 @click.option("--project", help="Show a project's default policy instead.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def policy_show(ctx: click.Context, name: str | None, project: str | None, as_json: bool) -> None:
     """Show the policy in force for a model (or a project's default).
 
@@ -743,6 +710,7 @@ def policy_show(ctx: click.Context, name: str | None, project: str | None, as_js
 
 
 def _attach() -> None:
+    """``models derive`` is defined in its own module."""
     from carnet.cli.derive import derive
 
     models.add_command(derive)

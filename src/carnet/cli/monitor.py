@@ -14,11 +14,14 @@ from carnet.cli.render import (
     console,
     emit_json,
     executor_option,
+    fmt_num,
     fmt_time,
     get_client,
-    handle_errors,
-    json_option,
+    given_uri,
+    json_verb,
+    not_none,
     out_option,
+    parse_duration,
     refuse_server,
     stage_progress,
     to_jsonable,
@@ -44,6 +47,7 @@ def monitor() -> None:
 
 
 def _notifier(text: str) -> dict[str, Any]:
+    """``--notify`` as a notifier: webhook:URL, slack:URL or logfile:PATH."""
     kind, sep, rest = text.partition(":")
     if not sep or kind not in ("webhook", "slack", "logfile") or not rest:
         raise InvalidInput(f"--notify {text!r}: write webhook:URL, slack:URL or logfile:PATH", field="notify")
@@ -51,6 +55,7 @@ def _notifier(text: str) -> dict[str, Any]:
 
 
 def _rule(text: str) -> Any:
+    """``--rule`` as a rule: the condition alone, or with the actions after ``->``."""
     when, sep, actions = text.partition("->")
     if not sep:
         return text.strip()
@@ -58,6 +63,7 @@ def _rule(text: str) -> Any:
 
 
 def _load_yaml(path: Path, what: str) -> Any:
+    """A YAML file's content (InvalidInput on field ``what`` when it is not valid YAML)."""
     import yaml  # type: ignore[import-untyped, unused-ignore]
 
     try:
@@ -94,9 +100,7 @@ def _load_yaml(path: Path, what: str) -> Any:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The whole monitor as YAML.",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def create(ctx: click.Context, /, name: str | None, config: Path | None, as_json: bool, **opts: Any) -> None:
     """Create a monitor: the followed version predicts the reference once, and its profiles,
     data-quality spec and performance estimator are stored.
@@ -138,6 +142,8 @@ def create(ctx: click.Context, /, name: str | None, config: Path | None, as_json
 
 
 def _monitor_dict(m: Any) -> dict[str, Any]:
+    """A monitor as JSON: its spec as shown, its state (less the rows carried to the next window), when
+    and by whom it was made."""
     from carnet.services.monitoring import shown_spec
 
     state = {k: v for k, v in m.state.items() if not k.startswith("carry")}
@@ -145,9 +151,7 @@ def _monitor_dict(m: Any) -> dict[str, Any]:
 
 
 @monitor.command("list")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def list_monitors(ctx: click.Context, as_json: bool) -> None:
     """List monitors.
 
@@ -178,9 +182,7 @@ def list_monitors(ctx: click.Context, as_json: bool) -> None:
 )
 @executor_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Windows evaluated at once on the executor.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def run(
     ctx: click.Context,
     names: tuple[str, ...],
@@ -207,22 +209,15 @@ def run(
       carnet monitor run --all --every 5m --anchor
       carnet monitor run churn-prod --flush --executor dask:local --jobs 4
     """
-    from carnet.domain.monitors import WindowSpec
-
     client = get_client(ctx)
-    placement = {k: v for k, v in (("executor", executor), ("jobs", jobs)) if v is not None}
+    placement = not_none(executor=executor, jobs=jobs)
     if not names and not run_all:
         raise InvalidInput("name a monitor, or pass --all", field="names")
-    interval = None
-    if every:
-        spec = WindowSpec.parse(every, "--every")
-        if spec.kind != "time":
-            raise InvalidInput("--every takes a duration such as 5m", field="every")
-        interval = float(spec.size)
+    interval = parse_duration(every, "every", "5m") if every else None
     if passes is not None and passes < 1:
         raise InvalidInput("--passes must be >= 1", field="passes")
     if anchor:  # checked before the first pass: a scheduler that cannot anchor does not start
-        refuse_server("carnet monitor run --anchor", (ctx.find_root().obj or {}).get("uri"))
+        refuse_server("carnet monitor run --anchor", given_uri(ctx))
         client.services.anchors.check_config()
     done, opened = 0, False
     while True:
@@ -260,6 +255,7 @@ def _anchor(client: Any, *, err: bool) -> None:
 
 
 def _print_pass(r: Any) -> None:
+    """One pass of a monitor: a line for the pass, then one per new window."""
     alerts = ", ".join(f"#{t.alert.id} {t.kind} ({t.alert.rule})" for t in r.transitions) or "none"
     click.echo(
         f"{r.monitor}: {len(r.windows)} new window(s) from {r.files} file(s), "
@@ -278,9 +274,7 @@ def _print_pass(r: Any) -> None:
 @click.argument("name")
 @click.option("--last", type=int, default=20, show_default=True, help="How many windows to show.")
 @click.option("--rollup", metavar="PERIOD", help="Also merge the windows' profiles per period (1d, 6h).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def show(ctx: click.Context, name: str, last: int, rollup: str | None, as_json: bool) -> None:
     """A monitor: its spec, the time series of every check and its active alerts.
 
@@ -340,9 +334,7 @@ def show(ctx: click.Context, name: str, last: int, rollup: str | None, as_json: 
 @click.argument("name")
 @out_option("The HTML file to write.", required=True, legacy=("--output",))
 @click.option("--last", type=int, help="Only the last N windows.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def report(ctx: click.Context, name: str, out: Path, last: int | None, as_json: bool) -> None:
     """Write the monitor's HTML report: checks over time, latest distributions, alert history.
 
@@ -368,9 +360,7 @@ def report(ctx: click.Context, name: str, out: Path, last: int | None, as_json: 
 
 @monitor.command("delete")
 @click.argument("name")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def delete(ctx: click.Context, name: str, as_json: bool) -> None:
     """Delete a monitor (its windows and alerts stay on record).
 
@@ -388,9 +378,7 @@ def delete(ctx: click.Context, name: str, as_json: bool) -> None:
 @monitor.command("alerts")
 @click.argument("name", required=False)
 @click.option("--status", "statuses", multiple=True, help="open, acknowledged or resolved (repeatable).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def alerts(ctx: click.Context, name: str | None, statuses: tuple[str, ...], as_json: bool) -> None:
     """List alerts, newest first (of one monitor, in some statuses).
 
@@ -407,12 +395,14 @@ def alerts(ctx: click.Context, name: str | None, statuses: tuple[str, ...], as_j
     table = Table("#", "monitor", "status", "rule", "value", "opened", "actions")
     for a in found:
         acts = ", ".join(f"{x.get('action')}:{'ok' if x.get('ok') else 'failed'}" for x in a.actions)
-        value = "-" if a.value is None else f"{a.value:.4g}"
-        table.add_row(str(a.id), a.monitor, a.status, a.rule, value, fmt_time(a.opened_at), acts or "-")
+        table.add_row(
+            str(a.id), a.monitor, a.status, a.rule, fmt_num(a.value), fmt_time(a.opened_at), acts or "-"
+        )
     console().print(table)
 
 
 def _alert_change(ctx: click.Context, alert_id: int, comment: str, as_json: bool, action: str) -> None:
+    """Acknowledge or resolve (``action``) an alert, and show it."""
     client = get_client(ctx)
     changed = getattr(client, f"{action}_alert")(alert_id, comment)
     if as_json:
@@ -424,9 +414,7 @@ def _alert_change(ctx: click.Context, alert_id: int, comment: str, as_json: bool
 @monitor.command("ack")
 @click.argument("alert_id", type=int)
 @click.option("--comment", default="", help="Why, for the record.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def ack(ctx: click.Context, alert_id: int, comment: str, as_json: bool) -> None:
     """Acknowledge an open alert (it stays active until resolved).
 
@@ -440,9 +428,7 @@ def ack(ctx: click.Context, alert_id: int, comment: str, as_json: bool) -> None:
 @monitor.command("resolve")
 @click.argument("alert_id", type=int)
 @click.option("--comment", default="", help="Why, for the record.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def resolve(ctx: click.Context, alert_id: int, comment: str, as_json: bool) -> None:
     """Resolve an alert by hand (notified like an automatic resolution).
 
@@ -469,9 +455,7 @@ def labels() -> None:
 @click.option("--label-column", default="label", show_default=True, help="The ground-truth column.")
 @click.option("--row-column", help="The row within the request (default: every label is for row 0).")
 @click.option("--model", help="Tie the labels to one model (default: any model's log).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def labels_add(
     ctx: click.Context,
     file: Path,

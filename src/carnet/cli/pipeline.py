@@ -13,8 +13,7 @@ from carnet.cli.render import (
     emit_json,
     fmt_time,
     get_client,
-    handle_errors,
-    json_option,
+    json_verb,
     stage_progress,
 )
 
@@ -42,12 +41,14 @@ def pipeline() -> None:
 
 
 def _duration(step: dict[str, Any]) -> str:
+    """A step's run time (``-`` until it ended)."""
     if step.get("started") and step.get("ended"):
         return f"{step['ended'] - step['started']:.1f}s"
     return "-"
 
 
 def _outputs(step: dict[str, Any]) -> str:
+    """A step's outputs on one line (gates as passed/total, metrics left out), cut at 90 characters."""
     outs = step.get("outputs") or {}
     shown = []
     for key, value in outs.items():
@@ -61,6 +62,7 @@ def _outputs(step: dict[str, Any]) -> str:
 
 
 def _table(steps: list[dict[str, Any]], title: str) -> Any:
+    """The steps of a pipeline run: kind, status, time, and outputs or error."""
     from rich.table import Table
 
     table = Table("step", "kind", "status", "time", "outputs / error", title=title, box=None)
@@ -92,9 +94,7 @@ def _table(steps: list[dict[str, Any]], title: str) -> Any:
     "--executor",
     help="Where training work runs: local, ray:local, ray://HOST:PORT, dask:local, dask://HOST:PORT.",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def pipeline_run(
     ctx: click.Context,
     file: Path,
@@ -174,9 +174,7 @@ def pipeline_run(
 
 @pipeline.command("show")
 @click.argument("run_id")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def pipeline_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """A pipeline run's graph: each step's status, time, outputs and run.
 

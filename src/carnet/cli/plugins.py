@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, get_client, given_uri, json_verb
 
 __all__ = ["plugins"]
 
@@ -26,9 +26,7 @@ def plugins() -> None:
     type=click.Choice(["task", "flavor", "gate", "notifier", "witness", "encoder", "hook"]),
     help="Only plugins of this kind.",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def list_plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
     """List every plugin with its kind, package and version (nothing is imported to list them).
 
@@ -58,5 +56,4 @@ def _local(ctx: click.Context) -> bool:
     """Whether the workspace is a local one (a server's hook settings are its own)."""
     from carnet.config import chosen_uri
 
-    uri = (ctx.find_root().obj or {}).get("uri")
-    return not chosen_uri(uri).startswith(("http://", "https://"))
+    return not chosen_uri(given_uri(ctx)).startswith(("http://", "https://"))

@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, executor_option, get_client, handle_errors, json_option
+from carnet.cli.render import (
+    console,
+    emit_json,
+    executor_option,
+    get_client,
+    json_verb,
+    not_none,
+    rich_progress,
+)
 from carnet.errors import InvalidInput
 
 __all__ = ["parse_bytes", "predict"]
@@ -58,9 +66,7 @@ def parse_bytes(text: str, option: str) -> int:
     "--max-driver-memory", metavar="SIZE", help="Most of the stream this process holds at once, e.g. 256MB."
 )
 @click.option("--allow-pickle", is_flag=True, help="Load a model stored with pickle (trust its source).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def predict(
     ctx: click.Context,
     ref: str,
@@ -99,13 +105,8 @@ def predict(
         "explain": explain,
         "id_column": id_column,
         "log": log_,
+        **not_none(executor=executor, jobs=jobs, max_driver_memory=limit),
     }
-    if executor is not None:
-        options["executor"] = executor
-    if jobs is not None:
-        options["jobs"] = jobs
-    if limit is not None:
-        options["max_driver_memory"] = limit
     if allow_pickle:
         options["allow_pickle"] = True
     with _rows_progress(not as_json) as progress:
@@ -131,16 +132,9 @@ class _rows_progress:
     def __enter__(self) -> Any:
         if not self.enabled:
             return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 
-        self._progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console(stderr=True),
-            transient=True,
-        )
+        self._progress = rich_progress(BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         self._progress.start()
         self._task = self._progress.add_task("rows", total=None)
 

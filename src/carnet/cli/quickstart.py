@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, handle_errors, json_option, refuse_server
+from carnet.cli.render import console, emit_json, get_client, given_uri, json_verb, refuse_server
 
 __all__ = ["quickstart"]
 
@@ -53,6 +55,7 @@ CANDIDATES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 
 
 def _spec(ref: str, name: str, model: dict[str, Any], preprocess: dict[str, Any]) -> dict[str, Any]:
+    """The training spec of one candidate on the dataset version ``ref``."""
     return {
         "dataset": ref,
         "task": "binary",
@@ -67,9 +70,7 @@ def _spec(ref: str, name: str, model: dict[str, Any], preprocess: dict[str, Any]
 
 
 @click.command()
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def quickstart(ctx: click.Context, as_json: bool) -> None:
     """Version a dataset, train three models, promote the best, serve it, monitor it, check the ledger.
 
@@ -88,15 +89,11 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     """
     from sklearn.datasets import load_breast_cancer
 
-    from carnet.client import Client
-
-    obj = ctx.find_root().obj or {}
-    uri, artifacts = obj.get("uri"), obj.get("artifacts")
+    uri = given_uri(ctx)
     out = console()
     started = time.perf_counter()
     refuse_server("carnet quickstart", uri)
-    client = Client(uri, artifacts=artifacts)
-    ctx.call_on_close(client.close)
+    client = get_client(ctx, create=True)
     previous = _check_workspace(client)  # every precondition, before the first change
     if not as_json:
         if previous:
@@ -138,14 +135,8 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
 
     results = []
     for i, (name, model, preprocess) in enumerate(CANDIDATES, start=1):
-        status = out.status(f"training {name} ({i}/{len(CANDIDATES)})") if not as_json else None
-        if status:
-            status.start()
-        try:
+        with _working(out if not as_json else None, f"training {name} ({i}/{len(CANDIDATES)})"):
             outcome = client.train(_spec(version.ref, name, model, preprocess))
-        finally:
-            if status:
-                status.stop()
         results.append(
             {
                 "run_id": outcome.run_id,
@@ -279,7 +270,18 @@ def _check_workspace(client: Any) -> int:
     return len(client.model_versions(MODEL))
 
 
+@contextmanager
+def _working(out: Any, text: str) -> Iterator[None]:
+    """A spinner on the console ``out`` while the work runs (none without a console: JSON output)."""
+    if out is None:
+        yield
+        return
+    with out.status(text):
+        yield
+
+
 def _has_monitor(client: Any) -> bool:
+    """Whether the workspace has the quickstart's monitor."""
     return any(m.name == MONITOR for m in client.services.monitoring.list())
 
 
@@ -291,16 +293,11 @@ def _govern(client: Any, run_id: str, holdout: str, out: Any) -> dict[str, Any]:
     if client.services.promotion.project_policy(PROJECT) is None:
         client.set_policy(_policy(holdout), project=PROJECT)
     client.approve(MODEL, mv.version, comment="quickstart walkthrough")
-    status = out.status("running the promotion gates") if out is not None else None
-    if status:
-        status.start()
-    try:
-        promotion = client.promote(MODEL, mv.version, "production")
-    except GateFailed as exc:
-        promotion = exc.promotion
-    finally:
-        if status:
-            status.stop()
+    with _working(out, "running the promotion gates"):
+        try:
+            promotion = client.promote(MODEL, mv.version, "production")
+        except GateFailed as exc:
+            promotion = exc.promotion
     return {
         "ref": mv.ref,
         "version": mv.version,

@@ -8,6 +8,7 @@ import enum
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,11 +30,20 @@ __all__ = [
     "PROGRESS_THRESHOLD",
     "console",
     "emit_json",
+    "fmt_num",
     "fmt_time",
+    "fmt_value",
     "get_client",
+    "given_uri",
     "handle_errors",
+    "has_display",
     "json_option",
+    "json_verb",
+    "not_none",
+    "parse_duration",
     "progress_bar",
+    "rich_progress",
+    "spinner",
     "stage_progress",
     "to_jsonable",
 ]
@@ -84,6 +94,16 @@ def fmt_time(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def fmt_num(value: Any, digits: int = 4) -> str:
+    """A number to ``digits`` significant digits; ``-`` for None."""
+    return "-" if value is None else f"{float(value):.{digits}g}"
+
+
+def fmt_value(value: Any, digits: int = 4) -> str:
+    """A table cell: a float to ``digits`` significant digits, ``-`` for None, anything else as text."""
+    return fmt_num(value, digits) if value is None or isinstance(value, float) else str(value)
+
+
 def executor_option(f: F) -> F:
     """``--executor``: where the work runs (default: CARNET_EXECUTOR / carnet.toml / local)."""
     return click.option(
@@ -92,6 +112,12 @@ def executor_option(f: F) -> F:
         help="local, ray:local, ray://HOST:PORT, dask:local or dask://HOST:PORT "
         "(default: CARNET_EXECUTOR, carnet.toml, else local).",
     )(f)
+
+
+def not_none(**values: Any) -> dict[str, Any]:
+    """The keyword arguments whose value is not None: the options given, for the SDK call (the others
+    keep the SDK's defaults)."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def json_option(f: F) -> F:
@@ -131,6 +157,12 @@ def out_option(
     return decorate
 
 
+def given_uri(ctx: click.Context) -> str | None:
+    """The workspace given to ``carnet`` itself (``--uri`` or CARNET_URI); None when not given."""
+    uri: str | None = (ctx.find_root().obj or {}).get("uri")
+    return uri
+
+
 def get_client(ctx: click.Context, *, create: bool = False) -> Any:
     """The workspace client for this invocation (``--uri`` / CARNET_URI / carnet.toml / ./.carnet)."""
     from carnet.client import Client
@@ -153,6 +185,17 @@ def refuse_server(command: str, uri: str | None) -> None:
             "server runs, on the server's workspace (a folder, sqlite:/// or postgresql URI)",
             field="uri",
         )
+
+
+def parse_duration(text: str, option: str, example: str) -> float:
+    """Seconds of a duration such as ``10m`` or ``1h`` (InvalidInput naming ``--option``, with
+    ``example``, otherwise)."""
+    from carnet.domain.monitors import WindowSpec
+
+    spec = WindowSpec.parse(text, f"--{option}")
+    if spec.kind != "time":
+        raise InvalidInput(f"--{option} takes a duration such as {example}", field=option)
+    return float(spec.size)
 
 
 def exit_code_for(exc: CarnetError) -> int:
@@ -178,6 +221,43 @@ def handle_errors(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def has_display() -> bool:
+    """Whether a graphical browser can be shown here (a terminal browser is never started unasked)."""
+    if sys.platform in ("darwin", "win32") or os.environ.get("BROWSER"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def json_verb(f: Callable[..., Any]) -> Callable[..., Any]:
+    """What every verb shares below its own options: ``--json`` (listed last in its help), the click
+    context as first argument, and carnet errors as one line on stderr with their exit code."""
+    return json_option(click.pass_context(handle_errors(f)))
+
+
+def rich_progress(*columns: Any) -> Any:
+    """A rich progress display on stderr that is gone once done: each task's description, then
+    ``columns``."""
+    from rich.progress import Progress
+
+    return Progress(
+        "[progress.description]{task.description}",
+        *columns,
+        console=console(stderr=True),
+        transient=True,
+    )
+
+
+@contextmanager
+def spinner(text: str, enabled: bool = True) -> Iterator[Any]:
+    """A spinner on stderr (a terminal only) while the work runs; yields its rich status, to update
+    the text, or None when nothing is shown."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    with console(stderr=True).status(text) as status:
+        yield status
+
+
 @contextmanager
 def progress_bar(
     description: str, total: int, *, threshold: int | None = None
@@ -190,17 +270,9 @@ def progress_bar(
     if (total if threshold is None else threshold) < PROGRESS_THRESHOLD or not sys.stderr.isatty():
         yield lambda _n: None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as prog:
+    with rich_progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n: prog.advance(task, n)
 
@@ -211,16 +283,9 @@ def stage_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     if not enabled:
         yield lambda _stage, _done, _total: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as prog:
+    with rich_progress(BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as prog:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:

@@ -9,20 +9,15 @@ import click
 from carnet.cli.render import (
     console,
     emit_json,
+    fmt_num,
     fmt_time,
+    fmt_value,
     get_client,
-    handle_errors,
-    json_option,
+    json_verb,
     stage_progress,
 )
 
 __all__ = ["projects", "runs"]
-
-
-def _num(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.6g}"
 
 
 @click.group()
@@ -36,9 +31,7 @@ def projects() -> None:
 
 
 @projects.command("list")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def projects_list(ctx: click.Context, as_json: bool) -> None:
     """List projects with their number of runs.
 
@@ -74,6 +67,7 @@ def runs() -> None:
 
 
 def _run_dict(run: Any) -> dict[str, Any]:
+    """A run as the JSON of ``carnet runs``."""
     return {
         "id": run.id,
         "project": run.project,
@@ -100,9 +94,7 @@ def _run_dict(run: Any) -> dict[str, Any]:
 @click.option("--max-results", "-n", type=int, default=50, show_default=True, help="Page size.")
 @click.option("--page-token", help="Token printed by the previous page.")
 @click.option("--all", "include_deleted", is_flag=True, help="Include deleted runs.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_list(
     ctx: click.Context,
     project: tuple[str, ...],
@@ -139,7 +131,7 @@ def runs_list(
             r.status.value,
             fmt_time(r.start_time),
             *[r.params.get(k, "") for k in param_keys],
-            *[_num(r.metrics.get(k)) for k in metric_keys],
+            *[fmt_num(r.metrics.get(k), 6) for k in metric_keys],
         )
     out = console()
     out.print(table)
@@ -157,9 +149,7 @@ def runs_list(
 
 @runs.command("show")
 @click.argument("run_id")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run: params, metrics, tags, artifacts, inputs, environment, children.
 
@@ -200,7 +190,7 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
             t = Table("key", "value", title=title)
             for k in sorted(values):
                 v = values[k]
-                t.add_row(k, _num(v) if isinstance(v, float) else str(v))
+                t.add_row(k, fmt_num(v, 6) if isinstance(v, float) else str(v))
             out.print(t)
     if artifacts:
         t = Table("path", "size", "digest", title="artifacts")
@@ -224,9 +214,7 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @runs.command("compare")
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--only-diff", is_flag=True, help="Show only keys whose values differ.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_compare(ctx: click.Context, run_ids: tuple[str, ...], only_diff: bool, as_json: bool) -> None:
     """Compare params and metrics of runs side by side (differences highlighted).
 
@@ -259,7 +247,7 @@ def runs_compare(ctx: click.Context, run_ids: tuple[str, ...], only_diff: bool, 
     table = Table("", "key", *[f"{r.name}\n{r.id[:8]}" for r in items], title="Compare runs")
     for kind, key, vals in rows:
         differ = len({repr(v) for v in vals}) > 1
-        cells = [_num(v) if isinstance(v, float) else ("-" if v is None else str(v)) for v in vals]
+        cells = [fmt_value(v, 6) for v in vals]
         style = "yellow" if differ else None
         table.add_row(kind, key, *cells, style=style)
     console().print(table)
@@ -268,9 +256,7 @@ def runs_compare(ctx: click.Context, run_ids: tuple[str, ...], only_diff: bool, 
 @runs.command("delete")
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--restore", is_flag=True, help="Undo a previous delete.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_delete(ctx: click.Context, run_ids: tuple[str, ...], restore: bool, as_json: bool) -> None:
     """Soft-delete runs: hidden from lists and searches, kept for the audit trail.
 
@@ -294,9 +280,7 @@ def runs_delete(ctx: click.Context, run_ids: tuple[str, ...], restore: bool, as_
 
 @runs.command("reproduce")
 @click.argument("run_id")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Re-run a training (or every step of a pipeline run) from what it recorded; exit 1 when results differ.
 
@@ -308,61 +292,57 @@ def runs_reproduce(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
     client = get_client(ctx)
     run_id = client.resolve_run_id(run_id)
-    if client.get_run(run_id).tags.get("carnet.kind") == "pipeline":
-        _reproduce_pipeline(client, run_id, as_json)
-        return
+    pipeline = client.get_run(run_id).tags.get("carnet.kind") == "pipeline"
     with stage_progress(not as_json) as progress:
-        result = client.reproduce(run_id, progress=progress)
+        if pipeline:  # every computing step again, compared
+            from carnet.pipelines.runner import reproduce_pipeline
+
+            result = reproduce_pipeline(client, run_id, progress=progress)
+        else:
+            result = client.reproduce(run_id, progress=progress)
     if as_json:
         emit_json(result)
     else:
-        from rich.table import Table
-
         out = console()
         for warning in result["warnings"]:
             out.print(f"[yellow]warning:[/yellow] {warning}")
-        table = Table("metric", "original", "reproduced", title=f"{run_id} -> {result['new_run_id']}")
-        for name, (old, new) in result["metrics"].items():
-            table.add_row(name, _num(old), _num(new), style="red" if name in result["differing"] else None)
-        out.print(table)
-        out.print(
-            "identical metrics" if not result["differing"] else f"{len(result['differing'])} metric(s) differ"
-        )
+        if pipeline:
+            _print_reproduced_steps(out, result)
+        else:
+            _print_reproduced_metrics(out, run_id, result)
     if result["differing"]:
         sys.exit(1)
 
 
-def _reproduce_pipeline(client: Any, run_id: str, as_json: bool) -> None:
-    """``runs reproduce`` of a pipeline run: every computing step again, compared."""
-    import sys
+def _print_reproduced_metrics(out: Any, run_id: str, result: dict[str, Any]) -> None:
+    """A training reproduced: each metric, original and new, then whether they all match."""
+    from rich.table import Table
 
-    from carnet.pipelines.runner import reproduce_pipeline
-
-    with stage_progress(not as_json) as progress:
-        result = reproduce_pipeline(client, run_id, progress=progress)
-    if as_json:
-        emit_json(result)
-    else:
-        from rich.table import Table
-
-        out = console()
-        for warning in result["warnings"]:
-            out.print(f"[yellow]warning:[/yellow] {warning}")
-        table = Table(
-            "step", "kind", "original run", "new run", "result", title=f"pipeline {result['pipeline']}"
+    table = Table("metric", "original", "reproduced", title=f"{run_id} -> {result['new_run_id']}")
+    for name, (old, new) in result["metrics"].items():
+        table.add_row(
+            name, fmt_num(old, 6), fmt_num(new, 6), style="red" if name in result["differing"] else None
         )
-        for row in result["steps"]:
-            table.add_row(row["name"], row["kind"], str(row.get("original_run") or "-")[:8],
-                          str(row.get("new_run") or "-")[:8], row["result"],
-                          style="red" if row["differing"] else None)  # fmt: skip
-        out.print(table)
-        out.print(
-            "every step reproduced"
-            if not result["differing"]
-            else f"differ: {', '.join(result['differing'])}"
-        )
-    if result["differing"]:
-        sys.exit(1)
+    out.print(table)
+    out.print(
+        "identical metrics" if not result["differing"] else f"{len(result['differing'])} metric(s) differ"
+    )
+
+
+def _print_reproduced_steps(out: Any, result: dict[str, Any]) -> None:
+    """A pipeline run reproduced: each step, its original and new runs and result, then the steps that
+    differ."""
+    from rich.table import Table
+
+    table = Table("step", "kind", "original run", "new run", "result", title=f"pipeline {result['pipeline']}")
+    for row in result["steps"]:
+        table.add_row(row["name"], row["kind"], str(row.get("original_run") or "-")[:8],
+                      str(row.get("new_run") or "-")[:8], row["result"],
+                      style="red" if row["differing"] else None)  # fmt: skip
+    out.print(table)
+    out.print(
+        "every step reproduced" if not result["differing"] else f"differ: {', '.join(result['differing'])}"
+    )
 
 
 def _add_file_commands() -> None:

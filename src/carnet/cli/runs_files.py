@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -11,10 +10,10 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, out_option
+from carnet.cli.render import console, emit_json, fmt_time, get_client, has_display, json_verb, out_option
 from carnet.errors import InvalidInput, NotFound
 
-__all__ = ["runs_artifacts", "runs_log", "runs_metrics", "runs_open"]
+__all__ = ["download_artifacts", "runs_artifacts", "runs_log", "runs_metrics", "runs_open"]
 
 #: where a training keeps its log, and an evaluation or training its report
 LOG_PATH = "logs/training.txt"
@@ -22,6 +21,7 @@ REPORT_PATH = "reports/evaluation.html"
 
 
 def _under(path: str, prefix: str | None) -> bool:
+    """Whether an artifact ``path`` is ``prefix`` or under it (every path when there is no prefix)."""
     if not prefix:
         return True
     prefix = prefix.strip("/")
@@ -32,9 +32,7 @@ def _under(path: str, prefix: str | None) -> bool:
 @click.argument("run_id")
 @click.argument("path", required=False)
 @out_option("Download to this folder, each file checked against its digest.", dir_okay=True)
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_artifacts(
     ctx: click.Context, run_id: str, path: str | None, out: Path | None, as_json: bool
 ) -> None:
@@ -64,16 +62,23 @@ def runs_artifacts(
         cells = [[a.path, f"{a.size:,}", a.digest[:23]] for a in arts]
         console().print(_whole_cells(f"artifacts of run {rid}", ["path", "size", "digest"], cells))
         return
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for a in arts:  # one file at a time: each is read back against its digest
-        target = out.joinpath(*PurePosixPath(a.path).parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        written += client.download_artifact(rid, a.path, target)
+    written = download_artifacts(client, rid, [a.path for a in arts], out)
     if as_json:
         emit_json({"run_id": rid, "out": str(out), "files": [str(p) for p in written], "artifacts": rows})
         return
     click.echo(f"wrote {len(written)} file(s) to {out} (each checked against its digest)")
+
+
+def download_artifacts(client: Any, run_id: str, paths: list[str], out: Path, *, strip: int = 0) -> list[Any]:
+    """Download a run's artifacts into the folder ``out`` (made when missing), each checked against
+    its digest, at their paths less the first ``strip`` folders; the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:  # one file at a time: each is read back against its digest
+        target = out.joinpath(*PurePosixPath(path).parts[strip:])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written += client.download_artifact(run_id, path, target)
+    return written
 
 
 def _artifact_text(client: Any, rid: str, path: str) -> str | None:
@@ -96,9 +101,7 @@ def _artifact_text(client: Any, rid: str, path: str) -> str | None:
     show_default=True,
     help="Seconds between checks.",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_log(ctx: click.Context, run_id: str, follow: bool, interval: float, as_json: bool) -> None:
     """Print a run's training log (RUN_ID may be a unique prefix).
 
@@ -144,9 +147,7 @@ def runs_log(ctx: click.Context, run_id: str, follow: bool, interval: float, as_
 @click.argument("keys", nargs=-1)
 @click.option("--all", "show_all", is_flag=True, help="Every recorded value, not a summary per metric.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of the histories.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_metrics(
     ctx: click.Context, run_id: str, keys: tuple[str, ...], show_all: bool, plot: Path | None, as_json: bool
 ) -> None:
@@ -192,14 +193,7 @@ def runs_metrics(
     if show_all:
         headers = ["metric", "step", "value", "time"]
         rows = [
-            [
-                k,
-                str(m.step),
-                f"{m.value:.6g}",
-                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.timestamp)),
-            ]
-            for k, ms in history.items()
-            for m in ms
+            [k, str(m.step), f"{m.value:.6g}", fmt_time(m.timestamp)] for k, ms in history.items() for m in ms
         ]
     else:
         headers = ["metric", "n", "steps", "last", "min", "max"]
@@ -253,20 +247,11 @@ def _plot(history: dict[str, list[Any]], path: Path, title: str) -> None:
         plt.close(fig)
 
 
-def _has_display() -> bool:
-    """Whether a graphical browser can be shown here (a terminal browser is never started unasked)."""
-    if sys.platform in ("darwin", "win32") or os.environ.get("BROWSER"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 @click.command("open")
 @click.argument("run_id")
 @out_option("Write the report to this file (default: a temporary file).")
 @click.option("--no-browser", is_flag=True, help="Only write the file and print its path.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def runs_open(ctx: click.Context, run_id: str, out: Path | None, no_browser: bool, as_json: bool) -> None:
     """Write a run's HTML report (its evaluation report) and open it in a browser.
 
@@ -295,7 +280,7 @@ def runs_open(ctx: click.Context, run_id: str, out: Path | None, no_browser: boo
     out.parent.mkdir(parents=True, exist_ok=True)
     client.download_artifact(rid, page, out)
     opened = False
-    if not no_browser and not as_json and _has_display():
+    if not no_browser and not as_json and has_display():
         import webbrowser
 
         opened = webbrowser.open(out.resolve().as_uri())

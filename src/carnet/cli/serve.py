@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import get_client, handle_errors, json_option, refuse_server
+from carnet.cli.render import get_client, given_uri, json_verb, refuse_server
 
 __all__ = ["OneLetterApart", "serve"]
 
@@ -107,9 +107,7 @@ def _options(ctx: click.Context, command: str | click.Command) -> set[str]:
 @click.option(
     "--log-seconds", default=60.0, show_default=True, type=float, help="Seconds per prediction-log file."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def serve(
     ctx: click.Context,
     refs: tuple[str, ...],
@@ -157,7 +155,7 @@ def serve(
             raise InvalidInput(f"--{name} must be at least 1", field=name)
     if max_wait_ms < 0 or max_body_mb <= 0 or poll <= 0:
         raise InvalidInput("--max-wait-ms must be >= 0, --max-body-mb and --poll > 0", field="options")
-    refuse_server("carnet serve", (ctx.find_root().obj or {}).get("uri"))
+    refuse_server("carnet serve", given_uri(ctx))
     client = get_client(ctx)
     services = client.services
     names = list(endpoints)

@@ -9,21 +9,10 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import handle_errors, json_option, refuse_server
+from carnet.cli.render import has_display, json_verb, parse_duration, refuse_server
 from carnet.cli.serve import OneLetterApart
 
 __all__ = ["is_loopback", "server", "ui"]
-
-
-def _duration(text: str, option: str) -> float:
-    """Seconds of a duration such as ``10m`` or ``1h`` (InvalidInput naming the option otherwise)."""
-    from carnet.domain.monitors import WindowSpec
-    from carnet.errors import InvalidInput
-
-    spec = WindowSpec.parse(text, f"--{option}")
-    if spec.kind != "time":
-        raise InvalidInput(f"--{option} takes a duration such as 10m or 1h", field=option)
-    return float(spec.size)
 
 
 def is_loopback(host: str) -> bool:
@@ -67,9 +56,7 @@ def is_loopback(host: str) -> bool:
     metavar="DURATION",
     help="Anchor the audit ledger at start and every DURATION (e.g. 10m) to CARNET_AUDIT_WITNESSES.",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def server(
     ctx: click.Context,
     host: str,
@@ -115,7 +102,7 @@ def server(
     if max_body_mb <= 0 or max_json_mb <= 0:
         raise InvalidInput("--max-body-mb and --max-json-mb must be > 0", field="max-body-mb")
     auth = (not loopback) if require_auth is None else require_auth
-    anchor_interval = _duration(anchor_every, "anchor-every") if anchor_every else None
+    anchor_interval = parse_duration(anchor_every, "anchor-every", "10m or 1h") if anchor_every else None
     root = ctx.find_root().obj or {}
     refuse_server("carnet server", uri or root.get("uri"))
     client = Client(uri or root.get("uri"), artifacts=artifacts or root.get("artifacts"), create=False)
@@ -168,11 +155,9 @@ def server(
 
 def _open_browser(url: str) -> None:
     """Open ``url`` in a browser where one can show (a display, or BROWSER set); say so otherwise."""
-    import os
     import webbrowser
 
-    shown = any(os.environ.get(v) for v in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))
-    if shown or sys.platform in ("darwin", "win32"):
+    if has_display():
         webbrowser.open(url)
     else:
         click.echo(f"no browser can be opened here: open {url}", err=True)
@@ -183,9 +168,7 @@ def _open_browser(url: str) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the UI in a browser once it listens.")
 @click.option("--uri", metavar="URI", help="Workspace to show (default: carnet's --uri, CARNET_URI ...).")
 @click.option("--require-auth", is_flag=True, help="Ask for an API token even on 127.0.0.1.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def ui(
     ctx: click.Context, port: int, open_browser: bool, uri: str | None, require_auth: bool, as_json: bool
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, get_client, json_verb
 
 __all__ = ["data_chunk", "data_du", "data_gc"]
 
@@ -25,9 +25,7 @@ def _bytes(n: int | None) -> str:
 
 @click.command("du")
 @click.argument("name", required=False)
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_du(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """Logical vs stored bytes per dataset, and the dedup ratio.
 
@@ -72,9 +70,7 @@ def data_du(ctx: click.Context, name: str | None, as_json: bool) -> None:
     show_default=True,
     help="Seconds an object no record names yet is left alone (a write may be committing it).",
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_gc(ctx: click.Context, dry_run: bool, grace: float, as_json: bool) -> None:
     """Remove stored chunks no dataset version reads any more.
 
@@ -104,9 +100,7 @@ def data_gc(ctx: click.Context, dry_run: bool, grace: float, as_json: bool) -> N
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="At most this many contents this time."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def data_chunk(ctx: click.Context, dry_run: bool, limit: int | None, as_json: bool) -> None:
     """Store dataset versions kept as whole files (older workspaces) as chunks.
 

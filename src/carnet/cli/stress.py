@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from carnet.cli.render import console, emit_json, get_client, handle_errors, json_option, out_option
+from carnet.cli.render import console, emit_json, get_client, json_verb, out_option
 from carnet.errors import InvalidInput
 
 __all__ = ["stress"]
@@ -60,9 +60,7 @@ def _scenarios(texts: tuple[str, ...], file: Path | None) -> list[dict[str, Any]
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds every perturbation.")
 @click.option("--fail", is_flag=True, help="Exit with code 1 when a scenario fails its limit.")
 @out_option("Write the HTML report to this file.")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def stress(
     ctx: click.Context,
     ref: str,
@@ -106,6 +104,7 @@ def stress(
 
 
 def _print(result: dict[str, Any], out: Path | None) -> None:
+    """The scenarios' table, their errors, what was measured and the report written."""
     from rich.markup import escape
     from rich.table import Column, Table
 

@@ -12,8 +12,8 @@ from carnet.cli.render import (
     emit_json,
     executor_option,
     get_client,
-    handle_errors,
-    json_option,
+    json_verb,
+    not_none,
     stage_progress,
 )
 
@@ -42,15 +42,14 @@ def _metrics_table(
 
 
 def _num(value: Any) -> str:
+    """A float to 4 significant digits, anything else as text."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @click.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @executor_option
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def train(ctx: click.Context, spec: Path, executor: str | None, as_json: bool) -> None:
     """Train a model from a YAML spec: one tracked run with metrics, plots, reports and the model.
 
@@ -67,7 +66,7 @@ def train(ctx: click.Context, spec: Path, executor: str | None, as_json: bool) -
       carnet train search.yaml --executor ray:local   # a search's trials on Ray
     """
     client = get_client(ctx, create=True)
-    extra = {"executor": executor} if executor is not None else {}
+    extra = not_none(executor=executor)
     with stage_progress(not as_json) as progress:
         outcome = client.train(spec.read_text(encoding="utf-8"), progress=progress, **extra)
     if isinstance(outcome, dict):  # a spec with a search: section
@@ -159,9 +158,7 @@ def _show_search(result: dict[str, Any], as_json: bool) -> None:
 )
 @click.option("--max-trials", type=click.IntRange(min=1), help="Stop after this many candidates.")
 @executor_option
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def automl(
     ctx: click.Context,
     data: str,
@@ -185,9 +182,7 @@ def automl(
       carnet automl churn@2 --target churned --executor dask://scheduler:8786 --jobs 16
     """
     client = get_client(ctx, create=True)
-    extra: dict[str, Any] = {"executor": executor} if executor is not None else {}
-    if max_trials is not None:
-        extra["max_trials"] = max_trials
+    extra = not_none(executor=executor, max_trials=max_trials)
     with stage_progress(not as_json) as progress:
         result = client.automl(
             data,
@@ -245,9 +240,7 @@ def automl(
 @click.command()
 @click.argument("run_id")
 @click.argument("data")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def evaluate(ctx: click.Context, run_id: str, data: str, as_json: bool) -> None:
     """Evaluate a trained run's model on a dataset version; stores a report run.
 

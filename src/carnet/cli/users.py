@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from carnet.cli.render import console, emit_json, fmt_time, get_client, handle_errors, json_option
+from carnet.cli.render import console, emit_json, fmt_time, get_client, json_verb
 from carnet.domain.auth import User
 from carnet.errors import InvalidInput
 
@@ -16,10 +16,12 @@ __all__ = ["tokens", "users"]
 
 
 def _roles_text(roles: dict[str, str]) -> str:
+    """Roles as ``PROJECT=ROLE, ...`` (``-`` for none)."""
     return ", ".join(f"{p}={r}" for p, r in sorted(roles.items())) or "-"
 
 
 def _parse_roles(values: tuple[str, ...]) -> dict[str, str]:
+    """``--role PROJECT=ROLE`` options as roles (InvalidInput on a bad or repeated project)."""
     roles: dict[str, str] = {}
     for text in values:
         project, sep, role = text.partition("=")
@@ -31,9 +33,13 @@ def _parse_roles(values: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-def _user_line(user: User) -> str:
+def _show_user(user: User, as_json: bool, verb: str = "") -> None:
+    """A user as JSON, or one line: name, state and roles (after ``verb``)."""
+    if as_json:
+        emit_json(user.to_dict())
+        return
     state = "disabled" if user.disabled else "enabled"
-    return f"user {user.name} ({state})  roles {_roles_text(user.roles)}"
+    click.echo(f"{verb}user {user.name} ({state})  roles {_roles_text(user.roles)}")
 
 
 # -- users ----------------------------------------------------------------------------------------
@@ -58,9 +64,7 @@ def users() -> None:
 @click.option(
     "--role", "roles", multiple=True, metavar="PROJECT=ROLE", help="A role on a project ('*': every project)."
 )
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], as_json: bool) -> None:
     """Create a user, optionally with roles (repeat --role).
 
@@ -71,17 +75,11 @@ def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], as_json: bo
     Example:
       carnet users add alice --role churn=approver --role '*=viewer'
     """
-    user = get_client(ctx).add_user(name, _parse_roles(roles))
-    if as_json:
-        emit_json(user.to_dict())
-        return
-    click.echo(f"created {_user_line(user)}")
+    _show_user(get_client(ctx).add_user(name, _parse_roles(roles)), as_json, "created ")
 
 
 @users.command("list")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def users_list(ctx: click.Context, as_json: bool) -> None:
     """List users with their state and roles.
 
@@ -105,9 +103,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
 
 @users.command("disable")
 @click.argument("name")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def users_disable(ctx: click.Context, name: str, as_json: bool) -> None:
     """Disable a user: none of their tokens authenticates any more.
 
@@ -115,18 +111,12 @@ def users_disable(ctx: click.Context, name: str, as_json: bool) -> None:
     Example:
       carnet users disable alice
     """
-    user = get_client(ctx).disable_user(name)
-    if as_json:
-        emit_json(user.to_dict())
-        return
-    click.echo(_user_line(user))
+    _show_user(get_client(ctx).disable_user(name), as_json)
 
 
 @users.command("enable")
 @click.argument("name")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def users_enable(ctx: click.Context, name: str, as_json: bool) -> None:
     """Enable a disabled user again: their tokens that were not revoked work again.
 
@@ -134,20 +124,14 @@ def users_enable(ctx: click.Context, name: str, as_json: bool) -> None:
     Example:
       carnet users enable alice
     """
-    user = get_client(ctx).enable_user(name)
-    if as_json:
-        emit_json(user.to_dict())
-        return
-    click.echo(_user_line(user))
+    _show_user(get_client(ctx).enable_user(name), as_json)
 
 
 @users.command("grant")
 @click.argument("name")
 @click.argument("project")
 @click.argument("role")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def users_grant(ctx: click.Context, name: str, project: str, role: str, as_json: bool) -> None:
     """Give a user a role on a project ('*': every project), replacing the role held there.
 
@@ -156,19 +140,13 @@ def users_grant(ctx: click.Context, name: str, project: str, role: str, as_json:
       carnet users grant alice churn approver
       carnet users grant bob '*' admin
     """
-    user = get_client(ctx).grant_role(name, project, role)
-    if as_json:
-        emit_json(user.to_dict())
-        return
-    click.echo(_user_line(user))
+    _show_user(get_client(ctx).grant_role(name, project, role), as_json)
 
 
 @users.command("revoke")
 @click.argument("name")
 @click.argument("project")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def users_revoke(ctx: click.Context, name: str, project: str, as_json: bool) -> None:
     """Remove a user's role on a project.
 
@@ -176,11 +154,7 @@ def users_revoke(ctx: click.Context, name: str, project: str, as_json: bool) -> 
     Example:
       carnet users revoke alice churn
     """
-    user = get_client(ctx).revoke_role(name, project)
-    if as_json:
-        emit_json(user.to_dict())
-        return
-    click.echo(_user_line(user))
+    _show_user(get_client(ctx).revoke_role(name, project), as_json)
 
 
 # -- tokens ---------------------------------------------------------------------------------------
@@ -204,9 +178,7 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("user")
 @click.option("--label", default="", help="What the token is for (shown in listings).")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def tokens_create(ctx: click.Context, user: str, label: str, as_json: bool) -> None:
     """Create an API token for a user and print its secret, this once.
 
@@ -231,9 +203,7 @@ def tokens_create(ctx: click.Context, user: str, label: str, as_json: bool) -> N
 
 @tokens.command("list")
 @click.argument("user", required=False)
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def tokens_list(ctx: click.Context, user: str | None, as_json: bool) -> None:
     """List API tokens (never their secrets): every user's, or one user's (on a server, any user
     may list their own).
@@ -261,9 +231,7 @@ def tokens_list(ctx: click.Context, user: str | None, as_json: bool) -> None:
 
 @tokens.command("revoke")
 @click.argument("token_id", metavar="ID", type=int)
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def tokens_revoke(ctx: click.Context, token_id: int, as_json: bool) -> None:
     """Revoke an API token for good (see the ids with: carnet tokens list).
 

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
-from carnet.cli.render import emit_json, handle_errors, json_option, refuse_server
+from carnet.cli.render import emit_json, json_verb, refuse_server
 
 __all__ = ["db", "init"]
 
 
+def _local_settings(ctx: click.Context, command: str, path: str | None = None) -> Any:
+    """The settings of the workspace at ``path`` (default: carnet's --uri, CARNET_URI ...) with
+    carnet's --artifacts; a server URI is refused, naming ``command``."""
+    from carnet.config import resolve_settings
+
+    obj = ctx.find_root().obj or {}
+    uri = path or obj.get("uri")
+    refuse_server(command, uri)
+    return resolve_settings(uri, artifacts=obj.get("artifacts"))
+
+
 @click.command()
 @click.argument("path", required=False, metavar="[PATH]")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def init(ctx: click.Context, path: str | None, as_json: bool) -> None:
     """Create a workspace (folder, sqlite:/// or postgresql URI) and say what was made.
 
@@ -26,12 +36,9 @@ def init(ctx: click.Context, path: str | None, as_json: bool) -> None:
       carnet --artifacts s3://bucket/carnet init postgresql+psycopg://me@db/carnet
     """
     from carnet.bootstrap import init_workspace
-    from carnet.config import resolve_settings
 
-    obj = ctx.find_root().obj or {}
     start = time.perf_counter()
-    refuse_server("carnet init", path or obj.get("uri"))
-    settings = resolve_settings(path or obj.get("uri"), artifacts=obj.get("artifacts"))
+    settings = _local_settings(ctx, "carnet init", path)
     info = init_workspace(settings)  # a new SQLite workspace is made without loading SQLAlchemy
     elapsed = time.perf_counter() - start
     info["seconds"] = round(elapsed, 4)
@@ -56,9 +63,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@json_option
-@click.pass_context
-@handle_errors
+@json_verb
 def upgrade(ctx: click.Context, as_json: bool) -> None:
     """Apply pending schema migrations (also done automatically on first use).
 
@@ -67,11 +72,8 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
       carnet --uri postgresql+psycopg://me@db/carnet --artifacts s3://b/c db upgrade
     """
     from carnet.bootstrap import upgrade_workspace
-    from carnet.config import resolve_settings
 
-    obj = ctx.find_root().obj or {}
-    refuse_server("carnet db upgrade", obj.get("uri"))
-    settings = resolve_settings(obj.get("uri"), artifacts=obj.get("artifacts"))
+    settings = _local_settings(ctx, "carnet db upgrade")
     rev = upgrade_workspace(settings)
     if as_json:
         emit_json({"uri": settings.uri, "revision": rev})
