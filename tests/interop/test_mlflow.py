@@ -4,12 +4,14 @@ MLflow's client reads back what carnet wrote."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,13 +196,24 @@ def mlflow_side(python: str, script: str, **args: Any) -> Any:
 def mlflow_python() -> str:
     """The Python with MLflow 3 (and the flavor libraries the test models need), made once."""
     chosen = os.environ.get("CARNET_MLFLOW_PYTHON") or str(ROOT / ".bench-venv" / "bin" / "python")
-    if not Path(chosen).is_file():
-        subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_mlflow_venv.sh")], check=True)
-    probe = "import lightgbm, xgboost, onnx, onnxruntime, skl2onnx"
-    if subprocess.run([chosen, "-c", probe], capture_output=True).returncode != 0:
-        subprocess.run([chosen, "-m", "pip", "install", "--quiet", *FLAVOR_LIBS], check=True)
+    # test workers share the venv: one makes it while the others wait, and it counts as made only
+    # once MLflow imports (a half-made venv has a python but no MLflow yet)
+    key = hashlib.sha256(chosen.encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"carnet-mlflow-python-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _runs(chosen, "import mlflow"):
+            subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_mlflow_venv.sh")], check=True)
+        if not _runs(chosen, "import lightgbm, xgboost, onnx, onnxruntime, skl2onnx"):
+            subprocess.run([chosen, "-m", "pip", "install", "--quiet", *FLAVOR_LIBS], check=True)
     PYTHON[:] = [chosen]
     return chosen
+
+
+def _runs(python: str, script: str) -> bool:
+    """Whether ``python`` exists and runs ``script`` without an error."""
+    return (
+        Path(python).is_file() and subprocess.run([python, "-c", script], capture_output=True).returncode == 0
+    )
 
 
 @pytest.fixture(scope="module")
